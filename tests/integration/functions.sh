@@ -1,0 +1,214 @@
+# Shared helpers for the vmsnapfs integration tests.  Source it from a test:
+#
+#   . "$(dirname "$0")/functions.sh"
+#
+# Each test runs as root against the real libvirtd (qemu:///system) with the
+# real test guest.  Everything a test makes (VMs, their files, mounts,
+# daemons) is registered with on_exit and removed when the test ends, passed
+# or failed, in the reverse order of registration.
+#
+# A test exits 0 when it passes, 77 when it is skipped, anything else when
+# it fails.
+
+set -eu
+
+TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+VMSNAPFS=${VMSNAPFS:-$TOP/vmsnapfs}
+URI=${LIBVIRT_DEFAULT_URI:-qemu:///system}
+export LIBVIRT_DEFAULT_URI=$URI
+TEST_NAME=$(basename "$0" .sh)
+# Every VM a test defines is named with this prefix, so a leftover is easy
+# to spot and to sweep.
+VM_PREFIX=vmsnapfs-test-
+
+_cleanups=""
+
+# on_exit CMD: run CMD (a string for eval) when the test ends.
+on_exit() {
+    _cleanups="$1
+$_cleanups"
+}
+
+_run_cleanups() {
+    rc=$?
+    set +e
+    printf '%s\n' "$_cleanups" | while IFS= read -r c; do
+        [ -n "$c" ] && eval "$c" >/dev/null 2>&1
+    done
+    exit $rc
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+    echo "FAIL: $TEST_NAME: $*" >&2
+    exit 1
+}
+
+skip() {
+    echo "SKIP: $TEST_NAME: $*" >&2
+    exit 77
+}
+
+# requires CMD...: skip the test when a command is missing.
+requires() {
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"
+    done
+}
+
+# assert_eq EXPECTED ACTUAL WHAT
+assert_eq() {
+    [ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds.
+wait_for() {
+    _limit=$1
+    shift
+    _end=$(($(date +%s%N) + _limit * 1000000000))
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$(date +%s%N)" -lt "$_end" ] || return 1
+        sleep 0.05
+    done
+}
+
+# elapsed_ms CMD...: run CMD until it succeeds (at most 10 s); print how many
+# milliseconds it took.
+elapsed_ms() {
+    _t0=$(date +%s%N)
+    wait_for 10 "$@" || return 1
+    echo $((($(date +%s%N) - _t0) / 1000000))
+}
+
+# errno_of SYSCALL ARGS...: the errno name a system call fails with, or OK.
+errno_of() {
+    python3 "$TOP/tests/integration/errno.py" "$@"
+}
+
+# --- the guest --------------------------------------------------------------
+
+guest_dir() {
+    [ -n "${_guest_dir:-}" ] || _guest_dir=$(sh "$TOP/tests/guest/build.sh")
+    echo "$_guest_dir"
+}
+
+# vm_define NAME [NDISKS [DISK_SIZE]]: define a throwaway VM running the test
+# guest, with NDISKS qcow2 disks (vda, vdb...) in its own directory.  Prints
+# nothing; sets VM_DIR.  The VM and all its files are removed at exit.
+vm_define() {
+    _name=$VM_PREFIX$1
+    _ndisks=${2:-1}
+    _size=${3:-64M}
+    _g=$(guest_dir)
+    VM_DIR=/var/lib/libvirt/images/$_name
+    vm_remove "$_name"
+    on_exit "vm_remove '$_name'"
+    mkdir -p "$VM_DIR"
+    chmod 755 "$VM_DIR"
+    _disks=""
+    _i=0
+    for _t in vda vdb vdc vdd; do
+        [ $_i -lt "$_ndisks" ] || break
+        qemu-img create -q -f qcow2 "$VM_DIR/$_t.qcow2" "$_size"
+        _disks="$_disks
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$VM_DIR/$_t.qcow2'/>
+      <target dev='$_t' bus='virtio'/>
+    </disk>"
+        _i=$((_i + 1))
+    done
+    cat > "$VM_DIR/domain.xml" <<XML
+<domain type='qemu'>
+  <name>$_name</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$_g/vmlinuz</kernel>
+    <initrd>$_g/initrd.img</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 ${GUEST_CMDLINE:-}</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>$_disks
+    <serial type='file'>
+      <source path='$VM_DIR/console.log' append='on'/>
+      <target port='0'/>
+    </serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XML
+    virsh -q define "$VM_DIR/domain.xml" >/dev/null
+}
+
+# vm_remove NAME: destroy and undefine a VM with all its snapshot metadata
+# and files.  Safe to call for a VM that does not exist.
+vm_remove() {
+    virsh -q destroy "$1" >/dev/null 2>&1 || true
+    for _s in $(virsh -q snapshot-list "$1" --name 2>/dev/null); do
+        virsh -q snapshot-delete "$1" "$_s" --metadata >/dev/null 2>&1 || true
+    done
+    virsh -q undefine "$1" --snapshots-metadata --nvram >/dev/null 2>&1 ||
+        virsh -q undefine "$1" >/dev/null 2>&1 || true
+    rm -rf "/var/lib/libvirt/images/$1"
+}
+
+# vm_start NAME: start a VM defined by vm_define and wait until the guest
+# counts.
+vm_start() {
+    virsh -q start "$VM_PREFIX$1" >/dev/null
+    wait_for 60 guest_counting "$1" || fail "guest $1 did not start counting"
+}
+
+# guest_count NAME: the last count the guest printed on its console.
+guest_count() {
+    sed -n 's/^count \([0-9][0-9]*\).*/\1/p' \
+        "/var/lib/libvirt/images/$VM_PREFIX$1/console.log" 2>/dev/null | tail -n 1
+}
+
+guest_counting() {
+    [ -n "$(guest_count "$1")" ]
+}
+
+# disk_count FILE [FORMAT]: the count written on the first sector of a disk
+# image, read through qemu so that a qcow2 chain is followed.
+disk_count() {
+    _raw=$(mktemp)
+    qemu-img dd -U -f "${2:-qcow2}" -O raw if="$1" of="$_raw" bs=512 count=1 \
+        2>/dev/null
+    head -c 32 "$_raw" | sed -n 's/^COUNT \([0-9][0-9]*\).*/\1/p'
+    rm -f "$_raw"
+}
+
+# --- the daemon -------------------------------------------------------------
+
+# mount_vmsnapfs [OPTIONS...]: mount vmsnapfs at a fresh directory in the
+# foreground, in the background; sets MNT and DAEMON_PID and the daemon's log
+# in DAEMON_LOG.  Unmounted and stopped at exit.
+mount_vmsnapfs() {
+    MNT=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
+    DAEMON_LOG=$MNT.log
+    on_exit "rm -rf '$MNT' '$DAEMON_LOG'"
+    $VMSNAPFS_WRAPPER "$VMSNAPFS" -f -o uri="$URI" "$@" "$MNT" \
+        >"$DAEMON_LOG" 2>&1 &
+    DAEMON_PID=$!
+    on_exit "stop_vmsnapfs"
+    wait_for 10 mountpoint -q "$MNT" ||
+        { cat "$DAEMON_LOG" >&2; fail "vmsnapfs did not mount"; }
+}
+
+# stop_vmsnapfs: unmount and wait for the daemon; its exit status in
+# DAEMON_STATUS.
+stop_vmsnapfs() {
+    [ -n "${DAEMON_PID:-}" ] || return 0
+    if mountpoint -q "$MNT"; then
+        fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
+    fi
+    DAEMON_STATUS=0
+    wait "$DAEMON_PID" || DAEMON_STATUS=$?
+    DAEMON_PID=""
+}
