@@ -193,7 +193,7 @@ mount_vmsnapfs() {
     MNT=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
     DAEMON_LOG=$MNT.log
     on_exit "rm -rf '$MNT' '$DAEMON_LOG'"
-    $VMSNAPFS_WRAPPER "$VMSNAPFS" -f -o uri="$URI" "$@" "$MNT" \
+    ${VMSNAPFS_WRAPPER:-} "$VMSNAPFS" -f -o uri="$URI" "$@" "$MNT" \
         >"$DAEMON_LOG" 2>&1 &
     DAEMON_PID=$!
     on_exit "stop_vmsnapfs"

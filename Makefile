@@ -1,0 +1,101 @@
+# vmsnapfs
+#
+#   make            build ./vmsnapfs
+#   make check      install what is missing, start libvirtd, run every test
+#   make asan       the same, built with AddressSanitizer and UBSan
+#   make demo       install, start libvirtd and a small VM, mount it
+#   make unit       build and run the unit tests only
+
+VERSION = 0.1.0
+PKGS = fuse3 libvirt json-c libxml-2.0
+
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+BUILD ?= build-asan
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SAN_FLAGS =
+endif
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARNINGS = -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes \
+           -Wmissing-prototypes -Wmissing-declarations -Wwrite-strings \
+           -Wformat=2 -Wno-format-nonliteral
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SOURCE \
+             -DVMSNAPFS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) \
+             -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
+LIBS = $(PKG_LIBS) -lpthread
+
+LIB_SRCS = $(wildcard common/*.c chain/*.c snapshot/*.c) fs/nodes.c fs/ops.c
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ = $(BUILD)/fs/main.o
+UNIT_SRCS = $(wildcard tests/unit/test-*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check check-only unit integration asan demo deps libvirtd \
+        guest clean format
+
+all: $(BUILD)/vmsnapfs
+ifneq ($(SANITIZE),1)
+all: vmsnapfs
+vmsnapfs: $(BUILD)/vmsnapfs
+	ln -sf $(BUILD)/vmsnapfs $@
+endif
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libvmsnapfs.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/vmsnapfs: $(MAIN_OBJ) $(BUILD)/libvmsnapfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvmsnapfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# Installing packages and starting libvirtd come first, in a make of their
+# own, so that this one's pkg-config flags are read once they exist.
+check: deps libvirtd
+	$(MAKE) check-only
+
+check-only: unit integration
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: all
+	VMSNAPFS=$(abspath $(BUILD)/vmsnapfs) sh tests/integration/run.sh
+
+asan:
+	$(MAKE) check SANITIZE=1
+
+deps:
+	sh scripts/install-deps.sh
+
+libvirtd:
+	sh scripts/start-libvirtd.sh
+
+guest:
+	sh tests/guest/build.sh
+
+demo: deps libvirtd
+	$(MAKE) all
+	sh examples/demo.sh
+
+format:
+	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c)
+
+clean:
+	rm -rf build build-asan vmsnapfs
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -1,0 +1,256 @@
+/* vmsnapfs: small helpers shared by every module. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "util.h"
+
+extern char **environ;
+
+static void *
+check_alloc (void *p)
+{
+  if (p == NULL)
+    {
+      fputs ("vmsnapfs: out of memory\n", stderr);
+      abort ();
+    }
+  return p;
+}
+
+void *
+xmalloc (size_t size)
+{
+  return check_alloc (malloc (size ? size : 1));
+}
+
+void *
+xcalloc (size_t n, size_t size)
+{
+  return check_alloc (calloc (n ? n : 1, size ? size : 1));
+}
+
+void *
+xrealloc (void *ptr, size_t size)
+{
+  return check_alloc (realloc (ptr, size ? size : 1));
+}
+
+char *
+xstrdup (const char *s)
+{
+  return check_alloc (strdup (s));
+}
+
+char *
+xstrdup_null (const char *s)
+{
+  return s ? xstrdup (s) : NULL;
+}
+
+char *
+xasprintf (const char *fmt, ...)
+{
+  va_list ap;
+  char *s;
+
+  va_start (ap, fmt);
+  if (vasprintf (&s, fmt, ap) < 0)
+    s = NULL;
+  va_end (ap);
+  return check_alloc (s);
+}
+
+void
+strbuf_printf (struct strbuf *b, const char *fmt, ...)
+{
+  va_list ap;
+  int n;
+
+  for (;;)
+    {
+      size_t room = b->cap - b->len;
+      va_start (ap, fmt);
+      n = vsnprintf (b->s ? b->s + b->len : NULL, room, fmt, ap);
+      va_end (ap);
+      if (n < 0)
+        abort ();
+      if ((size_t) n < room)
+        break;
+      b->cap = (b->cap + n + 1) * 2;
+      b->s = xrealloc (b->s, b->cap);
+    }
+  b->len += n;
+}
+
+char *
+strbuf_steal (struct strbuf *b, size_t *len)
+{
+  char *s = b->s ? b->s : xstrdup ("");
+
+  if (len)
+    *len = b->len;
+  b->s = NULL;
+  b->len = b->cap = 0;
+  return s;
+}
+
+uint64_t
+hash_strings (const char *first, ...)
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+  va_list ap;
+
+  va_start (ap, first);
+  for (const char *s = first; s; s = va_arg (ap, const char *))
+    {
+      for (; *s; s++)
+        h = (h ^ (unsigned char) *s) * 0x100000001b3ULL;
+      h = (h ^ 0xff) * 0x100000001b3ULL; /* separator */
+    }
+  va_end (ap);
+  return h > 1 ? h : h + 2;
+}
+
+void
+format_iso8601 (time_t t, char buf[static 32])
+{
+  struct tm tm;
+
+  if (gmtime_r (&t, &tm) == NULL
+      || strftime (buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    strcpy (buf, "1970-01-01T00:00:00Z");
+}
+
+static long long
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Read what is there from FD into B, at most MAX bytes in all.  Returns 1
+ * on EOF, 0 when more may come, -E2BIG past MAX. */
+static int
+drain (int fd, struct strbuf *b, size_t max)
+{
+  char chunk[65536];
+  ssize_t r = read (fd, chunk, sizeof chunk);
+
+  if (r < 0)
+    return errno == EINTR || errno == EAGAIN ? 0 : 1;
+  if (r == 0)
+    return 1;
+  if (b->len + r > max)
+    return -E2BIG;
+  strbuf_printf (b, "%.*s", (int) r, chunk);
+  return 0;
+}
+
+int
+run_capture (const char *const argv[], size_t max_out, int timeout_ms,
+             char **out, size_t *out_len, char **err)
+{
+  int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+  posix_spawn_file_actions_t fa;
+  struct strbuf ob = { 0 }, eb = { 0 };
+  pid_t pid;
+  int status, r = 0, open_fds = 2;
+  long long deadline = now_ms () + timeout_ms;
+
+  *out = NULL;
+  if (err)
+    *err = NULL;
+  if (pipe2 (outp, O_CLOEXEC) < 0 || pipe2 (errp, O_CLOEXEC) < 0)
+    {
+      r = -errno;
+      log_error ("Cannot make a pipe for '%s': %s.", argv[0], strerror (-r));
+      goto cleanup;
+    }
+  posix_spawn_file_actions_init (&fa);
+  posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2 (&fa, outp[1], 1);
+  posix_spawn_file_actions_adddup2 (&fa, errp[1], 2);
+  r = posix_spawnp (&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
+  posix_spawn_file_actions_destroy (&fa);
+  close (outp[1]);
+  close (errp[1]);
+  outp[1] = errp[1] = -1;
+  if (r != 0)
+    {
+      log_error ("Cannot run '%s': %s.", argv[0], strerror (r));
+      r = -EIO;
+      goto cleanup;
+    }
+
+  while (open_fds > 0 && r == 0)
+    {
+      struct pollfd p[2] = { { outp[0], POLLIN, 0 }, { errp[0], POLLIN, 0 } };
+      long long left = deadline - now_ms ();
+      if (left <= 0)
+        {
+          r = -ETIMEDOUT;
+          break;
+        }
+      if (poll (p, 2, (int) left) < 0 && errno != EINTR)
+        break;
+      for (int i = 0; i < 2; i++)
+        if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+          {
+            int d = drain (p[i].fd, i == 0 ? &ob : &eb,
+                           i == 0 ? max_out : 65536);
+            if (d < 0 && i == 0)
+              r = d;
+            if (d != 0)
+              {
+                close (i == 0 ? outp[0] : errp[0]);
+                (i == 0 ? outp : errp)[0] = -1;
+                open_fds--;
+              }
+          }
+    }
+  if (r != 0)
+    kill (pid, SIGKILL);
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (r == -ETIMEDOUT)
+    log_error ("'%s' did not finish within %d ms; it was killed.", argv[0],
+               timeout_ms);
+  else if (r == -E2BIG)
+    log_error ("'%s' printed more than %zu bytes.", argv[0], max_out);
+  else if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    r = -EIO;
+
+  if (eb.s)
+    eb.s[strcspn (eb.s, "\n")] = '\0';
+  if (r == -EIO)
+    log_error ("'%s' failed: %s", argv[0], eb.s ? eb.s : "no message");
+  if (r == 0)
+    *out = strbuf_steal (&ob, out_len);
+  if (err)
+    *err = eb.s ? strbuf_steal (&eb, NULL) : NULL;
+
+cleanup:
+  for (int i = 0; i < 2; i++)
+    {
+      if (outp[i] >= 0)
+        close (outp[i]);
+      if (errp[i] >= 0)
+        close (errp[i]);
+    }
+  free (ob.s);
+  free (eb.s);
+  return r;
+}

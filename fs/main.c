@@ -1,0 +1,171 @@
+/* vmsnapfs: command line, start-up and shut-down. */
+#include <dirent.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "host.h"
+#include "log.h"
+
+#ifndef VMSNAPFS_VERSION
+#define VMSNAPFS_VERSION "0.1.0"
+#endif
+
+#define DEFAULT_URI "qemu:///system"
+
+struct options
+{
+  char *uri;
+  int help;
+  int version;
+};
+
+#define OPT(t, p) { t, offsetof (struct options, p), 1 }
+static const struct fuse_opt option_spec[] = {
+  OPT ("uri=%s", uri),
+  OPT ("-h", help),
+  OPT ("--help", help),
+  OPT ("-V", version),
+  OPT ("--version", version),
+  FUSE_OPT_END,
+};
+
+static void
+usage (const char *prog)
+{
+  printf ("usage: %s [-o OPTION[,OPTION...]] [-f] [-d] [-s] MOUNTPOINT\n"
+          "\n"
+          "Mount the VMs of a libvirt host as directories, and their\n"
+          "snapshots as directories of frozen disks.\n"
+          "\n"
+          "options:\n"
+          "    -o uri=URI          libvirt connection (default: %s)\n"
+          "    -f                  stay in the foreground, log to stderr\n"
+          "    -d                  debug: foreground, with debug messages\n"
+          "    -s                  single-threaded\n"
+          "    -o allow_other      let other users in (permissions apply)\n"
+          "    -o auto_unmount     unmount when the daemon dies\n"
+          "    -h, --help          print this help and exit\n"
+          "    -V, --version       print the version and exit\n"
+          "\n"
+          "Unmount with 'fusermount3 -u MOUNTPOINT'.\n",
+          prog, DEFAULT_URI);
+}
+
+/* The mount point must be an empty directory: returns 0, or -1 after
+ * saying why. */
+static int
+check_mountpoint (const char *path)
+{
+  DIR *d = opendir (path);
+  struct dirent *e;
+  int entries = 0;
+
+  if (d == NULL)
+    {
+      fprintf (stderr, "vmsnapfs: cannot use mount point '%s': %s\n", path,
+               strerror (errno));
+      return -1;
+    }
+  while ((e = readdir (d)) != NULL)
+    if (strcmp (e->d_name, ".") != 0 && strcmp (e->d_name, "..") != 0)
+      entries++;
+  closedir (d);
+  if (entries > 0)
+    {
+      fprintf (stderr, "vmsnapfs: mount point '%s' is not empty\n", path);
+      return -1;
+    }
+  return 0;
+}
+
+int
+main (int argc, char *argv[])
+{
+  struct fuse_args args = FUSE_ARGS_INIT (argc, argv);
+  struct fuse_cmdline_opts cmd = { 0 };
+  struct options opts = { 0 };
+  struct fuse *fuse = NULL;
+  int status = 1, r;
+
+  if (fuse_opt_parse (&args, &opts, option_spec, NULL) < 0)
+    goto out;
+  if (opts.help)
+    {
+      usage (argv[0]);
+      status = 0;
+      goto out;
+    }
+  if (opts.version)
+    {
+      printf ("vmsnapfs %s (libfuse %s)\n", VMSNAPFS_VERSION,
+              fuse_pkgversion ());
+      status = 0;
+      goto out;
+    }
+  if (fuse_parse_cmdline (&args, &cmd) < 0)
+    goto out;
+  if (cmd.mountpoint == NULL)
+    {
+      fprintf (stderr, "vmsnapfs: no mount point given; see '%s --help'\n",
+               argv[0]);
+      goto out;
+    }
+  if (check_mountpoint (cmd.mountpoint) < 0)
+    goto out;
+  if (opts.uri == NULL)
+    opts.uri = strdup (DEFAULT_URI);
+
+  /* Permissions are checked by the kernel from the modes the tree shows. */
+  fuse_opt_add_arg (&args, "-odefault_permissions");
+  fuse_opt_add_arg (&args, "-ofsname=vmsnapfs");
+  fuse_opt_add_arg (&args, "-osubtype=vmsnapfs");
+
+  /* Check everything that can fail before mounting. */
+  fuse = fuse_new (&args, fs_operations (), sizeof *fs_operations (), NULL);
+  if (fuse == NULL)
+    goto out; /* fuse_new said which option it did not know */
+  if (host_check_uri (opts.uri) < 0)
+    goto out;
+  if (fuse_mount (fuse, cmd.mountpoint) < 0)
+    goto out;
+  if (fuse_daemonize (cmd.foreground) < 0)
+    goto unmount;
+
+  /* Threads and the libvirt connection start after the fork.  Requests to
+   * the mount wait in the kernel until the loop runs, so nobody sees the
+   * tree before its first view is built. */
+  log_init (cmd.foreground, cmd.debug);
+  if (host_start (opts.uri) < 0)
+    goto stop;
+  if (fuse_set_signal_handlers (fuse_get_session (fuse)) < 0)
+    goto stop;
+  log_info ("Mounted '%s' on '%s'.", opts.uri, cmd.mountpoint);
+
+  if (cmd.singlethread)
+    r = fuse_loop (fuse);
+  else
+    {
+      struct fuse_loop_config cfg = { .clone_fd = cmd.clone_fd,
+                                      .max_idle_threads = cmd.max_idle_threads };
+      r = fuse_loop_mt (fuse, &cfg);
+    }
+  status = r < 0 ? 1 : 0;
+  fuse_remove_signal_handlers (fuse_get_session (fuse));
+  log_info ("Unmounted '%s'.", cmd.mountpoint);
+
+stop:
+  host_stop ();
+unmount:
+  fuse_unmount (fuse);
+out:
+  if (fuse)
+    fuse_destroy (fuse);
+  free (cmd.mountpoint);
+  free (opts.uri);
+  fuse_opt_free_args (&args);
+  return status;
+}

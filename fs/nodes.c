@@ -1,0 +1,499 @@
+/* vmsnapfs: one node type per kind of path.
+ *
+ * Each type says how it looks (mode), what it holds (children, content
+ * rendered from the view, a host file, content generated at open, or a
+ * link target), and when it exists.  The FUSE handlers in ops.c only
+ * resolve a path and call through the type.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "util.h"
+
+struct child
+{
+  const char *name; /* a fixed name, or NULL for the named entries */
+  const struct node_type *type;
+};
+
+struct node_type
+{
+  mode_t mode;
+  /* Whether it exists in this parent (NULL: always). */
+  bool (*exists) (const struct node *n);
+  /* Directories: fixed children, and named ones (VMs, snapshots, disks). */
+  const struct child *children;
+  int (*lookup) (const char *name, struct node *n);
+  void (*list) (const struct node *n,
+                int (*fill) (void *, const char *, const struct stat *),
+                void *ctx);
+  /* Files: content rendered from the view (malloc'd) ... */
+  char *(*render) (const struct node *n, size_t *len);
+  /* ... or read from the host at open; size 0 in stat ... */
+  int (*generate) (const struct node *n, char **out, size_t *len);
+  /* ... or a host file, read straight. */
+  const char *(*host_file) (const struct node *n, const struct stat **st);
+  /* Whether the content may change between opens. */
+  bool volatile_content;
+  /* Links. */
+  char *(*link) (const struct node *n);
+  /* The name used for the inode number of a fixed child. */
+  const char *ino_name;
+};
+
+/* --- contents --------------------------------------------------------- */
+
+static char *
+render_state (const struct node *n, size_t *len)
+{
+  char *s = xasprintf ("%s\n", n->vm->state);
+  *len = strlen (s);
+  return s;
+}
+
+static char *
+render_mode (const struct node *n, size_t *len)
+{
+  char *s = xasprintf ("%s\n", n->vm->snapshot_mode);
+  *len = strlen (s);
+  return s;
+}
+
+static char *
+copy_out (const char *s, size_t slen, size_t *len)
+{
+  char *c = xmalloc (slen + 1);
+  memcpy (c, s, slen);
+  c[slen] = '\0';
+  *len = slen;
+  return c;
+}
+
+static char *
+render_info (const struct node *n, size_t *len)
+{
+  return copy_out (n->snap->info, n->snap->info_len, len);
+}
+
+static char *
+render_info_json (const struct node *n, size_t *len)
+{
+  return copy_out (n->snap->info_json, n->snap->info_json_len, len);
+}
+
+static char *
+render_domain_xml (const struct node *n, size_t *len)
+{
+  return copy_out (n->snap->domain_xml ? n->snap->domain_xml : "",
+                   n->snap->domain_xml_len, len);
+}
+
+static int
+generate_jobs (const struct node *n, char **out, size_t *len)
+{
+  return host_jobs (n->vm, false, out, len);
+}
+
+static int
+generate_jobs_json (const struct node *n, char **out, size_t *len)
+{
+  return host_jobs (n->vm, true, out, len);
+}
+
+static const char *
+memory_file (const struct node *n, const struct stat **st)
+{
+  *st = &n->snap->memory_st;
+  return n->snap->memory_file;
+}
+
+static const char *
+volume_file (const struct node *n, const struct stat **st)
+{
+  *st = &n->disk->st;
+  return n->disk->volume;
+}
+
+static char *
+link_active (const struct node *n)
+{
+  return xasprintf ("snapshots/%s", n->vm->current);
+}
+
+static bool
+has_current (const struct node *n)
+{
+  return n->vm->current && vm_find_snapshot (n->vm, n->vm->current);
+}
+
+static bool
+has_memory (const struct node *n)
+{
+  return n->snap->memory_file != NULL;
+}
+
+/* --- named children --------------------------------------------------- */
+
+static int
+lookup_vm (const char *name, struct node *n)
+{
+  return (n->vm = host_find_vm (n->host, name)) ? 0 : -ENOENT;
+}
+
+static void
+list_vms (const struct node *n,
+          int (*fill) (void *, const char *, const struct stat *), void *ctx)
+{
+  for (size_t i = 0; i < n->host->nvms; i++)
+    {
+      struct stat st = { .st_ino = n->host->vms[i]->ino,
+                         .st_mode = S_IFDIR | 0555 };
+      if (fill (ctx, n->host->vms[i]->name, &st))
+        return;
+    }
+}
+
+static int
+lookup_snapshot (const char *name, struct node *n)
+{
+  return (n->snap = vm_find_snapshot (n->vm, name)) ? 0 : -ENOENT;
+}
+
+static void
+list_snapshots (const struct node *n,
+                int (*fill) (void *, const char *, const struct stat *),
+                void *ctx)
+{
+  for (size_t i = 0; i < n->vm->nsnaps; i++)
+    {
+      struct stat st = { .st_ino = n->vm->snaps[i]->ino,
+                         .st_mode = S_IFDIR | 0555 };
+      if (fill (ctx, n->vm->snaps[i]->name, &st))
+        return;
+    }
+}
+
+static int
+lookup_disk (const char *name, struct node *n)
+{
+  for (size_t i = 0; i < n->snap->ndisks; i++)
+    if (strcmp (n->snap->disks[i].file, name) == 0)
+      {
+        n->disk = &n->snap->disks[i];
+        return 0;
+      }
+  return -ENOENT;
+}
+
+static uint64_t
+child_ino (uint64_t parent, const char *name)
+{
+  char p[17];
+
+  snprintf (p, sizeof p, "%016" PRIx64, parent);
+  return hash_strings (p, name, NULL);
+}
+
+static void
+list_disks (const struct node *n,
+            int (*fill) (void *, const char *, const struct stat *), void *ctx)
+{
+  for (size_t i = 0; i < n->snap->ndisks; i++)
+    {
+      struct stat st = { .st_ino = child_ino (n->snap->ino,
+                                              n->snap->disks[i].file),
+                         .st_mode = S_IFREG | 0444 };
+      if (fill (ctx, n->snap->disks[i].file, &st))
+        return;
+    }
+}
+
+/* --- the types -------------------------------------------------------- */
+
+static const struct node_type t_info = { .mode = S_IFREG | 0444,
+                                         .render = render_info };
+static const struct node_type t_info_json = { .mode = S_IFREG | 0444,
+                                              .render = render_info_json };
+static const struct node_type t_domain_xml = { .mode = S_IFREG | 0444,
+                                               .render = render_domain_xml };
+static const struct node_type t_memory = { .mode = S_IFREG | 0400,
+                                           .exists = has_memory,
+                                           .host_file = memory_file };
+static const struct node_type t_volume = { .mode = S_IFREG | 0444,
+                                           .host_file = volume_file };
+
+static const struct child snapshot_children[] = {
+  { "info", &t_info },
+  { "info.json", &t_info_json },
+  { "domain.xml", &t_domain_xml },
+  { "memory", &t_memory },
+  { NULL, NULL },
+};
+
+static const struct node_type t_snapshot = { .mode = S_IFDIR | 0555,
+                                             .children = snapshot_children,
+                                             .lookup = lookup_disk,
+                                             .list = list_disks };
+static const struct node_type t_snapshots = { .mode = S_IFDIR | 0555,
+                                              .lookup = lookup_snapshot,
+                                              .list = list_snapshots };
+static const struct node_type t_state = { .mode = S_IFREG | 0444,
+                                          .render = render_state,
+                                          .volatile_content = true };
+static const struct node_type t_mode = { .mode = S_IFREG | 0444,
+                                         .render = render_mode,
+                                         .volatile_content = true };
+static const struct node_type t_active = { .mode = S_IFLNK | 0777,
+                                           .exists = has_current,
+                                           .link = link_active };
+static const struct node_type t_jobs = { .mode = S_IFREG | 0444,
+                                         .generate = generate_jobs,
+                                         .volatile_content = true };
+static const struct node_type t_jobs_json = { .mode = S_IFREG | 0444,
+                                              .generate = generate_jobs_json,
+                                              .volatile_content = true };
+
+static const struct child vm_children[] = {
+  { "state", &t_state },
+  { "snapshot-mode", &t_mode },
+  { "active", &t_active },
+  { "jobs", &t_jobs },
+  { "jobs.json", &t_jobs_json },
+  { "snapshots", &t_snapshots },
+  { NULL, NULL },
+};
+
+static const struct node_type t_vm = { .mode = S_IFDIR | 0555,
+                                       .children = vm_children };
+static const struct node_type t_root = { .mode = S_IFDIR | 0555,
+                                         .lookup = lookup_vm,
+                                         .list = list_vms };
+
+/* Named children of each level: the root lists VMs, a VM its fixed files. */
+static const struct node_type *
+named_child_type (const struct node_type *parent)
+{
+  if (parent == &t_root)
+    return &t_vm;
+  if (parent == &t_snapshots)
+    return &t_snapshot;
+  if (parent == &t_snapshot)
+    return &t_volume;
+  return NULL;
+}
+
+/* --- resolution ------------------------------------------------------- */
+
+static int
+resolve_child (struct node *n, const char *name)
+{
+  const struct node_type *parent = n->type;
+
+  if (!S_ISDIR (parent->mode))
+    return -ENOTDIR;
+  for (const struct child *c = parent->children; c && c->name; c++)
+    if (strcmp (c->name, name) == 0)
+      {
+        n->type = c->type;
+        return !c->type->exists || c->type->exists (n) ? 0 : -ENOENT;
+      }
+  if (parent->lookup && parent->lookup (name, n) == 0)
+    {
+      n->type = named_child_type (parent);
+      return 0;
+    }
+  return -ENOENT;
+}
+
+int
+node_resolve (const struct vs_host *h, const char *path, struct node *n)
+{
+  char comp[NAME_MAX + 1];
+
+  memset (n, 0, sizeof *n);
+  n->type = &t_root;
+  n->host = h;
+  for (const char *p = path; *p;)
+    {
+      size_t len;
+      int r;
+
+      p += strspn (p, "/");
+      len = strcspn (p, "/");
+      if (len == 0)
+        break;
+      if (len > NAME_MAX)
+        return -ENOENT;
+      memcpy (comp, p, len);
+      comp[len] = '\0';
+      p += len;
+      if ((r = resolve_child (n, comp)) < 0)
+        return r;
+    }
+  return 0;
+}
+
+/* --- attributes ------------------------------------------------------- */
+
+/* The inode number of N: stable for as long as what it shows exists. */
+static uint64_t
+node_ino (const struct node *n)
+{
+  if (n->type == &t_root)
+    return 1;
+  if (n->type == &t_vm)
+    return n->vm->ino;
+  if (n->type == &t_snapshot)
+    return n->snap->ino;
+  if (n->type == &t_volume)
+    return child_ino (n->snap->ino, n->disk->file);
+  for (const struct child *c = n->snap ? snapshot_children : vm_children;
+       c->name; c++)
+    if (c->type == n->type)
+      return child_ino (n->snap ? n->snap->ino : n->vm->ino, c->name);
+  return child_ino (n->vm->ino, "snapshots");
+}
+
+static time_t
+node_mtime (const struct node *n)
+{
+  if (n->snap)
+    return n->snap->created;
+  if (n->vm)
+    return n->vm->mtime;
+  return n->host->mtime;
+}
+
+int
+node_getattr (const struct node *n, struct stat *st)
+{
+  const struct node_type *t = n->type;
+  const struct stat *hs;
+
+  memset (st, 0, sizeof *st);
+  st->st_mode = t->mode;
+  st->st_ino = node_ino (n);
+  st->st_nlink = S_ISDIR (t->mode) ? 2 : 1;
+  st->st_mtime = st->st_ctime = st->st_atime = node_mtime (n);
+  st->st_blksize = 4096;
+  if (t->host_file)
+    {
+      t->host_file (n, &hs);
+      st->st_size = hs->st_size;
+      st->st_blocks = hs->st_blocks;
+      st->st_mtim = st->st_ctim = st->st_atim = hs->st_mtim;
+    }
+  else if (t->render)
+    {
+      size_t len;
+      free (t->render (n, &len));
+      st->st_size = len;
+      st->st_blocks = (len + 511) / 512;
+    }
+  else if (t->link)
+    {
+      char *target = t->link (n);
+      st->st_size = strlen (target);
+      free (target);
+    }
+  return 0;
+}
+
+int
+node_readdir (const struct node *n,
+              int (*fill) (void *, const char *, const struct stat *),
+              void *ctx)
+{
+  const struct node_type *t = n->type;
+
+  if (!S_ISDIR (t->mode))
+    return -ENOTDIR;
+  for (const struct child *c = t->children; c && c->name; c++)
+    {
+      struct node child = *n;
+      struct stat st;
+
+      child.type = c->type;
+      if (c->type->exists && !c->type->exists (&child))
+        continue;
+      memset (&st, 0, sizeof st);
+      st.st_ino = node_ino (&child);
+      st.st_mode = c->type->mode;
+      if (fill (ctx, c->name, &st))
+        return 0;
+    }
+  if (t->list)
+    t->list (n, fill, ctx);
+  return 0;
+}
+
+int
+node_readlink (const struct node *n, char *buf, size_t size)
+{
+  char *target;
+
+  if (!n->type->link || size == 0)
+    return -EINVAL;
+  target = n->type->link (n);
+  snprintf (buf, size, "%s", target);
+  free (target);
+  return 0;
+}
+
+/* --- open files ------------------------------------------------------- */
+
+int
+node_open (const struct node *n, int flags, struct handle **out,
+           bool *direct)
+{
+  const struct node_type *t = n->type;
+  struct handle *h;
+  const struct stat *st;
+  int r = 0;
+
+  *out = NULL;
+  *direct = t->volatile_content;
+  if (S_ISDIR (t->mode))
+    return -EISDIR;
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+    return -EROFS;
+
+  h = xcalloc (1, sizeof *h);
+  h->fd = -1;
+  if (t->host_file)
+    {
+      h->fd = open (t->host_file (n, &st), O_RDONLY | O_CLOEXEC);
+      if (h->fd < 0)
+        r = -errno;
+    }
+  else if (t->render)
+    h->data = t->render (n, &h->len);
+  else if (t->generate)
+    r = t->generate (n, &h->data, &h->len);
+  else
+    r = -EINVAL; /* a link */
+
+  if (r < 0)
+    handle_close (h);
+  else
+    *out = h;
+  return r;
+}
+
+void
+handle_close (struct handle *h)
+{
+  if (h == NULL)
+    return;
+  if (h->fd >= 0)
+    close (h->fd);
+  free (h->data);
+  free (h);
+}

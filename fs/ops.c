@@ -1,0 +1,292 @@
+/* vmsnapfs: the FUSE operations.
+ *
+ * Thread model.  FUSE's multithreaded loop runs these handlers on several
+ * worker threads at once.  Each handler takes a reference to the current
+ * view of the host (host_get), resolves the path in it, and drops the
+ * reference before it returns: the view is immutable, so handlers share it
+ * without locks.  An open file holds no reference to the view: it holds the
+ * host file's descriptor, or a copy of its content.  The threads of the
+ * libvirt side are described in snapshot/host.c; the only lock is host.c's,
+ * held for a pointer swap.
+ *
+ * Handlers are thin: they resolve, call the node's type (nodes.c), and
+ * return 0 or -errno.  Frozen files are served from the host file's
+ * descriptor without a copy (read_buf with an fd buffer).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "log.h"
+#include "util.h"
+
+/* How long the kernel may cache names and attributes, in seconds.  Changes
+ * made outside vmsnapfs must show within a second: the refresh thread sees
+ * them within HOST_POLL_MS, the kernel within this. */
+#define CACHE_TIMEOUT 0.3
+
+/* Resolve PATH in the current view; the caller releases N.host with
+ * host_put. */
+static int
+resolve (const char *path, struct node *n)
+{
+  struct vs_host *h = host_get ();
+  int r = node_resolve (h, path, n);
+
+  n->host = h;
+  if (r < 0)
+    host_put (h);
+  return r;
+}
+
+static void
+release (struct node *n)
+{
+  host_put ((struct vs_host *) n->host);
+}
+
+static void *
+op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+  cfg->use_ino = 1;
+  cfg->readdir_ino = 1;
+  cfg->entry_timeout = CACHE_TIMEOUT;
+  cfg->attr_timeout = CACHE_TIMEOUT;
+  cfg->negative_timeout = 0;
+  /* Frozen files do not change: let the kernel keep their pages. */
+  cfg->kernel_cache = 0;
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+    conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+  conn->max_readahead = 1024 * 1024;
+  conn->max_write = 1024 * 1024; /* also sets the largest read request */
+  return NULL;
+}
+
+static int
+op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+  struct node n;
+  int r;
+
+  (void) fi;
+  if ((r = resolve (path, &n)) < 0)
+    return r;
+  r = node_getattr (&n, st);
+  release (&n);
+  return r;
+}
+
+struct fill_ctx
+{
+  void *buf;
+  fuse_fill_dir_t filler;
+};
+
+static int
+fill (void *opaque, const char *name, const struct stat *st)
+{
+  struct fill_ctx *ctx = opaque;
+
+  return ctx->filler (ctx->buf, name, st, 0, 0);
+}
+
+static int
+op_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+            struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+  struct fill_ctx ctx = { buf, filler };
+  struct node n;
+  int r;
+
+  (void) off, (void) fi, (void) flags;
+  if ((r = resolve (path, &n)) < 0)
+    return r;
+  filler (buf, ".", NULL, 0, 0);
+  filler (buf, "..", NULL, 0, 0);
+  r = node_readdir (&n, fill, &ctx);
+  release (&n);
+  return r;
+}
+
+static int
+op_readlink (const char *path, char *buf, size_t size)
+{
+  struct node n;
+  int r;
+
+  if ((r = resolve (path, &n)) < 0)
+    return r;
+  r = node_readlink (&n, buf, size);
+  release (&n);
+  return r;
+}
+
+static int
+op_open (const char *path, struct fuse_file_info *fi)
+{
+  struct handle *h;
+  struct node n;
+  bool direct;
+  int r;
+
+  if ((r = resolve (path, &n)) < 0)
+    return r;
+  r = node_open (&n, fi->flags, &h, &direct);
+  release (&n);
+  if (r < 0)
+    {
+      if (r == -EROFS)
+        log_debug ("Refused a write open of '%s': read-only.", path);
+      return r;
+    }
+  fi->fh = (uintptr_t) h;
+  fi->direct_io = direct;
+  fi->keep_cache = !direct;
+  return 0;
+}
+
+static int
+op_read_buf (const char *path, struct fuse_bufvec **bufp, size_t size,
+             off_t off, struct fuse_file_info *fi)
+{
+  struct handle *h = (struct handle *) (uintptr_t) fi->fh;
+  struct fuse_bufvec *bv = xmalloc (sizeof *bv);
+
+  (void) path;
+  *bv = FUSE_BUFVEC_INIT (size);
+  if (h->fd >= 0)
+    {
+      bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+      bv->buf[0].fd = h->fd;
+      bv->buf[0].pos = off;
+    }
+  else
+    {
+      /* libfuse frees a memory buffer once it has replied: give it a
+       * copy. */
+      size_t start = (size_t) off < h->len ? (size_t) off : h->len;
+      size_t n = size < h->len - start ? size : h->len - start;
+      bv->buf[0].mem = xmalloc (n);
+      bv->buf[0].size = n;
+      memcpy (bv->buf[0].mem, h->data + start, n);
+    }
+  *bufp = bv;
+  return 0;
+}
+
+static int
+op_release (const char *path, struct fuse_file_info *fi)
+{
+  (void) path;
+  handle_close ((struct handle *) (uintptr_t) fi->fh);
+  return 0;
+}
+
+static int
+op_opendir (const char *path, struct fuse_file_info *fi)
+{
+  struct node n;
+  int r;
+
+  (void) fi;
+  if ((r = resolve (path, &n)) < 0)
+    return r;
+  release (&n);
+  return 0;
+}
+
+/* Everything that would change the tree is refused until the snapshot
+ * operations exist. */
+static int
+op_mkdir (const char *path, mode_t mode)
+{
+  (void) path, (void) mode;
+  return -EROFS;
+}
+
+static int
+op_path (const char *path)
+{
+  (void) path;
+  return -EROFS;
+}
+
+static int
+op_two_paths (const char *from, const char *to)
+{
+  (void) from, (void) to;
+  return -EROFS;
+}
+
+static int
+op_rename (const char *from, const char *to, unsigned int flags)
+{
+  (void) from, (void) to, (void) flags;
+  return -EROFS;
+}
+
+static int
+op_create (const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+  (void) path, (void) mode, (void) fi;
+  return -EROFS;
+}
+
+static int
+op_truncate (const char *path, off_t size, struct fuse_file_info *fi)
+{
+  (void) path, (void) size, (void) fi;
+  return -EROFS;
+}
+
+static int
+op_chmod (const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+  (void) path, (void) mode, (void) fi;
+  return -EROFS;
+}
+
+static int
+op_chown (const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+  (void) path, (void) uid, (void) gid, (void) fi;
+  return -EROFS;
+}
+
+static int
+op_utimens (const char *path, const struct timespec tv[2],
+            struct fuse_file_info *fi)
+{
+  (void) path, (void) tv, (void) fi;
+  return -EROFS;
+}
+
+static const struct fuse_operations operations = {
+  .init = op_init,
+  .getattr = op_getattr,
+  .readlink = op_readlink,
+  .opendir = op_opendir,
+  .readdir = op_readdir,
+  .open = op_open,
+  .read_buf = op_read_buf,
+  .release = op_release,
+  .mkdir = op_mkdir,
+  .rmdir = op_path,
+  .unlink = op_path,
+  .symlink = op_two_paths,
+  .link = op_two_paths,
+  .rename = op_rename,
+  .create = op_create,
+  .truncate = op_truncate,
+  .chmod = op_chmod,
+  .chown = op_chown,
+  .utimens = op_utimens,
+};
+
+const struct fuse_operations *
+fs_operations (void)
+{
+  return &operations;
+}

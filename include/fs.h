@@ -1,0 +1,64 @@
+/* vmsnapfs: the file system: paths to nodes, and the FUSE operations.
+ *
+ * The only header that includes <fuse.h>.  This module never calls
+ * libvirt: it reads the view of host.h.
+ */
+#ifndef VMSNAPFS_FS_H
+#define VMSNAPFS_FS_H
+
+#define FUSE_USE_VERSION 35
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "host.h"
+
+struct node_type;
+
+/* A path resolved against one view of the host. */
+struct node
+{
+  const struct node_type *type;
+  const struct vs_host *host;
+  const struct vs_vm *vm;         /* from the VM directory down */
+  const struct vs_snapshot *snap; /* from the snapshot directory down */
+  const struct vs_disk *disk;     /* a frozen volume */
+};
+
+/* Resolve PATH ("/VM/snapshots/NAME/info") in view H.  Returns 0, -ENOENT,
+ * or -ENOTDIR (a component below a file). */
+int node_resolve (const struct vs_host *h, const char *path, struct node *n);
+
+/* Fill ST for N. */
+int node_getattr (const struct node *n, struct stat *st);
+
+/* Call FILL (name, stat) for each entry of directory N.  Returns 0 or
+ * -ENOTDIR. */
+int node_readdir (const struct node *n,
+                  int (*fill) (void *ctx, const char *name,
+                               const struct stat *st),
+                  void *ctx);
+
+/* The target of link N into BUF.  Returns 0, or -EINVAL for no link. */
+int node_readlink (const struct node *n, char *buf, size_t size);
+
+/* An open file. */
+struct handle
+{
+  int fd;       /* a frozen file, read straight from the host; or -1 */
+  char *data;   /* or the whole content */
+  size_t len;
+};
+
+/* Open N read-only.  *DIRECT is set when the content can change from one
+ * open to the next (no page cache across opens).  Returns 0, -EISDIR,
+ * -EROFS for a write, or -errno. */
+int node_open (const struct node *n, int flags, struct handle **h,
+               bool *direct);
+void handle_close (struct handle *h);
+
+/* The FUSE operations of vmsnapfs. */
+const struct fuse_operations *fs_operations (void);
+
+#endif /* VMSNAPFS_FS_H */

@@ -1,0 +1,122 @@
+/* vmsnapfs: the host as the file system shows it, and the libvirt side
+ * that keeps it up to date.
+ *
+ * The model is immutable and reference-counted: host_get() returns the
+ * current view, which stays valid and unchanged until host_put(), however
+ * libvirt changes meanwhile.  A background thread builds a new view when
+ * libvirt reports a change (events) or when the cheap check it runs every
+ * HOST_POLL_MS finds one (libvirt has no snapshot events), and publishes it
+ * in one pointer swap.  Reading the model costs no libvirt round trip.
+ */
+#ifndef VMSNAPFS_HOST_H
+#define VMSNAPFS_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* How often the background thread checks for snapshots made or deleted
+ * outside vmsnapfs, in milliseconds. */
+#define HOST_POLL_MS 300
+
+/* One disk of a snapshot. */
+struct vs_disk
+{
+  char *target;  /* "vda" */
+  char *file;    /* its file name in the snapshot directory: "vda.qcow2" */
+  char *overlay; /* the volume created at the snapshot */
+  char *volume;  /* the frozen volume: the disk's state at the snapshot */
+  char *format;  /* the frozen volume's format */
+  uint64_t virtual_size;
+  struct stat st; /* of the frozen volume, when first seen */
+};
+
+struct vs_snapshot
+{
+  int refs;
+  uint64_t key;    /* hash of the snapshot's XML: a change makes a new one */
+  char *name;
+  char *parent;    /* NULL for a root */
+  time_t created;
+  const char *vm_state; /* the VM's state when taken: "running", ... */
+  bool quiesced;
+  const char *status; /* "ok", "creating", "merging", "failed" */
+  char *memory_file;  /* NULL when taken without memory */
+  struct stat memory_st;
+  size_t ndisks;
+  struct vs_disk *disks;
+  char *domain_xml; /* the domain at the snapshot */
+  size_t domain_xml_len;
+  char *info; /* rendered "key: value" lines */
+  size_t info_len;
+  char *info_json;
+  size_t info_json_len;
+  uint64_t ino; /* base of the inode numbers of its files */
+};
+
+struct vs_vm
+{
+  int refs;
+  char *name;
+  char uuid[37];
+  const char *state;   /* "running", "shut_off", ... */
+  char *snapshot_mode; /* "memory", "disk" or "quiesce" */
+  char *current;       /* libvirt's current snapshot, or NULL */
+  size_t ndisks;
+  char **disk_targets; /* the VM's file-backed disks, for the jobs file */
+  size_t nsnaps;
+  struct vs_snapshot **snaps; /* sorted by name */
+  uint64_t snap_fingerprint;  /* hash of the snapshot names and current */
+  time_t mtime;               /* when this view of the VM was built */
+  uint64_t ino;
+};
+
+struct vs_host
+{
+  int refs;
+  size_t nvms;
+  struct vs_vm **vms; /* sorted by name */
+  time_t mtime;
+};
+
+/* Check that URI answers, without keeping the connection.  Returns 0, or -1
+ * after printing why on stderr. */
+int host_check_uri (const char *uri);
+
+/* Connect to URI, build the first view, and start the event and refresh
+ * threads.  Returns 0 or -1 (logged). */
+int host_start (const char *uri);
+
+/* Stop the threads and close the connection.  Views still held stay
+ * valid. */
+void host_stop (void);
+
+/* The current view, with a reference; never NULL after host_start. */
+struct vs_host *host_get (void);
+void host_put (struct vs_host *h);
+
+/* Lookups in a view; NULL when absent. */
+const struct vs_vm *host_find_vm (const struct vs_host *h, const char *name);
+const struct vs_snapshot *vm_find_snapshot (const struct vs_vm *vm,
+                                            const char *name);
+
+/* Render the running block jobs of VM as SPEC.md's jobs (JSON when JSON),
+ * asking libvirt now.  *OUT is malloc'd.  Returns 0 or -EIO. */
+int host_jobs (const struct vs_vm *vm, bool json, char **out, size_t *len);
+
+/* Model lifetime, for the builder and the unit tests. */
+struct vs_snapshot *snapshot_ref (struct vs_snapshot *s);
+void snapshot_unref (struct vs_snapshot *s);
+struct vs_vm *vm_ref (struct vs_vm *vm);
+void vm_unref (struct vs_vm *vm);
+void host_unref (struct vs_host *h);
+
+/* Render S's info and info.json from its fields (into S). */
+void snapshot_render (struct vs_snapshot *s);
+
+/* libvirt's snapshot state word as SPEC.md spells a VM state. */
+const char *vm_state_word (const char *libvirt_word);
+
+#endif /* VMSNAPFS_HOST_H */

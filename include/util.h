@@ -1,0 +1,52 @@
+/* vmsnapfs: small helpers shared by every module.
+ *
+ * Allocation failure aborts, as it does in libvirt (GLib): the x* functions
+ * never return NULL.
+ */
+#ifndef VMSNAPFS_UTIL_H
+#define VMSNAPFS_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* malloc, calloc, realloc and strdup that abort when memory runs out. */
+void *xmalloc (size_t size);
+void *xcalloc (size_t n, size_t size);
+void *xrealloc (void *ptr, size_t size);
+char *xstrdup (const char *s);
+/* xstrdup, but NULL for NULL. */
+char *xstrdup_null (const char *s);
+char *xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+/* A growable string. */
+struct strbuf
+{
+  char *s;     /* NUL-terminated; NULL while empty */
+  size_t len;
+  size_t cap;
+};
+
+/* Append to B, printf-style. */
+void strbuf_printf (struct strbuf *b, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+/* Take B's string (never NULL: "" when empty), leaving B empty. */
+char *strbuf_steal (struct strbuf *b, size_t *len);
+
+/* A 64-bit FNV-1a hash of the NULL-terminated list of strings, for stable
+ * inode numbers.  Never returns 0 or 1 (1 is the root). */
+uint64_t hash_strings (const char *first, ...) __attribute__ ((sentinel));
+
+/* Format T as ISO 8601 in UTC: "2026-11-23T17:48:07Z". */
+void format_iso8601 (time_t t, char buf[static 32]);
+
+/* Run ARGV (no shell), with no stdin.  Capture at most MAX_OUT bytes of its
+ * stdout in *OUT (NUL-terminated, length in *OUT_LEN) and the first line of
+ * its stderr in *ERR (may be NULL).  Returns 0 when it exits 0, -EIO when it
+ * fails (logged), -E2BIG when stdout exceeds MAX_OUT, -ETIMEDOUT when it
+ * runs longer than TIMEOUT_MS (it is killed). */
+int run_capture (const char *const argv[], size_t max_out, int timeout_ms,
+                 char **out, size_t *out_len, char **err);
+
+#endif /* VMSNAPFS_UTIL_H */

@@ -1,0 +1,239 @@
+/* vmsnapfs: build the model of a VM and its snapshots from libvirt.
+ *
+ * Runs only in the refresh thread (and once at start).  A snapshot's record
+ * is costly to build (its XML, then qemu-img for each disk), so records are
+ * reused as long as libvirt's XML of the snapshot is the same.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "chain.h"
+#include "cleanup.h"
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+#include "virxml.h"
+
+const char *
+domain_state_word (int state)
+{
+  switch (state)
+    {
+    case VIR_DOMAIN_RUNNING: return "running";
+    case VIR_DOMAIN_BLOCKED: return "blocked";
+    case VIR_DOMAIN_PAUSED: return "paused";
+    case VIR_DOMAIN_SHUTDOWN: return "shutdown";
+    case VIR_DOMAIN_SHUTOFF: return "shut_off";
+    case VIR_DOMAIN_CRASHED: return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
+    default: return "no_state";
+    }
+}
+
+/* Find the frozen volume of disk SD: the backing file of the overlay made
+ * at the snapshot, as the actual chain says.  When the overlay is gone,
+ * fall back on the volume the snapshot's domain names. */
+static int
+resolve_disk (const char *vm, const struct snap_xml *sx,
+              const struct snap_disk *sd, struct vs_disk *d)
+{
+  struct chain *c = NULL;
+  const struct chain_image *img = NULL;
+
+  if (sd->overlay && access (sd->overlay, F_OK) == 0
+      && chain_probe (sd->overlay, "qcow2", &c) == 0 && c->n >= 2)
+    img = &c->images[1];
+  else if (sd->frozen)
+    {
+      chain_free (c);
+      c = NULL;
+      if (chain_probe (sd->frozen, sd->format ? sd->format : "qcow2", &c) == 0)
+        img = &c->images[0];
+    }
+  if (img == NULL || stat (img->filename, &d->st) < 0)
+    {
+      log_warning ("Snapshot '%s' of VM '%s': the frozen volume of disk '%s' "
+                   "cannot be found; the disk is left out.",
+                   sx->name, vm, sd->target);
+      chain_free (c);
+      return -ENOENT;
+    }
+  d->target = xstrdup (sd->target);
+  d->overlay = xstrdup_null (sd->overlay);
+  d->volume = xstrdup (img->filename);
+  d->format = xstrdup (img->format);
+  d->virtual_size = img->virtual_size;
+  d->file = xasprintf ("%s.%s", d->target, d->format);
+  chain_free (c);
+  return 0;
+}
+
+static struct vs_snapshot *
+build_snapshot (const char *vm, const char *uuid, const char *xml)
+{
+  struct snap_xml *sx;
+  struct vs_snapshot *s;
+
+  if (snap_xml_parse (xml, &sx) < 0)
+    {
+      log_error ("VM '%s': libvirt gave snapshot XML that cannot be read.",
+                 vm);
+      return NULL;
+    }
+  s = xcalloc (1, sizeof *s);
+  s->refs = 1;
+  s->key = hash_strings (xml, NULL);
+  s->name = sx->name;
+  sx->name = NULL;
+  s->parent = sx->parent;
+  sx->parent = NULL;
+  s->created = (time_t) sx->created;
+  s->vm_state = vm_state_word (sx->state);
+  s->status = "ok";
+  if (sx->memory_file && stat (sx->memory_file, &s->memory_st) == 0)
+    {
+      s->memory_file = sx->memory_file;
+      sx->memory_file = NULL;
+    }
+  else if (sx->memory_file)
+    log_warning ("Snapshot '%s' of VM '%s': its memory file '%s' is missing.",
+                 s->name, vm, sx->memory_file);
+  s->domain_xml = sx->domain_xml;
+  sx->domain_xml = NULL;
+  s->domain_xml_len = s->domain_xml ? strlen (s->domain_xml) : 0;
+  s->disks = xcalloc (sx->ndisks, sizeof *s->disks);
+  for (size_t i = 0; i < sx->ndisks; i++)
+    if (resolve_disk (vm, sx, &sx->disks[i], &s->disks[s->ndisks]) == 0)
+      s->ndisks++;
+  s->ino = hash_strings (uuid, s->name, xml, NULL);
+  snapshot_render (s);
+  snap_xml_free (sx);
+  return s;
+}
+
+static int
+compare_snapshots (const void *a, const void *b)
+{
+  return strcmp ((*(struct vs_snapshot *const *) a)->name,
+                 (*(struct vs_snapshot *const *) b)->name);
+}
+
+/* Fill VM's snapshots from libvirt, reusing OLD's records. */
+static int
+build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old)
+{
+  virDomainSnapshotPtr *snaps = NULL;
+  int n = virDomainListAllSnapshots (dom, &snaps, 0);
+
+  if (n < 0)
+    {
+      log_error ("Cannot list the snapshots of VM '%s': %s", vm->name,
+                 virt_error ());
+      return -EIO;
+    }
+  vm->snaps = xcalloc (n, sizeof *vm->snaps);
+  for (int i = 0; i < n; i++)
+    {
+      CLEANUP_FREE char *xml = virDomainSnapshotGetXMLDesc (snaps[i], 0);
+      const struct vs_snapshot *prev;
+      struct vs_snapshot *s = NULL;
+
+      if (xml == NULL)
+        continue; /* deleted meanwhile */
+      prev = old ? vm_find_snapshot (old, virDomainSnapshotGetName (snaps[i]))
+                 : NULL;
+      if (prev && prev->key == hash_strings (xml, NULL))
+        s = snapshot_ref ((struct vs_snapshot *) prev);
+      else
+        s = build_snapshot (vm->name, vm->uuid, xml);
+      if (s)
+        vm->snaps[vm->nsnaps++] = s;
+    }
+  for (int i = 0; i < n; i++)
+    virDomainSnapshotFree (snaps[i]);
+  free (snaps);
+  qsort (vm->snaps, vm->nsnaps, sizeof *vm->snaps, compare_snapshots);
+  return 0;
+}
+
+uint64_t
+snapshot_fingerprint (virDomainPtr dom)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr cur = NULL;
+  virDomainSnapshotPtr *snaps = NULL;
+  struct strbuf b = { 0 };
+  int n = virDomainListAllSnapshots (dom, &snaps, 0);
+  uint64_t h;
+
+  if (n < 0)
+    return 0;
+  for (int i = 0; i < n; i++)
+    {
+      strbuf_printf (&b, "%s/", virDomainSnapshotGetName (snaps[i]));
+      virDomainSnapshotFree (snaps[i]);
+    }
+  free (snaps);
+  if (virDomainHasCurrentSnapshot (dom, 0) == 1
+      && (cur = virDomainSnapshotCurrent (dom, 0)) != NULL)
+    strbuf_printf (&b, "current=%s", virDomainSnapshotGetName (cur));
+  h = hash_strings (b.s ? b.s : "", NULL);
+  free (b.s);
+  return h;
+}
+
+/* Fill VM's disks and snapshot mode from its current definition. */
+static int
+read_definition (virDomainPtr dom, struct vs_vm *vm)
+{
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc (dom, 0);
+  struct dom_xml *dx;
+
+  if (xml == NULL || dom_xml_parse (xml, &dx) < 0)
+    {
+      log_error ("Cannot read the definition of VM '%s': %s", vm->name,
+                 xml ? "the XML is not valid" : virt_error ());
+      return -EIO;
+    }
+  vm->disk_targets = xcalloc (dx->ndisks, sizeof *vm->disk_targets);
+  for (size_t i = 0; i < dx->ndisks; i++)
+    vm->disk_targets[vm->ndisks++] = xstrdup (dx->disks[i].target);
+  vm->snapshot_mode = xstrdup (dx->snapshot_mode ? dx->snapshot_mode
+                                                 : "memory");
+  dom_xml_free (dx);
+  return 0;
+}
+
+struct vs_vm *
+build_vm (virDomainPtr dom, const struct vs_vm *old)
+{
+  struct vs_vm *vm = xcalloc (1, sizeof *vm);
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr cur = NULL;
+  int state, reason;
+
+  vm->refs = 1;
+  vm->name = xstrdup (virDomainGetName (dom));
+  if (virDomainGetUUIDString (dom, vm->uuid) < 0
+      || virDomainGetState (dom, &state, &reason, 0) < 0)
+    {
+      log_error ("Cannot read the state of VM '%s': %s", vm->name,
+                 virt_error ());
+      goto fail;
+    }
+  vm->state = domain_state_word (state);
+  vm->snap_fingerprint = snapshot_fingerprint (dom);
+  if (read_definition (dom, vm) < 0 || build_snapshots (dom, vm, old) < 0)
+    goto fail;
+  if (virDomainHasCurrentSnapshot (dom, 0) == 1
+      && (cur = virDomainSnapshotCurrent (dom, 0)) != NULL)
+    vm->current = xstrdup (virDomainSnapshotGetName (cur));
+  vm->mtime = time (NULL);
+  vm->ino = hash_strings (vm->uuid, NULL);
+  return vm;
+
+fail:
+  vm_unref (vm);
+  return NULL;
+}

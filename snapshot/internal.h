@@ -1,0 +1,50 @@
+/* vmsnapfs: what the files of snapshot/ share, and nothing else sees. */
+#ifndef VMSNAPFS_SNAPSHOT_INTERNAL_H
+#define VMSNAPFS_SNAPSHOT_INTERNAL_H
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "host.h"
+
+static inline void
+cleanup_domain (virDomainPtr *d)
+{
+  if (*d)
+    virDomainFree (*d);
+}
+#define CLEANUP_DOMAIN __attribute__ ((cleanup (cleanup_domain)))
+
+static inline void
+cleanup_snapshot (virDomainSnapshotPtr *s)
+{
+  if (*s)
+    virDomainSnapshotFree (*s);
+}
+#define CLEANUP_SNAPSHOT __attribute__ ((cleanup (cleanup_snapshot)))
+
+/* libvirt's last error in this thread, as a sentence fragment. */
+static inline const char *
+virt_error (void)
+{
+  const char *m = virGetLastErrorMessage ();
+  return m ? m : "unknown libvirt error";
+}
+
+/* libvirt's virDomainState as SPEC.md spells it: "running", "shut_off"... */
+const char *domain_state_word (int state);
+
+/* Build the view of DOM.  OLD is the previous view of the same VM (or
+ * NULL): its snapshot records are reused when their XML is unchanged.
+ * Returns a new reference, or NULL (logged). */
+struct vs_vm *build_vm (virDomainPtr dom, const struct vs_vm *old);
+
+/* A cheap fingerprint of DOM's snapshots: their names and the current one.
+ * Two round trips.  Returns 0 on error. */
+uint64_t snapshot_fingerprint (virDomainPtr dom);
+
+/* The connection, with a reference the caller drops with virConnectClose;
+ * NULL while disconnected. */
+virConnectPtr host_conn (void);
+
+#endif /* VMSNAPFS_SNAPSHOT_INTERNAL_H */

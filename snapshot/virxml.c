@@ -1,0 +1,298 @@
+/* vmsnapfs: read libvirt's domain and snapshot XML with libxml2.
+ *
+ * The input comes from libvirt, but the tests also feed it garbage: every
+ * lookup may find nothing, and nothing found is trusted to be well-formed
+ * beyond what libxml2 checks.
+ */
+#include <errno.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "util.h"
+#include "virxml.h"
+
+/* Largest XML accepted, in bytes: a domain with thousands of devices fits. */
+#define MAX_XML (64 * 1024 * 1024)
+
+struct doc
+{
+  xmlDocPtr doc;
+  xmlXPathContextPtr ctx;
+};
+
+static int
+doc_open (const char *xml, struct doc *d)
+{
+  size_t len;
+
+  d->doc = NULL;
+  d->ctx = NULL;
+  if (xml == NULL || (len = strlen (xml)) == 0 || len > MAX_XML)
+    return -EINVAL;
+  d->doc = xmlReadMemory (xml, (int) len, "libvirt.xml", NULL,
+                          XML_PARSE_NONET | XML_PARSE_NOERROR
+                              | XML_PARSE_NOWARNING);
+  if (d->doc == NULL || xmlDocGetRootElement (d->doc) == NULL)
+    return -EINVAL;
+  d->ctx = xmlXPathNewContext (d->doc);
+  if (d->ctx == NULL)
+    return -ENOMEM;
+  xmlXPathRegisterNs (d->ctx, BAD_CAST VMSNAPFS_XMLNS_PREFIX,
+                      BAD_CAST VMSNAPFS_XMLNS);
+  return 0;
+}
+
+static void
+doc_close (struct doc *d)
+{
+  xmlXPathFreeContext (d->ctx);
+  xmlFreeDoc (d->doc);
+}
+
+/* The string value of XPATH evaluated at NODE (the root when NULL), or NULL
+ * when it is empty. */
+static char *
+xpath_string (struct doc *d, xmlNodePtr node, const char *xpath)
+{
+  xmlXPathObjectPtr obj;
+  char *s = NULL;
+
+  d->ctx->node = node ? node : xmlDocGetRootElement (d->doc);
+  obj = xmlXPathEval (BAD_CAST xpath, d->ctx);
+  if (obj && obj->type == XPATH_STRING && obj->stringval
+      && obj->stringval[0] != '\0')
+    s = xstrdup ((const char *) obj->stringval);
+  xmlXPathFreeObject (obj);
+  return s;
+}
+
+/* The nodes XPATH selects at the root; the caller frees the object. */
+static xmlXPathObjectPtr
+xpath_nodes (struct doc *d, const char *xpath, int *n)
+{
+  xmlXPathObjectPtr obj;
+
+  d->ctx->node = xmlDocGetRootElement (d->doc);
+  obj = xmlXPathEval (BAD_CAST xpath, d->ctx);
+  *n = (obj && obj->type == XPATH_NODESET && obj->nodesetval)
+           ? obj->nodesetval->nodeNr
+           : 0;
+  return obj;
+}
+
+static bool
+root_is (struct doc *d, const char *name)
+{
+  return xmlStrcmp (xmlDocGetRootElement (d->doc)->name, BAD_CAST name) == 0;
+}
+
+void
+dom_xml_free (struct dom_xml *dx)
+{
+  if (dx == NULL)
+    return;
+  for (size_t i = 0; i < dx->ndisks; i++)
+    {
+      free (dx->disks[i].target);
+      free (dx->disks[i].source);
+      free (dx->disks[i].format);
+    }
+  free (dx->disks);
+  free (dx->snapshot_mode);
+  free (dx);
+}
+
+/* Fill DISKS from the file-backed <disk device='disk'> elements that XPATH
+ * selects.  Returns how many were filled. */
+static size_t
+read_disks (struct doc *d, const char *xpath, struct dom_disk **disks)
+{
+  xmlXPathObjectPtr obj;
+  size_t k = 0;
+  int n;
+
+  obj = xpath_nodes (d, xpath, &n);
+  *disks = xcalloc (n, sizeof **disks);
+  for (int i = 0; i < n; i++)
+    {
+      xmlNodePtr node = obj->nodesetval->nodeTab[i];
+      struct dom_disk *dd = &(*disks)[k];
+
+      dd->target = xpath_string (d, node, "string(target/@dev)");
+      dd->source = xpath_string (d, node, "string(source/@file)");
+      dd->format = xpath_string (d, node, "string(driver/@type)");
+      if (dd->target && dd->source)
+        k++;
+      else
+        {
+          free (dd->target);
+          free (dd->source);
+          free (dd->format);
+          memset (dd, 0, sizeof *dd);
+        }
+    }
+  xmlXPathFreeObject (obj);
+  return k;
+}
+
+int
+dom_xml_parse (const char *xml, struct dom_xml **out)
+{
+  struct doc d;
+  struct dom_xml *dx;
+  int r;
+
+  *out = NULL;
+  if ((r = doc_open (xml, &d)) < 0 || !root_is (&d, "domain"))
+    {
+      doc_close (&d);
+      return r < 0 ? r : -EINVAL;
+    }
+  dx = xcalloc (1, sizeof *dx);
+  dx->ndisks = read_disks (
+      &d, "/domain/devices/disk[@device='disk' and @type='file']",
+      &dx->disks);
+  dx->snapshot_mode = xpath_string (
+      &d, NULL, "string(/domain/metadata/vmsnapfs:vmsnapfs/snapshot-mode)");
+  doc_close (&d);
+  *out = dx;
+  return 0;
+}
+
+void
+snap_xml_free (struct snap_xml *sx)
+{
+  if (sx == NULL)
+    return;
+  free (sx->name);
+  free (sx->parent);
+  free (sx->state);
+  free (sx->memory_file);
+  free (sx->description);
+  for (size_t i = 0; i < sx->ndisks; i++)
+    {
+      free (sx->disks[i].target);
+      free (sx->disks[i].overlay);
+      free (sx->disks[i].frozen);
+      free (sx->disks[i].format);
+    }
+  free (sx->disks);
+  free (sx->domain_xml);
+  free (sx);
+}
+
+/* Serialize the snapshot's inner <domain> as a document of its own. */
+static char *
+inner_domain (struct doc *d)
+{
+  xmlXPathObjectPtr obj;
+  xmlBufferPtr buf;
+  char *s = NULL;
+  int n;
+
+  obj = xpath_nodes (d, "/domainsnapshot/domain", &n);
+  if (n == 1 && (buf = xmlBufferCreate ()) != NULL)
+    {
+      if (xmlNodeDump (buf, d->doc, obj->nodesetval->nodeTab[0], 0, 1) > 0)
+        s = xasprintf ("%s\n", (const char *) xmlBufferContent (buf));
+      xmlBufferFree (buf);
+    }
+  xmlXPathFreeObject (obj);
+  return s;
+}
+
+/* Fill the external disks of SX, with each one's frozen volume taken from
+ * the inner <domain>. */
+static void
+read_snap_disks (struct doc *d, struct snap_xml *sx)
+{
+  struct dom_disk *inner = NULL;
+  size_t ninner;
+  xmlXPathObjectPtr obj;
+  int n;
+
+  ninner = read_disks (
+      d, "/domainsnapshot/domain/devices/disk[@device='disk' and @type='file']",
+      &inner);
+  obj = xpath_nodes (
+      d, "/domainsnapshot/disks/disk[@snapshot='external' and source/@file]",
+      &n);
+  sx->disks = xcalloc (n, sizeof *sx->disks);
+  for (int i = 0; i < n; i++)
+    {
+      xmlNodePtr node = obj->nodesetval->nodeTab[i];
+      struct snap_disk *sd = &sx->disks[sx->ndisks];
+
+      sd->target = xpath_string (d, node, "string(@name)");
+      sd->overlay = xpath_string (d, node, "string(source/@file)");
+      if (sd->target == NULL || strchr (sd->target, '/')
+          || sd->target[0] == '.')
+        {
+          free (sd->target);
+          free (sd->overlay);
+          memset (sd, 0, sizeof *sd);
+          continue;
+        }
+      for (size_t j = 0; j < ninner; j++)
+        if (strcmp (inner[j].target, sd->target) == 0)
+          {
+            sd->frozen = xstrdup (inner[j].source);
+            sd->format = xstrdup_null (inner[j].format);
+          }
+      sx->ndisks++;
+    }
+  xmlXPathFreeObject (obj);
+  for (size_t j = 0; j < ninner; j++)
+    {
+      free (inner[j].target);
+      free (inner[j].source);
+      free (inner[j].format);
+    }
+  free (inner);
+}
+
+int
+snap_xml_parse (const char *xml, struct snap_xml **out)
+{
+  CLEANUP_FREE char *created = NULL;
+  struct doc d;
+  struct snap_xml *sx;
+  char *end;
+  int r;
+
+  *out = NULL;
+  if ((r = doc_open (xml, &d)) < 0 || !root_is (&d, "domainsnapshot"))
+    {
+      doc_close (&d);
+      return r < 0 ? r : -EINVAL;
+    }
+  sx = xcalloc (1, sizeof *sx);
+  sx->name = xpath_string (&d, NULL, "string(/domainsnapshot/name)");
+  sx->parent = xpath_string (&d, NULL, "string(/domainsnapshot/parent/name)");
+  sx->state = xpath_string (&d, NULL, "string(/domainsnapshot/state)");
+  sx->description
+      = xpath_string (&d, NULL, "string(/domainsnapshot/description)");
+  sx->memory_file = xpath_string (
+      &d, NULL,
+      "string(/domainsnapshot/memory[@snapshot='external']/@file)");
+  created = xpath_string (&d, NULL, "string(/domainsnapshot/creationTime)");
+  read_snap_disks (&d, sx);
+  sx->domain_xml = inner_domain (&d);
+  doc_close (&d);
+
+  errno = 0;
+  sx->created = created ? strtoll (created, &end, 10) : 0;
+  if (sx->name == NULL || sx->state == NULL || created == NULL || errno
+      || *end != '\0' || sx->created < 0)
+    {
+      snap_xml_free (sx);
+      return -EINVAL;
+    }
+  *out = sx;
+  return 0;
+}
