@@ -39,7 +39,7 @@ struct node_type
   /* ... or read from the host at open; size 0 in stat ... */
   int (*generate) (const struct node *n, char **out, size_t *len);
   /* ... or a host file, read straight. */
-  const char *(*host_file) (const struct node *n, const struct stat **st);
+  const char *(*host_file) (const struct node *n);
   /* Whether the content may change between opens. */
   bool volatile_content;
   /* Links. */
@@ -108,16 +108,14 @@ generate_jobs_json (const struct node *n, char **out, size_t *len)
 }
 
 static const char *
-memory_file (const struct node *n, const struct stat **st)
+memory_file (const struct node *n)
 {
-  *st = &n->snap->memory_st;
   return n->snap->memory_file;
 }
 
 static const char *
-volume_file (const struct node *n, const struct stat **st)
+volume_file (const struct node *n)
 {
-  *st = &n->disk->st;
   return n->disk->volume;
 }
 
@@ -375,7 +373,7 @@ int
 node_getattr (const struct node *n, struct stat *st)
 {
   const struct node_type *t = n->type;
-  const struct stat *hs;
+  struct stat hs;
 
   memset (st, 0, sizeof *st);
   st->st_mode = t->mode;
@@ -385,10 +383,13 @@ node_getattr (const struct node *n, struct stat *st)
   st->st_blksize = 4096;
   if (t->host_file)
     {
-      t->host_file (n, &hs);
-      st->st_size = hs->st_size;
-      st->st_blocks = hs->st_blocks;
-      st->st_mtim = st->st_ctim = st->st_atim = hs->st_mtim;
+      /* A local stat, no libvirt round trip: the file is what qemu and
+       * libvirt wrote, complete or not yet. */
+      if (stat (t->host_file (n), &hs) < 0)
+        return -errno;
+      st->st_size = hs.st_size;
+      st->st_blocks = hs.st_blocks;
+      st->st_mtim = st->st_ctim = st->st_atim = hs.st_mtim;
     }
   else if (t->render)
     {
@@ -455,7 +456,6 @@ node_open (const struct node *n, int flags, struct handle **out,
 {
   const struct node_type *t = n->type;
   struct handle *h;
-  const struct stat *st;
   int r = 0;
 
   *out = NULL;
@@ -469,7 +469,7 @@ node_open (const struct node *n, int flags, struct handle **out,
   h->fd = -1;
   if (t->host_file)
     {
-      h->fd = open (t->host_file (n, &st), O_RDONLY | O_CLOEXEC);
+      h->fd = open (t->host_file (n), O_RDONLY | O_CLOEXEC);
       if (h->fd < 0)
         r = -errno;
     }

@@ -30,7 +30,6 @@ struct vs_disk
   char *volume;  /* the frozen volume: the disk's state at the snapshot */
   char *format;  /* the frozen volume's format */
   uint64_t virtual_size;
-  struct stat st; /* of the frozen volume, when first seen */
 };
 
 struct vs_snapshot
@@ -44,7 +43,6 @@ struct vs_snapshot
   bool quiesced;
   const char *status; /* "ok", "creating", "merging", "failed" */
   char *memory_file;  /* NULL when taken without memory */
-  struct stat memory_st;
   size_t ndisks;
   struct vs_disk *disks;
   char *domain_xml; /* the domain at the snapshot */

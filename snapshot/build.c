@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "chain.h"
@@ -53,7 +52,7 @@ resolve_disk (const char *vm, const struct snap_xml *sx,
       if (chain_probe (sd->frozen, sd->format ? sd->format : "qcow2", &c) == 0)
         img = &c->images[0];
     }
-  if (img == NULL || stat (img->filename, &d->st) < 0)
+  if (img == NULL)
     {
       log_warning ("Snapshot '%s' of VM '%s': the frozen volume of disk '%s' "
                    "cannot be found; the disk is left out.",
@@ -93,14 +92,8 @@ build_snapshot (const char *vm, const char *uuid, const char *xml)
   s->created = (time_t) sx->created;
   s->vm_state = vm_state_word (sx->state);
   s->status = "ok";
-  if (sx->memory_file && stat (sx->memory_file, &s->memory_st) == 0)
-    {
-      s->memory_file = sx->memory_file;
-      sx->memory_file = NULL;
-    }
-  else if (sx->memory_file)
-    log_warning ("Snapshot '%s' of VM '%s': its memory file '%s' is missing.",
-                 s->name, vm, sx->memory_file);
+  s->memory_file = sx->memory_file;
+  sx->memory_file = NULL;
   s->domain_xml = sx->domain_xml;
   sx->domain_xml = NULL;
   s->domain_xml_len = s->domain_xml ? strlen (s->domain_xml) : 0;

@@ -73,6 +73,11 @@ wait_for() {
     done
 }
 
+# link_is LINK TARGET: LINK is a symlink to TARGET (for wait_for).
+link_is() {
+    [ "$(readlink "$1")" = "$2" ]
+}
+
 # elapsed_ms CMD...: run CMD until it succeeds (at most 10 s); print how many
 # milliseconds it took.
 elapsed_ms() {

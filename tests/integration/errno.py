@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Make one system call and print the errno name it fails with, or OK.
+
+    errno.py open PATH r|w|rw|trunc
+    errno.py create|mkdir|rmdir|unlink|truncate|chmod|readlink PATH
+    errno.py symlink|rename|link FROM TO
+"""
+import errno
+import os
+import sys
+
+
+def call(op, args):
+    if op == "open":
+        flags = {"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR,
+                 "trunc": os.O_RDONLY | os.O_TRUNC}[args[1]]
+        os.close(os.open(args[0], flags))
+    elif op == "create":
+        os.close(os.open(args[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    elif op == "mkdir":
+        os.mkdir(args[0])
+    elif op == "rmdir":
+        os.rmdir(args[0])
+    elif op == "unlink":
+        os.unlink(args[0])
+    elif op == "truncate":
+        os.truncate(args[0], 0)
+    elif op == "chmod":
+        os.chmod(args[0], 0o644)
+    elif op == "readlink":
+        os.readlink(args[0])
+    elif op == "symlink":
+        os.symlink(args[0], args[1])
+    elif op == "rename":
+        os.rename(args[0], args[1])
+    elif op == "link":
+        os.link(args[0], args[1])
+    else:
+        raise SystemExit("errno.py: unknown call " + op)
+
+
+try:
+    call(sys.argv[1], sys.argv[2:])
+    print("OK")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))

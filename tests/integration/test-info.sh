@@ -1,0 +1,64 @@
+#!/bin/bash
+# info and info.json hold the right values, the same in both, and
+# domain.xml is the domain at the snapshot.
+. "$(dirname "$0")/functions.sh"
+
+vm_define info 2
+vm_start info
+mount_vmsnapfs
+vm=${VM_PREFIX}info
+S=$MNT/$vm/snapshots
+
+before=$(date -u +%s)
+virsh -q snapshot-create-as "$vm" s1 --live --atomic \
+    --memspec "file=$VM_DIR/s1.mem,snapshot=external" \
+    --diskspec "vda,snapshot=external,file=$VM_DIR/vda.s1.qcow2" \
+    --diskspec "vdb,snapshot=external,file=$VM_DIR/vdb.s1.qcow2" >/dev/null
+virsh -q snapshot-create-as "$vm" s2 --disk-only --atomic \
+    --diskspec "vda,snapshot=external,file=$VM_DIR/vda.s2.qcow2" \
+    --diskspec "vdb,snapshot=external,file=$VM_DIR/vdb.s2.qcow2" >/dev/null
+after=$(date -u +%s)
+wait_for 1 test -d "$S/s2" || fail "snapshots did not appear"
+
+field() { sed -n "s/^$2: //p" "$S/$1/info"; }
+assert_eq s1 "$(field s1 name)" "name"
+assert_eq "" "$(field s1 parent)" "parent of the root"
+assert_eq s1 "$(field s2 parent)" "parent of s2"
+assert_eq running "$(field s1 vm_state)" "vm_state"
+assert_eq yes "$(field s1 memory)" "memory of a memory snapshot"
+assert_eq no "$(field s2 memory)" "memory of a disk-only snapshot"
+assert_eq no "$(field s1 quiesced)" "quiesced"
+assert_eq ok "$(field s1 status)" "status"
+assert_eq "vda vdb" "$(field s1 disks)" "disks"
+assert_eq "$VM_DIR/vda.qcow2" "$(field s1 disk.vda.volume)" "s1 volume of vda"
+assert_eq "$VM_DIR/vda.s1.qcow2" "$(field s2 disk.vda.volume)" "s2 volume of vda"
+assert_eq "$VM_DIR/vdb.s1.qcow2" "$(field s2 disk.vdb.volume)" "s2 volume of vdb"
+assert_eq 67108864 "$(field s1 disk.vdb.virtual_size)" "virtual size"
+assert_eq "$VM_DIR/s1.mem" "$(field s1 memory_file)" "memory file"
+created=$(date -u -d "$(field s1 created)" +%s) || fail "created is not a date"
+[ "$created" -ge "$before" ] && [ "$created" -le "$after" ] ||
+    fail "created $created is not between $before and $after"
+field s1 created | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' ||
+    fail "created is not ISO 8601 UTC"
+
+# info.json holds the same values.
+python3 - "$S/s1/info" "$S/s1/info.json" <<'PY' || fail "info.json differs from info"
+import json, sys
+text = dict(l.split(": ", 1) if ": " in l else (l.rstrip(":"), "")
+            for l in open(sys.argv[1]).read().splitlines())
+j = json.load(open(sys.argv[2]))
+for k in ("name", "created", "parent", "vm_state", "memory", "quiesced",
+          "status", "memory_file"):
+    assert j[k] == text[k], (k, j[k], text[k])
+assert [d["target"] for d in j["disks"]] == text["disks"].split()
+for d in j["disks"]:
+    assert d["volume"] == text["disk.%s.volume" % d["target"]]
+    assert str(d["virtual_size"]) == text["disk.%s.virtual_size" % d["target"]]
+PY
+
+# domain.xml is the domain as it was: its disks on the frozen volumes.
+grep -q "<name>$vm</name>" "$S/s2/domain.xml" || fail "domain.xml names another VM"
+grep -q "source file=\"$VM_DIR/vda.s1.qcow2\"" "$S/s2/domain.xml" ||
+    fail "domain.xml of s2 does not name the volume at s2"
+python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' \
+    "$S/s1/domain.xml" || fail "domain.xml is not well-formed"

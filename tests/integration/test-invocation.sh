@@ -1,0 +1,49 @@
+#!/bin/bash
+# The command line: --help and --version, refusals before mounting with one
+# line and exit 1, and exit 0 on unmount.
+. "$(dirname "$0")/functions.sh"
+
+"$VMSNAPFS" --help | grep -q 'uri=URI' || fail "--help"
+"$VMSNAPFS" --version | grep -q '^vmsnapfs [0-9]' || fail "--version"
+
+dir=$(mktemp -d)
+on_exit "rm -rf '$dir'"
+
+# refuse WHAT PATTERN ARGS...: exit 1, one line on stderr matching PATTERN,
+# nothing mounted.
+refuse() {
+    what=$1 pattern=$2
+    shift 2
+    rc=0
+    "$VMSNAPFS" "$@" >"$dir.out" 2>"$dir.err" || rc=$?
+    assert_eq 1 "$rc" "exit status for $what"
+    assert_eq 1 "$(wc -l < "$dir.err")" "lines on stderr for $what"
+    grep -q -- "$pattern" "$dir.err" || fail "$what: stderr was: $(cat "$dir.err")"
+    ! mountpoint -q "$dir" || fail "$what: mounted anyway"
+}
+on_exit "rm -f '$dir.out' '$dir.err'"
+
+refuse "a bad URI" "qemu:///nosuch" -o uri=qemu:///nosuch "$dir"
+refuse "an unreachable URI" "qemu+unix:///system?socket=/nonexistent" \
+    -o 'uri=qemu+unix:///system?socket=/nonexistent' "$dir"
+refuse "a missing mount point" "/nonexistent/mnt" /nonexistent/mnt
+touch "$dir/file"
+refuse "a mount point that is not empty" "not empty" "$dir"
+rm "$dir/file"
+refuse "an unknown option" "no_such_option" -o no_such_option "$dir"
+
+# Mounted, then unmounted: exit status 0.
+mount_vmsnapfs
+stop_vmsnapfs
+assert_eq 0 "$DAEMON_STATUS" "exit status after fusermount3 -u"
+
+# In the background (no -f), the daemon detaches and still serves.
+bg=$(mktemp -d)
+on_exit "fusermount3 -u '$bg' 2>/dev/null; rm -rf '$bg'"
+"$VMSNAPFS" -o uri="$URI" "$bg" || fail "background start"
+wait_for 5 mountpoint -q "$bg" || fail "background daemon did not mount"
+ls "$bg" >/dev/null || fail "background daemon does not serve"
+pid=$(pgrep -f "vmsnapfs -o uri=$URI $bg" | head -n 1)
+[ -n "$pid" ] || fail "no background daemon"
+fusermount3 -u "$bg"
+wait_for 5 test ! -e "/proc/$pid" || fail "background daemon did not exit"

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Snapshots made and deleted with virsh appear and disappear within a
+# second: external with memory, disk-only, offline, and a second branch.
+# The active link follows libvirt's current snapshot.
+. "$(dirname "$0")/functions.sh"
+
+vm_define appear
+vm_start appear
+mount_vmsnapfs
+vm=${VM_PREFIX}appear
+S=$MNT/$vm/snapshots
+
+[ ! -e "$MNT/$vm/active" ] || fail "active link without a snapshot"
+assert_eq "" "$(ls "$S")" "snapshots of a new VM"
+
+virsh -q snapshot-create-as "$vm" mem --live --atomic \
+    --memspec "file=$VM_DIR/mem.mem,snapshot=external" \
+    --diskspec "vda,snapshot=external,file=$VM_DIR/vda.mem.qcow2" >/dev/null
+wait_for 1 test -d "$S/mem" || fail "memory snapshot did not appear"
+assert_eq snapshots/mem "$(readlink "$MNT/$vm/active")" "active after mem"
+
+virsh -q snapshot-create-as "$vm" disk --disk-only --atomic \
+    --diskspec "vda,snapshot=external,file=$VM_DIR/vda.disk.qcow2" >/dev/null
+wait_for 1 test -d "$S/disk" || fail "disk-only snapshot did not appear"
+wait_for 1 link_is "$MNT/$vm/active" snapshots/disk ||
+    fail "active did not move to the new snapshot"
+
+virsh -q destroy "$vm" >/dev/null
+virsh -q snapshot-create-as "$vm" off --disk-only --atomic \
+    --diskspec "vda,snapshot=external,file=$VM_DIR/vda.off.qcow2" >/dev/null
+wait_for 1 test -d "$S/off" || fail "offline snapshot did not appear"
+
+# A snapshot on another branch: libvirt's current snapshot moved back to
+# 'mem' by hand, then a child made by redefining.  Both branches show.
+virsh -q snapshot-current "$vm" mem >/dev/null
+wait_for 1 link_is "$MNT/$vm/active" snapshots/mem ||
+    fail "active did not follow snapshot-current"
+assert_eq "disk mem off" "$(ls "$S" | tr '\n' ' ' | sed 's/ $//')" \
+    "all snapshots listed"
+
+# Deleting the metadata makes a snapshot disappear; the mount lists what
+# libvirt lists.
+virsh -q snapshot-delete "$vm" off --metadata >/dev/null
+wait_for 1 test ! -e "$S/off" || fail "deleted snapshot did not disappear"
+assert_eq "$(virsh -q snapshot-list "$vm" --name | sort | tr '\n' ' ')" \
+    "$(ls "$S" | sort | tr '\n' ' ')" "mount and virsh list the same"

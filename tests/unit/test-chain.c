@@ -1,0 +1,267 @@
+/* Unit tests of chain/: the parser on tables of good and hostile JSON, and
+ * the probe on real chains built here with qemu-img. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "chain.h"
+#include "util.h"
+
+#define IMG(file, size, backing)                                              \
+  "{\"filename\":\"" file "\",\"format\":\"qcow2\",\"virtual-size\":" size   \
+  backing "}"
+#define BACKED(b) ",\"full-backing-filename\":\"" b "\",\"backing-filename-format\":\"qcow2\""
+
+struct parse_case
+{
+  const char *what;
+  const char *json;
+  int expect;        /* 0 or -errno */
+  size_t n;          /* images, when 0 expected */
+};
+
+static const struct parse_case cases[] = {
+  { "one image", "[" IMG ("/a", "1048576", "") "]", 0, 1 },
+  { "three images",
+    "[" IMG ("/c", "1048576", BACKED ("/b")) "," IMG ("/b", "1048576",
+                                                   BACKED ("/a")) "," IMG ("/a", "1048576", "") "]\n",
+    0, 3 },
+  { "empty input", "", -EINVAL, 0 },
+  { "truncated", "[" IMG ("/a", "1048576", ""), -EINVAL, 0 },
+  { "truncated mid-string", "[{\"filename\":\"/a", -EINVAL, 0 },
+  { "garbage", "\x01\x02not json at all\xff", -EINVAL, 0 },
+  { "trailing garbage", "[" IMG ("/a", "1", "") "] x", -EINVAL, 0 },
+  { "an object, not an array", IMG ("/a", "1", ""), -EINVAL, 0 },
+  { "an empty array", "[]", -EINVAL, 0 },
+  { "an element that is a number", "[42]", -EINVAL, 0 },
+  { "no filename", "[{\"format\":\"qcow2\",\"virtual-size\":1}]", -EINVAL, 0 },
+  { "no format", "[{\"filename\":\"/a\",\"virtual-size\":1}]", -EINVAL, 0 },
+  { "no size", "[{\"filename\":\"/a\",\"format\":\"raw\"}]", -EINVAL, 0 },
+  { "empty filename", "[" IMG ("", "1", "") "]", -EINVAL, 0 },
+  { "NUL in filename", "[" IMG ("/a\\u0000/etc/passwd", "1", "") "]", -EINVAL,
+    0 },
+  { "filename is a number",
+    "[{\"filename\":7,\"format\":\"raw\",\"virtual-size\":1}]", -EINVAL, 0 },
+  { "size is a string", "[" IMG ("/a", "\"1\"", "") "]", -EINVAL, 0 },
+  { "size is a float", "[" IMG ("/a", "1.5", "") "]", -EINVAL, 0 },
+  { "negative size", "[" IMG ("/a", "-1", "") "]", -EOVERFLOW, 0 },
+  { "size above INT64_MAX", "[" IMG ("/a", "18446744073709551615", "") "]",
+    -EOVERFLOW, 0 },
+  { "size far beyond 64 bits", "[" IMG ("/a", "99999999999999999999999", "")
+    "]", -EOVERFLOW, 0 },
+  { "size at INT64_MAX", "[" IMG ("/a", "9223372036854775807", "") "]", 0,
+    1 },
+  { "a loop",
+    "[" IMG ("/b", "1", BACKED ("/a")) "," IMG ("/a", "1", BACKED ("/b")) ","
+    IMG ("/b", "1", "") "]",
+    -ELOOP, 0 },
+  { "an image backed by itself", "[" IMG ("/a", "1", BACKED ("/a")) "," IMG (
+                                     "/a", "1", "") "]",
+    -ELOOP, 0 },
+  { "a missing backing file", "[" IMG ("/b", "1", BACKED ("/a")) "]", -ENOENT,
+    0 },
+  { "a backing file that is not the next image",
+    "[" IMG ("/c", "1", BACKED ("/b")) "," IMG ("/a", "1", "") "]", -EINVAL,
+    0 },
+  { "images below the base",
+    "[" IMG ("/b", "1", "") "," IMG ("/a", "1", "") "]", -EINVAL, 0 },
+  { "a backing format that differs",
+    "[{\"filename\":\"/b\",\"format\":\"qcow2\",\"virtual-size\":1,"
+    "\"full-backing-filename\":\"/a\",\"backing-filename-format\":\"raw\"},"
+    IMG ("/a", "1", "") "]",
+    -EINVAL, 0 },
+  { "deep nesting", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                    "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+    -EINVAL, 0 },
+};
+
+static void
+test_parse_table (void **state)
+{
+  (void) state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      struct chain *c = (struct chain *) 0x1;
+      int r = chain_parse (cases[i].json, strlen (cases[i].json), &c);
+
+      if (r != cases[i].expect)
+        fail_msg ("%s: expected %d, got %d", cases[i].what, cases[i].expect,
+                  r);
+      if (r == 0)
+        {
+          assert_non_null (c);
+          assert_int_equal (c->n, cases[i].n);
+        }
+      else
+        assert_null (c);
+      chain_free (c);
+    }
+}
+
+static void
+test_parse_fields (void **state)
+{
+  const char *json
+      = "[{\"filename\":\"/t\",\"format\":\"qcow2\",\"virtual-size\":"
+        "1073741824,\"actual-size\":200704,\"backing-filename\":\"b.raw\","
+        "\"full-backing-filename\":\"/d/b.raw\","
+        "\"backing-filename-format\":\"raw\"},"
+        "{\"filename\":\"/d/b.raw\",\"format\":\"raw\",\"virtual-size\":"
+        "1073741824}]";
+  struct chain *c;
+
+  (void) state;
+  assert_int_equal (chain_parse (json, strlen (json), &c), 0);
+  assert_string_equal (c->images[0].filename, "/t");
+  assert_string_equal (c->images[0].backing, "/d/b.raw");
+  assert_string_equal (c->images[0].backing_format, "raw");
+  assert_int_equal (c->images[0].virtual_size, 1073741824);
+  assert_int_equal (c->images[0].actual_size, 200704);
+  assert_string_equal (c->images[1].format, "raw");
+  assert_null (c->images[1].backing);
+  chain_free (c);
+}
+
+static void
+test_parse_too_deep (void **state)
+{
+  struct strbuf b = { 0 };
+  struct chain *c;
+  char *json;
+  size_t len;
+
+  (void) state;
+  strbuf_printf (&b, "[");
+  for (int i = CHAIN_MAX_DEPTH; i >= 0; i--)
+    {
+      strbuf_printf (&b, "%s{\"filename\":\"/%d\",\"format\":\"qcow2\","
+                         "\"virtual-size\":1",
+                     i == CHAIN_MAX_DEPTH ? "" : ",", i);
+      if (i > 0)
+        strbuf_printf (&b, ",\"full-backing-filename\":\"/%d\"", i - 1);
+      strbuf_printf (&b, "}");
+    }
+  strbuf_printf (&b, "]");
+  json = strbuf_steal (&b, &len);
+  assert_int_equal (chain_parse (json, len, &c), -ELOOP);
+  free (json);
+}
+
+/* --- real chains -------------------------------------------------------- */
+
+static char dir[] = "/tmp/vmsnapfs-test-chain.XXXXXX";
+
+static void
+sh (const char *fmt, ...)
+{
+  char cmd[4096];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (cmd, sizeof cmd, fmt, ap);
+  va_end (ap);
+  if (system (cmd) != 0)
+    fail_msg ("command failed: %s", cmd);
+}
+
+static int
+setup_dir (void **state)
+{
+  (void) state;
+  return mkdtemp (dir) ? 0 : -1;
+}
+
+static int
+remove_dir (void **state)
+{
+  (void) state;
+  sh ("rm -rf %s", dir);
+  return 0;
+}
+
+static void
+test_probe_real_chain (void **state)
+{
+  char top[256];
+  struct chain *c;
+
+  (void) state;
+  sh ("qemu-img create -q -f raw %s/base.raw 16M", dir);
+  sh ("qemu-img create -q -f qcow2 -b %s/base.raw -F raw %s/mid.qcow2", dir,
+      dir);
+  sh ("qemu-img create -q -f qcow2 -b %s/mid.qcow2 -F qcow2 %s/top.qcow2 32M",
+      dir, dir);
+  snprintf (top, sizeof top, "%s/top.qcow2", dir);
+
+  assert_int_equal (chain_probe (top, "qcow2", &c), 0);
+  assert_int_equal (c->n, 3);
+  assert_string_equal (c->images[0].filename, top);
+  assert_int_equal (c->images[0].virtual_size, 32 * 1024 * 1024);
+  assert_string_equal (c->images[1].format, "qcow2");
+  assert_string_equal (c->images[2].format, "raw");
+  assert_int_equal (c->images[2].virtual_size, 16 * 1024 * 1024);
+  assert_null (c->images[2].backing);
+  chain_free (c);
+
+  /* The format is given, never probed: reading a qcow2 as raw gives a
+   * one-image chain of raw bytes. */
+  assert_int_equal (chain_probe (top, "raw", &c), 0);
+  assert_int_equal (c->n, 1);
+  assert_string_equal (c->images[0].format, "raw");
+  chain_free (c);
+}
+
+static void
+test_probe_refusals (void **state)
+{
+  char path[256];
+  struct chain *c;
+
+  (void) state;
+  assert_int_equal (chain_probe ("relative.qcow2", "qcow2", &c), -EINVAL);
+  assert_int_equal (chain_probe ("/x.qcow2", NULL, &c), -EINVAL);
+  assert_int_equal (chain_probe ("/x.qcow2", "-U", &c), -EINVAL);
+  snprintf (path, sizeof path, "%s/no-such-file.qcow2", dir);
+  assert_int_equal (chain_probe (path, "qcow2", &c), -EIO);
+  assert_null (c);
+
+  /* A chain whose base was deleted. */
+  sh ("qemu-img create -q -f qcow2 %s/gone.qcow2 1M", dir);
+  sh ("qemu-img create -q -f qcow2 -b %s/gone.qcow2 -F qcow2 %s/orphan.qcow2",
+      dir, dir);
+  sh ("rm %s/gone.qcow2", dir);
+  snprintf (path, sizeof path, "%s/orphan.qcow2", dir);
+  assert_int_not_equal (chain_probe (path, "qcow2", &c), 0);
+  assert_null (c);
+
+  /* A loop made by hand: a's backing file is b, b's is a. */
+  sh ("qemu-img create -q -f qcow2 %s/a.qcow2 1M", dir);
+  sh ("qemu-img create -q -f qcow2 -b %s/a.qcow2 -F qcow2 %s/b.qcow2", dir,
+      dir);
+  sh ("qemu-img rebase -q -u -f qcow2 -b %s/b.qcow2 -F qcow2 %s/a.qcow2", dir,
+      dir);
+  snprintf (path, sizeof path, "%s/a.qcow2", dir);
+  assert_int_not_equal (chain_probe (path, "qcow2", &c), 0);
+  assert_null (c);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_parse_table),
+    cmocka_unit_test (test_parse_fields),
+    cmocka_unit_test (test_parse_too_deep),
+    cmocka_unit_test (test_probe_real_chain),
+    cmocka_unit_test (test_probe_refusals),
+  };
+  return cmocka_run_group_tests_name ("chain", tests, setup_dir, remove_dir);
+}

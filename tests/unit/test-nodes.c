@@ -1,0 +1,315 @@
+/* Unit tests of fs/nodes.c and the model: paths resolved against a view
+ * built here by hand, with no FUSE and no libvirt. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fs.h"
+#include "util.h"
+
+static char volume[] = "/tmp/vmsnapfs-test-nodes.XXXXXX";
+
+static struct vs_snapshot *
+make_snapshot (const char *uuid, const char *name, const char *parent,
+               bool memory, const char *xml)
+{
+  struct vs_snapshot *s = xcalloc (1, sizeof *s);
+
+  s->refs = 1;
+  s->name = xstrdup (name);
+  s->parent = xstrdup_null (parent);
+  s->created = 1795456087;
+  s->vm_state = "running";
+  s->status = "ok";
+  if (memory)
+    s->memory_file = xstrdup (volume);
+  s->ndisks = 1;
+  s->disks = xcalloc (1, sizeof *s->disks);
+  s->disks[0].target = xstrdup ("vda");
+  s->disks[0].file = xstrdup ("vda.qcow2");
+  s->disks[0].volume = xstrdup (volume);
+  s->disks[0].format = xstrdup ("qcow2");
+  s->disks[0].virtual_size = 67108864;
+  s->domain_xml = xstrdup ("<domain/>\n");
+  s->domain_xml_len = strlen (s->domain_xml);
+  s->ino = hash_strings (uuid, name, xml, NULL);
+  snapshot_render (s);
+  return s;
+}
+
+static struct vs_host *
+make_host (void)
+{
+  struct vs_host *h = xcalloc (1, sizeof *h);
+  struct vs_vm *vm = xcalloc (1, sizeof *vm);
+
+  vm->refs = 1;
+  vm->name = xstrdup ("web");
+  strcpy (vm->uuid, "b0e34f9b-95c3-434a-8cbc-8acec0e82fca");
+  vm->state = "running";
+  vm->snapshot_mode = xstrdup ("memory");
+  vm->current = xstrdup ("s2");
+  vm->nsnaps = 2;
+  vm->snaps = xcalloc (2, sizeof *vm->snaps);
+  vm->snaps[0] = make_snapshot (vm->uuid, "s1", NULL, true, "<x1/>");
+  vm->snaps[1] = make_snapshot (vm->uuid, "s2", "s1", false, "<x2/>");
+  vm->ino = hash_strings (vm->uuid, NULL);
+  h->refs = 1;
+  h->nvms = 1;
+  h->vms = xcalloc (1, sizeof *h->vms);
+  h->vms[0] = vm;
+  return h;
+}
+
+static int
+setup (void **state)
+{
+  int fd = mkstemp (volume);
+
+  if (fd < 0 || write (fd, "frozen bytes", 12) != 12)
+    return -1;
+  close (fd);
+  *state = make_host ();
+  return 0;
+}
+
+static int
+teardown (void **state)
+{
+  host_unref (*state);
+  unlink (volume);
+  return 0;
+}
+
+struct path_case
+{
+  const char *path;
+  int expect;
+  mode_t type; /* S_IFDIR, S_IFREG, S_IFLNK */
+  mode_t perm;
+};
+
+static const struct path_case paths[] = {
+  { "/", 0, S_IFDIR, 0555 },
+  { "/web", 0, S_IFDIR, 0555 },
+  { "//web//", 0, S_IFDIR, 0555 },
+  { "/web/state", 0, S_IFREG, 0444 },
+  { "/web/snapshot-mode", 0, S_IFREG, 0444 },
+  { "/web/active", 0, S_IFLNK, 0777 },
+  { "/web/jobs", 0, S_IFREG, 0444 },
+  { "/web/jobs.json", 0, S_IFREG, 0444 },
+  { "/web/snapshots", 0, S_IFDIR, 0555 },
+  { "/web/snapshots/s1", 0, S_IFDIR, 0555 },
+  { "/web/snapshots/s1/info", 0, S_IFREG, 0444 },
+  { "/web/snapshots/s1/info.json", 0, S_IFREG, 0444 },
+  { "/web/snapshots/s1/domain.xml", 0, S_IFREG, 0444 },
+  { "/web/snapshots/s1/memory", 0, S_IFREG, 0400 },
+  { "/web/snapshots/s1/vda.qcow2", 0, S_IFREG, 0444 },
+  { "/web/snapshots/s2/memory", -ENOENT, 0, 0 }, /* taken without memory */
+  { "/web/snapshots/s1/vda.img", -ENOENT, 0, 0 },
+  { "/web/snapshots/s1/vdb.qcow2", -ENOENT, 0, 0 },
+  { "/web/snapshots/s3", -ENOENT, 0, 0 },
+  { "/web/preview", -ENOENT, 0, 0 },
+  { "/web/resume", -ENOENT, 0, 0 },
+  { "/db", -ENOENT, 0, 0 },
+  { "/web/state/x", -ENOTDIR, 0, 0 },
+  { "/web/snapshots/s1/info/x", -ENOTDIR, 0, 0 },
+  { "/web/snapshots/s1/x/y", -ENOENT, 0, 0 },
+  { "/web/..", -ENOENT, 0, 0 },
+  { "/web/snapshots/..", -ENOENT, 0, 0 },
+};
+
+static void
+test_resolve_table (void **state)
+{
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+    {
+      struct node n;
+      struct stat st;
+      int r = node_resolve (*state, paths[i].path, &n);
+
+      if (r != paths[i].expect)
+        fail_msg ("%s: expected %d, got %d", paths[i].path, paths[i].expect,
+                  r);
+      if (r < 0)
+        continue;
+      assert_int_equal (node_getattr (&n, &st), 0);
+      if ((st.st_mode & S_IFMT) != paths[i].type
+          || (st.st_mode & 07777) != paths[i].perm)
+        fail_msg ("%s: mode %o", paths[i].path, st.st_mode);
+      assert_true (st.st_ino != 0);
+    }
+}
+
+static void
+test_long_name (void **state)
+{
+  char path[600];
+  struct node n;
+
+  memset (path, 'a', sizeof path - 1);
+  path[0] = '/';
+  path[sizeof path - 1] = '\0';
+  assert_int_equal (node_resolve (*state, path, &n), -ENOENT);
+}
+
+static int
+collect (void *ctx, const char *name, const struct stat *st)
+{
+  char *list = ctx;
+
+  (void) st;
+  strcat (list, name);
+  strcat (list, " ");
+  return 0;
+}
+
+static void
+test_readdir (void **state)
+{
+  const struct
+  {
+    const char *path, *names;
+  } dirs[] = {
+    { "/", "web " },
+    { "/web", "state snapshot-mode active jobs jobs.json snapshots " },
+    { "/web/snapshots", "s1 s2 " },
+    { "/web/snapshots/s1", "info info.json domain.xml memory vda.qcow2 " },
+    { "/web/snapshots/s2", "info info.json domain.xml vda.qcow2 " },
+  };
+
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+    {
+      char list[512] = "";
+      struct node n;
+
+      assert_int_equal (node_resolve (*state, dirs[i].path, &n), 0);
+      assert_int_equal (node_readdir (&n, collect, list), 0);
+      assert_string_equal (list, dirs[i].names);
+    }
+}
+
+static void
+test_readlink (void **state)
+{
+  char buf[64];
+  struct node n;
+
+  assert_int_equal (node_resolve (*state, "/web/active", &n), 0);
+  assert_int_equal (node_readlink (&n, buf, sizeof buf), 0);
+  assert_string_equal (buf, "snapshots/s2");
+  /* A short buffer is truncated, as readlink(2) does. */
+  assert_int_equal (node_readlink (&n, buf, 5), 0);
+  assert_string_equal (buf, "snap");
+  assert_int_equal (node_resolve (*state, "/web/state", &n), 0);
+  assert_int_equal (node_readlink (&n, buf, sizeof buf), -EINVAL);
+}
+
+static void
+test_open_read_only (void **state)
+{
+  static const int write_flags[] = { O_WRONLY, O_RDWR, O_RDONLY | O_TRUNC };
+  struct handle *h;
+  struct node n;
+  bool direct;
+
+  assert_int_equal (node_resolve (*state, "/web/snapshots/s1/vda.qcow2", &n),
+                    0);
+  for (size_t i = 0; i < sizeof write_flags / sizeof write_flags[0]; i++)
+    assert_int_equal (node_open (&n, write_flags[i], &h, &direct), -EROFS);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), 0);
+  assert_true (h->fd >= 0);
+  assert_false (direct);
+  handle_close (h);
+
+  assert_int_equal (node_resolve (*state, "/web/snapshots", &n), 0);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), -EISDIR);
+
+  assert_int_equal (node_resolve (*state, "/web/state", &n), 0);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), 0);
+  assert_true (direct);
+  assert_int_equal (h->len, strlen ("running\n"));
+  assert_memory_equal (h->data, "running\n", h->len);
+  handle_close (h);
+}
+
+static void
+test_info (void **state)
+{
+  struct handle *h;
+  struct node n;
+  struct stat st;
+  bool direct;
+
+  assert_int_equal (node_resolve (*state, "/web/snapshots/s2/info", &n), 0);
+  assert_int_equal (node_getattr (&n, &st), 0);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), 0);
+  assert_int_equal ((size_t) st.st_size, h->len);
+  assert_non_null (strstr (h->data, "name: s2\n"));
+  assert_non_null (strstr (h->data, "parent: s1\n"));
+  assert_non_null (strstr (h->data, "created: 2026-11-23T17:48:07Z\n"));
+  assert_non_null (strstr (h->data, "memory: no\n"));
+  assert_non_null (strstr (h->data, "status: ok\n"));
+  assert_non_null (strstr (h->data, "disk.vda.virtual_size: 67108864\n"));
+  handle_close (h);
+
+  assert_int_equal (node_resolve (*state, "/web/snapshots/s1/info.json", &n),
+                    0);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), 0);
+  assert_non_null (strstr (h->data, "\"memory\":\"yes\""));
+  assert_non_null (strstr (h->data, "\"parent\":\"\""));
+  assert_non_null (strstr (h->data, "\"virtual_size\":67108864"));
+  handle_close (h);
+}
+
+/* Inode numbers depend on what a node shows, not on the view: a view
+ * rebuilt from the same libvirt state gives the same numbers. */
+static void
+test_stable_inodes (void **state)
+{
+  struct vs_host *again = make_host ();
+  const char *p[] = { "/web", "/web/state", "/web/snapshots/s1",
+                      "/web/snapshots/s1/vda.qcow2",
+                      "/web/snapshots/s1/info" };
+  uint64_t seen[5];
+
+  for (size_t i = 0; i < 5; i++)
+    {
+      struct node a, b;
+      struct stat sa, sb;
+
+      assert_int_equal (node_resolve (*state, p[i], &a), 0);
+      assert_int_equal (node_resolve (again, p[i], &b), 0);
+      node_getattr (&a, &sa);
+      node_getattr (&b, &sb);
+      assert_int_equal (sa.st_ino, sb.st_ino);
+      assert_int_equal (sa.st_mtime, sb.st_mtime);
+      seen[i] = sa.st_ino;
+      for (size_t j = 0; j < i; j++)
+        assert_int_not_equal (seen[i], seen[j]);
+    }
+  host_unref (again);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_resolve_table),
+    cmocka_unit_test (test_long_name),
+    cmocka_unit_test (test_readdir),
+    cmocka_unit_test (test_readlink),
+    cmocka_unit_test (test_open_read_only),
+    cmocka_unit_test (test_info),
+    cmocka_unit_test (test_stable_inodes),
+  };
+  return cmocka_run_group_tests_name ("nodes", tests, setup, teardown);
+}

@@ -1,0 +1,213 @@
+/* Unit tests of snapshot/virxml.c: libvirt's domain and snapshot XML, as
+ * libvirt 9.0 writes it, and malformed and hostile XML. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "virxml.h"
+
+#define INNER_DOMAIN                                                          \
+  "<domain type='qemu'><name>vm1</name><devices>"                             \
+  "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"        \
+  "<source file='/img/vda.qcow2'/><target dev='vda' bus='virtio'/></disk>"    \
+  "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"          \
+  "<source file='/img/vdb.raw'/><target dev='vdb' bus='virtio'/></disk>"      \
+  "<disk type='file' device='cdrom'><source file='/iso/x.iso'/>"              \
+  "<target dev='sda' bus='sata'/></disk>"                                     \
+  "</devices></domain>"
+
+static const char memory_snapshot[]
+    = "<domainsnapshot><name>s1</name><state>running</state>"
+      "<creationTime>1795456087</creationTime>"
+      "<memory snapshot='external' file='/img/s1.mem'/>"
+      "<disks>"
+      "<disk name='vda' snapshot='external' type='file'>"
+      "<driver type='qcow2'/><source file='/img/vda.s1.qcow2'/></disk>"
+      "<disk name='vdb' snapshot='external' type='file'>"
+      "<driver type='qcow2'/><source file='/img/vdb.s1.qcow2'/></disk>"
+      "<disk name='sda' snapshot='no'/>"
+      "</disks>" INNER_DOMAIN "</domainsnapshot>";
+
+static void
+test_memory_snapshot (void **state)
+{
+  struct snap_xml *s;
+
+  (void) state;
+  assert_int_equal (snap_xml_parse (memory_snapshot, &s), 0);
+  assert_string_equal (s->name, "s1");
+  assert_null (s->parent);
+  assert_string_equal (s->state, "running");
+  assert_int_equal (s->created, 1795456087);
+  assert_string_equal (s->memory_file, "/img/s1.mem");
+  assert_int_equal (s->ndisks, 2);
+  assert_string_equal (s->disks[0].target, "vda");
+  assert_string_equal (s->disks[0].overlay, "/img/vda.s1.qcow2");
+  assert_string_equal (s->disks[0].frozen, "/img/vda.qcow2");
+  assert_string_equal (s->disks[0].format, "qcow2");
+  assert_string_equal (s->disks[1].frozen, "/img/vdb.raw");
+  assert_string_equal (s->disks[1].format, "raw");
+  assert_non_null (strstr (s->domain_xml, "<name>vm1</name>"));
+  assert_int_equal (strncmp (s->domain_xml, "<domain", 7), 0);
+  snap_xml_free (s);
+}
+
+static void
+test_disk_only_child (void **state)
+{
+  const char *xml
+      = "<domainsnapshot><name>s2</name><state>disk-snapshot</state>"
+        "<parent><name>s1</name></parent>"
+        "<creationTime>1795456088</creationTime><memory snapshot='no'/>"
+        "<description>nightly</description>"
+        "<disks><disk name='vda' snapshot='external' type='file'>"
+        "<source file='/img/vda.s2.qcow2'/></disk></disks>"
+        "</domainsnapshot>";
+  struct snap_xml *s;
+
+  (void) state;
+  assert_int_equal (snap_xml_parse (xml, &s), 0);
+  assert_string_equal (s->parent, "s1");
+  assert_string_equal (s->state, "disk-snapshot");
+  assert_string_equal (s->description, "nightly");
+  assert_null (s->memory_file);
+  assert_int_equal (s->ndisks, 1);
+  assert_null (s->disks[0].frozen); /* no inner domain */
+  assert_null (s->domain_xml);
+  snap_xml_free (s);
+}
+
+struct bad_case
+{
+  const char *what;
+  const char *xml;
+};
+
+static const struct bad_case bad_snapshots[] = {
+  { "empty", "" },
+  { "garbage", "\x01\x02<<<>>>" },
+  { "truncated", "<domainsnapshot><name>s1</name><state>running" },
+  { "another root", "<domain><name>s1</name></domain>" },
+  { "no name",
+    "<domainsnapshot><state>running</state><creationTime>1</creationTime>"
+    "</domainsnapshot>" },
+  { "no state",
+    "<domainsnapshot><name>s</name><creationTime>1</creationTime>"
+    "</domainsnapshot>" },
+  { "no creation time",
+    "<domainsnapshot><name>s</name><state>running</state></domainsnapshot>" },
+  { "a creation time that is not a number",
+    "<domainsnapshot><name>s</name><state>running</state>"
+    "<creationTime>yesterday</creationTime></domainsnapshot>" },
+  { "a negative creation time",
+    "<domainsnapshot><name>s</name><state>running</state>"
+    "<creationTime>-5</creationTime></domainsnapshot>" },
+  { "a creation time past 64 bits",
+    "<domainsnapshot><name>s</name><state>running</state>"
+    "<creationTime>99999999999999999999999</creationTime></domainsnapshot>" },
+  { "an external entity",
+    "<?xml version='1.0'?><!DOCTYPE d [<!ENTITY x SYSTEM "
+    "'file:///etc/passwd'>]><domainsnapshot><name>&x;</name>"
+    "<state>running</state><creationTime>1</creationTime></domainsnapshot>" },
+};
+
+static void
+test_bad_snapshots (void **state)
+{
+  (void) state;
+  for (size_t i = 0; i < sizeof bad_snapshots / sizeof bad_snapshots[0]; i++)
+    {
+      struct snap_xml *s = (struct snap_xml *) 0x1;
+      int r = snap_xml_parse (bad_snapshots[i].xml, &s);
+
+      if (r != -EINVAL)
+        fail_msg ("%s: expected -EINVAL, got %d", bad_snapshots[i].what, r);
+      assert_null (s);
+    }
+  assert_int_equal (snap_xml_parse (NULL, &(struct snap_xml *){ NULL }),
+                    -EINVAL);
+}
+
+static void
+test_hostile_disk_names (void **state)
+{
+  /* A disk name becomes a file name: none may climb out of the directory
+   * or hide. */
+  const char *xml
+      = "<domainsnapshot><name>s</name><state>running</state>"
+        "<creationTime>1</creationTime><disks>"
+        "<disk name='../../etc/x' snapshot='external'>"
+        "<source file='/a'/></disk>"
+        "<disk name='.hidden' snapshot='external'><source file='/b'/></disk>"
+        "<disk name='vdc' snapshot='external'><source file='/c'/></disk>"
+        "<disk name='vdd' snapshot='external'/>"
+        "</disks></domainsnapshot>";
+  struct snap_xml *s;
+
+  (void) state;
+  assert_int_equal (snap_xml_parse (xml, &s), 0);
+  assert_int_equal (s->ndisks, 1);
+  assert_string_equal (s->disks[0].target, "vdc");
+  snap_xml_free (s);
+}
+
+static void
+test_domain (void **state)
+{
+  const char *xml
+      = "<domain type='qemu'><name>vm1</name>"
+        "<metadata><vmsnapfs:vmsnapfs xmlns:vmsnapfs='" VMSNAPFS_XMLNS "'>"
+        "<snapshot-mode>disk</snapshot-mode></vmsnapfs:vmsnapfs></metadata>"
+        "<devices>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='/img/vda.s1.qcow2'/><target dev='vda'/></disk>"
+        "<disk type='file' device='cdrom'><source file='/x.iso'/>"
+        "<target dev='sda'/></disk>"
+        "<disk type='network' device='disk'><source protocol='nbd'/>"
+        "<target dev='vdb'/></disk>"
+        "<disk type='file' device='disk'><target dev='vdc'/></disk>"
+        "</devices></domain>";
+  struct dom_xml *d;
+
+  (void) state;
+  assert_int_equal (dom_xml_parse (xml, &d), 0);
+  assert_int_equal (d->ndisks, 1);
+  assert_string_equal (d->disks[0].target, "vda");
+  assert_string_equal (d->disks[0].source, "/img/vda.s1.qcow2");
+  assert_string_equal (d->disks[0].format, "qcow2");
+  assert_string_equal (d->snapshot_mode, "disk");
+  dom_xml_free (d);
+
+  /* The mode in another namespace is not ours. */
+  assert_int_equal (
+      dom_xml_parse ("<domain><metadata><x:vmsnapfs xmlns:x='urn:other'>"
+                     "<snapshot-mode>disk</snapshot-mode></x:vmsnapfs>"
+                     "</metadata></domain>",
+                     &d),
+      0);
+  assert_null (d->snapshot_mode);
+  assert_int_equal (d->ndisks, 0);
+  dom_xml_free (d);
+
+  assert_int_equal (dom_xml_parse ("<domainsnapshot/>", &d), -EINVAL);
+  assert_int_equal (dom_xml_parse ("<domain>", &d), -EINVAL);
+  assert_null (d);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_memory_snapshot),
+    cmocka_unit_test (test_disk_only_child),
+    cmocka_unit_test (test_bad_snapshots),
+    cmocka_unit_test (test_hostile_disk_names),
+    cmocka_unit_test (test_domain),
+  };
+  return cmocka_run_group_tests_name ("virxml", tests, NULL, NULL);
+}
