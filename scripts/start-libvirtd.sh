@@ -9,6 +9,17 @@ answers() {
     virsh -c "$uri" version >/dev/null 2>&1
 }
 
+# libvirt starts each qemu in a mount namespace of its own, a copy of the
+# host's.  Where / is private (no systemd), that copy keeps every FUSE mount
+# that existed when the VM started, vmsnapfs's included, alive after it is
+# unmounted on the host, and the daemon never sees the unmount.  systemd
+# makes / shared at boot, so that unmounts reach those namespaces; do the
+# same here.
+if [ "$(id -u)" -eq 0 ] &&
+   ! awk '$5 == "/" { print $7 }' /proc/self/mountinfo | grep -q '^shared:'; then
+    mount --make-rshared /
+fi
+
 if answers; then
     exit 0
 fi

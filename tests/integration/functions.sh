@@ -32,9 +32,16 @@ $_cleanups"
 _run_cleanups() {
     rc=$?
     set +e
-    printf '%s\n' "$_cleanups" | while IFS= read -r c; do
+    # Not in a pipe: a cleanup may set _sanitizer_failed.
+    while IFS= read -r c; do
         [ -n "$c" ] && eval "$c" >/dev/null 2>&1
-    done
+    done <<EOF
+$_cleanups
+EOF
+    if [ -n "${_sanitizer_failed:-}" ]; then
+        echo "FAIL: $TEST_NAME: the daemon's sanitizers reported errors" >&2
+        rc=1
+    fi
     exit $rc
 }
 trap _run_cleanups EXIT
@@ -216,4 +223,9 @@ stop_vmsnapfs() {
     DAEMON_STATUS=0
     wait "$DAEMON_PID" || DAEMON_STATUS=$?
     DAEMON_PID=""
+    # Under ASan and UBSan (make asan) a report fails the test.
+    if grep -q 'Sanitizer\|runtime error:' "$DAEMON_LOG" 2>/dev/null; then
+        grep -A 30 'Sanitizer\|runtime error:' "$DAEMON_LOG" >&2
+        _sanitizer_failed=1
+    fi
 }
