@@ -1,8 +1,9 @@
 # vmsnapfs
 #
 #   make            build ./vmsnapfs
-#   make check      install what is missing, start libvirtd, run every test
-#   make asan       the same, built with AddressSanitizer and UBSan
+#   make check      install what is missing, start libvirtd, run every test,
+#                   as built and under AddressSanitizer and UBSan
+#   make asan       only the run under AddressSanitizer and UBSan
 #   make demo       install, start libvirtd and a small VM, mount it
 #   make unit       build and run the unit tests only
 
@@ -64,9 +65,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvmsnapfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # Installing packages and starting libvirtd come first, in a make of their
-# own, so that this one's pkg-config flags are read once they exist.
+# own, so that this one's pkg-config flags are read once they exist.  The
+# suite runs twice: as built, and with AddressSanitizer and UBSan.
 check: deps libvirtd
 	$(MAKE) check-only
+	$(MAKE) check-only SANITIZE=1
 
 check-only: unit integration
 
@@ -76,8 +79,8 @@ unit: $(UNIT_BINS)
 integration: all
 	VMSNAPFS=$(abspath $(BUILD)/vmsnapfs) sh tests/integration/run.sh
 
-asan:
-	$(MAKE) check SANITIZE=1
+asan: deps libvirtd
+	$(MAKE) check-only SANITIZE=1
 
 deps:
 	sh scripts/install-deps.sh

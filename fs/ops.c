@@ -57,6 +57,9 @@ op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
   cfg->negative_timeout = 0;
   /* Frozen files do not change: let the kernel keep their pages. */
   cfg->kernel_cache = 0;
+  /* Frozen files never change, and the files that do are opened with
+   * direct_io: the kernel need not check attributes before cached reads. */
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE)
     conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
   conn->max_readahead = 1024 * 1024;

@@ -100,60 +100,25 @@ errno_of() {
 
 # --- the guest --------------------------------------------------------------
 
-guest_dir() {
-    [ -n "${_guest_dir:-}" ] || _guest_dir=$(sh "$TOP/tests/guest/build.sh")
-    echo "$_guest_dir"
-}
-
 # vm_define NAME [NDISKS [DISK_SIZE]]: define a throwaway VM running the test
-# guest, with NDISKS qcow2 disks (vda, vdb...) in its own directory.  Prints
-# nothing; sets VM_DIR.  The VM and all its files are removed at exit.
+# guest, with NDISKS qcow2 disks (vda, vdb...) in its own directory, VM_DIR.
+# The VM and all its files are removed at exit.  GUEST_CMDLINE adds to the
+# guest's kernel command line.
 vm_define() {
     _name=$VM_PREFIX$1
-    _ndisks=${2:-1}
-    _size=${3:-64M}
-    _g=$(guest_dir)
     VM_DIR=/var/lib/libvirt/images/$_name
     vm_remove "$_name"
     on_exit "vm_remove '$_name'"
     mkdir -p "$VM_DIR"
     chmod 755 "$VM_DIR"
-    _disks=""
     _i=0
     for _t in vda vdb vdc vdd; do
-        [ $_i -lt "$_ndisks" ] || break
-        qemu-img create -q -f qcow2 "$VM_DIR/$_t.qcow2" "$_size"
-        _disks="$_disks
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$VM_DIR/$_t.qcow2'/>
-      <target dev='$_t' bus='virtio'/>
-    </disk>"
+        [ $_i -lt "${2:-1}" ] || break
+        qemu-img create -q -f qcow2 "$VM_DIR/$_t.qcow2" "${3:-64M}"
         _i=$((_i + 1))
     done
-    cat > "$VM_DIR/domain.xml" <<XML
-<domain type='qemu'>
-  <name>$_name</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$_g/vmlinuz</kernel>
-    <initrd>$_g/initrd.img</initrd>
-    <cmdline>console=ttyS0 quiet panic=-1 ${GUEST_CMDLINE:-}</cmdline>
-  </os>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>$_disks
-    <serial type='file'>
-      <source path='$VM_DIR/console.log' append='on'/>
-      <target port='0'/>
-    </serial>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-XML
+    sh "$TOP/tests/guest/domain-xml.sh" "$_name" "$VM_DIR" "${2:-1}" \
+        "${GUEST_CMDLINE:-}" > "$VM_DIR/domain.xml"
     virsh -q define "$VM_DIR/domain.xml" >/dev/null
 }
 

@@ -1,0 +1,68 @@
+#!/bin/bash
+# Read a 1 GiB frozen volume through vmsnapfs and directly from the host
+# file, in one run, with warm caches and with cold ones (the page cache
+# dropped before each read, as a nightly backup finds it), and print the
+# rates and their ratios.
+#
+#   bench/read.sh [ROUNDS]      (as root, after make)
+#
+# The volume is a qcow2 image filled with 1 GiB of data; an offline
+# disk-only snapshot made with virsh freezes it.  Each round reads the
+# file once each way with dd (1 MiB blocks); the best round of each is
+# compared.  The target is a ratio (mount time / direct time) of at most
+# 1.10 with warm caches.
+. "$(dirname "$0")/../tests/integration/functions.sh"
+
+rounds=${1:-5}
+vm_define bench-read 1 1G
+vm=${VM_PREFIX}bench-read
+echo "filling a 1 GiB volume..."
+qemu-io -f qcow2 -c 'write -P 0x5a 0 1G' "$VM_DIR/vda.qcow2" >/dev/null
+virsh -q snapshot-create-as "$vm" frozen --disk-only --atomic \
+    --diskspec "vda,snapshot=external,file=$VM_DIR/vda.frozen.qcow2" >/dev/null
+mount_vmsnapfs
+direct=$VM_DIR/vda.qcow2
+mounted=$MNT/$vm/snapshots/frozen/vda.qcow2
+wait_for 5 test -e "$mounted" || fail "the frozen volume did not appear"
+size=$(stat -c %s "$direct")
+
+# read_ns FILE: nanoseconds to read FILE once.
+read_ns() {
+    _t0=$(date +%s%N)
+    dd if="$1" of=/dev/null bs=1M status=none
+    echo $(($(date +%s%N) - _t0))
+}
+
+# best_of ROUNDS DROP FILE: the fewest nanoseconds of ROUNDS reads of FILE,
+# dropping the page cache before each when DROP is 1.
+best_of() {
+    _best=""
+    for _i in $(seq "$1"); do
+        [ "$2" = 1 ] && sync && echo 3 > /proc/sys/vm/drop_caches
+        _t=$(read_ns "$3")
+        [ -z "$_best" ] || [ "$_t" -lt "$_best" ] && _best=$_t
+    done
+    echo "$_best"
+}
+
+report() {
+    awk -v s="$size" -v d="$2" -v m="$3" -v what="$1" 'BEGIN {
+        printf "%-5s direct: %8.1f ms %6.0f MiB/s   mount: %8.1f ms %6.0f MiB/s   ratio %.2f\n",
+            what, d / 1e6, s / 1048576 / (d / 1e9), m / 1e6,
+            s / 1048576 / (m / 1e9), m / d
+    }'
+}
+
+cmp -s "$direct" "$mounted" || fail "the mount read other bytes"
+echo "file: $size bytes (qcow2, 1 GiB of data); ratio = mount time / direct time"
+if [ -w /proc/sys/vm/drop_caches ]; then
+    cold_d=$(best_of 3 1 "$direct")
+    cold_m=$(best_of 3 1 "$mounted")
+    report cold "$cold_d" "$cold_m"
+fi
+read_ns "$direct" >/dev/null   # warm the caches
+read_ns "$mounted" >/dev/null
+warm_d=$(best_of "$rounds" 0 "$direct")
+warm_m=$(best_of "$rounds" 0 "$mounted")
+report warm "$warm_d" "$warm_m"
+echo "target: warm ratio <= 1.10"

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Print the libvirt XML of a VM running the test guest:
+#   domain-xml.sh NAME DIR NDISKS [CMDLINE]
+# Its disks are DIR/vda.qcow2, DIR/vdb.qcow2...; its console goes to
+# DIR/console.log.  Builds the guest first when it is not cached.
+set -eu
+
+name=$1 dir=$2 ndisks=$3 cmdline=${4:-}
+guest=$(sh "$(dirname "$0")/build.sh")
+
+disks=""
+i=0
+for t in vda vdb vdc vdd; do
+    [ $i -lt "$ndisks" ] || break
+    disks="$disks
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$dir/$t.qcow2'/>
+      <target dev='$t' bus='virtio'/>
+    </disk>"
+    i=$((i + 1))
+done
+
+cat <<XML
+<domain type='qemu'>
+  <name>$name</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$guest/vmlinuz</kernel>
+    <initrd>$guest/initrd.img</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 $cmdline</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>$disks
+    <serial type='file'>
+      <source path='$dir/console.log' append='on'/>
+      <target port='0'/>
+    </serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XML
