@@ -91,17 +91,22 @@ root_is (struct doc *d, const char *name)
   return xmlStrcmp (xmlDocGetRootElement (d->doc)->name, BAD_CAST name) == 0;
 }
 
+static void
+dom_disk_clear (struct dom_disk *dd)
+{
+  free (dd->target);
+  free (dd->source);
+  free (dd->format);
+  memset (dd, 0, sizeof *dd);
+}
+
 void
 dom_xml_free (struct dom_xml *dx)
 {
   if (dx == NULL)
     return;
   for (size_t i = 0; i < dx->ndisks; i++)
-    {
-      free (dx->disks[i].target);
-      free (dx->disks[i].source);
-      free (dx->disks[i].format);
-    }
+    dom_disk_clear (&dx->disks[i]);
   free (dx->disks);
   free (dx->snapshot_mode);
   free (dx);
@@ -129,12 +134,7 @@ read_disks (struct doc *d, const char *xpath, struct dom_disk **disks)
       if (dd->target && dd->source)
         k++;
       else
-        {
-          free (dd->target);
-          free (dd->source);
-          free (dd->format);
-          memset (dd, 0, sizeof *dd);
-        }
+        dom_disk_clear (dd);
     }
   xmlXPathFreeObject (obj);
   return k;
@@ -248,11 +248,7 @@ read_snap_disks (struct doc *d, struct snap_xml *sx)
     }
   xmlXPathFreeObject (obj);
   for (size_t j = 0; j < ninner; j++)
-    {
-      free (inner[j].target);
-      free (inner[j].source);
-      free (inner[j].format);
-    }
+    dom_disk_clear (&inner[j]);
   free (inner);
 }
 
