@@ -1,6 +1,7 @@
 /* vmsnapfs: command line, start-up and shut-down. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,42 @@ check_mountpoint (const char *path)
   return 0;
 }
 
+/* Let the kernel read ahead READAHEAD_KB on the mount, as it does on a
+ * local disk: a FUSE mount starts at 128 KiB whatever the daemon asks, and
+ * backup tools read frozen volumes front to back.  The mount's device
+ * number comes from mountinfo, so the mount itself is not touched before
+ * the loop serves it.  Needs root; without it the default stays. */
+#define READAHEAD_KB 1024
+
+static void
+tune_readahead (const char *mountpoint)
+{
+  char line[4096], dev[32] = "", path[PATH_MAX], bdi[96];
+  FILE *f = fopen ("/proc/self/mountinfo", "re"), *ra = NULL;
+
+  if (f == NULL || realpath (mountpoint, path) == NULL)
+    goto out;
+  /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...": the last match is ours. */
+  while (fgets (line, sizeof line, f))
+    {
+      char d[32], mp[PATH_MAX];
+      if (sscanf (line, "%*s %*s %31s %*s %4095s", d, mp) == 2
+          && strcmp (mp, path) == 0)
+        strcpy (dev, d);
+    }
+  if (dev[0] == '\0')
+    goto out;
+  snprintf (bdi, sizeof bdi, "/sys/class/bdi/%s/read_ahead_kb", dev);
+  ra = fopen (bdi, "we");
+  if (ra == NULL || fprintf (ra, "%d\n", READAHEAD_KB) < 0)
+    log_debug ("Cannot set the read-ahead of the mount in '%s'.", bdi);
+out:
+  if (ra)
+    fclose (ra);
+  if (f)
+    fclose (f);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -132,6 +169,7 @@ main (int argc, char *argv[])
     goto out;
   if (fuse_mount (fuse, cmd.mountpoint) < 0)
     goto out;
+  tune_readahead (cmd.mountpoint);
   if (fuse_daemonize (cmd.foreground) < 0)
     goto unmount;
 
