@@ -42,6 +42,10 @@ struct node_type
   const char *(*host_file) (const struct node *n);
   /* Whether the content may change between opens. */
   bool volatile_content;
+  /* Files that take a command (one word) written to them. */
+  int (*write) (const struct node *n, const char *command);
+  /* Directories where mkdir makes something. */
+  int (*mkdir) (const struct node *n, const char *name);
   /* Links. */
   char *(*link) (const struct node *n);
   /* The name used for the inode number of a fixed child. */
@@ -117,6 +121,26 @@ static const char *
 volume_file (const struct node *n)
 {
   return n->disk->volume;
+}
+
+static int
+write_state (const struct node *n, const char *command)
+{
+  return host_vm_command (n->vm, command);
+}
+
+static int
+write_mode (const struct node *n, const char *mode)
+{
+  return host_set_snapshot_mode (n->vm, mode);
+}
+
+static int
+mkdir_snapshot (const struct node *n, const char *name)
+{
+  if (vm_find_snapshot (n->vm, name))
+    return -EEXIST;
+  return host_snapshot_create (n->vm, name);
 }
 
 static char *
@@ -239,15 +263,18 @@ static const struct node_type t_snapshot = { .mode = S_IFDIR | 0555,
                                              .children = snapshot_children,
                                              .lookup = lookup_disk,
                                              .list = list_disks };
-static const struct node_type t_snapshots = { .mode = S_IFDIR | 0555,
+static const struct node_type t_snapshots = { .mode = S_IFDIR | 0755,
                                               .lookup = lookup_snapshot,
-                                              .list = list_snapshots };
-static const struct node_type t_state = { .mode = S_IFREG | 0444,
+                                              .list = list_snapshots,
+                                              .mkdir = mkdir_snapshot };
+static const struct node_type t_state = { .mode = S_IFREG | 0644,
                                           .render = render_state,
-                                          .volatile_content = true };
-static const struct node_type t_mode = { .mode = S_IFREG | 0444,
+                                          .volatile_content = true,
+                                          .write = write_state };
+static const struct node_type t_mode = { .mode = S_IFREG | 0644,
                                          .render = render_mode,
-                                         .volatile_content = true };
+                                         .volatile_content = true,
+                                         .write = write_mode };
 static const struct node_type t_active = { .mode = S_IFLNK | 0777,
                                            .exists = has_current,
                                            .link = link_active };
@@ -462,7 +489,7 @@ node_open (const struct node *n, int flags, struct handle **out,
   *direct = t->volatile_content;
   if (S_ISDIR (t->mode))
     return -EISDIR;
-  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+  if (((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && !t->write)
     return -EROFS;
 
   h = xcalloc (1, sizeof *h);
@@ -498,4 +525,42 @@ handle_close (struct handle *h)
     close (h->fd);
   free (h->data);
   free (h);
+}
+
+/* --- changes ---------------------------------------------------------- */
+
+bool
+node_writable (const struct node *n)
+{
+  return n->type->write != NULL;
+}
+
+int
+node_write (const struct node *n, const char *buf, size_t len)
+{
+  char command[64];
+  int r;
+
+  if (!n->type->write)
+    return -EROFS;
+  /* One word, with or without a newline, in one write. */
+  if (len > 0 && buf[len - 1] == '\n')
+    len--;
+  if (len == 0 || len >= sizeof command || memchr (buf, '\0', len)
+      || memchr (buf, '\n', len))
+    return -EINVAL;
+  memcpy (command, buf, len);
+  command[len] = '\0';
+  r = n->type->write (n, command);
+  return r < 0 ? r : 0;
+}
+
+int
+node_mkdir (const struct node *parent, const char *name)
+{
+  if (!S_ISDIR (parent->type->mode))
+    return -ENOTDIR;
+  if (!parent->type->mkdir)
+    return -EPERM;
+  return parent->type->mkdir (parent, name);
 }

@@ -10,7 +10,10 @@
  * held for a pointer swap.
  *
  * Handlers are thin: they resolve, call the node's type (nodes.c), and
- * return 0 or -errno.  Frozen files are served from the host file's
+ * return 0 or -errno.  Operations that change a VM (a command written to
+ * state, mkdir of a snapshot) run in the calling worker thread and return
+ * once the view shows their result; one runs at a time per VM (see
+ * snapshot/ops.c), so other workers stay free for other VMs.  Frozen files are served from the host file's
  * descriptor without a copy (read_buf with an fd buffer).
  */
 #include <errno.h>
@@ -203,13 +206,48 @@ op_opendir (const char *path, struct fuse_file_info *fi)
   return 0;
 }
 
-/* Everything that would change the tree is refused until the snapshot
- * operations exist. */
+static int
+op_write (const char *path, const char *buf, size_t size, off_t off,
+          struct fuse_file_info *fi)
+{
+  struct node n;
+  int r;
+
+  (void) off, (void) fi;
+  if ((r = resolve (path, &n)) < 0)
+    return r;
+  r = node_write (&n, buf, size);
+  release (&n);
+  return r < 0 ? r : (int) size;
+}
+
+/* Split PATH into its parent, resolved into N, and its last name. */
+static int
+resolve_parent (const char *path, struct node *n, const char **name)
+{
+  char *parent = xstrdup (path), *slash = strrchr (parent, '/');
+  int r;
+
+  *name = strrchr (path, '/') + 1;
+  slash[slash == parent ? 1 : 0] = '\0';
+  r = resolve (parent, n);
+  free (parent);
+  return r;
+}
+
 static int
 op_mkdir (const char *path, mode_t mode)
 {
-  (void) path, (void) mode;
-  return -EROFS;
+  const char *name;
+  struct node n;
+  int r;
+
+  (void) mode;
+  if ((r = resolve_parent (path, &n, &name)) < 0)
+    return r;
+  r = node_mkdir (&n, name);
+  release (&n);
+  return r;
 }
 
 static int
@@ -240,11 +278,20 @@ op_create (const char *path, mode_t mode, struct fuse_file_info *fi)
   return -EROFS;
 }
 
+/* Truncation is part of a shell's "echo word > file": files that take
+ * commands accept it and ignore it. */
 static int
 op_truncate (const char *path, off_t size, struct fuse_file_info *fi)
 {
-  (void) path, (void) size, (void) fi;
-  return -EROFS;
+  struct node n;
+  int r;
+
+  (void) size, (void) fi;
+  if ((r = resolve (path, &n)) < 0)
+    return r;
+  r = node_writable (&n) ? 0 : -EROFS;
+  release (&n);
+  return r;
 }
 
 static int
@@ -277,6 +324,7 @@ static const struct fuse_operations operations = {
   .readdir = op_readdir,
   .open = op_open,
   .read_buf = op_read_buf,
+  .write = op_write,
   .release = op_release,
   .mkdir = op_mkdir,
   .rmdir = op_path,

@@ -58,6 +58,18 @@ int node_open (const struct node *n, int flags, struct handle **h,
                bool *direct);
 void handle_close (struct handle *h);
 
+/* Whether N takes commands written to it. */
+bool node_writable (const struct node *n);
+
+/* Write a command (one word, an optional newline) to N.  Returns 0,
+ * -EINVAL for a command it does not know, -EROFS for a file that takes
+ * none, or the operation's -errno. */
+int node_write (const struct node *n, const char *buf, size_t len);
+
+/* Make NAME in directory PARENT: a snapshot in VM/snapshots.  Returns 0,
+ * -EPERM where nothing can be made, or the operation's -errno. */
+int node_mkdir (const struct node *parent, const char *name);
+
 /* The FUSE operations of vmsnapfs. */
 const struct fuse_operations *fs_operations (void);
 

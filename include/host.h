@@ -104,6 +104,28 @@ const struct vs_snapshot *vm_find_snapshot (const struct vs_vm *vm,
  * asking libvirt now.  *OUT is malloc'd.  Returns 0 or -EIO. */
 int host_jobs (const struct vs_vm *vm, bool json, char **out, size_t *len);
 
+/* --- operations ----------------------------------------------------------
+ * Each returns 0 or -errno (the errno of SPEC.md), logs its failure once,
+ * and leaves the VM as it was when it fails.  One operation runs at a time
+ * on a VM: another one meanwhile gets -EBUSY.  Each returns once the
+ * published view shows its result. */
+
+/* Longest snapshot name, in bytes. */
+#define SNAPSHOT_NAME_MAX 128
+
+/* Check a snapshot name: 0, -EINVAL or -ENAMETOOLONG. */
+int snapshot_name_check (const char *name);
+
+/* Take snapshot NAME of VM: all disks at one instant, with the memory when
+ * the VM runs and its snapshot mode is "memory". */
+int host_snapshot_create (const struct vs_vm *vm, const char *name);
+
+/* Run COMMAND ("start", "shutdown" or "destroy") on VM. */
+int host_vm_command (const struct vs_vm *vm, const char *command);
+
+/* Set VM's snapshot mode: "memory", "disk" or "quiesce". */
+int host_set_snapshot_mode (const struct vs_vm *vm, const char *mode);
+
 /* Model lifetime, for the builder and the unit tests. */
 struct vs_snapshot *snapshot_ref (struct vs_snapshot *s);
 void snapshot_unref (struct vs_snapshot *s);

@@ -40,6 +40,9 @@ static struct
   char dirty[MAX_DIRTY][VIR_UUID_STRING_BUFLEN];
   size_t ndirty;
   bool all_dirty;
+  uint64_t sync_asked;   /* host_sync tickets handed out */
+  uint64_t sync_done;    /* tickets served by a published view */
+  pthread_cond_t synced;
   bool stop;
   bool threads;
   pthread_t event_thread, refresh_thread;
@@ -100,6 +103,22 @@ mark_dirty (virDomainPtr dom)
   else
     strcpy (H.dirty[H.ndirty++], uuid);
   pthread_cond_signal (&H.cond);
+}
+
+void
+host_sync (const struct vs_vm *vm)
+{
+  uint64_t ticket;
+  SCOPED_LOCK (&H.lock);
+
+  if (H.ndirty == MAX_DIRTY)
+    H.all_dirty = true;
+  else
+    strcpy (H.dirty[H.ndirty++], vm->uuid);
+  ticket = ++H.sync_asked;
+  pthread_cond_signal (&H.cond);
+  while (H.threads && !H.stop && H.sync_done < ticket)
+    pthread_cond_wait (&H.synced, &H.lock);
 }
 
 static void
@@ -367,6 +386,7 @@ refresh_main (void *arg)
     {
       struct timespec until;
       size_t ndirty;
+      uint64_t serving;
       bool all, connected;
 
       clock_gettime (CLOCK_MONOTONIC, &until);
@@ -374,10 +394,12 @@ refresh_main (void *arg)
       until.tv_sec += until.tv_nsec / 1000000000L;
       until.tv_nsec %= 1000000000L;
       while (!H.stop && !H.all_dirty && H.ndirty == 0 && !H.conn_lost
+             && H.sync_asked == H.sync_done
              && pthread_cond_timedwait (&H.cond, &H.lock, &until) == 0)
         ;
       if (H.stop)
         break;
+      serving = H.sync_asked;
       all = H.all_dirty;
       ndirty = H.ndirty;
       memcpy (dirty, H.dirty, ndirty * sizeof dirty[0]);
@@ -398,7 +420,10 @@ refresh_main (void *arg)
         refresh (all, dirty, ndirty);
 
       pthread_mutex_lock (&H.lock);
+      H.sync_done = serving;
+      pthread_cond_broadcast (&H.synced);
     }
+  pthread_cond_broadcast (&H.synced);
   pthread_mutex_unlock (&H.lock);
   return NULL;
 }
@@ -420,6 +445,7 @@ host_start (const char *uri)
   pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
   pthread_cond_init (&H.cond, &attr);
   pthread_condattr_destroy (&attr);
+  pthread_cond_init (&H.synced, NULL);
   memset (H.callbacks, -1, sizeof H.callbacks);
 
   H.uri = xstrdup (uri);

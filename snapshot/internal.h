@@ -43,6 +43,21 @@ struct vs_vm *build_vm (virDomainPtr dom, const struct vs_vm *old);
  * Two round trips.  Returns 0 on error. */
 uint64_t snapshot_fingerprint (virDomainPtr dom);
 
+/* The errno for libvirt's last error in this thread: ENOSPC, EEXIST,
+ * EAGAIN (guest agent), EBUSY (VM state), or EIO. */
+int virt_errno (void);
+
+/* Look VM up again in libvirt; NULL (logged) when it is gone. */
+virDomainPtr lookup_domain (const struct vs_vm *vm);
+
+/* Begin an operation on VM: -EBUSY when another one is under way. */
+int vm_op_begin (const struct vs_vm *vm);
+void vm_op_end (const struct vs_vm *vm);
+
+/* Wait until the refresh thread has published a view built after this
+ * call, with VM rebuilt in full. */
+void host_sync (const struct vs_vm *vm);
+
 /* The connection, with a reference the caller drops with virConnectClose;
  * NULL while disconnected. */
 virConnectPtr host_conn (void);

@@ -158,7 +158,7 @@ dom_xml_parse (const char *xml, struct dom_xml **out)
       &d, "/domain/devices/disk[@device='disk' and @type='file']",
       &dx->disks);
   dx->snapshot_mode = xpath_string (
-      &d, NULL, "string(/domain/metadata/vmsnapfs:vmsnapfs/snapshot-mode)");
+      &d, NULL, "string(/domain/metadata/vmsnapfs:vmsnapfs/vmsnapfs:snapshot-mode)");
   doc_close (&d);
   *out = dx;
   return 0;

@@ -101,12 +101,12 @@ static const struct path_case paths[] = {
   { "/", 0, S_IFDIR, 0555 },
   { "/web", 0, S_IFDIR, 0555 },
   { "//web//", 0, S_IFDIR, 0555 },
-  { "/web/state", 0, S_IFREG, 0444 },
-  { "/web/snapshot-mode", 0, S_IFREG, 0444 },
+  { "/web/state", 0, S_IFREG, 0644 },
+  { "/web/snapshot-mode", 0, S_IFREG, 0644 },
   { "/web/active", 0, S_IFLNK, 0777 },
   { "/web/jobs", 0, S_IFREG, 0444 },
   { "/web/jobs.json", 0, S_IFREG, 0444 },
-  { "/web/snapshots", 0, S_IFDIR, 0555 },
+  { "/web/snapshots", 0, S_IFDIR, 0755 },
   { "/web/snapshots/s1", 0, S_IFDIR, 0555 },
   { "/web/snapshots/s1/info", 0, S_IFREG, 0444 },
   { "/web/snapshots/s1/info.json", 0, S_IFREG, 0444 },
@@ -270,6 +270,91 @@ test_info (void **state)
   handle_close (h);
 }
 
+/* Commands are one word, with or without a newline: anything else is
+ * EINVAL before any operation runs; files that take none give EROFS. */
+static void
+test_write_parsing (void **state)
+{
+  static const char *const bad[] = { "", "\n", "start\nstop", "st\0art",
+                                     "start\n\n",
+                                     "a-command-longer-than-sixty-three-"
+                                     "bytes-is-no-command-at-all-really" };
+  struct node n;
+
+  assert_int_equal (node_resolve (*state, "/web/state", &n), 0);
+  assert_true (node_writable (&n));
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      size_t len = i == 3 ? 6 : strlen (bad[i]);
+      if (node_write (&n, bad[i], len) != -EINVAL)
+        fail_msg ("command %zu was not refused", i);
+    }
+  assert_int_equal (node_resolve (*state, "/web/snapshots/s1/info", &n), 0);
+  assert_false (node_writable (&n));
+  assert_int_equal (node_write (&n, "x", 1), -EROFS);
+}
+
+/* mkdir makes snapshots in VM/snapshots and nothing anywhere else. */
+static void
+test_mkdir_places (void **state)
+{
+  static const char *const nowhere[]
+      = { "/", "/web", "/web/snapshots/s1" };
+  struct node n;
+
+  for (size_t i = 0; i < sizeof nowhere / sizeof nowhere[0]; i++)
+    {
+      assert_int_equal (node_resolve (*state, nowhere[i], &n), 0);
+      assert_int_equal (node_mkdir (&n, "x"), -EPERM);
+    }
+  assert_int_equal (node_resolve (*state, "/web/state", &n), 0);
+  assert_int_equal (node_mkdir (&n, "x"), -ENOTDIR);
+  assert_int_equal (node_resolve (*state, "/web/snapshots", &n), 0);
+  assert_int_equal (node_mkdir (&n, "s1"), -EEXIST);
+}
+
+static void
+test_snapshot_names (void **state)
+{
+  static const struct
+  {
+    const char *name;
+    int expect;
+  } names[] = {
+    { "nightly", 0 },
+    { "a", 0 },
+    { "Nightly-3_2026.11.23+x:y@z", 0 },
+    { "x.", 0 },
+    { "", -EINVAL },
+    { ".hidden", -EINVAL },
+    { ".", -EINVAL },
+    { "..", -EINVAL },
+    { "with space", -EINVAL },
+    { "a/b", -EINVAL },
+    { "star*", -EINVAL },
+    { "quote'", -EINVAL },
+    { "amp&lt;", -EINVAL },
+    { "tab\t", -EINVAL },
+    { "caf\xc3\xa9", -EINVAL },
+  };
+  char name[200];
+
+  (void) state;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (snapshot_name_check (names[i].name) != names[i].expect)
+      fail_msg ("'%s': expected %d", names[i].name, names[i].expect);
+  memset (name, 'n', sizeof name);
+  name[SNAPSHOT_NAME_MAX] = '\0';
+  assert_int_equal (snapshot_name_check (name), 0);
+  name[SNAPSHOT_NAME_MAX] = 'n';
+  name[SNAPSHOT_NAME_MAX + 1] = '\0';
+  assert_int_equal (snapshot_name_check (name), -ENAMETOOLONG);
+  name[SNAPSHOT_NAME_MAX + 1] = '.';
+  name[sizeof name - 1] = '\0';
+  name[0] = '.';
+  assert_int_equal (snapshot_name_check (name), -ENAMETOOLONG);
+}
+
 /* Inode numbers depend on what a node shows, not on the view: a view
  * rebuilt from the same libvirt state gives the same numbers. */
 static void
@@ -310,6 +395,9 @@ main (void)
     cmocka_unit_test (test_open_read_only),
     cmocka_unit_test (test_info),
     cmocka_unit_test (test_stable_inodes),
+    cmocka_unit_test (test_write_parsing),
+    cmocka_unit_test (test_mkdir_places),
+    cmocka_unit_test (test_snapshot_names),
   };
   return cmocka_run_group_tests_name ("nodes", tests, setup, teardown);
 }

@@ -161,8 +161,10 @@ test_domain (void **state)
 {
   const char *xml
       = "<domain type='qemu'><name>vm1</name>"
+        /* as libvirt 9.0 stores it: the children in the namespace too */
         "<metadata><vmsnapfs:vmsnapfs xmlns:vmsnapfs='" VMSNAPFS_XMLNS "'>"
-        "<snapshot-mode>disk</snapshot-mode></vmsnapfs:vmsnapfs></metadata>"
+        "<vmsnapfs:snapshot-mode>disk</vmsnapfs:snapshot-mode>"
+        "</vmsnapfs:vmsnapfs></metadata>"
         "<devices>"
         "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
         "<source file='/img/vda.s1.qcow2'/><target dev='vda'/></disk>"
@@ -186,7 +188,7 @@ test_domain (void **state)
   /* The mode in another namespace is not ours. */
   assert_int_equal (
       dom_xml_parse ("<domain><metadata><x:vmsnapfs xmlns:x='urn:other'>"
-                     "<snapshot-mode>disk</snapshot-mode></x:vmsnapfs>"
+                     "<x:snapshot-mode>disk</x:snapshot-mode></x:vmsnapfs>"
                      "</metadata></domain>",
                      &d),
       0);

@@ -1,0 +1,210 @@
+/* vmsnapfs: take a snapshot (mkdir VM/snapshots/NAME).
+ *
+ * One libvirt call makes it: virDomainSnapshotCreateXML with external
+ * overlays for every disk and, when the VM runs in "memory" mode, an
+ * external memory file, all atomic.  libvirt then holds the snapshot's
+ * metadata; vmsnapfs keeps nothing of its own.
+ *
+ * New files go beside each disk's current volume, named VM.TARGET.NAME.qcow2
+ * and VM.NAME.mem, with a number added where a file of that name exists.
+ * When libvirt fails, anything at those names is removed: it can only be
+ * what the failed attempt left.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+#include "virxml.h"
+
+/* A path in the directory of VOLUME named after STEM and EXT that does not
+ * exist yet. */
+static char *
+new_path (const char *volume, const char *stem, const char *ext)
+{
+  CLEANUP_FREE char *copy = xstrdup (volume);
+  const char *dir = dirname (copy);
+  char *p = xasprintf ("%s/%s.%s", dir, stem, ext);
+
+  for (int i = 1; access (p, F_OK) == 0; i++)
+    {
+      free (p);
+      p = xasprintf ("%s/%s-%d.%s", dir, stem, i, ext);
+    }
+  return p;
+}
+
+/* Escape S for an XML attribute or text. */
+static void
+xml_escaped (struct strbuf *b, const char *s)
+{
+  for (; *s; s++)
+    switch (*s)
+      {
+      case '<': strbuf_printf (b, "&lt;"); break;
+      case '>': strbuf_printf (b, "&gt;"); break;
+      case '&': strbuf_printf (b, "&amp;"); break;
+      case '\'': strbuf_printf (b, "&apos;"); break;
+      case '"': strbuf_printf (b, "&quot;"); break;
+      default: strbuf_printf (b, "%c", *s);
+      }
+}
+
+struct plan
+{
+  char *xml;       /* the snapshot's XML */
+  unsigned flags;  /* for virDomainSnapshotCreateXML */
+  size_t nfiles;
+  char **files;    /* the new files it will make */
+};
+
+static void
+plan_free (struct plan *p)
+{
+  free (p->xml);
+  for (size_t i = 0; i < p->nfiles; i++)
+    free (p->files[i]);
+  free (p->files);
+}
+
+/* Decide what to take of VM (libvirt's DOM, in STATE, defined by DX). */
+static void
+make_plan (const struct vs_vm *vm, const char *name, int state,
+           const struct dom_xml *dx, struct plan *p)
+{
+  struct strbuf b = { 0 };
+  bool active = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED;
+  bool memory = active && strcmp (vm->snapshot_mode, "memory") == 0;
+
+  p->files = xcalloc (dx->ndisks + 1, sizeof *p->files);
+  p->flags = VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
+  if (!memory)
+    p->flags |= VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY;
+  if (active && strcmp (vm->snapshot_mode, "quiesce") == 0)
+    p->flags |= VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE;
+  if (memory && state == VIR_DOMAIN_RUNNING)
+    p->flags |= VIR_DOMAIN_SNAPSHOT_CREATE_LIVE;
+
+  strbuf_printf (&b, "<domainsnapshot>\n  <name>");
+  xml_escaped (&b, name);
+  strbuf_printf (&b, "</name>\n");
+  if (memory)
+    {
+      CLEANUP_FREE char *stem = xasprintf ("%s.%s", vm->name, name);
+      char *mem = new_path (dx->disks[0].source, stem, "mem");
+      strbuf_printf (&b, "  <memory snapshot='external' file='");
+      xml_escaped (&b, mem);
+      strbuf_printf (&b, "'/>\n");
+      p->files[p->nfiles++] = mem;
+    }
+  strbuf_printf (&b, "  <disks>\n");
+  for (size_t i = 0; i < dx->ndisks; i++)
+    {
+      CLEANUP_FREE char *stem
+          = xasprintf ("%s.%s.%s", vm->name, dx->disks[i].target, name);
+      char *overlay = new_path (dx->disks[i].source, stem, "qcow2");
+      strbuf_printf (&b, "    <disk name='");
+      xml_escaped (&b, dx->disks[i].target);
+      strbuf_printf (&b, "' snapshot='external' type='file'>\n"
+                         "      <driver type='qcow2'/>\n"
+                         "      <source file='");
+      xml_escaped (&b, overlay);
+      strbuf_printf (&b, "'/>\n    </disk>\n");
+      p->files[p->nfiles++] = overlay;
+    }
+  strbuf_printf (&b, "  </disks>\n</domainsnapshot>\n");
+  p->xml = strbuf_steal (&b, NULL);
+}
+
+/* Read DOM's current disks and state. */
+static int
+read_domain (const struct vs_vm *vm, virDomainPtr dom, int *state,
+             struct dom_xml **dx)
+{
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc (dom, 0);
+  int reason;
+
+  if (virDomainGetState (dom, state, &reason, 0) < 0 || xml == NULL
+      || dom_xml_parse (xml, dx) < 0)
+    {
+      log_error ("VM '%s': cannot read its definition: %s", vm->name,
+                 virt_error ());
+      return -EIO;
+    }
+  if ((*dx)->ndisks == 0)
+    {
+      log_error ("VM '%s' has no file-backed disk to snapshot.", vm->name);
+      dom_xml_free (*dx);
+      *dx = NULL;
+      return -EINVAL;
+    }
+  return 0;
+}
+
+int
+host_snapshot_create (const struct vs_vm *vm, const char *name)
+{
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr snap = NULL;
+  struct dom_xml *dx = NULL;
+  struct plan plan = { 0 };
+  int state, r;
+
+  if ((r = snapshot_name_check (name)) < 0)
+    {
+      log_error ("VM '%s': '%s' is not a valid snapshot name: 1 to %d "
+                 "letters, digits and _-.:+@, not starting with '.'.",
+                 vm->name, name, SNAPSHOT_NAME_MAX);
+      return r;
+    }
+  if ((r = vm_op_begin (vm)) < 0)
+    return r;
+  if ((dom = lookup_domain (vm)) == NULL)
+    {
+      r = -ENOENT;
+      goto out;
+    }
+  if ((snap = virDomainSnapshotLookupByName (dom, name, 0)) != NULL)
+    {
+      log_error ("VM '%s' has a snapshot named '%s' already.", vm->name,
+                 name);
+      r = -EEXIST;
+      goto out;
+    }
+  if ((r = read_domain (vm, dom, &state, &dx)) < 0)
+    goto out;
+
+  make_plan (vm, name, state, dx, &plan);
+  log_debug ("VM '%s': creating snapshot '%s', flags 0x%x:\n%s", vm->name,
+             name, plan.flags, plan.xml);
+  snap = virDomainSnapshotCreateXML (dom, plan.xml, plan.flags);
+  if (snap == NULL)
+    {
+      r = -virt_errno ();
+      log_error ("VM '%s': snapshot '%s' failed: %s", vm->name, name,
+                 virt_error ());
+      for (size_t i = 0; i < plan.nfiles; i++)
+        if (unlink (plan.files[i]) == 0)
+          log_info ("Removed '%s', left by the failed snapshot.",
+                    plan.files[i]);
+      goto out;
+    }
+  log_info ("VM '%s': took snapshot '%s' (%s).", vm->name, name,
+            plan.flags & VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+                ? "disks only"
+                : "disks and memory");
+
+out:
+  vm_op_end (vm);
+  plan_free (&plan);
+  dom_xml_free (dx);
+  if (r == 0)
+    host_sync (vm);
+  return r;
+}

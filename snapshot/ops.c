@@ -1,0 +1,184 @@
+/* vmsnapfs: what every operation on a VM shares: one at a time per VM,
+ * errors mapped to SPEC.md's errnos, and the commands of the state and
+ * snapshot-mode files. */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+#include "virxml.h"
+
+/* The VMs with an operation under way, by UUID.  Few at once: a list. */
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static char (*busy)[VIR_UUID_STRING_BUFLEN];
+static size_t nbusy;
+
+int
+vm_op_begin (const struct vs_vm *vm)
+{
+  SCOPED_LOCK (&busy_lock);
+
+  for (size_t i = 0; i < nbusy; i++)
+    if (strcmp (busy[i], vm->uuid) == 0)
+      {
+        log_error ("VM '%s': another operation is under way.", vm->name);
+        return -EBUSY;
+      }
+  busy = xrealloc (busy, (nbusy + 1) * sizeof *busy);
+  strcpy (busy[nbusy++], vm->uuid);
+  return 0;
+}
+
+void
+vm_op_end (const struct vs_vm *vm)
+{
+  SCOPED_LOCK (&busy_lock);
+
+  for (size_t i = 0; i < nbusy; i++)
+    if (strcmp (busy[i], vm->uuid) == 0)
+      {
+        memmove (&busy[i], &busy[i + 1], (nbusy - i - 1) * sizeof *busy);
+        nbusy--;
+        return;
+      }
+}
+
+int
+virt_errno (void)
+{
+  virErrorPtr e = virGetLastError ();
+  const char *m = e && e->message ? e->message : "";
+
+  if (strstr (m, strerror (ENOSPC)))
+    return ENOSPC;
+  if (e && (e->code == VIR_ERR_AGENT_UNRESPONSIVE
+            || e->code == VIR_ERR_AGENT_UNSYNCED || strstr (m, "guest agent")))
+    return EAGAIN;
+  if (e && e->code == VIR_ERR_OPERATION_INVALID)
+    return EBUSY; /* "domain is not running", "is already running"... */
+  return EIO;
+}
+
+virDomainPtr
+lookup_domain (const struct vs_vm *vm)
+{
+  virConnectPtr c = host_conn ();
+  virDomainPtr dom = NULL;
+
+  if (c)
+    {
+      dom = virDomainLookupByUUIDString (c, vm->uuid);
+      virConnectClose (c);
+    }
+  if (dom == NULL)
+    log_error ("VM '%s' cannot be found in libvirt: %s", vm->name,
+               c ? virt_error () : "libvirt is not connected");
+  return dom;
+}
+
+int
+snapshot_name_check (const char *name)
+{
+  size_t len = strlen (name);
+
+  if (len > SNAPSHOT_NAME_MAX)
+    return -ENAMETOOLONG;
+  if (len == 0 || name[0] == '.')
+    return -EINVAL;
+  for (const char *p = name; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+          || (*p >= '0' && *p <= '9') || strchr ("_-.:+@", *p)))
+      return -EINVAL;
+  return 0;
+}
+
+static const struct
+{
+  const char *word;
+  int (*run) (virDomainPtr dom);
+} commands[] = {
+  { "start", virDomainCreate },
+  { "shutdown", virDomainShutdown }, /* ACPI: the guest decides */
+  { "destroy", virDomainDestroy },
+};
+
+int
+host_vm_command (const struct vs_vm *vm, const char *command)
+{
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  size_t i;
+  int r;
+
+  for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp (command, commands[i].word) == 0)
+      break;
+  if (i == sizeof commands / sizeof commands[0])
+    {
+      log_error ("VM '%s': '%s' is not a command of the state file "
+                 "(start, shutdown, destroy).",
+                 vm->name, command);
+      return -EINVAL;
+    }
+  if ((r = vm_op_begin (vm)) < 0)
+    return r;
+  if ((dom = lookup_domain (vm)) == NULL)
+    r = -ENOENT;
+  else if (commands[i].run (dom) < 0)
+    {
+      r = -virt_errno ();
+      log_error ("VM '%s': '%s' failed: %s", vm->name, command, virt_error ());
+    }
+  else
+    log_info ("VM '%s': %s.", vm->name, command);
+  vm_op_end (vm);
+  if (r == 0)
+    host_sync (vm);
+  return r;
+}
+
+int
+host_set_snapshot_mode (const struct vs_vm *vm, const char *mode)
+{
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  CLEANUP_FREE char *xml = NULL;
+  unsigned flags = VIR_DOMAIN_AFFECT_CONFIG;
+  int r;
+
+  if (strcmp (mode, "memory") != 0 && strcmp (mode, "disk") != 0
+      && strcmp (mode, "quiesce") != 0)
+    {
+      log_error ("VM '%s': '%s' is not a snapshot mode (memory, disk, "
+                 "quiesce).",
+                 vm->name, mode);
+      return -EINVAL;
+    }
+  if ((r = vm_op_begin (vm)) < 0)
+    return r;
+  if ((dom = lookup_domain (vm)) == NULL)
+    {
+      r = -ENOENT;
+      goto out;
+    }
+  /* Kept in the persistent definition, and in the live one while it runs,
+   * so that it survives a restart of the VM and of the daemon. */
+  if (virDomainIsActive (dom) == 1)
+    flags |= VIR_DOMAIN_AFFECT_LIVE;
+  xml = xasprintf ("<vmsnapfs><snapshot-mode>%s</snapshot-mode></vmsnapfs>",
+                   mode);
+  if (virDomainSetMetadata (dom, VIR_DOMAIN_METADATA_ELEMENT, xml,
+                            VMSNAPFS_XMLNS_PREFIX, VMSNAPFS_XMLNS, flags)
+      < 0)
+    {
+      r = -virt_errno ();
+      log_error ("VM '%s': cannot keep the snapshot mode: %s", vm->name,
+                 virt_error ());
+    }
+out:
+  vm_op_end (vm);
+  if (r == 0)
+    host_sync (vm);
+  return r;
+}
