@@ -4,6 +4,7 @@
     errno.py open PATH r|w|rw|trunc
     errno.py create|mkdir|rmdir|unlink|truncate|chmod|readlink PATH
     errno.py symlink|rename|link FROM TO
+    errno.py write PATH DATA
 """
 import errno
 import os
@@ -15,6 +16,12 @@ def call(op, args):
         flags = {"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR,
                  "trunc": os.O_RDONLY | os.O_TRUNC}[args[1]]
         os.close(os.open(args[0], flags))
+    elif op == "write":
+        fd = os.open(args[0], os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, args[1].encode())
+        finally:
+            os.close(fd)
     elif op == "create":
         os.close(os.open(args[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     elif op == "mkdir":
