@@ -204,7 +204,6 @@ out:
   vm_op_end (vm);
   plan_free (&plan);
   dom_xml_free (dx);
-  if (r == 0)
-    host_sync (vm);
+  host_sync (vm); /* failed or not: libvirt may have shown a part */
   return r;
 }

@@ -134,8 +134,7 @@ host_vm_command (const struct vs_vm *vm, const char *command)
   else
     log_info ("VM '%s': %s.", vm->name, command);
   vm_op_end (vm);
-  if (r == 0)
-    host_sync (vm);
+  host_sync (vm); /* failed or not: libvirt may have shown a part */
   return r;
 }
 
@@ -178,7 +177,6 @@ host_set_snapshot_mode (const struct vs_vm *vm, const char *mode)
     }
 out:
   vm_op_end (vm);
-  if (r == 0)
-    host_sync (vm);
+  host_sync (vm); /* failed or not: libvirt may have shown a part */
   return r;
 }
