@@ -122,35 +122,71 @@ check_links (const struct chain *c)
   return 0;
 }
 
-int
-chain_parse (const char *json, size_t len, struct chain **out)
+/* Parse LEN bytes of JSON, all of it, into *ROOT. */
+static int
+parse_json (const char *json, size_t len, json_object **root)
 {
   json_tokener *tok;
-  json_object *root;
-  struct chain *c;
-  size_t n;
   int r = 0;
 
-  *out = NULL;
+  *root = NULL;
   if (json == NULL || len == 0 || len > CHAIN_MAX_JSON)
     return -EINVAL;
-
   tok = json_tokener_new ();
   if (tok == NULL)
     return -ENOMEM;
-  root = json_tokener_parse_ex (tok, json, (int) len);
-  if (root == NULL || json_tokener_get_error (tok) != json_tokener_success)
+  *root = json_tokener_parse_ex (tok, json, (int) len);
+  if (*root == NULL || json_tokener_get_error (tok) != json_tokener_success)
     r = -EINVAL;
   else
     {
-      /* Nothing but white space may follow the array. */
+      /* Nothing but white space may follow. */
       for (size_t i = json_tokener_get_parse_end (tok); i < len; i++)
         if (!strchr (" \t\r\n", json[i]))
           r = -EINVAL;
     }
   json_tokener_free (tok);
   if (r < 0)
-    goto out;
+    {
+      json_object_put (*root);
+      *root = NULL;
+    }
+  return r;
+}
+
+int
+chain_parse_image (const char *json, size_t len, struct chain **out)
+{
+  json_object *root;
+  struct chain *c;
+  int r;
+
+  *out = NULL;
+  if ((r = parse_json (json, len, &root)) < 0)
+    return r;
+  c = xcalloc (1, sizeof *c);
+  c->images = xcalloc (1, sizeof *c->images);
+  c->n = 1;
+  r = parse_image (root, &c->images[0]);
+  if (r == 0)
+    *out = c;
+  else
+    chain_free (c);
+  json_object_put (root);
+  return r;
+}
+
+int
+chain_parse (const char *json, size_t len, struct chain **out)
+{
+  json_object *root;
+  struct chain *c;
+  size_t n;
+  int r;
+
+  *out = NULL;
+  if ((r = parse_json (json, len, &root)) < 0)
+    return r;
 
   if (!json_object_is_type (root, json_type_array)
       || (n = json_object_array_length (root)) == 0)

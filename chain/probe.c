@@ -11,7 +11,8 @@
 #define PROBE_TIMEOUT_MS 60000
 
 int
-chain_probe (const char *path, const char *format, struct chain **out)
+chain_probe (const char *path, const char *format, bool whole,
+             struct chain **out)
 {
   CLEANUP_FREE char *json = NULL;
   size_t len;
@@ -29,13 +30,15 @@ chain_probe (const char *path, const char *format, struct chain **out)
       return -EINVAL;
     }
 
-  const char *argv[] = { "qemu-img", "info", "--output=json",
-                         "--backing-chain", "-U", "-f", format, path, NULL };
+  const char *argv[] = { "qemu-img", "info", "--output=json", "-U",
+                         "-f", format, path,
+                         whole ? "--backing-chain" : NULL, NULL };
   r = run_capture (argv, CHAIN_MAX_JSON, PROBE_TIMEOUT_MS, &json, &len, NULL);
   if (r < 0)
     return r;
 
-  r = chain_parse (json, len, out);
+  r = whole ? chain_parse (json, len, out)
+            : chain_parse_image (json, len, out);
   if (r < 0)
     log_error ("The backing chain of '%s' is not valid: %s.", path,
                strerror (-r));

@@ -7,6 +7,7 @@
 #ifndef VMSNAPFS_CHAIN_H
 #define VMSNAPFS_CHAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,10 +39,18 @@ struct chain
  * -EOVERFLOW (a size out of range). */
 int chain_parse (const char *json, size_t len, struct chain **out);
 
+/* Parse the JSON of one image (qemu-img info without --backing-chain) into
+ * a chain of one image, whose backing file is named but not checked.
+ * Returns 0, -EINVAL or -EOVERFLOW. */
+int chain_parse_image (const char *json, size_t len, struct chain **out);
+
 /* Run qemu-img on PATH, an absolute path of an image of FORMAT, and parse
- * its chain into *OUT.  Reads with force-share (-U), so images in use by a
- * running VM can be read.  Returns 0 or a negative errno (logged). */
-int chain_probe (const char *path, const char *format, struct chain **out);
+ * its chain into *OUT: the whole chain with WHOLE, else PATH's image only
+ * (quicker: its cost does not grow with the chain).  Reads with
+ * force-share (-U), so images in use by a running VM can be read.  Returns
+ * 0 or a negative errno (logged). */
+int chain_probe (const char *path, const char *format, bool whole,
+                 struct chain **out);
 
 /* Free a chain; NULL is fine. */
 void chain_free (struct chain *c);

@@ -33,26 +33,35 @@ domain_state_word (int state)
 }
 
 /* Find the frozen volume of disk SD: the backing file of the overlay made
- * at the snapshot, as the actual chain says.  When the overlay is gone,
- * fall back on the volume the snapshot's domain names. */
+ * at the snapshot, as the overlay's own header names it.  The overlay was
+ * made the size of its backing file, so its size is the disk's at the
+ * snapshot.  When the overlay is gone, fall back on the volume the
+ * snapshot's domain names.  One qemu-img run, whatever the chain's length. */
 static int
 resolve_disk (const char *vm, const struct snap_xml *sx,
               const struct snap_disk *sd, struct vs_disk *d)
 {
   struct chain *c = NULL;
-  const struct chain_image *img = NULL;
+  const char *volume = NULL, *format = NULL;
 
   if (sd->overlay && access (sd->overlay, F_OK) == 0
-      && chain_probe (sd->overlay, "qcow2", &c) == 0 && c->n >= 2)
-    img = &c->images[1];
+      && chain_probe (sd->overlay, "qcow2", false, &c) == 0
+      && c->images[0].backing)
+    {
+      volume = c->images[0].backing;
+      format = c->images[0].backing_format ? c->images[0].backing_format
+               : sd->format                 ? sd->format
+                                            : "qcow2";
+    }
   else if (sd->frozen)
     {
       chain_free (c);
       c = NULL;
-      if (chain_probe (sd->frozen, sd->format ? sd->format : "qcow2", &c) == 0)
-        img = &c->images[0];
+      format = sd->format ? sd->format : "qcow2";
+      if (chain_probe (sd->frozen, format, false, &c) == 0)
+        volume = c->images[0].filename;
     }
-  if (img == NULL)
+  if (volume == NULL)
     {
       log_warning ("Snapshot '%s' of VM '%s': the frozen volume of disk '%s' "
                    "cannot be found; the disk is left out.",
@@ -62,9 +71,9 @@ resolve_disk (const char *vm, const struct snap_xml *sx,
     }
   d->target = xstrdup (sd->target);
   d->overlay = xstrdup_null (sd->overlay);
-  d->volume = xstrdup (img->filename);
-  d->format = xstrdup (img->format);
-  d->virtual_size = img->virtual_size;
+  d->volume = xstrdup (volume);
+  d->format = xstrdup (format);
+  d->virtual_size = c->images[0].virtual_size;
   d->file = xasprintf ("%s.%s", d->target, d->format);
   chain_free (c);
   return 0;
@@ -116,7 +125,8 @@ compare_snapshots (const void *a, const void *b)
 
 /* Fill VM's snapshots from libvirt, reusing OLD's records. */
 static int
-build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old)
+build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
+                 bool reread)
 {
   virDomainSnapshotPtr *snaps = NULL;
   int n = virDomainListAllSnapshots (dom, &snaps, 0);
@@ -130,14 +140,19 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old)
   vm->snaps = xcalloc (n, sizeof *vm->snaps);
   for (int i = 0; i < n; i++)
     {
-      CLEANUP_FREE char *xml = virDomainSnapshotGetXMLDesc (snaps[i], 0);
+      CLEANUP_FREE char *xml = NULL;
       const struct vs_snapshot *prev;
       struct vs_snapshot *s = NULL;
 
-      if (xml == NULL)
-        continue; /* deleted meanwhile */
       prev = old ? vm_find_snapshot (old, virDomainSnapshotGetName (snaps[i]))
                  : NULL;
+      if (prev && !reread)
+        {
+          vm->snaps[vm->nsnaps++] = snapshot_ref ((struct vs_snapshot *) prev);
+          continue;
+        }
+      if ((xml = virDomainSnapshotGetXMLDesc (snaps[i], 0)) == NULL)
+        continue; /* deleted meanwhile */
       if (prev && prev->key == hash_strings (xml, NULL))
         s = snapshot_ref ((struct vs_snapshot *) prev);
       else
@@ -200,7 +215,7 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
 }
 
 struct vs_vm *
-build_vm (virDomainPtr dom, const struct vs_vm *old)
+build_vm (virDomainPtr dom, const struct vs_vm *old, bool reread)
 {
   struct vs_vm *vm = xcalloc (1, sizeof *vm);
   CLEANUP_SNAPSHOT virDomainSnapshotPtr cur = NULL;
@@ -217,7 +232,7 @@ build_vm (virDomainPtr dom, const struct vs_vm *old)
     }
   vm->state = domain_state_word (state);
   vm->snap_fingerprint = snapshot_fingerprint (dom);
-  if (read_definition (dom, vm) < 0 || build_snapshots (dom, vm, old) < 0)
+  if (read_definition (dom, vm) < 0 || build_snapshots (dom, vm, old, reread) < 0)
     goto fail;
   if (virDomainHasCurrentSnapshot (dom, 0) == 1
       && (cur = virDomainSnapshotCurrent (dom, 0)) != NULL)

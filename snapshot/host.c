@@ -29,6 +29,15 @@
 /* Most VMs named by events between two refreshes; more means "all". */
 #define MAX_DIRTY 64
 
+/* A VM to rebuild.  REREAD: read the XML of every snapshot again (a change
+ * from outside); otherwise only new snapshots are read (after an
+ * operation of vmsnapfs, which changes no other snapshot's XML). */
+struct dirty
+{
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  bool reread;
+};
+
 static struct
 {
   pthread_mutex_t lock;
@@ -37,7 +46,7 @@ static struct
   virConnectPtr conn;    /* NULL while disconnected */
   bool conn_lost;        /* the close callback fired */
   struct vs_host *view;  /* the published view */
-  char dirty[MAX_DIRTY][VIR_UUID_STRING_BUFLEN];
+  struct dirty dirty[MAX_DIRTY];
   size_t ndirty;
   bool all_dirty;
   uint64_t sync_asked;   /* host_sync tickets handed out */
@@ -91,17 +100,35 @@ host_check_uri (const char *uri)
 
 /* --- events ----------------------------------------------------------- */
 
+/* Note UUID for the next refresh; call with H.lock held. */
+static void
+add_dirty (const char *uuid, bool reread)
+{
+  for (size_t i = 0; i < H.ndirty; i++)
+    if (strcmp (H.dirty[i].uuid, uuid) == 0)
+      {
+        H.dirty[i].reread |= reread;
+        return;
+      }
+  if (H.ndirty == MAX_DIRTY)
+    {
+      H.all_dirty = true;
+      return;
+    }
+  strcpy (H.dirty[H.ndirty].uuid, uuid);
+  H.dirty[H.ndirty++].reread = reread;
+}
+
 static void
 mark_dirty (virDomainPtr dom)
 {
   char uuid[VIR_UUID_STRING_BUFLEN];
   SCOPED_LOCK (&H.lock);
 
-  if (dom == NULL || virDomainGetUUIDString (dom, uuid) < 0
-      || H.ndirty == MAX_DIRTY)
+  if (dom == NULL || virDomainGetUUIDString (dom, uuid) < 0)
     H.all_dirty = true;
   else
-    strcpy (H.dirty[H.ndirty++], uuid);
+    add_dirty (uuid, true);
   pthread_cond_signal (&H.cond);
 }
 
@@ -111,10 +138,7 @@ host_sync (const struct vs_vm *vm)
   uint64_t ticket;
   SCOPED_LOCK (&H.lock);
 
-  if (H.ndirty == MAX_DIRTY)
-    H.all_dirty = true;
-  else
-    strcpy (H.dirty[H.ndirty++], vm->uuid);
+  add_dirty (vm->uuid, false);
   ticket = ++H.sync_asked;
   pthread_cond_signal (&H.cond);
   while (H.threads && !H.stop && H.sync_done < ticket)
@@ -277,14 +301,13 @@ compare_vms (const void *a, const void *b)
                  (*(struct vs_vm *const *) b)->name);
 }
 
-static bool
-is_dirty (const char *uuid, char (*dirty)[VIR_UUID_STRING_BUFLEN],
-          size_t ndirty)
+static const struct dirty *
+find_dirty (const char *uuid, const struct dirty *dirty, size_t ndirty)
 {
   for (size_t i = 0; i < ndirty; i++)
-    if (strcmp (dirty[i], uuid) == 0)
-      return true;
-  return false;
+    if (strcmp (dirty[i].uuid, uuid) == 0)
+      return &dirty[i];
+  return NULL;
 }
 
 /* Decide whether OLD, the view of DOM, still holds; two round trips. */
@@ -301,7 +324,7 @@ still_current (virDomainPtr dom, const struct vs_vm *old)
 /* Build a new view from libvirt, reusing what has not changed, and publish
  * it when it differs.  DIRTY names the VMs to rebuild in full. */
 static void
-refresh (bool all, char (*dirty)[VIR_UUID_STRING_BUFLEN], size_t ndirty)
+refresh (bool all, const struct dirty *dirty, size_t ndirty)
 {
   virConnectPtr c = host_conn ();
   virDomainPtr *doms = NULL;
@@ -327,15 +350,17 @@ refresh (bool all, char (*dirty)[VIR_UUID_STRING_BUFLEN], size_t ndirty)
     {
       char uuid[VIR_UUID_STRING_BUFLEN] = "";
       const struct vs_vm *prev = host_find_vm (old, virDomainGetName (doms[i]));
+      const struct dirty *d;
       struct vs_vm *vm = NULL;
 
       virDomainGetUUIDString (doms[i], uuid);
       if (prev && strcmp (prev->uuid, uuid) != 0)
         prev = NULL; /* the same name, another VM */
-      if (prev && !all && !is_dirty (uuid, dirty, ndirty)
-          && still_current (doms[i], prev))
+      d = find_dirty (uuid, dirty, ndirty);
+      if (prev && !all && !d && still_current (doms[i], prev))
         vm = vm_ref ((struct vs_vm *) prev);
-      else if ((vm = build_vm (doms[i], prev)) == NULL && prev)
+      else if ((vm = build_vm (doms[i], prev, all || !d || d->reread)) == NULL
+               && prev)
         vm = vm_ref ((struct vs_vm *) prev); /* keep the last good view */
       if (vm)
         h->vms[h->nvms++] = vm;
@@ -377,7 +402,7 @@ event_main (void *arg)
 static void *
 refresh_main (void *arg)
 {
-  char dirty[MAX_DIRTY][VIR_UUID_STRING_BUFLEN];
+  struct dirty dirty[MAX_DIRTY];
   bool was_connected = true;
 
   (void) arg;

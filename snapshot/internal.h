@@ -35,9 +35,11 @@ virt_error (void)
 const char *domain_state_word (int state);
 
 /* Build the view of DOM.  OLD is the previous view of the same VM (or
- * NULL): its snapshot records are reused when their XML is unchanged.
- * Returns a new reference, or NULL (logged). */
-struct vs_vm *build_vm (virDomainPtr dom, const struct vs_vm *old);
+ * NULL): its snapshot records are reused when their XML is unchanged, or,
+ * without REREAD, whenever the snapshot still exists.  Returns a new
+ * reference, or NULL (logged). */
+struct vs_vm *build_vm (virDomainPtr dom, const struct vs_vm *old,
+                        bool reread);
 
 /* A cheap fingerprint of DOM's snapshots: their names and the current one.
  * Two round trips.  Returns 0 on error. */
@@ -55,7 +57,7 @@ int vm_op_begin (const struct vs_vm *vm);
 void vm_op_end (const struct vs_vm *vm);
 
 /* Wait until the refresh thread has published a view built after this
- * call, with VM rebuilt in full. */
+ * call, with VM rebuilt: its new snapshots read, known ones kept. */
 void host_sync (const struct vs_vm *vm);
 
 /* The connection, with a reference the caller drops with virConnectClose;

@@ -131,6 +131,36 @@ test_parse_fields (void **state)
 }
 
 static void
+test_parse_image (void **state)
+{
+  static const struct parse_case images[] = {
+    { "one image", IMG ("/b", "1048576", BACKED ("/a")), 0, 1 },
+    { "an array", "[" IMG ("/b", "1", "") "]", -EINVAL, 0 },
+    { "truncated", "{\"filename\":\"/b\",\"format\":", -EINVAL, 0 },
+    { "negative size", IMG ("/b", "-4", ""), -EOVERFLOW, 0 },
+    { "NUL in the backing name",
+      "{\"filename\":\"/b\",\"format\":\"qcow2\",\"virtual-size\":1,"
+      "\"full-backing-filename\":\"/a\\u0000x\"}",
+      -EINVAL, 0 },
+  };
+  struct chain *c;
+
+  (void) state;
+  for (size_t i = 0; i < sizeof images / sizeof images[0]; i++)
+    {
+      int r = chain_parse_image (images[i].json, strlen (images[i].json), &c);
+      if (r != images[i].expect)
+        fail_msg ("%s: expected %d, got %d", images[i].what, images[i].expect,
+                  r);
+      if (r == 0)
+        {
+          assert_string_equal (c->images[0].backing, "/a");
+          chain_free (c);
+        }
+    }
+}
+
+static void
 test_parse_too_deep (void **state)
 {
   struct strbuf b = { 0 };
@@ -201,7 +231,7 @@ test_probe_real_chain (void **state)
       dir, dir);
   snprintf (top, sizeof top, "%s/top.qcow2", dir);
 
-  assert_int_equal (chain_probe (top, "qcow2", &c), 0);
+  assert_int_equal (chain_probe (top, "qcow2", true, &c), 0);
   assert_int_equal (c->n, 3);
   assert_string_equal (c->images[0].filename, top);
   assert_int_equal (c->images[0].virtual_size, 32 * 1024 * 1024);
@@ -211,9 +241,17 @@ test_probe_real_chain (void **state)
   assert_null (c->images[2].backing);
   chain_free (c);
 
+  /* Only the top image: its backing file named, not followed. */
+  assert_int_equal (chain_probe (top, "qcow2", false, &c), 0);
+  assert_int_equal (c->n, 1);
+  assert_int_equal (c->images[0].virtual_size, 32 * 1024 * 1024);
+  assert_non_null (strstr (c->images[0].backing, "/mid.qcow2"));
+  assert_string_equal (c->images[0].backing_format, "qcow2");
+  chain_free (c);
+
   /* The format is given, never probed: reading a qcow2 as raw gives a
    * one-image chain of raw bytes. */
-  assert_int_equal (chain_probe (top, "raw", &c), 0);
+  assert_int_equal (chain_probe (top, "raw", true, &c), 0);
   assert_int_equal (c->n, 1);
   assert_string_equal (c->images[0].format, "raw");
   chain_free (c);
@@ -226,11 +264,11 @@ test_probe_refusals (void **state)
   struct chain *c;
 
   (void) state;
-  assert_int_equal (chain_probe ("relative.qcow2", "qcow2", &c), -EINVAL);
-  assert_int_equal (chain_probe ("/x.qcow2", NULL, &c), -EINVAL);
-  assert_int_equal (chain_probe ("/x.qcow2", "-U", &c), -EINVAL);
+  assert_int_equal (chain_probe ("relative.qcow2", "qcow2", true, &c), -EINVAL);
+  assert_int_equal (chain_probe ("/x.qcow2", NULL, true, &c), -EINVAL);
+  assert_int_equal (chain_probe ("/x.qcow2", "-U", false, &c), -EINVAL);
   snprintf (path, sizeof path, "%s/no-such-file.qcow2", dir);
-  assert_int_equal (chain_probe (path, "qcow2", &c), -EIO);
+  assert_int_equal (chain_probe (path, "qcow2", true, &c), -EIO);
   assert_null (c);
 
   /* A chain whose base was deleted. */
@@ -239,7 +277,7 @@ test_probe_refusals (void **state)
       dir, dir);
   sh ("rm %s/gone.qcow2", dir);
   snprintf (path, sizeof path, "%s/orphan.qcow2", dir);
-  assert_int_not_equal (chain_probe (path, "qcow2", &c), 0);
+  assert_int_not_equal (chain_probe (path, "qcow2", true, &c), 0);
   assert_null (c);
 
   /* A loop made by hand: a's backing file is b, b's is a. */
@@ -249,7 +287,7 @@ test_probe_refusals (void **state)
   sh ("qemu-img rebase -q -u -f qcow2 -b %s/b.qcow2 -F qcow2 %s/a.qcow2", dir,
       dir);
   snprintf (path, sizeof path, "%s/a.qcow2", dir);
-  assert_int_not_equal (chain_probe (path, "qcow2", &c), 0);
+  assert_int_not_equal (chain_probe (path, "qcow2", true, &c), 0);
   assert_null (c);
 }
 
@@ -259,6 +297,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_parse_table),
     cmocka_unit_test (test_parse_fields),
+    cmocka_unit_test (test_parse_image),
     cmocka_unit_test (test_parse_too_deep),
     cmocka_unit_test (test_probe_real_chain),
     cmocka_unit_test (test_probe_refusals),
