@@ -154,24 +154,41 @@ parse_json (const char *json, size_t len, json_object **root)
   return r;
 }
 
+/* Parse the N image objects of ITEMS (an array, or one object when
+ * N == 1 and it is not an array) into *OUT; CHECK the links between them. */
+static int
+parse_images (json_object *items, size_t n, bool check, struct chain **out)
+{
+  struct chain *c = xcalloc (1, sizeof *c);
+  bool array = json_object_is_type (items, json_type_array);
+  int r = 0;
+
+  c->images = xcalloc (n, sizeof *c->images);
+  c->n = n;
+  for (size_t i = 0; i < n && r == 0; i++)
+    r = parse_image (array ? json_object_array_get_idx (items, i) : items,
+                     &c->images[i]);
+  if (r == 0 && check)
+    r = check_links (c);
+  if (r == 0)
+    *out = c;
+  else
+    chain_free (c);
+  return r;
+}
+
 int
 chain_parse_image (const char *json, size_t len, struct chain **out)
 {
   json_object *root;
-  struct chain *c;
   int r;
 
   *out = NULL;
   if ((r = parse_json (json, len, &root)) < 0)
     return r;
-  c = xcalloc (1, sizeof *c);
-  c->images = xcalloc (1, sizeof *c->images);
-  c->n = 1;
-  r = parse_image (root, &c->images[0]);
-  if (r == 0)
-    *out = c;
-  else
-    chain_free (c);
+  r = json_object_is_type (root, json_type_object)
+          ? parse_images (root, 1, false, out)
+          : -EINVAL;
   json_object_put (root);
   return r;
 }
@@ -180,7 +197,6 @@ int
 chain_parse (const char *json, size_t len, struct chain **out)
 {
   json_object *root;
-  struct chain *c;
   size_t n;
   int r;
 
@@ -200,17 +216,7 @@ chain_parse (const char *json, size_t len, struct chain **out)
       goto out;
     }
 
-  c = xcalloc (1, sizeof *c);
-  c->images = xcalloc (n, sizeof *c->images);
-  c->n = n;
-  for (size_t i = 0; i < n && r == 0; i++)
-    r = parse_image (json_object_array_get_idx (root, i), &c->images[i]);
-  if (r == 0)
-    r = check_links (c);
-  if (r == 0)
-    *out = c;
-  else
-    chain_free (c);
+  r = parse_images (root, n, true, out);
 
 out:
   json_object_put (root);
