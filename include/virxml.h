@@ -20,11 +20,33 @@ struct dom_disk
   char *format; /* the driver type, "qcow2" (NULL when not given) */
 };
 
+/* A disk as a preview found it: its volume then, and the preview's. */
+struct kept_disk
+{
+  char *target;
+  char *kept;    /* the volume the disk was on before the preview */
+  char *preview; /* the new volume made for the preview */
+};
+
+/* vmsnapfs's own record in a domain's <metadata>: the truth about what
+ * vmsnapfs has done to the VM, kept by libvirt. */
+struct vs_meta
+{
+  char *snapshot_mode; /* or NULL: "memory" */
+  char *resume;        /* the snapshot whose memory the next start
+                          restores, or NULL */
+  char *preview;       /* the snapshot being previewed, or NULL */
+  char *kept_current;  /* libvirt's current snapshot before it, or NULL */
+  char *kept_resume;   /* resume before it, or NULL */
+  size_t ndisks;
+  struct kept_disk *disks;
+};
+
 struct dom_xml
 {
   size_t ndisks;
   struct dom_disk *disks;
-  char *snapshot_mode; /* from vmsnapfs's metadata, or NULL */
+  struct vs_meta meta;
 };
 
 /* One external disk of a snapshot. */
@@ -54,6 +76,31 @@ struct snap_xml
 /* Parse a domain's XML (virDomainGetXMLDesc).  Returns 0 or -EINVAL. */
 int dom_xml_parse (const char *xml, struct dom_xml **out);
 void dom_xml_free (struct dom_xml *d);
+
+/* Free what M holds (not M itself). */
+void vs_meta_clear (struct vs_meta *m);
+
+/* Copy M into *OUT. */
+void vs_meta_copy (const struct vs_meta *m, struct vs_meta *out);
+
+/* The <vmsnapfs> element that records M, for virDomainSetMetadata or
+ * dom_xml_edit (malloc'd). */
+char *vs_meta_format (const struct vs_meta *m);
+
+/* A change of one disk's volume. */
+struct disk_change
+{
+  const char *target;
+  const char *source;
+  const char *format;
+};
+
+/* Edit a domain's XML: point each disk of CHANGES at its new source (and
+ * format), forgetting the backing chain libvirt recorded, and, with META,
+ * make vmsnapfs's metadata element META's.  Returns the new XML
+ * (malloc'd), or NULL when XML is not a domain or a disk is missing. */
+char *dom_xml_edit (const char *xml, const struct disk_change *changes,
+                    size_t nchanges, const struct vs_meta *meta);
 
 /* Parse a snapshot's XML (virDomainSnapshotGetXMLDesc).  Returns 0 or
  * -EINVAL. */

@@ -208,8 +208,8 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
   vm->disk_targets = xcalloc (dx->ndisks, sizeof *vm->disk_targets);
   for (size_t i = 0; i < dx->ndisks; i++)
     vm->disk_targets[vm->ndisks++] = xstrdup (dx->disks[i].target);
-  vm->snapshot_mode = xstrdup (dx->snapshot_mode ? dx->snapshot_mode
-                                                 : "memory");
+  vm->snapshot_mode = xstrdup (dx->meta.snapshot_mode ? dx->meta.snapshot_mode
+                                                      : "memory");
   dom_xml_free (dx);
   return 0;
 }

@@ -60,6 +60,16 @@ void vm_op_end (const struct vs_vm *vm);
  * call, with VM rebuilt: its new snapshots read, known ones kept. */
 void host_sync (const struct vs_vm *vm);
 
+struct vs_meta;
+
+/* Read vmsnapfs's record from DOM's persistent definition into META. */
+int meta_read (const struct vs_vm *vm, virDomainPtr dom,
+               struct vs_meta *meta);
+
+/* Make META vmsnapfs's record in DOM (persistent, and live if running). */
+int meta_write (const struct vs_vm *vm, virDomainPtr dom,
+                const struct vs_meta *meta);
+
 /* The connection, with a reference the caller drops with virConnectClose;
  * NULL while disconnected. */
 virConnectPtr host_conn (void);

@@ -142,8 +142,7 @@ int
 host_set_snapshot_mode (const struct vs_vm *vm, const char *mode)
 {
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  CLEANUP_FREE char *xml = NULL;
-  unsigned flags = VIR_DOMAIN_AFFECT_CONFIG;
+  struct vs_meta meta = { 0 };
   int r;
 
   if (strcmp (mode, "memory") != 0 && strcmp (mode, "disk") != 0
@@ -157,26 +156,55 @@ host_set_snapshot_mode (const struct vs_vm *vm, const char *mode)
   if ((r = vm_op_begin (vm)) < 0)
     return r;
   if ((dom = lookup_domain (vm)) == NULL)
+    r = -ENOENT;
+  else if ((r = meta_read (vm, dom, &meta)) == 0)
     {
-      r = -ENOENT;
-      goto out;
+      free (meta.snapshot_mode);
+      meta.snapshot_mode = xstrdup (mode);
+      r = meta_write (vm, dom, &meta);
     }
-  /* Kept in the persistent definition, and in the live one while it runs,
-   * so that it survives a restart of the VM and of the daemon. */
+  vs_meta_clear (&meta);
+  vm_op_end (vm);
+  host_sync (vm); /* failed or not: libvirt may have shown a part */
+  return r;
+}
+
+int
+meta_read (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *meta)
+{
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE);
+  struct dom_xml *dx;
+
+  if (xml == NULL || dom_xml_parse (xml, &dx) < 0)
+    {
+      log_error ("VM '%s': cannot read its definition: %s", vm->name,
+                 xml ? "the XML is not valid" : virt_error ());
+      return -EIO;
+    }
+  *meta = dx->meta;
+  memset (&dx->meta, 0, sizeof dx->meta);
+  dom_xml_free (dx);
+  return 0;
+}
+
+int
+meta_write (const struct vs_vm *vm, virDomainPtr dom,
+            const struct vs_meta *meta)
+{
+  CLEANUP_FREE char *xml = vs_meta_format (meta);
+  unsigned flags = VIR_DOMAIN_AFFECT_CONFIG;
+
+  /* In the persistent definition, and in the live one while it runs, so
+   * that it survives restarts of the VM and of the daemon. */
   if (virDomainIsActive (dom) == 1)
     flags |= VIR_DOMAIN_AFFECT_LIVE;
-  xml = xasprintf ("<vmsnapfs><snapshot-mode>%s</snapshot-mode></vmsnapfs>",
-                   mode);
   if (virDomainSetMetadata (dom, VIR_DOMAIN_METADATA_ELEMENT, xml,
                             VMSNAPFS_XMLNS_PREFIX, VMSNAPFS_XMLNS, flags)
       < 0)
     {
-      r = -virt_errno ();
-      log_error ("VM '%s': cannot keep the snapshot mode: %s", vm->name,
+      log_error ("VM '%s': cannot write vmsnapfs's metadata: %s", vm->name,
                  virt_error ());
+      return -virt_errno ();
     }
-out:
-  vm_op_end (vm);
-  host_sync (vm); /* failed or not: libvirt may have shown a part */
-  return r;
+  return 0;
 }

@@ -108,7 +108,7 @@ dom_xml_free (struct dom_xml *dx)
   for (size_t i = 0; i < dx->ndisks; i++)
     dom_disk_clear (&dx->disks[i]);
   free (dx->disks);
-  free (dx->snapshot_mode);
+  vs_meta_clear (&dx->meta);
   free (dx);
 }
 
@@ -140,6 +140,251 @@ read_disks (struct doc *d, const char *xpath, struct dom_disk **disks)
   return k;
 }
 
+void
+vs_meta_clear (struct vs_meta *m)
+{
+  free (m->snapshot_mode);
+  free (m->resume);
+  free (m->preview);
+  free (m->kept_current);
+  free (m->kept_resume);
+  for (size_t i = 0; i < m->ndisks; i++)
+    {
+      free (m->disks[i].target);
+      free (m->disks[i].kept);
+      free (m->disks[i].preview);
+    }
+  free (m->disks);
+  memset (m, 0, sizeof *m);
+}
+
+void
+vs_meta_copy (const struct vs_meta *m, struct vs_meta *out)
+{
+  out->snapshot_mode = xstrdup_null (m->snapshot_mode);
+  out->resume = xstrdup_null (m->resume);
+  out->preview = xstrdup_null (m->preview);
+  out->kept_current = xstrdup_null (m->kept_current);
+  out->kept_resume = xstrdup_null (m->kept_resume);
+  out->ndisks = m->ndisks;
+  out->disks = xcalloc (m->ndisks, sizeof *out->disks);
+  for (size_t i = 0; i < m->ndisks; i++)
+    {
+      out->disks[i].target = xstrdup (m->disks[i].target);
+      out->disks[i].kept = xstrdup (m->disks[i].kept);
+      out->disks[i].preview = xstrdup (m->disks[i].preview);
+    }
+}
+
+#define META "/domain/metadata/vmsnapfs:vmsnapfs/"
+
+static void
+read_meta (struct doc *d, struct vs_meta *m)
+{
+  xmlXPathObjectPtr obj;
+  int n;
+
+  m->snapshot_mode
+      = xpath_string (d, NULL, "string(" META "vmsnapfs:snapshot-mode)");
+  m->resume
+      = xpath_string (d, NULL, "string(" META "vmsnapfs:resume/@snapshot)");
+  m->preview
+      = xpath_string (d, NULL, "string(" META "vmsnapfs:preview/@snapshot)");
+  if (m->preview == NULL)
+    return;
+  m->kept_current = xpath_string (
+      d, NULL, "string(" META "vmsnapfs:preview/@current)");
+  m->kept_resume = xpath_string (
+      d, NULL, "string(" META "vmsnapfs:preview/@resume)");
+  obj = xpath_nodes (d, META "vmsnapfs:preview/vmsnapfs:disk", &n);
+  m->disks = xcalloc (n, sizeof *m->disks);
+  for (int i = 0; i < n; i++)
+    {
+      xmlNodePtr node = obj->nodesetval->nodeTab[i];
+      struct kept_disk *k = &m->disks[m->ndisks];
+
+      k->target = xpath_string (d, node, "string(@target)");
+      k->kept = xpath_string (d, node, "string(@kept)");
+      k->preview = xpath_string (d, node, "string(@preview)");
+      if (k->target && k->kept && k->preview)
+        m->ndisks++;
+      else
+        {
+          free (k->target);
+          free (k->kept);
+          free (k->preview);
+          memset (k, 0, sizeof *k);
+        }
+    }
+  xmlXPathFreeObject (obj);
+}
+
+/* Set attribute NAME of NODE to VALUE when VALUE is not NULL. */
+static void
+set_attr (xmlNodePtr node, const char *name, const char *value)
+{
+  if (value)
+    xmlNewProp (node, BAD_CAST name, BAD_CAST value);
+}
+
+/* Build META's element as a node of DOC. */
+static xmlNodePtr
+meta_node (xmlDocPtr doc, const struct vs_meta *m)
+{
+  xmlNodePtr root = xmlNewDocNode (doc, NULL, BAD_CAST "vmsnapfs", NULL), n;
+  xmlNsPtr ns = xmlNewNs (root, BAD_CAST VMSNAPFS_XMLNS,
+                          BAD_CAST VMSNAPFS_XMLNS_PREFIX);
+
+  xmlSetNs (root, ns);
+  if (m->snapshot_mode)
+    xmlNewTextChild (root, ns, BAD_CAST "snapshot-mode",
+                     BAD_CAST m->snapshot_mode);
+  if (m->resume)
+    set_attr (xmlNewChild (root, ns, BAD_CAST "resume", NULL), "snapshot",
+              m->resume);
+  if (m->preview)
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "preview", NULL);
+      set_attr (n, "snapshot", m->preview);
+      set_attr (n, "current", m->kept_current);
+      set_attr (n, "resume", m->kept_resume);
+      for (size_t i = 0; i < m->ndisks; i++)
+        {
+          xmlNodePtr k = xmlNewChild (n, ns, BAD_CAST "disk", NULL);
+          set_attr (k, "target", m->disks[i].target);
+          set_attr (k, "kept", m->disks[i].kept);
+          set_attr (k, "preview", m->disks[i].preview);
+        }
+    }
+  return root;
+}
+
+/* Serialize NODE of DOC (malloc'd). */
+static char *
+node_string (xmlDocPtr doc, xmlNodePtr node)
+{
+  xmlBufferPtr buf = xmlBufferCreate ();
+  char *s = NULL;
+
+  if (buf && xmlNodeDump (buf, doc, node, 0, 0) > 0)
+    s = xstrdup ((const char *) xmlBufferContent (buf));
+  xmlBufferFree (buf);
+  return s ? s : xstrdup ("");
+}
+
+char *
+vs_meta_format (const struct vs_meta *m)
+{
+  xmlDocPtr doc = xmlNewDoc (BAD_CAST "1.0");
+  xmlNodePtr root = meta_node (doc, m);
+  char *s;
+
+  xmlDocSetRootElement (doc, root);
+  s = node_string (doc, root);
+  xmlFreeDoc (doc);
+  return s;
+}
+
+/* The child element NAME of PARENT, made when missing. */
+static xmlNodePtr
+child (xmlNodePtr parent, const char *name)
+{
+  for (xmlNodePtr c = parent->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp (c->name, BAD_CAST name) == 0
+        && c->ns == NULL)
+      return c;
+  return xmlNewChild (parent, NULL, BAD_CAST name, NULL);
+}
+
+/* Remove PARENT's child elements called NAME. */
+static void
+remove_children (xmlNodePtr parent, const char *name)
+{
+  xmlNodePtr c = parent->children, next;
+
+  for (; c; c = next)
+    {
+      next = c->next;
+      if (c->type == XML_ELEMENT_NODE && xmlStrcmp (c->name, BAD_CAST name) == 0)
+        {
+          xmlUnlinkNode (c);
+          xmlFreeNode (c);
+        }
+    }
+}
+
+/* Point the disk of D at CH's source; false when the domain has no such
+ * file-backed disk. */
+static bool
+edit_disk (struct doc *d, const struct disk_change *ch)
+{
+  xmlXPathObjectPtr obj;
+  char xpath[256];
+  bool found = false;
+  int n;
+
+  if (strchr (ch->target, '\'') || strlen (ch->target) > 64)
+    return false;
+  snprintf (xpath, sizeof xpath,
+            "/domain/devices/disk[@type='file' and target/@dev='%s']",
+            ch->target);
+  obj = xpath_nodes (d, xpath, &n);
+  if (n == 1)
+    {
+      xmlNodePtr disk = obj->nodesetval->nodeTab[0];
+
+      xmlSetProp (child (disk, "source"), BAD_CAST "file",
+                  BAD_CAST ch->source);
+      if (ch->format)
+        xmlSetProp (child (disk, "driver"), BAD_CAST "type",
+                    BAD_CAST ch->format);
+      /* libvirt reads the new chain itself. */
+      remove_children (disk, "backingStore");
+      found = true;
+    }
+  xmlXPathFreeObject (obj);
+  return found;
+}
+
+/* Make META the only vmsnapfs element of the domain's <metadata>. */
+static void
+edit_meta (struct doc *d, const struct vs_meta *meta)
+{
+  xmlNodePtr root = xmlDocGetRootElement (d->doc);
+  xmlNodePtr md = child (root, "metadata");
+  xmlXPathObjectPtr obj;
+  int n;
+
+  obj = xpath_nodes (d, "/domain/metadata/vmsnapfs:vmsnapfs", &n);
+  for (int i = 0; i < n; i++)
+    {
+      xmlUnlinkNode (obj->nodesetval->nodeTab[i]);
+      xmlFreeNode (obj->nodesetval->nodeTab[i]);
+    }
+  xmlXPathFreeObject (obj);
+  xmlAddChild (md, meta_node (d->doc, meta));
+}
+
+char *
+dom_xml_edit (const char *xml, const struct disk_change *changes,
+              size_t nchanges, const struct vs_meta *meta)
+{
+  struct doc d;
+  char *s = NULL;
+
+  if (doc_open (xml, &d) < 0 || !root_is (&d, "domain"))
+    goto out;
+  for (size_t i = 0; i < nchanges; i++)
+    if (!edit_disk (&d, &changes[i]))
+      goto out;
+  if (meta)
+    edit_meta (&d, meta);
+  s = node_string (d.doc, xmlDocGetRootElement (d.doc));
+out:
+  doc_close (&d);
+  return s;
+}
+
 int
 dom_xml_parse (const char *xml, struct dom_xml **out)
 {
@@ -157,8 +402,7 @@ dom_xml_parse (const char *xml, struct dom_xml **out)
   dx->ndisks = read_disks (
       &d, "/domain/devices/disk[@device='disk' and @type='file']",
       &dx->disks);
-  dx->snapshot_mode = xpath_string (
-      &d, NULL, "string(/domain/metadata/vmsnapfs:vmsnapfs/vmsnapfs:snapshot-mode)");
+  read_meta (&d, &dx->meta);
   doc_close (&d);
   *out = dx;
   return 0;

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,7 +183,7 @@ test_domain (void **state)
   assert_string_equal (d->disks[0].target, "vda");
   assert_string_equal (d->disks[0].source, "/img/vda.s1.qcow2");
   assert_string_equal (d->disks[0].format, "qcow2");
-  assert_string_equal (d->snapshot_mode, "disk");
+  assert_string_equal (d->meta.snapshot_mode, "disk");
   dom_xml_free (d);
 
   /* The mode in another namespace is not ours. */
@@ -192,13 +193,95 @@ test_domain (void **state)
                      "</metadata></domain>",
                      &d),
       0);
-  assert_null (d->snapshot_mode);
+  assert_null (d->meta.snapshot_mode);
   assert_int_equal (d->ndisks, 0);
   dom_xml_free (d);
 
   assert_int_equal (dom_xml_parse ("<domainsnapshot/>", &d), -EINVAL);
   assert_int_equal (dom_xml_parse ("<domain>", &d), -EINVAL);
   assert_null (d);
+}
+
+static void
+test_meta_round_trip (void **state)
+{
+  struct kept_disk disks[] = { { (char *) "vda", (char *) "/i/a.qcow2",
+                                 (char *) "/i/p.qcow2" } };
+  struct vs_meta m = { .snapshot_mode = (char *) "disk",
+                       .resume = (char *) "s1",
+                       .preview = (char *) "s1",
+                       .kept_current = (char *) "s3",
+                       .kept_resume = (char *) "s2&<'\"",
+                       .ndisks = 1,
+                       .disks = disks };
+  char *elem = vs_meta_format (&m), *xml;
+  struct dom_xml *d;
+
+  (void) state;
+  xml = malloc (strlen (elem) + 64);
+  sprintf (xml, "<domain><metadata>%s</metadata></domain>", elem);
+  assert_int_equal (dom_xml_parse (xml, &d), 0);
+  assert_string_equal (d->meta.snapshot_mode, "disk");
+  assert_string_equal (d->meta.resume, "s1");
+  assert_string_equal (d->meta.preview, "s1");
+  assert_string_equal (d->meta.kept_current, "s3");
+  assert_string_equal (d->meta.kept_resume, "s2&<'\"");
+  assert_int_equal (d->meta.ndisks, 1);
+  assert_string_equal (d->meta.disks[0].kept, "/i/a.qcow2");
+  assert_string_equal (d->meta.disks[0].preview, "/i/p.qcow2");
+  dom_xml_free (d);
+  free (xml);
+  free (elem);
+}
+
+static void
+test_edit (void **state)
+{
+  const char *xml
+      = "<domain type='qemu'><name>vm1</name>"
+        "<metadata><other xmlns='urn:x'/>"
+        "<vmsnapfs:vmsnapfs xmlns:vmsnapfs='" VMSNAPFS_XMLNS "'>"
+        "<vmsnapfs:resume snapshot='old'/></vmsnapfs:vmsnapfs></metadata>"
+        "<devices><disk type='file' device='disk'>"
+        "<driver name='qemu' type='raw'/><source file='/i/vda.raw'/>"
+        "<backingStore type='file'><format type='raw'/>"
+        "<source file='/i/base'/><backingStore/></backingStore>"
+        "<target dev='vda'/></disk>"
+        "<disk type='file' device='disk'><source file='/i/vdb.qcow2'/>"
+        "<target dev='vdb'/></disk></devices></domain>";
+  struct disk_change ch[] = { { "vda", "/i/new'a.qcow2", "qcow2" } };
+  struct vs_meta m = { .preview = (char *) "s1" };
+  struct dom_xml *d;
+  char *out;
+
+  (void) state;
+  out = dom_xml_edit (xml, ch, 1, &m);
+  assert_non_null (out);
+  assert_null (strstr (out, "backingStore"));
+  assert_non_null (strstr (out, "<other xmlns=\"urn:x\"/>"));
+  assert_int_equal (dom_xml_parse (out, &d), 0);
+  assert_string_equal (d->disks[0].source, "/i/new'a.qcow2");
+  assert_string_equal (d->disks[0].format, "qcow2");
+  assert_string_equal (d->disks[1].source, "/i/vdb.qcow2");
+  assert_null (d->meta.resume); /* the record is replaced whole */
+  assert_string_equal (d->meta.preview, "s1");
+  dom_xml_free (d);
+  free (out);
+
+  /* Without META the record stays. */
+  out = dom_xml_edit (xml, ch, 1, NULL);
+  assert_int_equal (dom_xml_parse (out, &d), 0);
+  assert_string_equal (d->meta.resume, "old");
+  dom_xml_free (d);
+  free (out);
+
+  /* A disk that is not there, or a hostile target: nothing. */
+  ch[0].target = "vdz";
+  assert_null (dom_xml_edit (xml, ch, 1, NULL));
+  ch[0].target = "vda' or '1'='1";
+  assert_null (dom_xml_edit (xml, ch, 1, NULL));
+  assert_null (dom_xml_edit ("<domainsnapshot/>", NULL, 0, NULL));
+  assert_null (dom_xml_edit ("<domain>", NULL, 0, NULL));
 }
 
 int
@@ -210,6 +293,8 @@ main (void)
     cmocka_unit_test (test_bad_snapshots),
     cmocka_unit_test (test_hostile_disk_names),
     cmocka_unit_test (test_domain),
+    cmocka_unit_test (test_meta_round_trip),
+    cmocka_unit_test (test_edit),
   };
   return cmocka_run_group_tests_name ("virxml", tests, NULL, NULL);
 }
