@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "links.h"
 #include "util.h"
 
 struct child
@@ -147,6 +148,49 @@ static char *
 link_active (const struct node *n)
 {
   return xasprintf ("snapshots/%s", n->vm->current);
+}
+
+static char *
+link_preview (const struct node *n)
+{
+  return xasprintf ("snapshots/%s", n->vm->preview);
+}
+
+static char *
+link_resume (const struct node *n)
+{
+  return xasprintf ("snapshots/%s/memory", n->vm->resume);
+}
+
+static char *
+link_temp (const struct node *n)
+{
+  char *snap = temp_link_get (n->vm->uuid, n->name);
+  char *target = xasprintf ("snapshots/%s", snap ? snap : "");
+
+  free (snap);
+  return target;
+}
+
+static bool
+has_preview (const struct node *n)
+{
+  return n->vm->preview != NULL;
+}
+
+static bool
+has_resume (const struct node *n)
+{
+  return n->vm->resume != NULL;
+}
+
+static int
+lookup_temp_link (const char *name, struct node *n)
+{
+  char *snap = temp_link_get (n->vm->uuid, name);
+
+  free (snap);
+  return snap ? 0 : -ENOENT;
 }
 
 static bool
@@ -285,18 +329,30 @@ static const struct node_type t_jobs_json = { .mode = S_IFREG | 0444,
                                               .generate = generate_jobs_json,
                                               .volatile_content = true };
 
+static const struct node_type t_preview = { .mode = S_IFLNK | 0777,
+                                            .exists = has_preview,
+                                            .link = link_preview };
+static const struct node_type t_resume = { .mode = S_IFLNK | 0777,
+                                           .exists = has_resume,
+                                           .link = link_resume };
+static const struct node_type t_temp_link = { .mode = S_IFLNK | 0777,
+                                              .link = link_temp };
+
 static const struct child vm_children[] = {
   { "state", &t_state },
   { "snapshot-mode", &t_mode },
   { "active", &t_active },
+  { "preview", &t_preview },
+  { "resume", &t_resume },
   { "jobs", &t_jobs },
   { "jobs.json", &t_jobs_json },
   { "snapshots", &t_snapshots },
   { NULL, NULL },
 };
 
-static const struct node_type t_vm = { .mode = S_IFDIR | 0555,
-                                       .children = vm_children };
+static const struct node_type t_vm = { .mode = S_IFDIR | 0755,
+                                       .children = vm_children,
+                                       .lookup = lookup_temp_link };
 static const struct node_type t_root = { .mode = S_IFDIR | 0555,
                                          .lookup = lookup_vm,
                                          .list = list_vms };
@@ -311,6 +367,8 @@ named_child_type (const struct node_type *parent)
     return &t_snapshot;
   if (parent == &t_snapshot)
     return &t_volume;
+  if (parent == &t_vm)
+    return &t_temp_link;
   return NULL;
 }
 
@@ -361,6 +419,7 @@ node_resolve (const struct vs_host *h, const char *path, struct node *n)
       p += len;
       if ((r = resolve_child (n, comp)) < 0)
         return r;
+      memcpy (n->name, comp, len + 1);
     }
   return 0;
 }
@@ -379,6 +438,8 @@ node_ino (const struct node *n)
     return n->snap->ino;
   if (n->type == &t_volume)
     return child_ino (n->snap->ino, n->disk->file);
+  if (n->type == &t_temp_link)
+    return child_ino (n->vm->ino, n->name);
   for (const struct child *c = n->snap ? snapshot_children : vm_children;
        c->name; c++)
     if (c->type == n->type)
@@ -563,4 +624,99 @@ node_mkdir (const struct node *parent, const char *name)
   if (!parent->type->mkdir)
     return -EPERM;
   return parent->type->mkdir (parent, name);
+}
+
+/* The snapshot of VM that TARGET names: "snapshots/NAME", with an optional
+ * "./" before and "/" after.  NULL when it names none. */
+static const struct vs_snapshot *
+link_target (const struct vs_vm *vm, const char *target)
+{
+  char name[256];
+  size_t len;
+
+  if (strncmp (target, "./", 2) == 0)
+    target += 2;
+  if (strncmp (target, "snapshots/", 10) != 0)
+    return NULL;
+  target += 10;
+  len = strcspn (target, "/");
+  if (len == 0 || len >= sizeof name || strspn (target + len, "/") != strlen (target + len))
+    return NULL;
+  memcpy (name, target, len);
+  name[len] = '\0';
+  return vm_find_snapshot (vm, name);
+}
+
+/* What a link named NAME to SNAP does in VM's directory. */
+static int
+make_link (const struct vs_vm *vm, const char *name, const char *snap)
+{
+  if (strcmp (name, "preview") == 0)
+    return host_preview (vm, snap);
+  if (strcmp (name, "active") == 0)
+    return host_activate (vm, snap);
+  return -EINVAL;
+}
+
+int
+node_symlink (const struct node *dir, const char *name, const char *target)
+{
+  const struct vs_snapshot *snap;
+
+  if (dir->type != &t_vm)
+    return S_ISDIR (dir->type->mode) ? -EROFS : -ENOTDIR;
+  if (strcmp (name, "resume") == 0)
+    return -EPERM; /* a preview sets it */
+  if ((snap = link_target (dir->vm, target)) == NULL)
+    return -EINVAL;
+  if (strcmp (name, "preview") == 0 || strcmp (name, "active") == 0)
+    return make_link (dir->vm, name, snap->name);
+  return temp_link_add (dir->vm->uuid, name, snap->name);
+}
+
+int
+node_rename (const struct node *from_dir, const char *from,
+             const struct node *to_dir, const char *to)
+{
+  char *snap;
+  int r;
+
+  if (from_dir->vm != to_dir->vm)
+    return -EXDEV;
+  if (from_dir->type != &t_vm || to_dir->type != &t_vm)
+    return from_dir->type == &t_snapshots ? -EROFS : -EINVAL;
+  if ((snap = temp_link_get (from_dir->vm->uuid, from)) == NULL)
+    return -EINVAL;
+  r = make_link (from_dir->vm, to, snap);
+  if (r == 0)
+    temp_link_remove (from_dir->vm->uuid, from);
+  free (snap);
+  return r;
+}
+
+int
+node_unlink (const struct node *dir, const char *name)
+{
+  if (dir->type != &t_vm)
+    return S_ISDIR (dir->type->mode) ? -EROFS : -ENOTDIR;
+  if (strcmp (name, "preview") == 0)
+    return dir->vm->preview ? host_undo (dir->vm) : -ENOENT;
+  if (strcmp (name, "resume") == 0)
+    return dir->vm->resume ? host_resume_clear (dir->vm) : -ENOENT;
+  if (temp_link_remove (dir->vm->uuid, name) == 0)
+    return 0;
+  return -EPERM;
+}
+
+int
+node_rmdir (const struct node *dir, const char *name)
+{
+  if (dir->type != &t_snapshots)
+    return -EROFS;
+  if (!vm_find_snapshot (dir->vm, name))
+    return -ENOENT;
+  if ((dir->vm->preview && strcmp (dir->vm->preview, name) == 0)
+      || (dir->vm->resume && strcmp (dir->vm->resume, name) == 0))
+    return -EBUSY;
+  return -EROFS; /* deleting snapshots comes with live merge */
 }

@@ -54,6 +54,7 @@ static void *
 op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
   cfg->use_ino = 1;
+  cfg->hard_remove = 1; /* unlink means unlink, never a hidden rename */
   cfg->readdir_ino = 1;
   cfg->entry_timeout = CACHE_TIMEOUT;
   cfg->attr_timeout = CACHE_TIMEOUT;
@@ -251,24 +252,72 @@ op_mkdir (const char *path, mode_t mode)
 }
 
 static int
-op_path (const char *path)
+op_symlink (const char *target, const char *path)
 {
-  (void) path;
-  return -EROFS;
+  const char *name;
+  struct node n;
+  int r;
+
+  if ((r = resolve_parent (path, &n, &name)) < 0)
+    return r;
+  r = node_symlink (&n, name, target);
+  release (&n);
+  return r;
 }
 
 static int
-op_two_paths (const char *from, const char *to)
+op_unlink (const char *path)
 {
-  (void) from, (void) to;
-  return -EROFS;
+  const char *name;
+  struct node n;
+  int r;
+
+  if ((r = resolve_parent (path, &n, &name)) < 0)
+    return r;
+  r = node_unlink (&n, name);
+  release (&n);
+  return r;
+}
+
+static int
+op_rmdir (const char *path)
+{
+  const char *name;
+  struct node n;
+  int r;
+
+  if ((r = resolve_parent (path, &n, &name)) < 0)
+    return r;
+  r = node_rmdir (&n, name);
+  release (&n);
+  return r;
 }
 
 static int
 op_rename (const char *from, const char *to, unsigned int flags)
 {
-  (void) from, (void) to, (void) flags;
-  return -EROFS;
+  const char *from_name, *to_name;
+  struct node f, t;
+  int r;
+
+  if (flags)
+    return -EINVAL; /* RENAME_NOREPLACE, RENAME_EXCHANGE */
+  if ((r = resolve_parent (from, &f, &from_name)) < 0)
+    return r;
+  if ((r = resolve_parent (to, &t, &to_name)) == 0)
+    {
+      r = node_rename (&f, from_name, &t, to_name);
+      release (&t);
+    }
+  release (&f);
+  return r;
+}
+
+static int
+op_link (const char *from, const char *to)
+{
+  (void) from, (void) to;
+  return -EPERM;
 }
 
 static int
@@ -327,10 +376,10 @@ static const struct fuse_operations operations = {
   .write = op_write,
   .release = op_release,
   .mkdir = op_mkdir,
-  .rmdir = op_path,
-  .unlink = op_path,
-  .symlink = op_two_paths,
-  .link = op_two_paths,
+  .rmdir = op_rmdir,
+  .unlink = op_unlink,
+  .symlink = op_symlink,
+  .link = op_link,
   .rename = op_rename,
   .create = op_create,
   .truncate = op_truncate,

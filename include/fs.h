@@ -24,6 +24,7 @@ struct node
   const struct vs_vm *vm;         /* from the VM directory down */
   const struct vs_snapshot *snap; /* from the snapshot directory down */
   const struct vs_disk *disk;     /* a frozen volume */
+  char name[256];                 /* the last component of the path */
 };
 
 /* Resolve PATH ("/VM/snapshots/NAME/info") in view H.  Returns 0, -ENOENT,
@@ -69,6 +70,26 @@ int node_write (const struct node *n, const char *buf, size_t len);
 /* Make NAME in directory PARENT: a snapshot in VM/snapshots.  Returns 0,
  * -EPERM where nothing can be made, or the operation's -errno. */
 int node_mkdir (const struct node *parent, const char *name);
+
+/* symlink(TARGET, DIR/NAME): in a VM directory, NAME "preview" previews
+ * and "active" commits or reverts to the snapshot TARGET names
+ * ("snapshots/NAME"); any other name is a temporary link, for ln -sfn.
+ * Returns 0 or -errno (-EINVAL for a target that is no snapshot). */
+int node_symlink (const struct node *dir, const char *name,
+                  const char *target);
+
+/* rename(FROM_DIR/FROM, TO_DIR/TO): a temporary link renamed over
+ * "preview" or "active" does what symlink does.  Anything else: -EXDEV
+ * across VMs, -EINVAL within one. */
+int node_rename (const struct node *from_dir, const char *from,
+                 const struct node *to_dir, const char *to);
+
+/* unlink(DIR/NAME): "preview" undoes the preview, "resume" forgets the
+ * memory restore, a temporary link goes. */
+int node_unlink (const struct node *dir, const char *name);
+
+/* rmdir(DIR/NAME). */
+int node_rmdir (const struct node *dir, const char *name);
 
 /* The FUSE operations of vmsnapfs. */
 const struct fuse_operations *fs_operations (void);

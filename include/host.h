@@ -62,6 +62,9 @@ struct vs_vm
   const char *state;   /* "running", "shut_off", ... */
   char *snapshot_mode; /* "memory", "disk" or "quiesce" */
   char *current;       /* libvirt's current snapshot, or NULL */
+  char *preview;       /* the snapshot being previewed, or NULL */
+  char *resume;        /* the snapshot whose memory the next start
+                          restores, or NULL */
   size_t ndisks;
   char **disk_targets; /* the VM's file-backed disks, for the jobs file */
   size_t nsnaps;
@@ -125,6 +128,20 @@ int host_vm_command (const struct vs_vm *vm, const char *command);
 
 /* Set VM's snapshot mode: "memory", "disk" or "quiesce". */
 int host_set_snapshot_mode (const struct vs_vm *vm, const char *mode);
+
+/* Preview SNAP on VM (shut off): its disks on new volumes over SNAP's,
+ * the state it had kept for undo; resume set where SNAP has memory. */
+int host_preview (const struct vs_vm *vm, const char *snap);
+
+/* Undo VM's preview: back to the kept state, exactly. */
+int host_undo (const struct vs_vm *vm);
+
+/* Make SNAP VM's active snapshot: commit the preview of SNAP, or revert to
+ * SNAP (a preview and a commit in one step). */
+int host_activate (const struct vs_vm *vm, const char *snap);
+
+/* Forget VM's pending memory restore: the next start boots. */
+int host_resume_clear (const struct vs_vm *vm);
 
 /* Model lifetime, for the builder and the unit tests. */
 struct vs_snapshot *snapshot_ref (struct vs_snapshot *s);

@@ -25,6 +25,7 @@ struct kept_disk
 {
   char *target;
   char *kept;    /* the volume the disk was on before the preview */
+  char *format;  /* its format, or NULL */
   char *preview; /* the new volume made for the preview */
 };
 
@@ -83,8 +84,8 @@ void vs_meta_clear (struct vs_meta *m);
 /* Copy M into *OUT. */
 void vs_meta_copy (const struct vs_meta *m, struct vs_meta *out);
 
-/* The <vmsnapfs> element that records M, for virDomainSetMetadata or
- * dom_xml_edit (malloc'd). */
+/* The <vmsnapfs> element that records M, in no namespace, as
+ * virDomainSetMetadata takes it (malloc'd). */
 char *vs_meta_format (const struct vs_meta *m);
 
 /* A change of one disk's volume. */

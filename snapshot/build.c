@@ -196,7 +196,9 @@ snapshot_fingerprint (virDomainPtr dom)
 static int
 read_definition (virDomainPtr dom, struct vs_vm *vm)
 {
-  CLEANUP_FREE char *xml = virDomainGetXMLDesc (dom, 0);
+  /* The persistent definition: vmsnapfs's record lives there (a memory
+   * restore brings back the live definition of the snapshot's time). */
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE);
   struct dom_xml *dx;
 
   if (xml == NULL || dom_xml_parse (xml, &dx) < 0)
@@ -210,6 +212,8 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
     vm->disk_targets[vm->ndisks++] = xstrdup (dx->disks[i].target);
   vm->snapshot_mode = xstrdup (dx->meta.snapshot_mode ? dx->meta.snapshot_mode
                                                       : "memory");
+  vm->preview = xstrdup_null (dx->meta.preview);
+  vm->resume = xstrdup_null (dx->meta.resume);
   dom_xml_free (dx);
   return 0;
 }

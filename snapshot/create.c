@@ -11,7 +11,6 @@
  * what the failed attempt left.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,23 +21,6 @@
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
-
-/* A path in the directory of VOLUME named after STEM and EXT that does not
- * exist yet. */
-static char *
-new_path (const char *volume, const char *stem, const char *ext)
-{
-  CLEANUP_FREE char *copy = xstrdup (volume);
-  const char *dir = dirname (copy);
-  char *p = xasprintf ("%s/%s.%s", dir, stem, ext);
-
-  for (int i = 1; access (p, F_OK) == 0; i++)
-    {
-      free (p);
-      p = xasprintf ("%s/%s-%d.%s", dir, stem, i, ext);
-    }
-  return p;
-}
 
 /* Escape S for an XML attribute or text. */
 static void
@@ -97,7 +79,7 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
   if (memory)
     {
       CLEANUP_FREE char *stem = xasprintf ("%s.%s", vm->name, name);
-      char *mem = new_path (dx->disks[0].source, stem, "mem");
+      char *mem = new_volume_path (dx->disks[0].source, stem, "mem");
       strbuf_printf (&b, "  <memory snapshot='external' file='");
       xml_escaped (&b, mem);
       strbuf_printf (&b, "'/>\n");
@@ -108,7 +90,7 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
     {
       CLEANUP_FREE char *stem
           = xasprintf ("%s.%s.%s", vm->name, dx->disks[i].target, name);
-      char *overlay = new_path (dx->disks[i].source, stem, "qcow2");
+      char *overlay = new_volume_path (dx->disks[i].source, stem, "qcow2");
       strbuf_printf (&b, "    <disk name='");
       xml_escaped (&b, dx->disks[i].target);
       strbuf_printf (&b, "' snapshot='external' type='file'>\n"
@@ -162,6 +144,13 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
                  "letters, digits and _-.:+@, not starting with '.'.",
                  vm->name, name, SNAPSHOT_NAME_MAX);
       return r;
+    }
+  if (vm->preview)
+    {
+      log_error ("VM '%s': snapshot '%s' is being previewed; commit or undo "
+                 "it before taking snapshots.",
+                 vm->name, vm->preview);
+      return -EBUSY;
     }
   if ((r = vm_op_begin (vm)) < 0)
     return r;

@@ -60,6 +60,10 @@ void vm_op_end (const struct vs_vm *vm);
  * call, with VM rebuilt: its new snapshots read, known ones kept. */
 void host_sync (const struct vs_vm *vm);
 
+/* A path in the directory of BESIDE, named STEM.EXT, or STEM-N.EXT where
+ * that exists (malloc'd). */
+char *new_volume_path (const char *beside, const char *stem, const char *ext);
+
 struct vs_meta;
 
 /* Read vmsnapfs's record from DOM's persistent definition into META. */
@@ -69,6 +73,10 @@ int meta_read (const struct vs_vm *vm, virDomainPtr dom,
 /* Make META vmsnapfs's record in DOM (persistent, and live if running). */
 int meta_write (const struct vs_vm *vm, virDomainPtr dom,
                 const struct vs_meta *meta);
+
+/* Start VM by restoring the memory of its resume snapshot onto its
+ * current disks, and forget the pending restore. */
+int restore_memory (const struct vs_vm *vm, virDomainPtr dom);
 
 /* The connection, with a reference the caller drops with virConnectClose;
  * NULL while disconnected. */

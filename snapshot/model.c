@@ -52,6 +52,8 @@ vm_unref (struct vs_vm *vm)
   free (vm->name);
   free (vm->snapshot_mode);
   free (vm->current);
+  free (vm->preview);
+  free (vm->resume);
   for (size_t i = 0; i < vm->ndisks; i++)
     free (vm->disk_targets[i]);
   free (vm->disk_targets);

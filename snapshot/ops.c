@@ -2,6 +2,8 @@
  * errors mapped to SPEC.md's errnos, and the commands of the state and
  * snapshot-mode files. */
 #include <errno.h>
+#include <libgen.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -126,6 +128,9 @@ host_vm_command (const struct vs_vm *vm, const char *command)
     return r;
   if ((dom = lookup_domain (vm)) == NULL)
     r = -ENOENT;
+  else if (strcmp (command, "start") == 0 && vm->resume
+           && virDomainIsActive (dom) == 0)
+    r = restore_memory (vm, dom);
   else if (commands[i].run (dom) < 0)
     {
       r = -virt_errno ();
@@ -207,4 +212,19 @@ meta_write (const struct vs_vm *vm, virDomainPtr dom,
       return -virt_errno ();
     }
   return 0;
+}
+
+char *
+new_volume_path (const char *beside, const char *stem, const char *ext)
+{
+  CLEANUP_FREE char *copy = xstrdup (beside);
+  const char *dir = dirname (copy);
+  char *p = xasprintf ("%s/%s.%s", dir, stem, ext);
+
+  for (int i = 1; access (p, F_OK) == 0; i++)
+    {
+      free (p);
+      p = xasprintf ("%s/%s-%d.%s", dir, stem, i, ext);
+    }
+  return p;
 }

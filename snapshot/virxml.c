@@ -152,6 +152,7 @@ vs_meta_clear (struct vs_meta *m)
     {
       free (m->disks[i].target);
       free (m->disks[i].kept);
+      free (m->disks[i].format);
       free (m->disks[i].preview);
     }
   free (m->disks);
@@ -172,6 +173,7 @@ vs_meta_copy (const struct vs_meta *m, struct vs_meta *out)
     {
       out->disks[i].target = xstrdup (m->disks[i].target);
       out->disks[i].kept = xstrdup (m->disks[i].kept);
+      out->disks[i].format = xstrdup_null (m->disks[i].format);
       out->disks[i].preview = xstrdup (m->disks[i].preview);
     }
 }
@@ -205,6 +207,7 @@ read_meta (struct doc *d, struct vs_meta *m)
 
       k->target = xpath_string (d, node, "string(@target)");
       k->kept = xpath_string (d, node, "string(@kept)");
+      k->format = xpath_string (d, node, "string(@format)");
       k->preview = xpath_string (d, node, "string(@preview)");
       if (k->target && k->kept && k->preview)
         m->ndisks++;
@@ -212,6 +215,7 @@ read_meta (struct doc *d, struct vs_meta *m)
         {
           free (k->target);
           free (k->kept);
+          free (k->format);
           free (k->preview);
           memset (k, 0, sizeof *k);
         }
@@ -227,15 +231,21 @@ set_attr (xmlNodePtr node, const char *name, const char *value)
     xmlNewProp (node, BAD_CAST name, BAD_CAST value);
 }
 
-/* Build META's element as a node of DOC. */
+/* Build META's element as a node of DOC, in vmsnapfs's namespace with NS
+ * (as it stands in a domain's XML), or in none (as virDomainSetMetadata
+ * takes it, adding the namespace itself). */
 static xmlNodePtr
-meta_node (xmlDocPtr doc, const struct vs_meta *m)
+meta_node (xmlDocPtr doc, const struct vs_meta *m, bool with_ns)
 {
   xmlNodePtr root = xmlNewDocNode (doc, NULL, BAD_CAST "vmsnapfs", NULL), n;
-  xmlNsPtr ns = xmlNewNs (root, BAD_CAST VMSNAPFS_XMLNS,
-                          BAD_CAST VMSNAPFS_XMLNS_PREFIX);
+  xmlNsPtr ns = NULL;
 
-  xmlSetNs (root, ns);
+  if (with_ns)
+    {
+      ns = xmlNewNs (root, BAD_CAST VMSNAPFS_XMLNS,
+                     BAD_CAST VMSNAPFS_XMLNS_PREFIX);
+      xmlSetNs (root, ns);
+    }
   if (m->snapshot_mode)
     xmlNewTextChild (root, ns, BAD_CAST "snapshot-mode",
                      BAD_CAST m->snapshot_mode);
@@ -253,6 +263,7 @@ meta_node (xmlDocPtr doc, const struct vs_meta *m)
           xmlNodePtr k = xmlNewChild (n, ns, BAD_CAST "disk", NULL);
           set_attr (k, "target", m->disks[i].target);
           set_attr (k, "kept", m->disks[i].kept);
+          set_attr (k, "format", m->disks[i].format);
           set_attr (k, "preview", m->disks[i].preview);
         }
     }
@@ -276,7 +287,7 @@ char *
 vs_meta_format (const struct vs_meta *m)
 {
   xmlDocPtr doc = xmlNewDoc (BAD_CAST "1.0");
-  xmlNodePtr root = meta_node (doc, m);
+  xmlNodePtr root = meta_node (doc, m, false);
   char *s;
 
   xmlDocSetRootElement (doc, root);
@@ -362,7 +373,7 @@ edit_meta (struct doc *d, const struct vs_meta *meta)
       xmlFreeNode (obj->nodesetval->nodeTab[i]);
     }
   xmlXPathFreeObject (obj);
-  xmlAddChild (md, meta_node (d->doc, meta));
+  xmlAddChild (md, meta_node (d->doc, meta, true));
 }
 
 char *

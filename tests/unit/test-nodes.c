@@ -99,8 +99,8 @@ struct path_case
 
 static const struct path_case paths[] = {
   { "/", 0, S_IFDIR, 0555 },
-  { "/web", 0, S_IFDIR, 0555 },
-  { "//web//", 0, S_IFDIR, 0555 },
+  { "/web", 0, S_IFDIR, 0755 },
+  { "//web//", 0, S_IFDIR, 0755 },
   { "/web/state", 0, S_IFREG, 0644 },
   { "/web/snapshot-mode", 0, S_IFREG, 0644 },
   { "/web/active", 0, S_IFLNK, 0777 },

@@ -205,8 +205,10 @@ test_domain (void **state)
 static void
 test_meta_round_trip (void **state)
 {
-  struct kept_disk disks[] = { { (char *) "vda", (char *) "/i/a.qcow2",
-                                 (char *) "/i/p.qcow2" } };
+  struct kept_disk disks[] = { { .target = (char *) "vda",
+                                 .kept = (char *) "/i/a.qcow2",
+                                 .format = (char *) "qcow2",
+                                 .preview = (char *) "/i/p.qcow2" } };
   struct vs_meta m = { .snapshot_mode = (char *) "disk",
                        .resume = (char *) "s1",
                        .preview = (char *) "s1",
@@ -218,8 +220,12 @@ test_meta_round_trip (void **state)
   struct dom_xml *d;
 
   (void) state;
-  xml = malloc (strlen (elem) + 64);
-  sprintf (xml, "<domain><metadata>%s</metadata></domain>", elem);
+  /* For virDomainSetMetadata: no namespace, libvirt adds it. */
+  assert_null (strstr (elem, "xmlns"));
+  assert_non_null (strstr (elem, "<vmsnapfs><snapshot-mode>disk<"));
+  /* In a domain, as dom_xml_edit writes it. */
+  xml = dom_xml_edit ("<domain><name>x</name></domain>", NULL, 0, &m);
+  assert_non_null (xml);
   assert_int_equal (dom_xml_parse (xml, &d), 0);
   assert_string_equal (d->meta.snapshot_mode, "disk");
   assert_string_equal (d->meta.resume, "s1");
@@ -229,6 +235,7 @@ test_meta_round_trip (void **state)
   assert_int_equal (d->meta.ndisks, 1);
   assert_string_equal (d->meta.disks[0].kept, "/i/a.qcow2");
   assert_string_equal (d->meta.disks[0].preview, "/i/p.qcow2");
+  assert_string_equal (d->meta.disks[0].format, "qcow2");
   dom_xml_free (d);
   free (xml);
   free (elem);

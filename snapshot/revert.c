@@ -1,0 +1,453 @@
+/* vmsnapfs: preview, undo, commit and revert; memory restore on start.
+ *
+ * libvirt 9.0 cannot revert to an external snapshot, so these are built as
+ * oVirt builds them.  A preview puts the VM's disks on new overlays over
+ * the snapshot's frozen volumes (qemu-img create) and keeps what it had
+ * (its volumes, libvirt's current snapshot, its pending memory restore) in
+ * vmsnapfs's record in the VM's metadata.  The disk switch and the record
+ * change in one virDomainDefineXML.  An undo defines the kept state back
+ * and drops the overlays; a commit drops the kept volumes instead.  A
+ * start with a pending restore restores the snapshot's memory with
+ * virDomainRestoreFlags, the saved XML changed to name the current disks.
+ *
+ * All of it needs the VM shut off (EBUSY), and runs under the VM's
+ * operation lock.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+#include "virxml.h"
+
+/* One operation's context: the VM, libvirt's domain, its persistent XML
+ * and what vmsnapfs recorded in it. */
+struct op
+{
+  const struct vs_vm *vm;
+  virDomainPtr dom;
+  char *xml;
+  struct dom_xml *dx;
+};
+
+static void
+op_close (struct op *o)
+{
+  if (o->dom)
+    virDomainFree (o->dom);
+  free (o->xml);
+  dom_xml_free (o->dx);
+  vm_op_end (o->vm);
+  host_sync (o->vm); /* failed or not: libvirt may have shown a part */
+}
+
+/* Begin an operation on VM, which must be shut off. */
+static int
+op_open (const struct vs_vm *vm, struct op *o)
+{
+  int r, state, reason;
+
+  memset (o, 0, sizeof *o);
+  o->vm = vm;
+  if ((r = vm_op_begin (vm)) < 0)
+    return r;
+  if ((o->dom = lookup_domain (vm)) == NULL)
+    r = -ENOENT;
+  else if (virDomainGetState (o->dom, &state, &reason, 0) < 0)
+    r = -EIO;
+  else if (state != VIR_DOMAIN_SHUTOFF)
+    {
+      log_error ("VM '%s' must be shut off for this.", vm->name);
+      r = -EBUSY;
+    }
+  else if ((o->xml = virDomainGetXMLDesc (o->dom, VIR_DOMAIN_XML_INACTIVE))
+               == NULL
+           || dom_xml_parse (o->xml, &o->dx) < 0)
+    {
+      log_error ("VM '%s': cannot read its definition: %s", vm->name,
+                 virt_error ());
+      r = -EIO;
+    }
+  if (r < 0)
+    {
+      op_close (o);
+      o->vm = NULL;
+    }
+  return r;
+}
+
+/* Define O's domain anew: disks per CHANGES, record META. */
+static int
+op_define (struct op *o, const struct disk_change *changes, size_t n,
+           const struct vs_meta *meta)
+{
+  CLEANUP_FREE char *xml = dom_xml_edit (o->xml, changes, n, meta);
+  virConnectPtr c = host_conn ();
+  virDomainPtr d = NULL;
+
+  if (xml && c)
+    d = virDomainDefineXML (c, xml);
+  if (c)
+    virConnectClose (c);
+  if (d == NULL)
+    {
+      log_error ("VM '%s': cannot define its new state: %s", o->vm->name,
+                 xml ? virt_error () : "its XML cannot be edited");
+      return -EIO;
+    }
+  virDomainFree (d);
+  return 0;
+}
+
+/* Make SNAP libvirt's current snapshot of O's VM. */
+static int
+set_current (struct op *o, const char *snap)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr s = NULL, again = NULL;
+  CLEANUP_FREE char *xml = NULL;
+
+  if (snap == NULL)
+    return 0;
+  if ((s = virDomainSnapshotLookupByName (o->dom, snap, 0)) == NULL
+      || (xml = virDomainSnapshotGetXMLDesc (s, 0)) == NULL
+      || (again = virDomainSnapshotCreateXML (
+              o->dom, xml,
+              VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+                  | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT))
+             == NULL)
+    {
+      log_error ("VM '%s': cannot make '%s' its current snapshot: %s",
+                 o->vm->name, snap, virt_error ());
+      return -EIO;
+    }
+  return 0;
+}
+
+static char *
+current_snapshot (struct op *o)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr cur = NULL;
+
+  if (virDomainHasCurrentSnapshot (o->dom, 0) != 1
+      || (cur = virDomainSnapshotCurrent (o->dom, 0)) == NULL)
+    return NULL;
+  return xstrdup (virDomainSnapshotGetName (cur));
+}
+
+/* Remove the files of a dropped state; volumes that some snapshot still
+ * stands on are kept. */
+static void
+drop_volumes (struct op *o, const struct vs_meta *m, bool kept)
+{
+  for (size_t i = 0; i < m->ndisks; i++)
+    {
+      const char *path = kept ? m->disks[i].kept : m->disks[i].preview;
+      bool in_use = false;
+
+      for (size_t s = 0; s < o->vm->nsnaps; s++)
+        for (size_t d = 0; d < o->vm->snaps[s]->ndisks; d++)
+          if (strcmp (o->vm->snaps[s]->disks[d].volume, path) == 0)
+            in_use = true;
+      if (in_use)
+        log_info ("VM '%s': '%s' is kept: a snapshot stands on it.",
+                  o->vm->name, path);
+      else if (unlink (path) < 0)
+        log_warning ("VM '%s': cannot remove '%s': %m.", o->vm->name, path);
+      else
+        log_info ("VM '%s': removed '%s'.", o->vm->name, path);
+    }
+}
+
+/* The preview step: new overlays over SNAP's volumes, the state kept. */
+static int
+do_preview (struct op *o, const struct vs_snapshot *snap)
+{
+  const struct dom_xml *dx = o->dx;
+  struct disk_change *ch = xcalloc (dx->ndisks, sizeof *ch);
+  struct vs_meta m = { 0 };
+  int r = 0;
+
+  m.snapshot_mode = xstrdup_null (dx->meta.snapshot_mode);
+  m.preview = xstrdup (snap->name);
+  m.kept_current = current_snapshot (o);
+  m.kept_resume = xstrdup_null (dx->meta.resume);
+  m.resume = snap->memory_file ? xstrdup (snap->name) : NULL;
+  m.disks = xcalloc (dx->ndisks, sizeof *m.disks);
+  for (size_t i = 0; i < dx->ndisks && r == 0; i++)
+    {
+      const struct dom_disk *cur = &dx->disks[i];
+      const struct vs_disk *frozen = NULL;
+      CLEANUP_FREE char *stem = NULL;
+      struct kept_disk *k = &m.disks[m.ndisks];
+
+      for (size_t j = 0; j < snap->ndisks; j++)
+        if (strcmp (snap->disks[j].target, cur->target) == 0)
+          frozen = &snap->disks[j];
+      if (frozen == NULL)
+        {
+          log_error ("VM '%s': snapshot '%s' has no volume for disk '%s'.",
+                     o->vm->name, snap->name, cur->target);
+          r = -EINVAL;
+          break;
+        }
+      stem = xasprintf ("%s.%s.from-%s", o->vm->name, cur->target,
+                        snap->name);
+      k->target = xstrdup (cur->target);
+      k->kept = xstrdup (cur->source);
+      k->format = xstrdup_null (cur->format);
+      k->preview = new_volume_path (cur->source, stem, "qcow2");
+      m.ndisks++;
+      const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
+                             "-b", frozen->volume, "-F", frozen->format,
+                             k->preview, NULL };
+      char *out = NULL;
+      if ((r = run_capture (argv, 65536, 60000, &out, NULL, NULL)) < 0)
+        log_error ("VM '%s': cannot make the volume '%s'.", o->vm->name,
+                   k->preview);
+      free (out);
+      ch[i] = (struct disk_change){ k->target, k->preview, "qcow2" };
+    }
+  if (r == 0)
+    r = op_define (o, ch, dx->ndisks, &m);
+  if (r == 0 && (r = set_current (o, snap->name)) < 0)
+    {
+      /* Back to the state it had. */
+      for (size_t i = 0; i < m.ndisks; i++)
+        ch[i] = (struct disk_change){ m.disks[i].target, m.disks[i].kept,
+                                      m.disks[i].format };
+      op_define (o, ch, m.ndisks, &dx->meta);
+    }
+  if (r < 0)
+    drop_volumes (o, &m, false);
+  else
+    log_info ("VM '%s': previewing snapshot '%s'.", o->vm->name, snap->name);
+  vs_meta_clear (&m);
+  free (ch);
+  return r;
+}
+
+/* The commit step: the kept state dropped. */
+static int
+do_commit (struct op *o)
+{
+  struct vs_meta m = { 0 };
+  int r;
+
+  vs_meta_copy (&o->dx->meta, &m);
+  free (m.preview);
+  free (m.kept_current);
+  free (m.kept_resume);
+  m.preview = m.kept_current = m.kept_resume = NULL;
+  m.ndisks = 0;
+  r = op_define (o, NULL, 0, &m);
+  if (r == 0)
+    {
+      drop_volumes (o, &o->dx->meta, true);
+      log_info ("VM '%s': committed snapshot '%s'.", o->vm->name,
+                o->dx->meta.preview);
+    }
+  m.ndisks = o->dx->meta.ndisks; /* so that they are freed */
+  vs_meta_clear (&m);
+  return r;
+}
+
+/* Refresh O's definition after a step changed it. */
+static int
+op_reread (struct op *o)
+{
+  free (o->xml);
+  dom_xml_free (o->dx);
+  o->dx = NULL;
+  if ((o->xml = virDomainGetXMLDesc (o->dom, VIR_DOMAIN_XML_INACTIVE)) == NULL
+      || dom_xml_parse (o->xml, &o->dx) < 0)
+    return -EIO;
+  return 0;
+}
+
+static const struct vs_snapshot *
+find_target (const struct vs_vm *vm, const char *name)
+{
+  const struct vs_snapshot *s = vm_find_snapshot (vm, name);
+
+  if (s == NULL)
+    log_error ("VM '%s' has no snapshot '%s'.", vm->name, name);
+  return s;
+}
+
+int
+host_preview (const struct vs_vm *vm, const char *name)
+{
+  const struct vs_snapshot *snap = find_target (vm, name);
+  struct op o;
+  int r;
+
+  if (snap == NULL)
+    return -EINVAL;
+  if ((r = op_open (vm, &o)) < 0)
+    return r;
+  if (o.dx->meta.preview && strcmp (o.dx->meta.preview, name) == 0)
+    r = 0; /* previewing it already */
+  else if (o.dx->meta.preview)
+    {
+      log_error ("VM '%s': snapshot '%s' is being previewed; undo or commit "
+                 "that first.",
+                 vm->name, o.dx->meta.preview);
+      r = -EBUSY;
+    }
+  else
+    r = do_preview (&o, snap);
+  op_close (&o);
+  return r;
+}
+
+int
+host_undo (const struct vs_vm *vm)
+{
+  const struct vs_meta *k;
+  struct disk_change *ch;
+  struct vs_meta m = { 0 };
+  struct op o;
+  int r;
+
+  if ((r = op_open (vm, &o)) < 0)
+    return r;
+  k = &o.dx->meta;
+  if (k->preview == NULL)
+    {
+      op_close (&o);
+      return -ENOENT;
+    }
+  ch = xcalloc (k->ndisks, sizeof *ch);
+  for (size_t i = 0; i < k->ndisks; i++)
+    ch[i] = (struct disk_change){ k->disks[i].target, k->disks[i].kept,
+                                  k->disks[i].format };
+  m.snapshot_mode = k->snapshot_mode;
+  m.resume = k->kept_resume;
+  if ((r = op_define (&o, ch, k->ndisks, &m)) == 0)
+    {
+      set_current (&o, k->kept_current);
+      drop_volumes (&o, k, false);
+      log_info ("VM '%s': undid the preview of '%s'.", vm->name, k->preview);
+    }
+  free (ch);
+  op_close (&o);
+  return r;
+}
+
+int
+host_activate (const struct vs_vm *vm, const char *name)
+{
+  const struct vs_snapshot *snap = find_target (vm, name);
+  struct op o;
+  int r;
+
+  if (snap == NULL)
+    return -EINVAL;
+  if ((r = op_open (vm, &o)) < 0)
+    return r;
+  if (o.dx->meta.preview && strcmp (o.dx->meta.preview, name) != 0)
+    {
+      log_error ("VM '%s': snapshot '%s' is being previewed, not '%s'.",
+                 vm->name, o.dx->meta.preview, name);
+      r = -EBUSY;
+    }
+  else if (o.dx->meta.preview == NULL
+           && ((r = do_preview (&o, snap)) < 0 || (r = op_reread (&o)) < 0))
+    ; /* the preview step failed, and undid itself */
+  else
+    r = do_commit (&o);
+  op_close (&o);
+  return r;
+}
+
+int
+host_resume_clear (const struct vs_vm *vm)
+{
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  struct vs_meta m = { 0 };
+  int r;
+
+  if ((r = vm_op_begin (vm)) < 0)
+    return r;
+  if ((dom = lookup_domain (vm)) == NULL)
+    r = -ENOENT;
+  else if ((r = meta_read (vm, dom, &m)) == 0)
+    {
+      if (m.resume == NULL)
+        r = -ENOENT;
+      else
+        {
+          free (m.resume);
+          m.resume = NULL;
+          r = meta_write (vm, dom, &m);
+        }
+    }
+  vs_meta_clear (&m);
+  vm_op_end (vm);
+  host_sync (vm);
+  return r;
+}
+
+int
+restore_memory (const struct vs_vm *vm, virDomainPtr dom)
+{
+  virConnectPtr c = NULL;
+  CLEANUP_FREE char *saved = NULL, *xml = NULL, *cur = NULL;
+  const struct vs_snapshot *snap;
+  struct disk_change *ch = NULL;
+  struct dom_xml *dx = NULL;
+  int r = -EIO;
+
+  if ((snap = vm_find_snapshot (vm, vm->resume)) == NULL
+      || snap->memory_file == NULL)
+    {
+      log_error ("VM '%s': the memory of snapshot '%s' is gone; remove "
+                 "'resume' to boot instead.",
+                 vm->name, vm->resume);
+      return -EIO;
+    }
+  if ((c = host_conn ()) == NULL
+      || (cur = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE)) == NULL
+      || dom_xml_parse (cur, &dx) < 0
+      || (saved = virDomainSaveImageGetXMLDesc (c, snap->memory_file, 0))
+             == NULL)
+    {
+      log_error ("VM '%s': cannot read the memory of '%s': %s", vm->name,
+                 snap->name, virt_error ());
+      goto out;
+    }
+  /* The saved domain names the volumes of the snapshot's time: point it
+   * at the VM's disks now. */
+  ch = xcalloc (dx->ndisks, sizeof *ch);
+  for (size_t i = 0; i < dx->ndisks; i++)
+    ch[i] = (struct disk_change){ dx->disks[i].target, dx->disks[i].source,
+                                  dx->disks[i].format };
+  if ((xml = dom_xml_edit (saved, ch, dx->ndisks, NULL)) == NULL)
+    {
+      log_error ("VM '%s': the memory of '%s' is of other disks.", vm->name,
+                 snap->name);
+      goto out;
+    }
+  if (virDomainRestoreFlags (c, snap->memory_file, xml, 0) < 0)
+    {
+      r = -virt_errno ();
+      log_error ("VM '%s': cannot restore the memory of '%s': %s", vm->name,
+                 snap->name, virt_error ());
+      goto out;
+    }
+  /* Restored once: the next start boots. */
+  free (dx->meta.resume);
+  dx->meta.resume = NULL;
+  r = meta_write (vm, dom, &dx->meta);
+  log_info ("VM '%s': restored the memory of snapshot '%s'.", vm->name,
+            snap->name);
+out:
+  if (c)
+    virConnectClose (c);
+  free (ch);
+  dom_xml_free (dx);
+  return r;
+}
