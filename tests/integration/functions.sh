@@ -151,6 +151,31 @@ guest_counting() {
     [ -n "$(guest_count "$1")" ]
 }
 
+# console_mark NAME: how many lines the guest's console has now, to read
+# what comes after with console_since NAME MARK.
+console_mark() {
+    wc -l < "/var/lib/libvirt/images/$VM_PREFIX$1/console.log"
+}
+
+console_since() {
+    tail -n +"$(($2 + 1))" "/var/lib/libvirt/images/$VM_PREFIX$1/console.log"
+}
+
+# first_count_since NAME MARK: the first count printed after MARK.
+first_count_since() {
+    console_since "$1" "$2" | sed -n 's/^count \([0-9][0-9]*\).*/\1/p' | head -n 1
+}
+
+# boot_disk_since NAME MARK: the disk count of the boot after MARK, or
+# nothing when the guest did not boot (a memory restore).
+boot_disk_since() {
+    console_since "$1" "$2" | sed -n 's/^vmsnapfs-guest: boot disk=\([0-9]*\).*/\1/p' | head -n 1
+}
+
+counting_since() {
+    [ -n "$(first_count_since "$1" "$2")" ]
+}
+
 # disk_count FILE [FORMAT]: the count written on the first sector of a disk
 # image, read through qemu so that a qcow2 chain is followed.
 disk_count() {
