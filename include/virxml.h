@@ -81,9 +81,6 @@ void dom_xml_free (struct dom_xml *d);
 /* Free what M holds (not M itself). */
 void vs_meta_clear (struct vs_meta *m);
 
-/* Copy M into *OUT. */
-void vs_meta_copy (const struct vs_meta *m, struct vs_meta *out);
-
 /* The <vmsnapfs> element that records M, in no namespace, as
  * virDomainSetMetadata takes it (malloc'd). */
 char *vs_meta_format (const struct vs_meta *m);

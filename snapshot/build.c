@@ -198,15 +198,10 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
 {
   /* The persistent definition: vmsnapfs's record lives there (a memory
    * restore brings back the live definition of the snapshot's time). */
-  CLEANUP_FREE char *xml = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE);
   struct dom_xml *dx;
 
-  if (xml == NULL || dom_xml_parse (xml, &dx) < 0)
-    {
-      log_error ("Cannot read the definition of VM '%s': %s", vm->name,
-                 xml ? "the XML is not valid" : virt_error ());
-      return -EIO;
-    }
+  if (read_inactive (vm->name, dom, NULL, &dx) < 0)
+    return -EIO;
   vm->disk_targets = xcalloc (dx->ndisks, sizeof *vm->disk_targets);
   for (size_t i = 0; i < dx->ndisks; i++)
     vm->disk_targets[vm->ndisks++] = xstrdup (dx->disks[i].target);

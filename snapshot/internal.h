@@ -65,6 +65,12 @@ void host_sync (const struct vs_vm *vm);
 char *new_volume_path (const char *beside, const char *stem, const char *ext);
 
 struct vs_meta;
+struct dom_xml;
+
+/* Read and parse DOM's persistent definition into *DX, and keep its XML in
+ * *XML unless XML is NULL.  Returns 0 or -EIO (logged). */
+int read_inactive (const char *vm, virDomainPtr dom, char **xml,
+                   struct dom_xml **dx);
 
 /* Read vmsnapfs's record from DOM's persistent definition into META. */
 int meta_read (const struct vs_vm *vm, virDomainPtr dom,

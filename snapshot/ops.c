@@ -175,17 +175,36 @@ host_set_snapshot_mode (const struct vs_vm *vm, const char *mode)
 }
 
 int
-meta_read (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *meta)
+read_inactive (const char *vm, virDomainPtr dom, char **xml_out,
+               struct dom_xml **dx)
 {
-  CLEANUP_FREE char *xml = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE);
-  struct dom_xml *dx;
+  char *xml = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE);
 
-  if (xml == NULL || dom_xml_parse (xml, &dx) < 0)
+  *dx = NULL;
+  if (xml_out)
+    *xml_out = NULL;
+  if (xml == NULL || dom_xml_parse (xml, dx) < 0)
     {
-      log_error ("VM '%s': cannot read its definition: %s", vm->name,
+      log_error ("VM '%s': cannot read its definition: %s", vm,
                  xml ? "the XML is not valid" : virt_error ());
+      free (xml);
       return -EIO;
     }
+  if (xml_out)
+    *xml_out = xml;
+  else
+    free (xml);
+  return 0;
+}
+
+int
+meta_read (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *meta)
+{
+  struct dom_xml *dx;
+  int r = read_inactive (vm->name, dom, NULL, &dx);
+
+  if (r < 0)
+    return r;
   *meta = dx->meta;
   memset (&dx->meta, 0, sizeof dx->meta);
   dom_xml_free (dx);

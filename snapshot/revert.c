@@ -63,14 +63,8 @@ op_open (const struct vs_vm *vm, struct op *o)
       log_error ("VM '%s' must be shut off for this.", vm->name);
       r = -EBUSY;
     }
-  else if ((o->xml = virDomainGetXMLDesc (o->dom, VIR_DOMAIN_XML_INACTIVE))
-               == NULL
-           || dom_xml_parse (o->xml, &o->dx) < 0)
-    {
-      log_error ("VM '%s': cannot read its definition: %s", vm->name,
-                 virt_error ());
-      r = -EIO;
-    }
+  else
+    r = read_inactive (vm->name, o->dom, &o->xml, &o->dx);
   if (r < 0)
     {
       op_close (o);
@@ -233,24 +227,17 @@ do_preview (struct op *o, const struct vs_snapshot *snap)
 static int
 do_commit (struct op *o)
 {
-  struct vs_meta m = { 0 };
-  int r;
+  /* The record without the preview, its fields borrowed from O's. */
+  const struct vs_meta *k = &o->dx->meta;
+  struct vs_meta m = { .snapshot_mode = k->snapshot_mode,
+                       .resume = k->resume };
+  int r = op_define (o, NULL, 0, &m);
 
-  vs_meta_copy (&o->dx->meta, &m);
-  free (m.preview);
-  free (m.kept_current);
-  free (m.kept_resume);
-  m.preview = m.kept_current = m.kept_resume = NULL;
-  m.ndisks = 0;
-  r = op_define (o, NULL, 0, &m);
   if (r == 0)
     {
-      drop_volumes (o, &o->dx->meta, true);
-      log_info ("VM '%s': committed snapshot '%s'.", o->vm->name,
-                o->dx->meta.preview);
+      drop_volumes (o, k, true);
+      log_info ("VM '%s': committed snapshot '%s'.", o->vm->name, k->preview);
     }
-  m.ndisks = o->dx->meta.ndisks; /* so that they are freed */
-  vs_meta_clear (&m);
   return r;
 }
 
@@ -260,44 +247,45 @@ op_reread (struct op *o)
 {
   free (o->xml);
   dom_xml_free (o->dx);
-  o->dx = NULL;
-  if ((o->xml = virDomainGetXMLDesc (o->dom, VIR_DOMAIN_XML_INACTIVE)) == NULL
-      || dom_xml_parse (o->xml, &o->dx) < 0)
-    return -EIO;
-  return 0;
+  return read_inactive (o->vm->name, o->dom, &o->xml, &o->dx);
 }
 
-static const struct vs_snapshot *
-find_target (const struct vs_vm *vm, const char *name)
+/* Begin an operation on snapshot NAME of VM (shut off): -EINVAL when VM
+ * has no such snapshot, -EBUSY while another one is being previewed. */
+static int
+op_open_target (const struct vs_vm *vm, const char *name, struct op *o,
+                const struct vs_snapshot **snap)
 {
-  const struct vs_snapshot *s = vm_find_snapshot (vm, name);
+  int r;
 
-  if (s == NULL)
-    log_error ("VM '%s' has no snapshot '%s'.", vm->name, name);
-  return s;
+  if ((*snap = vm_find_snapshot (vm, name)) == NULL)
+    {
+      log_error ("VM '%s' has no snapshot '%s'.", vm->name, name);
+      return -EINVAL;
+    }
+  if ((r = op_open (vm, o)) < 0)
+    return r;
+  if (o->dx->meta.preview && strcmp (o->dx->meta.preview, name) != 0)
+    {
+      log_error ("VM '%s': snapshot '%s' is being previewed; undo or commit "
+                 "that first.",
+                 vm->name, o->dx->meta.preview);
+      op_close (o);
+      return -EBUSY;
+    }
+  return 0;
 }
 
 int
 host_preview (const struct vs_vm *vm, const char *name)
 {
-  const struct vs_snapshot *snap = find_target (vm, name);
+  const struct vs_snapshot *snap;
   struct op o;
   int r;
 
-  if (snap == NULL)
-    return -EINVAL;
-  if ((r = op_open (vm, &o)) < 0)
+  if ((r = op_open_target (vm, name, &o, &snap)) < 0)
     return r;
-  if (o.dx->meta.preview && strcmp (o.dx->meta.preview, name) == 0)
-    r = 0; /* previewing it already */
-  else if (o.dx->meta.preview)
-    {
-      log_error ("VM '%s': snapshot '%s' is being previewed; undo or commit "
-                 "that first.",
-                 vm->name, o.dx->meta.preview);
-      r = -EBUSY;
-    }
-  else
+  if (o.dx->meta.preview == NULL) /* else previewing it already */
     r = do_preview (&o, snap);
   op_close (&o);
   return r;
@@ -340,22 +328,15 @@ host_undo (const struct vs_vm *vm)
 int
 host_activate (const struct vs_vm *vm, const char *name)
 {
-  const struct vs_snapshot *snap = find_target (vm, name);
+  const struct vs_snapshot *snap;
   struct op o;
   int r;
 
-  if (snap == NULL)
-    return -EINVAL;
-  if ((r = op_open (vm, &o)) < 0)
+  if ((r = op_open_target (vm, name, &o, &snap)) < 0)
     return r;
-  if (o.dx->meta.preview && strcmp (o.dx->meta.preview, name) != 0)
-    {
-      log_error ("VM '%s': snapshot '%s' is being previewed, not '%s'.",
-                 vm->name, o.dx->meta.preview, name);
-      r = -EBUSY;
-    }
-  else if (o.dx->meta.preview == NULL
-           && ((r = do_preview (&o, snap)) < 0 || (r = op_reread (&o)) < 0))
+  /* Not previewing: revert, a preview and a commit in one step. */
+  if (o.dx->meta.preview == NULL
+      && ((r = do_preview (&o, snap)) < 0 || (r = op_reread (&o)) < 0))
     ; /* the preview step failed, and undid itself */
   else
     r = do_commit (&o);

@@ -159,25 +159,6 @@ vs_meta_clear (struct vs_meta *m)
   memset (m, 0, sizeof *m);
 }
 
-void
-vs_meta_copy (const struct vs_meta *m, struct vs_meta *out)
-{
-  out->snapshot_mode = xstrdup_null (m->snapshot_mode);
-  out->resume = xstrdup_null (m->resume);
-  out->preview = xstrdup_null (m->preview);
-  out->kept_current = xstrdup_null (m->kept_current);
-  out->kept_resume = xstrdup_null (m->kept_resume);
-  out->ndisks = m->ndisks;
-  out->disks = xcalloc (m->ndisks, sizeof *out->disks);
-  for (size_t i = 0; i < m->ndisks; i++)
-    {
-      out->disks[i].target = xstrdup (m->disks[i].target);
-      out->disks[i].kept = xstrdup (m->disks[i].kept);
-      out->disks[i].format = xstrdup_null (m->disks[i].format);
-      out->disks[i].preview = xstrdup (m->disks[i].preview);
-    }
-}
-
 #define META "/domain/metadata/vmsnapfs:vmsnapfs/"
 
 static void

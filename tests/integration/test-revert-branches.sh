@@ -24,7 +24,7 @@ sums() {
 }
 s1=$(sums s1)
 s2=$(sums s2)
-c1=$(disk_count "$V/snapshots/s1/vdb.qcow2")
+c1=$(disk_count "$V/snapshots/s1/vda.qcow2") # the guest boots on vda's count
 
 ln -sfn snapshots/s1 "$V/active"
 assert_eq snapshots/s1 "$(readlink "$V/active")" "active after revert"
