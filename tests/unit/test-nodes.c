@@ -313,6 +313,25 @@ test_mkdir_places (void **state)
   assert_int_equal (node_mkdir (&n, "s1"), -EEXIST);
 }
 
+/* Renames: read-only under snapshots/, across VMs EXDEV, and within a VM
+ * only a temporary link over preview or active. */
+static void
+test_rename_refusals (void **state)
+{
+  struct node snap, snaps, vm, root;
+
+  assert_int_equal (node_resolve (*state, "/web/snapshots/s1", &snap), 0);
+  assert_int_equal (node_resolve (*state, "/web/snapshots", &snaps), 0);
+  assert_int_equal (node_resolve (*state, "/web", &vm), 0);
+  assert_int_equal (node_resolve (*state, "/", &root), 0);
+  assert_int_equal (node_rename (&snap, "info", &snap, "x"), -EROFS);
+  assert_int_equal (node_rename (&snaps, "s1", &snaps, "s9"), -EROFS);
+  assert_int_equal (node_rename (&vm, "state", &vm, "x"), -EINVAL);
+  assert_int_equal (node_rename (&vm, "nope", &vm, "active"), -EINVAL);
+  assert_int_equal (node_rename (&root, "web", &root, "db"), -EINVAL);
+  assert_int_equal (node_rename (&snap, "info", &root, "x"), -EXDEV);
+}
+
 static void
 test_snapshot_names (void **state)
 {
@@ -398,6 +417,7 @@ main (void)
     cmocka_unit_test (test_write_parsing),
     cmocka_unit_test (test_mkdir_places),
     cmocka_unit_test (test_snapshot_names),
+    cmocka_unit_test (test_rename_refusals),
   };
   return cmocka_run_group_tests_name ("nodes", tests, setup, teardown);
 }
