@@ -236,19 +236,26 @@ resolve_parent (const char *path, struct node *n, const char **name)
   return r;
 }
 
+/* Call FN with PATH's parent directory and last name. */
 static int
-op_mkdir (const char *path, mode_t mode)
+on_parent (const char *path, int (*fn) (const struct node *, const char *))
 {
   const char *name;
   struct node n;
   int r;
 
-  (void) mode;
   if ((r = resolve_parent (path, &n, &name)) < 0)
     return r;
-  r = node_mkdir (&n, name);
+  r = fn (&n, name);
   release (&n);
   return r;
+}
+
+static int
+op_mkdir (const char *path, mode_t mode)
+{
+  (void) mode;
+  return on_parent (path, node_mkdir);
 }
 
 static int
@@ -268,29 +275,13 @@ op_symlink (const char *target, const char *path)
 static int
 op_unlink (const char *path)
 {
-  const char *name;
-  struct node n;
-  int r;
-
-  if ((r = resolve_parent (path, &n, &name)) < 0)
-    return r;
-  r = node_unlink (&n, name);
-  release (&n);
-  return r;
+  return on_parent (path, node_unlink);
 }
 
 static int
 op_rmdir (const char *path)
 {
-  const char *name;
-  struct node n;
-  int r;
-
-  if ((r = resolve_parent (path, &n, &name)) < 0)
-    return r;
-  r = node_rmdir (&n, name);
-  release (&n);
-  return r;
+  return on_parent (path, node_rmdir);
 }
 
 static int

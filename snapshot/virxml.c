@@ -140,6 +140,16 @@ read_disks (struct doc *d, const char *xpath, struct dom_disk **disks)
   return k;
 }
 
+static void
+kept_disk_clear (struct kept_disk *k)
+{
+  free (k->target);
+  free (k->kept);
+  free (k->format);
+  free (k->preview);
+  memset (k, 0, sizeof *k);
+}
+
 void
 vs_meta_clear (struct vs_meta *m)
 {
@@ -149,12 +159,7 @@ vs_meta_clear (struct vs_meta *m)
   free (m->kept_current);
   free (m->kept_resume);
   for (size_t i = 0; i < m->ndisks; i++)
-    {
-      free (m->disks[i].target);
-      free (m->disks[i].kept);
-      free (m->disks[i].format);
-      free (m->disks[i].preview);
-    }
+    kept_disk_clear (&m->disks[i]);
   free (m->disks);
   memset (m, 0, sizeof *m);
 }
@@ -193,13 +198,7 @@ read_meta (struct doc *d, struct vs_meta *m)
       if (k->target && k->kept && k->preview)
         m->ndisks++;
       else
-        {
-          free (k->target);
-          free (k->kept);
-          free (k->format);
-          free (k->preview);
-          memset (k, 0, sizeof *k);
-        }
+        kept_disk_clear (k);
     }
   xmlXPathFreeObject (obj);
 }
