@@ -60,6 +60,10 @@ struct snap_disk
   char *format;  /* the frozen volume's format per the inner <domain> */
 };
 
+/* The description of a snapshot vmsnapfs took with the guest's file
+ * systems frozen. */
+#define SNAPSHOT_QUIESCED_MARK "Taken by vmsnapfs, guest file systems quiesced."
+
 struct snap_xml
 {
   char *name;

@@ -100,6 +100,8 @@ build_snapshot (const char *vm, const char *uuid, const char *xml)
   sx->parent = NULL;
   s->created = (time_t) sx->created;
   s->vm_state = vm_state_word (sx->state);
+  s->quiesced = sx->description
+                && strcmp (sx->description, SNAPSHOT_QUIESCED_MARK) == 0;
   s->status = "ok";
   s->memory_file = sx->memory_file;
   sx->memory_file = NULL;

@@ -76,6 +76,10 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
   strbuf_printf (&b, "<domainsnapshot>\n  <name>");
   xml_escaped (&b, name);
   strbuf_printf (&b, "</name>\n");
+  /* libvirt keeps no record of quiescing: the description does. */
+  if (p->flags & VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE)
+    strbuf_printf (&b, "  <description>%s</description>\n",
+                   SNAPSHOT_QUIESCED_MARK);
   if (memory)
     {
       CLEANUP_FREE char *stem = xasprintf ("%s.%s", vm->name, name);
