@@ -169,10 +169,21 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
   return 0;
 }
 
+char *
+current_snapshot_name (virDomainPtr dom)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr cur = NULL;
+
+  if (virDomainHasCurrentSnapshot (dom, 0) != 1
+      || (cur = virDomainSnapshotCurrent (dom, 0)) == NULL)
+    return NULL;
+  return xstrdup (virDomainSnapshotGetName (cur));
+}
+
 uint64_t
 snapshot_fingerprint (virDomainPtr dom)
 {
-  CLEANUP_SNAPSHOT virDomainSnapshotPtr cur = NULL;
+  CLEANUP_FREE char *cur = NULL;
   virDomainSnapshotPtr *snaps = NULL;
   struct strbuf b = { 0 };
   int n = virDomainListAllSnapshots (dom, &snaps, 0);
@@ -186,9 +197,8 @@ snapshot_fingerprint (virDomainPtr dom)
       virDomainSnapshotFree (snaps[i]);
     }
   free (snaps);
-  if (virDomainHasCurrentSnapshot (dom, 0) == 1
-      && (cur = virDomainSnapshotCurrent (dom, 0)) != NULL)
-    strbuf_printf (&b, "current=%s", virDomainSnapshotGetName (cur));
+  if ((cur = current_snapshot_name (dom)) != NULL)
+    strbuf_printf (&b, "current=%s", cur);
   h = hash_strings (b.s ? b.s : "", NULL);
   free (b.s);
   return h;
@@ -219,7 +229,6 @@ struct vs_vm *
 build_vm (virDomainPtr dom, const struct vs_vm *old, bool reread)
 {
   struct vs_vm *vm = xcalloc (1, sizeof *vm);
-  CLEANUP_SNAPSHOT virDomainSnapshotPtr cur = NULL;
   int state, reason;
 
   vm->refs = 1;
@@ -235,9 +244,7 @@ build_vm (virDomainPtr dom, const struct vs_vm *old, bool reread)
   vm->snap_fingerprint = snapshot_fingerprint (dom);
   if (read_definition (dom, vm) < 0 || build_snapshots (dom, vm, old, reread) < 0)
     goto fail;
-  if (virDomainHasCurrentSnapshot (dom, 0) == 1
-      && (cur = virDomainSnapshotCurrent (dom, 0)) != NULL)
-    vm->current = xstrdup (virDomainSnapshotGetName (cur));
+  vm->current = current_snapshot_name (dom);
   vm->mtime = time (NULL);
   vm->ino = hash_strings (vm->uuid, NULL);
   return vm;

@@ -41,6 +41,17 @@ const char *domain_state_word (int state);
 struct vs_vm *build_vm (virDomainPtr dom, const struct vs_vm *old,
                         bool reread);
 
+/* The name of DOM's current snapshot (malloc'd), or NULL. */
+char *current_snapshot_name (virDomainPtr dom);
+
+/* Change VM's record with CHANGE (ARG passed on), under VM's operation
+ * lock: read, change, write.  CHANGE returns 0 or -errno; on an error
+ * nothing is written. */
+struct vs_meta;
+int meta_update (const struct vs_vm *vm,
+                 int (*change) (struct vs_meta *m, const char *arg),
+                 const char *arg);
+
 /* A cheap fingerprint of DOM's snapshots: their names and the current one.
  * Two round trips.  Returns 0 on error. */
 uint64_t snapshot_fingerprint (virDomainPtr dom);

@@ -144,12 +144,38 @@ host_vm_command (const struct vs_vm *vm, const char *command)
 }
 
 int
-host_set_snapshot_mode (const struct vs_vm *vm, const char *mode)
+meta_update (const struct vs_vm *vm,
+             int (*change) (struct vs_meta *m, const char *arg),
+             const char *arg)
 {
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
   struct vs_meta meta = { 0 };
   int r;
 
+  if ((r = vm_op_begin (vm)) < 0)
+    return r;
+  if ((dom = lookup_domain (vm)) == NULL)
+    r = -ENOENT;
+  else if ((r = meta_read (vm, dom, &meta)) == 0
+           && (r = change (&meta, arg)) == 0)
+    r = meta_write (vm, dom, &meta);
+  vs_meta_clear (&meta);
+  vm_op_end (vm);
+  host_sync (vm); /* failed or not: libvirt may have shown a part */
+  return r;
+}
+
+static int
+set_mode (struct vs_meta *m, const char *mode)
+{
+  free (m->snapshot_mode);
+  m->snapshot_mode = xstrdup (mode);
+  return 0;
+}
+
+int
+host_set_snapshot_mode (const struct vs_vm *vm, const char *mode)
+{
   if (strcmp (mode, "memory") != 0 && strcmp (mode, "disk") != 0
       && strcmp (mode, "quiesce") != 0)
     {
@@ -158,20 +184,7 @@ host_set_snapshot_mode (const struct vs_vm *vm, const char *mode)
                  vm->name, mode);
       return -EINVAL;
     }
-  if ((r = vm_op_begin (vm)) < 0)
-    return r;
-  if ((dom = lookup_domain (vm)) == NULL)
-    r = -ENOENT;
-  else if ((r = meta_read (vm, dom, &meta)) == 0)
-    {
-      free (meta.snapshot_mode);
-      meta.snapshot_mode = xstrdup (mode);
-      r = meta_write (vm, dom, &meta);
-    }
-  vs_meta_clear (&meta);
-  vm_op_end (vm);
-  host_sync (vm); /* failed or not: libvirt may have shown a part */
-  return r;
+  return meta_update (vm, set_mode, mode);
 }
 
 int

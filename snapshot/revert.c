@@ -120,17 +120,6 @@ set_current (struct op *o, const char *snap)
   return 0;
 }
 
-static char *
-current_snapshot (struct op *o)
-{
-  CLEANUP_SNAPSHOT virDomainSnapshotPtr cur = NULL;
-
-  if (virDomainHasCurrentSnapshot (o->dom, 0) != 1
-      || (cur = virDomainSnapshotCurrent (o->dom, 0)) == NULL)
-    return NULL;
-  return xstrdup (virDomainSnapshotGetName (cur));
-}
-
 /* Remove the files of a dropped state; volumes that some snapshot still
  * stands on are kept. */
 static void
@@ -166,7 +155,7 @@ do_preview (struct op *o, const struct vs_snapshot *snap)
 
   m.snapshot_mode = xstrdup_null (dx->meta.snapshot_mode);
   m.preview = xstrdup (snap->name);
-  m.kept_current = current_snapshot (o);
+  m.kept_current = current_snapshot_name (o->dom);
   m.kept_resume = xstrdup_null (dx->meta.resume);
   m.resume = snap->memory_file ? xstrdup (snap->name) : NULL;
   m.disks = xcalloc (dx->ndisks, sizeof *m.disks);
@@ -344,39 +333,28 @@ host_activate (const struct vs_vm *vm, const char *name)
   return r;
 }
 
+static int
+clear_resume (struct vs_meta *m, const char *arg)
+{
+  (void) arg;
+  if (m->resume == NULL)
+    return -ENOENT;
+  free (m->resume);
+  m->resume = NULL;
+  return 0;
+}
+
 int
 host_resume_clear (const struct vs_vm *vm)
 {
-  CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  struct vs_meta m = { 0 };
-  int r;
-
-  if ((r = vm_op_begin (vm)) < 0)
-    return r;
-  if ((dom = lookup_domain (vm)) == NULL)
-    r = -ENOENT;
-  else if ((r = meta_read (vm, dom, &m)) == 0)
-    {
-      if (m.resume == NULL)
-        r = -ENOENT;
-      else
-        {
-          free (m.resume);
-          m.resume = NULL;
-          r = meta_write (vm, dom, &m);
-        }
-    }
-  vs_meta_clear (&m);
-  vm_op_end (vm);
-  host_sync (vm);
-  return r;
+  return meta_update (vm, clear_resume, NULL);
 }
 
 int
 restore_memory (const struct vs_vm *vm, virDomainPtr dom)
 {
   virConnectPtr c = NULL;
-  CLEANUP_FREE char *saved = NULL, *xml = NULL, *cur = NULL;
+  CLEANUP_FREE char *saved = NULL, *xml = NULL;
   const struct vs_snapshot *snap;
   struct disk_change *ch = NULL;
   struct dom_xml *dx = NULL;
@@ -390,9 +368,9 @@ restore_memory (const struct vs_vm *vm, virDomainPtr dom)
                  vm->name, vm->resume);
       return -EIO;
     }
+  if (read_inactive (vm->name, dom, NULL, &dx) < 0)
+    return -EIO;
   if ((c = host_conn ()) == NULL
-      || (cur = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE)) == NULL
-      || dom_xml_parse (cur, &dx) < 0
       || (saved = virDomainSaveImageGetXMLDesc (c, snap->memory_file, 0))
              == NULL)
     {
