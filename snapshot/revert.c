@@ -390,7 +390,8 @@ restore_memory (const struct vs_vm *vm, virDomainPtr dom)
                  snap->name);
       goto out;
     }
-  if (virDomainRestoreFlags (c, snap->memory_file, xml, 0) < 0)
+  if (virDomainRestoreFlags (c, snap->memory_file, xml,
+                             VIR_DOMAIN_SAVE_RUNNING) < 0)
     {
       r = -virt_errno ();
       log_error ("VM '%s': cannot restore the memory of '%s': %s", vm->name,

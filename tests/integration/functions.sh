@@ -49,7 +49,21 @@ trap 'exit 130' INT TERM
 
 fail() {
     echo "FAIL: $TEST_NAME: $*" >&2
+    _diagnose >&2
     exit 1
+}
+
+# _diagnose: what a failed test leaves to read: the state and the last
+# console lines of each VM it defined, and the end of the daemon's log.
+_diagnose() {
+    for _vm in ${_vms:-}; do
+        echo "--- $_vm: $(virsh -q domstate "$_vm" 2>&1), console ends with:"
+        tail -n 5 "/var/lib/libvirt/images/$_vm/console.log" 2>/dev/null
+    done
+    if [ -n "${DAEMON_LOG:-}" ] && [ -s "$DAEMON_LOG" ]; then
+        echo "--- the daemon's log ends with:"
+        tail -n 15 "$DAEMON_LOG"
+    fi
 }
 
 skip() {
@@ -109,6 +123,7 @@ vm_define() {
     VM_DIR=/var/lib/libvirt/images/$_name
     vm_remove "$_name"
     on_exit "vm_remove '$_name'"
+    _vms="${_vms:-} $_name"
     mkdir -p "$VM_DIR"
     chmod 755 "$VM_DIR"
     _i=0

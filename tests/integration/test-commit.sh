@@ -33,12 +33,12 @@ assert_eq snapshots/s1 "$(readlink "$V/active")" "active after undo"
 
 mark=$(console_mark commit)
 echo start > "$V/state"
-wait_for 30 counting_since commit "$mark" || fail "the guest does not count"
+wait_for 60 counting_since commit "$mark" || fail "the guest does not count"
 assert_eq "" "$(boot_disk_since commit "$mark")" "a boot after commit"
 echo destroy > "$V/state"
 mark=$(console_mark commit)
 echo start > "$V/state"
-wait_for 30 counting_since commit "$mark" || fail "the guest does not count"
+wait_for 60 counting_since commit "$mark" || fail "the guest does not count"
 [ -n "$(boot_disk_since commit "$mark")" ] || fail "the second start did not boot"
 
 # A new snapshot now descends from s1.

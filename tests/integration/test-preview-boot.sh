@@ -24,7 +24,7 @@ rm "$V/resume"
 assert_eq snapshots/s1 "$(readlink "$V/preview")" "preview after rm resume"
 mark=$(console_mark pvboot)
 echo start > "$V/state"
-wait_for 30 counting_since pvboot "$mark" || fail "the guest does not count"
+wait_for 60 counting_since pvboot "$mark" || fail "the guest does not count"
 assert_eq "$at_snapshot" "$(boot_disk_since pvboot "$mark")" \
     "the disk the preview booted on"
 
@@ -36,6 +36,6 @@ assert_eq "$disks" "$(virsh -q domblklist "$vm")" "the disks after undo"
 assert_eq "$files" "$(ls "$VM_DIR")" "the files after undo"
 mark=$(console_mark pvboot)
 echo start > "$V/state"
-wait_for 30 counting_since pvboot "$mark" || fail "the guest does not count"
+wait_for 60 counting_since pvboot "$mark" || fail "the guest does not count"
 assert_eq "$at_destroy" "$(boot_disk_since pvboot "$mark")" \
     "the disk after undo"

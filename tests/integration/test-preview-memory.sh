@@ -31,7 +31,8 @@ assert_eq snapshots/s1/memory "$(readlink "$V/resume")" "resume after a restart"
 
 mark=$(console_mark pvmem)
 echo start > "$V/state"
-wait_for 30 counting_since pvmem "$mark" || fail "the guest does not count"
+wait_for 30 counting_since pvmem "$mark" ||
+    fail "the guest does not count after the restore"
 first=$(first_count_since pvmem "$mark")
 assert_eq "" "$(boot_disk_since pvmem "$mark")" "a boot line after a restore"
 [ "$first" -ge "$before" ] && [ "$first" -le $((after + 2)) ] ||
@@ -43,5 +44,6 @@ assert_eq snapshots/s1 "$(readlink "$V/preview")" "preview after the start"
 echo destroy > "$V/state"
 mark=$(console_mark pvmem)
 echo start > "$V/state"
-wait_for 30 counting_since pvmem "$mark" || fail "the guest does not count"
+wait_for 60 counting_since pvmem "$mark" ||
+    fail "the guest does not count after the second start"
 [ -n "$(boot_disk_since pvmem "$mark")" ] || fail "the second start did not boot"

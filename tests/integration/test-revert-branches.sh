@@ -31,7 +31,7 @@ assert_eq snapshots/s1 "$(readlink "$V/active")" "active after revert"
 [ ! -e "$V/preview" ] || fail "preview after a revert"
 mark=$(console_mark branch)
 echo start > "$V/state"
-wait_for 30 counting_since branch "$mark" || fail "the guest does not count"
+wait_for 60 counting_since branch "$mark" || fail "the guest does not count"
 assert_eq "$c1" "$(boot_disk_since branch "$mark")" "booted on s1's disk"
 sleep 1
 mkdir "$V/snapshots/s3"
@@ -49,5 +49,5 @@ assert_eq "s1 s2 s3" "$(ls "$V/snapshots" | xargs)" "the snapshots"
 c2=$(disk_count "$V/snapshots/s2/vda.qcow2")
 mark=$(console_mark branch)
 echo start > "$V/state"
-wait_for 30 counting_since branch "$mark" || fail "the guest does not count"
+wait_for 60 counting_since branch "$mark" || fail "the guest does not count"
 assert_eq "$c2" "$(boot_disk_since branch "$mark")" "booted on s2's disk"
