@@ -20,6 +20,7 @@
 struct options
 {
   char *uri;
+  unsigned long merge_bandwidth;
   int help;
   int version;
 };
@@ -27,6 +28,7 @@ struct options
 #define OPT(t, p) { t, offsetof (struct options, p), 1 }
 static const struct fuse_opt option_spec[] = {
   OPT ("uri=%s", uri),
+  OPT ("merge_bandwidth=%lu", merge_bandwidth),
   OPT ("-h", help),
   OPT ("--help", help),
   OPT ("-V", version),
@@ -44,6 +46,7 @@ usage (const char *prog)
           "\n"
           "options:\n"
           "    -o uri=URI          libvirt connection (default: %s)\n"
+          "    -o merge_bandwidth=N  merge snapshots at N MiB/s at most\n"
           "    -f                  stay in the foreground, log to stderr\n"
           "    -d                  debug: foreground, with debug messages\n"
           "    -s                  single-threaded\n"
@@ -155,6 +158,7 @@ main (int argc, char *argv[])
     goto out;
   if (opts.uri == NULL)
     opts.uri = strdup (DEFAULT_URI);
+  merge_set_bandwidth (opts.merge_bandwidth);
 
   /* Permissions are checked by the kernel from the modes the tree shows. */
   fuse_opt_add_arg (&args, "-odefault_permissions");

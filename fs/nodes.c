@@ -712,15 +712,18 @@ node_unlink (const struct node *dir, const char *name)
   return -EPERM;
 }
 
+/* Whether the caller of the FUSE request this thread serves gave up on it
+ * (a signal, Ctrl-C). */
+static bool
+request_interrupted (void)
+{
+  return fuse_interrupted () != 0;
+}
+
 int
 node_rmdir (const struct node *dir, const char *name)
 {
   if (dir->type != &t_snapshots)
     return -EROFS;
-  if (!vm_find_snapshot (dir->vm, name))
-    return -ENOENT;
-  if ((dir->vm->preview && strcmp (dir->vm->preview, name) == 0)
-      || (dir->vm->resume && strcmp (dir->vm->resume, name) == 0))
-    return -EBUSY;
-  return -EROFS; /* deleting snapshots comes with live merge */
+  return host_snapshot_delete (dir->vm, name, request_interrupted);
 }

@@ -65,6 +65,8 @@ struct vs_vm
   char *preview;       /* the snapshot being previewed, or NULL */
   char *resume;        /* the snapshot whose memory the next start
                           restores, or NULL */
+  char *merging;       /* the snapshot a merge is deleting, or NULL */
+  bool merge_failed;   /* that merge stopped on an error */
   size_t ndisks;
   char **disk_targets; /* the VM's file-backed disks, for the jobs file */
   size_t nsnaps;
@@ -122,6 +124,17 @@ int snapshot_name_check (const char *name);
 /* Take snapshot NAME of VM: all disks at one instant, with the memory when
  * the VM runs and its snapshot mode is "memory". */
 int host_snapshot_create (const struct vs_vm *vm, const char *name);
+
+/* Delete snapshot NAME of VM by merging its volumes (live while the VM
+ * runs), with its memory file.  Blocks until done; returns -EINTR when
+ * INTERRUPTED (may be NULL) says so first, the merge going on.  -EBUSY for
+ * a snapshot that preview or resume points to, or that another branch
+ * stands on. */
+int host_snapshot_delete (const struct vs_vm *vm, const char *name,
+                          bool (*interrupted) (void));
+
+/* Limit merges to MIB_PER_S MiB/s (0: no limit). */
+void merge_set_bandwidth (unsigned long mib_per_s);
 
 /* Run COMMAND ("start", "shutdown" or "destroy") on VM. */
 int host_vm_command (const struct vs_vm *vm, const char *command);

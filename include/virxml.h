@@ -5,6 +5,7 @@
 #ifndef VMSNAPFS_VIRXML_H
 #define VMSNAPFS_VIRXML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,10 @@ struct dom_disk
   char *target; /* "vda" */
   char *source; /* the volume the disk is on now */
   char *format; /* the driver type, "qcow2" (NULL when not given) */
+  size_t nbacking;
+  char **backing;    /* the backing chain below source, top first, as the
+                        live XML records it (empty in a persistent XML) */
+  bool mirror_ready; /* a block job's mirror is ready to pivot */
 };
 
 /* A disk as a preview found it: its volume then, and the preview's. */
@@ -27,6 +32,17 @@ struct kept_disk
   char *kept;    /* the volume the disk was on before the preview */
   char *format;  /* its format, or NULL */
   char *preview; /* the new volume made for the preview */
+};
+
+/* A disk of a merge: TOP is committed into BASE, its backing file. */
+struct merge_disk
+{
+  char *target;
+  char *top;
+  char *base;
+  char *format;   /* BASE's format */
+  bool committed; /* BASE holds TOP's data: what is left is to point what
+                     stands on TOP at BASE, and delete TOP */
 };
 
 /* vmsnapfs's own record in a domain's <metadata>: the truth about what
@@ -41,6 +57,11 @@ struct vs_meta
   char *kept_resume;   /* resume before it, or NULL */
   size_t ndisks;
   struct kept_disk *disks;
+  char *merge;        /* the snapshot being deleted by a merge, or NULL */
+  char *merge_memory; /* its memory file, or NULL */
+  bool merge_failed;  /* the merge stopped on an error; rmdir retries it */
+  size_t nmerge;
+  struct merge_disk *merge_disks;
 };
 
 struct dom_xml

@@ -79,8 +79,18 @@ resolve_disk (const char *vm, const struct snap_xml *sx,
   return 0;
 }
 
+/* What the status of snapshot NAME of VM is: "merging" or "failed" while
+ * a merge deletes it, else "ok". */
+static const char *
+snapshot_status (const struct vs_vm *vm, const char *name)
+{
+  if (vm->merging == NULL || strcmp (vm->merging, name) != 0)
+    return "ok";
+  return vm->merge_failed ? "failed" : "merging";
+}
+
 static struct vs_snapshot *
-build_snapshot (const char *vm, const char *uuid, const char *xml)
+build_snapshot (const struct vs_vm *vm, const char *xml)
 {
   struct snap_xml *sx;
   struct vs_snapshot *s;
@@ -88,7 +98,7 @@ build_snapshot (const char *vm, const char *uuid, const char *xml)
   if (snap_xml_parse (xml, &sx) < 0)
     {
       log_error ("VM '%s': libvirt gave snapshot XML that cannot be read.",
-                 vm);
+                 vm->name);
       return NULL;
     }
   s = xcalloc (1, sizeof *s);
@@ -102,7 +112,7 @@ build_snapshot (const char *vm, const char *uuid, const char *xml)
   s->vm_state = vm_state_word (sx->state);
   s->quiesced = sx->description
                 && strcmp (sx->description, SNAPSHOT_QUIESCED_MARK) == 0;
-  s->status = "ok";
+  s->status = snapshot_status (vm, s->name);
   s->memory_file = sx->memory_file;
   sx->memory_file = NULL;
   s->domain_xml = sx->domain_xml;
@@ -110,9 +120,9 @@ build_snapshot (const char *vm, const char *uuid, const char *xml)
   s->domain_xml_len = s->domain_xml ? strlen (s->domain_xml) : 0;
   s->disks = xcalloc (sx->ndisks, sizeof *s->disks);
   for (size_t i = 0; i < sx->ndisks; i++)
-    if (resolve_disk (vm, sx, &sx->disks[i], &s->disks[s->ndisks]) == 0)
+    if (resolve_disk (vm->name, sx, &sx->disks[i], &s->disks[s->ndisks]) == 0)
       s->ndisks++;
-  s->ino = hash_strings (uuid, s->name, xml, NULL);
+  s->ino = hash_strings (vm->uuid, s->name, xml, NULL);
   snapshot_render (s);
   snap_xml_free (sx);
   return s;
@@ -145,9 +155,12 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
       CLEANUP_FREE char *xml = NULL;
       const struct vs_snapshot *prev;
       struct vs_snapshot *s = NULL;
+      const char *name;
 
-      prev = old ? vm_find_snapshot (old, virDomainSnapshotGetName (snaps[i]))
-                 : NULL;
+      name = virDomainSnapshotGetName (snaps[i]);
+      prev = old ? vm_find_snapshot (old, name) : NULL;
+      if (prev && strcmp (prev->status, snapshot_status (vm, name)) != 0)
+        prev = NULL; /* a merge began or ended: render it anew */
       if (prev && !reread)
         {
           vm->snaps[vm->nsnaps++] = snapshot_ref ((struct vs_snapshot *) prev);
@@ -158,7 +171,7 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
       if (prev && prev->key == hash_strings (xml, NULL))
         s = snapshot_ref ((struct vs_snapshot *) prev);
       else
-        s = build_snapshot (vm->name, vm->uuid, xml);
+        s = build_snapshot (vm, xml);
       if (s)
         vm->snaps[vm->nsnaps++] = s;
     }
@@ -221,6 +234,8 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
                                                       : "memory");
   vm->preview = xstrdup_null (dx->meta.preview);
   vm->resume = xstrdup_null (dx->meta.resume);
+  vm->merging = xstrdup_null (dx->meta.merge);
+  vm->merge_failed = dx->meta.merge_failed;
   dom_xml_free (dx);
   return 0;
 }

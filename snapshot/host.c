@@ -171,6 +171,7 @@ on_block_job (virConnectPtr c, virDomainPtr dom, const char *disk, int type,
   log_debug ("Event: block job %d on '%s' of VM '%s': status %d.", type, disk,
              virDomainGetName (dom), status);
   mark_dirty (dom);
+  merge_wake ();
 }
 
 static void
@@ -491,12 +492,14 @@ host_start (const char *uri)
       return -1;
     }
   H.threads = true;
+  merge_recover ();
   return 0;
 }
 
 void
 host_stop (void)
 {
+  merge_stop ();
   pthread_mutex_lock (&H.lock);
   H.stop = true;
   pthread_cond_signal (&H.cond);

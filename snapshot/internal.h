@@ -99,4 +99,11 @@ int restore_memory (const struct vs_vm *vm, virDomainPtr dom);
  * NULL while disconnected. */
 virConnectPtr host_conn (void);
 
+/* Merges (merge.c): wake the workers on a block job event; carry on the
+ * merges a previous daemon recorded; stop the workers, their merges left
+ * recorded for the next start. */
+void merge_wake (void);
+void merge_recover (void);
+void merge_stop (void);
+
 #endif /* VMSNAPFS_SNAPSHOT_INTERNAL_H */

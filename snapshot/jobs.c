@@ -54,7 +54,8 @@ host_jobs (const struct vs_vm *vm, bool json, char **out, size_t *len)
         continue; /* none, or the disk went away */
       pct = info.end ? (unsigned) (info.cur * 100 / info.end) : 0;
       strbuf_printf (&b, "%s %s %llu %llu %u%% %s\n", vm->disk_targets[i],
-                     job_type_word (info.type), info.cur, info.end, pct, "-");
+                     job_type_word (info.type), info.cur, info.end, pct,
+                     vm->merging ? vm->merging : "-");
       json_object *o = json_object_new_object ();
       json_object_object_add (o, "disk",
                               json_object_new_string (vm->disk_targets[i]));
@@ -63,7 +64,7 @@ host_jobs (const struct vs_vm *vm, bool json, char **out, size_t *len)
       json_object_object_add (o, "current", json_object_new_uint64 (info.cur));
       json_object_object_add (o, "end", json_object_new_uint64 (info.end));
       json_object_object_add (o, "percent", json_object_new_int ((int) pct));
-      json_object_object_add (o, "snapshot", json_object_new_string (""));
+      json_object_object_add (o, "snapshot", json_object_new_string (vm->merging ? vm->merging : ""));
       json_object_array_add (arr, o);
     }
 

@@ -54,6 +54,7 @@ vm_unref (struct vs_vm *vm)
   free (vm->current);
   free (vm->preview);
   free (vm->resume);
+  free (vm->merging);
   for (size_t i = 0; i < vm->ndisks; i++)
     free (vm->disk_targets[i]);
   free (vm->disk_targets);

@@ -97,6 +97,9 @@ dom_disk_clear (struct dom_disk *dd)
   free (dd->target);
   free (dd->source);
   free (dd->format);
+  for (size_t i = 0; i < dd->nbacking; i++)
+    free (dd->backing[i]);
+  free (dd->backing);
   memset (dd, 0, sizeof *dd);
 }
 
@@ -110,6 +113,31 @@ dom_xml_free (struct dom_xml *dx)
   free (dx->disks);
   vs_meta_clear (&dx->meta);
   free (dx);
+}
+
+/* Fill DD's backing chain from the <backingStore> elements under NODE, a
+ * <disk>: document order is chain order. */
+static void
+read_backing (struct doc *d, xmlNodePtr node, struct dom_disk *dd)
+{
+  xmlXPathObjectPtr obj;
+  int n;
+
+  d->ctx->node = node;
+  obj = xmlXPathEval (BAD_CAST ".//backingStore/source/@file", d->ctx);
+  n = (obj && obj->type == XPATH_NODESET && obj->nodesetval)
+          ? obj->nodesetval->nodeNr
+          : 0;
+  dd->backing = xcalloc (n, sizeof *dd->backing);
+  for (int i = 0; i < n; i++)
+    {
+      xmlChar *f = xmlNodeGetContent (obj->nodesetval->nodeTab[i]);
+
+      if (f && f[0])
+        dd->backing[dd->nbacking++] = xstrdup ((const char *) f);
+      xmlFree (f);
+    }
+  xmlXPathFreeObject (obj);
 }
 
 /* Fill DISKS from the file-backed <disk device='disk'> elements that XPATH
@@ -127,10 +155,15 @@ read_disks (struct doc *d, const char *xpath, struct dom_disk **disks)
     {
       xmlNodePtr node = obj->nodesetval->nodeTab[i];
       struct dom_disk *dd = &(*disks)[k];
+      char *ready;
 
       dd->target = xpath_string (d, node, "string(target/@dev)");
       dd->source = xpath_string (d, node, "string(source/@file)");
       dd->format = xpath_string (d, node, "string(driver/@type)");
+      read_backing (d, node, dd);
+      ready = xpath_string (d, node, "string(mirror/@ready)");
+      dd->mirror_ready = ready && strcmp (ready, "yes") == 0;
+      free (ready);
       if (dd->target && dd->source)
         k++;
       else
@@ -150,6 +183,16 @@ kept_disk_clear (struct kept_disk *k)
   memset (k, 0, sizeof *k);
 }
 
+static void
+merge_disk_clear (struct merge_disk *k)
+{
+  free (k->target);
+  free (k->top);
+  free (k->base);
+  free (k->format);
+  memset (k, 0, sizeof *k);
+}
+
 void
 vs_meta_clear (struct vs_meta *m)
 {
@@ -161,21 +204,48 @@ vs_meta_clear (struct vs_meta *m)
   for (size_t i = 0; i < m->ndisks; i++)
     kept_disk_clear (&m->disks[i]);
   free (m->disks);
+  free (m->merge);
+  free (m->merge_memory);
+  for (size_t i = 0; i < m->nmerge; i++)
+    merge_disk_clear (&m->merge_disks[i]);
+  free (m->merge_disks);
   memset (m, 0, sizeof *m);
 }
 
 #define META "/domain/metadata/vmsnapfs:vmsnapfs/"
 
+/* An attribute of a record element, and where its value goes. */
+struct attr
+{
+  const char *name;
+  char **field;
+  bool required;
+};
+
+/* Read NODE's attributes A into their fields; false when a required one
+ * is missing. */
+static bool
+read_attrs (struct doc *d, xmlNodePtr node, const struct attr *a, size_t n)
+{
+  bool ok = true;
+  char xpath[64];
+
+  for (size_t i = 0; i < n; i++)
+    {
+      snprintf (xpath, sizeof xpath, "string(@%s)", a[i].name);
+      *a[i].field = xpath_string (d, node, xpath);
+      if (*a[i].field == NULL && a[i].required)
+        ok = false;
+    }
+  return ok;
+}
+
 static void
-read_meta (struct doc *d, struct vs_meta *m)
+read_preview (struct doc *d, struct vs_meta *m)
 {
   xmlXPathObjectPtr obj;
   int n;
 
-  m->snapshot_mode
-      = xpath_string (d, NULL, "string(" META "vmsnapfs:snapshot-mode)");
-  m->resume
-      = xpath_string (d, NULL, "string(" META "vmsnapfs:resume/@snapshot)");
   m->preview
       = xpath_string (d, NULL, "string(" META "vmsnapfs:preview/@snapshot)");
   if (m->preview == NULL)
@@ -188,19 +258,69 @@ read_meta (struct doc *d, struct vs_meta *m)
   m->disks = xcalloc (n, sizeof *m->disks);
   for (int i = 0; i < n; i++)
     {
-      xmlNodePtr node = obj->nodesetval->nodeTab[i];
       struct kept_disk *k = &m->disks[m->ndisks];
+      const struct attr a[] = { { "target", &k->target, true },
+                                { "kept", &k->kept, true },
+                                { "format", &k->format, false },
+                                { "preview", &k->preview, true } };
 
-      k->target = xpath_string (d, node, "string(@target)");
-      k->kept = xpath_string (d, node, "string(@kept)");
-      k->format = xpath_string (d, node, "string(@format)");
-      k->preview = xpath_string (d, node, "string(@preview)");
-      if (k->target && k->kept && k->preview)
+      if (read_attrs (d, obj->nodesetval->nodeTab[i], a, 4))
         m->ndisks++;
       else
         kept_disk_clear (k);
     }
   xmlXPathFreeObject (obj);
+}
+
+static void
+read_merge (struct doc *d, struct vs_meta *m)
+{
+  xmlXPathObjectPtr obj;
+  char *state;
+  int n;
+
+  m->merge
+      = xpath_string (d, NULL, "string(" META "vmsnapfs:merge/@snapshot)");
+  if (m->merge == NULL)
+    return;
+  m->merge_memory
+      = xpath_string (d, NULL, "string(" META "vmsnapfs:merge/@memory)");
+  state = xpath_string (d, NULL, "string(" META "vmsnapfs:merge/@state)");
+  m->merge_failed = state && strcmp (state, "failed") == 0;
+  free (state);
+  obj = xpath_nodes (d, META "vmsnapfs:merge/vmsnapfs:disk", &n);
+  m->merge_disks = xcalloc (n, sizeof *m->merge_disks);
+  for (int i = 0; i < n; i++)
+    {
+      struct merge_disk *k = &m->merge_disks[m->nmerge];
+      const struct attr a[] = { { "target", &k->target, true },
+                                { "top", &k->top, true },
+                                { "base", &k->base, true },
+                                { "format", &k->format, false } };
+
+      if (read_attrs (d, obj->nodesetval->nodeTab[i], a, 4))
+        {
+          char *phase = xpath_string (d, obj->nodesetval->nodeTab[i],
+                                      "string(@phase)");
+          k->committed = phase && strcmp (phase, "repoint") == 0;
+          free (phase);
+          m->nmerge++;
+        }
+      else
+        merge_disk_clear (k);
+    }
+  xmlXPathFreeObject (obj);
+}
+
+static void
+read_meta (struct doc *d, struct vs_meta *m)
+{
+  m->snapshot_mode
+      = xpath_string (d, NULL, "string(" META "vmsnapfs:snapshot-mode)");
+  m->resume
+      = xpath_string (d, NULL, "string(" META "vmsnapfs:resume/@snapshot)");
+  read_preview (d, m);
+  read_merge (d, m);
 }
 
 /* Set attribute NAME of NODE to VALUE when VALUE is not NULL. */
@@ -245,6 +365,23 @@ meta_node (xmlDocPtr doc, const struct vs_meta *m, bool with_ns)
           set_attr (k, "kept", m->disks[i].kept);
           set_attr (k, "format", m->disks[i].format);
           set_attr (k, "preview", m->disks[i].preview);
+        }
+    }
+  if (m->merge)
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "merge", NULL);
+      set_attr (n, "snapshot", m->merge);
+      set_attr (n, "memory", m->merge_memory);
+      set_attr (n, "state", m->merge_failed ? "failed" : "running");
+      for (size_t i = 0; i < m->nmerge; i++)
+        {
+          xmlNodePtr k = xmlNewChild (n, ns, BAD_CAST "disk", NULL);
+          set_attr (k, "target", m->merge_disks[i].target);
+          set_attr (k, "top", m->merge_disks[i].top);
+          set_attr (k, "base", m->merge_disks[i].base);
+          set_attr (k, "format", m->merge_disks[i].format);
+          set_attr (k, "phase",
+                    m->merge_disks[i].committed ? "repoint" : "commit");
         }
     }
   return root;

@@ -162,6 +162,11 @@ guest_count() {
         "/var/lib/libvirt/images/$VM_PREFIX$1/console.log" 2>/dev/null | tail -n 1
 }
 
+# counted_past NAME N: the guest has printed a count above N.
+counted_past() {
+    [ "$(guest_count "$1")" -gt "$2" ]
+}
+
 guest_counting() {
     [ -n "$(guest_count "$1")" ]
 }
@@ -199,6 +204,20 @@ disk_count() {
         2>/dev/null
     head -c 32 "$_raw" | sed -n 's/^COUNT \([0-9][0-9]*\).*/\1/p'
     rm -f "$_raw"
+}
+
+# content_sum FILE [FORMAT]: a checksum of the whole disk FILE holds, read
+# through its backing chain by qemu.
+content_sum() {
+    _raw=$(mktemp /var/tmp/vmsnapfs-sum.XXXXXX)
+    qemu-img convert -U -f "${2:-qcow2}" -O raw "$1" "$_raw"
+    sha256sum < "$_raw" | cut -d" " -f1
+    rm -f "$_raw"
+}
+
+# chain_length FILE: how many volumes the chain of FILE has.
+chain_length() {
+    qemu-img info -U -f qcow2 --backing-chain "$1" | grep -c '^image:'
 }
 
 # --- the daemon -------------------------------------------------------------

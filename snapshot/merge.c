@@ -1,0 +1,879 @@
+/* vmsnapfs: rmdir of a snapshot, by merge.
+ *
+ * Snapshot S made, on each disk, a new volume TOP over the volume BASE that
+ * froze at S.  Deleting S commits TOP into BASE: BASE then holds what TOP
+ * held, so S's own point in time is gone while every other snapshot, and
+ * the VM, read exactly what they read before.  Whatever stood on TOP is
+ * repointed at BASE, and TOP and S's memory file are deleted.
+ *
+ * - TOP in the running VM's chain: libvirt's block commit, the active-layer
+ *   commit with a pivot when TOP is the volume the VM writes to.
+ * - Otherwise (VM shut off, or TOP on a branch the VM does not run):
+ *   qemu-img commit.
+ *
+ * Like vdsm's live merge, it is built to survive a crash of anything at any
+ * point.  The merge is recorded in the VM's libvirt metadata before its
+ * first step, with each disk's phase:
+ *
+ *   commit    TOP's data is going into BASE.  Redoing it is harmless: BASE
+ *             is written by nothing else while TOP stands on it.
+ *   repoint   BASE holds TOP's data, and the VM's chain no longer has TOP.
+ *             What still names TOP (snapshot volumes of other branches, the
+ *             state a preview keeps, the VM's definition) is pointed at BASE
+ *             with metadata-only changes, then TOP is deleted.
+ *
+ * A phase ends when the actual chain says so (libvirt's live XML, or
+ * qemu-img on the files), never on an event or a return code alone.  Then
+ * the snapshot's metadata and memory file go, and the record last.  A
+ * worker thread carries the merge, so an interrupted rmdir returns EINTR
+ * while the merge goes on; a daemon that starts finds recorded merges and
+ * carries them to their end.  A merge that fails leaves the VM's chain
+ * whole and usable and the record marked failed: the snapshot shows
+ * "status: failed", and the next rmdir of it tries again.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "cleanup.h"
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+#include "virxml.h"
+
+/* How long a worker waits for a block job event before it looks anyway. */
+#define MERGE_POLL_MS 500
+/* How often a waiting rmdir checks whether it was interrupted. */
+#define INTERRUPT_POLL_MS 100
+/* How many times a block commit is started on one disk before the merge
+ * is given up as failed. */
+#define COMMIT_TRIES 3
+/* Longest run of qemu-img commit or rebase. */
+#define QEMU_IMG_TIMEOUT_MS (24 * 3600 * 1000)
+
+/* Workers, for wake-ups and for a clean stop. */
+static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t workers_cond = PTHREAD_COND_INITIALIZER;
+static unsigned nworkers;
+static bool stopping;
+static uint64_t wakeups;
+static unsigned long bandwidth_mib; /* 0: unlimited */
+
+/* One merge under way, shared by its worker and the rmdir waiting for it. */
+struct merge
+{
+  int refs;
+  struct vs_vm *vm;
+  char *snapshot;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool done;
+  int result;
+  size_t ndisks;
+  unsigned *tries; /* block commits started, per disk of the record */
+  bool *merged;    /* the disk is done: TOP gone, nothing names it */
+};
+
+static void
+merge_unref (struct merge *m)
+{
+  bool last;
+
+  pthread_mutex_lock (&m->lock);
+  last = --m->refs == 0;
+  pthread_mutex_unlock (&m->lock);
+  if (!last)
+    return;
+  vm_unref (m->vm);
+  free (m->snapshot);
+  free (m->tries);
+  free (m->merged);
+  pthread_mutex_destroy (&m->lock);
+  pthread_cond_destroy (&m->cond);
+  free (m);
+}
+
+void
+merge_set_bandwidth (unsigned long mib_per_s)
+{
+  bandwidth_mib = mib_per_s;
+}
+
+void
+merge_wake (void)
+{
+  SCOPED_LOCK (&workers_lock);
+  wakeups++;
+  pthread_cond_broadcast (&workers_cond);
+}
+
+/* Sleep until a block job event or MERGE_POLL_MS; false when stopping. */
+static bool
+merge_sleep (void)
+{
+  struct timespec until;
+  SCOPED_LOCK (&workers_lock);
+  uint64_t seen = wakeups;
+
+  clock_gettime (CLOCK_REALTIME, &until);
+  until.tv_nsec += MERGE_POLL_MS * 1000000L;
+  until.tv_sec += until.tv_nsec / 1000000000L;
+  until.tv_nsec %= 1000000000L;
+  while (!stopping && wakeups == seen)
+    if (pthread_cond_timedwait (&workers_cond, &workers_lock, &until)
+        == ETIMEDOUT)
+      break;
+  return !stopping;
+}
+
+static bool
+is_stopping (void)
+{
+  SCOPED_LOCK (&workers_lock);
+  return stopping;
+}
+
+/* --- the volumes, as the files say ------------------------------------ */
+
+/* Run qemu-img with ARGV; it logs its own failure. */
+static int
+qemu_img (const struct vs_vm *vm, const char *const argv[])
+{
+  CLEANUP_FREE char *out = NULL;
+  int r = run_capture (argv, 65536, QEMU_IMG_TIMEOUT_MS, &out, NULL, NULL);
+
+  if (r != 0)
+    log_error ("VM '%s': the merge's qemu-img %s failed.", vm->name, argv[1]);
+  return r == 0 ? 0 : -EIO;
+}
+
+/* The backing file of volume PATH (malloc'd), or NULL. */
+static char *
+backing_of (const char *path)
+{
+  struct chain *c = NULL;
+  char *b = NULL;
+
+  if (access (path, F_OK) == 0 && chain_probe (path, "qcow2", false, &c) == 0
+      && c->images[0].backing)
+    b = xstrdup (c->images[0].backing);
+  chain_free (c);
+  return b;
+}
+
+/* Every volume of disk TARGET that vmsnapfs knows of: the volumes of all
+ * the VM's snapshots, the disk's source in the definition DX, and the
+ * volumes a preview keeps.  May repeat; *N set. */
+static char **
+known_volumes (const struct vs_vm *vm, const struct dom_xml *dx,
+               const char *target, size_t *n)
+{
+  char **v = NULL;
+  size_t k = 0;
+
+#define ADD(path)                                                             \
+  do                                                                          \
+    {                                                                         \
+      v = xrealloc (v, (k + 1) * sizeof *v);                                  \
+      v[k++] = (char *) (path);                                               \
+    }                                                                         \
+  while (0)
+  for (size_t s = 0; s < vm->nsnaps; s++)
+    for (size_t d = 0; d < vm->snaps[s]->ndisks; d++)
+      if (strcmp (vm->snaps[s]->disks[d].target, target) == 0)
+        {
+          if (vm->snaps[s]->disks[d].overlay)
+            ADD (vm->snaps[s]->disks[d].overlay);
+          ADD (vm->snaps[s]->disks[d].volume);
+        }
+  for (size_t d = 0; d < dx->ndisks; d++)
+    if (strcmp (dx->disks[d].target, target) == 0)
+      ADD (dx->disks[d].source);
+  for (size_t d = 0; d < dx->meta.ndisks; d++)
+    if (strcmp (dx->meta.disks[d].target, target) == 0)
+      {
+        ADD (dx->meta.disks[d].kept);
+        ADD (dx->meta.disks[d].preview);
+      }
+#undef ADD
+  *n = k;
+  return v;
+}
+
+/* The volumes among VOLS whose backing file is PARENT, without repeats
+ * (malloc'd strings in a malloc'd array), *N set. */
+static char **
+children_of (char **vols, size_t nvols, const char *parent, size_t *n)
+{
+  char **kids = NULL;
+  size_t k = 0;
+
+  for (size_t i = 0; i < nvols; i++)
+    {
+      CLEANUP_FREE char *b = NULL;
+      bool seen = strcmp (vols[i], parent) == 0;
+
+      for (size_t j = 0; j < k && !seen; j++)
+        seen = strcmp (kids[j], vols[i]) == 0;
+      if (seen || (b = backing_of (vols[i])) == NULL || strcmp (b, parent) != 0)
+        continue;
+      kids = xrealloc (kids, (k + 1) * sizeof *kids);
+      kids[k++] = xstrdup (vols[i]);
+    }
+  *n = k;
+  return kids;
+}
+
+static void
+free_strings (char **v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free (v[i]);
+  free (v);
+}
+
+/* --- planning ----------------------------------------------------------- */
+
+/* Fill the record M for deleting SNAP, checking that no branch but TOP's
+ * stands on any BASE.  Returns 0, -EBUSY or -EIO (logged). */
+static int
+plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
+      const struct dom_xml *dx, struct vs_meta *m)
+{
+  m->merge = xstrdup (snap->name);
+  m->merge_memory = xstrdup_null (snap->memory_file);
+  m->merge_failed = false;
+  m->merge_disks = xcalloc (snap->ndisks, sizeof *m->merge_disks);
+  for (size_t i = 0; i < snap->ndisks; i++)
+    {
+      const struct vs_disk *d = &snap->disks[i];
+      struct merge_disk *md;
+      size_t nvols, nkids;
+      char **vols, **kids;
+
+      if (d->overlay == NULL)
+        continue;
+      vols = known_volumes (vm, dx, d->target, &nvols);
+      kids = children_of (vols, nvols, d->volume, &nkids);
+      free (vols);
+      for (size_t k = 0; k < nkids; k++)
+        if (strcmp (kids[k], d->overlay) != 0)
+          {
+            log_error ("VM '%s': snapshot '%s' cannot be deleted: on disk "
+                       "'%s', its volume '%s' is also the base of '%s', "
+                       "another branch.",
+                       vm->name, snap->name, d->target, d->volume, kids[k]);
+            free_strings (kids, nkids);
+            return -EBUSY;
+          }
+      free_strings (kids, nkids);
+      md = &m->merge_disks[m->nmerge++];
+      md->target = xstrdup (d->target);
+      md->top = xstrdup (d->overlay);
+      md->base = xstrdup (d->volume);
+      md->format = xstrdup (d->format);
+    }
+  return 0;
+}
+
+/* --- what the VM runs on ------------------------------------------------ */
+
+/* A look at the VM during a merge: its persistent definition, which holds
+ * the record, and its disks' chains as they are now. */
+struct look
+{
+  bool running;
+  char *xml;           /* the persistent definition */
+  struct dom_xml *def; /* parsed; def->meta is the record */
+  struct dom_xml *run; /* the live definition while running, with chains */
+};
+
+static void
+look_clear (struct look *l)
+{
+  free (l->xml);
+  dom_xml_free (l->def);
+  dom_xml_free (l->run);
+  memset (l, 0, sizeof *l);
+}
+
+static const struct dom_disk *
+find_disk (const struct dom_xml *dx, const char *target)
+{
+  for (size_t i = 0; i < dx->ndisks; i++)
+    if (strcmp (dx->disks[i].target, target) == 0)
+      return &dx->disks[i];
+  return NULL;
+}
+
+/* The chain of a shut-off VM's disk DD, read from the files into DD's
+ * backing list. */
+static int
+probe_chain (struct dom_disk *dd)
+{
+  struct chain *c = NULL;
+  int r = chain_probe (dd->source, dd->format ? dd->format : "qcow2", true,
+                       &c);
+
+  if (r < 0)
+    return r;
+  dd->backing = xcalloc (c->n, sizeof *dd->backing);
+  for (size_t i = 1; i < c->n; i++)
+    dd->backing[dd->nbacking++] = xstrdup (c->images[i].filename);
+  chain_free (c);
+  return 0;
+}
+
+static int
+look_at (const struct vs_vm *vm, virDomainPtr dom, struct look *l)
+{
+  int r;
+
+  memset (l, 0, sizeof *l);
+  l->running = virDomainIsActive (dom) == 1;
+  if ((r = read_inactive (vm->name, dom, &l->xml, &l->def)) < 0)
+    return r;
+  if (l->running)
+    {
+      CLEANUP_FREE char *live = virDomainGetXMLDesc (dom, 0);
+
+      if (live == NULL || dom_xml_parse (live, &l->run) < 0)
+        {
+          log_error ("VM '%s': cannot read its live definition: %s", vm->name,
+                     virt_error ());
+          return -EIO;
+        }
+      return 0;
+    }
+  for (size_t i = 0; i < l->def->ndisks; i++)
+    if ((r = probe_chain (&l->def->disks[i])) < 0)
+      return r;
+  return 0;
+}
+
+/* The disk TARGET with its chain as the VM runs it. */
+static const struct dom_disk *
+look_disk (const struct look *l, const char *target)
+{
+  return find_disk (l->running ? l->run : l->def, target);
+}
+
+static bool
+in_chain (const struct dom_disk *dd, const char *path)
+{
+  if (dd == NULL)
+    return false;
+  if (strcmp (dd->source, path) == 0)
+    return true;
+  for (size_t i = 0; i < dd->nbacking; i++)
+    if (strcmp (dd->backing[i], path) == 0)
+      return true;
+  return false;
+}
+
+/* --- one disk: the commit phase ------------------------------------------ */
+
+/* Commit MD's top into its base with qemu-img: neither is in use. */
+static int
+commit_offline (const struct vs_vm *vm, const struct merge_disk *md)
+{
+  char rate[32];
+  const char *argv[16];
+  size_t n = 0;
+
+  argv[n++] = "qemu-img";
+  argv[n++] = "commit";
+  argv[n++] = "-q";
+  argv[n++] = "-f";
+  argv[n++] = "qcow2";
+  argv[n++] = "-t";
+  argv[n++] = "none";
+  argv[n++] = "-d"; /* TOP is deleted afterwards: don't empty it */
+  argv[n++] = "-b";
+  argv[n++] = md->base;
+  if (bandwidth_mib)
+    {
+      snprintf (rate, sizeof rate, "%luM", bandwidth_mib);
+      argv[n++] = "-r";
+      argv[n++] = rate;
+    }
+  argv[n++] = md->top;
+  argv[n] = NULL;
+  log_info ("VM '%s': committing '%s' into '%s' with qemu-img.", vm->name,
+            md->top, md->base);
+  return qemu_img (vm, argv);
+}
+
+/* Start a block commit of disk I on the running VM; ACTIVE when TOP is the
+ * volume the VM writes to. */
+static int
+commit_live (struct merge *m, virDomainPtr dom, size_t i,
+             const struct merge_disk *md, bool active)
+{
+  unsigned flags = active ? VIR_DOMAIN_BLOCK_COMMIT_ACTIVE : 0;
+
+  if (++m->tries[i] > COMMIT_TRIES)
+    {
+      log_error ("VM '%s': block commits of disk '%s' ended %u times "
+                 "without merging '%s'; giving up.",
+                 m->vm->name, md->target, COMMIT_TRIES, md->top);
+      return -EIO;
+    }
+  log_info ("VM '%s': %s commit of '%s' into '%s' on disk '%s'.",
+            m->vm->name, active ? "active-layer" : "block", md->top, md->base,
+            md->target);
+  if (virDomainBlockCommit (dom, md->target, md->base, md->top, bandwidth_mib,
+                            flags)
+      < 0)
+    {
+      log_error ("VM '%s': cannot start the block commit of disk '%s': %s",
+                 m->vm->name, md->target, virt_error ());
+      return -virt_errno ();
+    }
+  return 0;
+}
+
+/* Pivot disk DD to the base of its active commit once libvirt says it is
+ * ready: the copy caught up, and the mirror ready in the XML.  A pivot
+ * refused as not ready is tried again at the next look. */
+static void
+pivot_when_ready (const struct vs_vm *vm, virDomainPtr dom,
+                  const struct dom_disk *dd, const virDomainBlockJobInfo *info)
+{
+  if (info->type != VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT
+      || info->cur != info->end || !dd->mirror_ready)
+    return;
+  if (virDomainBlockJobAbort (dom, dd->target,
+                              VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+      < 0)
+    log_info ("VM '%s': the pivot of disk '%s' was refused (%s); trying "
+              "again.",
+              vm->name, dd->target, virt_error ());
+  else
+    log_info ("VM '%s': disk '%s' pivoted to '%s'.", vm->name, dd->target,
+              dd->backing && dd->nbacking ? dd->backing[0] : "its base");
+}
+
+/* Take the commit phase of disk I a step further.  Returns 1 when BASE
+ * holds TOP's data and the VM no longer runs on TOP, 0 while a block job
+ * runs, or -errno. */
+static int
+step_commit (struct merge *m, virDomainPtr dom, const struct look *l,
+             size_t i, const struct merge_disk *md)
+{
+  const struct dom_disk *dd = look_disk (l, md->target);
+  virDomainBlockJobInfo info;
+  int j;
+
+  if (!in_chain (dd, md->top))
+    {
+      /* Committed live (the VM runs on BASE), or TOP is on a branch the VM
+       * does not run: then neither is in use. */
+      if (in_chain (dd, md->base))
+        return 1;
+      return commit_offline (m->vm, md) < 0 ? -EIO : 1;
+    }
+  if (!l->running)
+    return commit_offline (m->vm, md) < 0 ? -EIO : 1;
+  if ((j = virDomainGetBlockJobInfo (dom, md->target, &info, 0)) < 0)
+    return -virt_errno ();
+  if (j == 0)
+    return commit_live (m, dom, i, md, strcmp (dd->source, md->top) == 0);
+  pivot_when_ready (m->vm, dom, dd, &info);
+  return 0;
+}
+
+/* --- one disk: the repoint phase ----------------------------------------- */
+
+/* Point disk TARGET of the persistent definition at BASE. */
+static int
+define_disk (const struct vs_vm *vm, const char *xml,
+             const struct merge_disk *md)
+{
+  const struct disk_change ch = { md->target, md->base, md->format };
+  CLEANUP_FREE char *def = dom_xml_edit (xml, &ch, 1, NULL);
+  virConnectPtr c = host_conn ();
+  virDomainPtr d = c && def ? virDomainDefineXML (c, def) : NULL;
+
+  if (c)
+    virConnectClose (c);
+  if (d == NULL)
+    {
+      log_error ("VM '%s': cannot point disk '%s' at '%s': %s", vm->name,
+                 md->target, md->base, virt_error ());
+      return -EIO;
+    }
+  virDomainFree (d);
+  return 0;
+}
+
+/* Point what still stands on MD's top at its base, with metadata-only
+ * changes (BASE holds the data already), then delete TOP.  Each step can
+ * be done again. */
+static int
+step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
+              struct merge_disk *md)
+{
+  struct vs_meta *rec = &l->def->meta;
+  const struct dom_disk *dd = find_disk (l->def, md->target);
+  size_t nvols, nkids;
+  char **vols = known_volumes (vm, l->def, md->target, &nvols);
+  char **kids = children_of (vols, nvols, md->top, &nkids);
+  int r = 0;
+
+  free (vols);
+  for (size_t k = 0; k < nkids && r == 0; k++)
+    {
+      const char *argv[] = { "qemu-img", "rebase", "-q", "-u", "-f", "qcow2",
+                             "-b", md->base, "-F", md->format, kids[k], NULL };
+
+      log_info ("VM '%s': '%s' now stands on '%s'.", vm->name, kids[k],
+                md->base);
+      r = qemu_img (vm, argv);
+    }
+  free_strings (kids, nkids);
+  for (size_t k = 0; k < rec->ndisks && r == 0; k++)
+    if (strcmp (rec->disks[k].kept, md->top) == 0)
+      {
+        free (rec->disks[k].kept);
+        rec->disks[k].kept = xstrdup (md->base);
+        free (rec->disks[k].format);
+        rec->disks[k].format = xstrdup (md->format);
+        r = meta_write (vm, dom, rec);
+      }
+  if (r == 0 && dd && strcmp (dd->source, md->top) == 0)
+    r = define_disk (vm, l->xml, md);
+  if (r < 0)
+    return r;
+  if (unlink (md->top) == 0)
+    log_info ("VM '%s': deleted the merged volume '%s'.", vm->name, md->top);
+  else if (errno != ENOENT)
+    log_warning ("VM '%s': cannot delete '%s': %m", vm->name, md->top);
+  return 0;
+}
+
+/* --- the whole merge ------------------------------------------------------ */
+
+/* The snapshot's metadata, its memory file, then the record. */
+static int
+finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *rec)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr s
+      = virDomainSnapshotLookupByName (dom, rec->merge, 0);
+
+  if (s && virDomainSnapshotDelete (s, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+               < 0)
+    {
+      log_error ("VM '%s': cannot delete the metadata of snapshot '%s': %s",
+                 vm->name, rec->merge, virt_error ());
+      return -virt_errno ();
+    }
+  if (rec->merge_memory && unlink (rec->merge_memory) < 0 && errno != ENOENT)
+    log_warning ("VM '%s': cannot delete '%s': %m", vm->name,
+                 rec->merge_memory);
+  log_info ("VM '%s': snapshot '%s' deleted.", vm->name, rec->merge);
+  free (rec->merge);
+  rec->merge = NULL;
+  return meta_write (vm, dom, rec);
+}
+
+/* Take the merge a step further.  Returns 1 when it is over and the record
+ * gone, 0 to look again later, or -errno. */
+static int
+merge_step (struct merge *m, virDomainPtr dom)
+{
+  struct look l;
+  struct vs_meta *rec;
+  bool all = true;
+  int r;
+
+  if ((r = look_at (m->vm, dom, &l)) < 0)
+    goto out;
+  rec = &l.def->meta;
+  if (rec->merge == NULL || strcmp (rec->merge, m->snapshot) != 0)
+    {
+      log_error ("VM '%s': the merge of '%s' is no longer recorded.",
+                 m->vm->name, m->snapshot);
+      r = -EIO;
+      goto out;
+    }
+  if (m->tries == NULL)
+    {
+      m->ndisks = rec->nmerge;
+      m->tries = xcalloc (m->ndisks, sizeof *m->tries);
+      m->merged = xcalloc (m->ndisks, sizeof *m->merged);
+    }
+  for (size_t i = 0; i < m->ndisks && i < rec->nmerge && r >= 0; i++)
+    {
+      struct merge_disk *md = &rec->merge_disks[i];
+
+      if (m->merged[i])
+        continue;
+      if (!md->committed)
+        {
+          if ((r = step_commit (m, dom, &l, i, md)) != 1)
+            {
+              all = false;
+              continue;
+            }
+          md->committed = true;
+          if ((r = meta_write (m->vm, dom, rec)) < 0)
+            break;
+        }
+      if ((r = step_repoint (m->vm, dom, &l, md)) == 0)
+        m->merged[i] = true;
+    }
+  if (r >= 0 && all)
+    r = finish (m->vm, dom, rec) < 0 ? -EIO : 1;
+out:
+  look_clear (&l);
+  return r;
+}
+
+/* Mark the record failed: the VM's chain stays whole, the snapshot shows
+ * "status: failed", and the next rmdir tries again. */
+static void
+mark_failed (const struct vs_vm *vm, virDomainPtr dom)
+{
+  struct vs_meta rec = { 0 };
+
+  if (meta_read (vm, dom, &rec) == 0 && rec.merge)
+    {
+      rec.merge_failed = true;
+      meta_write (vm, dom, &rec);
+    }
+  vs_meta_clear (&rec);
+}
+
+/* Whether libvirt answers: errors while it does not are waited out. */
+static bool
+connected (void)
+{
+  virConnectPtr c = host_conn ();
+  bool alive = c && virConnectIsAlive (c) == 1;
+
+  if (c)
+    virConnectClose (c);
+  return alive;
+}
+
+/* Carry M to its end.  Returns 0, -ESHUTDOWN when the daemon stops first
+ * (the record stays for the next start), or -errno. */
+static int
+merge_run (struct merge *m)
+{
+  int r;
+
+  for (;;)
+    {
+      CLEANUP_DOMAIN virDomainPtr dom = NULL;
+      virConnectPtr c = host_conn ();
+
+      if (is_stopping ())
+        return -ESHUTDOWN;
+      if (c == NULL)
+        {
+          /* libvirtd restarts: the block job goes on in qemu. */
+          merge_sleep ();
+          continue;
+        }
+      dom = virDomainLookupByUUIDString (c, m->vm->uuid);
+      virConnectClose (c);
+      if (dom == NULL)
+        {
+          log_error ("VM '%s' is gone; its merge of '%s' ends.", m->vm->name,
+                     m->snapshot);
+          return -ENOENT;
+        }
+      if ((r = merge_step (m, dom)) == 1)
+        return 0;
+      if (r < 0 && connected ())
+        {
+          mark_failed (m->vm, dom);
+          return r;
+        }
+      merge_sleep ();
+    }
+}
+
+static void *
+worker_main (void *arg)
+{
+  struct merge *m = arg;
+  int r = merge_run (m);
+
+  if (r < 0 && r != -ESHUTDOWN)
+    log_error ("VM '%s': the merge of snapshot '%s' failed; the snapshot is "
+               "kept with status 'failed', and rmdir tries again.",
+               m->vm->name, m->snapshot);
+  vm_op_end (m->vm);
+  if (r != -ESHUTDOWN)
+    host_sync (m->vm);
+  pthread_mutex_lock (&m->lock);
+  m->done = true;
+  m->result = r;
+  pthread_cond_broadcast (&m->cond);
+  pthread_mutex_unlock (&m->lock);
+  merge_unref (m);
+  pthread_mutex_lock (&workers_lock);
+  nworkers--;
+  pthread_cond_broadcast (&workers_cond);
+  pthread_mutex_unlock (&workers_lock);
+  return NULL;
+}
+
+/* Start a worker carrying the merge recorded for VM, which holds VM's
+ * operation lock and drops it when done.  Returns the merge with a
+ * reference for the caller, or NULL (the lock dropped). */
+static struct merge *
+start_worker (const struct vs_vm *vm, const char *snapshot)
+{
+  struct merge *m = xcalloc (1, sizeof *m);
+  pthread_attr_t attr;
+  pthread_t t;
+  int e;
+
+  m->refs = 2;
+  m->vm = vm_ref ((struct vs_vm *) vm);
+  m->snapshot = xstrdup (snapshot);
+  pthread_mutex_init (&m->lock, NULL);
+  pthread_cond_init (&m->cond, NULL);
+  pthread_mutex_lock (&workers_lock);
+  nworkers++;
+  pthread_mutex_unlock (&workers_lock);
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  e = pthread_create (&t, &attr, worker_main, m);
+  pthread_attr_destroy (&attr);
+  if (e != 0)
+    {
+      log_error ("VM '%s': cannot start the merge worker: %s", vm->name,
+                 strerror (e));
+      pthread_mutex_lock (&workers_lock);
+      nworkers--;
+      pthread_mutex_unlock (&workers_lock);
+      vm_op_end (vm);
+      m->refs = 1;
+      merge_unref (m);
+      return NULL;
+    }
+  return m;
+}
+
+/* --- the entry points ------------------------------------------------------ */
+
+int
+host_snapshot_delete (const struct vs_vm *vm, const char *name,
+                      bool (*interrupted) (void))
+{
+  const struct vs_snapshot *snap = vm_find_snapshot (vm, name);
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  struct dom_xml *dx = NULL;
+  struct merge *m;
+  int r;
+
+  if (snap == NULL)
+    return -ENOENT;
+  if ((vm->preview && strcmp (vm->preview, name) == 0)
+      || (vm->resume && strcmp (vm->resume, name) == 0))
+    {
+      log_error ("VM '%s': snapshot '%s' cannot be deleted: %s points to it.",
+                 vm->name, name,
+                 vm->preview && strcmp (vm->preview, name) == 0 ? "preview"
+                                                                : "resume");
+      return -EBUSY;
+    }
+  if ((r = vm_op_begin (vm)) < 0)
+    return r;
+  if ((dom = lookup_domain (vm)) == NULL)
+    r = -ENOENT;
+  else if ((r = read_inactive (vm->name, dom, NULL, &dx)) < 0)
+    ;
+  else if (dx->meta.merge && strcmp (dx->meta.merge, name) != 0)
+    {
+      log_error ("VM '%s': snapshot '%s' cannot be deleted while the merge "
+                 "of '%s' is not over.",
+                 vm->name, name, dx->meta.merge);
+      r = -EBUSY;
+    }
+  else if (dx->meta.merge)
+    {
+      log_info ("VM '%s': trying the merge of '%s' again.", vm->name, name);
+      dx->meta.merge_failed = false;
+      r = meta_write (vm, dom, &dx->meta);
+    }
+  else if ((r = plan (vm, snap, dx, &dx->meta)) == 0)
+    r = meta_write (vm, dom, &dx->meta);
+  dom_xml_free (dx);
+  if (r < 0)
+    {
+      vm_op_end (vm);
+      host_sync (vm);
+      return r;
+    }
+  log_info ("VM '%s': deleting snapshot '%s' by merge.", vm->name, name);
+  host_sync (vm); /* its info says "status: merging" */
+  if ((m = start_worker (vm, name)) == NULL)
+    return -EIO;
+
+  pthread_mutex_lock (&m->lock);
+  while (!m->done)
+    {
+      struct timespec until;
+
+      clock_gettime (CLOCK_REALTIME, &until);
+      until.tv_nsec += INTERRUPT_POLL_MS * 1000000L;
+      until.tv_sec += until.tv_nsec / 1000000000L;
+      until.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait (&m->cond, &m->lock, &until);
+      if (!m->done && interrupted && interrupted ())
+        {
+          log_info ("VM '%s': rmdir of '%s' interrupted; the merge goes on.",
+                    vm->name, name);
+          break;
+        }
+    }
+  r = m->done ? (m->result == -ESHUTDOWN ? -EINTR : m->result) : -EINTR;
+  pthread_mutex_unlock (&m->lock);
+  merge_unref (m);
+  return r < 0 && r != -EINTR && r != -ENOENT ? -EIO : r;
+}
+
+void
+merge_recover (void)
+{
+  struct vs_host *h = host_get ();
+
+  for (size_t i = 0; i < h->nvms; i++)
+    {
+      const struct vs_vm *vm = h->vms[i];
+      struct merge *m;
+
+      if (vm->merging == NULL || vm->merge_failed)
+        continue;
+      if (vm_op_begin (vm) < 0)
+        continue;
+      log_info ("VM '%s': a merge of snapshot '%s' was under way; carrying "
+                "it on.",
+                vm->name, vm->merging);
+      if ((m = start_worker (vm, vm->merging)) != NULL)
+        merge_unref (m);
+    }
+  host_put (h);
+}
+
+void
+merge_stop (void)
+{
+  SCOPED_LOCK (&workers_lock);
+
+  stopping = true;
+  pthread_cond_broadcast (&workers_cond);
+  while (nworkers > 0)
+    pthread_cond_wait (&workers_cond, &workers_lock);
+}
