@@ -311,17 +311,19 @@ find_disk (const struct dom_xml *dx, const char *target)
   return NULL;
 }
 
-/* The chain of a shut-off VM's disk DD, read from the files into DD's
- * backing list. */
+/* The chain of a shut-off VM's disk SRC as the files have it, in DD. */
 static int
-probe_chain (struct dom_disk *dd)
+probe_chain (const struct dom_disk *src, struct dom_disk *dd)
 {
   struct chain *c = NULL;
-  int r = chain_probe (dd->source, dd->format ? dd->format : "qcow2", true,
+  int r = chain_probe (src->source, src->format ? src->format : "qcow2", true,
                        &c);
 
   if (r < 0)
     return r;
+  dd->target = xstrdup (src->target);
+  dd->source = xstrdup (src->source);
+  dd->format = xstrdup_null (src->format);
   dd->backing = xcalloc (c->n, sizeof *dd->backing);
   for (size_t i = 1; i < c->n; i++)
     dd->backing[dd->nbacking++] = xstrdup (c->images[i].filename);
@@ -350,17 +352,20 @@ look_at (const struct vs_vm *vm, virDomainPtr dom, struct look *l)
         }
       return 0;
     }
-  for (size_t i = 0; i < l->def->ndisks; i++)
-    if ((r = probe_chain (&l->def->disks[i])) < 0)
+  /* Shut off: the chains are the files', whatever the XML recorded. */
+  l->run = xcalloc (1, sizeof *l->run);
+  l->run->disks = xcalloc (l->def->ndisks, sizeof *l->run->disks);
+  for (size_t i = 0; i < l->def->ndisks; i++, l->run->ndisks++)
+    if ((r = probe_chain (&l->def->disks[i], &l->run->disks[i])) < 0)
       return r;
   return 0;
 }
 
-/* The disk TARGET with its chain as the VM runs it. */
+/* The disk TARGET with its chain as the VM runs it, or would run it. */
 static const struct dom_disk *
 look_disk (const struct look *l, const char *target)
 {
-  return find_disk (l->running ? l->run : l->def, target);
+  return find_disk (l->run, target);
 }
 
 static bool
@@ -490,12 +495,13 @@ step_commit (struct merge *m, virDomainPtr dom, const struct look *l,
 
 /* --- one disk: the repoint phase ----------------------------------------- */
 
-/* Point disk TARGET of the persistent definition at BASE. */
+/* Point disk TARGET of the persistent definition XML at SOURCE, dropping
+ * the backing chain it recorded. */
 static int
-define_disk (const struct vs_vm *vm, const char *xml,
-             const struct merge_disk *md)
+define_disk (const struct vs_vm *vm, const char *xml, const char *target,
+             const char *source, const char *format)
 {
-  const struct disk_change ch = { md->target, md->base, md->format };
+  const struct disk_change ch = { target, source, format };
   CLEANUP_FREE char *def = dom_xml_edit (xml, &ch, 1, NULL);
   virConnectPtr c = host_conn ();
   virDomainPtr d = c && def ? virDomainDefineXML (c, def) : NULL;
@@ -505,7 +511,7 @@ define_disk (const struct vs_vm *vm, const char *xml,
   if (d == NULL)
     {
       log_error ("VM '%s': cannot point disk '%s' at '%s': %s", vm->name,
-                 md->target, md->base, virt_error ());
+                 target, source, virt_error ());
       return -EIO;
     }
   virDomainFree (d);
@@ -546,8 +552,13 @@ step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
         rec->disks[k].format = xstrdup (md->format);
         r = meta_write (vm, dom, rec);
       }
-  if (r == 0 && dd && strcmp (dd->source, md->top) == 0)
-    r = define_disk (vm, l->xml, md);
+  /* The definition: its disk on BASE, and no recorded chain naming TOP
+   * (libvirt would look for TOP when it starts the VM). */
+  if (r == 0 && in_chain (dd, md->top))
+    r = define_disk (vm, l->xml, md->target,
+                     strcmp (dd->source, md->top) == 0 ? md->base : dd->source,
+                     strcmp (dd->source, md->top) == 0 ? md->format
+                                                       : dd->format);
   if (r < 0)
     return r;
   if (unlink (md->top) == 0)

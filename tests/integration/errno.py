@@ -5,10 +5,27 @@
     errno.py create|mkdir|rmdir|unlink|truncate|chmod|readlink PATH
     errno.py symlink|rename|link FROM TO
     errno.py write PATH DATA
+    errno.py rmdir-interrupted SECONDS PATH
+
+rmdir-interrupted sends the process SIGALRM after SECONDS, with a handler
+that does nothing, and makes the one rmdir(2) call itself (Python would
+retry an EINTR): it prints EINTR when the file system gave up the call.
 """
+import ctypes
 import errno
 import os
+import signal
 import sys
+
+
+def rmdir_interrupted(seconds, path):
+    libc = ctypes.CDLL(None, use_errno=True)
+    signal.signal(signal.SIGALRM, lambda *_: None)
+    signal.siginterrupt(signal.SIGALRM, True)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    if libc.rmdir(path.encode()) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
 
 
 def call(op, args):
@@ -28,6 +45,8 @@ def call(op, args):
         os.mkdir(args[0])
     elif op == "rmdir":
         os.rmdir(args[0])
+    elif op == "rmdir-interrupted":
+        rmdir_interrupted(args[0], args[1])
     elif op == "unlink":
         os.unlink(args[0])
     elif op == "truncate":

@@ -32,9 +32,13 @@ $_cleanups"
 _run_cleanups() {
     rc=$?
     set +e
+    # A command that failed under set -e: show what fail would have shown.
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -z "${_diagnosed:-}" ]; then
+        _diagnose >&2
+    fi
     # Not in a pipe: a cleanup may set _sanitizer_failed.
     while IFS= read -r c; do
-        [ -n "$c" ] && eval "$c" >/dev/null 2>&1
+        [ -n "$c" ] && eval "$c" >/dev/null
     done <<EOF
 $_cleanups
 EOF
@@ -50,6 +54,7 @@ trap 'exit 130' INT TERM
 fail() {
     echo "FAIL: $TEST_NAME: $*" >&2
     _diagnose >&2
+    _diagnosed=1
     exit 1
 }
 
@@ -220,6 +225,44 @@ chain_length() {
     qemu-img info -U -f qcow2 --backing-chain "$1" | grep -c '^image:'
 }
 
+# vm_volume NAME [TARGET]: the volume disk TARGET (vda) of VM NAME is on.
+vm_volume() {
+    virsh -q domblklist "$VM_PREFIX$1" | awk -v t="${2:-vda}" '$1 == t { print $2 }'
+}
+
+# snapshot_memory NAME SNAP: the memory file libvirt names for snapshot SNAP.
+snapshot_memory() {
+    virsh snapshot-dumpxml "$VM_PREFIX$1" "$2" |
+        sed -n "s/.*<memory .*file='\([^']*\)'.*/\1/p"
+}
+
+# take_snapshots DIR NAME...: mkdir DIR/NAME for each NAME, a second apart,
+# so that the guest's count differs between them.
+take_snapshots() {
+    _dir=$1
+    shift
+    for _s in "$@"; do
+        sleep 1
+        mkdir "$_dir/$_s"
+    done
+}
+
+# big_delta NAME: snapshot s1 of VM NAME, shut off, then write 320 MiB on
+# the volume made at s1, the volume the merge of s1 commits down; start the
+# VM.  Needs the mount (V) and a disk of 512 MiB.
+big_delta() {
+    wait_for 5 test -d "$V/snapshots" || fail "VM $1 does not show"
+    mkdir "$V/snapshots/s1"
+    qemu-io -f qcow2 -c "write -q -P 0x5a 1M 320M" "$(vm_volume "$1")" >/dev/null
+    vm_start "$1"
+}
+
+# no_merge_record NAME: vmsnapfs's record in VM NAME names no merge.
+no_merge_record() {
+    ! virsh metadata "$VM_PREFIX$1" https://vmsnapfs.org/xmlns/domain/1 \
+        2>/dev/null | grep -q merge
+}
+
 # --- the daemon -------------------------------------------------------------
 
 # mount_vmsnapfs [OPTIONS...]: mount vmsnapfs at a fresh directory in the
@@ -241,7 +284,8 @@ mount_vmsnapfs() {
 # DAEMON_STATUS.
 stop_vmsnapfs() {
     [ -n "${DAEMON_PID:-}" ] || return 0
-    if mountpoint -q "$MNT"; then
+    # Mounted, or left answering ENOTCONN by a daemon that died.
+    if grep -q " $MNT fuse" /proc/mounts; then
         fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
     fi
     DAEMON_STATUS=0

@@ -10,18 +10,15 @@ vm_start mlive
 mount_vmsnapfs
 vm=${VM_PREFIX}mlive
 V=$MNT/$vm
-for s in s1 s2 s3; do
-    sleep 1
-    mkdir "$V/snapshots/$s"
-done
+take_snapshots "$V/snapshots" s1 s2 s3
 sleep 1
-active=$(virsh -q domblklist "$vm" | awk '$1 == "vda" { print $2 }')
+active=$(vm_volume mlive)
 len=$(chain_length "$active")
 sum1=$(content_sum "$V/snapshots/s1/vda.qcow2")
 sum3=$(content_sum "$V/snapshots/s3/vda.qcow2")
 top2=$(virsh snapshot-dumpxml "$vm" s2 |
     sed -n "s/.*<source file='\([^']*\)'.*/\1/p" | head -n 1)
-mem2=$(virsh snapshot-dumpxml "$vm" s2 | sed -n "s/.*<memory .*file='\([^']*\)'.*/\1/p")
+mem2=$(snapshot_memory mlive s2)
 [ -f "$top2" ] && [ -f "$mem2" ] || fail "s2 has no overlay or memory file"
 
 # An inner snapshot.
@@ -42,7 +39,7 @@ wait_for 10 counted_past mlive $((n + 3)) ||
 rmdir "$V/snapshots/s3"
 [ ! -e "$V/snapshots/s3" ] || fail "s3 is still there"
 [ ! -e "$active" ] || fail "the merged active volume is still there"
-new=$(virsh -q domblklist "$vm" | awk '$1 == "vda" { print $2 }')
+new=$(vm_volume mlive)
 [ "$new" != "$active" ] || fail "the VM did not pivot"
 assert_eq $((len - 2)) "$(chain_length "$new")" "chain length after s3"
 assert_eq "$sum1" "$(content_sum "$V/snapshots/s1/vda.qcow2")" "s1 after the second merge"
