@@ -242,6 +242,80 @@ test_meta_round_trip (void **state)
 }
 
 static void
+test_merge_record (void **state)
+{
+  struct merge_disk disks[] = {
+    { .target = (char *) "vda", .top = (char *) "/i/t.qcow2",
+      .base = (char *) "/i/b.qcow2", .format = (char *) "qcow2" },
+    { .target = (char *) "vdb", .top = (char *) "/i/t2.qcow2",
+      .base = (char *) "/i/b2.raw", .format = (char *) "raw",
+      .committed = true },
+  };
+  struct vs_meta m = { .merge = (char *) "s2", .merge_memory = (char *) "/i/m",
+                       .merge_failed = true, .nmerge = 2,
+                       .merge_disks = disks };
+  char *xml = dom_xml_edit ("<domain><name>x</name></domain>", NULL, 0, &m);
+  struct dom_xml *d;
+
+  (void) state;
+  assert_int_equal (dom_xml_parse (xml, &d), 0);
+  assert_string_equal (d->meta.merge, "s2");
+  assert_string_equal (d->meta.merge_memory, "/i/m");
+  assert_true (d->meta.merge_failed);
+  assert_int_equal (d->meta.nmerge, 2);
+  assert_string_equal (d->meta.merge_disks[0].top, "/i/t.qcow2");
+  assert_string_equal (d->meta.merge_disks[0].base, "/i/b.qcow2");
+  assert_false (d->meta.merge_disks[0].committed);
+  assert_string_equal (d->meta.merge_disks[1].target, "vdb");
+  assert_string_equal (d->meta.merge_disks[1].format, "raw");
+  assert_true (d->meta.merge_disks[1].committed);
+  dom_xml_free (d);
+  free (xml);
+
+  /* A disk without its top or base is no part of a merge. */
+  assert_int_equal (
+      dom_xml_parse ("<domain><metadata><v:vmsnapfs xmlns:v='" VMSNAPFS_XMLNS
+                     "'><v:merge snapshot='s' state='running'>"
+                     "<v:disk target='vda' base='/b'/>"
+                     "<v:disk target='vdb' top='/t' base='/b'/>"
+                     "</v:merge></v:vmsnapfs></metadata></domain>",
+                     &d),
+      0);
+  assert_string_equal (d->meta.merge, "s");
+  assert_false (d->meta.merge_failed);
+  assert_int_equal (d->meta.nmerge, 1);
+  assert_string_equal (d->meta.merge_disks[0].target, "vdb");
+  assert_null (d->meta.merge_disks[0].format);
+  dom_xml_free (d);
+}
+
+static void
+test_live_chain (void **state)
+{
+  /* The live XML: the chain under the source, top first, and a mirror
+   * ready to pivot. */
+  const char *xml
+      = "<domain><devices><disk type='file' device='disk'>"
+        "<driver type='qcow2'/><source file='/top'/>"
+        "<backingStore type='file'><source file='/mid'/>"
+        "<backingStore type='file'><source file='/base'/><backingStore/>"
+        "</backingStore></backingStore>"
+        "<mirror type='file' job='active-commit' ready='yes'>"
+        "<source file='/mid'/></mirror>"
+        "<target dev='vda'/></disk></devices></domain>";
+  struct dom_xml *d;
+
+  (void) state;
+  assert_int_equal (dom_xml_parse (xml, &d), 0);
+  assert_int_equal (d->ndisks, 1);
+  assert_int_equal (d->disks[0].nbacking, 2);
+  assert_string_equal (d->disks[0].backing[0], "/mid");
+  assert_string_equal (d->disks[0].backing[1], "/base");
+  assert_true (d->disks[0].mirror_ready);
+  dom_xml_free (d);
+}
+
+static void
 test_edit (void **state)
 {
   const char *xml
@@ -301,6 +375,8 @@ main (void)
     cmocka_unit_test (test_hostile_disk_names),
     cmocka_unit_test (test_domain),
     cmocka_unit_test (test_meta_round_trip),
+    cmocka_unit_test (test_merge_record),
+    cmocka_unit_test (test_live_chain),
     cmocka_unit_test (test_edit),
   };
   return cmocka_run_group_tests_name ("virxml", tests, NULL, NULL);
