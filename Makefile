@@ -8,7 +8,7 @@
 #   make unit       build and run the unit tests only
 
 VERSION = 0.1.0
-PKGS = fuse3 libvirt json-c libxml-2.0
+PKGS = fuse3 libvirt json-c libxml-2.0 libnbd
 
 SANITIZE ?=
 ifeq ($(SANITIZE),1)

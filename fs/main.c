@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "export.h"
 #include "fs.h"
 #include "host.h"
 #include "log.h"
@@ -181,7 +182,7 @@ main (int argc, char *argv[])
    * the mount wait in the kernel until the loop runs, so nobody sees the
    * tree before its first view is built. */
   log_init (cmd.foreground, cmd.debug);
-  if (host_start (opts.uri) < 0)
+  if (export_init () < 0 || host_start (opts.uri) < 0)
     goto stop;
   if (fuse_set_signal_handlers (fuse_get_session (fuse)) < 0)
     goto stop;
@@ -201,6 +202,7 @@ main (int argc, char *argv[])
 
 stop:
   host_stop ();
+  export_shutdown ();
 unmount:
   fuse_unmount (fuse);
 out:

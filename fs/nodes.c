@@ -14,8 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "export.h"
 #include "fs.h"
 #include "links.h"
+#include "log.h"
 #include "util.h"
 
 struct child
@@ -39,8 +41,10 @@ struct node_type
   char *(*render) (const struct node *n, size_t *len);
   /* ... or read from the host at open; size 0 in stat ... */
   int (*generate) (const struct node *n, char **out, size_t *len);
-  /* ... or a host file, read straight. */
+  /* ... or a host file, read straight ... */
   const char *(*host_file) (const struct node *n);
+  /* ... or the whole disk of a snapshot, read through qemu. */
+  bool whole_disk;
   /* Whether the content may change between opens. */
   bool volatile_content;
   /* Files that take a command (one word) written to them. */
@@ -246,15 +250,32 @@ list_snapshots (const struct node *n,
     }
 }
 
+/* The file name of the whole disk D: "vda.img". */
+static void
+img_name (const struct vs_disk *d, char *buf, size_t size)
+{
+  snprintf (buf, size, "%s.img", d->target);
+}
+
+static const struct node_type t_img;
+
 static int
 lookup_disk (const char *name, struct node *n)
 {
+  char img[64];
+
   for (size_t i = 0; i < n->snap->ndisks; i++)
-    if (strcmp (n->snap->disks[i].file, name) == 0)
-      {
-        n->disk = &n->snap->disks[i];
-        return 0;
-      }
+    {
+      img_name (&n->snap->disks[i], img, sizeof img);
+      if (strcmp (n->snap->disks[i].file, name) == 0
+          || strcmp (img, name) == 0)
+        {
+          n->disk = &n->snap->disks[i];
+          if (strcmp (img, name) == 0)
+            n->type = &t_img; /* not the default volume */
+          return 0;
+        }
+    }
   return -ENOENT;
 }
 
@@ -273,10 +294,15 @@ list_disks (const struct node *n,
 {
   for (size_t i = 0; i < n->snap->ndisks; i++)
     {
+      char img[64];
       struct stat st = { .st_ino = child_ino (n->snap->ino,
                                               n->snap->disks[i].file),
                          .st_mode = S_IFREG | 0444 };
       if (fill (ctx, n->snap->disks[i].file, &st))
+        return;
+      img_name (&n->snap->disks[i], img, sizeof img);
+      st.st_ino = child_ino (n->snap->ino, img);
+      if (fill (ctx, img, &st))
         return;
     }
 }
@@ -294,6 +320,8 @@ static const struct node_type t_memory = { .mode = S_IFREG | 0400,
                                            .host_file = memory_file };
 static const struct node_type t_volume = { .mode = S_IFREG | 0444,
                                            .host_file = volume_file };
+static const struct node_type t_img = { .mode = S_IFREG | 0444,
+                                        .whole_disk = true };
 
 static const struct child snapshot_children[] = {
   { "info", &t_info },
@@ -389,7 +417,8 @@ resolve_child (struct node *n, const char *name)
       }
   if (parent->lookup && parent->lookup (name, n) == 0)
     {
-      n->type = named_child_type (parent);
+      if (n->type == parent) /* else the lookup chose */
+        n->type = named_child_type (parent);
       return 0;
     }
   return -ENOENT;
@@ -438,6 +467,12 @@ node_ino (const struct node *n)
     return n->snap->ino;
   if (n->type == &t_volume)
     return child_ino (n->snap->ino, n->disk->file);
+  if (n->type == &t_img)
+    {
+      char img[64];
+      img_name (n->disk, img, sizeof img);
+      return child_ino (n->snap->ino, img);
+    }
   if (n->type == &t_temp_link)
     return child_ino (n->vm->ino, n->name);
   for (const struct child *c = n->snap ? snapshot_children : vm_children;
@@ -478,6 +513,19 @@ node_getattr (const struct node *n, struct stat *st)
       st->st_size = hs.st_size;
       st->st_blocks = hs.st_blocks;
       st->st_mtim = st->st_ctim = st->st_atim = hs.st_mtim;
+    }
+  else if (t->whole_disk)
+    {
+      /* Holes are not counted: sparse-aware tools skip them. */
+      uint64_t data = n->disk->virtual_size;
+      if (export_data_bytes (n->snap->ino, n->disk->target, n->disk->volume,
+                             n->disk->format, &data)
+          < 0)
+        log_warning ("The holes of '%s' cannot be read; it shows as "
+                     "full.",
+                     n->disk->volume);
+      st->st_size = (off_t) n->disk->virtual_size;
+      st->st_blocks = (blkcnt_t) ((data + 511) / 512);
     }
   else if (t->render)
     {
@@ -563,6 +611,9 @@ node_open (const struct node *n, int flags, struct handle **out,
       else /* backup tools read front to back: read ahead further */
         posix_fadvise (h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
+  else if (t->whole_disk)
+    r = export_open (n->snap->ino, n->disk->target, n->disk->volume,
+                     n->disk->format, n->disk->virtual_size, &h->exp);
   else if (t->render)
     h->data = t->render (n, &h->len);
   else if (t->generate)
@@ -584,8 +635,43 @@ handle_close (struct handle *h)
     return;
   if (h->fd >= 0)
     close (h->fd);
+  if (h->exp)
+    export_close (h->exp);
   free (h->data);
   free (h);
+}
+
+ssize_t
+handle_read (struct handle *h, char *buf, size_t size, off_t off)
+{
+  ssize_t n;
+
+  if (h->exp)
+    return export_pread (h->exp, buf, size, (uint64_t) off);
+  if (h->fd >= 0)
+    return (n = pread (h->fd, buf, size, off)) < 0 ? -errno : n;
+  if ((size_t) off >= h->len)
+    return 0;
+  n = (ssize_t) (size < h->len - (size_t) off ? size : h->len - (size_t) off);
+  memcpy (buf, h->data + off, (size_t) n);
+  return n;
+}
+
+off_t
+handle_seek (struct handle *h, off_t off, int whence)
+{
+  off_t r;
+
+  if (off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE))
+    return -EINVAL;
+  if (h->exp)
+    return (off_t) export_seek (h->exp, (uint64_t) off, whence == SEEK_DATA);
+  if (h->fd >= 0)
+    return (r = lseek (h->fd, off, whence)) < 0 ? -errno : r;
+  /* Generated content is all data. */
+  if ((size_t) off >= h->len)
+    return -ENXIO;
+  return whence == SEEK_DATA ? off : (off_t) h->len;
 }
 
 /* --- changes ---------------------------------------------------------- */

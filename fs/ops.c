@@ -174,16 +174,29 @@ op_read_buf (const char *path, struct fuse_bufvec **bufp, size_t size,
     }
   else
     {
-      /* libfuse frees a memory buffer once it has replied: give it a
-       * copy. */
-      size_t start = (size_t) off < h->len ? (size_t) off : h->len;
-      size_t n = size < h->len - start ? size : h->len - start;
-      bv->buf[0].mem = xmalloc (n);
-      bv->buf[0].size = n;
-      memcpy (bv->buf[0].mem, h->data + start, n);
+      /* libfuse frees a memory buffer once it has replied. */
+      ssize_t n;
+
+      bv->buf[0].mem = xmalloc (size ? size : 1);
+      if ((n = handle_read (h, bv->buf[0].mem, size, off)) < 0)
+        {
+          free (bv->buf[0].mem);
+          free (bv);
+          return (int) n;
+        }
+      bv->buf[0].size = (size_t) n;
     }
   *bufp = bv;
   return 0;
+}
+
+/* SEEK_DATA and SEEK_HOLE (the kernel does the others itself): holes of
+ * whole disks, and of the host files under snapshots/. */
+static off_t
+op_lseek (const char *path, off_t off, int whence, struct fuse_file_info *fi)
+{
+  (void) path;
+  return handle_seek ((struct handle *) (uintptr_t) fi->fh, off, whence);
 }
 
 static int
@@ -364,6 +377,7 @@ static const struct fuse_operations operations = {
   .readdir = op_readdir,
   .open = op_open,
   .read_buf = op_read_buf,
+  .lseek = op_lseek,
   .write = op_write,
   .release = op_release,
   .mkdir = op_mkdir,

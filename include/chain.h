@@ -55,4 +55,42 @@ int chain_probe (const char *path, const char *format, bool whole,
 /* Free a chain; NULL is fine. */
 void chain_free (struct chain *c);
 
+/* --- what a whole disk holds, for sparse reads --------------------------- */
+
+/* Most extents accepted in a map: more is taken as an attack. */
+#define MAP_MAX_EXTENTS (4 * 1024 * 1024)
+
+/* A run of the flattened disk that reads as data, or as zeros (a hole). */
+struct extent
+{
+  uint64_t start;
+  uint64_t length;
+  bool data;
+};
+
+struct map
+{
+  size_t n;
+  struct extent *extents; /* in order, contiguous from 0, neighbours of
+                             different kinds */
+  uint64_t size;          /* the end of the last extent */
+  uint64_t data_bytes;    /* how much of it is data */
+};
+
+/* Parse the JSON of `qemu-img map --output=json` into *OUT: what reads as
+ * zeros is a hole, the rest data.  Returns 0, -EINVAL (not such JSON, or
+ * extents that are not contiguous from 0), -EOVERFLOW or -E2BIG. */
+int map_parse (const char *json, size_t len, struct map **out);
+
+/* Run qemu-img map on PATH, an image of FORMAT, through its backing chain,
+ * with force-share.  Returns 0 or -errno (logged). */
+int map_probe (const char *path, const char *format, struct map **out);
+
+/* The first offset at or after OFF in DATA (true) or in a hole (false):
+ * lseek's SEEK_DATA and SEEK_HOLE.  -ENXIO past the data, or OFF at or
+ * past the end; the end of the map counts as a hole. */
+int64_t map_seek (const struct map *m, uint64_t off, bool data);
+
+void map_free (struct map *m);
+
 #endif /* VMSNAPFS_CHAIN_H */

@@ -45,12 +45,20 @@ int node_readdir (const struct node *n,
 int node_readlink (const struct node *n, char *buf, size_t size);
 
 /* An open file. */
+struct export;
 struct handle
 {
-  int fd;       /* a frozen file, read straight from the host; or -1 */
-  char *data;   /* or the whole content */
+  int fd;             /* a frozen file, read straight from the host; or -1 */
+  struct export *exp; /* or a whole disk, read through qemu; or NULL */
+  char *data;         /* or the whole content */
   size_t len;
 };
+
+/* Read SIZE bytes at OFF of H into BUF.  Returns the count or -errno. */
+ssize_t handle_read (struct handle *h, char *buf, size_t size, off_t off);
+
+/* lseek(2) on H for SEEK_DATA and SEEK_HOLE: the offset, or -ENXIO. */
+off_t handle_seek (struct handle *h, off_t off, int whence);
 
 /* Open N read-only.  *DIRECT is set when the content can change from one
  * open to the next (no page cache across opens).  Returns 0, -EISDIR,

@@ -41,6 +41,7 @@
 
 #include "chain.h"
 #include "cleanup.h"
+#include "export.h"
 #include "internal.h"
 #include "log.h"
 #include "util.h"
@@ -56,10 +57,11 @@
 /* Longest run of qemu-img commit or rebase. */
 #define QEMU_IMG_TIMEOUT_MS (24 * 3600 * 1000)
 
-/* Workers, for wake-ups and for a clean stop. */
+/* The merges under way, for wake-ups, for an rmdir of a snapshot that is
+ * merging already, and for a clean stop. */
 static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t workers_cond = PTHREAD_COND_INITIALIZER;
-static unsigned nworkers;
+static struct merge *workers;
 static bool stopping;
 static uint64_t wakeups;
 static unsigned long bandwidth_mib; /* 0: unlimited */
@@ -67,6 +69,7 @@ static unsigned long bandwidth_mib; /* 0: unlimited */
 /* One merge under way, shared by its worker and the rmdir waiting for it. */
 struct merge
 {
+  struct merge *next; /* in workers */
   int refs;
   struct vs_vm *vm;
   char *snapshot;
@@ -730,11 +733,16 @@ worker_main (void *arg)
   m->result = r;
   pthread_cond_broadcast (&m->cond);
   pthread_mutex_unlock (&m->lock);
-  merge_unref (m);
   pthread_mutex_lock (&workers_lock);
-  nworkers--;
+  for (struct merge **p = &workers; *p; p = &(*p)->next)
+    if (*p == m)
+      {
+        *p = m->next;
+        break;
+      }
   pthread_cond_broadcast (&workers_cond);
   pthread_mutex_unlock (&workers_lock);
+  merge_unref (m);
   return NULL;
 }
 
@@ -755,7 +763,8 @@ start_worker (const struct vs_vm *vm, const char *snapshot)
   pthread_mutex_init (&m->lock, NULL);
   pthread_cond_init (&m->cond, NULL);
   pthread_mutex_lock (&workers_lock);
-  nworkers++;
+  m->next = workers;
+  workers = m;
   pthread_mutex_unlock (&workers_lock);
   pthread_attr_init (&attr);
   pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
@@ -766,7 +775,7 @@ start_worker (const struct vs_vm *vm, const char *snapshot)
       log_error ("VM '%s': cannot start the merge worker: %s", vm->name,
                  strerror (e));
       pthread_mutex_lock (&workers_lock);
-      nworkers--;
+      workers = m->next;
       pthread_mutex_unlock (&workers_lock);
       vm_op_end (vm);
       m->refs = 1;
@@ -774,6 +783,55 @@ start_worker (const struct vs_vm *vm, const char *snapshot)
       return NULL;
     }
   return m;
+}
+
+/* The merge under way of snapshot NAME of VM, with a reference, or NULL. */
+static struct merge *
+find_worker (const struct vs_vm *vm, const char *name)
+{
+  SCOPED_LOCK (&workers_lock);
+
+  for (struct merge *m = workers; m; m = m->next)
+    if (strcmp (m->vm->uuid, vm->uuid) == 0 && strcmp (m->snapshot, name) == 0)
+      {
+        pthread_mutex_lock (&m->lock);
+        m->refs++;
+        pthread_mutex_unlock (&m->lock);
+        return m;
+      }
+  return NULL;
+}
+
+/* Wait for M to end, or for INTERRUPTED to say so (-EINTR); drops the
+ * reference. */
+static int
+wait_merge (struct merge *m, bool (*interrupted) (void))
+{
+  int r;
+
+  pthread_mutex_lock (&m->lock);
+  while (!m->done)
+    {
+      struct timespec until;
+
+      clock_gettime (CLOCK_REALTIME, &until);
+      until.tv_nsec += INTERRUPT_POLL_MS * 1000000L;
+      until.tv_sec += until.tv_nsec / 1000000000L;
+      until.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait (&m->cond, &m->lock, &until);
+      if (!m->done && interrupted && interrupted ())
+        {
+          log_info ("VM '%s': rmdir of '%s' interrupted; the merge goes on.",
+                    m->vm->name, m->snapshot);
+          break;
+        }
+    }
+  r = !m->done || m->result == -ESHUTDOWN ? -EINTR : m->result;
+  pthread_mutex_unlock (&m->lock);
+  merge_unref (m);
+  if (r == -ENOENT || r == -EINTR || r == -ENOSPC)
+    return r;
+  return r < 0 ? -EIO : 0;
 }
 
 /* --- the entry points ------------------------------------------------------ */
@@ -790,6 +848,8 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
 
   if (snap == NULL)
     return -ENOENT;
+  if ((m = find_worker (vm, name)) != NULL)
+    return wait_merge (m, interrupted); /* an rmdir interrupted before */
   if ((vm->preview && strcmp (vm->preview, name) == 0)
       || (vm->resume && strcmp (vm->resume, name) == 0))
     {
@@ -803,6 +863,11 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
     return r;
   if ((dom = lookup_domain (vm)) == NULL)
     r = -ENOENT;
+  /* Its whole disks must not be read while their volumes change. */
+  else if ((r = export_release_snapshot (snap->ino)) < 0)
+    log_error ("VM '%s': snapshot '%s' cannot be deleted while its whole "
+               "disks are read.",
+               vm->name, name);
   else if ((r = read_inactive (vm->name, dom, NULL, &dx)) < 0)
     ;
   else if (dx->meta.merge && strcmp (dx->meta.merge, name) != 0)
@@ -831,28 +896,7 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
   host_sync (vm); /* its info says "status: merging" */
   if ((m = start_worker (vm, name)) == NULL)
     return -EIO;
-
-  pthread_mutex_lock (&m->lock);
-  while (!m->done)
-    {
-      struct timespec until;
-
-      clock_gettime (CLOCK_REALTIME, &until);
-      until.tv_nsec += INTERRUPT_POLL_MS * 1000000L;
-      until.tv_sec += until.tv_nsec / 1000000000L;
-      until.tv_nsec %= 1000000000L;
-      pthread_cond_timedwait (&m->cond, &m->lock, &until);
-      if (!m->done && interrupted && interrupted ())
-        {
-          log_info ("VM '%s': rmdir of '%s' interrupted; the merge goes on.",
-                    vm->name, name);
-          break;
-        }
-    }
-  r = m->done ? (m->result == -ESHUTDOWN ? -EINTR : m->result) : -EINTR;
-  pthread_mutex_unlock (&m->lock);
-  merge_unref (m);
-  return r < 0 && r != -EINTR && r != -ENOENT ? -EIO : r;
+  return wait_merge (m, interrupted);
 }
 
 void
@@ -885,6 +929,6 @@ merge_stop (void)
 
   stopping = true;
   pthread_cond_broadcast (&workers_cond);
-  while (nworkers > 0)
+  while (workers)
     pthread_cond_wait (&workers_cond, &workers_lock);
 }

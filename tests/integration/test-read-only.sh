@@ -13,7 +13,7 @@ vm=${VM_PREFIX}ro
 S=$MNT/$vm/snapshots/s1
 sum_before=$(md5sum "$VM_DIR/vda.qcow2" "$VM_DIR/s1.mem")
 
-for f in info info.json domain.xml memory vda.qcow2; do
+for f in info info.json domain.xml memory vda.qcow2 vda.img; do
     for mode in w rw trunc; do
         assert_eq EROFS "$(errno_of open "$S/$f" $mode)" "open $f $mode"
     done
@@ -25,7 +25,7 @@ done
 assert_eq EROFS "$(errno_of open "$MNT/$vm/jobs" w)" "open jobs for writing"
 assert_eq EROFS "$(errno_of create "$S/new")" "create a file"
 assert_eq EPERM "$(errno_of mkdir "$MNT/$vm/new")" "mkdir in a VM"
-assert_eq EROFS "$(errno_of rmdir "$S")" "rmdir a snapshot"
+assert_eq EROFS "$(errno_of rmdir "$MNT/$vm/snapshots")" "rmdir of snapshots/"
 
 # A user other than root meets the modes first.
 if id nobody >/dev/null 2>&1; then

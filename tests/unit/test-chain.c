@@ -185,6 +185,76 @@ test_parse_too_deep (void **state)
   free (json);
 }
 
+/* --- maps --------------------------------------------------------------- */
+
+#define EXT(s, l, z) "{\"start\":" #s ",\"length\":" #l ",\"zero\":" #z "}"
+
+static const struct
+{
+  const char *what;
+  const char *json;
+  int r;
+} map_cases[] = {
+  { "empty array", "[]", -EINVAL },
+  { "not an array", "{}", -EINVAL },
+  { "truncated", "[" EXT (0, 10, true), -EINVAL },
+  { "a gap", "[" EXT (0, 10, true) "," EXT (11, 10, false) "]", -EINVAL },
+  { "an overlap", "[" EXT (0, 10, true) "," EXT (5, 10, false) "]", -EINVAL },
+  { "not from 0", "[" EXT (1, 10, true) "]", -EINVAL },
+  { "zero length", "[" EXT (0, 0, true) "]", -EINVAL },
+  { "negative", "[" EXT (0, -1, true) "]", -EOVERFLOW },
+  { "past 2^63", "[" EXT (0, 9223372036854775807, true) ","
+                 EXT (9223372036854775807, 1, true) "]", -EOVERFLOW },
+  { "zero not a boolean", "[{\"start\":0,\"length\":1,\"zero\":1}]", -EINVAL },
+  { "no start", "[{\"length\":1,\"zero\":true}]", -EINVAL },
+  { "an extent not an object", "[1]", -EINVAL },
+  { "fine", "[" EXT (0, 10, true) "," EXT (10, 5, false) "]", 0 },
+};
+
+static void
+test_map_table (void **state)
+{
+  (void) state;
+  for (size_t i = 0; i < sizeof map_cases / sizeof map_cases[0]; i++)
+    {
+      struct map *m = (struct map *) 0x1;
+      int r = map_parse (map_cases[i].json, strlen (map_cases[i].json), &m);
+
+      if (r != map_cases[i].r)
+        fail_msg ("%s: expected %d, got %d", map_cases[i].what,
+                  map_cases[i].r, r);
+      if (r < 0)
+        assert_null (m);
+      map_free (r == 0 ? m : NULL);
+    }
+}
+
+static void
+test_map_seek (void **state)
+{
+  /* hole [0,10) data [10,15) data [15,20) hole [20,30) data [30,40) */
+  const char *json = "[" EXT (0, 10, true) "," EXT (10, 5, false) ","
+                     EXT (15, 5, false) "," EXT (20, 10, true) ","
+                     EXT (30, 10, false) "]";
+  struct map *m;
+
+  (void) state;
+  assert_int_equal (map_parse (json, strlen (json), &m), 0);
+  assert_int_equal (m->n, 4); /* neighbours of one kind joined */
+  assert_int_equal (m->size, 40);
+  assert_int_equal (m->data_bytes, 20);
+  assert_int_equal (map_seek (m, 0, true), 10);
+  assert_int_equal (map_seek (m, 0, false), 0);
+  assert_int_equal (map_seek (m, 12, true), 12);
+  assert_int_equal (map_seek (m, 12, false), 20);
+  assert_int_equal (map_seek (m, 25, true), 30);
+  assert_int_equal (map_seek (m, 35, false), 40); /* the end is a hole */
+  assert_int_equal (map_seek (m, 39, true), 39);
+  assert_int_equal (map_seek (m, 40, true), -ENXIO);
+  assert_int_equal (map_seek (m, 40, false), -ENXIO);
+  map_free (m);
+}
+
 /* --- real chains -------------------------------------------------------- */
 
 static char dir[] = "/tmp/vmsnapfs-test-chain.XXXXXX";
@@ -258,6 +328,29 @@ test_probe_real_chain (void **state)
 }
 
 static void
+test_map_real_chain (void **state)
+{
+  char top[256];
+  struct map *m;
+
+  (void) state;
+  /* 1 MiB of data at 1 MiB in the base, 1 MiB at 8 MiB in the top. */
+  sh ("qemu-img create -q -f qcow2 %s/mb.qcow2 16M", dir);
+  sh ("qemu-io -f qcow2 -c 'write -q 1M 1M' %s/mb.qcow2", dir);
+  sh ("qemu-img create -q -f qcow2 -b %s/mb.qcow2 -F qcow2 %s/mt.qcow2", dir,
+      dir);
+  sh ("qemu-io -f qcow2 -c 'write -q 8M 1M' %s/mt.qcow2", dir);
+  snprintf (top, sizeof top, "%s/mt.qcow2", dir);
+  assert_int_equal (map_probe (top, "qcow2", &m), 0);
+  assert_int_equal (m->size, 16 * 1024 * 1024);
+  assert_int_equal (m->data_bytes, 2 * 1024 * 1024);
+  assert_int_equal (map_seek (m, 0, true), 1024 * 1024);
+  assert_int_equal (map_seek (m, 1024 * 1024, false), 2 * 1024 * 1024);
+  assert_int_equal (map_seek (m, 2 * 1024 * 1024, true), 8 * 1024 * 1024);
+  map_free (m);
+}
+
+static void
 test_probe_refusals (void **state)
 {
   char path[256];
@@ -299,7 +392,10 @@ main (void)
     cmocka_unit_test (test_parse_fields),
     cmocka_unit_test (test_parse_image),
     cmocka_unit_test (test_parse_too_deep),
+    cmocka_unit_test (test_map_table),
+    cmocka_unit_test (test_map_seek),
     cmocka_unit_test (test_probe_real_chain),
+    cmocka_unit_test (test_map_real_chain),
     cmocka_unit_test (test_probe_refusals),
   };
   return cmocka_run_group_tests_name ("chain", tests, setup_dir, remove_dir);

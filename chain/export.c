@@ -1,0 +1,547 @@
+/* vmsnapfs: whole disks at a snapshot, served by qemu-nbd, read with
+ * libnbd.  See export.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libnbd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "cleanup.h"
+#include "export.h"
+#include "log.h"
+#include "util.h"
+
+/* How long a new helper may take to answer on its socket. */
+#define START_TIMEOUT_MS 10000
+
+struct export
+{
+  struct export *next;
+  uint64_t snap;
+  char *target, *volume, *format;
+  uint64_t size;
+  struct map *map; /* read once */
+
+  pthread_mutex_t lock; /* the fields below */
+  pthread_cond_t cond;  /* a connection came free */
+  int readers;
+  time_t idle_since;
+  pid_t pid; /* the helper, or 0 */
+  char *sock, *pidfile;
+  int nconn;
+  struct nbd_handle *conn[EXPORT_CONNECTIONS];
+  bool busy[EXPORT_CONNECTIONS];
+};
+
+static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reaper_cond = PTHREAD_COND_INITIALIZER;
+static struct export *exports;
+static pthread_t reaper;
+static bool reaper_running, stopping;
+
+/* --- the helper --------------------------------------------------------- */
+
+/* Stop E's helper and close its connections; call with E->lock held and
+ * no connection in use. */
+static void
+stop_helper (struct export *e)
+{
+  for (int i = 0; i < e->nconn; i++)
+    nbd_close (e->conn[i]);
+  e->nconn = 0;
+  if (e->pid > 0)
+    {
+      kill (e->pid, SIGTERM);
+      while (waitpid (e->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+      log_debug ("Stopped the qemu-nbd of '%s'.", e->volume);
+    }
+  e->pid = 0;
+  if (e->sock)
+    unlink (e->sock);
+  if (e->pidfile)
+    unlink (e->pidfile);
+}
+
+static struct nbd_handle *
+connect_helper (struct export *e)
+{
+  struct nbd_handle *h = nbd_create ();
+
+  if (h == NULL)
+    return NULL;
+  if (nbd_connect_unix (h, e->sock) < 0)
+    {
+      nbd_close (h);
+      return NULL;
+    }
+  return h;
+}
+
+/* E's volume as qemu-nbd's --image-opts: the format given, never probed,
+ * and force-share, for a volume qemu may have open (qemu-nbd 7.2 has no
+ * -U).  Commas in the path are doubled, as qemu's option syntax wants. */
+static char *
+image_opts (const struct export *e)
+{
+  struct strbuf b = { 0 };
+
+  strbuf_printf (&b, "driver=%s,read-only=on,force-share=on,"
+                     "file.driver=file,file.filename=",
+                 e->format);
+  for (const char *p = e->volume; *p; p++)
+    strbuf_printf (&b, *p == ',' ? ",," : "%c", *p);
+  return strbuf_steal (&b, NULL);
+}
+
+/* Start E's helper and its first connection; call with E->lock held. */
+static int
+start_helper (struct export *e)
+{
+  char shared[16];
+  CLEANUP_FREE char *opts = image_opts (e);
+  const char *argv[] = { "qemu-nbd", "--read-only", "--persistent",
+                         "--shared", shared, "--socket", e->sock,
+                         "--image-opts", opts, NULL };
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  sigset_t none, all;
+  struct nbd_handle *h = NULL;
+  long waited = 0;
+  FILE *f;
+  int r;
+
+  snprintf (shared, sizeof shared, "%d", EXPORT_CONNECTIONS + 1);
+  unlink (e->sock);
+  posix_spawn_file_actions_init (&fa);
+  posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
+  /* FUSE's threads block every signal, and the daemon ignores SIGPIPE:
+   * the helper must not inherit either, or SIGTERM would not stop it. */
+  sigemptyset (&none);
+  sigfillset (&all);
+  posix_spawnattr_init (&attr);
+  posix_spawnattr_setsigmask (&attr, &none);
+  posix_spawnattr_setsigdefault (&attr, &all);
+  posix_spawnattr_setflags (&attr,
+                            POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  r = posix_spawnp (&e->pid, argv[0], &fa, &attr, (char *const *) argv,
+                    environ);
+  posix_spawnattr_destroy (&attr);
+  posix_spawn_file_actions_destroy (&fa);
+  if (r != 0)
+    {
+      e->pid = 0;
+      log_error ("Cannot run qemu-nbd: %s.", strerror (r));
+      return -EIO;
+    }
+  /* For the next daemon, should this one die without stopping it. */
+  if ((f = fopen (e->pidfile, "w")) != NULL)
+    {
+      fprintf (f, "%d\n", (int) e->pid);
+      fclose (f);
+    }
+  while ((h = connect_helper (e)) == NULL)
+    {
+      if (waitpid (e->pid, NULL, WNOHANG) == e->pid
+          || waited >= START_TIMEOUT_MS)
+        {
+          log_error ("qemu-nbd does not serve '%s'.", e->volume);
+          if (waited < START_TIMEOUT_MS)
+            e->pid = 0; /* reaped */
+          stop_helper (e);
+          return -EIO;
+        }
+      usleep (10000);
+      waited += 10;
+    }
+  e->conn[0] = h;
+  e->busy[0] = false;
+  e->nconn = 1;
+  log_debug ("qemu-nbd (pid %d) serves '%s'.", (int) e->pid, e->volume);
+  return 0;
+}
+
+/* A connection for one read, started as needed; -EIO when none can be. */
+static int
+take_conn (struct export *e, int *slot)
+{
+  SCOPED_LOCK (&e->lock);
+
+  for (;;)
+    {
+      if (e->pid == 0)
+        {
+          int r = start_helper (e);
+          if (r < 0)
+            return r;
+        }
+      for (int i = 0; i < e->nconn; i++)
+        if (!e->busy[i])
+          {
+            e->busy[i] = true;
+            *slot = i;
+            return 0;
+          }
+      if (e->nconn < EXPORT_CONNECTIONS)
+        {
+          struct nbd_handle *h = connect_helper (e);
+
+          if (h)
+            {
+              e->conn[e->nconn] = h;
+              e->busy[e->nconn] = true;
+              *slot = e->nconn++;
+              return 0;
+            }
+        }
+      pthread_cond_wait (&e->cond, &e->lock);
+    }
+}
+
+static void
+give_conn (struct export *e, int slot, bool broken)
+{
+  SCOPED_LOCK (&e->lock);
+
+  e->busy[slot] = false;
+  if (broken)
+    {
+      /* The helper died or the connection broke: start anew once no read
+       * is in flight. */
+      bool idle = true;
+      for (int i = 0; i < e->nconn; i++)
+        idle &= !e->busy[i];
+      if (idle)
+        stop_helper (e);
+    }
+  pthread_cond_broadcast (&e->cond);
+}
+
+/* --- the registry ------------------------------------------------------- */
+
+static void
+export_free (struct export *e)
+{
+  stop_helper (e);
+  map_free (e->map);
+  free (e->target);
+  free (e->volume);
+  free (e->format);
+  free (e->sock);
+  free (e->pidfile);
+  pthread_mutex_destroy (&e->lock);
+  pthread_cond_destroy (&e->cond);
+  free (e);
+}
+
+/* The export of disk TARGET of snapshot SNAP on VOLUME, made when new;
+ * call with exports_lock held. */
+static struct export *
+find_export (uint64_t snap, const char *target, const char *volume,
+             const char *format)
+{
+  struct export *e;
+
+  for (e = exports; e; e = e->next)
+    if (e->snap == snap && strcmp (e->target, target) == 0
+        && strcmp (e->volume, volume) == 0)
+      return e;
+  e = xcalloc (1, sizeof *e);
+  e->snap = snap;
+  e->target = xstrdup (target);
+  e->volume = xstrdup (volume);
+  e->format = xstrdup (format);
+  e->sock = xasprintf ("%s/%d-%016" PRIx64 "-%s.sock", EXPORT_RUN_DIR,
+                       (int) getpid (), snap, target);
+  e->pidfile = xasprintf ("%s/%d-%016" PRIx64 "-%s.pid", EXPORT_RUN_DIR,
+                          (int) getpid (), snap, target);
+  pthread_mutex_init (&e->lock, NULL);
+  pthread_cond_init (&e->cond, NULL);
+  e->next = exports;
+  exports = e;
+  return e;
+}
+
+/* E's map, read once. */
+static int
+get_map (struct export *e, const struct map **m)
+{
+  SCOPED_LOCK (&e->lock);
+  int r;
+
+  if (e->map == NULL && (r = map_probe (e->volume, e->format, &e->map)) < 0)
+    return r;
+  *m = e->map;
+  return 0;
+}
+
+int
+export_open (uint64_t snap, const char *target, const char *volume,
+             const char *format, uint64_t size, struct export **out)
+{
+  struct export *e;
+  const struct map *m;
+  int r, slot;
+
+  pthread_mutex_lock (&exports_lock);
+  e = find_export (snap, target, volume, format);
+  e->size = size;
+  pthread_mutex_lock (&e->lock);
+  e->readers++;
+  pthread_mutex_unlock (&e->lock);
+  pthread_mutex_unlock (&exports_lock);
+
+  /* Started now, so that an open fails rather than a read. */
+  if ((r = get_map (e, &m)) < 0 || (r = take_conn (e, &slot)) < 0)
+    {
+      export_close (e);
+      return r;
+    }
+  give_conn (e, slot, false);
+  *out = e;
+  return 0;
+}
+
+void
+export_close (struct export *e)
+{
+  SCOPED_LOCK (&e->lock);
+
+  if (--e->readers == 0)
+    e->idle_since = time (NULL);
+}
+
+ssize_t
+export_pread (struct export *e, void *buf, size_t size, uint64_t off)
+{
+  int slot;
+
+  if (off >= e->size)
+    return 0;
+  if (size > e->size - off)
+    size = e->size - off;
+  for (int attempt = 0; attempt < 2; attempt++)
+    {
+      if (take_conn (e, &slot) < 0)
+        return -EIO;
+      if (nbd_pread (e->conn[slot], buf, size, off, 0) == 0)
+        {
+          give_conn (e, slot, false);
+          return (ssize_t) size;
+        }
+      log_warning ("Reading '%s' through qemu-nbd failed: %s", e->volume,
+                   nbd_get_error ());
+      give_conn (e, slot, true);
+    }
+  return -EIO;
+}
+
+int64_t
+export_seek (struct export *e, uint64_t off, bool data)
+{
+  const struct map *m;
+
+  if (get_map (e, &m) < 0)
+    return -EIO;
+  return map_seek (m, off, data);
+}
+
+int
+export_data_bytes (uint64_t snap, const char *target, const char *volume,
+                   const char *format, uint64_t *bytes)
+{
+  const struct map *m;
+  struct export *e;
+  int r;
+
+  /* Held throughout: E may not be freed meanwhile, and it has no reader
+   * to keep it. */
+  SCOPED_LOCK (&exports_lock);
+  e = find_export (snap, target, volume, format);
+  if ((r = get_map (e, &m)) == 0)
+    *bytes = m->data_bytes;
+  return r;
+}
+
+static int
+readers_of (struct export *e)
+{
+  SCOPED_LOCK (&e->lock);
+  return e->readers;
+}
+
+int
+export_release_snapshot (uint64_t snap)
+{
+  SCOPED_LOCK (&exports_lock);
+  struct export **p = &exports;
+
+  for (struct export *e = exports; e; e = e->next)
+    if (e->snap == snap && readers_of (e) > 0)
+      {
+        log_error ("The whole disk '%s' of the snapshot is open: its volumes "
+                   "must not change under its readers.",
+                   e->target);
+        return -EBUSY;
+      }
+  while (*p)
+    {
+      struct export *e = *p;
+
+      if (e->snap == snap)
+        {
+          *p = e->next;
+          export_free (e);
+        }
+      else
+        p = &e->next;
+    }
+  return 0;
+}
+
+/* --- idle helpers, strays, exit ----------------------------------------- */
+
+static void *
+reaper_main (void *arg)
+{
+  SCOPED_LOCK (&exports_lock);
+
+  (void) arg;
+  while (!stopping)
+    {
+      struct timespec until;
+
+      clock_gettime (CLOCK_REALTIME, &until);
+      until.tv_sec += 2;
+      pthread_cond_timedwait (&reaper_cond, &exports_lock, &until);
+      for (struct export *e = exports; e; e = e->next)
+        {
+          SCOPED_LOCK (&e->lock);
+          if (e->pid && e->readers == 0
+              && time (NULL) - e->idle_since >= EXPORT_IDLE_S)
+            stop_helper (e);
+        }
+    }
+  return NULL;
+}
+
+/* Whether PID is a running vmsnapfs (another daemon: its helpers are its
+ * own). */
+static bool
+is_vmsnapfs (long pid)
+{
+  char path[64], comm[32] = "";
+  FILE *f;
+
+  snprintf (path, sizeof path, "/proc/%ld/comm", pid);
+  if ((f = fopen (path, "r")) == NULL)
+    return false;
+  if (fgets (comm, sizeof comm, f) == NULL)
+    comm[0] = '\0';
+  fclose (f);
+  return strncmp (comm, "vmsnapfs", 8) == 0;
+}
+
+/* Stop the helper that pid file NAME (in the run directory) names, unless
+ * the daemon that started it still runs. */
+static void
+sweep_stray (const char *name)
+{
+  CLEANUP_FREE char *pidfile = xasprintf ("%s/%s", EXPORT_RUN_DIR, name);
+  CLEANUP_FREE char *sock = NULL;
+  char path[64], cmdline[4096];
+  long daemon = strtol (name, NULL, 10), helper = 0;
+  size_t n;
+  FILE *f;
+
+  if (daemon == getpid () || is_vmsnapfs (daemon))
+    return;
+  sock = xstrdup (pidfile);
+  strcpy (sock + strlen (sock) - 4, ".sock");
+  if ((f = fopen (pidfile, "r")) != NULL)
+    {
+      if (fscanf (f, "%ld", &helper) != 1)
+        helper = 0;
+      fclose (f);
+    }
+  snprintf (path, sizeof path, "/proc/%ld/cmdline", helper);
+  if (helper > 0 && (f = fopen (path, "r")) != NULL)
+    {
+      n = fread (cmdline, 1, sizeof cmdline - 1, f);
+      fclose (f);
+      for (size_t i = 0; i < n; i++)
+        if (cmdline[i] == '\0')
+          cmdline[i] = ' ';
+      cmdline[n] = '\0';
+      /* The pid may have been reused: only a qemu-nbd on our socket. */
+      if (strstr (cmdline, "qemu-nbd") && strstr (cmdline, sock))
+        {
+          kill ((pid_t) helper, SIGKILL); /* read-only: nothing to flush */
+          log_info ("Stopped a qemu-nbd (pid %ld) left by a daemon that "
+                    "died.",
+                    helper);
+        }
+    }
+  unlink (pidfile);
+  unlink (sock);
+}
+
+int
+export_init (void)
+{
+  DIR *d;
+  struct dirent *de;
+
+  if (mkdir (EXPORT_RUN_DIR, 0700) < 0 && errno != EEXIST)
+    {
+      log_error ("Cannot make '%s': %m", EXPORT_RUN_DIR);
+      return -errno;
+    }
+  if ((d = opendir (EXPORT_RUN_DIR)) != NULL)
+    {
+      while ((de = readdir (d)) != NULL)
+        {
+          size_t len = strlen (de->d_name);
+          if (len > 4 && strcmp (de->d_name + len - 4, ".pid") == 0)
+            sweep_stray (de->d_name);
+        }
+      closedir (d);
+    }
+  stopping = false;
+  if (pthread_create (&reaper, NULL, reaper_main, NULL) != 0)
+    return -EAGAIN;
+  reaper_running = true;
+  return 0;
+}
+
+void
+export_shutdown (void)
+{
+  pthread_mutex_lock (&exports_lock);
+  stopping = true;
+  pthread_cond_broadcast (&reaper_cond);
+  pthread_mutex_unlock (&exports_lock);
+  if (reaper_running)
+    pthread_join (reaper, NULL);
+  reaper_running = false;
+  pthread_mutex_lock (&exports_lock);
+  while (exports)
+    {
+      struct export *e = exports;
+      exports = e->next;
+      export_free (e);
+    }
+  pthread_mutex_unlock (&exports_lock);
+}

@@ -1,0 +1,177 @@
+/* vmsnapfs: which parts of a whole disk are data and which are holes, from
+ * `qemu-img map`: qemu's own block layer reads the chain, not a parser of
+ * ours.  The JSON is checked as untrusted input. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <string.h>
+
+#include "chain.h"
+#include "cleanup.h"
+#include "log.h"
+#include "util.h"
+
+/* Mapping a chain reads its metadata only: a minute means a hang. */
+#define MAP_TIMEOUT_MS 60000
+/* Most JSON accepted: about 100 bytes an extent. */
+#define MAP_MAX_JSON ((size_t) MAP_MAX_EXTENTS * 128)
+
+void
+map_free (struct map *m)
+{
+  if (m == NULL)
+    return;
+  free (m->extents);
+  free (m);
+}
+
+/* A member KEY of OBJ of TYPE, or NULL. */
+static json_object *
+member (json_object *obj, const char *key, json_type type)
+{
+  json_object *v;
+
+  if (!json_object_object_get_ex (obj, key, &v) || v == NULL
+      || !json_object_is_type (v, type))
+    return NULL;
+  return v;
+}
+
+static int
+get_u64 (json_object *obj, const char *key, uint64_t *out)
+{
+  json_object *v = member (obj, key, json_type_int);
+
+  if (v == NULL)
+    return -EINVAL;
+  if (json_object_get_int64 (v) < 0
+      || json_object_get_uint64 (v) > (uint64_t) INT64_MAX)
+    return -EOVERFLOW;
+  *out = json_object_get_uint64 (v);
+  return 0;
+}
+
+/* Add [START, START+LEN) of kind DATA to M, joining a neighbour of the
+ * same kind. */
+static void
+add_extent (struct map *m, size_t *cap, uint64_t len, bool data)
+{
+  struct extent *last = m->n ? &m->extents[m->n - 1] : NULL;
+
+  if (data)
+    m->data_bytes += len;
+  if (last && last->data == data)
+    last->length += len;
+  else
+    {
+      if (m->n == *cap)
+        {
+          *cap = *cap ? *cap * 2 : 16;
+          m->extents = xrealloc (m->extents, *cap * sizeof *m->extents);
+        }
+      m->extents[m->n++] = (struct extent){ m->size, len, data };
+    }
+  m->size += len;
+}
+
+int
+map_parse (const char *json, size_t len, struct map **out)
+{
+  json_tokener *tok;
+  json_object *root;
+  struct map *m;
+  size_t n, cap = 0;
+  int r = 0;
+
+  *out = NULL;
+  if (json == NULL || len == 0 || len > MAP_MAX_JSON || len > INT32_MAX)
+    return -EINVAL;
+  tok = json_tokener_new ();
+  root = json_tokener_parse_ex (tok, json, (int) len);
+  json_tokener_free (tok);
+  if (root == NULL || !json_object_is_type (root, json_type_array))
+    {
+      json_object_put (root);
+      return -EINVAL;
+    }
+  n = json_object_array_length (root);
+  if (n > MAP_MAX_EXTENTS)
+    {
+      json_object_put (root);
+      return -E2BIG;
+    }
+  m = xcalloc (1, sizeof *m);
+  for (size_t i = 0; i < n && r == 0; i++)
+    {
+      json_object *e = json_object_array_get_idx (root, i);
+      json_object *zero;
+      uint64_t start, length;
+
+      if (!json_object_is_type (e, json_type_object)
+          || (zero = member (e, "zero", json_type_boolean)) == NULL)
+        r = -EINVAL;
+      else if ((r = get_u64 (e, "start", &start)) < 0
+               || (r = get_u64 (e, "length", &length)) < 0)
+        ;
+      else if (start != m->size || length == 0
+               || length > (uint64_t) INT64_MAX - start)
+        r = start != m->size || length == 0 ? -EINVAL : -EOVERFLOW;
+      else
+        add_extent (m, &cap, length, !json_object_get_boolean (zero));
+    }
+  json_object_put (root);
+  if (r == 0 && m->n == 0)
+    r = -EINVAL;
+  if (r < 0)
+    {
+      map_free (m);
+      return r;
+    }
+  *out = m;
+  return 0;
+}
+
+int
+map_probe (const char *path, const char *format, struct map **out)
+{
+  CLEANUP_FREE char *json = NULL;
+  size_t len;
+  int r;
+
+  *out = NULL;
+  if (path == NULL || path[0] != '/' || format == NULL || format[0] == '\0'
+      || format[0] == '-')
+    return -EINVAL;
+  const char *argv[] = { "qemu-img", "map", "--output=json", "-U",
+                         "-f", format, path, NULL };
+  if ((r = run_capture (argv, MAP_MAX_JSON, MAP_TIMEOUT_MS, &json, &len,
+                        NULL))
+      < 0)
+    return r;
+  if ((r = map_parse (json, len, out)) < 0)
+    log_error ("The map of '%s' from qemu-img is not valid: %s.", path,
+               strerror (-r));
+  return r;
+}
+
+int64_t
+map_seek (const struct map *m, uint64_t off, bool data)
+{
+  size_t lo = 0, hi = m->n;
+
+  if (off >= m->size)
+    return -ENXIO;
+  /* The extent holding OFF. */
+  while (hi - lo > 1)
+    {
+      size_t mid = (lo + hi) / 2;
+
+      if (m->extents[mid].start <= off)
+        lo = mid;
+      else
+        hi = mid;
+    }
+  for (size_t i = lo; i < m->n; i++)
+    if (m->extents[i].data == data)
+      return (int64_t) (i == lo ? off : m->extents[i].start);
+  return data ? -ENXIO : (int64_t) m->size;
+}

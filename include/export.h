@@ -1,0 +1,60 @@
+/* vmsnapfs: whole disks at a snapshot, read through qemu.
+ *
+ * An export is one snapshot's disk flattened through its backing chain: a
+ * qemu-nbd (read-only, force-share) serves the frozen volume on a Unix
+ * socket in the run directory, and libnbd reads it.  qemu's block layer
+ * does all the reading of qcow2: vmsnapfs parses none of it.  The helper
+ * starts on the first open, is shared by every reader, and stops once it
+ * has been idle for EXPORT_IDLE_S seconds, when the snapshot goes, and at
+ * exit.  Which parts are holes comes from `qemu-img map`, once per export.
+ *
+ * This module knows nothing of FUSE or libvirt.
+ */
+#ifndef VMSNAPFS_EXPORT_H
+#define VMSNAPFS_EXPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Seconds a helper with no reader lives on. */
+#define EXPORT_IDLE_S 20
+/* Connections to one helper: how many reads of one disk run at once. */
+#define EXPORT_CONNECTIONS 4
+/* Where the helpers' sockets and pid files live. */
+#define EXPORT_RUN_DIR "/run/vmsnapfs"
+
+struct export;
+
+/* Stop the helpers a daemon that died left running, and start the thread
+ * that stops idle ones.  Returns 0 or -errno (logged). */
+int export_init (void);
+
+/* Stop every helper: at exit. */
+void export_shutdown (void);
+
+/* Open the whole disk TARGET of the snapshot SNAP (its inode: unique on
+ * the host), whose frozen volume is VOLUME of FORMAT, of SIZE bytes.  Returns 0
+ * and a reader's reference in *OUT, or -errno (logged). */
+int export_open (uint64_t snap, const char *target, const char *volume,
+                 const char *format, uint64_t size, struct export **out);
+void export_close (struct export *e);
+
+/* Read SIZE bytes at OFF into BUF, short at the end.  Returns the count or
+ * -EIO. */
+ssize_t export_pread (struct export *e, void *buf, size_t size, uint64_t off);
+
+/* lseek(SEEK_DATA) with DATA, lseek(SEEK_HOLE) without: the offset, or
+ * -ENXIO. */
+int64_t export_seek (struct export *e, uint64_t off, bool data);
+
+/* How many bytes of the disk are data, for st_blocks; read once and kept
+ * for the life of the snapshot.  Returns 0 or -errno. */
+int export_data_bytes (uint64_t snap, const char *target, const char *volume,
+                       const char *format, uint64_t *bytes);
+
+/* Stop the helpers of snapshot SNAP before its volumes change: -EBUSY when
+ * a reader has one of its disks open (logged), else 0. */
+int export_release_snapshot (uint64_t snap);
+
+#endif /* VMSNAPFS_EXPORT_H */
