@@ -89,16 +89,19 @@ connect_helper (struct export *e)
   return h;
 }
 
-/* E's volume as qemu-nbd's --image-opts: the format given, never probed,
- * and force-share, for a volume qemu may have open (qemu-nbd 7.2 has no
- * -U).  Commas in the path are doubled, as qemu's option syntax wants. */
+/* E's volume as qemu-nbd's --image-opts: the format given, never probed;
+ * force-share, for a volume qemu may have open (qemu-nbd 7.2 has no -U);
+ * and no lock on the file, whose bits would stop a block commit of the
+ * volume (a merge of the snapshot below) with "Failed to get shared
+ * 'consistent read' lock".  Commas in the path are doubled, as qemu's
+ * option syntax wants. */
 static char *
 image_opts (const struct export *e)
 {
   struct strbuf b = { 0 };
 
   strbuf_printf (&b, "driver=%s,read-only=on,force-share=on,"
-                     "file.driver=file,file.filename=",
+                     "file.driver=file,file.locking=off,file.filename=",
                  e->format);
   for (const char *p = e->volume; *p; p++)
     strbuf_printf (&b, *p == ',' ? ",," : "%c", *p);

@@ -5,6 +5,7 @@
  * reused as long as libvirt's XML of the snapshot is the same.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -94,6 +95,7 @@ build_snapshot (const struct vs_vm *vm, const char *xml)
 {
   struct snap_xml *sx;
   struct vs_snapshot *s;
+  char *created;
 
   if (snap_xml_parse (xml, &sx) < 0)
     {
@@ -122,7 +124,10 @@ build_snapshot (const struct vs_vm *vm, const char *xml)
   for (size_t i = 0; i < sx->ndisks; i++)
     if (resolve_disk (vm->name, sx, &sx->disks[i], &s->disks[s->ndisks]) == 0)
       s->ndisks++;
-  s->ino = hash_strings (vm->uuid, s->name, xml, NULL);
+  /* Not the XML: libvirt rewrites it when a neighbour is deleted. */
+  created = xasprintf ("%" PRId64, sx->created);
+  s->ino = hash_strings (vm->uuid, s->name, created, NULL);
+  free (created);
   snapshot_render (s);
   snap_xml_free (sx);
   return s;

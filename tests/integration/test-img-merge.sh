@@ -1,0 +1,38 @@
+#!/bin/bash
+# A whole disk stays right while the chain under it changes: read while
+# the snapshot below it is merged (its frozen volume is merged down and
+# deleted meanwhile), it gives the bytes it gave before, and after; its
+# inode, size and mtime stay.  The snapshot whose .img is open cannot be
+# merged: EBUSY, and nothing changes.
+. "$(dirname "$0")/functions.sh"
+
+vm_define imgm 1 256M
+qemu-io -f qcow2 -c "write -q -P 0x44 32M 8M" "$VM_DIR/vda.qcow2" >/dev/null
+vm_start imgm
+mount_vmsnapfs
+S=$MNT/${VM_PREFIX}imgm/snapshots
+take_snapshots "$S" s1 s2 s3
+ref=$(mktemp /var/tmp/vmsnapfs-ref.XXXXXX)
+on_exit "rm -f '$ref' '$ref.out'"
+qemu-img convert -U -f qcow2 -O raw "$S/s2/vda.qcow2" "$ref"
+attrs=$(stat -c '%i %s %Y' "$S/s2/vda.img")
+
+# A slow reader of s2's whole disk...
+python3 "$TOP/tests/integration/readimg.py" slowcmp "$S/s2/vda.img" "$ref" 6 \
+    > "$ref.out" &
+reader=$!
+sleep 1
+# ...keeps s2 from being merged...
+assert_eq EBUSY "$(errno_of rmdir "$S/s2")" "rmdir of s2 while its .img is read"
+grep -q "whole disks are read" "$DAEMON_LOG" || fail "no line in the log"
+# ...but not s1 under it: s2's frozen volume is merged into s1's and goes.
+frozen=$(sed -n 's/^disk.vda.volume: //p' "$S/s2/info")
+rmdir "$S/s1"
+[ ! -e "$frozen" ] || fail "s2's old frozen volume $frozen is still there"
+wait "$reader"
+assert_eq OK "$(cat "$ref.out")" "s2.img read during the merge"
+cmp "$S/s2/vda.img" "$ref" || fail "s2.img after the merge"
+assert_eq "$attrs" "$(stat -c '%i %s %Y' "$S/s2/vda.img")" "inode, size, mtime"
+# Closed, s2 merges.
+rmdir "$S/s2"
+[ ! -e "$S/s2" ] || fail "s2 is still there"
