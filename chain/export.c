@@ -22,6 +22,11 @@
 #include "log.h"
 #include "util.h"
 
+/* Largest read served in one call (FUSE asks for 512 KiB at most), and
+ * the size of the requests it is split into. */
+#define EXPORT_MAX_READ (1024 * 1024)
+#define EXPORT_CHUNK (64 * 1024)
+
 /* How long a new helper may take to answer on its socket. */
 #define START_TIMEOUT_MS 10000
 
@@ -326,6 +331,42 @@ export_close (struct export *e)
     e->idle_since = time (NULL);
 }
 
+/* Read SIZE bytes at OFF on connection H as several requests in flight:
+ * qemu-nbd serves them in parallel, and a cold volume is read with the
+ * depth that qemu-img convert gives it.  Returns 0 or -1. */
+static int
+pread_parallel (struct nbd_handle *h, char *buf, size_t size, uint64_t off)
+{
+  int64_t cookies[EXPORT_MAX_READ / EXPORT_CHUNK + 1];
+  size_t n = 0;
+  int r = 0;
+
+  for (size_t done = 0; done < size && n < sizeof cookies / sizeof *cookies;
+       done += EXPORT_CHUNK)
+    {
+      size_t len = size - done < EXPORT_CHUNK ? size - done : EXPORT_CHUNK;
+      int64_t c = nbd_aio_pread (h, buf + done, len, off + done,
+                                 NBD_NULL_COMPLETION, 0);
+      if (c < 0)
+        {
+          r = -1;
+          break;
+        }
+      cookies[n++] = c;
+    }
+  for (size_t i = 0; i < n; i++)
+    {
+      int done;
+
+      while ((done = nbd_aio_command_completed (h, cookies[i])) == 0)
+        if (nbd_poll (h, -1) < 0)
+          return -1;
+      if (done < 0)
+        r = -1;
+    }
+  return r;
+}
+
 ssize_t
 export_pread (struct export *e, void *buf, size_t size, uint64_t off)
 {
@@ -335,11 +376,13 @@ export_pread (struct export *e, void *buf, size_t size, uint64_t off)
     return 0;
   if (size > e->size - off)
     size = e->size - off;
+  if (size > EXPORT_MAX_READ)
+    size = EXPORT_MAX_READ;
   for (int attempt = 0; attempt < 2; attempt++)
     {
       if (take_conn (e, &slot) < 0)
         return -EIO;
-      if (nbd_pread (e->conn[slot], buf, size, off, 0) == 0)
+      if (pread_parallel (e->conn[slot], buf, size, off) == 0)
         {
           give_conn (e, slot, false);
           return (ssize_t) size;

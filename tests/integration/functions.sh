@@ -12,7 +12,7 @@
 
 set -eu
 
-TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 VMSNAPFS=${VMSNAPFS:-$TOP/vmsnapfs}
 URI=${LIBVIRT_DEFAULT_URI:-qemu:///system}
 export LIBVIRT_DEFAULT_URI=$URI
