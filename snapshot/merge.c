@@ -893,7 +893,8 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
       return r;
     }
   log_info ("VM '%s': deleting snapshot '%s' by merge.", vm->name, name);
-  host_sync (vm); /* its info says "status: merging" */
+  /* Its info says "status: merging" once the metadata event has rebuilt
+   * the VM: no need to wait for it here. */
   if ((m = start_worker (vm, name)) == NULL)
     return -EIO;
   return wait_merge (m, interrupted);
