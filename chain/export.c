@@ -514,8 +514,7 @@ sweep_stray (const char *name)
 
   if (daemon == getpid () || is_vmsnapfs (daemon))
     return;
-  sock = xstrdup (pidfile);
-  strcpy (sock + strlen (sock) - 4, ".sock");
+  sock = xasprintf ("%.*s.sock", (int) (strlen (pidfile) - 4), pidfile);
   if ((f = fopen (pidfile, "r")) != NULL)
     {
       if (fscanf (f, "%ld", &helper) != 1)

@@ -17,6 +17,7 @@
  * descriptor without a copy (read_buf with an fd buffer).
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,20 @@ op_read_buf (const char *path, struct fuse_bufvec **bufp, size_t size,
       bv->buf[0].size = (size_t) n;
     }
   *bufp = bv;
+  return 0;
+}
+
+/* poll(2), as Go programs (restic) do on every file they open: files are
+ * always ready.  libfuse 3.14 leaks the poll handle of a file system that
+ * has no poll: this one is freed here. */
+static int
+op_poll (const char *path, struct fuse_file_info *fi,
+         struct fuse_pollhandle *ph, unsigned *reventsp)
+{
+  (void) path, (void) fi;
+  if (ph)
+    fuse_pollhandle_destroy (ph);
+  *reventsp = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
   return 0;
 }
 
@@ -378,6 +393,7 @@ static const struct fuse_operations operations = {
   .open = op_open,
   .read_buf = op_read_buf,
   .lseek = op_lseek,
+  .poll = op_poll,
   .write = op_write,
   .release = op_release,
   .mkdir = op_mkdir,

@@ -169,49 +169,71 @@ backing_of (const char *path)
   return b;
 }
 
+/* A volume of a disk, and its backing file where the view knows it. */
+struct vol
+{
+  const char *path;
+  const char *backing; /* NULL: unknown, to be read from the file */
+};
+
 /* Every volume of disk TARGET that vmsnapfs knows of: the volumes of all
- * the VM's snapshots, the disk's source in the definition DX, and the
- * volumes a preview keeps.  May repeat; *N set. */
-static char **
+ * the VM's snapshots (an overlay's backing file is its snapshot's frozen
+ * volume, read when the view was built), the disk's source in the
+ * definition DX, and the volumes a preview keeps.  May repeat; *N set. */
+static struct vol *
 known_volumes (const struct vs_vm *vm, const struct dom_xml *dx,
                const char *target, size_t *n)
 {
-  char **v = NULL;
+  struct vol *v = NULL;
   size_t k = 0;
 
-#define ADD(path)                                                             \
+#define ADD(p, b)                                                             \
   do                                                                          \
     {                                                                         \
       v = xrealloc (v, (k + 1) * sizeof *v);                                  \
-      v[k++] = (char *) (path);                                               \
+      v[k++] = (struct vol){ (p), (b) };                                      \
     }                                                                         \
   while (0)
   for (size_t s = 0; s < vm->nsnaps; s++)
     for (size_t d = 0; d < vm->snaps[s]->ndisks; d++)
       if (strcmp (vm->snaps[s]->disks[d].target, target) == 0)
         {
-          if (vm->snaps[s]->disks[d].overlay)
-            ADD (vm->snaps[s]->disks[d].overlay);
-          ADD (vm->snaps[s]->disks[d].volume);
+          const struct vs_disk *sd = &vm->snaps[s]->disks[d];
+          if (sd->overlay)
+            ADD (sd->overlay, sd->volume);
+          ADD (sd->volume, NULL);
         }
   for (size_t d = 0; d < dx->ndisks; d++)
     if (strcmp (dx->disks[d].target, target) == 0)
-      ADD (dx->disks[d].source);
+      ADD (dx->disks[d].source, NULL);
   for (size_t d = 0; d < dx->meta.ndisks; d++)
     if (strcmp (dx->meta.disks[d].target, target) == 0)
       {
-        ADD (dx->meta.disks[d].kept);
-        ADD (dx->meta.disks[d].preview);
+        ADD (dx->meta.disks[d].kept, NULL);
+        ADD (dx->meta.disks[d].preview, NULL);
       }
 #undef ADD
   *n = k;
   return v;
 }
 
+/* Whether VOLS says P's backing file is known: as some overlay's. */
+static const char *
+known_backing (const struct vol *vols, size_t n, const char *p)
+{
+  for (size_t i = 0; i < n; i++)
+    if (vols[i].backing && strcmp (vols[i].path, p) == 0)
+      return vols[i].backing;
+  return NULL;
+}
+
 /* The volumes among VOLS whose backing file is PARENT, without repeats
- * (malloc'd strings in a malloc'd array), *N set. */
+ * (malloc'd strings in a malloc'd array), *N set.  The view tells which
+ * may be; the file has the last word (a block commit rewrites the backing
+ * file of the volume above it). */
 static char **
-children_of (char **vols, size_t nvols, const char *parent, size_t *n)
+children_of (const struct vol *vols, size_t nvols, const char *parent,
+             size_t *n)
 {
   char **kids = NULL;
   size_t k = 0;
@@ -219,14 +241,16 @@ children_of (char **vols, size_t nvols, const char *parent, size_t *n)
   for (size_t i = 0; i < nvols; i++)
     {
       CLEANUP_FREE char *b = NULL;
-      bool seen = strcmp (vols[i], parent) == 0;
+      const char *known = known_backing (vols, nvols, vols[i].path);
+      bool seen = strcmp (vols[i].path, parent) == 0;
 
       for (size_t j = 0; j < k && !seen; j++)
-        seen = strcmp (kids[j], vols[i]) == 0;
-      if (seen || (b = backing_of (vols[i])) == NULL || strcmp (b, parent) != 0)
+        seen = strcmp (kids[j], vols[i].path) == 0;
+      if (seen || (known && strcmp (known, parent) != 0)
+          || (b = backing_of (vols[i].path)) == NULL || strcmp (b, parent) != 0)
         continue;
       kids = xrealloc (kids, (k + 1) * sizeof *kids);
-      kids[k++] = xstrdup (vols[i]);
+      kids[k++] = xstrdup (vols[i].path);
     }
   *n = k;
   return kids;
@@ -257,7 +281,8 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
       const struct vs_disk *d = &snap->disks[i];
       struct merge_disk *md;
       size_t nvols, nkids;
-      char **vols, **kids;
+      struct vol *vols;
+      char **kids;
 
       if (d->overlay == NULL)
         continue;
@@ -531,7 +556,7 @@ step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
   struct vs_meta *rec = &l->def->meta;
   const struct dom_disk *dd = find_disk (l->def, md->target);
   size_t nvols, nkids;
-  char **vols = known_volumes (vm, l->def, md->target, &nvols);
+  struct vol *vols = known_volumes (vm, l->def, md->target, &nvols);
   char **kids = children_of (vols, nvols, md->top, &nkids);
   int r = 0;
 
