@@ -91,6 +91,14 @@ int meta_read (const struct vs_vm *vm, virDomainPtr dom,
 int meta_write (const struct vs_vm *vm, virDomainPtr dom,
                 const struct vs_meta *meta);
 
+struct disk_change;
+
+/* Define VM anew from its persistent XML: disks per CHANGES (N of them),
+ * and vmsnapfs's record META unless NULL.  Returns 0 or -EIO (logged). */
+int define_changed (const char *vm, const char *xml,
+                    const struct disk_change *changes, size_t n,
+                    const struct vs_meta *meta);
+
 /* Start VM by restoring the memory of its resume snapshot onto its
  * current disks, and forget the pending restore. */
 int restore_memory (const struct vs_vm *vm, virDomainPtr dom);

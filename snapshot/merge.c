@@ -530,20 +530,8 @@ define_disk (const struct vs_vm *vm, const char *xml, const char *target,
              const char *source, const char *format)
 {
   const struct disk_change ch = { target, source, format };
-  CLEANUP_FREE char *def = dom_xml_edit (xml, &ch, 1, NULL);
-  virConnectPtr c = host_conn ();
-  virDomainPtr d = c && def ? virDomainDefineXML (c, def) : NULL;
 
-  if (c)
-    virConnectClose (c);
-  if (d == NULL)
-    {
-      log_error ("VM '%s': cannot point disk '%s' at '%s': %s", vm->name,
-                 target, source, virt_error ());
-      return -EIO;
-    }
-  virDomainFree (d);
-  return 0;
+  return define_changed (vm->name, xml, &ch, 1, NULL);
 }
 
 /* Point what still stands on MD's top at its base, with metadata-only

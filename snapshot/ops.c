@@ -246,6 +246,29 @@ meta_write (const struct vs_vm *vm, virDomainPtr dom,
   return 0;
 }
 
+int
+define_changed (const char *vm, const char *xml,
+                const struct disk_change *changes, size_t n,
+                const struct vs_meta *meta)
+{
+  CLEANUP_FREE char *def = dom_xml_edit (xml, changes, n, meta);
+  virConnectPtr c = host_conn ();
+  virDomainPtr d = NULL;
+
+  if (def && c)
+    d = virDomainDefineXML (c, def);
+  if (c)
+    virConnectClose (c);
+  if (d == NULL)
+    {
+      log_error ("VM '%s': cannot define its new state: %s", vm,
+                 def ? virt_error () : "its XML cannot be edited");
+      return -EIO;
+    }
+  virDomainFree (d);
+  return 0;
+}
+
 char *
 new_volume_path (const char *beside, const char *stem, const char *ext)
 {

@@ -78,22 +78,7 @@ static int
 op_define (struct op *o, const struct disk_change *changes, size_t n,
            const struct vs_meta *meta)
 {
-  CLEANUP_FREE char *xml = dom_xml_edit (o->xml, changes, n, meta);
-  virConnectPtr c = host_conn ();
-  virDomainPtr d = NULL;
-
-  if (xml && c)
-    d = virDomainDefineXML (c, xml);
-  if (c)
-    virConnectClose (c);
-  if (d == NULL)
-    {
-      log_error ("VM '%s': cannot define its new state: %s", o->vm->name,
-                 xml ? virt_error () : "its XML cannot be edited");
-      return -EIO;
-    }
-  virDomainFree (d);
-  return 0;
+  return define_changed (o->vm->name, o->xml, changes, n, meta);
 }
 
 /* Make SNAP libvirt's current snapshot of O's VM. */
