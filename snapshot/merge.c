@@ -54,6 +54,9 @@
 /* How many times a block commit is started on one disk before the merge
  * is given up as failed. */
 #define COMMIT_TRIES 3
+/* How many steps in a row may fail on the VM's state changing under them
+ * before the merge is given up. */
+#define STATE_CHANGE_TRIES 20
 /* Longest run of qemu-img commit or rebase. */
 #define QEMU_IMG_TIMEOUT_MS (24 * 3600 * 1000)
 
@@ -514,7 +517,11 @@ step_commit (struct merge *m, virDomainPtr dom, const struct look *l,
   if (!l->running)
     return commit_offline (m->vm, md) < 0 ? -EIO : 1;
   if ((j = virDomainGetBlockJobInfo (dom, md->target, &info, 0)) < 0)
-    return -virt_errno ();
+    {
+      log_info ("VM '%s': cannot read the block job of disk '%s': %s",
+                m->vm->name, md->target, virt_error ());
+      return -virt_errno ();
+    }
   if (j == 0)
     return commit_live (m, dom, i, md, strcmp (dd->source, md->top) == 0);
   pivot_when_ready (m->vm, dom, dd, &info);
@@ -694,6 +701,7 @@ connected (void)
 static int
 merge_run (struct merge *m)
 {
+  unsigned changed = 0;
   int r;
 
   for (;;)
@@ -719,6 +727,15 @@ merge_run (struct merge *m)
         }
       if ((r = merge_step (m, dom)) == 1)
         return 0;
+      /* The VM stopped or started under a step ("domain is not running"):
+       * the next look sees it in its new state. */
+      if (r == -EBUSY && ++changed <= STATE_CHANGE_TRIES)
+        {
+          merge_sleep ();
+          continue;
+        }
+      if (r >= 0)
+        changed = 0;
       if (r < 0 && connected ())
         {
           mark_failed (m->vm, dom);
