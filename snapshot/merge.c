@@ -702,6 +702,7 @@ static int
 merge_run (struct merge *m)
 {
   unsigned changed = 0;
+  bool was_running;
   int r;
 
   for (;;)
@@ -725,11 +726,14 @@ merge_run (struct merge *m)
                      m->snapshot);
           return -ENOENT;
         }
+      was_running = virDomainIsActive (dom) == 1;
       if ((r = merge_step (m, dom)) == 1)
         return 0;
-      /* The VM stopped or started under a step ("domain is not running"):
-       * the next look sees it in its new state. */
-      if (r == -EBUSY && ++changed <= STATE_CHANGE_TRIES)
+      /* The VM stopped or started under a step ("domain is not running",
+       * or qemu gone mid-call): the next look sees it in its new state. */
+      if (r < 0 && r != -ENOENT
+          && (r == -EBUSY || (virDomainIsActive (dom) == 1) != was_running)
+          && ++changed <= STATE_CHANGE_TRIES)
         {
           merge_sleep ();
           continue;
