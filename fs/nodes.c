@@ -9,9 +9,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "export.h"
@@ -586,16 +588,80 @@ node_readlink (const struct node *n, char *buf, size_t size)
 
 /* --- open files ------------------------------------------------------- */
 
+/* A name can come to stand for another host file: after a merge, the
+ * frozen volume of the snapshot above the merged one is the merged one's
+ * base, often of the very same size.  The kernel keeps a file's pages from
+ * one open to the next, so each open of a host file compares it with the
+ * file the name stood for at its last open, and has the pages dropped when
+ * they differ.  An open-addressing table: node inode -> file identity. */
+struct seen
+{
+  uint64_t node; /* 0: a free slot */
+  uint64_t file;
+};
+
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct seen *seen;
+static size_t seen_used, seen_cap; /* seen_cap: 0 or a power of two */
+
+static struct seen *
+seen_slot (struct seen *table, size_t cap, uint64_t node)
+{
+  size_t i = (size_t) node & (cap - 1);
+
+  while (table[i].node != 0 && table[i].node != node)
+    i = (i + 1) & (cap - 1);
+  return &table[i];
+}
+
+/* Record that NODE now stands for the host file ST; returns whether it
+ * stood for the same one at its last open (true at the first). */
+static bool
+same_file_as_before (uint64_t node, const struct stat *st)
+{
+  char id[96];
+  uint64_t file;
+  struct seen *s;
+  bool same;
+
+  snprintf (id, sizeof id, "%ju:%ju:%jd:%jd.%09ld", (uintmax_t) st->st_dev,
+            (uintmax_t) st->st_ino, (intmax_t) st->st_size,
+            (intmax_t) st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+  file = hash_strings (id, NULL);
+  pthread_mutex_lock (&seen_lock);
+  if (2 * (seen_used + 1) > seen_cap)
+    {
+      size_t cap = seen_cap ? 2 * seen_cap : 64;
+      struct seen *table = xcalloc (cap, sizeof *table);
+
+      for (size_t i = 0; i < seen_cap; i++)
+        if (seen[i].node)
+          *seen_slot (table, cap, seen[i].node) = seen[i];
+      free (seen);
+      seen = table;
+      seen_cap = cap;
+    }
+  s = seen_slot (seen, seen_cap, node);
+  same = s->node == 0 || s->file == file;
+  if (s->node == 0)
+    seen_used++;
+  s->node = node;
+  s->file = file;
+  pthread_mutex_unlock (&seen_lock);
+  return same;
+}
+
 int
 node_open (const struct node *n, int flags, struct handle **out,
-           bool *direct)
+           enum page_cache *cache)
 {
   const struct node_type *t = n->type;
   struct handle *h;
+  struct stat st;
   int r = 0;
 
   *out = NULL;
-  *direct = t->volatile_content;
+  *cache = t->volatile_content ? PAGE_CACHE_NONE : PAGE_CACHE_KEEP;
   if (S_ISDIR (t->mode))
     return -EISDIR;
   if (((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && !t->write)
@@ -606,10 +672,15 @@ node_open (const struct node *n, int flags, struct handle **out,
   if (t->host_file)
     {
       h->fd = open (t->host_file (n), O_RDONLY | O_CLOEXEC);
-      if (h->fd < 0)
+      if (h->fd < 0 || fstat (h->fd, &st) < 0)
         r = -errno;
-      else /* backup tools read front to back: read ahead further */
-        posix_fadvise (h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+      else
+        {
+          if (!same_file_as_before (node_ino (n), &st))
+            *cache = PAGE_CACHE_DROP;
+          /* Backup tools read front to back: read ahead further. */
+          posix_fadvise (h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        }
     }
   else if (t->whole_disk)
     r = export_open (n->snap->ino, n->disk->target, n->disk->volume,

@@ -60,9 +60,10 @@ op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
   cfg->entry_timeout = CACHE_TIMEOUT;
   cfg->attr_timeout = CACHE_TIMEOUT;
   cfg->negative_timeout = 0;
-  /* Frozen files do not change: let the kernel keep their pages. */
+  /* Pages are kept or dropped per open (node_open says which). */
   cfg->kernel_cache = 0;
-  /* Frozen files never change, and the files that do are opened with
+  /* A frozen file never changes, an open whose name stands for another
+   * file now drops the pages, and the files that do change are opened with
    * direct_io: the kernel need not check attributes before cached reads. */
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE)
@@ -139,12 +140,12 @@ op_open (const char *path, struct fuse_file_info *fi)
 {
   struct handle *h;
   struct node n;
-  bool direct;
+  enum page_cache cache;
   int r;
 
   if ((r = resolve (path, &n)) < 0)
     return r;
-  r = node_open (&n, fi->flags, &h, &direct);
+  r = node_open (&n, fi->flags, &h, &cache);
   release (&n);
   if (r < 0)
     {
@@ -153,8 +154,8 @@ op_open (const char *path, struct fuse_file_info *fi)
       return r;
     }
   fi->fh = (uintptr_t) h;
-  fi->direct_io = direct;
-  fi->keep_cache = !direct;
+  fi->direct_io = cache == PAGE_CACHE_NONE;
+  fi->keep_cache = cache == PAGE_CACHE_KEEP;
   return 0;
 }
 

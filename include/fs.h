@@ -60,11 +60,18 @@ ssize_t handle_read (struct handle *h, char *buf, size_t size, off_t off);
 /* lseek(2) on H for SEEK_DATA and SEEK_HOLE: the offset, or -ENXIO. */
 off_t handle_seek (struct handle *h, off_t off, int whence);
 
-/* Open N read-only.  *DIRECT is set when the content can change from one
- * open to the next (no page cache across opens).  Returns 0, -EISDIR,
- * -EROFS for a write, or -errno. */
+/* What the kernel may do with the pages of an open file. */
+enum page_cache
+{
+  PAGE_CACHE_KEEP, /* keep them from the last open: the same file */
+  PAGE_CACHE_DROP, /* drop them: the name stands for another file now */
+  PAGE_CACHE_NONE, /* cache nothing: the content changes between reads */
+};
+
+/* Open N read-only, and say in *CACHE what the kernel may cache.  Returns
+ * 0, -EISDIR, -EROFS for a write, or -errno. */
 int node_open (const struct node *n, int flags, struct handle **h,
-               bool *direct);
+               enum page_cache *cache);
 void handle_close (struct handle *h);
 
 /* Whether N takes commands written to it. */

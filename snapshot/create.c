@@ -197,6 +197,6 @@ out:
   vm_op_end (vm);
   plan_free (&plan);
   dom_xml_free (dx);
-  host_sync (vm); /* failed or not: libvirt may have shown a part */
+  host_sync (vm, false); /* failed or not: libvirt may have shown a part */
   return r;
 }

@@ -133,12 +133,12 @@ mark_dirty (virDomainPtr dom)
 }
 
 void
-host_sync (const struct vs_vm *vm)
+host_sync (const struct vs_vm *vm, bool reread)
 {
   uint64_t ticket;
   SCOPED_LOCK (&H.lock);
 
-  add_dirty (vm->uuid, false);
+  add_dirty (vm->uuid, reread);
   ticket = ++H.sync_asked;
   pthread_cond_signal (&H.cond);
   while (H.threads && !H.stop && H.sync_done < ticket)

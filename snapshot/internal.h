@@ -68,8 +68,9 @@ int vm_op_begin (const struct vs_vm *vm);
 void vm_op_end (const struct vs_vm *vm);
 
 /* Wait until the refresh thread has published a view built after this
- * call, with VM rebuilt: its new snapshots read, known ones kept. */
-void host_sync (const struct vs_vm *vm);
+ * call, with VM rebuilt: its new snapshots read, known ones kept, or all
+ * read again with REREAD (a merge changed what their overlays stand on). */
+void host_sync (const struct vs_vm *vm, bool reread);
 
 /* A path in the directory of BESIDE, named STEM.EXT, or STEM-N.EXT where
  * that exists (malloc'd). */

@@ -761,7 +761,7 @@ worker_main (void *arg)
                m->vm->name, m->snapshot);
   vm_op_end (m->vm);
   if (r != -ESHUTDOWN)
-    host_sync (m->vm);
+    host_sync (m->vm, true);
   pthread_mutex_lock (&m->lock);
   m->done = true;
   m->result = r;
@@ -923,7 +923,7 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
   if (r < 0)
     {
       vm_op_end (vm);
-      host_sync (vm);
+      host_sync (vm, false);
       return r;
     }
   log_info ("VM '%s': deleting snapshot '%s' by merge.", vm->name, name);

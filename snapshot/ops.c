@@ -139,7 +139,7 @@ host_vm_command (const struct vs_vm *vm, const char *command)
   else
     log_info ("VM '%s': %s.", vm->name, command);
   vm_op_end (vm);
-  host_sync (vm); /* failed or not: libvirt may have shown a part */
+  host_sync (vm, false); /* failed or not: libvirt may have shown a part */
   return r;
 }
 
@@ -161,7 +161,7 @@ meta_update (const struct vs_vm *vm,
     r = meta_write (vm, dom, &meta);
   vs_meta_clear (&meta);
   vm_op_end (vm);
-  host_sync (vm); /* failed or not: libvirt may have shown a part */
+  host_sync (vm, false); /* failed or not: libvirt may have shown a part */
   return r;
 }
 

@@ -41,7 +41,7 @@ op_close (struct op *o)
   free (o->xml);
   dom_xml_free (o->dx);
   vm_op_end (o->vm);
-  host_sync (o->vm); /* failed or not: libvirt may have shown a part */
+  host_sync (o->vm, false); /* failed or not: libvirt may have shown a part */
 }
 
 /* Begin an operation on VM, which must be shut off. */

@@ -247,13 +247,18 @@ take_snapshots() {
     done
 }
 
-# big_delta NAME: snapshot s1 of VM NAME, shut off, then write 320 MiB on
-# the volume made at s1, the volume the merge of s1 commits down; start the
-# VM.  Needs the mount (V) and a disk of 512 MiB.
-big_delta() {
+# big_delta_off NAME: snapshot s1 of VM NAME, shut off, then write 320 MiB
+# on the volume made at s1, the volume the merge of s1 commits down.  Needs
+# the mount (V) and a disk of 512 MiB.
+big_delta_off() {
     wait_for 5 test -d "$V/snapshots" || fail "VM $1 does not show"
     mkdir "$V/snapshots/s1"
     qemu-io -f qcow2 -c "write -q -P 0x5a 1M 320M" "$(vm_volume "$1")" >/dev/null
+}
+
+# big_delta NAME: big_delta_off, then start the VM.
+big_delta() {
+    big_delta_off "$1"
     vm_start "$1"
 }
 

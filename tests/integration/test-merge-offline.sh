@@ -3,6 +3,7 @@
 # passes qemu-img check, is one volume shorter, every other snapshot reads
 # as it did, the memory file is gone, and the VM starts from its disk.
 . "$(dirname "$0")/functions.sh"
+requires qemu-io
 
 vm_define moff
 vm_start moff
@@ -47,3 +48,17 @@ mark=$(console_mark moff)
 echo start > "$V/state"
 wait_for 60 counting_since moff "$mark" || fail "the guest does not count"
 assert_eq "$last" "$(boot_disk_since moff "$mark")" "the count the guest booted from"
+
+# After a merge, the frozen volume of the snapshot above is the merged
+# one's base, here of the very same size: it reads as that file, not as
+# the pages the kernel kept of the file it was before.
+vm_define mofsame 1 512M
+V=$MNT/${VM_PREFIX}mofsame
+big_delta_off mofsame
+mkdir "$V/snapshots/s2"
+sum2=$(content_sum "$V/snapshots/s2/vda.qcow2")
+cat "$V/snapshots/s2/vda.qcow2" >/dev/null
+rmdir "$V/snapshots/s1"
+cmp "$V/snapshots/s2/vda.qcow2" "$VM_DIR/vda.qcow2" ||
+    fail "s2/vda.qcow2 does not read as the volume it is now"
+assert_eq "$sum2" "$(content_sum "$V/snapshots/s2/vda.qcow2")" "s2 after s1"

@@ -220,25 +220,59 @@ test_open_read_only (void **state)
   static const int write_flags[] = { O_WRONLY, O_RDWR, O_RDONLY | O_TRUNC };
   struct handle *h;
   struct node n;
-  bool direct;
+  enum page_cache cache;
 
   assert_int_equal (node_resolve (*state, "/web/snapshots/s1/vda.qcow2", &n),
                     0);
   for (size_t i = 0; i < sizeof write_flags / sizeof write_flags[0]; i++)
-    assert_int_equal (node_open (&n, write_flags[i], &h, &direct), -EROFS);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), 0);
+    assert_int_equal (node_open (&n, write_flags[i], &h, &cache), -EROFS);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
   assert_true (h->fd >= 0);
-  assert_false (direct);
+  assert_int_equal (cache, PAGE_CACHE_KEEP);
   handle_close (h);
 
   assert_int_equal (node_resolve (*state, "/web/snapshots", &n), 0);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), -EISDIR);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), -EISDIR);
 
   assert_int_equal (node_resolve (*state, "/web/state", &n), 0);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), 0);
-  assert_true (direct);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (cache, PAGE_CACHE_NONE);
   assert_int_equal (h->len, strlen ("running\n"));
   assert_memory_equal (h->data, "running\n", h->len);
+  handle_close (h);
+}
+
+/* A name that comes to stand for another host file (a merge's base, of the
+ * same size) has the kernel drop the pages of the old one, once. */
+static void
+test_open_other_file (void **state)
+{
+  char other[sizeof volume + 8];
+  enum page_cache cache;
+  struct handle *h;
+  struct node n;
+  int fd;
+
+  assert_int_equal (node_resolve (*state, "/web/snapshots/s2/vda.qcow2", &n),
+                    0);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  handle_close (h);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (cache, PAGE_CACHE_KEEP);
+  handle_close (h);
+
+  snprintf (other, sizeof other, "%s.other", volume);
+  fd = open (other, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true (fd >= 0);
+  assert_int_equal (write (fd, "merged bytes", 12), 12);
+  close (fd);
+  assert_int_equal (rename (other, volume), 0);
+
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (cache, PAGE_CACHE_DROP);
+  handle_close (h);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (cache, PAGE_CACHE_KEEP);
   handle_close (h);
 }
 
@@ -248,11 +282,11 @@ test_info (void **state)
   struct handle *h;
   struct node n;
   struct stat st;
-  bool direct;
+  enum page_cache cache;
 
   assert_int_equal (node_resolve (*state, "/web/snapshots/s2/info", &n), 0);
   assert_int_equal (node_getattr (&n, &st), 0);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), 0);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
   assert_int_equal ((size_t) st.st_size, h->len);
   assert_non_null (strstr (h->data, "name: s2\n"));
   assert_non_null (strstr (h->data, "parent: s1\n"));
@@ -264,7 +298,7 @@ test_info (void **state)
 
   assert_int_equal (node_resolve (*state, "/web/snapshots/s1/info.json", &n),
                     0);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &direct), 0);
+  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
   assert_non_null (strstr (h->data, "\"memory\":\"yes\""));
   assert_non_null (strstr (h->data, "\"parent\":\"\""));
   assert_non_null (strstr (h->data, "\"virtual_size\":67108864"));
@@ -413,6 +447,7 @@ main (void)
     cmocka_unit_test (test_readdir),
     cmocka_unit_test (test_readlink),
     cmocka_unit_test (test_open_read_only),
+    cmocka_unit_test (test_open_other_file),
     cmocka_unit_test (test_info),
     cmocka_unit_test (test_stable_inodes),
     cmocka_unit_test (test_write_parsing),
