@@ -25,7 +25,15 @@
 /* Largest read served in one call (FUSE asks for 512 KiB at most), and
  * the size of the requests it is split into. */
 #define EXPORT_MAX_READ (1024 * 1024)
-#define EXPORT_CHUNK (64 * 1024)
+#define EXPORT_CHUNK (256 * 1024)
+
+/* glibc hands out a buffer at least as large as its mmap threshold
+ * (128 KiB, raised to the size of the largest block freed) with mmap, and
+ * qemu-nbd allocates one per read of the size of the read: each 512 KiB
+ * read mapped fresh zeroed pages, and took 2 ms instead of 70 us.  The
+ * helper runs with buffers up to 4 MiB kept in its heap. */
+#define HELPER_TUNABLES                                                      \
+  "glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432"
 
 /* How long a new helper may take to answer on its socket. */
 #define START_TIMEOUT_MS 10000
@@ -86,6 +94,9 @@ connect_helper (struct export *e)
 
   if (h == NULL)
     return NULL;
+  /* libnbd zeroes a read's buffer first, lest a failed read show stale
+   * memory; a failed read here is EIO and its buffer is never served. */
+  nbd_set_pread_initialize (h, false);
   if (nbd_connect_unix (h, e->sock) < 0)
     {
       nbd_close (h);
@@ -113,6 +124,35 @@ image_opts (const struct export *e)
   return strbuf_steal (&b, NULL);
 }
 
+/* The daemon's environment with HELPER_TUNABLES added to GLIBC_TUNABLES;
+ * free with free_environ. */
+static char **
+helper_environ (void)
+{
+  size_t n = 0, k = 0;
+  const char *tunables = getenv ("GLIBC_TUNABLES");
+  char **env;
+
+  while (environ[n])
+    n++;
+  env = xcalloc (n + 2, sizeof *env);
+  for (size_t i = 0; i < n; i++)
+    if (strncmp (environ[i], "GLIBC_TUNABLES=", 15) != 0)
+      env[k++] = xstrdup (environ[i]);
+  env[k] = tunables && *tunables ? xasprintf ("GLIBC_TUNABLES=%s:%s",
+                                              tunables, HELPER_TUNABLES)
+                                 : xstrdup ("GLIBC_TUNABLES=" HELPER_TUNABLES);
+  return env;
+}
+
+static void
+free_environ (char **env)
+{
+  for (char **p = env; *p; p++)
+    free (*p);
+  free (env);
+}
+
 /* Start E's helper and its first connection; call with E->lock held. */
 static int
 start_helper (struct export *e)
@@ -122,6 +162,7 @@ start_helper (struct export *e)
   const char *argv[] = { "qemu-nbd", "--read-only", "--persistent",
                          "--shared", shared, "--socket", e->sock,
                          "--image-opts", opts, NULL };
+  char **env = helper_environ ();
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   sigset_t none, all;
@@ -145,7 +186,8 @@ start_helper (struct export *e)
   posix_spawnattr_setflags (&attr,
                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   r = posix_spawnp (&e->pid, argv[0], &fa, &attr, (char *const *) argv,
-                    environ);
+                    env);
+  free_environ (env);
   posix_spawnattr_destroy (&attr);
   posix_spawn_file_actions_destroy (&fa);
   if (r != 0)
