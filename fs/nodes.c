@@ -840,10 +840,8 @@ node_rename (const struct node *from_dir, const char *from,
 
   if (from_dir->vm != to_dir->vm)
     return -EXDEV;
-  /* Everything under snapshots/ is read-only (renaming a snapshot is not
-   * done yet). */
-  if (from_dir->snap || from_dir->type == &t_snapshots)
-    return -EROFS;
+  if (from_dir->type == &t_snapshots && to_dir->type == &t_snapshots)
+    return host_snapshot_rename (from_dir->vm, from, to);
   if (from_dir->type != &t_vm || to_dir->type != &t_vm)
     return -EINVAL;
   if ((snap = temp_link_get (from_dir->vm->uuid, from)) == NULL)

@@ -67,6 +67,7 @@ struct vs_vm
                           restores, or NULL */
   char *merging;       /* the snapshot a merge is deleting, or NULL */
   bool merge_failed;   /* that merge stopped on an error */
+  bool renaming;       /* a rename of a snapshot is recorded, not over */
   size_t ndisks;
   char **disk_targets; /* the VM's file-backed disks, for the jobs file */
   size_t nsnaps;
@@ -132,6 +133,12 @@ int host_snapshot_create (const struct vs_vm *vm, const char *name);
  * stands on. */
 int host_snapshot_delete (const struct vs_vm *vm, const char *name,
                           bool (*interrupted) (void));
+
+/* Rename snapshot FROM of VM to TO: -EINVAL or -ENAMETOOLONG for a bad
+ * name, -EEXIST when TO is taken, -EBUSY while a merge is under way or the
+ * snapshot's whole disks are read. */
+int host_snapshot_rename (const struct vs_vm *vm, const char *from,
+                          const char *to);
 
 /* Limit merges to MIB_PER_S MiB/s (0: no limit). */
 void merge_set_bandwidth (unsigned long mib_per_s);

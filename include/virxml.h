@@ -60,6 +60,8 @@ struct vs_meta
   char *merge;        /* the snapshot being deleted by a merge, or NULL */
   char *merge_memory; /* its memory file, or NULL */
   bool merge_failed;  /* the merge stopped on an error; rmdir retries it */
+  char *rename_from;  /* a rename of a snapshot under way: its old name, */
+  char *rename_to;    /* and its new one; or both NULL */
   size_t nmerge;
   struct merge_disk *merge_disks;
 };
@@ -128,6 +130,11 @@ char *dom_xml_edit (const char *xml, const struct disk_change *changes,
 /* Parse a snapshot's XML (virDomainSnapshotGetXMLDesc).  Returns 0 or
  * -EINVAL. */
 int snap_xml_parse (const char *xml, struct snap_xml **out);
+
+/* A snapshot's XML (virDomainSnapshotGetXMLDesc) with its name made NAME
+ * and its parent's PARENT, each unless NULL: the XML to redefine it with
+ * (malloc'd), or NULL when XML is not a snapshot's. */
+char *snap_xml_rename (const char *xml, const char *name, const char *parent);
 void snap_xml_free (struct snap_xml *s);
 
 #endif /* VMSNAPFS_VIRXML_H */

@@ -20,6 +20,16 @@ if [ "$(id -u)" -eq 0 ] &&
     mount --make-rshared /
 fi
 
+# Without udev, /dev/kvm can be left to root alone.  libvirt then probes
+# qemu's capabilities with KVM, finds KVM unusable for its qemu user when it
+# checks the cached probe, and probes again on every call that needs them:
+# each define took a minute.  Give the device the group and mode udev gives
+# it.  (Guests here run under TCG all the same.)
+if [ "$(id -u)" -eq 0 ] && [ -c /dev/kvm ] && getent group kvm >/dev/null &&
+   [ "$(stat -c %G:%a /dev/kvm)" = root:600 ]; then
+    chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
+
 if answers; then
     exit 0
 fi

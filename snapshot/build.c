@@ -241,6 +241,7 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
   vm->resume = xstrdup_null (dx->meta.resume);
   vm->merging = xstrdup_null (dx->meta.merge);
   vm->merge_failed = dx->meta.merge_failed;
+  vm->renaming = dx->meta.rename_from != NULL;
   dom_xml_free (dx);
   return 0;
 }

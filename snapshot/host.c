@@ -493,6 +493,7 @@ host_start (const char *uri)
     }
   H.threads = true;
   merge_recover ();
+  rename_recover ();
   return 0;
 }
 

@@ -115,4 +115,7 @@ void merge_wake (void);
 void merge_recover (void);
 void merge_stop (void);
 
+/* Finish the renames of snapshots a previous daemon recorded (rename.c). */
+void rename_recover (void);
+
 #endif /* VMSNAPFS_SNAPSHOT_INTERNAL_H */

@@ -209,6 +209,8 @@ vs_meta_clear (struct vs_meta *m)
   for (size_t i = 0; i < m->nmerge; i++)
     merge_disk_clear (&m->merge_disks[i]);
   free (m->merge_disks);
+  free (m->rename_from);
+  free (m->rename_to);
   memset (m, 0, sizeof *m);
 }
 
@@ -321,6 +323,15 @@ read_meta (struct doc *d, struct vs_meta *m)
       = xpath_string (d, NULL, "string(" META "vmsnapfs:resume/@snapshot)");
   read_preview (d, m);
   read_merge (d, m);
+  m->rename_from
+      = xpath_string (d, NULL, "string(" META "vmsnapfs:rename/@from)");
+  m->rename_to = xpath_string (d, NULL, "string(" META "vmsnapfs:rename/@to)");
+  if (m->rename_from == NULL || m->rename_to == NULL)
+    {
+      free (m->rename_from);
+      free (m->rename_to);
+      m->rename_from = m->rename_to = NULL;
+    }
 }
 
 /* Set attribute NAME of NODE to VALUE when VALUE is not NULL. */
@@ -383,6 +394,12 @@ meta_node (xmlDocPtr doc, const struct vs_meta *m, bool with_ns)
           set_attr (k, "phase",
                     m->merge_disks[i].committed ? "repoint" : "commit");
         }
+    }
+  if (m->rename_from)
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "rename", NULL);
+      set_attr (n, "from", m->rename_from);
+      set_attr (n, "to", m->rename_to);
     }
   return root;
 }
@@ -663,4 +680,42 @@ snap_xml_parse (const char *xml, struct snap_xml **out)
     }
   *out = sx;
   return 0;
+}
+
+/* Make the text of the element at XPATH in D VALUE; false when there is
+ * no such element. */
+static bool
+set_text (struct doc *d, const char *xpath, const char *value)
+{
+  xmlXPathObjectPtr obj;
+  int n;
+  bool found;
+
+  obj = xpath_nodes (d, xpath, &n);
+  if ((found = n == 1))
+    {
+      /* Added as text, not parsed for entities as a set content is. */
+      xmlNodeSetContent (obj->nodesetval->nodeTab[0], NULL);
+      xmlNodeAddContent (obj->nodesetval->nodeTab[0], BAD_CAST value);
+    }
+  xmlXPathFreeObject (obj);
+  return found;
+}
+
+char *
+snap_xml_rename (const char *xml, const char *name, const char *parent)
+{
+  struct doc d;
+  char *s = NULL;
+
+  if (doc_open (xml, &d) < 0 || !root_is (&d, "domainsnapshot"))
+    goto out;
+  if (name && !set_text (&d, "/domainsnapshot/name", name))
+    goto out;
+  if (parent && !set_text (&d, "/domainsnapshot/parent/name", parent))
+    goto out;
+  s = node_string (d.doc, xmlDocGetRootElement (d.doc));
+out:
+  doc_close (&d);
+  return s;
 }

@@ -359,8 +359,9 @@ test_rename_refusals (void **state)
   assert_int_equal (node_resolve (*state, "/web/snapshots", &snaps), 0);
   assert_int_equal (node_resolve (*state, "/web", &vm), 0);
   assert_int_equal (node_resolve (*state, "/", &root), 0);
-  assert_int_equal (node_rename (&snap, "info", &snap, "x"), -EROFS);
-  assert_int_equal (node_rename (&snaps, "s1", &snaps, "s9"), -EROFS);
+  assert_int_equal (node_rename (&snap, "info", &snap, "x"), -EINVAL);
+  assert_int_equal (node_rename (&snaps, "s1", &vm, "s1"), -EINVAL);
+  assert_int_equal (node_rename (&vm, "state", &snaps, "x"), -EINVAL);
   assert_int_equal (node_rename (&vm, "state", &vm, "x"), -EINVAL);
   assert_int_equal (node_rename (&vm, "nope", &vm, "active"), -EINVAL);
   assert_int_equal (node_rename (&root, "web", &root, "db"), -EINVAL);

@@ -290,6 +290,62 @@ test_merge_record (void **state)
 }
 
 static void
+test_rename (void **state)
+{
+  struct vs_meta m = { .rename_from = (char *) "s2",
+                       .rename_to = (char *) "mid" };
+  char *xml = dom_xml_edit ("<domain><name>x</name></domain>", NULL, 0, &m);
+  struct snap_xml *s;
+  struct dom_xml *d;
+  char *out;
+
+  (void) state;
+  /* The record of a rename under way. */
+  assert_int_equal (dom_xml_parse (xml, &d), 0);
+  assert_string_equal (d->meta.rename_from, "s2");
+  assert_string_equal (d->meta.rename_to, "mid");
+  dom_xml_free (d);
+  free (xml);
+  /* Half a record is none. */
+  assert_int_equal (
+      dom_xml_parse ("<domain><metadata><v:vmsnapfs xmlns:v='" VMSNAPFS_XMLNS
+                     "'><v:rename from='s2'/></v:vmsnapfs></metadata>"
+                     "</domain>",
+                     &d),
+      0);
+  assert_null (d->meta.rename_from);
+  assert_null (d->meta.rename_to);
+  dom_xml_free (d);
+
+  /* A snapshot's XML under a new name, the rest kept. */
+  out = snap_xml_rename (memory_snapshot, "mid", NULL);
+  assert_non_null (out);
+  assert_int_equal (snap_xml_parse (out, &s), 0);
+  assert_string_equal (s->name, "mid");
+  assert_null (s->parent);
+  assert_string_equal (s->memory_file, "/img/s1.mem");
+  assert_int_equal (s->ndisks, 2);
+  assert_non_null (strstr (s->domain_xml, "<name>vm1</name>"));
+  snap_xml_free (s);
+  free (out);
+  /* A child's XML with a new parent. */
+  out = snap_xml_rename ("<domainsnapshot><name>c</name><parent><name>s2"
+                         "</name></parent><state>shutoff</state>"
+                         "<creationTime>1</creationTime></domainsnapshot>",
+                         NULL, "mid");
+  assert_non_null (out);
+  assert_int_equal (snap_xml_parse (out, &s), 0);
+  assert_string_equal (s->name, "c");
+  assert_string_equal (s->parent, "mid");
+  snap_xml_free (s);
+  free (out);
+  /* No parent to change, or no snapshot at all. */
+  assert_null (snap_xml_rename (memory_snapshot, NULL, "mid"));
+  assert_null (snap_xml_rename ("<domain><name>s</name></domain>", "x", NULL));
+  assert_null (snap_xml_rename ("<domainsnapshot><name>", "x", NULL));
+}
+
+static void
 test_live_chain (void **state)
 {
   /* The live XML: the chain under the source, top first, and a mirror
@@ -376,6 +432,7 @@ main (void)
     cmocka_unit_test (test_domain),
     cmocka_unit_test (test_meta_round_trip),
     cmocka_unit_test (test_merge_record),
+    cmocka_unit_test (test_rename),
     cmocka_unit_test (test_live_chain),
     cmocka_unit_test (test_edit),
   };

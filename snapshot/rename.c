@@ -1,0 +1,264 @@
+/* vmsnapfs: renaming a snapshot (rename(2) of VM/snapshots/NAME).
+ *
+ * libvirt cannot rename a snapshot, so a rename is built from what it
+ * can do, on snapshot metadata only (the volumes and the memory file keep
+ * their names):
+ *
+ *   1. the snapshot is defined again under its new name (REDEFINE of its
+ *      own XML, the name changed);
+ *   2. each child is defined again with the new name as its parent;
+ *   3. the new one becomes libvirt's current snapshot if the old one was,
+ *      and the old one's metadata is deleted;
+ *   4. vmsnapfs's record (preview, resume, and what a preview keeps) names
+ *      the new one.
+ *
+ * Before step 1 the rename is written in vmsnapfs's record in the VM's
+ * metadata, and step 4 removes it: a daemon killed in between finishes the
+ * rename when it starts again.  Each step can be done again safely.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "export.h"
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+#include "virxml.h"
+
+/* Define snapshot XML (changed by snap_xml_rename to NAME and PARENT) on
+ * DOM again, with FLAGS added to REDEFINE. */
+static int
+redefine (const struct vs_vm *vm, virDomainPtr dom, const char *xml,
+          const char *name, const char *parent, unsigned flags)
+{
+  CLEANUP_FREE char *def = snap_xml_rename (xml, name, parent);
+  virDomainSnapshotPtr s = NULL;
+
+  if (def)
+    s = virDomainSnapshotCreateXML (
+        dom, def, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | flags);
+  if (s == NULL)
+    {
+      log_error ("VM '%s': cannot define snapshot '%s' again: %s", vm->name,
+                 name ? name : "(a child)",
+                 def ? virt_error () : "its XML cannot be edited");
+      return -EIO;
+    }
+  virDomainSnapshotFree (s);
+  return 0;
+}
+
+/* Step 2: every child of FROM stands on TO. */
+static int
+move_children (const struct vs_vm *vm, virDomainPtr dom, const char *from,
+               const char *to)
+{
+  virDomainSnapshotPtr *all = NULL;
+  int n = virDomainListAllSnapshots (dom, &all, 0), r = 0;
+
+  if (n < 0)
+    {
+      log_error ("VM '%s': cannot list its snapshots: %s", vm->name,
+                 virt_error ());
+      return -EIO;
+    }
+  for (int i = 0; i < n; i++)
+    {
+      CLEANUP_FREE char *xml = NULL;
+      struct snap_xml *sx = NULL;
+
+      if (r == 0
+          && (xml = virDomainSnapshotGetXMLDesc (
+                  all[i], VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+          && snap_xml_parse (xml, &sx) == 0 && sx->parent
+          && strcmp (sx->parent, from) == 0)
+        r = redefine (vm, dom, xml, NULL, to, 0);
+      else if (r == 0 && xml == NULL)
+        {
+          log_error ("VM '%s': cannot read a snapshot: %s", vm->name,
+                     virt_error ());
+          r = -EIO;
+        }
+      snap_xml_free (sx);
+      virDomainSnapshotFree (all[i]);
+    }
+  free (all);
+  return r;
+}
+
+/* Replace FROM by TO in *FIELD. */
+static void
+rename_field (char **field, const char *from, const char *to)
+{
+  if (*field && strcmp (*field, from) == 0)
+    {
+      free (*field);
+      *field = xstrdup (to);
+    }
+}
+
+/* Steps 1 to 4 of the rename M records; M is written back without it. */
+static int
+finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *m)
+{
+  const char *from = m->rename_from, *to = m->rename_to;
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr old = NULL, renamed = NULL;
+  CLEANUP_FREE char *xml = NULL;
+  int r = 0;
+
+  old = virDomainSnapshotLookupByName (dom, from, 0);
+  renamed = virDomainSnapshotLookupByName (dom, to, 0);
+  if (old && renamed == NULL)
+    {
+      if ((xml = virDomainSnapshotGetXMLDesc (
+               old, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+              == NULL
+          || (r = redefine (vm, dom, xml, to, NULL, 0)) < 0)
+        return xml ? r : -EIO;
+      renamed = virDomainSnapshotLookupByName (dom, to, 0);
+    }
+  if (renamed && (r = move_children (vm, dom, from, to)) < 0)
+    return r;
+  if (old && renamed)
+    {
+      if (virDomainSnapshotIsCurrent (old, 0) == 1)
+        {
+          CLEANUP_FREE char *again = virDomainSnapshotGetXMLDesc (
+              renamed, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
+
+          if (again == NULL
+              || (r = redefine (vm, dom, again, NULL, NULL,
+                                VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT))
+                     < 0)
+            return again ? r : -EIO;
+        }
+      if (virDomainSnapshotDelete (old,
+                                   VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+          < 0)
+        {
+          log_error ("VM '%s': cannot drop the old name '%s': %s", vm->name,
+                     from, virt_error ());
+          return -EIO;
+        }
+    }
+  if (renamed)
+    {
+      rename_field (&m->preview, from, to);
+      rename_field (&m->resume, from, to);
+      rename_field (&m->kept_current, from, to);
+      rename_field (&m->kept_resume, from, to);
+      log_info ("VM '%s': snapshot '%s' renamed '%s'.", vm->name, from, to);
+    }
+  else
+    log_info ("VM '%s': the rename of '%s' to '%s' had not begun; dropped.",
+              vm->name, from, to);
+  free (m->rename_from);
+  free (m->rename_to);
+  m->rename_from = m->rename_to = NULL;
+  return meta_write (vm, dom, m);
+}
+
+/* Checks of a rename of FROM to TO of VM, whose record is M. */
+static int
+check (const struct vs_vm *vm, virDomainPtr dom, const struct vs_meta *m,
+       const char *from, const char *to)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr old = NULL, taken = NULL;
+  const struct vs_snapshot *snap = vm_find_snapshot (vm, from);
+
+  if ((old = virDomainSnapshotLookupByName (dom, from, 0)) == NULL
+      || snap == NULL)
+    return -ENOENT;
+  if ((taken = virDomainSnapshotLookupByName (dom, to, 0)) != NULL)
+    {
+      log_error ("VM '%s': cannot rename '%s': '%s' is taken.", vm->name,
+                 from, to);
+      return -EEXIST;
+    }
+  if (m->merge)
+    {
+      log_error ("VM '%s': cannot rename '%s' while the merge of '%s' is "
+                 "not over.",
+                 vm->name, from, m->merge);
+      return -EBUSY;
+    }
+  /* Open whole disks are known by the snapshot's inode, which its name
+   * makes. */
+  if (export_release_snapshot (snap->ino) < 0)
+    {
+      log_error ("VM '%s': cannot rename '%s' while its whole disks are "
+                 "read.",
+                 vm->name, from);
+      return -EBUSY;
+    }
+  return 0;
+}
+
+int
+host_snapshot_rename (const struct vs_vm *vm, const char *from,
+                      const char *to)
+{
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  struct vs_meta m = { 0 };
+  int r;
+
+  if ((r = snapshot_name_check (to)) < 0)
+    {
+      log_error ("VM '%s': '%s' is not a snapshot name (1 to %d letters, "
+                 "digits and _-.:+@, not starting with '.').",
+                 vm->name, to, SNAPSHOT_NAME_MAX);
+      return r;
+    }
+  if (strcmp (from, to) == 0)
+    return vm_find_snapshot (vm, from) ? 0 : -ENOENT;
+  if ((r = vm_op_begin (vm)) < 0)
+    return r;
+  if ((dom = lookup_domain (vm)) == NULL)
+    r = -ENOENT;
+  else if ((r = meta_read (vm, dom, &m)) < 0)
+    ;
+  else if (m.rename_from && (r = finish (vm, dom, &m)) < 0)
+    ; /* an earlier rename that did not end */
+  else if ((r = check (vm, dom, &m, from, to)) == 0)
+    {
+      log_info ("VM '%s': renaming snapshot '%s' to '%s'.", vm->name, from,
+                to);
+      m.rename_from = xstrdup (from);
+      m.rename_to = xstrdup (to);
+      if ((r = meta_write (vm, dom, &m)) == 0)
+        r = finish (vm, dom, &m);
+    }
+  vs_meta_clear (&m);
+  vm_op_end (vm);
+  /* Its children are read again: they name their parent. */
+  host_sync (vm, true);
+  return r;
+}
+
+void
+rename_recover (void)
+{
+  struct vs_host *h = host_get ();
+
+  for (size_t i = 0; i < h->nvms; i++)
+    {
+      const struct vs_vm *vm = h->vms[i];
+      CLEANUP_DOMAIN virDomainPtr dom = NULL;
+      struct vs_meta m = { 0 };
+
+      if (!vm->renaming || vm_op_begin (vm) < 0)
+        continue;
+      log_info ("VM '%s': a rename of a snapshot was under way; finishing "
+                "it.",
+                vm->name);
+      if ((dom = lookup_domain (vm)) && meta_read (vm, dom, &m) == 0
+          && m.rename_from)
+        finish (vm, dom, &m);
+      vs_meta_clear (&m);
+      vm_op_end (vm);
+      host_sync (vm, true);
+    }
+  host_put (h);
+}
