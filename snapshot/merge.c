@@ -495,6 +495,17 @@ pivot_when_ready (const struct vs_vm *vm, virDomainPtr dom,
               dd->backing && dd->nbacking ? dd->backing[0] : "its base");
 }
 
+/* MD's top is not in DD's chain: committed live (the VM runs on BASE), or
+ * TOP is on a branch the VM does not run, and then neither is in use. */
+static int
+commit_off_chain (const struct vs_vm *vm, const struct dom_disk *dd,
+                  const struct merge_disk *md)
+{
+  if (in_chain (dd, md->base))
+    return 1;
+  return commit_offline (vm, md) < 0 ? -EIO : 1;
+}
+
 /* Take the commit phase of disk I a step further.  Returns 1 when BASE
  * holds TOP's data and the VM no longer runs on TOP, 0 while a block job
  * runs, or -errno. */
@@ -503,17 +514,12 @@ step_commit (struct merge *m, virDomainPtr dom, const struct look *l,
              size_t i, const struct merge_disk *md)
 {
   const struct dom_disk *dd = look_disk (l, md->target);
+  struct look again = { 0 };
   virDomainBlockJobInfo info;
-  int j;
+  int j, r;
 
   if (!in_chain (dd, md->top))
-    {
-      /* Committed live (the VM runs on BASE), or TOP is on a branch the VM
-       * does not run: then neither is in use. */
-      if (in_chain (dd, md->base))
-        return 1;
-      return commit_offline (m->vm, md) < 0 ? -EIO : 1;
-    }
+    return commit_off_chain (m->vm, dd, md);
   if (!l->running)
     return commit_offline (m->vm, md) < 0 ? -EIO : 1;
   if ((j = virDomainGetBlockJobInfo (dom, md->target, &info, 0)) < 0)
@@ -522,10 +528,25 @@ step_commit (struct merge *m, virDomainPtr dom, const struct look *l,
                 m->vm->name, md->target, virt_error ());
       return -virt_errno ();
     }
-  if (j == 0)
-    return commit_live (m, dom, i, md, strcmp (dd->source, md->top) == 0);
-  pivot_when_ready (m->vm, dom, dd, &info);
-  return 0;
+  if (j > 0)
+    {
+      pivot_when_ready (m->vm, dom, dd, &info);
+      return 0;
+    }
+  /* No job: but the look came before the question, and a commit that
+   * ended in between has changed the chain since.  Judge from a chain read
+   * after the answer; libvirt updates the chain before it drops the job. */
+  if ((r = look_at (m->vm, dom, &again)) == 0)
+    {
+      if (!again.running)
+        r = 0; /* stopped meanwhile: the next step sees it shut off */
+      else if (!in_chain ((dd = look_disk (&again, md->target)), md->top))
+        r = commit_off_chain (m->vm, dd, md);
+      else
+        r = commit_live (m, dom, i, md, strcmp (dd->source, md->top) == 0);
+    }
+  look_clear (&again);
+  return r;
 }
 
 /* --- one disk: the repoint phase ----------------------------------------- */
