@@ -192,9 +192,17 @@ main (int argc, char *argv[])
     r = fuse_loop (fuse);
   else
     {
-      struct fuse_loop_config cfg = { .clone_fd = cmd.clone_fd,
-                                      .max_idle_threads = cmd.max_idle_threads };
-      r = fuse_loop_mt (fuse, &cfg);
+      struct fuse_loop_config *cfg = fuse_loop_cfg_create ();
+
+      if (cfg == NULL)
+        goto stop;
+      fuse_loop_cfg_set_clone_fd (cfg, cmd.clone_fd);
+      fuse_loop_cfg_set_max_threads (cfg, cmd.max_threads);
+      /* UINT_MAX is "not given"; libfuse 3.14 would log it as invalid. */
+      if (cmd.max_idle_threads != UINT_MAX)
+        fuse_loop_cfg_set_idle_threads (cfg, cmd.max_idle_threads);
+      r = fuse_loop_mt (fuse, cfg);
+      fuse_loop_cfg_destroy (cfg);
     }
   status = r < 0 ? 1 : 0;
   fuse_remove_signal_handlers (fuse_get_session (fuse));

@@ -6,7 +6,8 @@
 #ifndef VMSNAPFS_FS_H
 #define VMSNAPFS_FS_H
 
-#define FUSE_USE_VERSION 35
+/* 3.12: the loop configuration with max_threads. */
+#define FUSE_USE_VERSION 312
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <stdbool.h>

@@ -1,14 +1,15 @@
 #!/bin/sh
 # Build the vmsnapfs test guest once and cache it: a Debian cloud kernel and
 # a busybox initramfs whose /init (tests/guest/init) counts in RAM and on
-# disk.  Prints the cache directory, which holds vmlinuz and initrd.img.
+# disk, with Debian's QEMU guest agent for VMs that have its channel.  Prints
+# the cache directory, which holds vmlinuz and initrd.img.
 #
-# The cache is keyed by the contents of this script and of init, so a change
-# to either builds a new guest.
+# The cache is keyed by the contents of this script, of init and of the
+# fsfreeze hook, so a change to any of them builds a new guest.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-key=$(cat "$here/build.sh" "$here/init" | sha256sum | cut -c1-16)
+key=$(cat "$here/build.sh" "$here/init" "$here/fsfreeze-hook" | sha256sum | cut -c1-16)
 cache=${VMSNAPFS_GUEST_CACHE:-/var/cache/vmsnapfs-test}/guest-$key
 
 if [ -f "$cache/initrd.img" ] && [ -f "$cache/vmlinuz" ]; then
@@ -29,15 +30,32 @@ if [ -z "$kpkg" ]; then
            awk '/Depends: linux-image-/ { print $2; exit }')
 fi
 apt-get download "$kpkg-unsigned" >&2 2>/dev/null || apt-get download "$kpkg" >&2
-apt-get download busybox-static >&2
+apt-get download busybox-static qemu-guest-agent >&2
 for deb in ./*.deb; do dpkg -x "$deb" root; done
 
 kver=$(ls root/lib/modules | head -n 1)
 mkdir -p initramfs/bin initramfs/lib/modules initramfs/proc initramfs/sys \
-         initramfs/dev
+         initramfs/dev initramfs/var/run
 cp root/bin/busybox initramfs/bin/busybox
+
+# qemu-ga with the shared libraries it loads, taken from this host: Debian
+# 12's, the same release as the package.
+cp root/usr/sbin/qemu-ga initramfs/bin/qemu-ga
+cp "$here/fsfreeze-hook" initramfs/bin/fsfreeze-hook
+chmod 755 initramfs/bin/fsfreeze-hook
+libs=$(ldd root/usr/sbin/qemu-ga) || { echo "build.sh: ldd qemu-ga failed" >&2; exit 1; }
+if echo "$libs" | grep -q 'not found'; then
+    echo "build.sh: qemu-ga needs libraries this host lacks:" >&2
+    echo "$libs" | grep 'not found' >&2
+    exit 1
+fi
+for lib in $(echo "$libs" | grep -o '/[^ ]*'); do
+    mkdir -p "initramfs$(dirname "$lib")"
+    cp -L "$lib" "initramfs$lib"
+done
+
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev \
-         virtio_pci virtio_blk; do
+         virtio_pci virtio_blk virtio_console brd; do
     f=$(find root/lib/modules/"$kver" -name "$m.ko*" | head -n 1)
     [ -n "$f" ] || { echo "build.sh: module $m not found in $kpkg" >&2; exit 1; }
     case $f in

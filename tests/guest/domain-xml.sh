@@ -1,11 +1,12 @@
 #!/bin/sh
 # Print the libvirt XML of a VM running the test guest:
-#   domain-xml.sh NAME DIR NDISKS [CMDLINE]
+#   domain-xml.sh NAME DIR NDISKS [CMDLINE [agent]]
 # Its disks are DIR/vda.qcow2, DIR/vdb.qcow2...; its console goes to
-# DIR/console.log.  Builds the guest first when it is not cached.
+# DIR/console.log.  With "agent", it has the QEMU guest agent's channel,
+# and the guest runs the agent.  Builds the guest first when it is not cached.
 set -eu
 
-name=$1 dir=$2 ndisks=$3 cmdline=${4:-}
+name=$1 dir=$2 ndisks=$3 cmdline=${4:-} agent=${5:-}
 guest=$(sh "$(dirname "$0")/build.sh")
 
 disks=""
@@ -20,6 +21,14 @@ for t in vda vdb vdc vdd; do
     </disk>"
     i=$((i + 1))
 done
+
+channel=""
+if [ "$agent" = agent ]; then
+    channel="
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>"
+fi
 
 cat <<XML
 <domain type='qemu'>
@@ -39,7 +48,7 @@ cat <<XML
     <serial type='file'>
       <source path='$dir/console.log' append='on'/>
       <target port='0'/>
-    </serial>
+    </serial>$channel
     <memballoon model='none'/>
   </devices>
 </domain>

@@ -122,7 +122,8 @@ errno_of() {
 # vm_define NAME [NDISKS [DISK_SIZE]]: define a throwaway VM running the test
 # guest, with NDISKS qcow2 disks (vda, vdb...) in its own directory, VM_DIR.
 # The VM and all its files are removed at exit.  GUEST_CMDLINE adds to the
-# guest's kernel command line.
+# guest's kernel command line; GUEST_AGENT=yes gives the VM the QEMU guest
+# agent's channel, on which the guest runs the agent.
 vm_define() {
     _name=$VM_PREFIX$1
     VM_DIR=/var/lib/libvirt/images/$_name
@@ -138,7 +139,7 @@ vm_define() {
         _i=$((_i + 1))
     done
     sh "$TOP/tests/guest/domain-xml.sh" "$_name" "$VM_DIR" "${2:-1}" \
-        "${GUEST_CMDLINE:-}" > "$VM_DIR/domain.xml"
+        "${GUEST_CMDLINE:-}" "${GUEST_AGENT:+agent}" > "$VM_DIR/domain.xml"
     virsh -q define "$VM_DIR/domain.xml" >/dev/null
 }
 
@@ -209,6 +210,23 @@ disk_count() {
         2>/dev/null
     head -c 32 "$_raw" | sed -n 's/^COUNT \([0-9][0-9]*\).*/\1/p'
     rm -f "$_raw"
+}
+
+# assert_disk_snapshot DIR BEFORE AFTER TARGET...: the snapshot directory DIR
+# in the mount holds disks only, the TARGETs, no memory, and each disk holds a
+# count the guest wrote between BEFORE - 1 and AFTER.
+assert_disk_snapshot() {
+    _dir=$1 _before=$2 _after=$3
+    shift 3
+    assert_eq no "$(sed -n 's/^memory: //p' "$_dir/info")" "memory of $_dir"
+    [ ! -e "$_dir/memory" ] || fail "a memory file in $_dir"
+    if ls "$VM_DIR"/*.mem >/dev/null 2>&1; then fail "a memory file was written"; fi
+    assert_eq "$*" "$(sed -n 's/^disks: //p' "$_dir/info")" "disks of $_dir"
+    for _t in "$@"; do
+        _c=$(disk_count "$_dir/$_t.qcow2")
+        [ -n "$_c" ] && [ "$_c" -ge $((_before - 1)) ] && [ "$_c" -le "$_after" ] ||
+            fail "count on $_t of $_dir '$_c' not in [$_before, $_after]"
+    done
 }
 
 # content_sum FILE [FORMAT]: a checksum of the whole disk FILE holds, read
