@@ -46,6 +46,14 @@ struct export
   uint64_t size;
   struct map *map; /* read once */
 
+  /* Direct reads: where the disk's bytes lie in the chain's files, and
+   * those files by depth, kept open.  Made at the first open, dropped with
+   * the helper; NULL when they cannot be (see open_direct). */
+  struct map *place;
+  int *fds;
+  uint32_t nfds;
+  bool direct_tried; /* since the last drop: open_direct is not retried */
+
   pthread_mutex_t lock; /* the fields below */
   pthread_cond_t cond;  /* a connection came free */
   int readers;
@@ -279,12 +287,142 @@ give_conn (struct export *e, int slot, bool broken)
   pthread_cond_broadcast (&e->cond);
 }
 
+/* --- direct reads ------------------------------------------------------- */
+
+/* qemu-img map tells where each run of a disk is stored: zeros, or plain
+ * bytes at an offset of one file of the chain.  Those runs are read
+ * straight from the files, with qemu-img's word for where they are; what
+ * it gives no offset for (compressed clusters) goes through qemu-nbd.
+ *
+ * The map must be of the very files read.  They are opened first, the map
+ * made, and the chain read again: the same files (same inodes) both times,
+ * or no direct reads.  Then the files may change only as merges change
+ * them, and a merge never moves a byte that a reader of this disk is
+ * shown: it writes only where a newer image of the chain covers (a commit
+ * into an image of it), or deletes files that stay open here, or rewrites
+ * a header. */
+
+static void
+drop_direct (struct export *e)
+{
+  for (uint32_t i = 0; i < e->nfds; i++)
+    close (e->fds[i]);
+  free (e->fds);
+  e->fds = NULL;
+  e->nfds = 0;
+  map_free (e->place);
+  e->place = NULL;
+}
+
+/* Whether C is the chain whose files E holds open. */
+static bool
+same_files (const struct export *e, const struct chain *c)
+{
+  struct stat a, b;
+
+  if (c->n != e->nfds)
+    return false;
+  for (size_t i = 0; i < c->n; i++)
+    if (fstat (e->fds[i], &a) < 0 || stat (c->images[i].filename, &b) < 0
+        || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+      return false;
+  return true;
+}
+
+/* Open E's chain for direct reads; call with E->lock held.  On any doubt,
+ * E has no direct reads, and every read goes through qemu-nbd. */
+static void
+open_direct (struct export *e)
+{
+  struct chain *c = NULL, *again = NULL;
+  const char *why = NULL;
+
+  e->direct_tried = true;
+  if (chain_probe (e->volume, e->format, true, &c) < 0)
+    why = "its chain cannot be read";
+  for (size_t i = 0; why == NULL && i < c->n; i++)
+    if (!c->images[i].own_data || c->images[i].filename[0] != '/')
+      why = "an image of its chain keeps its data elsewhere";
+  if (why == NULL)
+    {
+      e->fds = xcalloc (c->n, sizeof *e->fds);
+      for (; e->nfds < c->n; e->nfds++)
+        if ((e->fds[e->nfds] = open (c->images[e->nfds].filename,
+                                     O_RDONLY | O_CLOEXEC))
+            < 0)
+          {
+            why = "a file of its chain cannot be opened";
+            break;
+          }
+    }
+  if (why == NULL && map_probe (e->volume, e->format, &e->place) < 0)
+    why = "it cannot be mapped";
+  else if (why == NULL
+           && (chain_probe (e->volume, e->format, true, &again) < 0
+               || !same_files (e, again)))
+    why = "its chain changed while it was mapped";
+  else if (why == NULL && e->place->depths > e->nfds)
+    why = "its map names images beyond its chain";
+  chain_free (c);
+  chain_free (again);
+  if (why)
+    {
+      log_info ("Whole disk of '%s' read through qemu-nbd only: %s.",
+                e->volume, why);
+      drop_direct (e);
+    }
+}
+
+/* Whether every run of E's data can be read directly. */
+static bool
+all_direct (const struct export *e)
+{
+  if (e->place == NULL)
+    return false;
+  for (size_t i = 0; i < e->place->nruns; i++)
+    if (e->place->runs[i].depth == RUN_ELSEWHERE)
+      return false;
+  return true;
+}
+
+/* Read SIZE bytes at OFF from the files, with no lock: the caller is a
+ * reader, and E->place lives while E has one.  Returns 0, or -1 when part
+ * of it is for qemu-nbd, or a read falls short. */
+static int
+read_direct (const struct export *e, char *buf, size_t size, uint64_t off)
+{
+  const struct run *run;
+  size_t n;
+
+  if (e->place == NULL || off + size > e->place->size)
+    return -1;
+  n = map_runs (e->place, off, size, &run);
+  for (size_t i = 0; i < n; i++, run++)
+    {
+      uint64_t from = off > run->start ? off : run->start;
+      uint64_t to = run->start + run->length;
+      size_t len = (size_t) ((to < off + size ? to : off + size) - from);
+      char *dst = buf + (from - off);
+
+      if (run->depth == RUN_ZERO)
+        memset (dst, 0, len);
+      else if (run->depth == RUN_ELSEWHERE)
+        return -1;
+      else if (pread_full (e->fds[run->depth], dst, len,
+                           (off_t) (run->offset + (from - run->start)))
+               != (ssize_t) len)
+        return -1;
+    }
+  return 0;
+}
+
 /* --- the registry ------------------------------------------------------- */
 
 static void
 export_free (struct export *e)
 {
   stop_helper (e);
+  drop_direct (e);
   map_free (e->map);
   free (e->target);
   free (e->volume);
@@ -343,6 +481,7 @@ export_open (uint64_t snap, const char *target, const char *volume,
 {
   struct export *e;
   const struct map *m;
+  bool direct;
   int r, slot;
 
   pthread_mutex_lock (&exports_lock);
@@ -353,15 +492,27 @@ export_open (uint64_t snap, const char *target, const char *volume,
   pthread_mutex_unlock (&e->lock);
   pthread_mutex_unlock (&exports_lock);
 
-  /* Started now, so that an open fails rather than a read. */
-  if ((r = get_map (e, &m)) < 0 || (r = take_conn (e, &slot)) < 0)
+  if ((r = get_map (e, &m)) < 0)
+    goto fail;
+  pthread_mutex_lock (&e->lock);
+  if (!e->direct_tried)
+    open_direct (e);
+  direct = all_direct (e);
+  pthread_mutex_unlock (&e->lock);
+  /* qemu-nbd started now when it will be needed, so that an open fails
+   * rather than a read. */
+  if (!direct)
     {
-      export_close (e);
-      return r;
+      if ((r = take_conn (e, &slot)) < 0)
+        goto fail;
+      give_conn (e, slot, false);
     }
-  give_conn (e, slot, false);
   *out = e;
   return 0;
+
+fail:
+  export_close (e);
+  return r;
 }
 
 void
@@ -420,6 +571,8 @@ export_pread (struct export *e, void *buf, size_t size, uint64_t off)
     size = e->size - off;
   if (size > EXPORT_MAX_READ)
     size = EXPORT_MAX_READ;
+  if (read_direct (e, buf, size, off) == 0)
+    return (ssize_t) size;
   for (int attempt = 0; attempt < 2; attempt++)
     {
       if (take_conn (e, &slot) < 0)
@@ -517,9 +670,13 @@ reaper_main (void *arg)
       for (struct export *e = exports; e; e = e->next)
         {
           SCOPED_LOCK (&e->lock);
-          if (e->pid && e->readers == 0
+          if ((e->pid || e->place) && e->readers == 0
               && time (NULL) - e->idle_since >= EXPORT_IDLE_S)
-            stop_helper (e);
+            {
+              stop_helper (e);
+              drop_direct (e);
+              e->direct_tried = false;
+            }
         }
     }
   return NULL;

@@ -3,6 +3,7 @@
  * ours.  The JSON is checked as untrusted input. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "chain.h"
@@ -21,6 +22,7 @@ map_free (struct map *m)
   if (m == NULL)
     return;
   free (m->extents);
+  free (m->runs);
   free (m);
 }
 
@@ -73,13 +75,57 @@ add_extent (struct map *m, size_t *cap, uint64_t len, bool data)
   m->size += len;
 }
 
+/* Add the run [START, START+LEN) stored at OFFSET of DEPTH to M, joining
+ * the last run when it continues it. */
+static void
+add_run (struct map *m, size_t *cap, uint64_t start, uint64_t len,
+         uint32_t depth, uint64_t offset)
+{
+  struct run *last = m->nruns ? &m->runs[m->nruns - 1] : NULL;
+
+  if (depth < RUN_ELSEWHERE && depth >= m->depths)
+    m->depths = depth + 1;
+  if (last && last->depth == depth
+      && (depth >= RUN_ELSEWHERE || last->offset + last->length == offset))
+    {
+      last->length += len;
+      return;
+    }
+  if (m->nruns == *cap)
+    {
+      *cap = *cap ? *cap * 2 : 16;
+      m->runs = xrealloc (m->runs, *cap * sizeof *m->runs);
+    }
+  m->runs[m->nruns++] = (struct run){ start, len, offset, depth };
+}
+
+/* Where the extent E of the disk is stored: *DEPTH and *OFFSET. */
+static int
+get_place (json_object *e, bool zero, uint32_t *depth, uint64_t *offset)
+{
+  uint64_t d;
+  int r;
+
+  *depth = zero ? RUN_ZERO : RUN_ELSEWHERE;
+  *offset = 0;
+  if (zero || !json_object_object_get_ex (e, "offset", NULL))
+    return 0;
+  if ((r = get_u64 (e, "offset", offset)) < 0
+      || (r = get_u64 (e, "depth", &d)) < 0)
+    return r;
+  if (d >= CHAIN_MAX_DEPTH)
+    return -EINVAL;
+  *depth = (uint32_t) d;
+  return 0;
+}
+
 int
 map_parse (const char *json, size_t len, struct map **out)
 {
   json_tokener *tok;
   json_object *root;
   struct map *m;
-  size_t n, cap = 0;
+  size_t n, cap = 0, run_cap = 0;
   int r = 0;
 
   *out = NULL;
@@ -104,7 +150,8 @@ map_parse (const char *json, size_t len, struct map **out)
     {
       json_object *e = json_object_array_get_idx (root, i);
       json_object *zero;
-      uint64_t start, length;
+      uint64_t start, length, offset;
+      uint32_t depth;
 
       if (!json_object_is_type (e, json_type_object)
           || (zero = member (e, "zero", json_type_boolean)) == NULL)
@@ -115,8 +162,18 @@ map_parse (const char *json, size_t len, struct map **out)
       else if (start != m->size || length == 0
                || length > (uint64_t) INT64_MAX - start)
         r = start != m->size || length == 0 ? -EINVAL : -EOVERFLOW;
+      else if ((r = get_place (e, json_object_get_boolean (zero), &depth,
+                               &offset))
+               < 0)
+        ;
+      else if (depth < RUN_ELSEWHERE
+               && length > (uint64_t) INT64_MAX - offset)
+        r = -EOVERFLOW;
       else
-        add_extent (m, &cap, length, !json_object_get_boolean (zero));
+        {
+          add_run (m, &run_cap, start, length, depth, offset);
+          add_extent (m, &cap, length, !json_object_get_boolean (zero));
+        }
     }
   json_object_put (root);
   if (r == 0 && m->n == 0)
@@ -153,25 +210,52 @@ map_probe (const char *path, const char *format, struct map **out)
   return r;
 }
 
-int64_t
-map_seek (const struct map *m, uint64_t off, bool data)
+/* The index of the item holding OFF among N items in order from 0, each
+ * SIZE bytes long and starting with its start (an extent, a run). */
+static size_t
+find_item (const void *items, size_t n, size_t size, uint64_t off)
 {
-  size_t lo = 0, hi = m->n;
+  size_t lo = 0, hi = n;
 
-  if (off >= m->size)
-    return -ENXIO;
-  /* The extent holding OFF. */
   while (hi - lo > 1)
     {
       size_t mid = (lo + hi) / 2;
+      uint64_t start;
 
-      if (m->extents[mid].start <= off)
+      memcpy (&start, (const char *) items + mid * size, sizeof start);
+      if (start <= off)
         lo = mid;
       else
         hi = mid;
     }
-  for (size_t i = lo; i < m->n; i++)
+  return lo;
+}
+
+_Static_assert (offsetof (struct extent, start) == 0, "find_item");
+_Static_assert (offsetof (struct run, start) == 0, "find_item");
+
+int64_t
+map_seek (const struct map *m, uint64_t off, bool data)
+{
+  size_t at;
+
+  if (off >= m->size)
+    return -ENXIO;
+  at = find_item (m->extents, m->n, sizeof *m->extents, off);
+  for (size_t i = at; i < m->n; i++)
     if (m->extents[i].data == data)
-      return (int64_t) (i == lo ? off : m->extents[i].start);
+      return (int64_t) (i == at ? off : m->extents[i].start);
   return data ? -ENXIO : (int64_t) m->size;
+}
+
+size_t
+map_runs (const struct map *m, uint64_t off, uint64_t len,
+          const struct run **first)
+{
+  size_t at = find_item (m->runs, m->nruns, sizeof *m->runs, off), n = 0;
+
+  *first = &m->runs[at];
+  while (at + n < m->nruns && m->runs[at + n].start < off + len)
+    n++;
+  return n;
 }

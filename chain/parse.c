@@ -70,6 +70,32 @@ get_size (json_object *obj, const char *key, bool required, uint64_t *out)
   return 0;
 }
 
+/* Whether the image OBJ of FORMAT keeps plain bytes in its own file at the
+ * offsets qemu-img map reports: raw, or qcow2 with no separate data file,
+ * not encrypted.  Anything else, or anything unclear, is no. */
+static bool
+own_data (json_object *obj, const char *format)
+{
+  json_object *v, *spec, *data;
+
+  if (json_object_object_get_ex (obj, "encrypted", &v)
+      && (!json_object_is_type (v, json_type_boolean)
+          || json_object_get_boolean (v)))
+    return false;
+  if (strcmp (format, "raw") == 0)
+    return true;
+  if (strcmp (format, "qcow2") != 0)
+    return false;
+  if (!json_object_object_get_ex (obj, "format-specific", &spec))
+    return true; /* qemu-img too old to have data files */
+  if (!json_object_is_type (spec, json_type_object)
+      || !json_object_object_get_ex (spec, "data", &data)
+      || !json_object_is_type (data, json_type_object))
+    return false;
+  return !json_object_object_get_ex (data, "data-file", &v)
+         && !json_object_object_get_ex (data, "encrypt", &v);
+}
+
 static int
 parse_image (json_object *obj, struct chain_image *img)
 {
@@ -90,6 +116,7 @@ parse_image (json_object *obj, struct chain_image *img)
   /* Older qemu-img gives only backing-filename. */
   if (img->backing == NULL)
     r = get_string (obj, "backing-filename", false, &img->backing);
+  img->own_data = own_data (obj, img->format);
   return r;
 }
 

@@ -254,3 +254,24 @@ cleanup:
   free (eb.s);
   return r;
 }
+
+ssize_t
+pread_full (int fd, void *buf, size_t size, off_t off)
+{
+  size_t done = 0;
+
+  while (done < size)
+    {
+      ssize_t n = pread (fd, (char *) buf + done, size - done,
+                         off + (off_t) done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return -1;
+      if (n == 0)
+        break;
+      done += (size_t) n;
+    }
+  return (ssize_t) done;
+}

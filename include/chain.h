@@ -24,6 +24,9 @@ struct chain_image
   uint64_t actual_size; /* bytes used on the host; 0 when unknown */
   char *backing;        /* full name of the backing file, or NULL */
   char *backing_format; /* its format as recorded in the image, or NULL */
+  bool own_data;        /* raw, or qcow2 with neither a separate data file
+                           nor encryption: the offsets qemu-img map gives
+                           for it are of plain bytes in its own file */
 };
 
 struct chain
@@ -68,6 +71,21 @@ struct extent
   bool data;
 };
 
+/* Where a run of the flattened disk is stored, as qemu-img map reports it:
+ * zeros, or plain bytes at OFFSET in the file of image DEPTH of the chain
+ * (0 the top), or RUN_ELSEWHERE, data qemu gives no offset for (compressed
+ * clusters, say), which only qemu can read. */
+#define RUN_ZERO UINT32_MAX
+#define RUN_ELSEWHERE (UINT32_MAX - 1)
+
+struct run
+{
+  uint64_t start;
+  uint64_t length;
+  uint64_t offset;
+  uint32_t depth; /* or RUN_ZERO, RUN_ELSEWHERE */
+};
+
 struct map
 {
   size_t n;
@@ -75,11 +93,16 @@ struct map
                              different kinds */
   uint64_t size;          /* the end of the last extent */
   uint64_t data_bytes;    /* how much of it is data */
+  size_t nruns;
+  struct run *runs;       /* in order, contiguous from 0, neighbours that
+                             continue each other joined */
+  uint32_t depths;        /* one more than the deepest DEPTH of a run */
 };
 
 /* Parse the JSON of `qemu-img map --output=json` into *OUT: what reads as
- * zeros is a hole, the rest data.  Returns 0, -EINVAL (not such JSON, or
- * extents that are not contiguous from 0), -EOVERFLOW or -E2BIG. */
+ * zeros is a hole, the rest data, and where it is stored.  Returns 0,
+ * -EINVAL (not such JSON, or extents that are not contiguous from 0),
+ * -EOVERFLOW or -E2BIG. */
 int map_parse (const char *json, size_t len, struct map **out);
 
 /* Run qemu-img map on PATH, an image of FORMAT, through its backing chain,
@@ -90,6 +113,11 @@ int map_probe (const char *path, const char *format, struct map **out);
  * lseek's SEEK_DATA and SEEK_HOLE.  -ENXIO past the data, or OFF at or
  * past the end; the end of the map counts as a hole. */
 int64_t map_seek (const struct map *m, uint64_t off, bool data);
+
+/* The runs of M that [OFF, OFF + LEN) lies in: the first in *FIRST, the
+ * count returned (OFF and OFF + LEN within the map). */
+size_t map_runs (const struct map *m, uint64_t off, uint64_t len,
+                 const struct run **first);
 
 void map_free (struct map *m);
 

@@ -1,12 +1,16 @@
 /* vmsnapfs: whole disks at a snapshot, read through qemu.
  *
- * An export is one snapshot's disk flattened through its backing chain: a
- * qemu-nbd (read-only, force-share) serves the frozen volume on a Unix
- * socket in the run directory, and libnbd reads it.  qemu's block layer
- * does all the reading of qcow2: vmsnapfs parses none of it.  The helper
- * starts on the first open, is shared by every reader, and stops once it
- * has been idle for EXPORT_IDLE_S seconds, when the snapshot goes, and at
- * exit.  Which parts are holes comes from `qemu-img map`, once per export.
+ * An export is one snapshot's disk flattened through its backing chain.
+ * qemu's block layer does all the reading of qcow2: vmsnapfs parses none
+ * of it.  `qemu-img map` says which parts are holes (once per export) and
+ * where the bytes of the rest lie: plain bytes at an offset of one file of
+ * the chain, which are read from that file, or somewhere only qemu can
+ * read them (compressed clusters).  For those, a qemu-nbd (read-only,
+ * force-share) serves the frozen volume on a Unix socket in the run
+ * directory, and libnbd reads it.  The files and the helper are opened on
+ * the first open (the helper only for a disk that needs it), shared by
+ * every reader, and closed once idle for EXPORT_IDLE_S seconds, when the
+ * snapshot goes, and at exit.
  *
  * This module knows nothing of FUSE or libvirt.
  */

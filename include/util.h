@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* malloc, calloc, realloc and strdup that abort when memory runs out. */
@@ -40,6 +41,10 @@ uint64_t hash_strings (const char *first, ...) __attribute__ ((sentinel));
 
 /* Format T as ISO 8601 in UTC: "2026-11-23T17:48:07Z". */
 void format_iso8601 (time_t t, char buf[static 32]);
+
+/* pread(2) until SIZE bytes are read, the end of the file, or an error:
+ * the count read, or -1 with errno set. */
+ssize_t pread_full (int fd, void *buf, size_t size, off_t off);
 
 /* Run ARGV (no shell), with no stdin.  Capture at most MAX_OUT bytes of its
  * stdout in *OUT (NUL-terminated, length in *OUT_LEN) and the first line of

@@ -1,10 +1,19 @@
 #!/bin/bash
-# The qemu-nbd behind a whole disk starts on the first open, and none
-# outlives the daemon: not after an unmount, nor after kill -9 (the next
-# daemon stops it).
+# A disk with compressed clusters, whose bytes only qemu can read: the
+# qemu-nbd behind its whole disk starts on the first open, the bytes are
+# right where one read takes some from qemu-nbd and some straight from the
+# volume, and no qemu-nbd outlives the daemon: not after an unmount, nor
+# after kill -9 (the next daemon stops it).
 . "$(dirname "$0")/functions.sh"
 
 vm_define imgh
+# 1 MiB of data at 1 MiB, with a compressed cluster in its middle.
+qemu-io -f qcow2 -c "write -q -c -P 0x33 1280k 64k" \
+    -c "write -q -P 0x11 1M 256k" -c "write -q -P 0x22 1344k 704k" \
+    "$VM_DIR/vda.qcow2" >/dev/null
+qemu-img map --output=json -f qcow2 "$VM_DIR/vda.qcow2" |
+    grep '"start": 1310720,.*"data": true}' >/dev/null ||
+    fail "the cluster at 1280k is not compressed"
 vm_start imgh
 mount_vmsnapfs
 S=$MNT/${VM_PREFIX}imgh/snapshots
@@ -14,7 +23,10 @@ take_snapshots "$S" s1
 helpers() { pgrep -f "qemu-nbd .*/run/vmsnapfs/$1-" || true; }
 
 assert_eq "" "$(helpers "$DAEMON_PID")" "helpers before any open"
-head -c 1M "$S/s1/vda.img" > /dev/null
+ref=$(mktemp /var/tmp/vmsnapfs-ref.XXXXXX)
+on_exit "rm -f '$ref'"
+qemu-img convert -U -f qcow2 -O raw "$S/s1/vda.qcow2" "$ref"
+cmp "$S/s1/vda.img" "$ref" || fail "the .img differs from qemu-img convert"
 [ -n "$(helpers "$DAEMON_PID")" ] || fail "no qemu-nbd after an open"
 pid=$DAEMON_PID
 stop_vmsnapfs

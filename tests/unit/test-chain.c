@@ -209,6 +209,20 @@ static const struct
   { "no start", "[{\"length\":1,\"zero\":true}]", -EINVAL },
   { "an extent not an object", "[1]", -EINVAL },
   { "fine", "[" EXT (0, 10, true) "," EXT (10, 5, false) "]", 0 },
+  { "an offset and no depth",
+    "[{\"start\":0,\"length\":1,\"zero\":false,\"offset\":0}]", -EINVAL },
+  { "a depth past the deepest chain",
+    "[{\"start\":0,\"length\":1,\"zero\":false,\"offset\":0,"
+    "\"depth\":256}]", -EINVAL },
+  { "a negative offset",
+    "[{\"start\":0,\"length\":1,\"zero\":false,\"offset\":-1,"
+    "\"depth\":0}]", -EOVERFLOW },
+  { "an offset near 2^63",
+    "[{\"start\":0,\"length\":2,\"zero\":false,"
+    "\"offset\":9223372036854775807,\"depth\":0}]", -EOVERFLOW },
+  { "an offset not a number",
+    "[{\"start\":0,\"length\":1,\"zero\":false,\"offset\":\"0\","
+    "\"depth\":0}]", -EINVAL },
 };
 
 static void
@@ -252,6 +266,51 @@ test_map_seek (void **state)
   assert_int_equal (map_seek (m, 39, true), 39);
   assert_int_equal (map_seek (m, 40, true), -ENXIO);
   assert_int_equal (map_seek (m, 40, false), -ENXIO);
+  map_free (m);
+}
+
+#define RUN(s, l, d, o)                                                      \
+  "{\"start\":" #s ",\"length\":" #l ",\"zero\":false,\"depth\":" #d     \
+  ",\"offset\":" #o "}"
+#define COMPRESSED(s, l) "{\"start\":" #s ",\"length\":" #l ",\"zero\":false}"
+
+static void
+test_map_runs (void **state)
+{
+  /* zeros [0,10); depth 0 at 100 [10,15) and at 105 [15,20), which
+   * continue each other; depth 0 at 300 [20,25), which does not; depth 1
+   * at 0 [25,30); no offset [30,35) and [35,40); zeros [40,50). */
+  const char *json = "[" EXT (0, 10, true) "," RUN (10, 5, 0, 100) ","
+                     RUN (15, 5, 0, 105) "," RUN (20, 5, 0, 300) ","
+                     RUN (25, 5, 1, 0) "," COMPRESSED (30, 5) ","
+                     COMPRESSED (35, 5) "," EXT (40, 10, true) "]";
+  const struct run *r;
+  struct map *m;
+
+  (void) state;
+  assert_int_equal (map_parse (json, strlen (json), &m), 0);
+  assert_int_equal (m->nruns, 6);
+  assert_int_equal (m->depths, 2);
+  assert_int_equal (m->runs[0].depth, RUN_ZERO);
+  assert_int_equal (m->runs[1].start, 10);
+  assert_int_equal (m->runs[1].length, 10);
+  assert_int_equal (m->runs[1].offset, 100);
+  assert_int_equal (m->runs[2].offset, 300);
+  assert_int_equal (m->runs[3].depth, 1);
+  assert_int_equal (m->runs[4].depth, RUN_ELSEWHERE);
+  assert_int_equal (m->runs[4].length, 10);
+  assert_int_equal (m->runs[5].depth, RUN_ZERO);
+  /* The holes and data stay as they were. */
+  assert_int_equal (m->n, 3);
+  assert_int_equal (m->data_bytes, 30);
+
+  assert_int_equal (map_runs (m, 12, 10, &r), 2); /* [12,22) */
+  assert_ptr_equal (r, &m->runs[1]);
+  assert_int_equal (map_runs (m, 0, 1, &r), 1);
+  assert_ptr_equal (r, &m->runs[0]);
+  assert_int_equal (map_runs (m, 0, 50, &r), 6);
+  assert_int_equal (map_runs (m, 49, 1, &r), 1);
+  assert_ptr_equal (r, &m->runs[5]);
   map_free (m);
 }
 
@@ -347,7 +406,70 @@ test_map_real_chain (void **state)
   assert_int_equal (map_seek (m, 0, true), 1024 * 1024);
   assert_int_equal (map_seek (m, 1024 * 1024, false), 2 * 1024 * 1024);
   assert_int_equal (map_seek (m, 2 * 1024 * 1024, true), 8 * 1024 * 1024);
+  /* Where the bytes are: the base's at depth 1, the top's at depth 0. */
+  assert_int_equal (m->depths, 2);
+  for (size_t i = 0; i < m->nruns; i++)
+    {
+      const struct run *r = &m->runs[i];
+
+      if (r->start == 1024 * 1024)
+        assert_int_equal (r->depth, 1);
+      else if (r->start == 8 * 1024 * 1024)
+        assert_int_equal (r->depth, 0);
+      else
+        assert_int_equal (r->depth, RUN_ZERO);
+    }
   map_free (m);
+
+  /* A compressed cluster has no offset: only qemu reads it. */
+  sh ("qemu-img create -q -f qcow2 %s/mc.qcow2 1M", dir);
+  sh ("qemu-io -f qcow2 -c 'write -q -c 64k 64k' %s/mc.qcow2", dir);
+  snprintf (top, sizeof top, "%s/mc.qcow2", dir);
+  assert_int_equal (map_probe (top, "qcow2", &m), 0);
+  assert_int_equal (m->nruns, 3);
+  assert_int_equal (m->runs[1].start, 64 * 1024);
+  assert_int_equal (m->runs[1].depth, RUN_ELSEWHERE);
+  map_free (m);
+}
+
+/* Which images keep plain bytes in their own files. */
+static void
+test_probe_own_data (void **state)
+{
+  const struct
+  {
+    const char *name, *format, *create;
+    bool own;
+  } images[] = {
+    { "plain.qcow2", "qcow2", "-f qcow2", true },
+    { "plain.raw", "raw", "-f raw", true },
+    { "datafile.qcow2", "qcow2", "-f qcow2 -o data_file=%s/datafile.raw",
+      false },
+    { "luks.qcow2", "qcow2",
+      "--object secret,id=s0,data=vmsnapfs -f qcow2 "
+      "-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10",
+      false },
+    { "vmdk.vmdk", "vmdk", "-f vmdk", false },
+  };
+
+  (void) state;
+  for (size_t i = 0; i < sizeof images / sizeof images[0]; i++)
+    {
+      char create[512], path[256];
+      struct chain *c;
+
+      snprintf (create, sizeof create, images[i].create, dir);
+      snprintf (path, sizeof path, "%s/%s", dir, images[i].name);
+      /* Making a LUKS header times its key derivation, and qemu-img
+       * sometimes fails at it: "Unable to get accurate CPU usage". */
+      sh ("for i in 1 2 3 4 5; do qemu-img create -q %s %s 1M 2>/dev/null "
+          "&& exit 0; done; exit 1",
+          create, path);
+      assert_int_equal (chain_probe (path, images[i].format, true, &c), 0);
+      if (c->images[0].own_data != images[i].own)
+        fail_msg ("%s: own_data %d", images[i].name, c->images[0].own_data);
+      chain_free (c);
+    }
 }
 
 static void
@@ -395,7 +517,9 @@ main (void)
     cmocka_unit_test (test_map_table),
     cmocka_unit_test (test_map_seek),
     cmocka_unit_test (test_probe_real_chain),
+    cmocka_unit_test (test_map_runs),
     cmocka_unit_test (test_map_real_chain),
+    cmocka_unit_test (test_probe_own_data),
     cmocka_unit_test (test_probe_refusals),
   };
   return cmocka_run_group_tests_name ("chain", tests, setup_dir, remove_dir);
