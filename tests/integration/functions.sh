@@ -34,6 +34,7 @@ _run_cleanups() {
     set +e
     # A command that failed under set -e: show what fail would have shown.
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -z "${_diagnosed:-}" ]; then
+        echo "FAIL: $TEST_NAME: exit $rc at ${_failed_at:-?}" >&2
         _diagnose >&2
     fi
     # Not in a pipe: a cleanup may set _sanitizer_failed.
@@ -50,6 +51,9 @@ EOF
 }
 trap _run_cleanups EXIT
 trap 'exit 130' INT TERM
+# The command that fails under set -e, for _run_cleanups to show.
+set -E
+trap '_failed_at="line $LINENO: $BASH_COMMAND"' ERR
 
 fail() {
     echo "FAIL: $TEST_NAME: $*" >&2
