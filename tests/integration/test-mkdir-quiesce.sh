@@ -2,7 +2,8 @@
 # quiesce with a guest agent that answers: mkdir freezes the guest's file
 # systems through the agent, takes a disk-only snapshot of both disks at
 # one instant, and thaws them; the guest says so on its console, in that
-# order, and counts on.  (Without an agent it is EAGAIN: test-mkdir-modes.)
+# order, and counts on.  A guest that cannot freeze gets EIO and nothing
+# taken.  (Without an agent it is EAGAIN: test-mkdir-modes.)
 . "$(dirname "$0")/functions.sh"
 
 GUEST_AGENT=yes vm_define quiesce 2
@@ -48,3 +49,26 @@ mark=$(console_mark quiesce)
 mkdir "$S/q2"
 assert_eq "freeze thaw" "$(hooks_since "$mark")" "the hook calls of a second snapshot"
 assert_eq "q1 q2" "$(virsh -q snapshot-list "$vm" --name | xargs)" "libvirt's list"
+
+# A guest that cannot freeze its file systems (its hook refuses, once):
+# EIO, nothing taken, a line in the log; and the next quiesce works.
+handle=$(virsh -q qemu-agent-command "$vm" \
+    '{"execute":"guest-file-open","arguments":{"path":"/fail-freeze","mode":"w"}}' |
+    sed -n 's/.*"return":\([0-9]*\).*/\1/p')
+[ -n "$handle" ] || fail "the agent did not make /fail-freeze"
+virsh -q qemu-agent-command "$vm" \
+    "{\"execute\":\"guest-file-close\",\"arguments\":{\"handle\":$handle}}" >/dev/null
+files=$(ls "$VM_DIR")
+mark=$(console_mark quiesce)
+assert_eq EIO "$(errno_of mkdir "$S/q3")" "mkdir when the guest cannot freeze"
+[ ! -e "$S/q3" ] || fail "q3 exists"
+assert_eq "q1 q2" "$(virsh -q snapshot-list "$vm" --name | xargs)" \
+    "libvirt's list after a refused freeze"
+assert_eq "$files" "$(ls "$VM_DIR")" "files after a refused freeze"
+assert_eq "refused" "$(hooks_since "$mark" | cut -d' ' -f1)" "the guest's hook"
+grep -q "snapshot 'q3' failed" "$DAEMON_LOG" || fail "no line in the log"
+wait_for 10 counted_past quiesce "$(guest_count quiesce)" ||
+    fail "the guest stopped counting"
+mark=$(console_mark quiesce)
+mkdir "$S/q3"
+assert_eq "freeze thaw" "$(hooks_since "$mark")" "the hook calls after a refusal"
