@@ -47,8 +47,9 @@ one_round() {
     rmdir_retried "$S/d$1"
 }
 
-# rmdir_retried DIR: rmdir, retried while it is EBUSY because the .img just
-# read is not yet known to be closed (README, "Never wrong bytes").
+# rmdir_retried DIR: rmdir, retried while it is EBUSY, and counted: an .img
+# just read and closed must not hold a merge back (README, "Never wrong
+# bytes"), so the count should stay 0.
 ebusy=0
 rmdir_retried() {
     for _try in 1 2 3 4 5; do

@@ -56,7 +56,10 @@ struct export
 
   pthread_mutex_t lock; /* the fields below */
   pthread_cond_t cond;  /* a connection came free */
-  int readers;
+  int readers;          /* opens that may still read (see export_flush) */
+  int opens;            /* opens not yet released */
+  bool revoked;         /* its snapshot's volumes changed: out of the list,
+                           freed with its last open, read as EIO */
   time_t idle_since;
   pid_t pid; /* the helper, or 0 */
   char *sock, *pidfile;
@@ -475,10 +478,18 @@ get_map (struct export *e, const struct map **m)
   return 0;
 }
 
+/* One open of a whole disk. */
+struct export_reader
+{
+  struct export *e;
+  bool active; /* counted in E's readers */
+};
+
 int
 export_open (uint64_t snap, const char *target, const char *volume,
-             const char *format, uint64_t size, struct export **out)
+             const char *format, uint64_t size, struct export_reader **out)
 {
+  struct export_reader *reader = xmalloc (sizeof *reader);
   struct export *e;
   const struct map *m;
   bool direct;
@@ -489,8 +500,10 @@ export_open (uint64_t snap, const char *target, const char *volume,
   e->size = size;
   pthread_mutex_lock (&e->lock);
   e->readers++;
+  e->opens++;
   pthread_mutex_unlock (&e->lock);
   pthread_mutex_unlock (&exports_lock);
+  *reader = (struct export_reader){ e, true };
 
   if ((r = get_map (e, &m)) < 0)
     goto fail;
@@ -507,21 +520,67 @@ export_open (uint64_t snap, const char *target, const char *volume,
         goto fail;
       give_conn (e, slot, false);
     }
-  *out = e;
+  *out = reader;
   return 0;
 
 fail:
-  export_close (e);
+  export_close (reader);
   return r;
 }
 
-void
-export_close (struct export *e)
+/* R no longer counts as a reader; call with R->e->lock held. */
+static void
+deactivate (struct export_reader *r)
 {
-  SCOPED_LOCK (&e->lock);
+  if (r->active && --r->e->readers == 0)
+    r->e->idle_since = time (NULL);
+  r->active = false;
+}
 
-  if (--e->readers == 0)
-    e->idle_since = time (NULL);
+/* R counts as a reader again, for a read; -EIO when its export is
+ * revoked. */
+static int
+activate (struct export_reader *r)
+{
+  SCOPED_LOCK (&r->e->lock);
+
+  if (r->e->revoked)
+    {
+      log_error ("A read of the whole disk '%s' after its snapshot changed: "
+                 "EIO.",
+                 r->e->target);
+      return -EIO;
+    }
+  if (!r->active)
+    r->e->readers++;
+  r->active = true;
+  return 0;
+}
+
+void
+export_flush (struct export_reader *r)
+{
+  SCOPED_LOCK (&r->e->lock);
+
+  deactivate (r);
+}
+
+void
+export_close (struct export_reader *r)
+{
+  struct export *e = r->e;
+  bool last;
+
+  /* exports_lock first, as everywhere: a revoked export is freed here. */
+  pthread_mutex_lock (&exports_lock);
+  pthread_mutex_lock (&e->lock);
+  deactivate (r);
+  last = --e->opens == 0 && e->revoked;
+  pthread_mutex_unlock (&e->lock);
+  if (last)
+    export_free (e);
+  pthread_mutex_unlock (&exports_lock);
+  free (r);
 }
 
 /* Read SIZE bytes at OFF on connection H as several requests in flight:
@@ -561,10 +620,13 @@ pread_parallel (struct nbd_handle *h, char *buf, size_t size, uint64_t off)
 }
 
 ssize_t
-export_pread (struct export *e, void *buf, size_t size, uint64_t off)
+export_pread (struct export_reader *r, void *buf, size_t size, uint64_t off)
 {
+  struct export *e = r->e;
   int slot;
 
+  if (activate (r) < 0)
+    return -EIO;
   if (off >= e->size)
     return 0;
   if (size > e->size - off)
@@ -590,11 +652,12 @@ export_pread (struct export *e, void *buf, size_t size, uint64_t off)
 }
 
 int64_t
-export_seek (struct export *e, uint64_t off, bool data)
+export_seek (struct export_reader *r, uint64_t off, bool data)
 {
   const struct map *m;
 
-  if (get_map (e, &m) < 0)
+  /* The map stays true of what the open showed, revoked or not. */
+  if (get_map (r->e, &m) < 0)
     return -EIO;
   return map_seek (m, off, data);
 }
@@ -637,17 +700,27 @@ export_release_snapshot (uint64_t snap)
                    e->target);
         return -EBUSY;
       }
+  /* No reader: what is still open was closed (flushed) and waits for its
+   * release, or has a duplicate that may read: it reads EIO from now on. */
   while (*p)
     {
       struct export *e = *p;
+      int opens;
 
-      if (e->snap == snap)
+      if (e->snap != snap)
         {
-          *p = e->next;
-          export_free (e);
+          p = &e->next;
+          continue;
         }
-      else
-        p = &e->next;
+      *p = e->next;
+      pthread_mutex_lock (&e->lock);
+      stop_helper (e);
+      drop_direct (e);
+      e->revoked = true;
+      opens = e->opens;
+      pthread_mutex_unlock (&e->lock);
+      if (opens == 0)
+        export_free (e);
     }
   return 0;
 }

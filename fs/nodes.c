@@ -712,6 +712,13 @@ handle_close (struct handle *h)
   free (h);
 }
 
+void
+handle_flush (struct handle *h)
+{
+  if (h->exp)
+    export_flush (h->exp);
+}
+
 ssize_t
 handle_read (struct handle *h, char *buf, size_t size, off_t off)
 {

@@ -293,6 +293,16 @@ op_lseek (const char *path, off_t off, int whence, struct fuse_file_info *fi)
   return handle_seek ((struct handle *) (uintptr_t) fi->fh, off, whence);
 }
 
+/* Every close(2): a whole disk's reader may be gone before its release,
+ * which the kernel sends later. */
+static int
+op_flush (const char *path, struct fuse_file_info *fi)
+{
+  (void) path;
+  handle_flush ((struct handle *) (uintptr_t) fi->fh);
+  return 0;
+}
+
 static int
 op_release (const char *path, struct fuse_file_info *fi)
 {
@@ -477,6 +487,7 @@ static const struct fuse_operations operations = {
   .release = op_release,
   .mkdir = op_mkdir,
   .rmdir = op_rmdir,
+  .flush = op_flush,
   .unlink = op_unlink,
   .symlink = op_symlink,
   .link = op_link,

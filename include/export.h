@@ -28,7 +28,7 @@
 /* Where the helpers' sockets and pid files live. */
 #define EXPORT_RUN_DIR "/run/vmsnapfs"
 
-struct export;
+struct export_reader; /* one open of a whole disk */
 
 /* Stop the helpers a daemon that died left running, and start the thread
  * that stops idle ones.  Returns 0 or -errno (logged). */
@@ -41,16 +41,26 @@ void export_shutdown (void);
  * the host), whose frozen volume is VOLUME of FORMAT, of SIZE bytes.  Returns 0
  * and a reader's reference in *OUT, or -errno (logged). */
 int export_open (uint64_t snap, const char *target, const char *volume,
-                 const char *format, uint64_t size, struct export **out);
-void export_close (struct export *e);
+                 const char *format, uint64_t size,
+                 struct export_reader **out);
+
+/* A close(2) of a descriptor of R: R stops counting as a reader until it
+ * reads again (through a duplicate).  The kernel reports the release of
+ * an open only later, and libfuse holds that report behind an rmdir of the
+ * snapshot; the flush comes before close(2) returns. */
+void export_flush (struct export_reader *r);
+
+/* The release of R: the last close of the open. */
+void export_close (struct export_reader *r);
 
 /* Read SIZE bytes at OFF into BUF, short at the end.  Returns the count or
  * -EIO. */
-ssize_t export_pread (struct export *e, void *buf, size_t size, uint64_t off);
+ssize_t export_pread (struct export_reader *r, void *buf, size_t size,
+                      uint64_t off);
 
 /* lseek(SEEK_DATA) with DATA, lseek(SEEK_HOLE) without: the offset, or
  * -ENXIO. */
-int64_t export_seek (struct export *e, uint64_t off, bool data);
+int64_t export_seek (struct export_reader *r, uint64_t off, bool data);
 
 /* How many bytes of the disk are data, for st_blocks; read once and kept
  * for the life of the snapshot.  Returns 0 or -errno. */
@@ -58,7 +68,8 @@ int export_data_bytes (uint64_t snap, const char *target, const char *volume,
                        const char *format, uint64_t *bytes);
 
 /* Stop the helpers of snapshot SNAP before its volumes change: -EBUSY when
- * a reader has one of its disks open (logged), else 0. */
+ * a reader has one of its disks open (logged), else 0, and opens that are
+ * closed but not yet released read EIO from then on. */
 int export_release_snapshot (uint64_t snap);
 
 #endif /* VMSNAPFS_EXPORT_H */

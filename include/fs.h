@@ -50,13 +50,16 @@ struct export;
 struct handle
 {
   int fd;             /* a frozen file, read straight from the host; or -1 */
-  struct export *exp; /* or a whole disk, read through qemu; or NULL */
+  struct export_reader *exp; /* or a whole disk (export.h); or NULL */
   char *data;         /* or the whole content */
   size_t len;
 };
 
 /* Read SIZE bytes at OFF of H into BUF.  Returns the count or -errno. */
 ssize_t handle_read (struct handle *h, char *buf, size_t size, off_t off);
+
+/* A close(2) of a descriptor of H (FUSE's flush). */
+void handle_flush (struct handle *h);
 
 /* lseek(2) on H for SEEK_DATA and SEEK_HOLE: the offset, or -ENXIO. */
 off_t handle_seek (struct handle *h, off_t off, int whence);

@@ -51,9 +51,12 @@ EOF
 }
 trap _run_cleanups EXIT
 trap 'exit 130' INT TERM
-# The command that fails under set -e, for _run_cleanups to show.
-set -E
-trap '_failed_at="line $LINENO: $BASH_COMMAND"' ERR
+# The command that fails under set -e, for _run_cleanups to show (bash
+# only: run.sh sources this file with sh to sweep leftovers).
+if [ -n "${BASH_VERSION:-}" ]; then
+    set -E
+    trap '_failed_at="line $LINENO: $BASH_COMMAND"' ERR
+fi
 
 fail() {
     echo "FAIL: $TEST_NAME: $*" >&2

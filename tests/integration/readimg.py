@@ -6,6 +6,11 @@
     readimg.py slowcmp FILE REF SECONDS     read FILE in 1 MiB pieces over
                                             about SECONDS, compare with REF;
                                             print OK or the first bad offset
+    readimg.py duphold FILE                 open FILE twice over (dup), read,
+                                            close one, print "closed one";
+                                            after a line on stdin, read 4 KiB
+                                            at 128 MiB with the other: print
+                                            OK or the errno name
 """
 import errno
 import os
@@ -42,9 +47,26 @@ def slowcmp(path, ref, seconds):
     print("OK")
 
 
+def duphold(path):
+    fd = os.open(path, os.O_RDONLY)
+    dup = os.dup(fd)
+    os.read(fd, 4096)
+    os.close(fd)
+    print("closed one", flush=True)
+    sys.stdin.readline()
+    try:
+        os.pread(dup, 4096, 128 << 20)
+        print("OK", flush=True)
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, str(e.errno)), flush=True)
+    os.close(dup)
+
+
 if sys.argv[1] == "seek":
     seek(*sys.argv[2:5])
 elif sys.argv[1] == "slowcmp":
     slowcmp(*sys.argv[2:5])
+elif sys.argv[1] == "duphold":
+    duphold(sys.argv[2])
 else:
     raise SystemExit("readimg.py: unknown command " + sys.argv[1])
