@@ -56,10 +56,8 @@ struct export
 
   pthread_mutex_t lock; /* the fields below */
   pthread_cond_t cond;  /* a connection came free */
-  int readers;          /* opens that may still read (see export_flush) */
+  int readers;          /* opens not closed since they last read (flush) */
   int opens;            /* opens not yet released */
-  bool revoked;         /* its snapshot's volumes changed: out of the list,
-                           freed with its last open, read as EIO */
   time_t idle_since;
   pid_t pid; /* the helper, or 0 */
   char *sock, *pidfile;
@@ -70,6 +68,7 @@ struct export
 
 static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reaper_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t released_cond = PTHREAD_COND_INITIALIZER; /* an open */
 static struct export *exports;
 static pthread_t reaper;
 static bool reaper_running, stopping;
@@ -532,29 +531,9 @@ fail:
 static void
 deactivate (struct export_reader *r)
 {
-  if (r->active && --r->e->readers == 0)
-    r->e->idle_since = time (NULL);
+  if (r->active)
+    r->e->readers--;
   r->active = false;
-}
-
-/* R counts as a reader again, for a read; -EIO when its export is
- * revoked. */
-static int
-activate (struct export_reader *r)
-{
-  SCOPED_LOCK (&r->e->lock);
-
-  if (r->e->revoked)
-    {
-      log_error ("A read of the whole disk '%s' after its snapshot changed: "
-                 "EIO.",
-                 r->e->target);
-      return -EIO;
-    }
-  if (!r->active)
-    r->e->readers++;
-  r->active = true;
-  return 0;
 }
 
 void
@@ -569,16 +548,18 @@ void
 export_close (struct export_reader *r)
 {
   struct export *e = r->e;
-  bool last;
 
-  /* exports_lock first, as everywhere: a revoked export is freed here. */
+  /* exports_lock first, as everywhere: export_release_snapshot waits on
+   * it for the last release. */
   pthread_mutex_lock (&exports_lock);
   pthread_mutex_lock (&e->lock);
   deactivate (r);
-  last = --e->opens == 0 && e->revoked;
+  if (--e->opens == 0)
+    {
+      e->idle_since = time (NULL);
+      pthread_cond_broadcast (&released_cond);
+    }
   pthread_mutex_unlock (&e->lock);
-  if (last)
-    export_free (e);
   pthread_mutex_unlock (&exports_lock);
   free (r);
 }
@@ -625,8 +606,12 @@ export_pread (struct export_reader *r, void *buf, size_t size, uint64_t off)
   struct export *e = r->e;
   int slot;
 
-  if (activate (r) < 0)
-    return -EIO;
+  /* Perhaps a read through a duplicate of a descriptor closed before. */
+  pthread_mutex_lock (&e->lock);
+  if (!r->active)
+    e->readers++;
+  r->active = true;
+  pthread_mutex_unlock (&e->lock);
   if (off >= e->size)
     return 0;
   if (size > e->size - off)
@@ -656,7 +641,6 @@ export_seek (struct export_reader *r, uint64_t off, bool data)
 {
   const struct map *m;
 
-  /* The map stays true of what the open showed, revoked or not. */
   if (get_map (r->e, &m) < 0)
     return -EIO;
   return map_seek (m, off, data);
@@ -679,11 +663,25 @@ export_data_bytes (uint64_t snap, const char *target, const char *volume,
   return r;
 }
 
+/* Whether the whole disks of snapshot SNAP are open: 2 when one is read
+ * (an open not closed since it last read), 1 when what is open was closed
+ * and waits for its release, 0 when none is; call with exports_lock held. */
 static int
-readers_of (struct export *e)
+snapshot_open (uint64_t snap, const char **target)
 {
-  SCOPED_LOCK (&e->lock);
-  return e->readers;
+  int open = 0;
+
+  for (struct export *e = exports; e; e = e->next)
+    if (e->snap == snap)
+      {
+        SCOPED_LOCK (&e->lock);
+        if (e->opens > 0 && open < (e->readers > 0 ? 2 : 1))
+          {
+            open = e->readers > 0 ? 2 : 1;
+            *target = e->target;
+          }
+      }
+  return open;
 }
 
 int
@@ -691,36 +689,42 @@ export_release_snapshot (uint64_t snap)
 {
   SCOPED_LOCK (&exports_lock);
   struct export **p = &exports;
+  struct timespec until;
+  const char *target = NULL;
+  int open;
 
-  for (struct export *e = exports; e; e = e->next)
-    if (e->snap == snap && readers_of (e) > 0)
+  /* The kernel reports the release of an open after close(2) returns: a
+   * reader that has just closed is waited for, a descriptor still open
+   * (a duplicate of one that was closed, say) is not. */
+  clock_gettime (CLOCK_REALTIME, &until);
+  until.tv_nsec += EXPORT_RELEASE_WAIT_MS % 1000 * 1000000L;
+  until.tv_sec += EXPORT_RELEASE_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
+  until.tv_nsec %= 1000000000L;
+  while ((open = snapshot_open (snap, &target)) == 1)
+    if (pthread_cond_timedwait (&released_cond, &exports_lock, &until)
+        == ETIMEDOUT)
       {
-        log_error ("The whole disk '%s' of the snapshot is open: its volumes "
-                   "must not change under its readers.",
-                   e->target);
-        return -EBUSY;
+        open = snapshot_open (snap, &target);
+        break;
       }
-  /* No reader: what is still open was closed (flushed) and waits for its
-   * release, or has a duplicate that may read: it reads EIO from now on. */
+  if (open > 0)
+    {
+      log_error ("The whole disk '%s' of the snapshot is open: its volumes "
+                 "must not change under its readers.",
+                 target);
+      return -EBUSY;
+    }
   while (*p)
     {
       struct export *e = *p;
-      int opens;
 
-      if (e->snap != snap)
+      if (e->snap == snap)
         {
-          p = &e->next;
-          continue;
+          *p = e->next;
+          export_free (e);
         }
-      *p = e->next;
-      pthread_mutex_lock (&e->lock);
-      stop_helper (e);
-      drop_direct (e);
-      e->revoked = true;
-      opens = e->opens;
-      pthread_mutex_unlock (&e->lock);
-      if (opens == 0)
-        export_free (e);
+      else
+        p = &e->next;
     }
   return 0;
 }
@@ -743,7 +747,7 @@ reaper_main (void *arg)
       for (struct export *e = exports; e; e = e->next)
         {
           SCOPED_LOCK (&e->lock);
-          if ((e->pid || e->place) && e->readers == 0
+          if ((e->pid || e->place) && e->opens == 0
               && time (NULL) - e->idle_since >= EXPORT_IDLE_S)
             {
               stop_helper (e);

@@ -709,6 +709,7 @@ handle_close (struct handle *h)
   if (h->exp)
     export_close (h->exp);
   free (h->data);
+  free (h->path);
   free (h);
 }
 

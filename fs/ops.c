@@ -55,6 +55,14 @@ release (struct node *n)
   host_put ((struct vs_host *) n->host);
 }
 
+/* The path of an operation on an open file or directory, which libfuse
+ * does not give (nullpath_ok): the one it was opened by. */
+static const char *
+path_of (const char *path, const struct fuse_file_info *fi)
+{
+  return path ? path : ((const struct handle *) (uintptr_t) fi->fh)->path;
+}
+
 static void *
 op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
@@ -66,6 +74,12 @@ op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
   cfg->negative_timeout = 0;
   /* Pages are kept or dropped per open (node_open says which). */
   cfg->kernel_cache = 0;
+  /* libfuse locks the path of every operation, and an rmdir or rename
+   * holds its directory's until it returns: the release of a file below
+   * it, which vmsnapfs waits for there (export_release_snapshot), would
+   * wait for it.  Operations on open files get no path and take no lock:
+   * they find what they need in the open's handle. */
+  cfg->nullpath_ok = 1;
   /* A frozen file never changes, an open whose name stands for another
    * file now drops the pages, and the files that do change are opened with
    * direct_io: the kernel need not check attributes before cached reads. */
@@ -86,8 +100,7 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
   struct node n;
   int r;
 
-  (void) fi;
-  if ((r = resolve (path, &n)) < 0)
+  if ((r = resolve (path_of (path, fi), &n)) < 0)
     return r;
   r = node_getattr (&n, st);
   release (&n);
@@ -116,8 +129,8 @@ op_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
   struct node n;
   int r;
 
-  (void) off, (void) fi, (void) flags;
-  if ((r = resolve (path, &n)) < 0)
+  (void) off, (void) flags;
+  if ((r = resolve (path_of (path, fi), &n)) < 0)
     return r;
   filler (buf, ".", NULL, 0, 0);
   filler (buf, "..", NULL, 0, 0);
@@ -157,6 +170,7 @@ op_open (const char *path, struct fuse_file_info *fi)
         log_debug ("Refused a write open of '%s': read-only.", path);
       return r;
     }
+  h->path = xstrdup (path);
   fi->fh = (uintptr_t) h;
   fi->direct_io = cache == PAGE_CACHE_NONE;
   fi->keep_cache = cache == PAGE_CACHE_KEEP;
@@ -314,13 +328,25 @@ op_release (const char *path, struct fuse_file_info *fi)
 static int
 op_opendir (const char *path, struct fuse_file_info *fi)
 {
+  struct handle *h;
   struct node n;
   int r;
 
-  (void) fi;
   if ((r = resolve (path, &n)) < 0)
     return r;
   release (&n);
+  h = xcalloc (1, sizeof *h);
+  h->fd = -1;
+  h->path = xstrdup (path);
+  fi->fh = (uintptr_t) h;
+  return 0;
+}
+
+static int
+op_releasedir (const char *path, struct fuse_file_info *fi)
+{
+  (void) path;
+  handle_close ((struct handle *) (uintptr_t) fi->fh);
   return 0;
 }
 
@@ -331,8 +357,8 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
   struct node n;
   int r;
 
-  (void) off, (void) fi;
-  if ((r = resolve (path, &n)) < 0)
+  (void) off;
+  if ((r = resolve (path_of (path, fi), &n)) < 0)
     return r;
   r = node_write (&n, buf, size);
   release (&n);
@@ -443,8 +469,8 @@ op_truncate (const char *path, off_t size, struct fuse_file_info *fi)
   struct node n;
   int r;
 
-  (void) size, (void) fi;
-  if ((r = resolve (path, &n)) < 0)
+  (void) size;
+  if ((r = resolve (path_of (path, fi), &n)) < 0)
     return r;
   r = node_writable (&n) ? 0 : -EROFS;
   release (&n);
@@ -479,6 +505,7 @@ static const struct fuse_operations operations = {
   .readlink = op_readlink,
   .opendir = op_opendir,
   .readdir = op_readdir,
+  .releasedir = op_releasedir,
   .open = op_open,
   .read_buf = op_read_buf,
   .lseek = op_lseek,

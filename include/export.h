@@ -23,6 +23,9 @@
 
 /* Seconds a helper with no reader lives on. */
 #define EXPORT_IDLE_S 20
+/* How long an rmdir waits for the kernel to release whole disks closed
+ * just before, in milliseconds. */
+#define EXPORT_RELEASE_WAIT_MS 2000
 /* Connections to one helper: how many reads of one disk run at once. */
 #define EXPORT_CONNECTIONS 4
 /* Where the helpers' sockets and pid files live. */
@@ -44,10 +47,9 @@ int export_open (uint64_t snap, const char *target, const char *volume,
                  const char *format, uint64_t size,
                  struct export_reader **out);
 
-/* A close(2) of a descriptor of R: R stops counting as a reader until it
- * reads again (through a duplicate).  The kernel reports the release of
- * an open only later, and libfuse holds that report behind an rmdir of the
- * snapshot; the flush comes before close(2) returns. */
+/* A close(2) of a descriptor of R (the flush comes before close(2)
+ * returns; the release, when it was the last, just after): R stops
+ * counting as a reader until it reads again, through a duplicate. */
 void export_flush (struct export_reader *r);
 
 /* The release of R: the last close of the open. */
@@ -68,8 +70,8 @@ int export_data_bytes (uint64_t snap, const char *target, const char *volume,
                        const char *format, uint64_t *bytes);
 
 /* Stop the helpers of snapshot SNAP before its volumes change: -EBUSY when
- * a reader has one of its disks open (logged), else 0, and opens that are
- * closed but not yet released read EIO from then on. */
+ * one of its disks is open (logged), else 0.  Opens closed but not yet
+ * released are waited for, up to EXPORT_RELEASE_WAIT_MS. */
 int export_release_snapshot (uint64_t snap);
 
 #endif /* VMSNAPFS_EXPORT_H */

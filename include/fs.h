@@ -53,6 +53,7 @@ struct handle
   struct export_reader *exp; /* or a whole disk (export.h); or NULL */
   char *data;         /* or the whole content */
   size_t len;
+  char *path; /* what it was opened by (fs/ops.c) */
 };
 
 /* Read SIZE bytes at OFF of H into BUF.  Returns the count or -errno. */

@@ -312,11 +312,29 @@ mount_vmsnapfs() {
 
 # stop_vmsnapfs: unmount and wait for the daemon; its exit status in
 # DAEMON_STATUS.
+# Whether process PID runs (a zombie has exited).
+_running() {
+    [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 stop_vmsnapfs() {
     [ -n "${DAEMON_PID:-}" ] || return 0
     # Mounted, or left answering ENOTCONN by a daemon that died.
     if grep -q " $MNT fuse" /proc/mounts; then
         fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
+    fi
+    # A lazy unmount leaves the daemon serving what is still open, as when
+    # a test failed while this shell held a descriptor: 30 s, then signals.
+    _i=0
+    while _running "$DAEMON_PID" && [ $_i -lt 300 ]; do
+        sleep 0.1
+        _i=$((_i + 1))
+    done
+    if _running "$DAEMON_PID"; then
+        echo "--- the daemon did not exit after the unmount: SIGTERM" >&2
+        kill -TERM "$DAEMON_PID" 2>/dev/null
+        sleep 5
+        kill -KILL "$DAEMON_PID" 2>/dev/null
     fi
     DAEMON_STATUS=0
     wait "$DAEMON_PID" || DAEMON_STATUS=$?
