@@ -504,13 +504,16 @@ export_open (uint64_t snap, const char *target, const char *volume,
   pthread_mutex_unlock (&exports_lock);
   *reader = (struct export_reader){ e, true };
 
-  if ((r = get_map (e, &m)) < 0)
-    goto fail;
   pthread_mutex_lock (&e->lock);
   if (!e->direct_tried)
     open_direct (e);
   direct = all_direct (e);
+  /* The same disk: the map of its files is its map, one qemu-img less. */
+  if (e->map == NULL && e->place)
+    e->map = map_dup (e->place);
   pthread_mutex_unlock (&e->lock);
+  if ((r = get_map (e, &m)) < 0)
+    goto fail;
   /* qemu-nbd started now when it will be needed, so that an open fails
    * rather than a read. */
   if (!direct)
@@ -696,10 +699,7 @@ export_release_snapshot (uint64_t snap)
   /* The kernel reports the release of an open after close(2) returns: a
    * reader that has just closed is waited for, a descriptor still open
    * (a duplicate of one that was closed, say) is not. */
-  clock_gettime (CLOCK_REALTIME, &until);
-  until.tv_nsec += EXPORT_RELEASE_WAIT_MS % 1000 * 1000000L;
-  until.tv_sec += EXPORT_RELEASE_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
-  until.tv_nsec %= 1000000000L;
+  deadline_ms (&until, CLOCK_REALTIME, EXPORT_RELEASE_WAIT_MS);
   while ((open = snapshot_open (snap, &target)) == 1)
     if (pthread_cond_timedwait (&released_cond, &exports_lock, &until)
         == ETIMEDOUT)
@@ -741,8 +741,7 @@ reaper_main (void *arg)
     {
       struct timespec until;
 
-      clock_gettime (CLOCK_REALTIME, &until);
-      until.tv_sec += 2;
+      deadline_ms (&until, CLOCK_REALTIME, 2000);
       pthread_cond_timedwait (&reaper_cond, &exports_lock, &until);
       for (struct export *e = exports; e; e = e->next)
         {

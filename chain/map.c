@@ -26,6 +26,19 @@ map_free (struct map *m)
   free (m);
 }
 
+struct map *
+map_dup (const struct map *m)
+{
+  struct map *d = xmalloc (sizeof *d);
+
+  *d = *m;
+  d->extents = xmalloc (m->n * sizeof *m->extents + 1);
+  memcpy (d->extents, m->extents, m->n * sizeof *m->extents);
+  d->runs = xmalloc (m->nruns * sizeof *m->runs + 1);
+  memcpy (d->runs, m->runs, m->nruns * sizeof *m->runs);
+  return d;
+}
+
 /* A member KEY of OBJ of TYPE, or NULL. */
 static json_object *
 member (json_object *obj, const char *key, json_type type)

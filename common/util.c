@@ -132,6 +132,16 @@ format_iso8601 (time_t t, char buf[static 32])
     strcpy (buf, "1970-01-01T00:00:00Z");
 }
 
+void
+deadline_ms (struct timespec *until, clockid_t clock, long ms)
+{
+  clock_gettime (clock, until);
+  until->tv_sec += ms / 1000;
+  until->tv_nsec += ms % 1000 * 1000000L;
+  until->tv_sec += until->tv_nsec / 1000000000L;
+  until->tv_nsec %= 1000000000L;
+}
+
 static long long
 now_ms (void)
 {

@@ -186,6 +186,8 @@ main (int argc, char *argv[])
     goto stop;
   if (fuse_set_signal_handlers (fuse_get_session (fuse)) < 0)
     goto stop;
+  if (passthrough_setup (fuse_get_session (fuse)) < 0)
+    goto stop;
   log_info ("Mounted '%s' on '%s'.", opts.uri, cmd.mountpoint);
 
   if (cmd.singlethread)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "export.h"
 #include "fs.h"
 #include "links.h"
@@ -593,14 +594,24 @@ node_readlink (const struct node *n, char *buf, size_t size)
  * base, often of the very same size.  The kernel keeps a file's pages from
  * one open to the next, so each open of a host file compares it with the
  * file the name stood for at its last open, and has the pages dropped when
- * they differ.  An open-addressing table: node inode -> file identity. */
+ * they differ.
+ *
+ * With passthrough, the kernel reads the host file itself, and it allows
+ * one host file per node at a time: opens of a node that another file is
+ * passed through for are served by the daemon (direct_io).
+ *
+ * An open-addressing table: node inode -> file identity. */
 struct seen
 {
   uint64_t node; /* 0: a free slot */
   uint64_t file;
+  uint64_t passed;   /* the file passed through for NODE's opens... */
+  uint32_t passing;  /* ...by so many of them... */
+  int backing;       /* ...as this backing id: one for them all */
 };
 
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t passed_cond = PTHREAD_COND_INITIALIZER; /* passing 0 */
 static struct seen *seen;
 static size_t seen_used, seen_cap; /* seen_cap: 0 or a power of two */
 
@@ -614,21 +625,12 @@ seen_slot (struct seen *table, size_t cap, uint64_t node)
   return &table[i];
 }
 
-/* Record that NODE now stands for the host file ST; returns whether it
- * stood for the same one at its last open (true at the first). */
-static bool
-same_file_as_before (uint64_t node, const struct stat *st)
+/* NODE's entry, made when new; call with seen_lock held. */
+static struct seen *
+seen_entry (uint64_t node)
 {
-  char id[96];
-  uint64_t file;
   struct seen *s;
-  bool same;
 
-  snprintf (id, sizeof id, "%ju:%ju:%jd:%jd.%09ld", (uintmax_t) st->st_dev,
-            (uintmax_t) st->st_ino, (intmax_t) st->st_size,
-            (intmax_t) st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
-  file = hash_strings (id, NULL);
-  pthread_mutex_lock (&seen_lock);
   if (2 * (seen_used + 1) > seen_cap)
     {
       size_t cap = seen_cap ? 2 * seen_cap : 64;
@@ -642,13 +644,111 @@ same_file_as_before (uint64_t node, const struct stat *st)
       seen_cap = cap;
     }
   s = seen_slot (seen, seen_cap, node);
-  same = s->node == 0 || s->file == file;
   if (s->node == 0)
-    seen_used++;
-  s->node = node;
+    {
+      seen_used++;
+      s->node = node;
+    }
+  return s;
+}
+
+/* Record that NODE now stands for host file FD, and set *SAME to whether
+ * it stood for the same one at its last open (true at the first).  When
+ * *BACKING is not NULL, pass the file through if it can be: *BACKING is
+ * the backing id, held until pass_end, or 0.  Returns 0, or -EBUSY when
+ * opens of NODE still have another file passed through: the kernel takes
+ * neither another backing file for the node nor an open without one.
+ * Those just closed are waited for: the kernel reports their release a
+ * moment later. */
+static int
+note_open (uint64_t node, int fd, const struct stat *st, bool *same,
+           int *backing)
+{
+  SCOPED_LOCK (&seen_lock);
+  char id[96];
+  uint64_t file;
+  struct seen *s;
+  struct timespec until;
+
+  snprintf (id, sizeof id, "%ju:%ju:%jd:%jd.%09ld", (uintmax_t) st->st_dev,
+            (uintmax_t) st->st_ino, (intmax_t) st->st_size,
+            (intmax_t) st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+  file = hash_strings (id, NULL);
+  deadline_ms (&until, CLOCK_REALTIME, EXPORT_RELEASE_WAIT_MS);
+  while ((s = seen_entry (node))->passing > 0 && s->passed != file)
+    if (pthread_cond_timedwait (&passed_cond, &seen_lock, &until)
+            == ETIMEDOUT
+        && (s = seen_entry (node))->passing > 0 && s->passed != file)
+      return -EBUSY;
+  *same = s->file == 0 || s->file == file;
   s->file = file;
-  pthread_mutex_unlock (&seen_lock);
-  return same;
+  if (backing == NULL)
+    return 0;
+  if (s->passing == 0)
+    {
+      if ((s->backing = passthrough_open (fd)) <= 0)
+        {
+          *backing = 0;
+          return 0;
+        }
+      s->passed = file;
+    }
+  s->passing++;
+  *backing = s->backing;
+  return 0;
+}
+
+/* An open of NODE whose file was passed through is released. */
+static void
+pass_end (uint64_t node)
+{
+  SCOPED_LOCK (&seen_lock);
+  struct seen *s = seen_entry (node);
+
+  if (--s->passing == 0)
+    {
+      passthrough_close (s->backing);
+      s->backing = 0;
+      pthread_cond_broadcast (&passed_cond);
+    }
+}
+
+/* Open host file FILE of N for H: the kernel reads it itself where it can
+ * (*CACHE is PAGE_CACHE_HOST), or the daemon does. */
+static int
+open_host_file (const struct node *n, const char *file, struct handle *h,
+                enum page_cache *cache)
+{
+  struct stat st;
+  bool same, pass = passthrough_enabled ();
+
+  if ((h->fd = open (file, O_RDONLY | O_CLOEXEC)) < 0
+      || fstat (h->fd, &st) < 0)
+    return -errno;
+  if (note_open (node_ino (n), h->fd, &st, &same, pass ? &h->backing : NULL)
+      < 0)
+    {
+      log_error ("VM '%s': '%s' of snapshot '%s' stands for another host "
+                 "file since a merge, and opens from before it still read "
+                 "the old one: EBUSY until they are closed.",
+                 n->vm->name, n->name, n->snap->name);
+      return -EBUSY;
+    }
+  if (!same)
+    *cache = PAGE_CACHE_DROP;
+  if (h->backing > 0)
+    {
+      h->node = node_ino (n);
+      *cache = PAGE_CACHE_HOST;
+      return 0;
+    }
+  /* Never cached by FUSE while the file may be passed through: the kernel
+   * allows no cached open of a node beside a passed-through one. */
+  if (passthrough_enabled ())
+    *cache = PAGE_CACHE_NONE;
+  /* Backup tools read front to back: read ahead further. */
+  posix_fadvise (h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return 0;
 }
 
 int
@@ -657,7 +757,6 @@ node_open (const struct node *n, int flags, struct handle **out,
 {
   const struct node_type *t = n->type;
   struct handle *h;
-  struct stat st;
   int r = 0;
 
   *out = NULL;
@@ -670,18 +769,7 @@ node_open (const struct node *n, int flags, struct handle **out,
   h = xcalloc (1, sizeof *h);
   h->fd = -1;
   if (t->host_file)
-    {
-      h->fd = open (t->host_file (n), O_RDONLY | O_CLOEXEC);
-      if (h->fd < 0 || fstat (h->fd, &st) < 0)
-        r = -errno;
-      else
-        {
-          if (!same_file_as_before (node_ino (n), &st))
-            *cache = PAGE_CACHE_DROP;
-          /* Backup tools read front to back: read ahead further. */
-          posix_fadvise (h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        }
-    }
+    r = open_host_file (n, t->host_file (n), h, cache);
   else if (t->whole_disk)
     r = export_open (n->snap->ino, n->disk->target, n->disk->volume,
                      n->disk->format, n->disk->virtual_size, &h->exp);
@@ -704,6 +792,8 @@ handle_close (struct handle *h)
 {
   if (h == NULL)
     return;
+  if (h->backing > 0)
+    pass_end (h->node);
   if (h->fd >= 0)
     close (h->fd);
   if (h->exp)

@@ -84,6 +84,8 @@ op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
    * file now drops the pages, and the files that do change are opened with
    * direct_io: the kernel need not check attributes before cached reads. */
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  /* Requests are read, not spliced: passthrough's hooks see them. */
+  conn->want &= ~FUSE_CAP_SPLICE_READ;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE)
     conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
   conn->max_readahead = 1024 * 1024;
@@ -174,6 +176,8 @@ op_open (const char *path, struct fuse_file_info *fi)
   fi->fh = (uintptr_t) h;
   fi->direct_io = cache == PAGE_CACHE_NONE;
   fi->keep_cache = cache == PAGE_CACHE_KEEP;
+  if (cache == PAGE_CACHE_HOST)
+    passthrough_reply (h->backing);
   return 0;
 }
 

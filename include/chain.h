@@ -105,6 +105,9 @@ struct map
  * -EOVERFLOW or -E2BIG. */
 int map_parse (const char *json, size_t len, struct map **out);
 
+/* A copy of M. */
+struct map *map_dup (const struct map *m);
+
 /* Run qemu-img map on PATH, an image of FORMAT, through its backing chain,
  * with force-share.  Returns 0 or -errno (logged). */
 int map_probe (const char *path, const char *format, struct map **out);

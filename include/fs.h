@@ -54,6 +54,8 @@ struct handle
   char *data;         /* or the whole content */
   size_t len;
   char *path; /* what it was opened by (fs/ops.c) */
+  int backing;   /* the kernel reads the frozen file itself: its id, or 0 */
+  uint64_t node; /* with BACKING, the node's inode */
 };
 
 /* Read SIZE bytes at OFF of H into BUF.  Returns the count or -errno. */
@@ -71,6 +73,7 @@ enum page_cache
   PAGE_CACHE_KEEP, /* keep them from the last open: the same file */
   PAGE_CACHE_DROP, /* drop them: the name stands for another file now */
   PAGE_CACHE_NONE, /* cache nothing: the content changes between reads */
+  PAGE_CACHE_HOST, /* the kernel reads the host file (passthrough) */
 };
 
 /* Open N read-only, and say in *CACHE what the kernel may cache.  Returns
@@ -78,6 +81,18 @@ enum page_cache
 int node_open (const struct node *n, int flags, struct handle **h,
                enum page_cache *cache);
 void handle_close (struct handle *h);
+
+/* FUSE passthrough (fs/passthrough.c): reads of an open file made by the
+ * kernel from a host file.  passthrough_setup installs the hooks in
+ * libfuse's session before it reads a request: 0 or -EIO. */
+int passthrough_setup (struct fuse_session *se);
+/* Whether the kernel took passthrough at its INIT. */
+bool passthrough_enabled (void);
+/* A backing id for host file FD, or 0 when it cannot have one. */
+int passthrough_open (int fd);
+/* The reply to the OPEN this thread is answering names BACKING. */
+void passthrough_reply (int backing);
+void passthrough_close (int backing);
 
 /* Whether N takes commands written to it. */
 bool node_writable (const struct node *n);

@@ -54,4 +54,8 @@ ssize_t pread_full (int fd, void *buf, size_t size, off_t off);
 int run_capture (const char *const argv[], size_t max_out, int timeout_ms,
                  char **out, size_t *out_len, char **err);
 
+/* Set *UNTIL to MS milliseconds from now on CLOCK, for
+ * pthread_cond_timedwait. */
+void deadline_ms (struct timespec *until, clockid_t clock, long ms);
+
 #endif /* VMSNAPFS_UTIL_H */

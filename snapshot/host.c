@@ -415,10 +415,7 @@ refresh_main (void *arg)
       uint64_t serving;
       bool all, connected;
 
-      clock_gettime (CLOCK_MONOTONIC, &until);
-      until.tv_nsec += HOST_POLL_MS * 1000000L;
-      until.tv_sec += until.tv_nsec / 1000000000L;
-      until.tv_nsec %= 1000000000L;
+      deadline_ms (&until, CLOCK_MONOTONIC, HOST_POLL_MS);
       while (!H.stop && !H.all_dirty && H.ndirty == 0 && !H.conn_lost
              && H.sync_asked == H.sync_done
              && pthread_cond_timedwait (&H.cond, &H.lock, &until) == 0)

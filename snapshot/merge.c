@@ -126,10 +126,7 @@ merge_sleep (void)
   SCOPED_LOCK (&workers_lock);
   uint64_t seen = wakeups;
 
-  clock_gettime (CLOCK_REALTIME, &until);
-  until.tv_nsec += MERGE_POLL_MS * 1000000L;
-  until.tv_sec += until.tv_nsec / 1000000000L;
-  until.tv_nsec %= 1000000000L;
+  deadline_ms (&until, CLOCK_REALTIME, MERGE_POLL_MS);
   while (!stopping && wakeups == seen)
     if (pthread_cond_timedwait (&workers_cond, &workers_lock, &until)
         == ETIMEDOUT)
@@ -869,10 +866,7 @@ wait_merge (struct merge *m, bool (*interrupted) (void))
     {
       struct timespec until;
 
-      clock_gettime (CLOCK_REALTIME, &until);
-      until.tv_nsec += INTERRUPT_POLL_MS * 1000000L;
-      until.tv_sec += until.tv_nsec / 1000000000L;
-      until.tv_nsec %= 1000000000L;
+      deadline_ms (&until, CLOCK_REALTIME, INTERRUPT_POLL_MS);
       pthread_cond_timedwait (&m->cond, &m->lock, &until);
       if (!m->done && interrupted && interrupted ())
         {

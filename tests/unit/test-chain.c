@@ -311,7 +311,20 @@ test_map_runs (void **state)
   assert_int_equal (map_runs (m, 0, 50, &r), 6);
   assert_int_equal (map_runs (m, 49, 1, &r), 1);
   assert_ptr_equal (r, &m->runs[5]);
+
+  /* A copy is the same map, in memory of its own. */
+  struct map *d = map_dup (m);
+  assert_int_equal (d->n, m->n);
+  assert_int_equal (d->nruns, m->nruns);
+  assert_int_equal (d->size, m->size);
+  assert_int_equal (d->data_bytes, m->data_bytes);
+  assert_int_equal (d->depths, m->depths);
+  assert_ptr_not_equal (d->runs, m->runs);
+  assert_memory_equal (d->runs, m->runs, m->nruns * sizeof *m->runs);
+  assert_memory_equal (d->extents, m->extents, m->n * sizeof *m->extents);
   map_free (m);
+  assert_int_equal (map_seek (d, 12, false), 40);
+  map_free (d);
 }
 
 /* --- real chains -------------------------------------------------------- */
