@@ -197,8 +197,8 @@ hook_splice_send (int fdin, off_t *offin, int fdout, off_t *offout,
   return splice (fdin, offin, fdout, offout, len, flags);
 }
 
-int
-passthrough_setup (struct fuse_session *se)
+const struct fuse_custom_io *
+passthrough_io (int dev)
 {
   static const struct fuse_custom_io io = {
     .read = hook_read,
@@ -206,8 +206,17 @@ passthrough_setup (struct fuse_session *se)
     .splice_send = hook_splice_send,
   };
 
-  dev_fd = fuse_session_fd (se);
-  return fuse_session_custom_io (se, &io, dev_fd) < 0 ? -EIO : 0;
+  dev_fd = dev;
+  return &io;
+}
+
+int
+passthrough_setup (struct fuse_session *se)
+{
+  int dev = fuse_session_fd (se);
+
+  return fuse_session_custom_io (se, passthrough_io (dev), dev) < 0 ? -EIO
+                                                                    : 0;
 }
 
 int

@@ -86,6 +86,9 @@ void handle_close (struct handle *h);
  * kernel from a host file.  passthrough_setup installs the hooks in
  * libfuse's session before it reads a request: 0 or -EIO. */
 int passthrough_setup (struct fuse_session *se);
+/* The hooks themselves, with DEV the /dev/fuse that backing files are
+ * registered on (for the unit tests). */
+const struct fuse_custom_io *passthrough_io (int dev);
 /* Whether the kernel took passthrough at its INIT. */
 bool passthrough_enabled (void);
 /* A backing id for host file FD, or 0 when it cannot have one. */
