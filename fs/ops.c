@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "fs.h"
 #include "log.h"
 #include "util.h"
@@ -55,12 +56,67 @@ release (struct node *n)
   host_put ((struct vs_host *) n->host);
 }
 
-/* The path of an operation on an open file or directory, which libfuse
- * does not give (nullpath_ok): the one it was opened by. */
-static const char *
-path_of (const char *path, const struct fuse_file_info *fi)
+/* Operations on open files and directories get no path from libfuse
+ * (nullpath_ok): they find theirs in the handle, the one it was opened by,
+ * which a rename of a snapshot above it changes. */
+static pthread_mutex_t opened_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct handle *opened;
+
+static uint64_t
+opened_add (struct handle *h, const char *path)
 {
-  return path ? path : ((const struct handle *) (uintptr_t) fi->fh)->path;
+  SCOPED_LOCK (&opened_lock);
+
+  h->path = xstrdup (path);
+  h->prev = NULL;
+  h->next = opened;
+  if (opened)
+    opened->prev = h;
+  opened = h;
+  return (uintptr_t) h;
+}
+
+static void
+opened_close (struct handle *h)
+{
+  pthread_mutex_lock (&opened_lock);
+  if (h->prev)
+    h->prev->next = h->next;
+  else
+    opened = h->next;
+  if (h->next)
+    h->next->prev = h->prev;
+  pthread_mutex_unlock (&opened_lock);
+  handle_close (h);
+}
+
+/* FROM is now TO: so are the paths below it. */
+static void
+opened_rename (const char *from, const char *to)
+{
+  SCOPED_LOCK (&opened_lock);
+  size_t len = strlen (from);
+
+  for (struct handle *h = opened; h; h = h->next)
+    if (strncmp (h->path, from, len) == 0
+        && (h->path[len] == '/' || h->path[len] == '\0'))
+      {
+        char *path = xasprintf ("%s%s", to, h->path + len);
+
+        free (h->path);
+        h->path = path;
+      }
+}
+
+/* Resolve PATH, or the path of the open FI when libfuse gives none. */
+static int
+resolve_open (const char *path, const struct fuse_file_info *fi,
+              struct node *n)
+{
+  SCOPED_LOCK (&opened_lock);
+
+  return resolve (path ? path : ((struct handle *) (uintptr_t) fi->fh)->path,
+                  n);
 }
 
 static void *
@@ -102,7 +158,7 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
   struct node n;
   int r;
 
-  if ((r = resolve (path_of (path, fi), &n)) < 0)
+  if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
   r = node_getattr (&n, st);
   release (&n);
@@ -132,7 +188,7 @@ op_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
   int r;
 
   (void) off, (void) flags;
-  if ((r = resolve (path_of (path, fi), &n)) < 0)
+  if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
   filler (buf, ".", NULL, 0, 0);
   filler (buf, "..", NULL, 0, 0);
@@ -172,8 +228,7 @@ op_open (const char *path, struct fuse_file_info *fi)
         log_debug ("Refused a write open of '%s': read-only.", path);
       return r;
     }
-  h->path = xstrdup (path);
-  fi->fh = (uintptr_t) h;
+  fi->fh = opened_add (h, path);
   fi->direct_io = cache == PAGE_CACHE_NONE;
   fi->keep_cache = cache == PAGE_CACHE_KEEP;
   if (cache == PAGE_CACHE_HOST)
@@ -325,7 +380,7 @@ static int
 op_release (const char *path, struct fuse_file_info *fi)
 {
   (void) path;
-  handle_close ((struct handle *) (uintptr_t) fi->fh);
+  opened_close ((struct handle *) (uintptr_t) fi->fh);
   return 0;
 }
 
@@ -341,8 +396,7 @@ op_opendir (const char *path, struct fuse_file_info *fi)
   release (&n);
   h = xcalloc (1, sizeof *h);
   h->fd = -1;
-  h->path = xstrdup (path);
-  fi->fh = (uintptr_t) h;
+  fi->fh = opened_add (h, path);
   return 0;
 }
 
@@ -350,7 +404,7 @@ static int
 op_releasedir (const char *path, struct fuse_file_info *fi)
 {
   (void) path;
-  handle_close ((struct handle *) (uintptr_t) fi->fh);
+  opened_close ((struct handle *) (uintptr_t) fi->fh);
   return 0;
 }
 
@@ -362,7 +416,7 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
   int r;
 
   (void) off;
-  if ((r = resolve (path_of (path, fi), &n)) < 0)
+  if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
   r = node_write (&n, buf, size);
   release (&n);
@@ -446,6 +500,8 @@ op_rename (const char *from, const char *to, unsigned int flags)
     {
       r = node_rename (&f, from_name, &t, to_name);
       release (&t);
+      if (r == 0)
+        opened_rename (from, to);
     }
   release (&f);
   return r;
@@ -474,7 +530,7 @@ op_truncate (const char *path, off_t size, struct fuse_file_info *fi)
   int r;
 
   (void) size;
-  if ((r = resolve (path_of (path, fi), &n)) < 0)
+  if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
   r = node_writable (&n) ? 0 : -EROFS;
   release (&n);

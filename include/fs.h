@@ -53,7 +53,8 @@ struct handle
   struct export_reader *exp; /* or a whole disk (export.h); or NULL */
   char *data;         /* or the whole content */
   size_t len;
-  char *path; /* what it was opened by (fs/ops.c) */
+  char *path; /* what it was opened by, renames followed (fs/ops.c) */
+  struct handle *prev, *next; /* the open handles (fs/ops.c) */
   int backing;   /* the kernel reads the frozen file itself: its id, or 0 */
   uint64_t node; /* with BACKING, the node's inode */
 };

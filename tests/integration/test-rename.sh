@@ -21,8 +21,25 @@ on_exit "rm -f '$saved' '$saved.mem'"
 cp "$S/s2/vda.qcow2" "$saved"
 cp "$S/s2/memory" "$saved.mem"
 
-# A snapshot in the middle of the chain.
+# A snapshot in the middle of the chain, with its directory and a file in
+# it open across the rename.
+python3 - "$S/s2" "$S/mid" <<'PY' > "$saved.open" &
+import os, sys, time
+d = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+f = os.open(sys.argv[1] + "/info", os.O_RDONLY)
+print("open", flush=True)
+while os.path.exists(sys.argv[1]):
+    time.sleep(0.1)
+time.sleep(0.5)  # past the kernel's attribute cache
+print(" ".join(sorted(os.listdir(d))), os.lseek(f, 0, os.SEEK_END) > 0)
+PY
+opener=$!
+on_exit "kill $opener 2>/dev/null || true; rm -f '$saved.open'"
+wait_for 10 grep -q open "$saved.open" || fail "the opener did not start"
 mv "$S/s2" "$S/mid" || fail "mv s2 mid"
+wait "$opener" || fail "the directory or file open across the rename"
+assert_eq "domain.xml info info.json memory vda.img vda.qcow2 True" \
+    "$(tail -n 1 "$saved.open")" "what the opens read after the rename"
 assert_eq "mid s1 s3" "$(names)" "libvirt's snapshots after the rename"
 assert_eq "mid s1 s3" "$(ls "$S" | xargs)" "the directory after the rename"
 assert_eq mid "$(parent s3)" "the child's parent in libvirt"
