@@ -596,9 +596,10 @@ node_readlink (const struct node *n, char *buf, size_t size)
  * file the name stood for at its last open, and has the pages dropped when
  * they differ.
  *
- * With passthrough, the kernel reads the host file itself, and it allows
- * one host file per node at a time: opens of a node that another file is
- * passed through for are served by the daemon (direct_io).
+ * With passthrough, the kernel reads the host file itself, through one
+ * backing file per node at a time, which every open of the node must use:
+ * the opens of a node share one, and an open of a node that another file
+ * is passed through for waits for those opens (note_open).
  *
  * An open-addressing table: node inode -> file identity. */
 struct seen
