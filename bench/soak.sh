@@ -28,6 +28,10 @@ figures() {
          "$(awk '/^Threads:/ { print $2 }' "/proc/$1/status")"
 }
 
+# parts PID: "ANON_KIB FILE_KIB SHMEM_KIB": what the RSS is made of (a
+# heap that grows shows in the first).
+parts() { awk '/^Rss(Anon|File|Shmem):/ { printf "%s ", $2 }' "/proc/$1/status"; }
+
 per_round() { awk -v a="$1" -v b="$2" -v n="$rounds" 'BEGIN { print (b - a) / n }'; }
 
 # one_round I: what a user does, once.
@@ -62,11 +66,13 @@ rmdir_retried() {
 
 for i in $(seq "$warmup"); do one_round "w$i"; done
 read -r rss0 fd0 th0 <<< "$(figures "$DAEMON_PID")"
+read -r anon0 file0 shm0 <<< "$(parts "$DAEMON_PID")"
 read -r lrss0 _ _ <<< "$(figures "$libvirtd_pid")"
 t0=$(date +%s)
 for i in $(seq "$rounds"); do one_round "$i"; done
 t1=$(date +%s)
 read -r rss1 fd1 th1 <<< "$(figures "$DAEMON_PID")"
+read -r anon1 file1 shm1 <<< "$(parts "$DAEMON_PID")"
 read -r lrss1 _ _ <<< "$(figures "$libvirtd_pid")"
 
 echo "$rounds rounds after $warmup of warm-up, $((t1 - t0)) s;" \
@@ -75,6 +81,8 @@ echo "$rounds rounds after $warmup of warm-up, $((t1 - t0)) s;" \
 printf 'vmsnapfs  RSS %6d -> %6d KiB (%+.1f KiB/round)  fds %d -> %d  threads %d -> %d\n' \
     "$rss0" "$rss1" "$(per_round "$rss0" "$rss1")" \
     "$fd0" "$fd1" "$th0" "$th1"
+printf '          of it anon %d -> %d, file %d -> %d, shmem %d -> %d KiB\n' \
+    "$anon0" "$anon1" "$file0" "$file1" "$shm0" "$shm1"
 printf 'libvirtd  RSS %6d -> %6d KiB (%+.1f KiB/round)\n' \
     "$lrss0" "$lrss1" "$(per_round "$lrss0" "$lrss1")"
 [ "$(virsh -q snapshot-list "$vm" --name | wc -l)" -eq 0 ] ||
