@@ -678,9 +678,11 @@ snapshot_open (uint64_t snap, const char **target)
     if (e->snap == snap)
       {
         SCOPED_LOCK (&e->lock);
-        if (e->opens > 0 && open < (e->readers > 0 ? 2 : 1))
+        int this = e->opens == 0 ? 0 : e->readers > 0 ? 2 : 1;
+
+        if (this > open)
           {
-            open = e->readers > 0 ? 2 : 1;
+            open = this;
             *target = e->target;
           }
       }

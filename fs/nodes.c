@@ -745,7 +745,7 @@ open_host_file (const struct node *n, const char *file, struct handle *h,
     }
   /* Never cached by FUSE while the file may be passed through: the kernel
    * allows no cached open of a node beside a passed-through one. */
-  if (passthrough_enabled ())
+  if (pass)
     *cache = PAGE_CACHE_NONE;
   /* Backup tools read front to back: read ahead further. */
   posix_fadvise (h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);

@@ -310,13 +310,13 @@ mount_vmsnapfs() {
         { cat "$DAEMON_LOG" >&2; fail "vmsnapfs did not mount"; }
 }
 
-# stop_vmsnapfs: unmount and wait for the daemon; its exit status in
-# DAEMON_STATUS.
-# Whether process PID runs (a zombie has exited).
-_running() {
-    [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+# exited PID: process PID has exited (a zombie counts; for wait_for).
+exited() {
+    [ ! -r "/proc/$1/stat" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]
 }
 
+# stop_vmsnapfs: unmount and wait for the daemon; its exit status in
+# DAEMON_STATUS.
 stop_vmsnapfs() {
     [ -n "${DAEMON_PID:-}" ] || return 0
     # Mounted, or left answering ENOTCONN by a daemon that died.
@@ -325,12 +325,7 @@ stop_vmsnapfs() {
     fi
     # A lazy unmount leaves the daemon serving what is still open, as when
     # a test failed while this shell held a descriptor: 30 s, then signals.
-    _i=0
-    while _running "$DAEMON_PID" && [ $_i -lt 300 ]; do
-        sleep 0.1
-        _i=$((_i + 1))
-    done
-    if _running "$DAEMON_PID"; then
+    if ! wait_for 30 exited "$DAEMON_PID"; then
         echo "--- the daemon did not exit after the unmount: SIGTERM" >&2
         kill -TERM "$DAEMON_PID" 2>/dev/null
         sleep 5
