@@ -33,7 +33,7 @@ ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SOURCE \
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 LIBS = $(PKG_LIBS) -lpthread
 
-LIB_SRCS = $(wildcard common/*.c chain/*.c snapshot/*.c) fs/nodes.c fs/ops.c fs/links.c fs/passthrough.c
+LIB_SRCS = $(wildcard common/*.c chain/*.c snapshot/*.c) $(filter-out fs/main.c,$(wildcard fs/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/fs/main.o
 UNIT_SRCS = $(wildcard tests/unit/test-*.c)

@@ -651,7 +651,7 @@ export_seek (struct export_reader *r, uint64_t off, bool data)
 
 int
 export_data_bytes (uint64_t snap, const char *target, const char *volume,
-                   const char *format, uint64_t *bytes)
+                   const char *format, bool probe, uint64_t *bytes)
 {
   const struct map *m;
   struct export *e;
@@ -660,6 +660,20 @@ export_data_bytes (uint64_t snap, const char *target, const char *volume,
   /* Held throughout: E may not be freed meanwhile, and it has no reader
    * to keep it. */
   SCOPED_LOCK (&exports_lock);
+  if (!probe)
+    {
+      for (e = exports; e; e = e->next)
+        if (e->snap == snap && strcmp (e->target, target) == 0
+            && strcmp (e->volume, volume) == 0)
+          {
+            SCOPED_LOCK (&e->lock);
+            if (e->map == NULL)
+              break;
+            *bytes = e->map->data_bytes;
+            return 0;
+          }
+      return -EAGAIN;
+    }
   e = find_export (snap, target, volume, format);
   if ((r = get_map (e, &m)) == 0)
     *bytes = m->data_bytes;

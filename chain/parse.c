@@ -121,7 +121,8 @@ parse_image (json_object *obj, struct chain_image *img)
 }
 
 /* Check that the images form one chain: each one's backing file is the next
- * image, the base has none, and no image appears twice. */
+ * image, of the format recorded in it, the base has none, and no image
+ * appears twice. */
 static int
 check_links (const struct chain *c)
 {
@@ -142,8 +143,10 @@ check_links (const struct chain *c)
         return -ENOENT; /* the backing file was not found */
       if (strcmp (img->backing, c->images[i + 1].filename) != 0)
         return -EINVAL;
-      if (img->backing_format
-          && strcmp (img->backing_format, c->images[i + 1].format) != 0)
+      /* A backing file of no recorded format was probed: qemu read its
+       * first bytes, which a guest may have written, as a header. */
+      if (img->backing_format == NULL
+          || strcmp (img->backing_format, c->images[i + 1].format) != 0)
         return -EINVAL;
     }
   return 0;

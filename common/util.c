@@ -1,9 +1,12 @@
 /* vmsnapfs: small helpers shared by every module. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +123,29 @@ hash_strings (const char *first, ...)
     }
   va_end (ap);
   return h > 1 ? h : h + 2;
+}
+
+char *
+safe_file_name (const char *name)
+{
+  char *s = xstrdup (name);
+  bool changed = false;
+
+  for (char *p = s; *p; p++)
+    if (!(isalnum ((unsigned char) *p) && isascii ((unsigned char) *p))
+        && !(*p == '_' || ((*p == '.' || *p == '-') && p > s)))
+      {
+        *p = '_';
+        changed = true;
+      }
+  if (changed || *s == '\0')
+    {
+      char *t = xasprintf ("%s-%08" PRIx32, *s ? s : "_",
+                           (uint32_t) hash_strings (name, NULL));
+      free (s);
+      s = t;
+    }
+  return s;
 }
 
 void

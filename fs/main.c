@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "export.h"
 #include "fs.h"
 #include "host.h"
@@ -21,6 +22,8 @@
 struct options
 {
   char *uri;
+  char *readers;   /* the group that may read disks and memory */
+  char *operators; /* the group that may use the verbs */
   unsigned long merge_bandwidth;
   int help;
   int version;
@@ -29,6 +32,8 @@ struct options
 #define OPT(t, p) { t, offsetof (struct options, p), 1 }
 static const struct fuse_opt option_spec[] = {
   OPT ("uri=%s", uri),
+  OPT ("readers=%s", readers),
+  OPT ("operators=%s", operators),
   OPT ("merge_bandwidth=%lu", merge_bandwidth),
   OPT ("-h", help),
   OPT ("--help", help),
@@ -52,9 +57,19 @@ usage (const char *prog)
           "    -d                  debug: foreground, with debug messages\n"
           "    -s                  single-threaded\n"
           "    -o allow_other      let other users in (permissions apply)\n"
+          "    -o readers=GROUP    GROUP may read disks and memory files\n"
+          "    -o operators=GROUP  GROUP may take, delete and rename\n"
+          "                        snapshots, move links, drive the VM\n"
           "    -o auto_unmount     unmount when the daemon dies\n"
           "    -h, --help          print this help and exit\n"
           "    -V, --version       print the version and exit\n"
+          "\n"
+          "Who may do what: without allow_other, only root sees the mount.\n"
+          "With it, everyone may list the tree and read info, domain.xml,\n"
+          "state and jobs (no secrets in them); frozen volumes show their\n"
+          "host file's owner and mode less write bits, whole disks and\n"
+          "memory are root's; only root uses the verbs.  readers and\n"
+          "operators widen that to a group each.\n"
           "\n"
           "Unmount with 'fusermount3 -u MOUNTPOINT'.\n",
           prog, DEFAULT_URI);
@@ -157,6 +172,8 @@ main (int argc, char *argv[])
     }
   if (check_mountpoint (cmd.mountpoint) < 0)
     goto out;
+  if (access_configure (opts.readers, opts.operators) < 0)
+    goto out;
   if (opts.uri == NULL)
     opts.uri = strdup (DEFAULT_URI);
   merge_set_bandwidth (opts.merge_bandwidth);
@@ -220,6 +237,8 @@ out:
     fuse_destroy (fuse);
   free (cmd.mountpoint);
   free (opts.uri);
+  free (opts.readers);
+  free (opts.operators);
   fuse_opt_free_args (&args);
   return status;
 }

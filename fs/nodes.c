@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "cleanup.h"
 #include "export.h"
 #include "fs.h"
@@ -50,6 +51,13 @@ struct node_type
   bool whole_disk;
   /* Whether the content may change between opens. */
   bool volatile_content;
+  /* Bytes of a disk or of memory (access.h): the mode comes from the host
+   * files, and the daemon checks the caller before it reads or runs qemu.
+   * ROOT_ONLY: root's whatever the host file's mode (memory). */
+  bool disk;
+  bool root_only;
+  /* Takes verbs (mkdir, rmdir, links, commands): operators may write. */
+  bool verbs;
   /* Files that take a command (one word) written to them. */
   int (*write) (const struct node *n, const char *command);
   /* Directories where mkdir makes something. */
@@ -320,11 +328,15 @@ static const struct node_type t_domain_xml = { .mode = S_IFREG | 0444,
                                                .render = render_domain_xml };
 static const struct node_type t_memory = { .mode = S_IFREG | 0400,
                                            .exists = has_memory,
-                                           .host_file = memory_file };
+                                           .host_file = memory_file,
+                                           .disk = true,
+                                           .root_only = true };
 static const struct node_type t_volume = { .mode = S_IFREG | 0444,
-                                           .host_file = volume_file };
+                                           .host_file = volume_file,
+                                           .disk = true };
 static const struct node_type t_img = { .mode = S_IFREG | 0444,
-                                        .whole_disk = true };
+                                        .whole_disk = true,
+                                        .disk = true };
 
 static const struct child snapshot_children[] = {
   { "info", &t_info },
@@ -341,15 +353,18 @@ static const struct node_type t_snapshot = { .mode = S_IFDIR | 0555,
 static const struct node_type t_snapshots = { .mode = S_IFDIR | 0755,
                                               .lookup = lookup_snapshot,
                                               .list = list_snapshots,
-                                              .mkdir = mkdir_snapshot };
+                                              .mkdir = mkdir_snapshot,
+                                              .verbs = true };
 static const struct node_type t_state = { .mode = S_IFREG | 0644,
                                           .render = render_state,
                                           .volatile_content = true,
-                                          .write = write_state };
+                                          .write = write_state,
+                                          .verbs = true };
 static const struct node_type t_mode = { .mode = S_IFREG | 0644,
                                          .render = render_mode,
                                          .volatile_content = true,
-                                         .write = write_mode };
+                                         .write = write_mode,
+                                         .verbs = true };
 static const struct node_type t_active = { .mode = S_IFLNK | 0777,
                                            .exists = has_current,
                                            .link = link_active };
@@ -383,7 +398,8 @@ static const struct child vm_children[] = {
 
 static const struct node_type t_vm = { .mode = S_IFDIR | 0755,
                                        .children = vm_children,
-                                       .lookup = lookup_temp_link };
+                                       .lookup = lookup_temp_link,
+                                       .verbs = true };
 static const struct node_type t_root = { .mode = S_IFDIR | 0555,
                                          .lookup = lookup_vm,
                                          .list = list_vms };
@@ -495,35 +511,85 @@ node_mtime (const struct node *n)
   return n->host->mtime;
 }
 
+/* The owner, group and mode N shows (access.h) into ST; for a host file,
+ * its stat into *HS.  Returns 0 or -errno. */
+static int
+node_perms (const struct node *n, struct stat *st, struct stat *hs)
+{
+  const struct node_type *t = n->type;
+  mode_t mode = 0444;
+
+  st->st_mode = t->mode;
+  st->st_uid = st->st_gid = 0;
+  if (t->verbs)
+    access_verb_attrs (st);
+  if (t->host_file)
+    {
+      /* A local stat, no libvirt round trip: the file is what qemu and
+       * libvirt wrote, complete or not yet. */
+      if (stat (t->host_file (n), hs) < 0)
+        return -errno;
+      if (!t->root_only)
+        {
+          access_disk_attrs (hs->st_uid, hs->st_gid, hs->st_mode, st);
+          return 0;
+        }
+    }
+  if (t->root_only)
+    access_disk_attrs (0, 0, t->mode, st);
+  else if (t->whole_disk)
+    {
+      /* Root's, and no wider than the narrowest file it is read from;
+       * root's alone when none of them can be looked at. */
+      bool seen = false;
+      for (size_t i = 0; i < n->disk->nchain; i++)
+        if (stat (n->disk->chain[i], hs) == 0)
+          {
+            mode &= hs->st_mode;
+            seen = true;
+          }
+      access_disk_attrs (0, 0, seen ? mode : S_IRUSR, st);
+    }
+  return 0;
+}
+
+bool
+node_guarded (const struct node *n)
+{
+  return n->type->disk;
+}
+
 int
-node_getattr (const struct node *n, struct stat *st)
+node_getattr (const struct node *n, const struct caller *c, struct stat *st)
 {
   const struct node_type *t = n->type;
   struct stat hs;
+  int r;
 
   memset (st, 0, sizeof *st);
-  st->st_mode = t->mode;
+  if ((r = node_perms (n, st, &hs)) < 0)
+    return r;
   st->st_ino = node_ino (n);
   st->st_nlink = S_ISDIR (t->mode) ? 2 : 1;
   st->st_mtime = st->st_ctime = st->st_atime = node_mtime (n);
   st->st_blksize = 4096;
   if (t->host_file)
     {
-      /* A local stat, no libvirt round trip: the file is what qemu and
-       * libvirt wrote, complete or not yet. */
-      if (stat (t->host_file (n), &hs) < 0)
-        return -errno;
       st->st_size = hs.st_size;
       st->st_blocks = hs.st_blocks;
       st->st_mtim = st->st_ctim = st->st_atim = hs.st_mtim;
     }
   else if (t->whole_disk)
     {
-      /* Holes are not counted: sparse-aware tools skip them. */
+      /* Holes are not counted: sparse-aware tools skip them.  qemu-img
+       * reads them for a caller who may read the disk; anyone else sees
+       * what was read before, or the disk as full. */
       uint64_t data = n->disk->virtual_size;
+      bool may = c == NULL || access_read (c, st) == 0;
       if (export_data_bytes (n->snap->ino, n->disk->target, n->disk->volume,
-                             n->disk->format, &data)
-          < 0)
+                             n->disk->format, may, &data)
+              < 0
+          && may)
         log_warning ("The holes of '%s' cannot be read; it shows as "
                      "full.",
                      n->disk->volume);
@@ -753,11 +819,12 @@ open_host_file (const struct node *n, const char *file, struct handle *h,
 }
 
 int
-node_open (const struct node *n, int flags, struct handle **out,
-           enum page_cache *cache)
+node_open (const struct node *n, const struct caller *c, int flags,
+           struct handle **out, enum page_cache *cache)
 {
   const struct node_type *t = n->type;
   struct handle *h;
+  struct stat st, hs;
   int r = 0;
 
   *out = NULL;
@@ -766,6 +833,15 @@ node_open (const struct node *n, int flags, struct handle **out,
     return -EISDIR;
   if (((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && !t->write)
     return -EROFS;
+  /* The kernel checked the mode; a wrong mode in one place must still
+   * not leak a disk's bytes, nor make root run qemu for anyone. */
+  if (t->disk && (r = node_perms (n, &st, &hs)) == 0
+      && (r = access_read (c, &st)) < 0)
+    log_warning ("Refused uid %u a read of '%s' of snapshot '%s' of VM "
+                 "'%s': not permitted by its mode.",
+                 (unsigned) c->uid, n->name, n->snap->name, n->vm->name);
+  if (r < 0)
+    return r;
 
   h = xcalloc (1, sizeof *h);
   h->fd = -1;

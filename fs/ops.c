@@ -119,6 +119,47 @@ resolve_open (const char *path, const struct fuse_file_info *fi,
                   n);
 }
 
+void
+caller_current (struct caller *c, bool groups)
+{
+  struct fuse_context *ctx = fuse_get_context ();
+
+  c->uid = ctx->uid;
+  c->gid = ctx->gid;
+  c->ngroups = 0;
+  /* Root needs none; for anyone else libfuse reads them from /proc. */
+  if (groups && c->uid != 0)
+    {
+      c->ngroups = fuse_getgroups (ACCESS_MAX_GROUPS, c->groups);
+      if (c->ngroups > ACCESS_MAX_GROUPS)
+        c->ngroups = ACCESS_MAX_GROUPS;
+      else if (c->ngroups < 0)
+        {
+          log_warning ("Cannot read the groups of process %d (uid %u): "
+                       "only its own group counts.",
+                       (int) ctx->pid, (unsigned) c->uid);
+          c->ngroups = 0;
+        }
+    }
+}
+
+/* Whether the caller may use the verbs (access.h): asked before anything
+ * is done, so that no one else makes root call libvirt.  Returns 0 or
+ * -EACCES (logged). */
+static int
+may_act (const char *verb, const char *path)
+{
+  struct caller c;
+
+  caller_current (&c, true);
+  if (access_verb (&c) == 0)
+    return 0;
+  log_warning ("Refused uid %u the %s of '%s': only root and the operators "
+               "group may.",
+               (unsigned) c.uid, verb, path);
+  return -EACCES;
+}
+
 static void *
 op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
@@ -158,9 +199,12 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
   struct node n;
   int r;
 
+  struct caller c;
+
   if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
-  r = node_getattr (&n, st);
+  caller_current (&c, node_guarded (&n));
+  r = node_getattr (&n, &c, st);
   release (&n);
   return r;
 }
@@ -216,11 +260,16 @@ op_open (const char *path, struct fuse_file_info *fi)
   struct handle *h;
   struct node n;
   enum page_cache cache;
+  struct caller c;
   int r;
 
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+    if ((r = may_act ("write", path)) < 0)
+      return r;
   if ((r = resolve (path, &n)) < 0)
     return r;
-  r = node_open (&n, fi->flags, &h, &cache);
+  caller_current (&c, node_guarded (&n));
+  r = node_open (&n, &c, fi->flags, &h, &cache);
   release (&n);
   if (r < 0)
     {
@@ -416,6 +465,8 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
   int r;
 
   (void) off;
+  if ((r = may_act ("write", path ? path : "an open file")) < 0)
+    return r;
   if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
   r = node_write (&n, buf, size);
@@ -437,14 +488,17 @@ resolve_parent (const char *path, struct node *n, const char **name)
   return r;
 }
 
-/* Call FN with PATH's parent directory and last name. */
+/* Call FN, verb VERB, with PATH's parent directory and last name. */
 static int
-on_parent (const char *path, int (*fn) (const struct node *, const char *))
+on_parent (const char *verb, const char *path,
+           int (*fn) (const struct node *, const char *))
 {
   const char *name;
   struct node n;
   int r;
 
+  if ((r = may_act (verb, path)) < 0)
+    return r;
   if ((r = resolve_parent (path, &n, &name)) < 0)
     return r;
   r = fn (&n, name);
@@ -456,7 +510,7 @@ static int
 op_mkdir (const char *path, mode_t mode)
 {
   (void) mode;
-  return on_parent (path, node_mkdir);
+  return on_parent ("mkdir", path, node_mkdir);
 }
 
 static int
@@ -466,6 +520,8 @@ op_symlink (const char *target, const char *path)
   struct node n;
   int r;
 
+  if ((r = may_act ("symlink", path)) < 0)
+    return r;
   if ((r = resolve_parent (path, &n, &name)) < 0)
     return r;
   r = node_symlink (&n, name, target);
@@ -476,13 +532,13 @@ op_symlink (const char *target, const char *path)
 static int
 op_unlink (const char *path)
 {
-  return on_parent (path, node_unlink);
+  return on_parent ("unlink", path, node_unlink);
 }
 
 static int
 op_rmdir (const char *path)
 {
-  return on_parent (path, node_rmdir);
+  return on_parent ("rmdir", path, node_rmdir);
 }
 
 static int
@@ -492,6 +548,8 @@ op_rename (const char *from, const char *to, unsigned int flags)
   struct node f, t;
   int r;
 
+  if ((r = may_act ("rename", from)) < 0)
+    return r;
   if (flags)
     return -EINVAL; /* RENAME_NOREPLACE, RENAME_EXCHANGE */
   if ((r = resolve_parent (from, &f, &from_name)) < 0)
@@ -532,7 +590,8 @@ op_truncate (const char *path, off_t size, struct fuse_file_info *fi)
   (void) size;
   if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
-  r = node_writable (&n) ? 0 : -EROFS;
+  r = !node_writable (&n) ? -EROFS
+                          : may_act ("truncate", path ? path : "an open file");
   release (&n);
   return r;
 }

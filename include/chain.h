@@ -36,7 +36,7 @@ struct chain
 };
 
 /* Parse and check LEN bytes of JSON from qemu-img into *OUT.  Each image's
- * backing file must be the next image.  Returns 0, or -EINVAL (not the
+ * backing file must be the next image, of the format the image records.  Returns 0, or -EINVAL (not the
  * JSON of a chain), -ELOOP (an image repeats, or deeper than
  * CHAIN_MAX_DEPTH), -ENOENT (a backing file is missing from the chain), or
  * -EOVERFLOW (a size out of range). */

@@ -65,9 +65,10 @@ ssize_t export_pread (struct export_reader *r, void *buf, size_t size,
 int64_t export_seek (struct export_reader *r, uint64_t off, bool data);
 
 /* How many bytes of the disk are data, for st_blocks; read once and kept
- * for the life of the snapshot.  Returns 0 or -errno. */
+ * for the life of the snapshot.  Without PROBE, only what was read: qemu
+ * is not run.  Returns 0, -EAGAIN (not read, without PROBE) or -errno. */
 int export_data_bytes (uint64_t snap, const char *target, const char *volume,
-                       const char *format, uint64_t *bytes);
+                       const char *format, bool probe, uint64_t *bytes);
 
 /* Stop the helpers of snapshot SNAP before its volumes change: -EBUSY when
  * one of its disks is open (logged), else 0.  Opens closed but not yet

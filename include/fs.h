@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "access.h"
 #include "host.h"
 
 struct node_type;
@@ -32,8 +33,12 @@ struct node
  * or -ENOTDIR (a component below a file). */
 int node_resolve (const struct vs_host *h, const char *path, struct node *n);
 
-/* Fill ST for N. */
-int node_getattr (const struct node *n, struct stat *st);
+/* Fill ST for N, as caller C sees it (NULL: root); see access.h. */
+int node_getattr (const struct node *n, const struct caller *c,
+                  struct stat *st);
+
+/* Whether N holds a disk's or memory's bytes: who asks matters. */
+bool node_guarded (const struct node *n);
 
 /* Call FILL (name, stat) for each entry of directory N.  Returns 0 or
  * -ENOTDIR. */
@@ -77,10 +82,11 @@ enum page_cache
   PAGE_CACHE_HOST, /* the kernel reads the host file (passthrough) */
 };
 
-/* Open N read-only, and say in *CACHE what the kernel may cache.  Returns
- * 0, -EISDIR, -EROFS for a write, or -errno. */
-int node_open (const struct node *n, int flags, struct handle **h,
-               enum page_cache *cache);
+/* Open N read-only for caller C, and say in *CACHE what the kernel may
+ * cache.  Returns 0, -EISDIR, -EROFS for a write, -EACCES where C may not
+ * read N, or -errno. */
+int node_open (const struct node *n, const struct caller *c, int flags,
+               struct handle **h, enum page_cache *cache);
 void handle_close (struct handle *h);
 
 /* FUSE passthrough (fs/passthrough.c): reads of an open file made by the
@@ -129,6 +135,10 @@ int node_unlink (const struct node *dir, const char *name);
 
 /* rmdir(DIR/NAME). */
 int node_rmdir (const struct node *dir, const char *name);
+
+/* The caller of the FUSE request this thread serves: its uid and group,
+ * and with GROUPS its supplementary groups (read from /proc by libfuse). */
+void caller_current (struct caller *c, bool groups);
 
 /* The FUSE operations of vmsnapfs. */
 const struct fuse_operations *fs_operations (void);

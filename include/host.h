@@ -27,9 +27,13 @@ struct vs_disk
   char *target;  /* "vda" */
   char *file;    /* its file name in the snapshot directory: "vda.qcow2" */
   char *overlay; /* the volume created at the snapshot */
+  char *overlay_format; /* its format, or NULL when gone */
   char *volume;  /* the frozen volume: the disk's state at the snapshot */
   char *format;  /* the frozen volume's format */
   uint64_t virtual_size;
+  size_t nchain;
+  char **chain;  /* the files the whole disk is read from: VOLUME and its
+                    backing chain, as the view was built */
 };
 
 struct vs_snapshot

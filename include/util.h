@@ -39,6 +39,12 @@ char *strbuf_steal (struct strbuf *b, size_t *len);
  * inode numbers.  Never returns 0 or 1 (1 is the root). */
 uint64_t hash_strings (const char *first, ...) __attribute__ ((sentinel));
 
+/* NAME as a host file name that no shell or tool trips over (malloc'd):
+ * bytes outside [A-Za-z0-9._-], and a leading '.' or '-', become '_', and
+ * where anything changed, '-' and 8 hex digits of NAME's hash follow, so
+ * that two names never meet in one. */
+char *safe_file_name (const char *name);
+
 /* Format T as ISO 8601 in UTC: "2026-11-23T17:48:07Z". */
 void format_iso8601 (time_t t, char buf[static 32]);
 

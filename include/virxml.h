@@ -41,6 +41,7 @@ struct merge_disk
   char *top;
   char *base;
   char *format;   /* BASE's format */
+  char *top_format; /* TOP's */
   bool committed; /* BASE holds TOP's data: what is left is to point what
                      stands on TOP at BASE, and delete TOP */
 };
@@ -81,6 +82,7 @@ struct snap_disk
   char *frozen;  /* the volume the inner <domain> names: the disk's state at
                     the snapshot (NULL when the XML has none) */
   char *format;  /* the frozen volume's format per the inner <domain> */
+  char *overlay_format; /* the overlay's, per the snapshot's <driver> */
 };
 
 /* The description of a snapshot vmsnapfs took with the guest's file

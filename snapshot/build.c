@@ -34,48 +34,54 @@ domain_state_word (int state)
 }
 
 /* Find the frozen volume of disk SD: the backing file of the overlay made
- * at the snapshot, as the overlay's own header names it.  The overlay was
- * made the size of its backing file, so its size is the disk's at the
- * snapshot.  When the overlay is gone, fall back on the volume the
- * snapshot's domain names.  One qemu-img run, whatever the chain's length. */
+ * at the snapshot, as the overlay's own header names it, of the format it
+ * records.  The overlay was made the size of its backing file, so its size
+ * is the disk's at the snapshot.  When the overlay is gone, fall back on
+ * the volume the snapshot's domain names, of the format it gives.  Formats
+ * come from libvirt's XML or the images' headers, never from a guess: a
+ * disk whose format nothing records is left out.  One qemu-img run reads
+ * the whole chain, whose files give the whole disk its mode. */
 static int
 resolve_disk (const char *vm, const struct snap_xml *sx,
               const struct snap_disk *sd, struct vs_disk *d)
 {
   struct chain *c = NULL;
-  const char *volume = NULL, *format = NULL;
+  size_t first = 0; /* the frozen volume in C */
 
-  if (sd->overlay && access (sd->overlay, F_OK) == 0
-      && chain_probe (sd->overlay, "qcow2", false, &c) == 0
-      && c->images[0].backing)
+  if (sd->overlay && sd->overlay_format && access (sd->overlay, F_OK) == 0
+      && chain_probe (sd->overlay, sd->overlay_format, true, &c) == 0
+      && c->n > 1)
+    first = 1;
+  else if (sd->frozen && sd->format)
     {
-      volume = c->images[0].backing;
-      format = c->images[0].backing_format ? c->images[0].backing_format
-               : sd->format                 ? sd->format
-                                            : "qcow2";
+      chain_free (c);
+      if (chain_probe (sd->frozen, sd->format, true, &c) < 0)
+        c = NULL;
     }
-  else if (sd->frozen)
+  else
     {
       chain_free (c);
       c = NULL;
-      format = sd->format ? sd->format : "qcow2";
-      if (chain_probe (sd->frozen, format, false, &c) == 0)
-        volume = c->images[0].filename;
     }
-  if (volume == NULL)
+  if (c == NULL || c->n <= first)
     {
       log_warning ("Snapshot '%s' of VM '%s': the frozen volume of disk '%s' "
-                   "cannot be found; the disk is left out.",
+                   "cannot be found, or its format is not recorded; the disk "
+                   "is left out.",
                    sx->name, vm, sd->target);
       chain_free (c);
       return -ENOENT;
     }
   d->target = xstrdup (sd->target);
   d->overlay = xstrdup_null (sd->overlay);
-  d->volume = xstrdup (volume);
-  d->format = xstrdup (format);
-  d->virtual_size = c->images[0].virtual_size;
+  d->overlay_format = first ? xstrdup (c->images[0].format) : NULL;
+  d->volume = xstrdup (c->images[first].filename);
+  d->format = xstrdup (c->images[first].format);
+  d->virtual_size = c->images[first].virtual_size;
   d->file = xasprintf ("%s.%s", d->target, d->format);
+  d->chain = xcalloc (c->n - first, sizeof *d->chain);
+  for (size_t i = first; i < c->n; i++)
+    d->chain[d->nchain++] = xstrdup (c->images[i].filename);
   chain_free (c);
   return 0;
 }

@@ -155,15 +155,16 @@ qemu_img (const struct vs_vm *vm, const char *const argv[])
   return r == 0 ? 0 : -EIO;
 }
 
-/* The backing file of volume PATH (malloc'd), or NULL. */
+/* The backing file of volume PATH of FORMAT (malloc'd), or NULL.  A
+ * volume of no known format is not read: its format is never guessed. */
 static char *
-backing_of (const char *path)
+backing_of (const char *path, const char *format)
 {
   struct chain *c = NULL;
   char *b = NULL;
 
-  if (access (path, F_OK) == 0 && chain_probe (path, "qcow2", false, &c) == 0
-      && c->images[0].backing)
+  if (format && access (path, F_OK) == 0
+      && chain_probe (path, format, false, &c) == 0 && c->images[0].backing)
     b = xstrdup (c->images[0].backing);
   chain_free (c);
   return b;
@@ -173,6 +174,7 @@ backing_of (const char *path)
 struct vol
 {
   const char *path;
+  const char *format;  /* NULL: unknown, never read */
   const char *backing; /* NULL: unknown, to be read from the file */
 };
 
@@ -187,11 +189,11 @@ known_volumes (const struct vs_vm *vm, const struct dom_xml *dx,
   struct vol *v = NULL;
   size_t k = 0;
 
-#define ADD(p, b)                                                             \
+#define ADD(p, f, b)                                                          \
   do                                                                          \
     {                                                                         \
       v = xrealloc (v, (k + 1) * sizeof *v);                                  \
-      v[k++] = (struct vol){ (p), (b) };                                      \
+      v[k++] = (struct vol){ (p), (f), (b) };                                 \
     }                                                                         \
   while (0)
   for (size_t s = 0; s < vm->nsnaps; s++)
@@ -200,17 +202,18 @@ known_volumes (const struct vs_vm *vm, const struct dom_xml *dx,
         {
           const struct vs_disk *sd = &vm->snaps[s]->disks[d];
           if (sd->overlay)
-            ADD (sd->overlay, sd->volume);
-          ADD (sd->volume, NULL);
+            ADD (sd->overlay, sd->overlay_format, sd->volume);
+          ADD (sd->volume, sd->format, NULL);
         }
   for (size_t d = 0; d < dx->ndisks; d++)
     if (strcmp (dx->disks[d].target, target) == 0)
-      ADD (dx->disks[d].source, NULL);
+      ADD (dx->disks[d].source, dx->disks[d].format, NULL);
   for (size_t d = 0; d < dx->meta.ndisks; d++)
     if (strcmp (dx->meta.disks[d].target, target) == 0)
       {
-        ADD (dx->meta.disks[d].kept, NULL);
-        ADD (dx->meta.disks[d].preview, NULL);
+        ADD (dx->meta.disks[d].kept, dx->meta.disks[d].format, NULL);
+        /* A preview's volume is made by vmsnapfs, as qcow2 (revert.c). */
+        ADD (dx->meta.disks[d].preview, "qcow2", NULL);
       }
 #undef ADD
   *n = k;
@@ -227,41 +230,45 @@ known_backing (const struct vol *vols, size_t n, const char *p)
   return NULL;
 }
 
-/* The volumes among VOLS whose backing file is PARENT, without repeats
- * (malloc'd strings in a malloc'd array), *N set.  The view tells which
- * may be; the file has the last word (a block commit rewrites the backing
- * file of the volume above it). */
-static char **
+/* The format VOLS knows volume P to be of, or NULL. */
+static const char *
+known_format (const struct vol *vols, size_t n, const char *p)
+{
+  for (size_t i = 0; i < n; i++)
+    if (vols[i].format && strcmp (vols[i].path, p) == 0)
+      return vols[i].format;
+  return NULL;
+}
+
+/* The volumes among VOLS whose backing file is PARENT, without repeats,
+ * each with its format (a malloc'd array of VOLS's strings), *N set.  The
+ * view tells which may be; the file has the last word (a block commit
+ * rewrites the backing file of the volume above it). */
+static struct vol *
 children_of (const struct vol *vols, size_t nvols, const char *parent,
              size_t *n)
 {
-  char **kids = NULL;
+  struct vol *kids = NULL;
   size_t k = 0;
 
   for (size_t i = 0; i < nvols; i++)
     {
       CLEANUP_FREE char *b = NULL;
       const char *known = known_backing (vols, nvols, vols[i].path);
+      const char *format = known_format (vols, nvols, vols[i].path);
       bool seen = strcmp (vols[i].path, parent) == 0;
 
       for (size_t j = 0; j < k && !seen; j++)
-        seen = strcmp (kids[j], vols[i].path) == 0;
+        seen = strcmp (kids[j].path, vols[i].path) == 0;
       if (seen || (known && strcmp (known, parent) != 0)
-          || (b = backing_of (vols[i].path)) == NULL || strcmp (b, parent) != 0)
+          || (b = backing_of (vols[i].path, format)) == NULL
+          || strcmp (b, parent) != 0)
         continue;
       kids = xrealloc (kids, (k + 1) * sizeof *kids);
-      kids[k++] = xstrdup (vols[i].path);
+      kids[k++] = (struct vol){ vols[i].path, format, parent };
     }
   *n = k;
   return kids;
-}
-
-static void
-free_strings (char **v, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    free (v[i]);
-  free (v);
 }
 
 /* --- planning ----------------------------------------------------------- */
@@ -282,29 +289,39 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
       struct merge_disk *md;
       size_t nvols, nkids;
       struct vol *vols;
-      char **kids;
+      struct vol *kids;
 
       if (d->overlay == NULL)
         continue;
+      if (d->overlay_format == NULL)
+        {
+          log_error ("VM '%s': snapshot '%s' cannot be deleted: the volume "
+                     "'%s' made on disk '%s' is gone, or of no recorded "
+                     "format.",
+                     vm->name, snap->name, d->overlay, d->target);
+          return -EIO;
+        }
       vols = known_volumes (vm, dx, d->target, &nvols);
       kids = children_of (vols, nvols, d->volume, &nkids);
       free (vols);
       for (size_t k = 0; k < nkids; k++)
-        if (strcmp (kids[k], d->overlay) != 0)
+        if (strcmp (kids[k].path, d->overlay) != 0)
           {
             log_error ("VM '%s': snapshot '%s' cannot be deleted: on disk "
                        "'%s', its volume '%s' is also the base of '%s', "
                        "another branch.",
-                       vm->name, snap->name, d->target, d->volume, kids[k]);
-            free_strings (kids, nkids);
+                       vm->name, snap->name, d->target, d->volume,
+                       kids[k].path);
+            free (kids);
             return -EBUSY;
           }
-      free_strings (kids, nkids);
+      free (kids);
       md = &m->merge_disks[m->nmerge++];
       md->target = xstrdup (d->target);
       md->top = xstrdup (d->overlay);
       md->base = xstrdup (d->volume);
       md->format = xstrdup (d->format);
+      md->top_format = xstrdup (d->overlay_format);
     }
   return 0;
 }
@@ -344,10 +361,16 @@ static int
 probe_chain (const struct dom_disk *src, struct dom_disk *dd)
 {
   struct chain *c = NULL;
-  int r = chain_probe (src->source, src->format ? src->format : "qcow2", true,
-                       &c);
+  int r;
 
-  if (r < 0)
+  if (src->format == NULL)
+    {
+      log_error ("Disk '%s' of the VM has no format in its definition: its "
+                 "chain is not read.",
+                 src->target);
+      return -EIO;
+    }
+  if ((r = chain_probe (src->source, src->format, true, &c)) < 0)
     return r;
   dd->target = xstrdup (src->target);
   dd->source = xstrdup (src->source);
@@ -419,11 +442,18 @@ commit_offline (const struct vs_vm *vm, const struct merge_disk *md)
   const char *argv[16];
   size_t n = 0;
 
+  if (md->top_format == NULL)
+    {
+      log_error ("VM '%s': the merge record names no format for '%s': it "
+                 "is not read as any.",
+                 vm->name, md->top);
+      return -EIO;
+    }
   argv[n++] = "qemu-img";
   argv[n++] = "commit";
   argv[n++] = "-q";
   argv[n++] = "-f";
-  argv[n++] = "qcow2";
+  argv[n++] = md->top_format;
   argv[n++] = "-t";
   argv[n++] = "none";
   argv[n++] = "-d"; /* TOP is deleted afterwards: don't empty it */
@@ -570,20 +600,21 @@ step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
   const struct dom_disk *dd = find_disk (l->def, md->target);
   size_t nvols, nkids;
   struct vol *vols = known_volumes (vm, l->def, md->target, &nvols);
-  char **kids = children_of (vols, nvols, md->top, &nkids);
+  struct vol *kids = children_of (vols, nvols, md->top, &nkids);
   int r = 0;
 
   free (vols);
   for (size_t k = 0; k < nkids && r == 0; k++)
     {
-      const char *argv[] = { "qemu-img", "rebase", "-q", "-u", "-f", "qcow2",
-                             "-b", md->base, "-F", md->format, kids[k], NULL };
+      const char *argv[] = { "qemu-img", "rebase", "-q", "-u", "-f",
+                             kids[k].format, "-b", md->base, "-F", md->format,
+                             kids[k].path, NULL };
 
-      log_info ("VM '%s': '%s' now stands on '%s'.", vm->name, kids[k],
+      log_info ("VM '%s': '%s' now stands on '%s'.", vm->name, kids[k].path,
                 md->base);
       r = qemu_img (vm, argv);
     }
-  free_strings (kids, nkids);
+  free (kids);
   for (size_t k = 0; k < rec->ndisks && r == 0; k++)
     if (strcmp (rec->disks[k].kept, md->top) == 0)
       {

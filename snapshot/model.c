@@ -28,6 +28,10 @@ snapshot_unref (struct vs_snapshot *s)
       free (s->disks[i].file);
       free (s->disks[i].overlay);
       free (s->disks[i].volume);
+      free (s->disks[i].overlay_format);
+      for (size_t j = 0; j < s->disks[i].nchain; j++)
+        free (s->disks[i].chain[j]);
+      free (s->disks[i].chain);
       free (s->disks[i].format);
     }
   free (s->disks);

@@ -191,7 +191,10 @@ int
 read_inactive (const char *vm, virDomainPtr dom, char **xml_out,
                struct dom_xml **dx)
 {
-  char *xml = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE);
+  /* With its secrets (VNC and SPICE passwords): what is read here is
+   * defined again, and never shown. */
+  char *xml = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE
+                                            | VIR_DOMAIN_XML_SECURE);
 
   *dx = NULL;
   if (xml_out)
@@ -273,13 +276,14 @@ char *
 new_volume_path (const char *beside, const char *stem, const char *ext)
 {
   CLEANUP_FREE char *copy = xstrdup (beside);
+  CLEANUP_FREE char *safe = safe_file_name (stem);
   const char *dir = dirname (copy);
-  char *p = xasprintf ("%s/%s.%s", dir, stem, ext);
+  char *p = xasprintf ("%s/%s.%s", dir, safe, ext);
 
   for (int i = 1; access (p, F_OK) == 0; i++)
     {
       free (p);
-      p = xasprintf ("%s/%s-%d.%s", dir, stem, i, ext);
+      p = xasprintf ("%s/%s-%d.%s", dir, safe, i, ext);
     }
   return p;
 }

@@ -91,7 +91,9 @@ set_current (struct op *o, const char *snap)
   if (snap == NULL)
     return 0;
   if ((s = virDomainSnapshotLookupByName (o->dom, snap, 0)) == NULL
-      || (xml = virDomainSnapshotGetXMLDesc (s, 0)) == NULL
+      || (xml = virDomainSnapshotGetXMLDesc (
+                  s, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+             == NULL
       || (again = virDomainSnapshotCreateXML (
               o->dom, xml,
               VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
@@ -356,7 +358,8 @@ restore_memory (const struct vs_vm *vm, virDomainPtr dom)
   if (read_inactive (vm->name, dom, NULL, &dx) < 0)
     return -EIO;
   if ((c = host_conn ()) == NULL
-      || (saved = virDomainSaveImageGetXMLDesc (c, snap->memory_file, 0))
+      || (saved = virDomainSaveImageGetXMLDesc (
+                  c, snap->memory_file, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE))
              == NULL)
     {
       log_error ("VM '%s': cannot read the memory of '%s': %s", vm->name,

@@ -190,6 +190,7 @@ merge_disk_clear (struct merge_disk *k)
   free (k->top);
   free (k->base);
   free (k->format);
+  free (k->top_format);
   memset (k, 0, sizeof *k);
 }
 
@@ -298,9 +299,10 @@ read_merge (struct doc *d, struct vs_meta *m)
       const struct attr a[] = { { "target", &k->target, true },
                                 { "top", &k->top, true },
                                 { "base", &k->base, true },
-                                { "format", &k->format, false } };
+                                { "format", &k->format, false },
+                                { "top-format", &k->top_format, false } };
 
-      if (read_attrs (d, obj->nodesetval->nodeTab[i], a, 4))
+      if (read_attrs (d, obj->nodesetval->nodeTab[i], a, 5))
         {
           char *phase = xpath_string (d, obj->nodesetval->nodeTab[i],
                                       "string(@phase)");
@@ -391,6 +393,7 @@ meta_node (xmlDocPtr doc, const struct vs_meta *m, bool with_ns)
           set_attr (k, "top", m->merge_disks[i].top);
           set_attr (k, "base", m->merge_disks[i].base);
           set_attr (k, "format", m->merge_disks[i].format);
+          set_attr (k, "top-format", m->merge_disks[i].top_format);
           set_attr (k, "phase",
                     m->merge_disks[i].committed ? "repoint" : "commit");
         }
@@ -569,6 +572,7 @@ snap_xml_free (struct snap_xml *sx)
       free (sx->disks[i].overlay);
       free (sx->disks[i].frozen);
       free (sx->disks[i].format);
+      free (sx->disks[i].overlay_format);
     }
   free (sx->disks);
   free (sx->domain_xml);
@@ -619,11 +623,13 @@ read_snap_disks (struct doc *d, struct snap_xml *sx)
 
       sd->target = xpath_string (d, node, "string(@name)");
       sd->overlay = xpath_string (d, node, "string(source/@file)");
+      sd->overlay_format = xpath_string (d, node, "string(driver/@type)");
       if (sd->target == NULL || strchr (sd->target, '/')
           || sd->target[0] == '.')
         {
           free (sd->target);
           free (sd->overlay);
+          free (sd->overlay_format);
           memset (sd, 0, sizeof *sd);
           continue;
         }

@@ -77,6 +77,10 @@ static const struct parse_case cases[] = {
     "\"full-backing-filename\":\"/a\",\"backing-filename-format\":\"raw\"},"
     IMG ("/a", "1", "") "]",
     -EINVAL, 0 },
+  { "a backing file of no recorded format: qemu probed it",
+    "[{\"filename\":\"/b\",\"format\":\"qcow2\",\"virtual-size\":1,"
+    "\"full-backing-filename\":\"/a\"}," IMG ("/a", "1", "") "]",
+    -EINVAL, 0 },
   { "deep nesting", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
                     "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
                     "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",

@@ -8,14 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "access.h"
 #include "fs.h"
 #include "util.h"
 
 static char volume[] = "/tmp/vmsnapfs-test-nodes.XXXXXX";
+static const struct caller as_root = { 0, 0, 0, { 0 } };
 
 static struct vs_snapshot *
 make_snapshot (const char *uuid, const char *name, const char *parent,
@@ -38,6 +41,9 @@ make_snapshot (const char *uuid, const char *name, const char *parent,
   s->disks[0].volume = xstrdup (volume);
   s->disks[0].format = xstrdup ("qcow2");
   s->disks[0].virtual_size = 67108864;
+  s->disks[0].nchain = 1;
+  s->disks[0].chain = xcalloc (1, sizeof *s->disks[0].chain);
+  s->disks[0].chain[0] = xstrdup (volume);
   s->domain_xml = xstrdup ("<domain/>\n");
   s->domain_xml_len = strlen (s->domain_xml);
   s->ino = hash_strings (uuid, name, xml, NULL);
@@ -74,7 +80,8 @@ setup (void **state)
 {
   int fd = mkstemp (volume);
 
-  if (fd < 0 || write (fd, "frozen bytes", 12) != 12)
+  if (fd < 0 || write (fd, "frozen bytes", 12) != 12
+      || fchmod (fd, 0644) < 0)
     return -1;
   close (fd);
   *state = make_host ();
@@ -142,7 +149,7 @@ test_resolve_table (void **state)
                   r);
       if (r < 0)
         continue;
-      assert_int_equal (node_getattr (&n, &st), 0);
+      assert_int_equal (node_getattr (&n, NULL, &st), 0);
       if ((st.st_mode & S_IFMT) != paths[i].type
           || (st.st_mode & 07777) != paths[i].perm)
         fail_msg ("%s: mode %o", paths[i].path, st.st_mode);
@@ -225,17 +232,17 @@ test_open_read_only (void **state)
   assert_int_equal (node_resolve (*state, "/web/snapshots/s1/vda.qcow2", &n),
                     0);
   for (size_t i = 0; i < sizeof write_flags / sizeof write_flags[0]; i++)
-    assert_int_equal (node_open (&n, write_flags[i], &h, &cache), -EROFS);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+    assert_int_equal (node_open (&n, &as_root, write_flags[i], &h, &cache), -EROFS);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_true (h->fd >= 0);
   assert_int_equal (cache, PAGE_CACHE_KEEP);
   handle_close (h);
 
   assert_int_equal (node_resolve (*state, "/web/snapshots", &n), 0);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), -EISDIR);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), -EISDIR);
 
   assert_int_equal (node_resolve (*state, "/web/state", &n), 0);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_int_equal (cache, PAGE_CACHE_NONE);
   assert_int_equal (h->len, strlen ("running\n"));
   assert_memory_equal (h->data, "running\n", h->len);
@@ -255,9 +262,9 @@ test_open_other_file (void **state)
 
   assert_int_equal (node_resolve (*state, "/web/snapshots/s2/vda.qcow2", &n),
                     0);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   handle_close (h);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_int_equal (cache, PAGE_CACHE_KEEP);
   handle_close (h);
 
@@ -268,10 +275,10 @@ test_open_other_file (void **state)
   close (fd);
   assert_int_equal (rename (other, volume), 0);
 
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_int_equal (cache, PAGE_CACHE_DROP);
   handle_close (h);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_int_equal (cache, PAGE_CACHE_KEEP);
   handle_close (h);
 }
@@ -285,8 +292,8 @@ test_info (void **state)
   enum page_cache cache;
 
   assert_int_equal (node_resolve (*state, "/web/snapshots/s2/info", &n), 0);
-  assert_int_equal (node_getattr (&n, &st), 0);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (node_getattr (&n, NULL, &st), 0);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_int_equal ((size_t) st.st_size, h->len);
   assert_non_null (strstr (h->data, "name: s2\n"));
   assert_non_null (strstr (h->data, "parent: s1\n"));
@@ -298,7 +305,7 @@ test_info (void **state)
 
   assert_int_equal (node_resolve (*state, "/web/snapshots/s1/info.json", &n),
                     0);
-  assert_int_equal (node_open (&n, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_non_null (strstr (h->data, "\"memory\":\"yes\""));
   assert_non_null (strstr (h->data, "\"parent\":\"\""));
   assert_non_null (strstr (h->data, "\"virtual_size\":67108864"));
@@ -428,8 +435,8 @@ test_stable_inodes (void **state)
 
       assert_int_equal (node_resolve (*state, p[i], &a), 0);
       assert_int_equal (node_resolve (again, p[i], &b), 0);
-      node_getattr (&a, &sa);
-      node_getattr (&b, &sb);
+      node_getattr (&a, NULL, &sa);
+      node_getattr (&b, NULL, &sb);
       assert_int_equal (sa.st_ino, sb.st_ino);
       assert_int_equal (sa.st_mtime, sb.st_mtime);
       seen[i] = sa.st_ino;
@@ -437,6 +444,141 @@ test_stable_inodes (void **state)
         assert_int_not_equal (seen[i], seen[j]);
     }
   host_unref (again);
+}
+
+/* --- who may do what (access.h) ---------------------------------------- */
+
+/* The mode, owner and group PATH shows to root. */
+static void
+attrs_of (void **state, const char *path, struct stat *st)
+{
+  struct node n;
+
+  assert_int_equal (node_resolve (*state, path, &n), 0);
+  assert_int_equal (node_getattr (&n, NULL, st), 0);
+}
+
+struct perm_case
+{
+  mode_t host;          /* the volume's mode on the host */
+  const char *readers;  /* -o readers=, or NULL */
+  const char *operators;
+  const char *path;
+  mode_t perm;
+  gid_t gid;
+};
+
+/* gid 0 is root's group on every host; "1" names a group that is there
+ * on Debian (daemon), for the group options. */
+static const struct perm_case perms[] = {
+  /* No wider than the host: write bits dropped, the host's mode kept. */
+  { 0644, NULL, NULL, "/web/snapshots/s1/vda.qcow2", 0444, 0 },
+  { 0600, NULL, NULL, "/web/snapshots/s1/vda.qcow2", 0400, 0 },
+  { 0640, NULL, NULL, "/web/snapshots/s1/vda.qcow2", 0440, 0 },
+  { 0600, NULL, NULL, "/web/snapshots/s1/vda.img", 0400, 0 },
+  { 0644, NULL, NULL, "/web/snapshots/s1/vda.img", 0444, 0 },
+  { 0644, NULL, NULL, "/web/snapshots/s1/memory", 0400, 0 },
+  /* Readers: their group reads disks and memory. */
+  { 0600, "1", NULL, "/web/snapshots/s1/vda.qcow2", 0440, 1 },
+  { 0600, "1", NULL, "/web/snapshots/s1/vda.img", 0440, 1 },
+  { 0644, "1", NULL, "/web/snapshots/s1/memory", 0440, 1 },
+  { 0644, "1", NULL, "/web/snapshots/s1/info", 0444, 0 },
+  { 0644, "1", NULL, "/web/snapshots", 0755, 0 },
+  /* Operators: their group writes where the verbs are. */
+  { 0644, NULL, "1", "/web/snapshots", 0775, 1 },
+  { 0644, NULL, "1", "/web", 0775, 1 },
+  { 0644, NULL, "1", "/web/state", 0664, 1 },
+  { 0644, NULL, "1", "/web/snapshot-mode", 0664, 1 },
+  { 0644, NULL, "1", "/web/jobs", 0444, 0 },
+  { 0644, NULL, "1", "/web/snapshots/s1", 0555, 0 },
+  { 0644, NULL, "1", "/web/snapshots/s1/vda.qcow2", 0444, 0 },
+};
+
+static void
+test_modes (void **state)
+{
+  for (size_t i = 0; i < sizeof perms / sizeof perms[0]; i++)
+    {
+      struct stat st;
+
+      assert_int_equal (chmod (volume, perms[i].host), 0);
+      assert_int_equal (access_configure (perms[i].readers,
+                                          perms[i].operators),
+                        0);
+      attrs_of (state, perms[i].path, &st);
+      if ((st.st_mode & 07777) != perms[i].perm || st.st_gid != perms[i].gid)
+        fail_msg ("%s, host mode %o, readers %s, operators %s: mode %o "
+                  "group %u",
+                  perms[i].path, perms[i].host,
+                  perms[i].readers ? perms[i].readers : "-",
+                  perms[i].operators ? perms[i].operators : "-",
+                  st.st_mode & 07777, (unsigned) st.st_gid);
+    }
+  chmod (volume, 0644);
+  access_configure (NULL, NULL);
+}
+
+/* The daemon's own check at open, whatever the kernel let through. */
+static void
+test_open_checks_caller (void **state)
+{
+  const char *disks[] = { "/web/snapshots/s1/vda.qcow2",
+                          "/web/snapshots/s1/memory" };
+  struct caller user = { 1000, 1000, 0, { 0 } };
+  struct caller reader = { 1000, 1000, 2, { 27, 1 } };
+  struct handle *h;
+  enum page_cache cache;
+  struct node n;
+
+  assert_int_equal (chmod (volume, 0600), 0);
+  for (size_t i = 0; i < 2; i++)
+    {
+      assert_int_equal (node_resolve (*state, disks[i], &n), 0);
+      assert_int_equal (node_open (&n, &user, O_RDONLY, &h, &cache),
+                        -EACCES);
+      assert_null (h);
+      assert_int_equal (node_open (&n, &reader, O_RDONLY, &h, &cache),
+                        -EACCES);
+      /* A supplementary group counts. */
+      assert_int_equal (access_configure ("1", NULL), 0);
+      assert_int_equal (node_open (&n, &reader, O_RDONLY, &h, &cache), 0);
+      handle_close (h);
+      assert_int_equal (node_open (&n, &user, O_RDONLY, &h, &cache),
+                        -EACCES);
+      assert_int_equal (access_configure (NULL, NULL), 0);
+      assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
+      handle_close (h);
+    }
+  /* Metadata is everyone's. */
+  assert_int_equal (node_resolve (*state, "/web/snapshots/s1/info", &n), 0);
+  assert_int_equal (node_open (&n, &user, O_RDONLY, &h, &cache), 0);
+  handle_close (h);
+  chmod (volume, 0644);
+}
+
+static void
+test_verbs_and_groups (void **state)
+{
+  struct caller user = { 1000, 1000, 0, { 0 } };
+  struct caller member = { 1000, 1000, 1, { 1 } };
+  struct caller primary = { 1000, 1, 0, { 0 } };
+
+  (void) state;
+  assert_int_equal (access_configure (NULL, NULL), 0);
+  assert_int_equal (access_verb (&as_root), 0);
+  assert_int_equal (access_verb (&user), -EACCES);
+  assert_int_equal (access_verb (&member), -EACCES);
+  assert_int_equal (access_configure (NULL, "1"), 0);
+  assert_int_equal (access_verb (&member), 0);
+  assert_int_equal (access_verb (&primary), 0);
+  assert_int_equal (access_verb (&user), -EACCES);
+  /* Readers are no operators. */
+  assert_int_equal (access_configure ("1", NULL), 0);
+  assert_int_equal (access_verb (&member), -EACCES);
+  /* Groups that do not exist are refused, by name or number. */
+  assert_int_equal (access_configure ("no-such-group-vmsnapfs", NULL), -1);
+  assert_int_equal (access_configure (NULL, "4294967290"), -1);
+  assert_int_equal (access_configure (NULL, NULL), 0);
 }
 
 int
@@ -455,6 +597,9 @@ main (void)
     cmocka_unit_test (test_mkdir_places),
     cmocka_unit_test (test_snapshot_names),
     cmocka_unit_test (test_rename_refusals),
+    cmocka_unit_test (test_modes),
+    cmocka_unit_test (test_open_checks_caller),
+    cmocka_unit_test (test_verbs_and_groups),
   };
   return cmocka_run_group_tests_name ("nodes", tests, setup, teardown);
 }

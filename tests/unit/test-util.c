@@ -1,0 +1,80 @@
+/* Unit tests of common/util.c: host file names made from names people and
+ * guests choose. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+struct name_case
+{
+  const char *name;
+  const char *expect; /* the whole result, or the part before the hash */
+  bool hashed;
+};
+
+static const struct name_case names[] = {
+  { "web", "web", false },
+  { "web-01.prod_2", "web-01.prod_2", false },
+  { "a b", "a_b", true },
+  { "../../etc/passwd", "_._.._etc_passwd", true },
+  { ".hidden", "_hidden", true },
+  { "-rf", "_rf", true },
+  { "$(reboot)", "__reboot_", true },
+  { "caf\xc3\xa9", "caf__", true },
+  { "new\nline", "new_line", true },
+  { "", "_", true },
+};
+
+static void
+test_safe_file_name (void **state)
+{
+  (void) state;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    {
+      char *s = safe_file_name (names[i].name);
+      size_t len = strlen (names[i].expect);
+
+      if (!names[i].hashed)
+        assert_string_equal (s, names[i].expect);
+      else
+        {
+          /* NAME's safe form, '-', 8 hex digits. */
+          if (strncmp (s, names[i].expect, len) != 0 || s[len] != '-'
+              || strlen (s + len + 1) != 8
+              || strspn (s + len + 1, "0123456789abcdef") != 8)
+            fail_msg ("'%s' became '%s'", names[i].name, s);
+        }
+      assert_null (strpbrk (s, "/ \n$();&|'\"\\"));
+      assert_true (s[0] != '.' && s[0] != '-');
+      free (s);
+    }
+}
+
+/* Two names that differ only where they are not safe stay apart. */
+static void
+test_safe_file_name_distinct (void **state)
+{
+  char *a = safe_file_name ("a b"), *b = safe_file_name ("a/b");
+
+  (void) state;
+  assert_string_not_equal (a, b);
+  free (a);
+  free (b);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_safe_file_name),
+    cmocka_unit_test (test_safe_file_name_distinct),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
