@@ -25,8 +25,8 @@ group_lookup (const char *option, const char *name, gid_t *gid)
   if (g == NULL && name[0] >= '0' && name[0] <= '9')
     {
       n = strtoul (name, &end, 10);
-      if (*end == '\0' && n == (gid_t) n)
-        g = getgrgid ((gid_t) n);
+      if (*end == '\0' && n == (gid_t)n)
+        g = getgrgid ((gid_t)n);
     }
   if (g == NULL)
     {

@@ -655,131 +655,6 @@ node_readlink (const struct node *n, char *buf, size_t size)
 
 /* --- open files ------------------------------------------------------- */
 
-/* A name can come to stand for another host file: after a merge, the
- * frozen volume of the snapshot above the merged one is the merged one's
- * base, often of the very same size.  The kernel keeps a file's pages from
- * one open to the next, so each open of a host file compares it with the
- * file the name stood for at its last open, and has the pages dropped when
- * they differ.
- *
- * With passthrough, the kernel reads the host file itself, through one
- * backing file per node at a time, which every open of the node must use:
- * the opens of a node share one, and an open of a node that another file
- * is passed through for waits for those opens (note_open).
- *
- * An open-addressing table: node inode -> file identity. */
-struct seen
-{
-  uint64_t node; /* 0: a free slot */
-  uint64_t file;
-  uint64_t passed;   /* the file passed through for NODE's opens... */
-  uint32_t passing;  /* ...by so many of them... */
-  int backing;       /* ...as this backing id: one for them all */
-};
-
-static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t passed_cond = PTHREAD_COND_INITIALIZER; /* passing 0 */
-static struct seen *seen;
-static size_t seen_used, seen_cap; /* seen_cap: 0 or a power of two */
-
-static struct seen *
-seen_slot (struct seen *table, size_t cap, uint64_t node)
-{
-  size_t i = (size_t) node & (cap - 1);
-
-  while (table[i].node != 0 && table[i].node != node)
-    i = (i + 1) & (cap - 1);
-  return &table[i];
-}
-
-/* NODE's entry, made when new; call with seen_lock held. */
-static struct seen *
-seen_entry (uint64_t node)
-{
-  struct seen *s;
-
-  if (2 * (seen_used + 1) > seen_cap)
-    {
-      size_t cap = seen_cap ? 2 * seen_cap : 64;
-      struct seen *table = xcalloc (cap, sizeof *table);
-
-      for (size_t i = 0; i < seen_cap; i++)
-        if (seen[i].node)
-          *seen_slot (table, cap, seen[i].node) = seen[i];
-      free (seen);
-      seen = table;
-      seen_cap = cap;
-    }
-  s = seen_slot (seen, seen_cap, node);
-  if (s->node == 0)
-    {
-      seen_used++;
-      s->node = node;
-    }
-  return s;
-}
-
-/* Record that NODE now stands for host file FD, and set *SAME to whether
- * it stood for the same one at its last open (true at the first).  When
- * *BACKING is not NULL, pass the file through if it can be: *BACKING is
- * the backing id, held until pass_end, or 0.  Returns 0, or -EBUSY when
- * opens of NODE still have another file passed through: the kernel takes
- * neither another backing file for the node nor an open without one.
- * Those just closed are waited for: the kernel reports their release a
- * moment later. */
-static int
-note_open (uint64_t node, int fd, const struct stat *st, bool *same,
-           int *backing)
-{
-  SCOPED_LOCK (&seen_lock);
-  char id[96];
-  uint64_t file;
-  struct seen *s;
-  struct timespec until;
-
-  snprintf (id, sizeof id, "%ju:%ju:%jd:%jd.%09ld", (uintmax_t) st->st_dev,
-            (uintmax_t) st->st_ino, (intmax_t) st->st_size,
-            (intmax_t) st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
-  file = hash_strings (id, NULL);
-  deadline_ms (&until, CLOCK_REALTIME, EXPORT_RELEASE_WAIT_MS);
-  while ((s = seen_entry (node))->passing > 0 && s->passed != file)
-    if (pthread_cond_timedwait (&passed_cond, &seen_lock, &until)
-            == ETIMEDOUT
-        && (s = seen_entry (node))->passing > 0 && s->passed != file)
-      return -EBUSY;
-  *same = s->file == 0 || s->file == file;
-  s->file = file;
-  if (backing == NULL)
-    return 0;
-  if (s->passing == 0)
-    {
-      if ((s->backing = passthrough_open (fd)) <= 0)
-        {
-          *backing = 0;
-          return 0;
-        }
-      s->passed = file;
-    }
-  s->passing++;
-  *backing = s->backing;
-  return 0;
-}
-
-/* An open of NODE whose file was passed through is released. */
-static void
-pass_end (uint64_t node)
-{
-  SCOPED_LOCK (&seen_lock);
-  struct seen *s = seen_entry (node);
-
-  if (--s->passing == 0)
-    {
-      passthrough_close (s->backing);
-      s->backing = 0;
-      pthread_cond_broadcast (&passed_cond);
-    }
-}
-
 /* Open host file FILE of N for H: the kernel reads it itself where it can
  * (*CACHE is PAGE_CACHE_HOST), or the daemon does. */
 static int
@@ -792,7 +667,7 @@ open_host_file (const struct node *n, const char *file, struct handle *h,
   if ((h->fd = open (file, O_RDONLY | O_CLOEXEC)) < 0
       || fstat (h->fd, &st) < 0)
     return -errno;
-  if (note_open (node_ino (n), h->fd, &st, &same, pass ? &h->backing : NULL)
+  if (backing_note_open (node_ino (n), h->fd, &st, &same, pass ? &h->backing : NULL)
       < 0)
     {
       log_error ("VM '%s': '%s' of snapshot '%s' stands for another host "
@@ -870,7 +745,7 @@ handle_close (struct handle *h)
   if (h == NULL)
     return;
   if (h->backing > 0)
-    pass_end (h->node);
+    backing_end (h->node);
   if (h->fd >= 0)
     close (h->fd);
   if (h->exp)

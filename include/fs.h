@@ -104,6 +104,18 @@ int passthrough_open (int fd);
 void passthrough_reply (int backing);
 void passthrough_close (int backing);
 
+/* Which host file each node stands for (fs/backing.c).  Record that node
+ * NODE (its inode) now stands for host file FD (stat ST), and set *SAME to
+ * whether it stood for the same file at its last open (true at the
+ * first).  With BACKING, pass the file through where the kernel can:
+ * *BACKING is the backing id, held until backing_end, or 0.  Returns 0, or
+ * -EBUSY when opens of NODE from before still pass another file through
+ * (those just closed are waited for, EXPORT_RELEASE_WAIT_MS). */
+int backing_note_open (uint64_t node, int fd, const struct stat *st,
+                       bool *same, int *backing);
+/* An open of NODE whose file was passed through is released. */
+void backing_end (uint64_t node);
+
 /* Whether N takes commands written to it. */
 bool node_writable (const struct node *n);
 

@@ -35,7 +35,7 @@ static const struct name_case names[] = {
 static void
 test_safe_file_name (void **state)
 {
-  (void) state;
+  (void)state;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     {
       char *s = safe_file_name (names[i].name);
@@ -63,7 +63,7 @@ test_safe_file_name_distinct (void **state)
 {
   char *a = safe_file_name ("a b"), *b = safe_file_name ("a/b");
 
-  (void) state;
+  (void)state;
   assert_string_not_equal (a, b);
   free (a);
   free (b);
