@@ -56,6 +56,8 @@ struct vs_snapshot
   char *info_json;
   size_t info_json_len;
   uint64_t ino; /* base of the inode numbers of its files */
+  bool partial; /* a chain could not be read when it was built: the next
+                   build reads it again rather than reuse this record */
 };
 
 struct vs_vm

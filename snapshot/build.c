@@ -35,46 +35,49 @@ domain_state_word (int state)
 
 /* Find the frozen volume of disk SD: the backing file of the overlay made
  * at the snapshot, as the overlay's own header names it, of the format it
- * records.  The overlay was made the size of its backing file, so its size
- * is the disk's at the snapshot.  When the overlay is gone, fall back on
- * the volume the snapshot's domain names, of the format it gives.  Formats
- * come from libvirt's XML or the images' headers, never from a guess: a
- * disk whose format nothing records is left out.  One qemu-img run reads
- * the whole chain, whose files give the whole disk its mode. */
+ * records.  When the overlay is gone, fall back on the volume the
+ * snapshot's domain names, of the format it gives.  Formats come from
+ * libvirt's XML or the images' headers, never from a guess: a disk whose
+ * format nothing records is left out.  One qemu-img run reads the whole
+ * chain, whose files give the whole disk its mode.  Returns 0, or 1 when
+ * the overlay could not be read, or the disk is left out (logged): the
+ * record is to be built again, not reused. */
 static int
 resolve_disk (const char *vm, const struct snap_xml *sx,
               const struct snap_disk *sd, struct vs_disk *d)
 {
   struct chain *c = NULL;
   size_t first = 0; /* the frozen volume in C */
+  bool overlay = sd->overlay && access (sd->overlay, F_OK) == 0;
+  bool partial = false;
 
-  if (sd->overlay && sd->overlay_format && access (sd->overlay, F_OK) == 0
+  if (overlay && sd->overlay_format
       && chain_probe (sd->overlay, sd->overlay_format, true, &c) == 0
       && c->n > 1)
     first = 1;
-  else if (sd->frozen && sd->format)
-    {
-      chain_free (c);
-      if (chain_probe (sd->frozen, sd->format, true, &c) < 0)
-        c = NULL;
-    }
   else
     {
       chain_free (c);
       c = NULL;
+      /* Transient (an overlay made a moment ago, libvirt listing the
+       * snapshot before its files are there; a merge's middle) or not (a
+       * revert dropped the overlay): read it again at the next build. */
+      partial = true;
+      if (sd->frozen && sd->format
+          && chain_probe (sd->frozen, sd->format, true, &c) < 0)
+        c = NULL;
     }
-  if (c == NULL || c->n <= first)
+  if (c == NULL)
     {
       log_warning ("Snapshot '%s' of VM '%s': the frozen volume of disk '%s' "
                    "cannot be found, or its format is not recorded; the disk "
                    "is left out.",
                    sx->name, vm, sd->target);
-      chain_free (c);
-      return -ENOENT;
+      return 1;
     }
   d->target = xstrdup (sd->target);
   d->overlay = xstrdup_null (sd->overlay);
-  d->overlay_format = first ? xstrdup (c->images[0].format) : NULL;
+  d->overlay_format = overlay ? xstrdup_null (sd->overlay_format) : NULL;
   d->volume = xstrdup (c->images[first].filename);
   d->format = xstrdup (c->images[first].format);
   d->virtual_size = c->images[first].virtual_size;
@@ -83,7 +86,7 @@ resolve_disk (const char *vm, const struct snap_xml *sx,
   for (size_t i = first; i < c->n; i++)
     d->chain[d->nchain++] = xstrdup (c->images[i].filename);
   chain_free (c);
-  return 0;
+  return partial ? 1 : 0;
 }
 
 /* What the status of snapshot NAME of VM is: "merging" or "failed" while
@@ -128,8 +131,14 @@ build_snapshot (const struct vs_vm *vm, const char *xml)
   s->domain_xml_len = s->domain_xml ? strlen (s->domain_xml) : 0;
   s->disks = xcalloc (sx->ndisks, sizeof *s->disks);
   for (size_t i = 0; i < sx->ndisks; i++)
-    if (resolve_disk (vm->name, sx, &sx->disks[i], &s->disks[s->ndisks]) == 0)
-      s->ndisks++;
+    {
+      int r = resolve_disk (vm->name, sx, &sx->disks[i], &s->disks[s->ndisks]);
+
+      if (r > 0)
+        s->partial = true;
+      if (s->disks[s->ndisks].target)
+        s->ndisks++;
+    }
   /* Not the XML: libvirt rewrites it when a neighbour is deleted. */
   created = xasprintf ("%" PRId64, sx->created);
   s->ino = hash_strings (vm->uuid, s->name, created, NULL);
@@ -137,6 +146,22 @@ build_snapshot (const struct vs_vm *vm, const char *xml)
   snapshot_render (s);
   snap_xml_free (sx);
   return s;
+}
+
+struct vs_snapshot *
+snapshot_read (virDomainPtr dom, const struct vs_vm *vm, const char *name)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr snap = NULL;
+  CLEANUP_FREE char *xml = NULL;
+
+  if ((snap = virDomainSnapshotLookupByName (dom, name, 0)) == NULL
+      || (xml = virDomainSnapshotGetXMLDesc (snap, 0)) == NULL)
+    {
+      log_error ("VM '%s': cannot read snapshot '%s': %s", vm->name, name,
+                 virt_error ());
+      return NULL;
+    }
+  return build_snapshot (vm, xml);
 }
 
 static int
@@ -172,6 +197,8 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
       prev = old ? vm_find_snapshot (old, name) : NULL;
       if (prev && strcmp (prev->status, snapshot_status (vm, name)) != 0)
         prev = NULL; /* a merge began or ended: render it anew */
+      if (prev && prev->partial)
+        prev = NULL; /* its chains could not all be read: read them again */
       if (prev && !reread)
         {
           vm->snaps[vm->nsnaps++] = snapshot_ref ((struct vs_snapshot *) prev);

@@ -44,6 +44,12 @@ struct vs_vm *build_vm (virDomainPtr dom, const struct vs_vm *old,
 /* The name of DOM's current snapshot (malloc'd), or NULL. */
 char *current_snapshot_name (virDomainPtr dom);
 
+/* Snapshot NAME of VM (libvirt's DOM) as libvirt and the files have it
+ * now, not as the view last saw it: a record of its own (unref it), or
+ * NULL when there is no such snapshot (logged). */
+struct vs_snapshot *snapshot_read (virDomainPtr dom, const struct vs_vm *vm,
+                                   const char *name);
+
 /* Change VM's record with CHANGE (ARG passed on), under VM's operation
  * lock: read, change, write.  CHANGE returns 0 or -errno; on an error
  * nothing is written. */

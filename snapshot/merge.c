@@ -293,14 +293,6 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
 
       if (d->overlay == NULL)
         continue;
-      if (d->overlay_format == NULL)
-        {
-          log_error ("VM '%s': snapshot '%s' cannot be deleted: the volume "
-                     "'%s' made on disk '%s' is gone, or of no recorded "
-                     "format.",
-                     vm->name, snap->name, d->overlay, d->target);
-          return -EIO;
-        }
       vols = known_volumes (vm, dx, d->target, &nvols);
       kids = children_of (vols, nvols, d->volume, &nkids);
       free (vols);
@@ -316,6 +308,14 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
             return -EBUSY;
           }
       free (kids);
+      if (d->overlay_format == NULL)
+        {
+          log_error ("VM '%s': snapshot '%s' cannot be deleted: the volume "
+                     "'%s' made on disk '%s' is gone, or of no recorded "
+                     "format.",
+                     vm->name, snap->name, d->overlay, d->target);
+          return -EIO;
+        }
       md = &m->merge_disks[m->nmerge++];
       md->target = xstrdup (d->target);
       md->top = xstrdup (d->overlay);
@@ -922,6 +922,7 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
 {
   const struct vs_snapshot *snap = vm_find_snapshot (vm, name);
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  struct vs_snapshot *now = NULL;
   struct dom_xml *dx = NULL;
   struct merge *m;
   int r;
@@ -963,8 +964,13 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
       dx->meta.merge_failed = false;
       r = meta_write (vm, dom, &dx->meta);
     }
-  else if ((r = plan (vm, snap, dx, &dx->meta)) == 0)
+  /* Planned from the snapshot as libvirt and the files have it now: the
+   * view may be from before a merge or a probe that failed. */
+  else if ((now = snapshot_read (dom, vm, name)) == NULL)
+    r = -ENOENT;
+  else if ((r = plan (vm, now, dx, &dx->meta)) == 0)
     r = meta_write (vm, dom, &dx->meta);
+  snapshot_unref (now);
   dom_xml_free (dx);
   if (r < 0)
     {
