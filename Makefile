@@ -6,6 +6,8 @@
 #   make asan       only the run under AddressSanitizer and UBSan
 #   make demo       install, start libvirtd and a small VM, mount it
 #   make unit       build and run the unit tests only
+#   make chaos      the long chaos campaign: CHAOS_OPS (300) random steps
+#                   with faults, invariants checked (SEED=S replays one)
 
 VERSION = 0.1.0
 PKGS = fuse3 libvirt json-c libxml-2.0 libnbd
@@ -40,7 +42,7 @@ UNIT_SRCS = $(wildcard tests/unit/test-*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-only unit integration asan demo deps libvirtd \
-        guest clean format
+        guest clean format chaos
 
 all: $(BUILD)/vmsnapfs
 ifneq ($(SANITIZE),1)
@@ -81,6 +83,12 @@ integration: all
 
 asan: deps libvirtd
 	$(MAKE) check-only SANITIZE=1
+
+CHAOS_OPS ?= 300
+chaos: deps libvirtd
+	$(MAKE) all
+	VMSNAPFS=$(abspath $(BUILD)/vmsnapfs) sh tests/chaos/run.sh \
+	    --ops $(CHAOS_OPS) $(if $(SEED),--seed $(SEED))
 
 deps:
 	sh scripts/install-deps.sh

@@ -1,5 +1,15 @@
 /* vmsnapfs: whole disks at a snapshot, served by qemu-nbd, read with
- * libnbd.  See export.h. */
+ * libnbd.  See export.h.
+ *
+ * Locks, in the order they nest: exports_lock, then an export's own lock;
+ * never the other way.  exports_lock guards the list of exports, the holds
+ * of frozen volumes, and (with the export's lock) each export's count of
+ * opens, so that an export is freed only under it and with no open.  An
+ * export's lock guards the fields below it in struct export, and is held
+ * across the slow calls that fill them (qemu-img map, starting qemu-nbd).
+ * export_data_bytes keeps exports_lock across its qemu-img map: the
+ * export has no reader to keep it alive meanwhile.  Reads take neither
+ * lock for their I/O: an open keeps its export. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -75,8 +85,8 @@ static bool reaper_running, stopping;
 
 /* --- the helper --------------------------------------------------------- */
 
-/* Stop E's helper and close its connections; call with E->lock held and
- * no connection in use. */
+/* Stop E's helper and close its connections; call with E->lock held, or
+ * E out of the list (export_free), and no connection in use. */
 static void
 stop_helper (struct export *e)
 {
@@ -442,12 +452,22 @@ static struct export *
 find_export (uint64_t snap, const char *target, const char *volume,
              const char *format)
 {
-  struct export *e;
+  struct export *e, **p;
 
   for (e = exports; e; e = e->next)
     if (e->snap == snap && strcmp (e->target, target) == 0
         && strcmp (e->volume, volume) == 0)
       return e;
+  /* The disk's frozen volume is another since a merge below it: what was
+   * kept of the old one goes, unless it is still open. */
+  for (p = &exports; (e = *p);)
+    if (e->snap == snap && strcmp (e->target, target) == 0 && e->opens == 0)
+      {
+        *p = e->next;
+        export_free (e);
+      }
+    else
+      p = &e->next;
   e = xcalloc (1, sizeof *e);
   e->snap = snap;
   e->target = xstrdup (target);
@@ -703,8 +723,58 @@ snapshot_open (uint64_t snap, const char **target)
   return open;
 }
 
+/* Opens of frozen volumes, by snapshot: a short list, guarded by
+ * exports_lock. */
+struct hold
+{
+  uint64_t snap;
+  unsigned opens;
+};
+static struct hold *holds;
+static size_t nholds;
+
+void
+export_hold (uint64_t snap)
+{
+  SCOPED_LOCK (&exports_lock);
+
+  for (size_t i = 0; i < nholds; i++)
+    if (holds[i].snap == snap)
+      {
+        holds[i].opens++;
+        return;
+      }
+  holds = xrealloc (holds, (nholds + 1) * sizeof *holds);
+  holds[nholds++] = (struct hold){ snap, 1 };
+}
+
+void
+export_unhold (uint64_t snap)
+{
+  SCOPED_LOCK (&exports_lock);
+
+  for (size_t i = 0; i < nholds; i++)
+    if (holds[i].snap == snap && --holds[i].opens == 0)
+      {
+        holds[i] = holds[--nholds];
+        pthread_cond_broadcast (&released_cond);
+        return;
+      }
+}
+
+/* How many opens of SNAP's frozen volumes there are; call with
+ * exports_lock held. */
+static unsigned
+held (uint64_t snap)
+{
+  for (size_t i = 0; i < nholds; i++)
+    if (holds[i].snap == snap)
+      return holds[i].opens;
+  return 0;
+}
+
 int
-export_release_snapshot (uint64_t snap)
+export_release_snapshot (uint64_t snap, bool volumes)
 {
   SCOPED_LOCK (&exports_lock);
   struct export **p = &exports;
@@ -712,10 +782,22 @@ export_release_snapshot (uint64_t snap)
   const char *target = NULL;
   int open;
 
+  /* Frozen volumes: a merge writes into them.  Opens just closed are
+   * waited for, as below. */
+  deadline_ms (&until, CLOCK_REALTIME, EXPORT_RELEASE_WAIT_MS);
+  while (volumes && held (snap) > 0)
+    if (pthread_cond_timedwait (&released_cond, &exports_lock, &until)
+            == ETIMEDOUT
+        && held (snap) > 0)
+      {
+        log_error ("A frozen volume of the snapshot is open: a merge would "
+                   "write into it under its readers.");
+        return -EBUSY;
+      }
+
   /* The kernel reports the release of an open after close(2) returns: a
    * reader that has just closed is waited for, a descriptor still open
    * (a duplicate of one that was closed, say) is not. */
-  deadline_ms (&until, CLOCK_REALTIME, EXPORT_RELEASE_WAIT_MS);
   while ((open = snapshot_open (snap, &target)) == 1)
     if (pthread_cond_timedwait (&released_cond, &exports_lock, &until)
         == ETIMEDOUT)

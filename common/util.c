@@ -199,6 +199,18 @@ int
 run_capture (const char *const argv[], size_t max_out, int timeout_ms,
              char **out, size_t *out_len, char **err)
 {
+  return run_capture_until (argv, max_out, timeout_ms, NULL, out, out_len,
+                            err);
+}
+
+/* How often a child that runs long looks whether it is to be stopped. */
+#define CANCEL_POLL_MS 200
+
+int
+run_capture_until (const char *const argv[], size_t max_out, int timeout_ms,
+                   bool (*cancel) (void), char **out, size_t *out_len,
+                   char **err)
+{
   int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
   posix_spawn_file_actions_t fa;
   struct strbuf ob = { 0 }, eb = { 0 };
@@ -240,8 +252,20 @@ run_capture (const char *const argv[], size_t max_out, int timeout_ms,
           r = -ETIMEDOUT;
           break;
         }
+      if (cancel && cancel ())
+        {
+          r = -ECANCELED;
+          break;
+        }
+      if (cancel && left > CANCEL_POLL_MS)
+        left = CANCEL_POLL_MS;
       if (poll (p, 2, (int) left) < 0 && errno != EINTR)
-        break;
+        {
+          /* Not left running: killed and waited for below. */
+          r = -errno;
+          log_error ("Cannot wait for '%s': %s.", argv[0], strerror (-r));
+          break;
+        }
       for (int i = 0; i < 2; i++)
         if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR)))
           {
@@ -264,6 +288,8 @@ run_capture (const char *const argv[], size_t max_out, int timeout_ms,
   if (r == -ETIMEDOUT)
     log_error ("'%s' did not finish within %d ms; it was killed.", argv[0],
                timeout_ms);
+  else if (r == -ECANCELED)
+    log_info ("'%s' was stopped before its end.", argv[0]);
   else if (r == -E2BIG)
     log_error ("'%s' printed more than %zu bytes.", argv[0], max_out);
   else if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)

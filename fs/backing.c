@@ -38,6 +38,9 @@ struct seen
   int backing;      /* ...as this backing id: one for them all */
 };
 
+/* Nodes remembered before those with no open are forgotten. */
+#define SEEN_KEEP 4096
+
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t passed_cond = PTHREAD_COND_INITIALIZER; /* passing 0 */
 static struct seen *seen;
@@ -61,15 +64,26 @@ seen_entry (uint64_t node)
 
   if (2 * (seen_used + 1) > seen_cap)
     {
-      size_t cap = seen_cap ? 2 * seen_cap : 64;
-      struct seen *table = xcalloc (cap, sizeof *table);
+      /* Full: past SEEN_KEEP nodes, forget those no open passes through
+       * (their next open drops the pages: an unknown node is never taken
+       * for the same file); else grow. */
+      bool prune = seen_used >= SEEN_KEEP;
+      size_t keep = 0, cap = 64;
+      struct seen *table;
 
       for (size_t i = 0; i < seen_cap; i++)
-        if (seen[i].node)
+        if (seen[i].node && (!prune || seen[i].passing > 0))
+          keep++;
+      while (cap < 2 * (keep + 1) || (!prune && cap <= seen_cap))
+        cap *= 2;
+      table = xcalloc (cap, sizeof *table);
+      for (size_t i = 0; i < seen_cap; i++)
+        if (seen[i].node && (!prune || seen[i].passing > 0))
           *seen_slot (table, cap, seen[i].node) = seen[i];
       free (seen);
       seen = table;
       seen_cap = cap;
+      seen_used = keep;
     }
   s = seen_slot (seen, seen_cap, node);
   if (s->node == 0)
@@ -81,8 +95,8 @@ seen_entry (uint64_t node)
 }
 
 /* Record that NODE now stands for host file FD, and set *SAME to whether
- * it stood for the same one at its last open (true at the first).  When
- * *BACKING is not NULL, pass the file through if it can be: *BACKING is
+ * it stood for the same one at its last open (false when it is not known).
+ * When *BACKING is not NULL, pass the file through if it can be: *BACKING is
  * the backing id, held until backing_end, or 0.  Returns 0, or -EBUSY when
  * opens of NODE still have another file passed through: the kernel takes
  * neither another backing file for the node nor an open without one.
@@ -107,7 +121,7 @@ backing_note_open (uint64_t node, int fd, const struct stat *st, bool *same,
     if (pthread_cond_timedwait (&passed_cond, &seen_lock, &until) == ETIMEDOUT
         && (s = seen_entry (node))->passing > 0 && s->passed != file)
       return -EBUSY;
-  *same = s->file == 0 || s->file == file;
+  *same = s->file == file; /* a node not known: its pages are dropped */
   s->file = file;
   if (backing == NULL)
     return 0;

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,12 @@
 #endif
 
 #define DEFAULT_URI "qemu:///system"
+
+/* FUSE worker threads, unless -o max_threads says otherwise.  An rmdir
+ * holds its worker for the whole merge, and merges of different VMs run
+ * at once: libfuse's default of 10 would leave none for anything else
+ * (the releases that an rmdir waits for among them) with 10 merges. */
+#define DEFAULT_MAX_THREADS 64
 
 struct options
 {
@@ -146,7 +153,11 @@ main (int argc, char *argv[])
   struct options opts = { 0 };
   struct fuse *fuse = NULL;
   int status = 1, r;
+  bool max_threads_given = false;
 
+  for (int i = 1; i < argc; i++)
+    if (strstr (argv[i], "max_threads="))
+      max_threads_given = true;
   if (fuse_opt_parse (&args, &opts, option_spec, NULL) < 0)
     goto out;
   if (opts.help)
@@ -216,7 +227,9 @@ main (int argc, char *argv[])
       if (cfg == NULL)
         goto stop;
       fuse_loop_cfg_set_clone_fd (cfg, cmd.clone_fd);
-      fuse_loop_cfg_set_max_threads (cfg, cmd.max_threads);
+      fuse_loop_cfg_set_max_threads (cfg, max_threads_given
+                                              ? cmd.max_threads
+                                              : DEFAULT_MAX_THREADS);
       /* UINT_MAX is "not given"; libfuse 3.14 would log it as invalid. */
       if (cmd.max_idle_threads != UINT_MAX)
         fuse_loop_cfg_set_idle_threads (cfg, cmd.max_idle_threads);

@@ -721,7 +721,12 @@ node_open (const struct node *n, const struct caller *c, int flags,
   h = xcalloc (1, sizeof *h);
   h->fd = -1;
   if (t->host_file)
-    r = open_host_file (n, t->host_file (n), h, cache);
+    {
+      r = open_host_file (n, t->host_file (n), h, cache);
+      /* A merge of the snapshot writes into its frozen volumes. */
+      if (r == 0 && !t->root_only)
+        export_hold (h->held = n->snap->ino);
+    }
   else if (t->whole_disk)
     r = export_open (n->snap->ino, n->disk->target, n->disk->volume,
                      n->disk->format, n->disk->virtual_size, &h->exp);
@@ -746,6 +751,8 @@ handle_close (struct handle *h)
     return;
   if (h->backing > 0)
     backing_end (h->node);
+  if (h->held)
+    export_unhold (h->held);
   if (h->fd >= 0)
     close (h->fd);
   if (h->exp)
@@ -888,7 +895,9 @@ node_rename (const struct node *from_dir, const char *from,
   char *snap;
   int r;
 
-  if (from_dir->vm != to_dir->vm)
+  if (from_dir->vm != to_dir->vm
+      && (from_dir->vm == NULL || to_dir->vm == NULL
+          || strcmp (from_dir->vm->uuid, to_dir->vm->uuid) != 0))
     return -EXDEV;
   if (from_dir->type == &t_snapshots && to_dir->type == &t_snapshots)
     return host_snapshot_rename (from_dir->vm, from, to);

@@ -6,8 +6,14 @@
  * reference before it returns: the view is immutable, so handlers share it
  * without locks.  An open file holds no reference to the view: it holds the
  * host file's descriptor, or a copy of its content.  The threads of the
- * libvirt side are described in snapshot/host.c; the only lock is host.c's,
- * held for a pointer swap.
+ * libvirt side are described in snapshot/host.c.
+ *
+ * Locks of the FUSE side, each held briefly, and the order they nest in:
+ * opened_lock (here: the open handles' paths) is held while a handle's path
+ * is resolved, which takes host.c's lock (a pointer swap) inside it.  The
+ * others are taken alone, never two at once: links.c's (temporary links),
+ * backing.c's (which host file each node stands for), and export.c's
+ * exports_lock, then an export's own lock (see there).
  *
  * Handlers are thin: they resolve, call the node's type (nodes.c), and
  * return 0 or -errno.  Operations that change a VM (a command written to
@@ -21,6 +27,7 @@
 #include <poll.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -464,9 +471,17 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
   struct node n;
   int r;
 
-  (void) off;
   if ((r = may_act ("write", path ? path : "an open file")) < 0)
     return r;
+  /* One command in one write(2), from the start: not a second part, nor
+   * an append. */
+  if (off != 0)
+    {
+      log_error ("Refused a write at offset %jd of '%s': a command is one "
+                 "write at the start.",
+                 (intmax_t) off, path ? path : "an open file");
+      return -EINVAL;
+    }
   if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
   r = node_write (&n, buf, size);
@@ -474,17 +489,32 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
   return r < 0 ? r : (int) size;
 }
 
-/* Split PATH into its parent, resolved into N, and its last name. */
+/* Resolve PATH's parent in view H into N, and point *NAME at its last
+ * name. */
 static int
-resolve_parent (const char *path, struct node *n, const char **name)
+resolve_parent_in (const struct vs_host *h, const char *path, struct node *n,
+                   const char **name)
 {
   char *parent = xstrdup (path), *slash = strrchr (parent, '/');
   int r;
 
   *name = strrchr (path, '/') + 1;
   slash[slash == parent ? 1 : 0] = '\0';
-  r = resolve (parent, n);
+  r = node_resolve (h, parent, n);
   free (parent);
+  return r;
+}
+
+/* The same in the current view; the caller releases N. */
+static int
+resolve_parent (const char *path, struct node *n, const char **name)
+{
+  struct vs_host *h = host_get ();
+  int r = resolve_parent_in (h, path, n, name);
+
+  n->host = h;
+  if (r < 0)
+    host_put (h);
   return r;
 }
 
@@ -552,12 +582,13 @@ op_rename (const char *from, const char *to, unsigned int flags)
     return r;
   if (flags)
     return -EINVAL; /* RENAME_NOREPLACE, RENAME_EXCHANGE */
+  /* Both in one view: in two, a refresh between them would make one VM
+   * look like two (EXDEV, and mv would copy: mkdir, a new snapshot). */
   if ((r = resolve_parent (from, &f, &from_name)) < 0)
     return r;
-  if ((r = resolve_parent (to, &t, &to_name)) == 0)
+  if ((r = resolve_parent_in (f.host, to, &t, &to_name)) == 0)
     {
       r = node_rename (&f, from_name, &t, to_name);
-      release (&t);
       if (r == 0)
         opened_rename (from, to);
     }
@@ -576,6 +607,14 @@ static int
 op_create (const char *path, mode_t mode, struct fuse_file_info *fi)
 {
   (void) path, (void) mode, (void) fi;
+  return -EROFS;
+}
+
+/* Device nodes, FIFOs and sockets: no more than files. */
+static int
+op_mknod (const char *path, mode_t mode, dev_t dev)
+{
+  (void) path, (void) mode, (void) dev;
   return -EROFS;
 }
 
@@ -639,6 +678,7 @@ static const struct fuse_operations operations = {
   .link = op_link,
   .rename = op_rename,
   .create = op_create,
+  .mknod = op_mknod,
   .truncate = op_truncate,
   .chmod = op_chmod,
   .chown = op_chown,

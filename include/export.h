@@ -71,8 +71,14 @@ int export_data_bytes (uint64_t snap, const char *target, const char *volume,
                        const char *format, bool probe, uint64_t *bytes);
 
 /* Stop the helpers of snapshot SNAP before its volumes change: -EBUSY when
- * one of its disks is open (logged), else 0.  Opens closed but not yet
- * released are waited for, up to EXPORT_RELEASE_WAIT_MS. */
-int export_release_snapshot (uint64_t snap);
+ * one of its whole disks is open, or with VOLUMES one of its frozen
+ * volumes (a merge writes into them), logged; else 0.  Opens closed but
+ * not yet released are waited for, up to EXPORT_RELEASE_WAIT_MS. */
+int export_release_snapshot (uint64_t snap, bool volumes);
+
+/* An open of a frozen volume of snapshot SNAP, and its release: held, the
+ * snapshot is not merged (export_release_snapshot). */
+void export_hold (uint64_t snap);
+void export_unhold (uint64_t snap);
 
 #endif /* VMSNAPFS_EXPORT_H */

@@ -62,6 +62,7 @@ struct handle
   struct handle *prev, *next; /* the open handles (fs/ops.c) */
   int backing;   /* the kernel reads the frozen file itself: its id, or 0 */
   uint64_t node; /* with BACKING, the node's inode */
+  uint64_t held; /* a frozen volume: its snapshot, held open (export.h) */
 };
 
 /* Read SIZE bytes at OFF of H into BUF.  Returns the count or -errno. */
@@ -106,8 +107,8 @@ void passthrough_close (int backing);
 
 /* Which host file each node stands for (fs/backing.c).  Record that node
  * NODE (its inode) now stands for host file FD (stat ST), and set *SAME to
- * whether it stood for the same file at its last open (true at the
- * first).  With BACKING, pass the file through where the kernel can:
+ * whether it stood for the same file at its last open (false when not
+ * known: the first open, or one after the node was forgotten).  With BACKING, pass the file through where the kernel can:
  * *BACKING is the backing id, held until backing_end, or 0.  Returns 0, or
  * -EBUSY when opens of NODE from before still pass another file through
  * (those just closed are waited for, EXPORT_RELEASE_WAIT_MS). */

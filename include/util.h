@@ -7,6 +7,7 @@
 #define VMSNAPFS_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -59,6 +60,12 @@ ssize_t pread_full (int fd, void *buf, size_t size, off_t off);
  * runs longer than TIMEOUT_MS (it is killed). */
 int run_capture (const char *const argv[], size_t max_out, int timeout_ms,
                  char **out, size_t *out_len, char **err);
+
+/* run_capture, and every 200 ms CANCEL (may be NULL) is asked whether to
+ * stop: when it says so, the child is killed and -ECANCELED returned. */
+int run_capture_until (const char *const argv[], size_t max_out,
+                       int timeout_ms, bool (*cancel) (void), char **out,
+                       size_t *out_len, char **err);
 
 /* Set *UNTIL to MS milliseconds from now on CLOCK, for
  * pthread_cond_timedwait. */

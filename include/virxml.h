@@ -107,6 +107,13 @@ struct snap_xml
 int dom_xml_parse (const char *xml, struct dom_xml **out);
 void dom_xml_free (struct dom_xml *d);
 
+/* Whether PATH is a volume of D: a disk's source, or in the backing chain
+ * its live XML records. */
+bool dom_xml_uses (const struct dom_xml *d, const char *path);
+
+/* Forget M's merge. */
+void vs_meta_clear_merge (struct vs_meta *m);
+
 /* Free what M holds (not M itself). */
 void vs_meta_clear (struct vs_meta *m);
 

@@ -108,6 +108,51 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
   p->xml = strbuf_steal (&b, NULL);
 }
 
+/* After libvirt said a snapshot failed: remove the files PLAN names, but
+ * only what is surely a leftover.  A reply can be lost after libvirt made
+ * the snapshot (libvirtd gone at the wrong moment): then a "planned
+ * overlay" is the running VM's active volume.  So the snapshot is looked
+ * up, and the VM's disks, live and persistent, before anything goes; what
+ * cannot be told is kept (an orphan file, never lost data).  Returns true
+ * when the snapshot exists after all. */
+static bool
+clean_after_failure (const struct vs_vm *vm, virDomainPtr dom,
+                     const char *name, const struct plan *p)
+{
+  virDomainSnapshotPtr s = virDomainSnapshotLookupByName (dom, name, 0);
+  CLEANUP_FREE char *live = NULL;
+  struct dom_xml *lx = NULL, *ix = NULL;
+
+  if (s)
+    {
+      virDomainSnapshotFree (s);
+      log_warning ("VM '%s': libvirt reported a failure, but snapshot '%s' "
+                   "exists: it was taken, and its files are kept.",
+                   vm->name, name);
+      return true;
+    }
+  if (virGetLastErrorCode () != VIR_ERR_NO_DOMAIN_SNAPSHOT
+      || (live = virDomainGetXMLDesc (dom, 0)) == NULL
+      || dom_xml_parse (live, &lx) < 0
+      || read_inactive (vm->name, dom, NULL, &ix) < 0)
+    {
+      log_warning ("VM '%s': cannot tell whether the failed snapshot '%s' "
+                   "left files behind; they are kept.",
+                   vm->name, name);
+      dom_xml_free (lx);
+      return false;
+    }
+  for (size_t i = 0; i < p->nfiles; i++)
+    if (dom_xml_uses (lx, p->files[i]) || dom_xml_uses (ix, p->files[i]))
+      log_warning ("VM '%s': '%s' is in use by the VM: kept.", vm->name,
+                   p->files[i]);
+    else if (unlink (p->files[i]) == 0)
+      log_info ("Removed '%s', left by the failed snapshot.", p->files[i]);
+  dom_xml_free (lx);
+  dom_xml_free (ix);
+  return false;
+}
+
 /* Read DOM's current disks and state. */
 static int
 read_domain (const struct vs_vm *vm, virDomainPtr dom, int *state,
@@ -158,11 +203,8 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
     }
   if ((r = vm_op_begin (vm)) < 0)
     return r;
-  if ((dom = lookup_domain (vm)) == NULL)
-    {
-      r = -ENOENT;
-      goto out;
-    }
+  if ((r = lookup_domain (vm, &dom)) < 0)
+    goto out;
   if ((snap = virDomainSnapshotLookupByName (dom, name, 0)) != NULL)
     {
       log_error ("VM '%s' has a snapshot named '%s' already.", vm->name,
@@ -182,10 +224,8 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
       r = -virt_errno ();
       log_error ("VM '%s': snapshot '%s' failed: %s", vm->name, name,
                  virt_error ());
-      for (size_t i = 0; i < plan.nfiles; i++)
-        if (unlink (plan.files[i]) == 0)
-          log_info ("Removed '%s', left by the failed snapshot.",
-                    plan.files[i]);
+      if (clean_after_failure (vm, dom, name, &plan))
+        r = 0;
       goto out;
     }
   log_info ("VM '%s': took snapshot '%s' (%s).", vm->name, name,
@@ -194,9 +234,11 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
                 : "disks and memory");
 
 out:
-  vm_op_end (vm);
   plan_free (&plan);
   dom_xml_free (dx);
-  host_sync (vm, false); /* failed or not: libvirt may have shown a part */
+  /* Published before the next operation may begin: it plans from the
+   * view.  Failed or not: libvirt may have shown a part. */
+  host_sync (vm, false);
+  vm_op_end (vm);
   return r;
 }

@@ -28,6 +28,8 @@
 
 /* Most VMs named by events between two refreshes; more means "all". */
 #define MAX_DIRTY 64
+/* Event callbacks registered on a connection. */
+#define NCALLBACKS 5
 
 /* A VM to rebuild.  REREAD: read the XML of every snapshot again (a change
  * from outside); otherwise only new snapshots are read (after an
@@ -55,7 +57,7 @@ static struct
   bool stop;
   bool threads;
   pthread_t event_thread, refresh_thread;
-  int callbacks[5];
+  int callbacks[NCALLBACKS]; /* the connection's event callback ids */
 } H = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void
@@ -136,13 +138,23 @@ void
 host_sync (const struct vs_vm *vm, bool reread)
 {
   uint64_t ticket;
+  struct timespec until;
   SCOPED_LOCK (&H.lock);
 
   add_dirty (vm->uuid, reread);
   ticket = ++H.sync_asked;
   pthread_cond_signal (&H.cond);
+  /* Bounded: a refresh stuck on a libvirtd that does not answer must not
+   * hold the FUSE worker that waits here. */
+  deadline_ms (&until, CLOCK_REALTIME, HOST_SYNC_WAIT_MS);
   while (H.threads && !H.stop && H.sync_done < ticket)
-    pthread_cond_wait (&H.synced, &H.lock);
+    if (pthread_cond_timedwait (&H.synced, &H.lock, &until) == ETIMEDOUT)
+      {
+        log_warning ("VM '%s': the view did not catch up within %d s; it "
+                     "will show the change when libvirt answers.",
+                     vm->name, HOST_SYNC_WAIT_MS / 1000);
+        break;
+      }
 }
 
 static void
@@ -191,8 +203,9 @@ on_close (virConnectPtr c, int reason, void *opaque)
   pthread_cond_signal (&H.cond);
 }
 
+/* Register the event callbacks on C; their ids into IDS. */
 static void
-register_events (virConnectPtr c)
+register_events (virConnectPtr c, int ids[static NCALLBACKS])
 {
   static const struct
   {
@@ -210,9 +223,9 @@ register_events (virConnectPtr c)
 
   for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
     {
-      H.callbacks[i] = virConnectDomainEventRegisterAny (
-          c, NULL, events[i].id, events[i].cb, NULL, NULL);
-      if (H.callbacks[i] < 0)
+      ids[i] = virConnectDomainEventRegisterAny (c, NULL, events[i].id,
+                                                 events[i].cb, NULL, NULL);
+      if (ids[i] < 0)
         log_warning ("Cannot register for libvirt event %d: %s", events[i].id,
                      virt_error ());
     }
@@ -223,12 +236,13 @@ register_events (virConnectPtr c)
   virConnectSetKeepAlive (c, 5, 3);
 }
 
+/* Deregister C's callbacks, IDS, and close C. */
 static void
-drop_connection (virConnectPtr c)
+drop_connection (virConnectPtr c, const int ids[static NCALLBACKS])
 {
-  for (size_t i = 0; i < sizeof H.callbacks / sizeof H.callbacks[0]; i++)
-    if (H.callbacks[i] >= 0)
-      virConnectDomainEventDeregisterAny (c, H.callbacks[i]);
+  for (size_t i = 0; i < NCALLBACKS; i++)
+    if (ids[i] >= 0)
+      virConnectDomainEventDeregisterAny (c, ids[i]);
   virConnectUnregisterCloseCallback (c, on_close);
   virConnectClose (c);
 }
@@ -252,6 +266,7 @@ static bool
 ensure_connected (void)
 {
   virConnectPtr old = NULL, c;
+  int ids[NCALLBACKS], old_ids[NCALLBACKS];
   bool lost;
 
   pthread_mutex_lock (&H.lock);
@@ -263,16 +278,20 @@ ensure_connected (void)
   c = virConnectOpen (H.uri);
   if (c == NULL)
     return false;
-  register_events (c);
+  register_events (c, ids);
   pthread_mutex_lock (&H.lock);
   old = H.conn;
+  /* The old connection's ids go with it: each connection numbers its
+   * own callbacks. */
+  memcpy (old_ids, H.callbacks, sizeof old_ids);
+  memcpy (H.callbacks, ids, sizeof ids);
   H.conn = c;
   H.conn_lost = false;
   H.all_dirty = true;
   pthread_mutex_unlock (&H.lock);
   if (old)
     {
-      drop_connection (old);
+      drop_connection (old, old_ids);
       log_info ("Reconnected to libvirt at '%s'.", H.uri);
     }
   return true;
@@ -511,7 +530,7 @@ host_stop (void)
       H.threads = false;
     }
   if (H.conn)
-    drop_connection (H.conn);
+    drop_connection (H.conn, H.callbacks);
   H.conn = NULL;
   host_unref (H.view);
   H.view = NULL;

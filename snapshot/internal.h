@@ -66,16 +66,24 @@ uint64_t snapshot_fingerprint (virDomainPtr dom);
  * EAGAIN (guest agent), EBUSY (VM state), or EIO. */
 int virt_errno (void);
 
-/* Look VM up again in libvirt; NULL (logged) when it is gone. */
-virDomainPtr lookup_domain (const struct vs_vm *vm);
+/* Look VM up again in libvirt, into *DOM.  Returns 0, -ENOENT when libvirt
+ * has no such VM (undefined meanwhile), or -EIO when libvirt cannot be
+ * asked (not connected); logged. */
+int lookup_domain (const struct vs_vm *vm, virDomainPtr *dom);
 
-/* Begin an operation on VM: -EBUSY when another one is under way. */
+/* Begin an operation on VM: -EBUSY when another one is under way.  End
+ * it after host_sync: the next operation may plan from the view, which
+ * then shows this one's result. */
 int vm_op_begin (const struct vs_vm *vm);
 void vm_op_end (const struct vs_vm *vm);
 
+/* Longest wait of host_sync, in milliseconds. */
+#define HOST_SYNC_WAIT_MS 30000
+
 /* Wait until the refresh thread has published a view built after this
  * call, with VM rebuilt: its new snapshots read, known ones kept, or all
- * read again with REREAD (a merge changed what their overlays stand on). */
+ * read again with REREAD (a merge changed what their overlays stand on);
+ * at most HOST_SYNC_WAIT_MS (logged). */
 void host_sync (const struct vs_vm *vm, bool reread);
 
 /* A path in the directory of BESIDE, named STEM.EXT, or STEM-N.EXT where

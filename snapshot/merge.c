@@ -143,13 +143,18 @@ is_stopping (void)
 
 /* --- the volumes, as the files say ------------------------------------ */
 
-/* Run qemu-img with ARGV; it logs its own failure. */
+/* Run qemu-img with ARGV; it logs its own failure.  Stopped when the
+ * daemon stops (-ESHUTDOWN): a commit is safe to run again, and the
+ * record keeps the merge for the next start. */
 static int
 qemu_img (const struct vs_vm *vm, const char *const argv[])
 {
   CLEANUP_FREE char *out = NULL;
-  int r = run_capture (argv, 65536, QEMU_IMG_TIMEOUT_MS, &out, NULL, NULL);
+  int r = run_capture_until (argv, 65536, QEMU_IMG_TIMEOUT_MS, is_stopping,
+                             &out, NULL, NULL);
 
+  if (r == -ECANCELED)
+    return -ESHUTDOWN;
   if (r != 0)
     log_error ("VM '%s': the merge's qemu-img %s failed.", vm->name, argv[1]);
   return r == 0 ? 0 : -EIO;
@@ -778,6 +783,8 @@ merge_run (struct merge *m)
       was_running = virDomainIsActive (dom) == 1;
       if ((r = merge_step (m, dom)) == 1)
         return 0;
+      if (r < 0 && is_stopping ())
+        return -ESHUTDOWN; /* not failed: carried on at the next start */
       /* The VM stopped or started under a step ("domain is not running",
        * or qemu gone mid-call): the next look sees it in its new state. */
       if (r < 0 && r != -ENOENT
@@ -808,9 +815,9 @@ worker_main (void *arg)
     log_error ("VM '%s': the merge of snapshot '%s' failed; the snapshot is "
                "kept with status 'failed', and rmdir tries again.",
                m->vm->name, m->snapshot);
-  vm_op_end (m->vm);
   if (r != -ESHUTDOWN)
     host_sync (m->vm, true);
+  vm_op_end (m->vm);
   pthread_mutex_lock (&m->lock);
   m->done = true;
   m->result = r;
@@ -916,6 +923,20 @@ wait_merge (struct merge *m, bool (*interrupted) (void))
 
 /* --- the entry points ------------------------------------------------------ */
 
+/* Whether the merge record M still fits the files: every disk whose commit
+ * is not done has its TOP and its BASE.  A record planned from a view
+ * older than a merge below may name a BASE that merge deleted. */
+static bool
+record_fits (const struct vs_meta *m)
+{
+  for (size_t i = 0; i < m->nmerge; i++)
+    if (!m->merge_disks[i].committed
+        && (access (m->merge_disks[i].top, F_OK) != 0
+            || access (m->merge_disks[i].base, F_OK) != 0))
+      return false;
+  return true;
+}
+
 int
 host_snapshot_delete (const struct vs_vm *vm, const char *name,
                       bool (*interrupted) (void))
@@ -942,12 +963,12 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
     }
   if ((r = vm_op_begin (vm)) < 0)
     return r;
-  if ((dom = lookup_domain (vm)) == NULL)
-    r = -ENOENT;
+  if ((r = lookup_domain (vm, &dom)) < 0)
+    ;
   /* Its whole disks must not be read while their volumes change. */
-  else if ((r = export_release_snapshot (snap->ino)) < 0)
+  else if ((r = export_release_snapshot (snap->ino, true)) < 0)
     log_error ("VM '%s': snapshot '%s' cannot be deleted while its whole "
-               "disks are read.",
+               "disks or frozen volumes are read.",
                vm->name, name);
   else if ((r = read_inactive (vm->name, dom, NULL, &dx)) < 0)
     ;
@@ -958,7 +979,7 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
                  vm->name, name, dx->meta.merge);
       r = -EBUSY;
     }
-  else if (dx->meta.merge)
+  else if (dx->meta.merge && record_fits (&dx->meta))
     {
       log_info ("VM '%s': trying the merge of '%s' again.", vm->name, name);
       dx->meta.merge_failed = false;
@@ -968,14 +989,24 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
    * view may be from before a merge or a probe that failed. */
   else if ((now = snapshot_read (dom, vm, name)) == NULL)
     r = -ENOENT;
-  else if ((r = plan (vm, now, dx, &dx->meta)) == 0)
-    r = meta_write (vm, dom, &dx->meta);
+  else
+    {
+      if (dx->meta.merge)
+        {
+          log_warning ("VM '%s': the record of the merge of '%s' no longer "
+                       "fits its volumes: planned again.",
+                       vm->name, name);
+          vs_meta_clear_merge (&dx->meta);
+        }
+      if ((r = plan (vm, now, dx, &dx->meta)) == 0)
+        r = meta_write (vm, dom, &dx->meta);
+    }
   snapshot_unref (now);
   dom_xml_free (dx);
   if (r < 0)
     {
-      vm_op_end (vm);
       host_sync (vm, false);
+      vm_op_end (vm);
       return r;
     }
   log_info ("VM '%s': deleting snapshot '%s' by merge.", vm->name, name);

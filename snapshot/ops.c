@@ -64,21 +64,30 @@ virt_errno (void)
   return EIO;
 }
 
-virDomainPtr
-lookup_domain (const struct vs_vm *vm)
+int
+lookup_domain (const struct vs_vm *vm, virDomainPtr *dom)
 {
   virConnectPtr c = host_conn ();
-  virDomainPtr dom = NULL;
+  bool gone;
 
-  if (c)
+  *dom = NULL;
+  if (c == NULL)
     {
-      dom = virDomainLookupByUUIDString (c, vm->uuid);
-      virConnectClose (c);
+      log_error ("VM '%s': libvirt is not connected.", vm->name);
+      return -EIO;
     }
-  if (dom == NULL)
-    log_error ("VM '%s' cannot be found in libvirt: %s", vm->name,
-               c ? virt_error () : "libvirt is not connected");
-  return dom;
+  *dom = virDomainLookupByUUIDString (c, vm->uuid);
+  if (*dom)
+    {
+      virConnectClose (c);
+      return 0;
+    }
+  /* Read before the close, which may reset it. */
+  gone = virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
+  log_error ("VM '%s' cannot be found in libvirt: %s", vm->name,
+             virt_error ());
+  virConnectClose (c);
+  return gone ? -ENOENT : -EIO;
 }
 
 int
@@ -126,8 +135,8 @@ host_vm_command (const struct vs_vm *vm, const char *command)
     }
   if ((r = vm_op_begin (vm)) < 0)
     return r;
-  if ((dom = lookup_domain (vm)) == NULL)
-    r = -ENOENT;
+  if ((r = lookup_domain (vm, &dom)) < 0)
+    ;
   else if (strcmp (command, "start") == 0 && vm->resume
            && virDomainIsActive (dom) == 0)
     r = restore_memory (vm, dom);
@@ -138,8 +147,8 @@ host_vm_command (const struct vs_vm *vm, const char *command)
     }
   else
     log_info ("VM '%s': %s.", vm->name, command);
-  vm_op_end (vm);
   host_sync (vm, false); /* failed or not: libvirt may have shown a part */
+  vm_op_end (vm);
   return r;
 }
 
@@ -154,14 +163,14 @@ meta_update (const struct vs_vm *vm,
 
   if ((r = vm_op_begin (vm)) < 0)
     return r;
-  if ((dom = lookup_domain (vm)) == NULL)
-    r = -ENOENT;
+  if ((r = lookup_domain (vm, &dom)) < 0)
+    ;
   else if ((r = meta_read (vm, dom, &meta)) == 0
            && (r = change (&meta, arg)) == 0)
     r = meta_write (vm, dom, &meta);
   vs_meta_clear (&meta);
-  vm_op_end (vm);
   host_sync (vm, false); /* failed or not: libvirt may have shown a part */
+  vm_op_end (vm);
   return r;
 }
 

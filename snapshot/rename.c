@@ -186,7 +186,7 @@ check (const struct vs_vm *vm, virDomainPtr dom, const struct vs_meta *m,
     }
   /* Open whole disks are known by the snapshot's inode, which its name
    * makes. */
-  if (export_release_snapshot (snap->ino) < 0)
+  if (export_release_snapshot (snap->ino, false) < 0)
     {
       log_error ("VM '%s': cannot rename '%s' while its whole disks are "
                  "read.",
@@ -215,8 +215,8 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from,
     return vm_find_snapshot (vm, from) ? 0 : -ENOENT;
   if ((r = vm_op_begin (vm)) < 0)
     return r;
-  if ((dom = lookup_domain (vm)) == NULL)
-    r = -ENOENT;
+  if ((r = lookup_domain (vm, &dom)) < 0)
+    ;
   else if ((r = meta_read (vm, dom, &m)) < 0)
     ;
   else if (m.rename_from && (r = finish (vm, dom, &m)) < 0)
@@ -231,9 +231,9 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from,
         r = finish (vm, dom, &m);
     }
   vs_meta_clear (&m);
-  vm_op_end (vm);
   /* Its children are read again: they name their parent. */
   host_sync (vm, true);
+  vm_op_end (vm);
   return r;
 }
 
@@ -253,12 +253,12 @@ rename_recover (void)
       log_info ("VM '%s': a rename of a snapshot was under way; finishing "
                 "it.",
                 vm->name);
-      if ((dom = lookup_domain (vm)) && meta_read (vm, dom, &m) == 0
+      if (lookup_domain (vm, &dom) == 0 && meta_read (vm, dom, &m) == 0
           && m.rename_from)
         finish (vm, dom, &m);
       vs_meta_clear (&m);
-      vm_op_end (vm);
       host_sync (vm, true);
+      vm_op_end (vm);
     }
   host_put (h);
 }

@@ -40,8 +40,8 @@ op_close (struct op *o)
     virDomainFree (o->dom);
   free (o->xml);
   dom_xml_free (o->dx);
-  vm_op_end (o->vm);
   host_sync (o->vm, false); /* failed or not: libvirt may have shown a part */
+  vm_op_end (o->vm);
 }
 
 /* Begin an operation on VM, which must be shut off. */
@@ -54,8 +54,8 @@ op_open (const struct vs_vm *vm, struct op *o)
   o->vm = vm;
   if ((r = vm_op_begin (vm)) < 0)
     return r;
-  if ((o->dom = lookup_domain (vm)) == NULL)
-    r = -ENOENT;
+  if ((r = lookup_domain (vm, &o->dom)) < 0)
+    ;
   else if (virDomainGetState (o->dom, &state, &reason, 0) < 0)
     r = -EIO;
   else if (state != VIR_DOMAIN_SHUTOFF)

@@ -194,6 +194,34 @@ merge_disk_clear (struct merge_disk *k)
   memset (k, 0, sizeof *k);
 }
 
+bool
+dom_xml_uses (const struct dom_xml *d, const char *path)
+{
+  for (size_t i = 0; d && i < d->ndisks; i++)
+    {
+      if (d->disks[i].source && strcmp (d->disks[i].source, path) == 0)
+        return true;
+      for (size_t j = 0; j < d->disks[i].nbacking; j++)
+        if (strcmp (d->disks[i].backing[j], path) == 0)
+          return true;
+    }
+  return false;
+}
+
+void
+vs_meta_clear_merge (struct vs_meta *m)
+{
+  free (m->merge);
+  free (m->merge_memory);
+  for (size_t i = 0; i < m->nmerge; i++)
+    merge_disk_clear (&m->merge_disks[i]);
+  free (m->merge_disks);
+  m->merge = m->merge_memory = NULL;
+  m->merge_disks = NULL;
+  m->nmerge = 0;
+  m->merge_failed = false;
+}
+
 void
 vs_meta_clear (struct vs_meta *m)
 {

@@ -1,7 +1,8 @@
 #!/bin/bash
 # rmdir refuses what it cannot delete, and changes nothing when it does:
 # no such snapshot (ENOENT), the snapshot preview or resume points to
-# (EBUSY), a snapshot whose base another branch stands on (EBUSY).  A
+# (EBUSY), a snapshot whose base another branch stands on (EBUSY), a
+# snapshot whose frozen volume is open (EBUSY).  A
 # snapshot with two branches above it merges, and keeps both.
 . "$(dirname "$0")/functions.sh"
 
@@ -44,6 +45,14 @@ rm "$V/resume"
 before=$(state)
 assert_eq EBUSY "$(errno_of rmdir "$V/snapshots/s2")" "rmdir of a snapshot two branches stand on"
 assert_eq "$before" "$(state)" "after the refusal of a shared base"
+
+# An open frozen volume holds its snapshot: the merge would write into it
+# under its reader.  Closed, the merge goes on.
+exec 5< "$V/snapshots/s1/vda.qcow2"
+before=$(state)
+assert_eq EBUSY "$(errno_of rmdir "$V/snapshots/s1")" "rmdir of s1 while its vda.qcow2 is open"
+assert_eq "$before" "$(state)" "after the refusal of an open volume"
+exec 5<&-
 
 # ...but s1, under both branches, merges, and both keep their content.
 sum2=$(content_sum "$V/snapshots/s2/vda.qcow2")

@@ -233,8 +233,12 @@ test_open_read_only (void **state)
                     0);
   for (size_t i = 0; i < sizeof write_flags / sizeof write_flags[0]; i++)
     assert_int_equal (node_open (&n, &as_root, write_flags[i], &h, &cache), -EROFS);
+  /* A node not opened before: whatever the kernel kept of it goes. */
   assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_true (h->fd >= 0);
+  assert_int_equal (cache, PAGE_CACHE_DROP);
+  handle_close (h);
+  assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_int_equal (cache, PAGE_CACHE_KEEP);
   handle_close (h);
 
@@ -446,6 +450,45 @@ test_stable_inodes (void **state)
   host_unref (again);
 }
 
+/* A rename within one VM whose two directories were resolved in two views
+ * (a refresh between them) is no rename across VMs: the VM is the same
+ * UUID, whatever its record. */
+static void
+test_rename_across_views (void **state)
+{
+  struct vs_host *other = make_host ();
+  struct node a, b;
+
+  assert_int_equal (node_resolve (*state, "/web/snapshots", &a), 0);
+  assert_int_equal (node_resolve (other, "/web/snapshots", &b), 0);
+  assert_ptr_not_equal (a.vm, b.vm);
+  /* A bad new name: refused before any libvirt call, and not as EXDEV. */
+  assert_int_equal (node_rename (&a, "s1", &b, ".bad"), -EINVAL);
+  host_unref (other);
+}
+
+/* The table of which file each node stood for stays bounded: nodes no
+ * open passes through are forgotten, and a forgotten node is never taken
+ * for the same file. */
+static void
+test_backing_forgets (void **state)
+{
+  struct stat st;
+  bool same;
+
+  (void) state;
+  assert_int_equal (stat (volume, &st), 0);
+  assert_int_equal (backing_note_open (12345, -1, &st, &same, NULL), 0);
+  assert_false (same);
+  assert_int_equal (backing_note_open (12345, -1, &st, &same, NULL), 0);
+  assert_true (same);
+  for (uint64_t i = 0; i < 3 * 4096; i++)
+    assert_int_equal (backing_note_open (1000000 + i, -1, &st, &same, NULL),
+                      0);
+  assert_int_equal (backing_note_open (12345, -1, &st, &same, NULL), 0);
+  assert_false (same);
+}
+
 /* --- who may do what (access.h) ---------------------------------------- */
 
 /* The mode, owner and group PATH shows to root. */
@@ -597,6 +640,8 @@ main (void)
     cmocka_unit_test (test_mkdir_places),
     cmocka_unit_test (test_snapshot_names),
     cmocka_unit_test (test_rename_refusals),
+    cmocka_unit_test (test_rename_across_views),
+    cmocka_unit_test (test_backing_forgets),
     cmocka_unit_test (test_modes),
     cmocka_unit_test (test_open_checks_caller),
     cmocka_unit_test (test_verbs_and_groups),

@@ -368,6 +368,13 @@ test_live_chain (void **state)
   assert_string_equal (d->disks[0].backing[0], "/mid");
   assert_string_equal (d->disks[0].backing[1], "/base");
   assert_true (d->disks[0].mirror_ready);
+  /* What a failed snapshot may delete: none of these. */
+  assert_true (dom_xml_uses (d, "/top"));
+  assert_true (dom_xml_uses (d, "/mid"));
+  assert_true (dom_xml_uses (d, "/base"));
+  assert_false (dom_xml_uses (d, "/top.new"));
+  assert_false (dom_xml_uses (d, "/"));
+  assert_false (dom_xml_uses (NULL, "/top"));
   dom_xml_free (d);
 }
 

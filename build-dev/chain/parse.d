@@ -1,0 +1,3 @@
+build-dev/chain/parse.o: chain/parse.c include/chain.h include/util.h
+include/chain.h:
+include/util.h:

@@ -1,0 +1,2 @@
+build-dev/fs/access.o: fs/access.c include/access.h
+include/access.h:

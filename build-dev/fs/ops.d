@@ -1,0 +1,17 @@
+build-dev/fs/ops.o: fs/ops.c include/cleanup.h include/fs.h \
+ /usr/include/fuse3/fuse.h /usr/include/fuse3/fuse_common.h \
+ /usr/include/fuse3/libfuse_config.h /usr/include/fuse3/fuse_opt.h \
+ /usr/include/fuse3/fuse_log.h /usr/include/fuse3/fuse_lowlevel.h \
+ include/access.h include/host.h include/log.h include/util.h
+include/cleanup.h:
+include/fs.h:
+/usr/include/fuse3/fuse.h:
+/usr/include/fuse3/fuse_common.h:
+/usr/include/fuse3/libfuse_config.h:
+/usr/include/fuse3/fuse_opt.h:
+/usr/include/fuse3/fuse_log.h:
+/usr/include/fuse3/fuse_lowlevel.h:
+include/access.h:
+include/host.h:
+include/log.h:
+include/util.h:

@@ -1,0 +1,14 @@
+build-dev/tests/unit/test-passthrough.o: tests/unit/test-passthrough.c \
+ include/fs.h /usr/include/fuse3/fuse.h /usr/include/fuse3/fuse_common.h \
+ /usr/include/fuse3/libfuse_config.h /usr/include/fuse3/fuse_opt.h \
+ /usr/include/fuse3/fuse_log.h /usr/include/fuse3/fuse_lowlevel.h \
+ include/access.h include/host.h
+include/fs.h:
+/usr/include/fuse3/fuse.h:
+/usr/include/fuse3/fuse_common.h:
+/usr/include/fuse3/libfuse_config.h:
+/usr/include/fuse3/fuse_opt.h:
+/usr/include/fuse3/fuse_log.h:
+/usr/include/fuse3/fuse_lowlevel.h:
+include/access.h:
+include/host.h:

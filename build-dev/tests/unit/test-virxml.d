@@ -1,0 +1,3 @@
+build-dev/tests/unit/test-virxml.o: tests/unit/test-virxml.c \
+ include/virxml.h
+include/virxml.h:

@@ -1,0 +1,7 @@
+#!/bin/bash
+# A short chaos campaign (tests/chaos/chaos.py) with a random seed: random
+# verbs on two writing guests, faults at random moments, the invariants
+# checked after each.  The long one is 'make chaos'.
+. "$(dirname "$0")/functions.sh"
+VMSNAPFS=$VMSNAPFS python3 "$TOP/tests/chaos/chaos.py" --ops 15 ||
+    fail "the chaos campaign found a fault (its replay line is above)"
