@@ -320,10 +320,14 @@ list_disks (const struct node *n,
 
 /* --- the types -------------------------------------------------------- */
 
+/* A snapshot's info changes with a merge (its parent, its status) under
+ * the same inode: never cached. */
 static const struct node_type t_info = { .mode = S_IFREG | 0444,
-                                         .render = render_info };
+                                         .render = render_info,
+                                         .volatile_content = true };
 static const struct node_type t_info_json = { .mode = S_IFREG | 0444,
-                                              .render = render_info_json };
+                                              .render = render_info_json,
+                                              .volatile_content = true };
 static const struct node_type t_domain_xml = { .mode = S_IFREG | 0444,
                                                .render = render_domain_xml };
 static const struct node_type t_memory = { .mode = S_IFREG | 0400,

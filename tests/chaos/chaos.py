@@ -294,12 +294,21 @@ class Chaos:
             return ("mv %s %s" % (old, new), self.do_mv, g, old, new)
         if choice in ("preview", "revert", "commit"):
             name = self.rng.choice(snaps)
+            if choice == "commit":
+                # A commit is of the snapshot previewed, when there is one.
+                try:
+                    name = os.readlink(self.path(g, "preview")).split("/")[1]
+                except OSError:
+                    pass
             return ("%s %s" % (choice, name), self.do_link, g, choice, name)
         if choice == "undo":
             return ("undo", self.do_undo, g)
         if choice == "rm-resume":
             return ("rm resume", self.do_rm_resume, g)
-        cmd = self.rng.choice(["start", "destroy"])
+        running = g.state() == "running"
+        cmd = ("destroy" if running else "start") \
+            if self.rng.random() < 0.8 else self.rng.choice(["start",
+                                                             "destroy"])
         return ("state %s" % cmd, self.do_state, g, cmd)
 
     def pick(self, g, kind):
@@ -572,7 +581,10 @@ class Chaos:
         result = {}
 
         def go():
-            result["r"] = self.run(fn, g, *args)
+            try:
+                result["r"] = self.run(fn, *args)
+            except Exception as e:  # a bug of the campaign, not an errno
+                result["r"] = "exception: %r" % e
         t = threading.Thread(target=go)
         t.start()
         kind = None
@@ -589,6 +601,8 @@ class Chaos:
             self.check("after %s in step %d" % (kind, i), before)
             for gg in self.guests:
                 self.starts(gg)
+        elif result["r"].startswith("exception"):
+            raise Failure("step %d raised %s" % (i, result["r"]))
         elif result["r"] not in ("OK", "EBUSY", "EINVAL", "ENOENT"):
             self.check("after step %d returned %s" % (i, result["r"]),
                        before)

@@ -62,3 +62,20 @@ grep -q "source file=\"$VM_DIR/vda.s1.qcow2\"" "$S/s2/domain.xml" ||
     fail "domain.xml of s2 does not name the volume at s2"
 python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' \
     "$S/s1/domain.xml" || fail "domain.xml is not well-formed"
+
+# A merge changes what info says under the same inode and, here, the same
+# size (a parent of as many letters): a read after the rmdir shows the new
+# values, never what the kernel kept of the file.
+virsh -q snapshot-create-as "$vm" s3 --disk-only --atomic \
+    --diskspec "vda,snapshot=external,file=$VM_DIR/vda.s3.qcow2" \
+    --diskspec "vdb,snapshot=external,file=$VM_DIR/vdb.s3.qcow2" >/dev/null
+wait_for 1 test -d "$S/s3" || fail "s3 did not appear"
+size=$(stat -c %s "$S/s3/info")
+assert_eq s2 "$(field s3 parent)" "parent of s3"
+assert_eq s2 "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parent"])' "$S/s3/info.json")" \
+    "parent of s3 in info.json"
+rmdir "$S/s2"
+assert_eq s1 "$(field s3 parent)" "parent of s3 after the merge of s2"
+assert_eq s1 "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parent"])' "$S/s3/info.json")" \
+    "parent of s3 in info.json after the merge of s2"
+assert_eq "$size" "$(stat -c %s "$S/s3/info")" "the size of s3's info (the same)"

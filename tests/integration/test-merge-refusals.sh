@@ -58,7 +58,10 @@ exec 5<&-
 sum2=$(content_sum "$V/snapshots/s2/vda.qcow2")
 active=$(vm_volume mref)
 sumnow=$(content_sum "$active")
+assert_eq s1 "$(sed -n 's/^parent: //p' "$V/snapshots/s2/info")" "s2's parent before"
 rmdir "$V/snapshots/s1"
+# Read at once, not from what the kernel kept of the file before.
+assert_eq "" "$(sed -n 's/^parent: //p' "$V/snapshots/s2/info")" "s2's parent in info after merging s1"
 [ ! -e "$V/snapshots/s1" ] || fail "s1 is still there"
 assert_eq "$sum2" "$(content_sum "$V/snapshots/s2/vda.qcow2")" "s2 after merging s1"
 assert_eq "$sumnow" "$(content_sum "$active")" "the VM's disk after merging s1"
