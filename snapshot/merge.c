@@ -630,12 +630,23 @@ step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
         r = meta_write (vm, dom, rec);
       }
   /* The definition: its disk on BASE, and no recorded chain naming TOP
-   * (libvirt would look for TOP when it starts the VM). */
+   * (libvirt would look for TOP when it starts the VM, and an offline
+   * snapshot would inherit the chain).  Read again: another disk's step
+   * may have defined it since the look (found by the chaos campaign). */
   if (r == 0 && in_chain (dd, md->top))
-    r = define_disk (vm, l->xml, md->target,
-                     strcmp (dd->source, md->top) == 0 ? md->base : dd->source,
-                     strcmp (dd->source, md->top) == 0 ? md->format
-                                                       : dd->format);
+    {
+      CLEANUP_FREE char *xml = NULL;
+      struct dom_xml *now = NULL;
+
+      if ((r = read_inactive (vm->name, dom, &xml, &now)) == 0
+          && (dd = find_disk (now, md->target)) && in_chain (dd, md->top))
+        r = define_disk (vm, xml, md->target,
+                         strcmp (dd->source, md->top) == 0 ? md->base
+                                                           : dd->source,
+                         strcmp (dd->source, md->top) == 0 ? md->format
+                                                           : dd->format);
+      dom_xml_free (now);
+    }
   if (r < 0)
     return r;
   if (unlink (md->top) == 0)

@@ -309,7 +309,7 @@ class Chaos:
         cmd = ("destroy" if running else "start") \
             if self.rng.random() < 0.8 else self.rng.choice(["start",
                                                              "destroy"])
-        return ("state %s" % cmd, self.do_state, g, cmd)
+        return ("state %s (%s)" % (cmd, g.state()), self.do_state, g, cmd)
 
     def pick(self, g, kind):
         snaps = self.model.vms[g.name]
@@ -417,6 +417,21 @@ class Chaos:
             raise Failure("libvirtd does not answer")
         for g in self.guests:
             self.wait_quiet(g)
+            # The daemon reconnects on its own: until then verbs are EIO.
+            # Its mode, written back as it is, is a verb that changes
+            # nothing.
+            mode_file = self.path(g, "snapshot-mode")
+            def answers():
+                with open(mode_file) as f:
+                    mode = f.read().strip()
+                return self.run(self.do_write, mode_file, mode) == "OK"
+            if not wait_for(answers, 60, 0.5):
+                raise Failure("the daemon does not act on %s after a %s"
+                              % (g.name, kind))
+
+    def do_write(self, path, text):
+        with open(path, "w") as f:
+            f.write(text)
 
     # -- the invariants
     def check(self, why, before=None):
@@ -539,6 +554,14 @@ class Chaos:
 
     def chains_check(self, g):
         errors = []
+        for inactive in ([], ["--inactive"]):
+            for src in virsh("domblklist", g.name, "--details",
+                             *inactive).splitlines():
+                f = src.split()
+                if len(f) >= 4 and f[1] == "disk" and not os.path.exists(f[3]):
+                    errors.append("%s: disk %s is on %s, which is gone%s" % (
+                        g.name, f[2], f[3], " (persistent definition)"
+                        if inactive else ""))
         for src in virsh("domblklist", g.name, "--details").splitlines():
             f = src.split()
             if len(f) >= 4 and f[1] == "disk" and os.path.exists(f[3]):
@@ -559,7 +582,9 @@ class Chaos:
             raise Failure("%s: started, but the guest does not count"
                           % g.name)
         if r != "OK":
-            raise Failure("%s: does not start: %s" % (g.name, r))
+            raise Failure("%s: does not start: %s (libvirt: %s)" % (
+                g.name, r, virsh("domstate", g.name, "--reason",
+                                 check=False).strip()))
 
     def sanitizers(self):
         """Under ASan and UBSan, a report in the daemon's log fails."""
@@ -639,7 +664,7 @@ class Chaos:
             print("the daemon's log ends with:")
             try:
                 with open(self.log, errors="replace") as f:
-                    for line in f.readlines()[-20:]:
+                    for line in f.readlines()[-40:]:
                         print("    " + line.rstrip())
             except OSError:
                 pass
@@ -649,10 +674,14 @@ class Chaos:
         finally:
             self.daemon.stop()
             for g in self.guests:
-                g.remove()
+                if not os.environ.get("CHAOS_KEEP"):
+                    g.remove()
             try:
                 os.rmdir(self.daemon.mnt)
-                os.unlink(self.log)
+                if os.environ.get("CHAOS_KEEP_LOG"):
+                    print("the daemon's log: " + self.log)
+                else:
+                    os.unlink(self.log)
             except OSError:
                 pass
         f = self.figures
