@@ -3,5 +3,5 @@
 # verbs on two writing guests, faults at random moments, the invariants
 # checked after each.  The long one is 'make chaos'.
 . "$(dirname "$0")/functions.sh"
-VMSNAPFS=$VMSNAPFS python3 "$TOP/tests/chaos/chaos.py" --ops 15 ||
+VMSNAPFS=$VMSNAPFS python3 "$TOP/tests/chaos/chaos.py" --ops 20 ||
     fail "the chaos campaign found a fault (its replay line is above)"

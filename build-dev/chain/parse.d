@@ -1,3 +1,0 @@
-build-dev/chain/parse.o: chain/parse.c include/chain.h include/util.h
-include/chain.h:
-include/util.h:

@@ -1,2 +1,0 @@
-build-dev/common/log.o: common/log.c include/log.h
-include/log.h:

@@ -1,2 +1,0 @@
-build-dev/fs/access.o: fs/access.c include/access.h
-include/access.h:

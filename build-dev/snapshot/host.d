@@ -1,7 +1,0 @@
-build-dev/snapshot/host.o: snapshot/host.c include/cleanup.h \
- snapshot/internal.h include/host.h include/log.h include/util.h
-include/cleanup.h:
-snapshot/internal.h:
-include/host.h:
-include/log.h:
-include/util.h:

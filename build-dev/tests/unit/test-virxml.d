@@ -1,3 +1,0 @@
-build-dev/tests/unit/test-virxml.o: tests/unit/test-virxml.c \
- include/virxml.h
-include/virxml.h:
