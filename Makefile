@@ -6,6 +6,8 @@
 #   make asan       only the run under AddressSanitizer and UBSan
 #   make demo       install, start libvirtd and a small VM, mount it
 #   make unit       build and run the unit tests only
+#   make install    the daemon, manual pages and systemd unit, in PREFIX
+#                   (/usr/local), DESTDIR for staging; make uninstall
 #   make chaos      the long chaos campaign: CHAOS_OPS (300) random steps
 #                   with faults, invariants checked (SEED=S replays one)
 
@@ -21,6 +23,15 @@ else
 BUILD ?= build
 SAN_FLAGS =
 endif
+
+# Where make install puts things (GNU conventions; DESTDIR for staging).
+PREFIX ?= /usr/local
+prefix = $(PREFIX)
+exec_prefix = $(prefix)
+sbindir = $(exec_prefix)/sbin
+datarootdir = $(prefix)/share
+mandir = $(datarootdir)/man
+unitdir = $(prefix)/lib/systemd/system
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -42,7 +53,7 @@ UNIT_SRCS = $(wildcard tests/unit/test-*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-only unit integration asan demo deps libvirtd \
-        guest clean format chaos
+        guest clean format chaos install uninstall
 
 all: $(BUILD)/vmsnapfs
 ifneq ($(SANITIZE),1)
@@ -83,6 +94,23 @@ integration: all
 
 asan: deps libvirtd
 	$(MAKE) check-only SANITIZE=1
+
+# The daemon (mount.fuse3 runs it, found in PATH, for mount -t
+# fuse.vmsnapfs and fstab lines), its two manual pages, the systemd unit.
+INSTALLED = $(sbindir)/vmsnapfs $(mandir)/man1/vmsnapfs.1 \
+            $(mandir)/man5/vmsnapfs.5 $(unitdir)/vmsnapfs@.service
+
+install: $(BUILD)/vmsnapfs
+	install -D -m 0755 $(BUILD)/vmsnapfs $(DESTDIR)$(sbindir)/vmsnapfs
+	install -D -m 0644 doc/vmsnapfs.1 $(DESTDIR)$(mandir)/man1/vmsnapfs.1
+	install -D -m 0644 doc/vmsnapfs.5 $(DESTDIR)$(mandir)/man5/vmsnapfs.5
+	mkdir -p $(DESTDIR)$(unitdir)
+	sed 's|@SBINDIR@|$(sbindir)|g' systemd/vmsnapfs@.service.in \
+	    > $(DESTDIR)$(unitdir)/vmsnapfs@.service
+	chmod 0644 $(DESTDIR)$(unitdir)/vmsnapfs@.service
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 CHAOS_OPS ?= 300
 chaos: deps libvirtd

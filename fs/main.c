@@ -34,6 +34,7 @@ struct options
   unsigned long merge_bandwidth;
   int help;
   int version;
+  char *words[2]; /* the arguments that are no options: [SOURCE] MOUNTPOINT */
 };
 
 #define OPT(t, p) { t, offsetof (struct options, p), 1 }
@@ -49,10 +50,32 @@ static const struct fuse_opt option_spec[] = {
   FUSE_OPT_END,
 };
 
+/* Keep the arguments that are no options: mount(8), through mount.fuse3,
+ * runs "vmsnapfs SOURCE MOUNTPOINT -o OPTIONS", SOURCE being an fstab
+ * line's first field: the URI. */
+static int
+keep_words (void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+  struct options *opts = data;
+
+  (void) outargs;
+  if (key != FUSE_OPT_KEY_NONOPT)
+    return 1;
+  for (size_t i = 0; i < 2; i++)
+    if (opts->words[i] == NULL)
+      {
+        opts->words[i] = strdup (arg);
+        return 0;
+      }
+  fprintf (stderr, "vmsnapfs: too many arguments: '%s'\n", arg);
+  return -1;
+}
+
 static void
 usage (const char *prog)
 {
-  printf ("usage: %s [-o OPTION[,OPTION...]] [-f] [-d] [-s] MOUNTPOINT\n"
+  printf ("usage: %s [-o OPTION[,OPTION...]] [-f] [-d] [-s] [URI] "
+          "MOUNTPOINT\n"
           "\n"
           "Mount the VMs of a libvirt host as directories, and their\n"
           "snapshots as directories of frozen disks.\n"
@@ -78,7 +101,12 @@ usage (const char *prog)
           "memory are root's; only root uses the verbs.  readers and\n"
           "operators widen that to a group each.\n"
           "\n"
-          "Unmount with 'fusermount3 -u MOUNTPOINT'.\n",
+          "URI, before the mount point, is the libvirt connection, as\n"
+          "mount(8) passes an fstab line's source: 'mount -t fuse.vmsnapfs\n"
+          "qemu:///system /mnt/vms'.\n"
+          "\n"
+          "Unmount with 'fusermount3 -u MOUNTPOINT'.  See vmsnapfs(1) and\n"
+          "vmsnapfs(5).\n",
           prog, DEFAULT_URI);
 }
 
@@ -158,8 +186,17 @@ main (int argc, char *argv[])
   for (int i = 1; i < argc; i++)
     if (strstr (argv[i], "max_threads="))
       max_threads_given = true;
-  if (fuse_opt_parse (&args, &opts, option_spec, NULL) < 0)
+  if (fuse_opt_parse (&args, &opts, option_spec, keep_words) < 0)
     goto out;
+  /* With two, the first is the source: the URI, unless -o uri says it. */
+  if (opts.words[1])
+    {
+      if (opts.uri == NULL)
+        opts.uri = strdup (opts.words[0]);
+      fuse_opt_add_arg (&args, opts.words[1]);
+    }
+  else if (opts.words[0])
+    fuse_opt_add_arg (&args, opts.words[0]);
   if (opts.help)
     {
       usage (argv[0]);
@@ -252,6 +289,8 @@ out:
   free (opts.uri);
   free (opts.readers);
   free (opts.operators);
+  free (opts.words[0]);
+  free (opts.words[1]);
   fuse_opt_free_args (&args);
   return status;
 }
