@@ -204,9 +204,8 @@ static int
 op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
 {
   struct node n;
-  int r;
-
   struct caller c;
+  int r;
 
   if ((r = resolve_open (path, fi, &n)) < 0)
     return r;

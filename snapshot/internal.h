@@ -129,6 +129,34 @@ void merge_wake (void);
 void merge_recover (void);
 void merge_stop (void);
 
+/* A volume of a disk, and its backing file where the view knows it. */
+struct vol
+{
+  const char *path;
+  const char *format;  /* NULL: unknown, never read */
+  const char *backing; /* NULL: unknown, to be read from the file */
+};
+
+/* Every volume of disk TARGET that vmsnapfs knows of (plan.c): the
+ * volumes of all the VM's snapshots (an overlay's backing file is its
+ * snapshot's frozen volume, read when the view was built), the disk's
+ * source in the definition DX, and the volumes a preview keeps.  May
+ * repeat; *N set; a malloc'd array of their strings. */
+struct vol *known_volumes (const struct vs_vm *vm, const struct dom_xml *dx,
+                           const char *target, size_t *n);
+
+/* The volumes among VOLS whose backing file is PARENT, without repeats,
+ * each with its format (a malloc'd array of VOLS's strings), *N set.  The
+ * view tells which may be; the file has the last word. */
+struct vol *children_of (const struct vol *vols, size_t nvols,
+                         const char *parent, size_t *n);
+
+/* Fill the record M for deleting SNAP (as libvirt and the files have it
+ * now), checking that no branch but TOP's stands on any BASE.  Returns 0,
+ * -EBUSY or -EIO (logged). */
+int merge_plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
+                const struct dom_xml *dx, struct vs_meta *m);
+
 /* Finish the renames of snapshots a previous daemon recorded (rename.c). */
 void rename_recover (void);
 
