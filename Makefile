@@ -8,6 +8,7 @@
 #   make unit       build and run the unit tests only
 #   make install    the daemon, manual pages and systemd unit, in PREFIX
 #                   (/usr/local), DESTDIR for staging; make uninstall
+#   make deb        a Debian package: build/deb/vmsnapfs_VERSION_ARCH.deb
 #   make chaos      the long chaos campaign: CHAOS_OPS (300) random steps
 #                   with faults, invariants checked (SEED=S replays one)
 
@@ -40,7 +41,7 @@ WARNINGS = -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes \
            -Wformat=2 -Wno-format-nonliteral
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SOURCE \
+ALL_CFLAGS = -std=gnu11 $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SOURCE \
              -DVMSNAPFS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) \
              -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
@@ -52,7 +53,7 @@ MAIN_OBJ = $(BUILD)/fs/main.o
 UNIT_SRCS = $(wildcard tests/unit/test-*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-only unit integration asan demo deps libvirtd \
+.PHONY: deb all check check-only unit integration asan demo deps libvirtd \
         guest clean format chaos install uninstall
 
 all: $(BUILD)/vmsnapfs
@@ -111,6 +112,17 @@ install: $(BUILD)/vmsnapfs
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+
+# The Debian package (debian/), built by dpkg-buildpackage in a copy of
+# the tree, since it writes its results beside the source.
+DEB_DIR = build/deb
+deb: deps
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/vmsnapfs-$(VERSION)
+	tar -c --exclude-vcs --exclude='./build*' --exclude=./vmsnapfs . | \
+	    tar -x -C $(DEB_DIR)/vmsnapfs-$(VERSION)
+	cd $(DEB_DIR)/vmsnapfs-$(VERSION) && dpkg-buildpackage -b -us -uc
+	ls $(DEB_DIR)/*.deb
 
 CHAOS_OPS ?= 300
 chaos: deps libvirtd

@@ -159,6 +159,39 @@ format_iso8601 (time_t t, char buf[static 32])
 }
 
 void
+format_size (uint64_t bytes, char buf[static 16])
+{
+  static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+  double v = (double) bytes;
+  size_t u = 0;
+
+  if (bytes < 1024)
+    {
+      snprintf (buf, 16, "%uB", (unsigned) bytes);
+      return;
+    }
+  for (v /= 1024; v >= 1023.95 && u + 1 < sizeof units / sizeof *units; u++)
+    v /= 1024;
+  snprintf (buf, 16, "%.1f%s", v, units[u]);
+}
+
+void
+format_duration (uint64_t secs, char buf[static 16])
+{
+  if (secs < 60)
+    snprintf (buf, 16, "%us", (unsigned) secs);
+  else if (secs < 3600)
+    snprintf (buf, 16, "%um%02us", (unsigned) (secs / 60),
+              (unsigned) (secs % 60));
+  else if (secs < 86400)
+    snprintf (buf, 16, "%uh%02um", (unsigned) (secs / 3600),
+              (unsigned) (secs / 60 % 60));
+  else
+    snprintf (buf, 16, "%ud%02uh", (unsigned) (secs / 86400 % 100000),
+              (unsigned) (secs / 3600 % 24));
+}
+
+void
 deadline_ms (struct timespec *until, clockid_t clock, long ms)
 {
   clock_gettime (clock, until);

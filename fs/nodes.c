@@ -118,13 +118,19 @@ render_domain_xml (const struct node *n, size_t *len)
 static int
 generate_jobs (const struct node *n, char **out, size_t *len)
 {
-  return host_jobs (n->vm, false, out, len);
+  return host_jobs (n->vm, JOBS_LINES, out, len);
 }
 
 static int
 generate_jobs_json (const struct node *n, char **out, size_t *len)
 {
-  return host_jobs (n->vm, true, out, len);
+  return host_jobs (n->vm, JOBS_JSON, out, len);
+}
+
+static int
+generate_progress (const struct node *n, char **out, size_t *len)
+{
+  return host_jobs (n->vm, JOBS_PROGRESS, out, len);
 }
 
 static const char *
@@ -378,6 +384,9 @@ static const struct node_type t_jobs = { .mode = S_IFREG | 0444,
 static const struct node_type t_jobs_json = { .mode = S_IFREG | 0444,
                                               .generate = generate_jobs_json,
                                               .volatile_content = true };
+static const struct node_type t_progress = { .mode = S_IFREG | 0444,
+                                             .generate = generate_progress,
+                                             .volatile_content = true };
 
 static const struct node_type t_preview = { .mode = S_IFLNK | 0777,
                                             .exists = has_preview,
@@ -396,6 +405,7 @@ static const struct child vm_children[] = {
   { "resume", &t_resume },
   { "jobs", &t_jobs },
   { "jobs.json", &t_jobs_json },
+  { "progress", &t_progress },
   { "snapshots", &t_snapshots },
   { NULL, NULL },
 };

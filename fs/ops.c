@@ -24,6 +24,7 @@
  * from a per-thread memfd (see reply_area).
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -258,6 +259,31 @@ op_readlink (const char *path, char *buf, size_t size)
   r = node_readlink (&n, buf, size);
   release (&n);
   return r;
+}
+
+/* df: the room where the snapshots of the VM the path is in (of any VM,
+ * above them) would be written; see host_statfs. */
+static int
+op_statfs (const char *path, struct statvfs *st)
+{
+  struct node n;
+
+  if (path == NULL || resolve (path, &n) < 0)
+    {
+      struct vs_host *h = host_get ();
+
+      host_statfs (h, NULL, st);
+      host_put (h);
+    }
+  else
+    {
+      host_statfs (n.host, n.vm, st);
+      release (&n);
+    }
+  st->f_namemax = NAME_MAX;
+  if (st->f_bsize == 0)
+    st->f_bsize = st->f_frsize = 4096;
+  return 0;
 }
 
 static int
@@ -660,6 +686,7 @@ static const struct fuse_operations operations = {
   .init = op_init,
   .getattr = op_getattr,
   .readlink = op_readlink,
+  .statfs = op_statfs,
   .opendir = op_opendir,
   .readdir = op_readdir,
   .releasedir = op_releasedir,

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 /* How often the background thread checks for snapshots made or deleted
@@ -76,6 +77,7 @@ struct vs_vm
   bool renaming;       /* a rename of a snapshot is recorded, not over */
   size_t ndisks;
   char **disk_targets; /* the VM's file-backed disks, for the jobs file */
+  char **disk_sources; /* their volumes now, where new overlays go */
   size_t nsnaps;
   struct vs_snapshot **snaps; /* sorted by name */
   uint64_t snap_fingerprint;  /* hash of the snapshot names and current */
@@ -112,9 +114,25 @@ const struct vs_vm *host_find_vm (const struct vs_host *h, const char *name);
 const struct vs_snapshot *vm_find_snapshot (const struct vs_vm *vm,
                                             const char *name);
 
-/* Render the running block jobs of VM as SPEC.md's jobs (JSON when JSON),
- * asking libvirt now.  *OUT is malloc'd.  Returns 0 or -EIO. */
-int host_jobs (const struct vs_vm *vm, bool json, char **out, size_t *len);
+/* The running block jobs of VM, asking libvirt now: as SPEC.md's jobs
+ * lines, as jobs.json, or as the progress file's lines for people (sizes,
+ * rate, time left).  *OUT is malloc'd.  Returns 0 or -EIO. */
+enum jobs_view
+{
+  JOBS_LINES,
+  JOBS_JSON,
+  JOBS_PROGRESS,
+};
+int host_jobs (const struct vs_vm *vm, enum jobs_view view, char **out,
+               size_t *len);
+
+/* The free space where snapshots of VM would be written (of every VM when
+ * VM is NULL): the file system of the VM's current volumes, or of those
+ * volumes' that has the least room when they lie on several.  Returns 0,
+ * or -ENOENT when there is no local file to measure (no disks, a remote
+ * host). */
+int host_statfs (const struct vs_host *h, const struct vs_vm *vm,
+                 struct statvfs *st);
 
 /* --- operations ----------------------------------------------------------
  * Each returns 0 or -errno (the errno of SPEC.md), logs its failure once,

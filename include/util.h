@@ -48,6 +48,11 @@ char *safe_file_name (const char *name);
 
 /* Format T as ISO 8601 in UTC: "2026-11-23T17:48:07Z". */
 void format_iso8601 (time_t t, char buf[static 32]);
+/* BYTES for people, in binary units with one decimal: "900B", "512.0MiB",
+ * "1.0GiB". */
+void format_size (uint64_t bytes, char buf[static 16]);
+/* SECS for people: "6s", "2m05s", "1h02m", "3d04h". */
+void format_duration (uint64_t secs, char buf[static 16]);
 
 /* pread(2) until SIZE bytes are read, the end of the file, or an error:
  * the count read, or -1 with errno set. */

@@ -8,7 +8,8 @@ PACKAGES="
   libfuse3-dev libvirt-dev libjson-c-dev libcmocka-dev libnbd-dev
   fuse3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
   libxml2-dev
-  busybox-static cpio rsync tar restic bc python3 util-linux procps
+  busybox-static cpio rsync tar restic borgbackup bc python3 util-linux procps
+  debhelper dpkg-dev lintian
 "
 
 missing=""

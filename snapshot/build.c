@@ -266,8 +266,12 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
   if (read_inactive (vm->name, dom, NULL, &dx) < 0)
     return -EIO;
   vm->disk_targets = xcalloc (dx->ndisks, sizeof *vm->disk_targets);
-  for (size_t i = 0; i < dx->ndisks; i++)
-    vm->disk_targets[vm->ndisks++] = xstrdup (dx->disks[i].target);
+  vm->disk_sources = xcalloc (dx->ndisks, sizeof *vm->disk_sources);
+  for (size_t i = 0; i < dx->ndisks; i++, vm->ndisks++)
+    {
+      vm->disk_targets[i] = xstrdup (dx->disks[i].target);
+      vm->disk_sources[i] = xstrdup (dx->disks[i].source);
+    }
   vm->snapshot_mode = xstrdup (dx->meta.snapshot_mode ? dx->meta.snapshot_mode
                                                       : "memory");
   vm->preview = xstrdup_null (dx->meta.preview);

@@ -477,6 +477,15 @@ wake_event_loop (int timer, void *opaque)
   virEventRemoveTimeout (timer);
 }
 
+bool
+host_is_local (void)
+{
+  const char *rest = H.uri ? strstr (H.uri, "://") : NULL;
+
+  /* "qemu:///system": no host between "//" and the path. */
+  return rest && rest[3] == '/';
+}
+
 int
 host_start (const char *uri)
 {

@@ -122,6 +122,16 @@ int restore_memory (const struct vs_vm *vm, virDomainPtr dom);
  * NULL while disconnected. */
 virConnectPtr host_conn (void);
 
+/* Note where the block job on disk TARGET of VM UUID is, for the rate the
+ * jobs files show (jobs.c); when P is not NULL, tell how it goes. */
+struct progress;
+void job_note (const char *uuid, const char *target,
+               const virDomainBlockJobInfo *info, struct progress *p);
+
+/* Whether the connection's URI names this machine: the host files the
+ * view names can be looked at here. */
+bool host_is_local (void);
+
 /* Merges (merge.c): wake the workers on a block job event; carry on the
  * merges a previous daemon recorded; stop the workers, their merges left
  * recorded for the next start. */

@@ -1,6 +1,18 @@
-/* vmsnapfs: the block jobs of a VM, as the jobs files show them. */
+/* vmsnapfs: the block jobs of a VM, as the jobs files show them.
+ *
+ * libvirt tells where a job is (bytes done of bytes to do), not how fast
+ * it goes.  The rate comes from samples: each time a job is looked at
+ * (the merge workers look twice a second at the jobs they run, readers of
+ * the jobs files whenever they read), its position is noted with the
+ * time, and the rate is the bytes done since the first sample over the
+ * time since.  A job is known from its first sample on: one vmsnapfs
+ * started from its start, one found running (started by someone else, or
+ * before the daemon's restart) from when it was found.
+ */
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cleanup.h"
@@ -22,13 +34,172 @@ job_type_word (int type)
     }
 }
 
+/* --- samples ------------------------------------------------------------ */
+
+/* A job not looked at for so long is taken for gone: a job seen after it
+ * on the same disk is another one. */
+#define JOB_FORGET_S 30.0
+
+struct tracked
+{
+  char key[128]; /* "UUID/TARGET"; "" for a free slot */
+  int type;
+  unsigned long long first_cur, last_cur;
+  double first_at, last_at; /* CLOCK_MONOTONIC, seconds */
+  time_t started;           /* wall clock of the first sample */
+};
+
+static pthread_mutex_t tracked_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tracked *tracked;
+static size_t ntracked;
+
+struct progress
+{
+  time_t started;
+  unsigned long long rate; /* bytes a second; 0: not known yet */
+  long long left;          /* seconds left; -1: not known */
+};
+
+static double
+now_s (void)
+{
+  struct timespec t;
+
+  clock_gettime (CLOCK_MONOTONIC, &t);
+  return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
+}
+
+/* The slot of KEY, or a free or forgotten one made KEY's; call locked. */
+static struct tracked *
+tracked_slot (const char *key, double now)
+{
+  struct tracked *free_slot = NULL;
+
+  for (size_t i = 0; i < ntracked; i++)
+    {
+      if (tracked[i].key[0] && now - tracked[i].last_at > JOB_FORGET_S)
+        tracked[i].key[0] = '\0';
+      if (strcmp (tracked[i].key, key) == 0)
+        return &tracked[i];
+      if (!tracked[i].key[0] && free_slot == NULL)
+        free_slot = &tracked[i];
+    }
+  if (free_slot == NULL)
+    {
+      tracked = xrealloc (tracked, (ntracked + 1) * sizeof *tracked);
+      free_slot = &tracked[ntracked++];
+    }
+  memset (free_slot, 0, sizeof *free_slot);
+  snprintf (free_slot->key, sizeof free_slot->key, "%s", key);
+  return free_slot;
+}
+
+/* Note where the job on disk TARGET of VM UUID is, and tell how it goes
+ * into *P (when P is not NULL). */
+void
+job_note (const char *uuid, const char *target,
+          const virDomainBlockJobInfo *info, struct progress *p)
+{
+  SCOPED_LOCK (&tracked_lock);
+  char key[128];
+  double now = now_s ();
+  struct tracked *t;
+
+  snprintf (key, sizeof key, "%s/%s", uuid, target);
+  t = tracked_slot (key, now);
+  /* A new job: none seen here before, another type, or one that went
+   * backwards (a commit that ended, and another that began). */
+  if (t->first_at == 0 || t->type != info->type || info->cur < t->last_cur)
+    {
+      t->type = info->type;
+      t->first_cur = info->cur;
+      t->first_at = now;
+      t->started = time (NULL);
+    }
+  t->last_cur = info->cur;
+  t->last_at = now;
+  if (p == NULL)
+    return;
+  p->started = t->started;
+  p->rate = 0;
+  p->left = -1;
+  if (now - t->first_at >= 0.5 && info->cur > t->first_cur)
+    p->rate = (unsigned long long) ((double) (info->cur - t->first_cur)
+                                    / (now - t->first_at));
+  if (p->rate > 0)
+    p->left = (long long) ((info->end - info->cur + p->rate - 1) / p->rate);
+  if (info->end > 0 && info->cur >= info->end)
+    p->left = 0;
+}
+
+/* --- the files ---------------------------------------------------------- */
+
+static void
+add_line (struct strbuf *b, enum jobs_view view, const char *target,
+          const virDomainBlockJobInfo *info, const struct progress *p,
+          const char *snap)
+{
+  unsigned pct = info->end ? (unsigned) (info->cur * 100 / info->end) : 0;
+  char cur[16], end[16], rate[24], left[16];
+
+  if (view == JOBS_LINES)
+    {
+      strbuf_printf (b, "%s %s %llu %llu %u%% %s\n", target,
+                     job_type_word (info->type), info->cur, info->end, pct,
+                     snap);
+      return;
+    }
+  format_size (info->cur, cur);
+  format_size (info->end, end);
+  strcpy (rate, "-");
+  strcpy (left, "-");
+  if (p->rate > 0)
+    {
+      format_size (p->rate, rate);
+      strcat (rate, "/s");
+    }
+  if (p->left >= 0)
+    format_duration ((uint64_t) p->left, left);
+  strbuf_printf (b, "%s %s %s/%s %u%% %s %s %s\n", target,
+                 job_type_word (info->type), cur, end, pct, rate, left, snap);
+}
+
+static json_object *
+json_job (const char *target, const virDomainBlockJobInfo *info,
+          const struct progress *p, const char *snap)
+{
+  json_object *o = json_object_new_object ();
+  char started[32];
+
+  format_iso8601 (p->started, started);
+  json_object_object_add (o, "disk", json_object_new_string (target));
+  json_object_object_add (o, "type",
+                          json_object_new_string (job_type_word (info->type)));
+  json_object_object_add (o, "current", json_object_new_uint64 (info->cur));
+  json_object_object_add (o, "end", json_object_new_uint64 (info->end));
+  json_object_object_add (
+      o, "percent",
+      json_object_new_int (info->end ? (int) (info->cur * 100 / info->end)
+                                     : 0));
+  json_object_object_add (o, "snapshot", json_object_new_string (snap));
+  json_object_object_add (o, "bytes_per_second",
+                          p->rate ? json_object_new_uint64 (p->rate) : NULL);
+  json_object_object_add (o, "seconds_left",
+                          p->left >= 0 ? json_object_new_int64 (p->left)
+                                       : NULL);
+  json_object_object_add (o, "started", json_object_new_string (started));
+  return o;
+}
+
 int
-host_jobs (const struct vs_vm *vm, bool json, char **out, size_t *len)
+host_jobs (const struct vs_vm *vm, enum jobs_view view, char **out,
+           size_t *len)
 {
   virConnectPtr c = host_conn ();
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
   json_object *arr = json_object_new_array ();
   struct strbuf b = { 0 };
+  const char *snap = vm->merging ? vm->merging : "";
   int r = 0;
 
   *out = NULL;
@@ -47,29 +218,22 @@ host_jobs (const struct vs_vm *vm, bool json, char **out, size_t *len)
   for (size_t i = 0; i < vm->ndisks; i++)
     {
       virDomainBlockJobInfo info;
-      unsigned pct;
+      struct progress p;
       int j = virDomainGetBlockJobInfo (dom, vm->disk_targets[i], &info, 0);
 
       if (j <= 0)
         continue; /* none, or the disk went away */
-      pct = info.end ? (unsigned) (info.cur * 100 / info.end) : 0;
-      strbuf_printf (&b, "%s %s %llu %llu %u%% %s\n", vm->disk_targets[i],
-                     job_type_word (info.type), info.cur, info.end, pct,
-                     vm->merging ? vm->merging : "-");
-      json_object *o = json_object_new_object ();
-      json_object_object_add (o, "disk",
-                              json_object_new_string (vm->disk_targets[i]));
-      json_object_object_add (o, "type",
-                              json_object_new_string (job_type_word (info.type)));
-      json_object_object_add (o, "current", json_object_new_uint64 (info.cur));
-      json_object_object_add (o, "end", json_object_new_uint64 (info.end));
-      json_object_object_add (o, "percent", json_object_new_int ((int) pct));
-      json_object_object_add (o, "snapshot", json_object_new_string (vm->merging ? vm->merging : ""));
-      json_object_array_add (arr, o);
+      job_note (vm->uuid, vm->disk_targets[i], &info, &p);
+      if (view == JOBS_JSON)
+        json_object_array_add (arr, json_job (vm->disk_targets[i], &info, &p,
+                                              snap));
+      else
+        add_line (&b, view, vm->disk_targets[i], &info, &p,
+                  *snap ? snap : "-");
     }
 
 out:
-  if (r == 0 && json)
+  if (r == 0 && view == JOBS_JSON)
     {
       free (b.s);
       *out = xasprintf ("%s\n", json_object_to_json_string_ext (

@@ -391,6 +391,7 @@ step_commit (struct merge *m, virDomainPtr dom, const struct look *l,
     }
   if (j > 0)
     {
+      job_note (m->vm->uuid, md->target, &info, NULL);
       pivot_when_ready (m->vm, dom, dd, &info);
       return 0;
     }

@@ -60,8 +60,12 @@ vm_unref (struct vs_vm *vm)
   free (vm->resume);
   free (vm->merging);
   for (size_t i = 0; i < vm->ndisks; i++)
-    free (vm->disk_targets[i]);
+    {
+      free (vm->disk_targets[i]);
+      free (vm->disk_sources[i]);
+    }
   free (vm->disk_targets);
+  free (vm->disk_sources);
   for (size_t i = 0; i < vm->nsnaps; i++)
     snapshot_unref (vm->snaps[i]);
   free (vm->snaps);

@@ -113,6 +113,7 @@ static const struct path_case paths[] = {
   { "/web/active", 0, S_IFLNK, 0777 },
   { "/web/jobs", 0, S_IFREG, 0444 },
   { "/web/jobs.json", 0, S_IFREG, 0444 },
+  { "/web/progress", 0, S_IFREG, 0444 },
   { "/web/snapshots", 0, S_IFDIR, 0755 },
   { "/web/snapshots/s1", 0, S_IFDIR, 0555 },
   { "/web/snapshots/s1/info", 0, S_IFREG, 0444 },
@@ -188,7 +189,7 @@ test_readdir (void **state)
     const char *path, *names;
   } dirs[] = {
     { "/", "web " },
-    { "/web", "state snapshot-mode active jobs jobs.json snapshots " },
+    { "/web", "state snapshot-mode active jobs jobs.json progress snapshots " },
     { "/web/snapshots", "s1 s2 " },
     { "/web/snapshots/s1", "info info.json domain.xml memory vda.qcow2 vda.img " },
     { "/web/snapshots/s2", "info info.json domain.xml vda.qcow2 vda.img " },

@@ -1,5 +1,5 @@
 /* Unit tests of common/util.c: host file names made from names people and
- * guests choose. */
+ * guests choose; sizes and durations for people. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -69,12 +69,64 @@ test_safe_file_name_distinct (void **state)
   free (b);
 }
 
+struct human_case
+{
+  uint64_t n;
+  const char *expect;
+};
+
+static void
+test_format_size (void **state)
+{
+  static const struct human_case cases[] = {
+    { 0, "0B" },
+    { 1023, "1023B" },
+    { 1024, "1.0KiB" },
+    { 1536, "1.5KiB" },
+    { 512ULL << 20, "512.0MiB" },
+    { (1ULL << 30) - 1, "1.0GiB" }, /* not "1024.0MiB" */
+    { 1ULL << 30, "1.0GiB" },
+    { 89128960, "85.0MiB" },
+    { 5ULL << 50, "5.0PiB" },
+    { UINT64_MAX, "16384.0PiB" },
+  };
+  char buf[16];
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    {
+      format_size (cases[i].n, buf);
+      assert_string_equal (buf, cases[i].expect);
+    }
+}
+
+static void
+test_format_duration (void **state)
+{
+  static const struct human_case cases[] = {
+    { 0, "0s" },        { 6, "6s" },          { 59, "59s" },
+    { 60, "1m00s" },    { 125, "2m05s" },     { 3599, "59m59s" },
+    { 3600, "1h00m" },  { 3720, "1h02m" },    { 86399, "23h59m" },
+    { 86400, "1d00h" }, { 273600, "3d04h" },
+  };
+  char buf[16];
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    {
+      format_duration (cases[i].n, buf);
+      assert_string_equal (buf, cases[i].expect);
+    }
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_safe_file_name),
     cmocka_unit_test (test_safe_file_name_distinct),
+    cmocka_unit_test (test_format_size),
+    cmocka_unit_test (test_format_duration),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

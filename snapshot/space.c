@@ -1,0 +1,55 @@
+/* vmsnapfs: the free space of the mount (statfs, what df shows).
+ *
+ * A snapshot writes its overlays beside each disk's current volume, and
+ * its memory file beside the first; so "will it fit" is answered by the
+ * file system of those volumes.  When they lie on several, the one with
+ * the least room answers: the first to fill stops the snapshot.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "util.h"
+
+/* Measure the file system of SOURCE's directory into *ST when it has less
+ * room than *ST (or *ST is empty, FOUND false).  Returns whether SOURCE
+ * could be measured. */
+static bool
+measure (const char *source, struct statvfs *st, bool found)
+{
+  char *copy = xstrdup (source);
+  struct statvfs here;
+  bool ok = source[0] == '/' && statvfs (dirname (copy), &here) == 0;
+
+  free (copy);
+  if (!ok)
+    return false;
+  if (!found || (unsigned long long) here.f_bavail * here.f_frsize
+                    < (unsigned long long) st->f_bavail * st->f_frsize)
+    *st = here;
+  return true;
+}
+
+int
+host_statfs (const struct vs_host *h, const struct vs_vm *vm,
+             struct statvfs *st)
+{
+  bool found = false;
+
+  memset (st, 0, sizeof *st);
+  if (!host_is_local ())
+    return -ENOENT;
+  for (size_t v = 0; v < h->nvms; v++)
+    {
+      const struct vs_vm *x = h->vms[v];
+
+      if (vm != NULL && strcmp (x->uuid, vm->uuid) != 0)
+        continue;
+      for (size_t d = 0; d < x->ndisks; d++)
+        if (x->disk_sources[d] && measure (x->disk_sources[d], st, found))
+          found = true;
+    }
+  return found ? 0 : -ENOENT;
+}

@@ -1,0 +1,63 @@
+#!/bin/bash
+# make deb builds a Debian package that lintian finds no error in; apt
+# installs it, its daemon mounts the host from an fstab line through
+# mount.fuse3, and apt removes it again.
+. "$(dirname "$0")/functions.sh"
+requires dpkg-buildpackage lintian apt-get
+
+L=$(mktemp /tmp/vmsnapfs-deb.XXXXXX)
+on_exit "rm -f '$L'"
+make -s -C "$TOP" deb >"$L" 2>&1 || fail "make deb: $(tail -n 20 "$L")"
+deb=$(ls "$TOP"/build/deb/vmsnapfs_*_*.deb)
+[ -f "$deb" ] || fail "no package in build/deb: $(ls "$TOP/build/deb")"
+
+# lintian: no error (E:) and no warning (W:).
+out=$(lintian "$deb" 2>&1 | grep -E '^[EW]: ' || true)
+assert_eq "" "$out" "what lintian says of the package"
+depends=$(dpkg-deb -f "$deb" Depends)
+for d in libfuse3-3 libvirt0 libnbd0 fuse3 qemu-utils; do
+    echo "$depends" | grep -q "\\b$d\\b" || fail "Depends lacks $d: $depends"
+done
+assert_eq "./lib/systemd/system/vmsnapfs@.service
+./usr/sbin/vmsnapfs
+./usr/share/doc/vmsnapfs/changelog.gz
+./usr/share/doc/vmsnapfs/copyright
+./usr/share/man/man1/vmsnapfs.1.gz
+./usr/share/man/man5/vmsnapfs.5.gz" \
+    "$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sort)" \
+    "the files of the package"
+
+# Installed with apt, on this machine, unless a vmsnapfs package is
+# installed already (someone's own: left alone).
+if dpkg-query -W -f='${Status}' vmsnapfs 2>/dev/null | grep -q "ok installed"; then
+    echo "a vmsnapfs package is installed already: the install part is left out"
+    exit 0
+fi
+on_exit "apt-get purge -y -qq vmsnapfs >/dev/null 2>&1 </dev/null"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "$deb" >"$L" 2>&1 </dev/null || fail "apt-get install: $(tail -n 20 "$L")"
+/usr/sbin/vmsnapfs --version | grep -q "^vmsnapfs " || fail "/usr/sbin/vmsnapfs --version"
+man -w 5 vmsnapfs | grep -q "^/usr/share/man/man5/vmsnapfs.5.gz$" ||
+    fail "man does not find vmsnapfs(5): $(man -w 5 vmsnapfs 2>&1)"
+
+# Mounted from an fstab line, as mount -a at boot would: mount.fuse3 runs
+# the packaged daemon (the first vmsnapfs in its PATH, which a make
+# install in /usr/local would shadow).
+vm_define deb
+M=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
+F=$(mktemp /tmp/vmsnapfs-fstab.XXXXXX)
+on_exit "rm -f '$F'; rmdir '$M'"
+on_exit "umount '$M' 2>/dev/null || true"
+echo "qemu:///system $M fuse.vmsnapfs allow_other,_netdev 0 0" > "$F"
+PATH=/usr/sbin:/usr/bin:/sbin:/bin mount --fstab "$F" "$M" ||
+    fail "mount of an fstab line"
+wait_for 5 test -d "$M/${VM_PREFIX}deb/snapshots" || fail "the VM does not show"
+pid=$(pgrep -f "[v]msnapfs qemu:///system $M" | head -n 1)
+assert_eq /usr/sbin/vmsnapfs "$(readlink "/proc/$pid/exe")" "the daemon that serves the mount"
+assert_eq shut_off "$(cat "$M/${VM_PREFIX}deb/state")" "the VM's state through the mount"
+umount "$M"
+wait_for 10 sh -c "! pgrep -f '[v]msnapfs qemu:///system $M' >/dev/null" ||
+    fail "the daemon did not exit after umount"
+
+apt-get purge -y -qq vmsnapfs >/dev/null 2>&1 </dev/null
+[ ! -e /usr/sbin/vmsnapfs ] || fail "apt-get purge left /usr/sbin/vmsnapfs"
