@@ -6,7 +6,7 @@
 #   make asan       only the run under AddressSanitizer and UBSan
 #   make demo       install, start libvirtd and a small VM, mount it
 #   make unit       build and run the unit tests only
-#   make install    the daemon, manual pages and systemd unit, in PREFIX
+#   make install    the daemon, manual pages, systemd unit, examples, in PREFIX
 #                   (/usr/local), DESTDIR for staging; make uninstall
 #   make deb        a Debian package: build/deb/vmsnapfs_VERSION_ARCH.deb
 #   make chaos      the long chaos campaign: CHAOS_OPS (300) random steps
@@ -33,6 +33,8 @@ sbindir = $(exec_prefix)/sbin
 datarootdir = $(prefix)/share
 mandir = $(datarootdir)/man
 unitdir = $(prefix)/lib/systemd/system
+docdir = $(datarootdir)/doc/vmsnapfs
+examplesdir = $(docdir)/examples
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -98,8 +100,13 @@ asan: deps libvirtd
 
 # The daemon (mount.fuse3 runs it, found in PATH, for mount -t
 # fuse.vmsnapfs and fstab lines), its two manual pages, the systemd unit.
+EXAMPLES = progress.sh nightly-snapshots.sh newest-snapshot.sh \
+           backup-restic.sh backup-borg.sh undo-upgrade.sh
+EXAMPLE_UNITS = vmsnapfs-nightly@.service vmsnapfs-nightly@.timer
 INSTALLED = $(sbindir)/vmsnapfs $(mandir)/man1/vmsnapfs.1 \
-            $(mandir)/man5/vmsnapfs.5 $(unitdir)/vmsnapfs@.service
+            $(mandir)/man5/vmsnapfs.5 $(unitdir)/vmsnapfs@.service \
+            $(addprefix $(examplesdir)/,$(EXAMPLES)) \
+            $(addprefix $(examplesdir)/systemd/,$(EXAMPLE_UNITS))
 
 install: $(BUILD)/vmsnapfs
 	install -D -m 0755 $(BUILD)/vmsnapfs $(DESTDIR)$(sbindir)/vmsnapfs
@@ -109,9 +116,18 @@ install: $(BUILD)/vmsnapfs
 	sed 's|@SBINDIR@|$(sbindir)|g' systemd/vmsnapfs@.service.in \
 	    > $(DESTDIR)$(unitdir)/vmsnapfs@.service
 	chmod 0644 $(DESTDIR)$(unitdir)/vmsnapfs@.service
+	mkdir -p $(DESTDIR)$(examplesdir)/systemd
+	install -m 0755 $(addprefix examples/,$(EXAMPLES)) $(DESTDIR)$(examplesdir)
+	for u in $(EXAMPLE_UNITS); do \
+	    sed 's|@EXAMPLESDIR@|$(examplesdir)|g' examples/systemd/$$u \
+	        > $(DESTDIR)$(examplesdir)/systemd/$$u && \
+	    chmod 0644 $(DESTDIR)$(examplesdir)/systemd/$$u || exit 1; \
+	done
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(examplesdir)/systemd $(DESTDIR)$(examplesdir) \
+	    $(DESTDIR)$(docdir) 2>/dev/null
 
 # The Debian package (debian/), built by dpkg-buildpackage in a copy of
 # the tree, since it writes its results beside the source.

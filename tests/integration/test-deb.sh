@@ -22,6 +22,14 @@ assert_eq "./lib/systemd/system/vmsnapfs@.service
 ./usr/sbin/vmsnapfs
 ./usr/share/doc/vmsnapfs/changelog.gz
 ./usr/share/doc/vmsnapfs/copyright
+./usr/share/doc/vmsnapfs/examples/backup-borg.sh
+./usr/share/doc/vmsnapfs/examples/backup-restic.sh
+./usr/share/doc/vmsnapfs/examples/newest-snapshot.sh
+./usr/share/doc/vmsnapfs/examples/nightly-snapshots.sh
+./usr/share/doc/vmsnapfs/examples/progress.sh
+./usr/share/doc/vmsnapfs/examples/systemd/vmsnapfs-nightly@.service
+./usr/share/doc/vmsnapfs/examples/systemd/vmsnapfs-nightly@.timer
+./usr/share/doc/vmsnapfs/examples/undo-upgrade.sh
 ./usr/share/man/man1/vmsnapfs.1.gz
 ./usr/share/man/man5/vmsnapfs.5.gz" \
     "$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sort)" \

@@ -15,8 +15,17 @@ esac
 D=$(mktemp -d /tmp/vmsnapfs-destdir.XXXXXX)
 on_exit "rm -rf '$D'"
 make -s -C "$TOP" $build install DESTDIR="$D" >/dev/null
+E=./usr/local/share/doc/vmsnapfs/examples
 assert_eq "./usr/local/lib/systemd/system/vmsnapfs@.service
 ./usr/local/sbin/vmsnapfs
+$E/backup-borg.sh
+$E/backup-restic.sh
+$E/newest-snapshot.sh
+$E/nightly-snapshots.sh
+$E/progress.sh
+$E/systemd/vmsnapfs-nightly@.service
+$E/systemd/vmsnapfs-nightly@.timer
+$E/undo-upgrade.sh
 ./usr/local/share/man/man1/vmsnapfs.1
 ./usr/local/share/man/man5/vmsnapfs.5" "$(cd "$D" && find . -type f | sort)" \
     "the files make install stages"
@@ -50,6 +59,15 @@ sed "s|/usr/local/sbin|$D/usr/local/sbin|" \
 out=$(MANPATH=$D/usr/local/share/man systemd-analyze verify "$U/vmsnapfs@mnt-vms.service" 2>&1) ||
     fail "systemd-analyze verify: $out"
 assert_eq "" "$out" "what systemd-analyze verify says"
+
+# The example timer and its service, beside the mount's unit they need.
+cp "$D/$E/systemd/vmsnapfs-nightly@.service" "$U/vmsnapfs-nightly@web.service"
+cp "$D/$E/systemd/vmsnapfs-nightly@.timer" "$U/vmsnapfs-nightly@web.timer"
+grep -q "^ExecStart=/bin/sh /usr/local/share/doc/vmsnapfs/examples/nightly-snapshots.sh " \
+    "$U/vmsnapfs-nightly@web.service" || fail "the example service names no script"
+out=$(cd "$U" && systemd-analyze verify vmsnapfs-nightly@web.timer \
+    vmsnapfs-nightly@web.service 2>&1 | grep -v "nightly-snapshots.sh.*No such file" || true)
+assert_eq "" "$out" "what systemd-analyze verify says of the example timer"
 
 make -s -C "$TOP" $build uninstall DESTDIR="$D" >/dev/null
 assert_eq "" "$(cd "$D" && find . -type f)" "files left by make uninstall"
