@@ -892,11 +892,22 @@ node_symlink (const struct node *dir, const char *name, const char *target)
   const struct vs_snapshot *snap;
 
   if (dir->type != &t_vm)
-    return S_ISDIR (dir->type->mode) ? -EROFS : -ENOTDIR;
+    {
+      log_error ("Links are made in a VM's directory only.");
+      return S_ISDIR (dir->type->mode) ? -EROFS : -ENOTDIR;
+    }
   if (strcmp (name, "resume") == 0)
-    return -EPERM; /* a preview sets it */
+    {
+      log_error ("resume is set by a preview, not by hand.");
+      return -EPERM;
+    }
   if ((snap = link_target (dir->vm, target)) == NULL)
-    return -EINVAL;
+    {
+      log_error ("VM '%s': '%s' is not one of its snapshots "
+                 "(snapshots/NAME).",
+                 dir->vm->name, target);
+      return -EINVAL;
+    }
   if (strcmp (name, "preview") == 0 || strcmp (name, "active") == 0)
     return make_link (dir->vm, name, snap->name);
   return temp_link_add (dir->vm->uuid, name, snap->name);
@@ -915,10 +926,13 @@ node_rename (const struct node *from_dir, const char *from,
     return -EXDEV;
   if (from_dir->type == &t_snapshots && to_dir->type == &t_snapshots)
     return host_snapshot_rename (from_dir->vm, from, to);
-  if (from_dir->type != &t_vm || to_dir->type != &t_vm)
-    return -EINVAL;
-  if ((snap = temp_link_get (from_dir->vm->uuid, from)) == NULL)
-    return -EINVAL;
+  if (from_dir->type != &t_vm || to_dir->type != &t_vm
+      || (snap = temp_link_get (from_dir->vm->uuid, from)) == NULL)
+    {
+      log_error ("Only a snapshot's directory within snapshots/, or a link "
+                 "just made in a VM's directory, can be renamed.");
+      return -EINVAL;
+    }
   r = make_link (from_dir->vm, to, snap);
   if (r == 0)
     temp_link_remove (from_dir->vm->uuid, from);
@@ -937,6 +951,9 @@ node_unlink (const struct node *dir, const char *name)
     return dir->vm->resume ? host_resume_clear (dir->vm) : -ENOENT;
   if (temp_link_remove (dir->vm->uuid, name) == 0)
     return 0;
+  log_error ("VM '%s': '%s' cannot be removed (rm preview undoes a preview, "
+             "rm resume drops a memory restore).",
+             dir->vm->name, name);
   return -EPERM;
 }
 

@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -125,6 +126,48 @@ resolve_open (const char *path, const struct fuse_file_info *fi,
 
   return resolve (path ? path : ((struct handle *) (uintptr_t) fi->fh)->path,
                   n);
+}
+
+/* A copy of PATH, or of the path of the open FI when libfuse gives none. */
+static char *
+open_path (const char *path, const struct fuse_file_info *fi)
+{
+  SCOPED_LOCK (&opened_lock);
+
+  return xstrdup (path ? path
+                       : ((struct handle *) (uintptr_t) fi->fh)->path);
+}
+
+/* A verb begins on PATH: its failure is logged in one line, with the VM
+ * the path is in and what in it the verb acted on (log_verb_begin); that
+ * is set in *WHAT ("snapshots/x" of "/web/snapshots/x"). */
+static void
+verb_begin (const char *path, const char **what)
+{
+  const char *p = path + (path[0] == '/');
+  size_t n = strcspn (p, "/");
+  char vm[256];
+
+  if (p[n] == '\0' || n >= sizeof vm)
+    {
+      *what = path; /* at the top: no VM */
+      log_verb_begin (NULL);
+      return;
+    }
+  snprintf (vm, sizeof vm, "%.*s", (int) n, p);
+  *what = p + n + 1;
+  log_verb_begin (vm);
+}
+
+/* The verb VERB on WHAT (and MORE, when not NULL) ended with R. */
+static int
+verb_end (int r, const char *verb, const char *what, const char *more)
+{
+  char *w = more ? xasprintf ("%s %s", what, more) : NULL;
+
+  log_verb_end (r, verb, w ? w : what);
+  free (w);
+  return r;
 }
 
 void
@@ -493,24 +536,30 @@ static int
 op_write (const char *path, const char *buf, size_t size, off_t off,
           struct fuse_file_info *fi)
 {
+  char *at = open_path (path, fi);
+  const char *what;
   struct node n;
   int r;
 
-  if ((r = may_act ("write", path ? path : "an open file")) < 0)
-    return r;
-  /* One command in one write(2), from the start: not a second part, nor
-   * an append. */
-  if (off != 0)
+  verb_begin (at, &what);
+  if ((r = may_act ("write", at)) < 0)
+    ;
+  else if (off != 0)
     {
-      log_error ("Refused a write at offset %jd of '%s': a command is one "
-                 "write at the start.",
-                 (intmax_t) off, path ? path : "an open file");
-      return -EINVAL;
+      /* One command in one write(2), from the start: not a second part,
+       * nor an append. */
+      log_error ("Refused a write at offset %jd: a command is one write at "
+                 "the start.",
+                 (intmax_t) off);
+      r = -EINVAL;
     }
-  if ((r = resolve_open (path, fi, &n)) < 0)
-    return r;
-  r = node_write (&n, buf, size);
-  release (&n);
+  else if ((r = resolve (at, &n)) == 0)
+    {
+      r = node_write (&n, buf, size);
+      release (&n);
+    }
+  verb_end (r, "write", what, NULL);
+  free (at);
   return r < 0 ? r : (int) size;
 }
 
@@ -548,16 +597,18 @@ static int
 on_parent (const char *verb, const char *path,
            int (*fn) (const struct node *, const char *))
 {
-  const char *name;
+  const char *name, *what;
   struct node n;
   int r;
 
+  verb_begin (path, &what);
   if ((r = may_act (verb, path)) < 0)
-    return r;
+    return verb_end (r, verb, what, NULL);
   if ((r = resolve_parent (path, &n, &name)) < 0)
-    return r;
+    return verb_end (r, verb, what, NULL);
   r = fn (&n, name);
   release (&n);
+  verb_end (r, verb, what, NULL);
   return r;
 }
 
@@ -571,16 +622,20 @@ op_mkdir (const char *path, mode_t mode)
 static int
 op_symlink (const char *target, const char *path)
 {
-  const char *name;
+  const char *name, *what;
+  char *arrow = xasprintf ("-> %s", target);
   struct node n;
   int r;
 
-  if ((r = may_act ("symlink", path)) < 0)
-    return r;
-  if ((r = resolve_parent (path, &n, &name)) < 0)
-    return r;
-  r = node_symlink (&n, name, target);
-  release (&n);
+  verb_begin (path, &what);
+  if ((r = may_act ("symlink", path)) == 0
+      && (r = resolve_parent (path, &n, &name)) == 0)
+    {
+      r = node_symlink (&n, name, target);
+      release (&n);
+    }
+  verb_end (r, "symlink", what, arrow);
+  free (arrow);
   return r;
 }
 
@@ -596,28 +651,52 @@ op_rmdir (const char *path)
   return on_parent ("rmdir", path, node_rmdir);
 }
 
+/* PATH within its VM: "snapshots/x" of "/web/snapshots/x". */
+static const char *
+to_name_of (const char *path)
+{
+  const char *in_vm = strchr (path + 1, '/');
+
+  return in_vm ? in_vm + 1 : path;
+}
+
 static int
 op_rename (const char *from, const char *to, unsigned int flags)
 {
-  const char *from_name, *to_name;
+  const char *from_name, *to_name, *what;
+  char *arrow = xasprintf ("-> %s", to_name_of (to));
   struct node f, t;
   int r;
 
+  verb_begin (from, &what);
   if ((r = may_act ("rename", from)) < 0)
-    return r;
-  if (flags)
-    return -EINVAL; /* RENAME_NOREPLACE, RENAME_EXCHANGE */
+    goto out;
+  if (flags & ~RENAME_NOREPLACE)
+    {
+      log_error ("Renames that exchange (RENAME_EXCHANGE) are not "
+                 "supported.");
+      r = -EINVAL;
+      goto out;
+    }
   /* Both in one view: in two, a refresh between them would make one VM
    * look like two (EXDEV, and mv would copy: mkdir, a new snapshot). */
   if ((r = resolve_parent (from, &f, &from_name)) < 0)
-    return r;
-  if ((r = resolve_parent_in (f.host, to, &t, &to_name)) == 0)
+    goto out;
+  if ((flags & RENAME_NOREPLACE) && node_resolve (f.host, to, &t) == 0)
+    {
+      log_error ("'%s' exists (RENAME_NOREPLACE).", to_name_of (to));
+      r = -EEXIST;
+    }
+  else if ((r = resolve_parent_in (f.host, to, &t, &to_name)) == 0)
     {
       r = node_rename (&f, from_name, &t, to_name);
       if (r == 0)
         opened_rename (from, to);
     }
   release (&f);
+out:
+  verb_end (r, "rename", what, arrow);
+  free (arrow);
   return r;
 }
 

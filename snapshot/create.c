@@ -170,7 +170,7 @@ read_domain (const struct vs_vm *vm, virDomainPtr dom, int *state,
     }
   if ((*dx)->ndisks == 0)
     {
-      log_error ("VM '%s' has no file-backed disk to snapshot.", vm->name);
+      log_error ("VM '%s': it has no file-backed disk to snapshot.", vm->name);
       dom_xml_free (*dx);
       *dx = NULL;
       return -EINVAL;
@@ -207,7 +207,7 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
     goto out;
   if ((snap = virDomainSnapshotLookupByName (dom, name, 0)) != NULL)
     {
-      log_error ("VM '%s' has a snapshot named '%s' already.", vm->name,
+      log_error ("VM '%s': a snapshot named '%s' exists already.", vm->name,
                  name);
       r = -EEXIST;
       goto out;

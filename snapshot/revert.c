@@ -60,7 +60,9 @@ op_open (const struct vs_vm *vm, struct op *o)
     r = -EIO;
   else if (state != VIR_DOMAIN_SHUTOFF)
     {
-      log_error ("VM '%s' must be shut off for this.", vm->name);
+      log_error ("VM '%s': it is %s; a preview, commit, revert or undo "
+                 "needs it shut off.",
+                 vm->name, domain_state_word (state));
       r = -EBUSY;
     }
   else
@@ -236,7 +238,7 @@ op_open_target (const struct vs_vm *vm, const char *name, struct op *o,
 
   if ((*snap = vm_find_snapshot (vm, name)) == NULL)
     {
-      log_error ("VM '%s' has no snapshot '%s'.", vm->name, name);
+      log_error ("VM '%s': it has no snapshot '%s'.", vm->name, name);
       return -EINVAL;
     }
   if ((r = op_open (vm, o)) < 0)

@@ -3,7 +3,7 @@
 
     errno.py open PATH r|w|rw|trunc
     errno.py create|mkdir|rmdir|unlink|truncate|chmod|readlink PATH
-    errno.py symlink|rename|link FROM TO
+    errno.py symlink|rename|rename-noreplace|link FROM TO
     errno.py write PATH DATA
     errno.py rmdir-interrupted SECONDS PATH
 
@@ -24,6 +24,15 @@ def rmdir_interrupted(seconds, path):
     signal.siginterrupt(signal.SIGALRM, True)
     signal.setitimer(signal.ITIMER_REAL, float(seconds))
     if libc.rmdir(path.encode()) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def rename_noreplace(src, dst):
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, rename_noreplace_flag = -100, 1
+    if libc.renameat2(at_fdcwd, src.encode(), at_fdcwd, dst.encode(),
+                      rename_noreplace_flag) < 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
 
@@ -59,6 +68,8 @@ def call(op, args):
         os.symlink(args[0], args[1])
     elif op == "rename":
         os.rename(args[0], args[1])
+    elif op == "rename-noreplace":
+        rename_noreplace(args[0], args[1])
     elif op == "link":
         os.link(args[0], args[1])
     else:

@@ -60,4 +60,5 @@ assert_eq "$(echo "$before" | grep -v '^resume ')" "$(state)" "during the previe
 rm "$V/preview"
 ln -sfn snapshots/s2 "$V/active"
 assert_eq EBUSY "$(errno_of rmdir "$V/snapshots/s2")" "rmdir of resume's"
-grep -q "must be shut off" "$DAEMON_LOG" || fail "no line for the running VM"
+grep -q "symlink preview -> snapshots/s1: EBUSY: it is running; a preview, commit, revert or undo needs it shut off" "$DAEMON_LOG" ||
+    fail "no line for the running VM"

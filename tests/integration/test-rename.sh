@@ -37,6 +37,12 @@ opener=$!
 on_exit "kill $opener 2>/dev/null || true; rm -f '$saved.open'"
 wait_for 10 grep -q open "$saved.open" || fail "the opener did not start"
 mv "$S/s2" "$S/mid" || fail "mv s2 mid"
+# RENAME_NOREPLACE onto a snapshot that exists: EEXIST, both kept.
+assert_eq EEXIST "$(errno_of rename-noreplace "$S/mid" "$S/s1")" "RENAME_NOREPLACE onto s1"
+[ -d "$S/mid" ] && [ -d "$S/s1" ] || fail "RENAME_NOREPLACE lost a snapshot"
+# mv asks for RENAME_NOREPLACE first: taken, with no failure in the log.
+! grep -q "rename snapshots/s2 -> snapshots/mid: " "$DAEMON_LOG" ||
+    fail "mv's first try failed: $(grep "rename snapshots/s2" "$DAEMON_LOG")"
 wait "$opener" || fail "the directory or file open across the rename"
 assert_eq "domain.xml info info.json memory vda.img vda.qcow2 True" \
     "$(tail -n 1 "$saved.open")" "what the opens read after the rename"
