@@ -84,8 +84,10 @@ log_verb_end (int r, const char *verb, const char *what)
 {
   char line[4096];
   const char *name;
+  char *shown = printable (what); /* one line, whatever the name */
 
   holding = false;
+  what = shown;
   if (r < 0)
     {
       name = strerrorname_np (-r);
@@ -110,4 +112,5 @@ log_verb_end (int r, const char *verb, const char *what)
     }
   free (held.s);
   held = (struct strbuf){ 0 };
+  free (shown);
 }

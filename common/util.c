@@ -158,6 +158,60 @@ format_iso8601 (time_t t, char buf[static 32])
     strcpy (buf, "1970-01-01T00:00:00Z");
 }
 
+bool
+utf8_text_ok (const char *s)
+{
+  const unsigned char *p = (const unsigned char *) s;
+
+  while (*p)
+    {
+      uint32_t c;
+      int more;
+
+      if (*p < 0x80)
+        c = *p, more = 0;
+      else if ((*p & 0xe0) == 0xc0)
+        c = *p & 0x1f, more = 1;
+      else if ((*p & 0xf0) == 0xe0)
+        c = *p & 0x0f, more = 2;
+      else if ((*p & 0xf8) == 0xf0)
+        c = *p & 0x07, more = 3;
+      else
+        return false; /* a continuation byte first, or 0xf8 and up */
+      p++;
+      for (int i = 0; i < more; i++, p++)
+        {
+          if ((*p & 0xc0) != 0x80)
+            return false; /* cut short (the NUL too) */
+          c = (c << 6) | (*p & 0x3f);
+        }
+      /* The shortest form only, no surrogates, nothing past U+10FFFF. */
+      if ((more == 1 && c < 0x80) || (more == 2 && c < 0x800)
+          || (more == 3 && c < 0x10000) || (c >= 0xd800 && c <= 0xdfff)
+          || c > 0x10ffff)
+        return false;
+      /* Control characters: C0, DEL and C1. */
+      if (c < 0x20 || (c >= 0x7f && c <= 0x9f))
+        return false;
+    }
+  return true;
+}
+
+char *
+printable (const char *s)
+{
+  struct strbuf b = { 0 };
+
+  if (utf8_text_ok (s))
+    return xstrdup (s);
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+    if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+      strbuf_printf (&b, "\\x%02x", *p);
+    else
+      strbuf_printf (&b, "%c", *p);
+  return strbuf_steal (&b, NULL);
+}
+
 void
 format_size (uint64_t bytes, char buf[static 16])
 {

@@ -58,6 +58,9 @@ struct node_type
   bool root_only;
   /* Takes verbs (mkdir, rmdir, links, commands): operators may write. */
   bool verbs;
+  /* Opened by name, not listed, as ZFS's hidden .zfs: for files the
+   * mount's contract does not list, so that a listing stays what it says. */
+  bool unlisted;
   /* Files that take a command (one word) written to them. */
   int (*write) (const struct node *n, const char *command);
   /* Directories where mkdir makes something. */
@@ -386,7 +389,8 @@ static const struct node_type t_jobs_json = { .mode = S_IFREG | 0444,
                                               .volatile_content = true };
 static const struct node_type t_progress = { .mode = S_IFREG | 0444,
                                              .generate = generate_progress,
-                                             .volatile_content = true };
+                                             .volatile_content = true,
+                                             .unlisted = true };
 
 static const struct node_type t_preview = { .mode = S_IFLNK | 0777,
                                             .exists = has_preview,
@@ -641,7 +645,8 @@ node_readdir (const struct node *n,
       struct stat st;
 
       child.type = c->type;
-      if (c->type->exists && !c->type->exists (&child))
+      if (c->type->unlisted
+          || (c->type->exists && !c->type->exists (&child)))
         continue;
       memset (&st, 0, sizeof st);
       st.st_ino = node_ino (&child);

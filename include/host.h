@@ -143,7 +143,9 @@ int host_statfs (const struct vs_host *h, const struct vs_vm *vm,
 /* Longest snapshot name, in bytes. */
 #define SNAPSHOT_NAME_MAX 128
 
-/* Check a snapshot name: 0, -EINVAL or -ENAMETOOLONG. */
+/* Check a snapshot name: 1 to SNAPSHOT_NAME_MAX bytes of UTF-8, no '/'
+ * and no control characters, not starting with '.'.  Returns 0, -EINVAL
+ * or -ENAMETOOLONG. */
 int snapshot_name_check (const char *name);
 
 /* Take snapshot NAME of VM: all disks at one instant, with the memory when

@@ -48,6 +48,14 @@ char *safe_file_name (const char *name);
 
 /* Format T as ISO 8601 in UTC: "2026-11-23T17:48:07Z". */
 void format_iso8601 (time_t t, char buf[static 32]);
+/* Whether S is valid UTF-8 (shortest forms, no surrogates) without
+ * control characters (C0, DEL, C1). */
+bool utf8_text_ok (const char *s);
+
+/* S for a log line: S itself when utf8_text_ok, else with every byte
+ * that is not printable ASCII (and the backslash) as \xNN.  Malloc'd. */
+char *printable (const char *s);
+
 /* BYTES for people, in binary units with one decimal: "900B", "512.0MiB",
  * "1.0GiB". */
 void format_size (uint64_t bytes, char buf[static 16]);

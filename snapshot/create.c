@@ -189,9 +189,12 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
 
   if ((r = snapshot_name_check (name)) < 0)
     {
+      CLEANUP_FREE char *shown = printable (name);
+
       log_error ("VM '%s': '%s' is not a valid snapshot name: 1 to %d "
-                 "letters, digits and _-.:+@, not starting with '.'.",
-                 vm->name, name, SNAPSHOT_NAME_MAX);
+                 "bytes of UTF-8 without '/' or control characters, not "
+                 "starting with '.'.",
+                 vm->name, shown, SNAPSHOT_NAME_MAX);
       return r;
     }
   if (vm->preview)

@@ -97,12 +97,9 @@ snapshot_name_check (const char *name)
 
   if (len > SNAPSHOT_NAME_MAX)
     return -ENAMETOOLONG;
-  if (len == 0 || name[0] == '.')
+  if (len == 0 || name[0] == '.' || strchr (name, '/')
+      || !utf8_text_ok (name))
     return -EINVAL;
-  for (const char *p = name; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-          || (*p >= '0' && *p <= '9') || strchr ("_-.:+@", *p)))
-      return -EINVAL;
   return 0;
 }
 

@@ -206,9 +206,12 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from,
 
   if ((r = snapshot_name_check (to)) < 0)
     {
-      log_error ("VM '%s': '%s' is not a snapshot name (1 to %d letters, "
-                 "digits and _-.:+@, not starting with '.').",
-                 vm->name, to, SNAPSHOT_NAME_MAX);
+      CLEANUP_FREE char *shown = printable (to);
+
+      log_error ("VM '%s': '%s' is not a valid snapshot name: 1 to %d "
+                 "bytes of UTF-8 without '/' or control characters, not "
+                 "starting with '.'.",
+                 vm->name, shown, SNAPSHOT_NAME_MAX);
       return r;
     }
   if (strcmp (from, to) == 0)

@@ -41,9 +41,19 @@ assert_eq 0 "$DAEMON_STATUS" "exit status after fusermount3 -u"
 bg=$(mktemp -d)
 on_exit "fusermount3 -u '$bg' 2>/dev/null; rm -rf '$bg'"
 "$VMSNAPFS" -o uri="$URI" "$bg" || fail "background start"
-wait_for 5 mountpoint -q "$bg" || fail "background daemon did not mount"
+# Mounted when the start returns: systemd (Type=forking) and mount(8)
+# take the first process's exit for ready.
+mountpoint -q "$bg" || fail "not mounted yet when the background start returned"
 ls "$bg" >/dev/null || fail "background daemon does not serve"
 pid=$(pgrep -f "vmsnapfs -o uri=$URI $bg" | head -n 1)
 [ -n "$pid" ] || fail "no background daemon"
 fusermount3 -u "$bg"
 wait_for 5 test ! -e "/proc/$pid" || fail "background daemon did not exit"
+
+# systemctl stop without ExecStop: SIGTERM to the daemon unmounts and
+# ends it.
+"$VMSNAPFS" -o uri="$URI" "$bg" || fail "background start (2)"
+pid=$(pgrep -f "vmsnapfs -o uri=$URI $bg" | head -n 1)
+kill -TERM "$pid"
+wait_for 10 test ! -e "/proc/$pid" || fail "the daemon did not exit on SIGTERM"
+! mountpoint -q "$bg" || fail "still mounted after SIGTERM"

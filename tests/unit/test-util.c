@@ -69,6 +69,57 @@ test_safe_file_name_distinct (void **state)
   free (b);
 }
 
+struct text_case
+{
+  const char *s;
+  bool ok;
+};
+
+/* Snapshot names as people and file managers type them, and bytes that
+ * are no text. */
+static void
+test_utf8_text_ok (void **state)
+{
+  static const struct text_case cases[] = {
+    { "New Folder", true },
+    { "Untitled Folder 2", true },
+    { "caf\xc3\xa9", true },                 /* é */
+    { "\xe5\xbf\xab\xe7\x85\xa7", true },      /* 快照 */
+    { "\xf0\x9f\x93\xb8 photo", true },       /* U+1F4F8 */
+    { "star* quote' semi;colon back\\slash", true },
+    { "", true },
+    { "tab\tx", false },
+    { "new\nline", false },
+    { "del\x7f", false },
+    { "c1\xc2\x85", false },                  /* U+0085, a C1 control */
+    { "bad\xff\xfe", false },
+    { "cut\xc3", false },
+    { "cut\xe5\xbf", false },
+    { "overlong\xc0\xaf", false },            /* '/' in two bytes */
+    { "overlong\xe0\x80\xaf", false },
+    { "surrogate\xed\xa0\x80", false },      /* U+D800 */
+    { "past\xf4\x90\x80\x80", false },       /* U+110000 */
+    { "lone\x80", false },
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    if (utf8_text_ok (cases[i].s) != cases[i].ok)
+      fail_msg ("utf8_text_ok(\"%s\") is not %d", cases[i].s, cases[i].ok);
+}
+
+static void
+test_printable (void **state)
+{
+  char *a = printable ("caf\xc3\xa9 ok"), *b = printable ("new\nline\xff\\");
+
+  (void)state;
+  assert_string_equal (a, "caf\xc3\xa9 ok");
+  assert_string_equal (b, "new\\x0aline\\xff\\x5c");
+  free (a);
+  free (b);
+}
+
 struct human_case
 {
   uint64_t n;
@@ -125,6 +176,8 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_safe_file_name),
     cmocka_unit_test (test_safe_file_name_distinct),
+    cmocka_unit_test (test_utf8_text_ok),
+    cmocka_unit_test (test_printable),
     cmocka_unit_test (test_format_size),
     cmocka_unit_test (test_format_duration),
   };
