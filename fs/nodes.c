@@ -948,6 +948,16 @@ node_rename (const struct node *from_dir, const char *from,
 int
 node_unlink (const struct node *dir, const char *name)
 {
+  if (dir->type == &t_snapshot)
+    {
+      /* File managers that empty a folder before they remove it (libfm,
+       * Thunar) come here first: one clear line, and nothing removed. */
+      log_error ("VM '%s': the files of snapshot '%s' are not removed one "
+                 "by one: rmdir snapshots/%s deletes the snapshot (a "
+                 "merge).",
+                 dir->vm->name, dir->snap->name, dir->snap->name);
+      return -EROFS;
+    }
   if (dir->type != &t_vm)
     return S_ISDIR (dir->type->mode) ? -EROFS : -ENOTDIR;
   if (strcmp (name, "preview") == 0)

@@ -61,6 +61,12 @@ virsh -q snapshot-list "$vm" --name | grep -qx "Before upgrade" || fail "not ren
 out=$(timeout 10 gio trash "$S/Before upgrade" 2>&1) && fail "gio trash worked: $out"
 echo "$out" | grep -qi "trash" || fail "gio trash said: $out"
 [ -d "$S/Before upgrade" ] || fail "gio trash removed the snapshot"
+# Delete as libfm and Thunar do it, the files first: the first one is
+# refused, with a line that says to rmdir, and nothing is removed.
+assert_eq EROFS "$(errno_of unlink "$S/Before upgrade/info")" "rm of a snapshot's file"
+grep -q "unlink snapshots/Before upgrade/info: EROFS: .*rmdir snapshots/Before upgrade deletes the snapshot" \
+    "$DAEMON_LOG" || fail "no line that says to rmdir: $(grep EROFS "$DAEMON_LOG")"
+[ -f "$S/Before upgrade/info" ] || fail "the file went"
 # Delete, as GIO does it (the folder first): a merge.
 gio remove "$S/Before upgrade" || fail "gio remove"
 [ ! -e "$S/Before upgrade" ] || fail "still there after gio remove"
