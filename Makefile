@@ -4,6 +4,7 @@
 #   make check      install what is missing, start libvirtd, run every test,
 #                   as built and under AddressSanitizer and UBSan
 #   make asan       only the run under AddressSanitizer and UBSan
+#   make desktop-check   PCManFM under Xvfb on the mount, screenshots kept
 #   make demo       install, start libvirtd and a small VM, mount it
 #   make unit       build and run the unit tests only
 #   make install    the daemon, manual pages, systemd unit, examples, in PREFIX
@@ -55,7 +56,7 @@ MAIN_OBJ = $(BUILD)/fs/main.o
 UNIT_SRCS = $(wildcard tests/unit/test-*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: deb all check check-only unit integration asan demo deps libvirtd \
+.PHONY: deb desktop-check all check check-only unit integration asan demo deps libvirtd \
         guest clean format chaos install uninstall
 
 all: $(BUILD)/vmsnapfs
@@ -95,13 +96,20 @@ unit: $(UNIT_BINS)
 integration: all
 	VMSNAPFS=$(abspath $(BUILD)/vmsnapfs) sh tests/integration/run.sh
 
+# A real file manager under Xvfb on the mount (tests/desktop): X packages
+# that make check does not pull.
+desktop-check: deps libvirtd all
+	sh scripts/install-deps.sh --desktop
+	VMSNAPFS=$(abspath $(BUILD)/vmsnapfs) sh tests/desktop/run.sh
+
 asan: deps libvirtd
 	$(MAKE) check-only SANITIZE=1
 
 # The daemon (mount.fuse3 runs it, found in PATH, for mount -t
 # fuse.vmsnapfs and fstab lines), its two manual pages, the systemd unit.
 EXAMPLES = progress.sh nightly-snapshots.sh newest-snapshot.sh \
-           backup-restic.sh backup-borg.sh undo-upgrade.sh
+           backup-restic.sh backup-borg.sh undo-upgrade.sh \
+           incremental-backup.sh
 EXAMPLE_UNITS = vmsnapfs-nightly@.service vmsnapfs-nightly@.timer
 INSTALLED = $(sbindir)/vmsnapfs $(mandir)/man1/vmsnapfs.1 \
             $(mandir)/man5/vmsnapfs.5 $(unitdir)/vmsnapfs@.service \

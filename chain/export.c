@@ -54,7 +54,8 @@ struct export
   uint64_t snap;
   char *target, *volume, *format;
   uint64_t size;
-  struct map *map; /* read once */
+  struct map *map;     /* read once */
+  struct map *changes; /* what the frozen volume itself holds: the delta */
 
   /* Direct reads: where the disk's bytes lie in the chain's files, and
    * those files by depth, kept open.  Made at the first open, dropped with
@@ -436,6 +437,7 @@ export_free (struct export *e)
   stop_helper (e);
   drop_direct (e);
   map_free (e->map);
+  map_free (e->changes);
   free (e->target);
   free (e->volume);
   free (e->format);
@@ -484,16 +486,18 @@ find_export (uint64_t snap, const char *target, const char *volume,
   return e;
 }
 
-/* E's map, read once. */
+/* E's map, read once; the map of its changes when DELTA. */
 static int
-get_map (struct export *e, const struct map **m)
+get_map (struct export *e, bool delta, const struct map **m)
 {
   SCOPED_LOCK (&e->lock);
   int r;
 
   if (e->map == NULL && (r = map_probe (e->volume, e->format, &e->map)) < 0)
     return r;
-  *m = e->map;
+  if (delta && e->changes == NULL)
+    e->changes = map_changes (e->map);
+  *m = delta ? e->changes : e->map;
   return 0;
 }
 
@@ -502,11 +506,13 @@ struct export_reader
 {
   struct export *e;
   bool active; /* counted in E's readers */
+  bool delta;  /* reads what changed, holes elsewhere */
 };
 
 int
 export_open (uint64_t snap, const char *target, const char *volume,
-             const char *format, uint64_t size, struct export_reader **out)
+             const char *format, uint64_t size, bool delta,
+             struct export_reader **out)
 {
   struct export_reader *reader = xmalloc (sizeof *reader);
   struct export *e;
@@ -522,7 +528,7 @@ export_open (uint64_t snap, const char *target, const char *volume,
   e->opens++;
   pthread_mutex_unlock (&e->lock);
   pthread_mutex_unlock (&exports_lock);
-  *reader = (struct export_reader){ e, true };
+  *reader = (struct export_reader){ e, true, delta };
 
   pthread_mutex_lock (&e->lock);
   if (!e->direct_tried)
@@ -532,7 +538,7 @@ export_open (uint64_t snap, const char *target, const char *volume,
   if (e->map == NULL && e->place)
     e->map = map_dup (e->place);
   pthread_mutex_unlock (&e->lock);
-  if ((r = get_map (e, &m)) < 0)
+  if ((r = get_map (e, delta, &m)) < 0)
     goto fail;
   /* qemu-nbd started now when it will be needed, so that an open fails
    * rather than a read. */
@@ -623,11 +629,68 @@ pread_parallel (struct nbd_handle *h, char *buf, size_t size, uint64_t off)
   return r;
 }
 
+/* Read SIZE bytes of E's disk at OFF, all within it, into BUF.  Returns 0
+ * or -EIO. */
+static int
+read_disk (struct export *e, void *buf, size_t size, uint64_t off)
+{
+  int slot;
+
+  if (read_direct (e, buf, size, off) == 0)
+    return 0;
+  for (int attempt = 0; attempt < 2; attempt++)
+    {
+      if (take_conn (e, &slot) < 0)
+        return -EIO;
+      if (pread_parallel (e->conn[slot], buf, size, off) == 0)
+        {
+          give_conn (e, slot, false);
+          return 0;
+        }
+      log_warning ("Reading '%s' through qemu-nbd failed: %s", e->volume,
+                   nbd_get_error ());
+      give_conn (e, slot, true);
+    }
+  return -EIO;
+}
+
+/* Read as read_disk, what changed only: zeros where the frozen volume
+ * holds nothing itself. */
+static int
+read_changes (struct export *e, char *buf, size_t size, uint64_t off)
+{
+  const struct map *c;
+  uint64_t end = off + size;
+
+  if (get_map (e, true, &c) < 0)
+    return -EIO;
+  while (off < end)
+    {
+      int64_t data = map_seek (c, off, true), hole;
+
+      if (data < 0 || (uint64_t) data >= end)
+        {
+          memset (buf, 0, end - off); /* unchanged to the end */
+          return 0;
+        }
+      memset (buf, 0, (uint64_t) data - off);
+      buf += (uint64_t) data - off;
+      off = (uint64_t) data;
+      hole = map_seek (c, off, false);
+      if (hole < 0 || (uint64_t) hole > end)
+        hole = (int64_t) end;
+      if (read_disk (e, buf, (uint64_t) hole - off, off) < 0)
+        return -EIO;
+      buf += (uint64_t) hole - off;
+      off = (uint64_t) hole;
+    }
+  return 0;
+}
+
 ssize_t
 export_pread (struct export_reader *r, void *buf, size_t size, uint64_t off)
 {
   struct export *e = r->e;
-  int slot;
 
   /* Perhaps a read through a duplicate of a descriptor closed before. */
   pthread_mutex_lock (&e->lock);
@@ -641,22 +704,11 @@ export_pread (struct export_reader *r, void *buf, size_t size, uint64_t off)
     size = e->size - off;
   if (size > EXPORT_MAX_READ)
     size = EXPORT_MAX_READ;
-  if (read_direct (e, buf, size, off) == 0)
-    return (ssize_t) size;
-  for (int attempt = 0; attempt < 2; attempt++)
-    {
-      if (take_conn (e, &slot) < 0)
-        return -EIO;
-      if (pread_parallel (e->conn[slot], buf, size, off) == 0)
-        {
-          give_conn (e, slot, false);
-          return (ssize_t) size;
-        }
-      log_warning ("Reading '%s' through qemu-nbd failed: %s", e->volume,
-                   nbd_get_error ());
-      give_conn (e, slot, true);
-    }
-  return -EIO;
+  if ((r->delta ? read_changes (e, buf, size, off)
+                : read_disk (e, buf, size, off))
+      < 0)
+    return -EIO;
+  return (ssize_t) size;
 }
 
 int64_t
@@ -664,14 +716,15 @@ export_seek (struct export_reader *r, uint64_t off, bool data)
 {
   const struct map *m;
 
-  if (get_map (r->e, &m) < 0)
+  if (get_map (r->e, r->delta, &m) < 0)
     return -EIO;
   return map_seek (m, off, data);
 }
 
 int
 export_data_bytes (uint64_t snap, const char *target, const char *volume,
-                   const char *format, bool probe, uint64_t *bytes)
+                   const char *format, bool probe, bool delta,
+                   uint64_t *bytes)
 {
   const struct map *m;
   struct export *e;
@@ -689,15 +742,37 @@ export_data_bytes (uint64_t snap, const char *target, const char *volume,
             SCOPED_LOCK (&e->lock);
             if (e->map == NULL)
               break;
-            *bytes = e->map->data_bytes;
+            *bytes = delta ? e->map->changed_bytes : e->map->data_bytes;
             return 0;
           }
       return -EAGAIN;
     }
   e = find_export (snap, target, volume, format);
-  if ((r = get_map (e, &m)) == 0)
+  if ((r = get_map (e, delta, &m)) == 0)
     *bytes = m->data_bytes;
   return r;
+}
+
+int
+export_extents (uint64_t snap, const char *target, const char *volume,
+                 const char *format, bool delta, struct extent **out,
+                 size_t *n)
+{
+  const struct map *m;
+  struct export *e;
+  int r;
+
+  *out = NULL;
+  *n = 0;
+  SCOPED_LOCK (&exports_lock); /* E may not be freed meanwhile */
+  e = find_export (snap, target, volume, format);
+  if ((r = get_map (e, delta, &m)) < 0)
+    return r;
+  *out = xmalloc (m->n * sizeof **out + 1);
+  for (size_t i = 0; i < m->n; i++)
+    if (m->extents[i].data)
+      (*out)[(*n)++] = m->extents[i];
+  return 0;
 }
 
 /* Whether the whole disks of snapshot SNAP are open: 2 when one is read

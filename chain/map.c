@@ -23,6 +23,7 @@ map_free (struct map *m)
     return;
   free (m->extents);
   free (m->runs);
+  free (m->changed);
   free (m);
 }
 
@@ -36,6 +37,21 @@ map_dup (const struct map *m)
   memcpy (d->extents, m->extents, m->n * sizeof *m->extents);
   d->runs = xmalloc (m->nruns * sizeof *m->runs + 1);
   memcpy (d->runs, m->runs, m->nruns * sizeof *m->runs);
+  d->changed = xmalloc (m->nchanged * sizeof *m->changed + 1);
+  memcpy (d->changed, m->changed, m->nchanged * sizeof *m->changed);
+  return d;
+}
+
+struct map *
+map_changes (const struct map *m)
+{
+  struct map *d = xcalloc (1, sizeof *d);
+
+  d->n = m->nchanged;
+  d->extents = xmalloc (m->nchanged * sizeof *m->changed + 1);
+  memcpy (d->extents, m->changed, m->nchanged * sizeof *m->changed);
+  d->size = m->size;
+  d->data_bytes = m->changed_bytes;
   return d;
 }
 
@@ -65,27 +81,27 @@ get_u64 (json_object *obj, const char *key, uint64_t *out)
   return 0;
 }
 
-/* Add [START, START+LEN) of kind DATA to M, joining a neighbour of the
- * same kind. */
+/* Add [START, START+LEN) of kind DATA to the list *V of *N (room for
+ * *CAP), joining a neighbour of the same kind; count data in *BYTES. */
 static void
-add_extent (struct map *m, size_t *cap, uint64_t len, bool data)
+add_extent (struct extent **v, size_t *n, size_t *cap, uint64_t *bytes,
+            uint64_t start, uint64_t len, bool data)
 {
-  struct extent *last = m->n ? &m->extents[m->n - 1] : NULL;
+  struct extent *last = *n ? &(*v)[*n - 1] : NULL;
 
   if (data)
-    m->data_bytes += len;
+    *bytes += len;
   if (last && last->data == data)
     last->length += len;
   else
     {
-      if (m->n == *cap)
+      if (*n == *cap)
         {
           *cap = *cap ? *cap * 2 : 16;
-          m->extents = xrealloc (m->extents, *cap * sizeof *m->extents);
+          *v = xrealloc (*v, *cap * sizeof **v);
         }
-      m->extents[m->n++] = (struct extent){ m->size, len, data };
+      (*v)[(*n)++] = (struct extent){ start, len, data };
     }
-  m->size += len;
 }
 
 /* Add the run [START, START+LEN) stored at OFFSET of DEPTH to M, joining
@@ -132,13 +148,23 @@ get_place (json_object *e, bool zero, uint32_t *depth, uint64_t *offset)
   return 0;
 }
 
+/* Whether qemu says the top image holds extent E itself (depth 0), data
+ * or zeros. */
+static bool
+in_top (json_object *e)
+{
+  json_object *d = member (e, "depth", json_type_int);
+
+  return d != NULL && json_object_get_int64 (d) == 0;
+}
+
 int
 map_parse (const char *json, size_t len, struct map **out)
 {
   json_tokener *tok;
   json_object *root;
   struct map *m;
-  size_t n, cap = 0, run_cap = 0;
+  size_t n, cap = 0, run_cap = 0, changed_cap = 0;
   int r = 0;
 
   *out = NULL;
@@ -185,7 +211,11 @@ map_parse (const char *json, size_t len, struct map **out)
       else
         {
           add_run (m, &run_cap, start, length, depth, offset);
-          add_extent (m, &cap, length, !json_object_get_boolean (zero));
+          add_extent (&m->extents, &m->n, &cap, &m->data_bytes, start,
+                      length, !json_object_get_boolean (zero));
+          add_extent (&m->changed, &m->nchanged, &changed_cap,
+                      &m->changed_bytes, start, length, in_top (e));
+          m->size += length;
         }
     }
   json_object_put (root);

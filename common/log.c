@@ -47,7 +47,11 @@ hold (int prio, const char *line)
       && strncmp (line + 4, held_vm, n) == 0
       && strncmp (line + 4 + n, "': ", 3) == 0)
     line += 4 + n + 3;
-  strbuf_printf (&held, "%s%s", held.len ? "; " : "", line);
+  strbuf_printf (&held, "%s%s",
+                held.len == 0                      ? ""
+                : held.s[held.len - 1] == '.' ? " "
+                                                   : "; ",
+                line);
   if (held_prio == 0 || prio < held_prio)
     held_prio = prio;
 }

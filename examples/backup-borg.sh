@@ -21,6 +21,7 @@ cd "$vm/snapshots/$snap"
 set -- info domain.xml
 [ ! -e memory ] || set -- "$@" memory
 for img in *.img; do
+    case $img in *.delta.img) continue ;; esac # what changed: in the .img
     [ -e "$img" ] && set -- "$@" "$img"
 done
 echo "backing up snapshot $snap of $name: $*"

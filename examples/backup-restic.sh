@@ -25,6 +25,7 @@ name=$(basename "$vm")
 set -- "$dir/info" "$dir/domain.xml"
 [ ! -e "$dir/memory" ] || set -- "$@" "$dir/memory"
 for img in "$dir"/*.img; do
+    case $img in *.delta.img) continue ;; esac # what changed: in the .img
     [ -e "$img" ] && set -- "$@" "$img"
 done
 echo "backing up snapshot $snap of $name: $(for f in "$@"; do basename "$f"; done | xargs)"

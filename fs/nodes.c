@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "access.h"
 #include "cleanup.h"
+#include "chain.h"
 #include "export.h"
 #include "fs.h"
 #include "links.h"
@@ -47,8 +49,12 @@ struct node_type
   int (*generate) (const struct node *n, char **out, size_t *len);
   /* ... or a host file, read straight ... */
   const char *(*host_file) (const struct node *n);
-  /* ... or the whole disk of a snapshot, read through qemu. */
+  /* ... or the whole disk of a snapshot, read through qemu (with DELTA,
+   * what changed since the parent snapshot only). */
   bool whole_disk;
+  bool delta;
+  /* Modes from the files of the disk's chain, as a whole disk's. */
+  bool chain_perms;
   /* Whether the content may change between opens. */
   bool volatile_content;
   /* Bytes of a disk or of memory (access.h): the mode comes from the host
@@ -270,30 +276,48 @@ list_snapshots (const struct node *n,
     }
 }
 
-/* The file name of the whole disk D: "vda.img". */
-static void
-img_name (const struct vs_disk *d, char *buf, size_t size)
+/* The files of each disk beside its frozen volume (TARGET.qcow2): the
+ * whole disk, what changed since the parent, and the list of that. */
+static const struct node_type t_img, t_delta_img, t_delta_json;
+static const struct
 {
-  snprintf (buf, size, "%s.img", d->target);
-}
+  const char *suffix;
+  const struct node_type *type;
+} disk_files[] = {
+  { ".img", &t_img },
+  { ".delta.img", &t_delta_img },
+  { ".delta.json", &t_delta_json },
+};
+#define NDISK_FILES (sizeof disk_files / sizeof disk_files[0])
 
-static const struct node_type t_img;
+/* The name of file K of disk D: "vda.img". */
+static void
+disk_file_name (const struct vs_disk *d, size_t k, char *buf, size_t size)
+{
+  snprintf (buf, size, "%s%s", d->target, disk_files[k].suffix);
+}
 
 static int
 lookup_disk (const char *name, struct node *n)
 {
-  char img[64];
+  char file[64];
 
   for (size_t i = 0; i < n->snap->ndisks; i++)
     {
-      img_name (&n->snap->disks[i], img, sizeof img);
-      if (strcmp (n->snap->disks[i].file, name) == 0
-          || strcmp (img, name) == 0)
+      if (strcmp (n->snap->disks[i].file, name) == 0)
         {
           n->disk = &n->snap->disks[i];
-          if (strcmp (img, name) == 0)
-            n->type = &t_img; /* not the default volume */
-          return 0;
+          return 0; /* the default type: the frozen volume */
+        }
+      for (size_t k = 0; k < NDISK_FILES; k++)
+        {
+          disk_file_name (&n->snap->disks[i], k, file, sizeof file);
+          if (strcmp (file, name) == 0)
+            {
+              n->disk = &n->snap->disks[i];
+              n->type = disk_files[k].type;
+              return 0;
+            }
         }
     }
   return -ENOENT;
@@ -314,17 +338,76 @@ list_disks (const struct node *n,
 {
   for (size_t i = 0; i < n->snap->ndisks; i++)
     {
-      char img[64];
+      char file[64];
       struct stat st = { .st_ino = child_ino (n->snap->ino,
                                               n->snap->disks[i].file),
                          .st_mode = S_IFREG | 0444 };
       if (fill (ctx, n->snap->disks[i].file, &st))
         return;
-      img_name (&n->snap->disks[i], img, sizeof img);
-      st.st_ino = child_ino (n->snap->ino, img);
-      if (fill (ctx, img, &st))
-        return;
+      for (size_t k = 0; k < NDISK_FILES; k++)
+        {
+          disk_file_name (&n->snap->disks[i], k, file, sizeof file);
+          st.st_ino = child_ino (n->snap->ino, file);
+          if (fill (ctx, file, &st))
+            return;
+        }
     }
+}
+
+/* Whether N reads what changed only: a delta of a snapshot that has a
+ * parent (with none, the delta is the whole disk). */
+static bool
+is_delta (const struct node *n)
+{
+  return n->type->delta && n->snap->parent != NULL;
+}
+
+static int
+generate_delta_json (const struct node *n, char **out, size_t *len)
+{
+  struct extent *ext;
+  size_t next;
+  uint64_t changed = 0;
+  json_object *o = json_object_new_object (), *arr;
+  int r;
+
+  if ((r = export_extents (n->snap->ino, n->disk->target, n->disk->volume,
+                           n->disk->format, n->snap->parent != NULL, &ext,
+                           &next))
+      < 0)
+    {
+      json_object_put (o);
+      return r;
+    }
+  arr = json_object_new_array ();
+  for (size_t i = 0; i < next; i++)
+    {
+      json_object *e = json_object_new_object ();
+
+      json_object_object_add (e, "offset",
+                              json_object_new_uint64 (ext[i].start));
+      json_object_object_add (e, "length",
+                              json_object_new_uint64 (ext[i].length));
+      json_object_array_add (arr, e);
+      changed += ext[i].length;
+    }
+  free (ext);
+  json_object_object_add (o, "snapshot", json_object_new_string (n->snap->name));
+  json_object_object_add (o, "parent",
+                          n->snap->parent
+                              ? json_object_new_string (n->snap->parent)
+                              : NULL);
+  json_object_object_add (o, "disk", json_object_new_string (n->disk->target));
+  json_object_object_add (o, "virtual_size",
+                          json_object_new_uint64 (n->disk->virtual_size));
+  json_object_object_add (o, "changed_bytes", json_object_new_uint64 (changed));
+  json_object_object_add (o, "extents", arr);
+  *out = xasprintf ("%s\n", json_object_to_json_string_ext (
+                                o, JSON_C_TO_STRING_PLAIN
+                                       | JSON_C_TO_STRING_NOSLASHESCAPE));
+  *len = strlen (*out);
+  json_object_put (o);
+  return 0;
 }
 
 /* --- the types -------------------------------------------------------- */
@@ -350,6 +433,20 @@ static const struct node_type t_volume = { .mode = S_IFREG | 0444,
 static const struct node_type t_img = { .mode = S_IFREG | 0444,
                                         .whole_disk = true,
                                         .disk = true };
+/* What changed since the parent: the whole disk where the frozen volume
+ * holds something itself, holes elsewhere; all of it for a snapshot with
+ * no parent. */
+static const struct node_type t_delta_img = { .mode = S_IFREG | 0444,
+                                              .whole_disk = true,
+                                              .delta = true,
+                                              .disk = true };
+/* The list of that, for tools that want it without seeking.  A merge
+ * below changes it. */
+static const struct node_type t_delta_json = { .mode = S_IFREG | 0444,
+                                               .generate = generate_delta_json,
+                                               .chain_perms = true,
+                                               .volatile_content = true,
+                                               .disk = true };
 
 static const struct child snapshot_children[] = {
   { "info", &t_info },
@@ -504,12 +601,13 @@ node_ino (const struct node *n)
     return n->snap->ino;
   if (n->type == &t_volume)
     return child_ino (n->snap->ino, n->disk->file);
-  if (n->type == &t_img)
-    {
-      char img[64];
-      img_name (n->disk, img, sizeof img);
-      return child_ino (n->snap->ino, img);
-    }
+  for (size_t k = 0; k < NDISK_FILES; k++)
+    if (n->type == disk_files[k].type)
+      {
+        char file[64];
+        disk_file_name (n->disk, k, file, sizeof file);
+        return child_ino (n->snap->ino, file);
+      }
   if (n->type == &t_temp_link)
     return child_ino (n->vm->ino, n->name);
   for (const struct child *c = n->snap ? snapshot_children : vm_children;
@@ -555,7 +653,7 @@ node_perms (const struct node *n, struct stat *st, struct stat *hs)
     }
   if (t->root_only)
     access_disk_attrs (0, 0, t->mode, st);
-  else if (t->whole_disk)
+  else if (t->whole_disk || t->chain_perms)
     {
       /* Root's, and no wider than the narrowest file it is read from;
        * root's alone when none of them can be looked at. */
@@ -605,7 +703,7 @@ node_getattr (const struct node *n, const struct caller *c, struct stat *st)
       uint64_t data = n->disk->virtual_size;
       bool may = c == NULL || access_read (c, st) == 0;
       if (export_data_bytes (n->snap->ino, n->disk->target, n->disk->volume,
-                             n->disk->format, may, &data)
+                             n->disk->format, may, is_delta (n), &data)
               < 0
           && may)
         log_warning ("The holes of '%s' cannot be read; it shows as "
@@ -748,7 +846,8 @@ node_open (const struct node *n, const struct caller *c, int flags,
     }
   else if (t->whole_disk)
     r = export_open (n->snap->ino, n->disk->target, n->disk->volume,
-                     n->disk->format, n->disk->virtual_size, &h->exp);
+                     n->disk->format, n->disk->virtual_size, is_delta (n),
+                     &h->exp);
   else if (t->render)
     h->data = t->render (n, &h->len);
   else if (t->generate)

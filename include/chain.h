@@ -97,6 +97,12 @@ struct map
   struct run *runs;       /* in order, contiguous from 0, neighbours that
                              continue each other joined */
   uint32_t depths;        /* one more than the deepest DEPTH of a run */
+  /* What the top image of the chain holds itself, data or zeros (qemu's
+   * depth 0): what changed since the image below it was frozen.  As
+   * EXTENTS, with DATA for "changed". */
+  size_t nchanged;
+  struct extent *changed;
+  uint64_t changed_bytes;
 };
 
 /* Parse the JSON of `qemu-img map --output=json` into *OUT: what reads as
@@ -107,6 +113,10 @@ int map_parse (const char *json, size_t len, struct map **out);
 
 /* A copy of M. */
 struct map *map_dup (const struct map *m);
+
+/* The map of what changed in M's top image (M's CHANGED as extents, no
+ * runs): a delta's holes and data, for map_seek. */
+struct map *map_changes (const struct map *m);
 
 /* Run qemu-img map on PATH, an image of FORMAT, through its backing chain,
  * with force-share.  Returns 0 or -errno (logged). */

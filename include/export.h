@@ -41,10 +41,12 @@ int export_init (void);
 void export_shutdown (void);
 
 /* Open the whole disk TARGET of the snapshot SNAP (its inode: unique on
- * the host), whose frozen volume is VOLUME of FORMAT, of SIZE bytes.  Returns 0
- * and a reader's reference in *OUT, or -errno (logged). */
+ * the host), whose frozen volume is VOLUME of FORMAT, of SIZE bytes; with
+ * DELTA, what changed in it since the volume below was frozen (what VOLUME
+ * holds itself, data or zeros), holes elsewhere.  Returns 0 and a reader's
+ * reference in *OUT, or -errno (logged). */
 int export_open (uint64_t snap, const char *target, const char *volume,
-                 const char *format, uint64_t size,
+                 const char *format, uint64_t size, bool delta,
                  struct export_reader **out);
 
 /* A close(2) of a descriptor of R (the flush comes before close(2)
@@ -64,11 +66,20 @@ ssize_t export_pread (struct export_reader *r, void *buf, size_t size,
  * -ENXIO. */
 int64_t export_seek (struct export_reader *r, uint64_t off, bool data);
 
-/* How many bytes of the disk are data, for st_blocks; read once and kept
- * for the life of the snapshot.  Without PROBE, only what was read: qemu
- * is not run.  Returns 0, -EAGAIN (not read, without PROBE) or -errno. */
+/* How many bytes of the disk are data (with DELTA, of what changed), for
+ * st_blocks; read once and kept for the life of the snapshot.  Without
+ * PROBE, only what was read: qemu is not run.  Returns 0, -EAGAIN (not
+ * read, without PROBE) or -errno. */
 int export_data_bytes (uint64_t snap, const char *target, const char *volume,
-                       const char *format, bool probe, uint64_t *bytes);
+                       const char *format, bool probe, bool delta,
+                       uint64_t *bytes);
+
+/* The data extents of the disk (with DELTA, of what changed), in order:
+ * a malloc'd array in *OUT of *N.  Returns 0 or -errno (logged). */
+struct extent;
+int export_extents (uint64_t snap, const char *target, const char *volume,
+                    const char *format, bool delta, struct extent **out,
+                    size_t *n);
 
 /* Stop the helpers of snapshot SNAP before its volumes change: -EBUSY when
  * one of its whole disks is open, or with VOLUMES one of its frozen

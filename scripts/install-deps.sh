@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install the Debian packages vmsnapfs needs to build, test and run.
+# Install the Debian packages vmsnapfs needs to build, test and run
+# (--desktop: and those of the desktop tests).
 # Idempotent and non-interactive: it installs only what is missing.
 set -eu
 
@@ -9,8 +10,13 @@ PACKAGES="
   fuse3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
   libxml2-dev
   busybox-static cpio rsync tar restic borgbackup bc python3 util-linux procps
-  debhelper dpkg-dev lintian
+  debhelper dpkg-dev lintian inotify-tools libglib2.0-bin
 "
+
+# make desktop-check: a file manager under Xvfb, and what shoots it.
+if [ "${1:-}" = --desktop ]; then
+    PACKAGES="$PACKAGES xvfb xdotool x11-apps imagemagick dbus-x11 pcmanfm"
+fi
 
 missing=""
 for p in $PACKAGES; do

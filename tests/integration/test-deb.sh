@@ -24,6 +24,7 @@ assert_eq "./lib/systemd/system/vmsnapfs@.service
 ./usr/share/doc/vmsnapfs/copyright
 ./usr/share/doc/vmsnapfs/examples/backup-borg.sh
 ./usr/share/doc/vmsnapfs/examples/backup-restic.sh
+./usr/share/doc/vmsnapfs/examples/incremental-backup.sh
 ./usr/share/doc/vmsnapfs/examples/newest-snapshot.sh
 ./usr/share/doc/vmsnapfs/examples/nightly-snapshots.sh
 ./usr/share/doc/vmsnapfs/examples/progress.sh

@@ -20,6 +20,7 @@ assert_eq "./usr/local/lib/systemd/system/vmsnapfs@.service
 ./usr/local/sbin/vmsnapfs
 $E/backup-borg.sh
 $E/backup-restic.sh
+$E/incremental-backup.sh
 $E/newest-snapshot.sh
 $E/nightly-snapshots.sh
 $E/progress.sh

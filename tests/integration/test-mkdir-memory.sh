@@ -17,7 +17,7 @@ mkdir "$S/first" || fail "mkdir failed"
 after=$(guest_count mkmem)
 # Right when mkdir returns: the directory, its files and the link.
 assert_eq snapshots/first "$(readlink "$MNT/$vm/active")" "active after mkdir"
-assert_eq "domain.xml info info.json memory vda.img vda.qcow2" \
+assert_eq "domain.xml info info.json memory vda.delta.img vda.delta.json vda.img vda.qcow2" \
     "$(ls "$S/first" | xargs)" "files of the snapshot"
 
 on_disk=$(disk_count "$S/first/vda.qcow2")

@@ -99,7 +99,7 @@ sleep 0.5 # the kernel's attribute cache
 [ "$(stat -c %b "$S/vda.img")" -lt $((size / 512)) ] ||
     fail "root's stat of vda.img shows no holes"
 
-for f in vda.qcow2 vda.img memory; do
+for f in vda.qcow2 vda.img vda.delta.img vda.delta.json memory; do
     assert_eq EACCES "$(errno_as user open "$S/$f" r)" "ordinary user opens $f"
 done
 no_verbs user

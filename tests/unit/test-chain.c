@@ -449,6 +449,44 @@ test_map_real_chain (void **state)
   map_free (m);
 }
 
+/* What changed in the top image, as qemu maps it: data it wrote, and
+ * zeros it wrote over the base's data; not what only the base holds. */
+static void
+test_map_changes (void **state)
+{
+  const uint64_t mb = 1024 * 1024;
+  char top[256];
+  struct map *m, *c;
+
+  (void) state;
+  /* Base: data at [1M,3M).  Top: data at [8M,9M), zeros written at
+   * [2M,3M) over the base's data, zeros written at [12M,13M). */
+  sh ("qemu-img create -q -f qcow2 %s/cb.qcow2 16M", dir);
+  sh ("qemu-io -f qcow2 -c 'write -q 1M 2M' %s/cb.qcow2", dir);
+  sh ("qemu-img create -q -f qcow2 -b %s/cb.qcow2 -F qcow2 %s/ct.qcow2", dir,
+      dir);
+  sh ("qemu-io -f qcow2 -c 'write -q 8M 1M' -c 'write -q -z 2M 1M' "
+      "-c 'write -q -z 12M 1M' %s/ct.qcow2",
+      dir);
+  snprintf (top, sizeof top, "%s/ct.qcow2", dir);
+  assert_int_equal (map_probe (top, "qcow2", &m), 0);
+  assert_int_equal (m->changed_bytes, 3 * mb);
+  c = map_changes (m);
+  assert_int_equal (c->size, 16 * mb);
+  assert_int_equal (c->data_bytes, 3 * mb);
+  assert_int_equal (map_seek (c, 0, true), 2 * mb);
+  assert_int_equal (map_seek (c, 2 * mb, false), 3 * mb);
+  assert_int_equal (map_seek (c, 3 * mb, true), 8 * mb);
+  assert_int_equal (map_seek (c, 8 * mb, false), 9 * mb);
+  assert_int_equal (map_seek (c, 9 * mb, true), 12 * mb);
+  assert_int_equal (map_seek (c, 12 * mb, false), 13 * mb);
+  assert_int_equal (map_seek (c, 13 * mb, true), -ENXIO);
+  /* The disk's own holes and data are as before: [1M,2M) and [8M,9M). */
+  assert_int_equal (m->data_bytes, 2 * mb);
+  map_free (c);
+  map_free (m);
+}
+
 /* Which images keep plain bytes in their own files. */
 static void
 test_probe_own_data (void **state)
@@ -539,6 +577,7 @@ main (void)
     cmocka_unit_test (test_probe_real_chain),
     cmocka_unit_test (test_map_runs),
     cmocka_unit_test (test_map_real_chain),
+    cmocka_unit_test (test_map_changes),
     cmocka_unit_test (test_probe_own_data),
     cmocka_unit_test (test_probe_refusals),
   };

@@ -123,6 +123,9 @@ static const struct path_case paths[] = {
   { "/web/snapshots/s1/vda.qcow2", 0, S_IFREG, 0444 },
   { "/web/snapshots/s2/memory", -ENOENT, 0, 0 }, /* taken without memory */
   { "/web/snapshots/s1/vda.img", 0, S_IFREG, 0444 },
+  { "/web/snapshots/s1/vda.delta.img", 0, S_IFREG, 0444 },
+  { "/web/snapshots/s1/vda.delta.json", 0, S_IFREG, 0444 },
+  { "/web/snapshots/s1/vdz.delta.img", -ENOENT, 0, 0 },
   { "/web/snapshots/s1/vdb.img", -ENOENT, 0, 0 },
   { "/web/snapshots/s1/vdb.qcow2", -ENOENT, 0, 0 },
   { "/web/snapshots/s3", -ENOENT, 0, 0 },
@@ -191,8 +194,8 @@ test_readdir (void **state)
     { "/", "web " },
     { "/web", "state snapshot-mode active jobs jobs.json snapshots " },
     { "/web/snapshots", "s1 s2 " },
-    { "/web/snapshots/s1", "info info.json domain.xml memory vda.qcow2 vda.img " },
-    { "/web/snapshots/s2", "info info.json domain.xml vda.qcow2 vda.img " },
+    { "/web/snapshots/s1", "info info.json domain.xml memory vda.qcow2 vda.img vda.delta.img vda.delta.json " },
+    { "/web/snapshots/s2", "info info.json domain.xml vda.qcow2 vda.img vda.delta.img vda.delta.json " },
   };
 
   for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
