@@ -3,7 +3,8 @@
  * Each type says how it looks (mode), what it holds (children, content
  * rendered from the view, a host file, content generated at open, or a
  * link target), and when it exists.  The FUSE handlers in ops.c only
- * resolve a path and call through the type.
+ * resolve a path and call through the type; the verbs that change things
+ * are in verbs.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,56 +27,7 @@
 #include "log.h"
 #include "util.h"
 
-struct child
-{
-  const char *name; /* a fixed name, or NULL for the named entries */
-  const struct node_type *type;
-};
-
-struct node_type
-{
-  mode_t mode;
-  /* Whether it exists in this parent (NULL: always). */
-  bool (*exists) (const struct node *n);
-  /* Directories: fixed children, and named ones (VMs, snapshots, disks). */
-  const struct child *children;
-  int (*lookup) (const char *name, struct node *n);
-  void (*list) (const struct node *n,
-                int (*fill) (void *, const char *, const struct stat *),
-                void *ctx);
-  /* Files: content rendered from the view (malloc'd) ... */
-  char *(*render) (const struct node *n, size_t *len);
-  /* ... or read from the host at open; size 0 in stat ... */
-  int (*generate) (const struct node *n, char **out, size_t *len);
-  /* ... or a host file, read straight ... */
-  const char *(*host_file) (const struct node *n);
-  /* ... or the whole disk of a snapshot, read through qemu (with DELTA,
-   * what changed since the parent snapshot only). */
-  bool whole_disk;
-  bool delta;
-  /* Modes from the files of the disk's chain, as a whole disk's. */
-  bool chain_perms;
-  /* Whether the content may change between opens. */
-  bool volatile_content;
-  /* Bytes of a disk or of memory (access.h): the mode comes from the host
-   * files, and the daemon checks the caller before it reads or runs qemu.
-   * ROOT_ONLY: root's whatever the host file's mode (memory). */
-  bool disk;
-  bool root_only;
-  /* Takes verbs (mkdir, rmdir, links, commands): operators may write. */
-  bool verbs;
-  /* Opened by name, not listed, as ZFS's hidden .zfs: for files the
-   * mount's contract does not list, so that a listing stays what it says. */
-  bool unlisted;
-  /* Files that take a command (one word) written to them. */
-  int (*write) (const struct node *n, const char *command);
-  /* Directories where mkdir makes something. */
-  int (*mkdir) (const struct node *n, const char *name);
-  /* Links. */
-  char *(*link) (const struct node *n);
-  /* The name used for the inode number of a fixed child. */
-  const char *ino_name;
-};
+#include "node-types.h"
 
 /* --- contents --------------------------------------------------------- */
 
@@ -456,11 +408,11 @@ static const struct child snapshot_children[] = {
   { NULL, NULL },
 };
 
-static const struct node_type t_snapshot = { .mode = S_IFDIR | 0555,
+const struct node_type t_snapshot = { .mode = S_IFDIR | 0555,
                                              .children = snapshot_children,
                                              .lookup = lookup_disk,
                                              .list = list_disks };
-static const struct node_type t_snapshots = { .mode = S_IFDIR | 0755,
+const struct node_type t_snapshots = { .mode = S_IFDIR | 0755,
                                               .lookup = lookup_snapshot,
                                               .list = list_snapshots,
                                               .mkdir = mkdir_snapshot,
@@ -511,7 +463,7 @@ static const struct child vm_children[] = {
   { NULL, NULL },
 };
 
-static const struct node_type t_vm = { .mode = S_IFDIR | 0755,
+const struct node_type t_vm = { .mode = S_IFDIR | 0755,
                                        .children = vm_children,
                                        .lookup = lookup_temp_link,
                                        .verbs = true };
@@ -918,171 +870,4 @@ handle_seek (struct handle *h, off_t off, int whence)
   if ((size_t) off >= h->len)
     return -ENXIO;
   return whence == SEEK_DATA ? off : (off_t) h->len;
-}
-
-/* --- changes ---------------------------------------------------------- */
-
-bool
-node_writable (const struct node *n)
-{
-  return n->type->write != NULL;
-}
-
-int
-node_write (const struct node *n, const char *buf, size_t len)
-{
-  char command[64];
-  int r;
-
-  if (!n->type->write)
-    return -EROFS;
-  /* One word, with or without a newline, in one write. */
-  if (len > 0 && buf[len - 1] == '\n')
-    len--;
-  if (len == 0 || len >= sizeof command || memchr (buf, '\0', len)
-      || memchr (buf, '\n', len))
-    return -EINVAL;
-  memcpy (command, buf, len);
-  command[len] = '\0';
-  r = n->type->write (n, command);
-  return r < 0 ? r : 0;
-}
-
-int
-node_mkdir (const struct node *parent, const char *name)
-{
-  if (!S_ISDIR (parent->type->mode))
-    return -ENOTDIR;
-  if (!parent->type->mkdir)
-    return -EPERM;
-  return parent->type->mkdir (parent, name);
-}
-
-/* The snapshot of VM that TARGET names: "snapshots/NAME", with an optional
- * "./" before and "/" after.  NULL when it names none. */
-static const struct vs_snapshot *
-link_target (const struct vs_vm *vm, const char *target)
-{
-  char name[256];
-  size_t len;
-
-  if (strncmp (target, "./", 2) == 0)
-    target += 2;
-  if (strncmp (target, "snapshots/", 10) != 0)
-    return NULL;
-  target += 10;
-  len = strcspn (target, "/");
-  if (len == 0 || len >= sizeof name || strspn (target + len, "/") != strlen (target + len))
-    return NULL;
-  memcpy (name, target, len);
-  name[len] = '\0';
-  return vm_find_snapshot (vm, name);
-}
-
-/* What a link named NAME to SNAP does in VM's directory. */
-static int
-make_link (const struct vs_vm *vm, const char *name, const char *snap)
-{
-  if (strcmp (name, "preview") == 0)
-    return host_preview (vm, snap);
-  if (strcmp (name, "active") == 0)
-    return host_activate (vm, snap);
-  return -EINVAL;
-}
-
-int
-node_symlink (const struct node *dir, const char *name, const char *target)
-{
-  const struct vs_snapshot *snap;
-
-  if (dir->type != &t_vm)
-    {
-      log_error ("Links are made in a VM's directory only.");
-      return S_ISDIR (dir->type->mode) ? -EROFS : -ENOTDIR;
-    }
-  if (strcmp (name, "resume") == 0)
-    {
-      log_error ("resume is set by a preview, not by hand.");
-      return -EPERM;
-    }
-  if ((snap = link_target (dir->vm, target)) == NULL)
-    {
-      log_error ("VM '%s': '%s' is not one of its snapshots "
-                 "(snapshots/NAME).",
-                 dir->vm->name, target);
-      return -EINVAL;
-    }
-  if (strcmp (name, "preview") == 0 || strcmp (name, "active") == 0)
-    return make_link (dir->vm, name, snap->name);
-  return temp_link_add (dir->vm->uuid, name, snap->name);
-}
-
-int
-node_rename (const struct node *from_dir, const char *from,
-             const struct node *to_dir, const char *to)
-{
-  char *snap;
-  int r;
-
-  if (from_dir->vm != to_dir->vm
-      && (from_dir->vm == NULL || to_dir->vm == NULL
-          || strcmp (from_dir->vm->uuid, to_dir->vm->uuid) != 0))
-    return -EXDEV;
-  if (from_dir->type == &t_snapshots && to_dir->type == &t_snapshots)
-    return host_snapshot_rename (from_dir->vm, from, to);
-  if (from_dir->type != &t_vm || to_dir->type != &t_vm
-      || (snap = temp_link_get (from_dir->vm->uuid, from)) == NULL)
-    {
-      log_error ("Only a snapshot's directory within snapshots/, or a link "
-                 "just made in a VM's directory, can be renamed.");
-      return -EINVAL;
-    }
-  r = make_link (from_dir->vm, to, snap);
-  if (r == 0)
-    temp_link_remove (from_dir->vm->uuid, from);
-  free (snap);
-  return r;
-}
-
-int
-node_unlink (const struct node *dir, const char *name)
-{
-  if (dir->type == &t_snapshot)
-    {
-      /* File managers that empty a folder before they remove it (libfm,
-       * Thunar) come here first: one clear line, and nothing removed. */
-      log_error ("VM '%s': the files of snapshot '%s' are not removed one "
-                 "by one: rmdir snapshots/%s deletes the snapshot (a "
-                 "merge).",
-                 dir->vm->name, dir->snap->name, dir->snap->name);
-      return -EROFS;
-    }
-  if (dir->type != &t_vm)
-    return S_ISDIR (dir->type->mode) ? -EROFS : -ENOTDIR;
-  if (strcmp (name, "preview") == 0)
-    return dir->vm->preview ? host_undo (dir->vm) : -ENOENT;
-  if (strcmp (name, "resume") == 0)
-    return dir->vm->resume ? host_resume_clear (dir->vm) : -ENOENT;
-  if (temp_link_remove (dir->vm->uuid, name) == 0)
-    return 0;
-  log_error ("VM '%s': '%s' cannot be removed (rm preview undoes a preview, "
-             "rm resume drops a memory restore).",
-             dir->vm->name, name);
-  return -EPERM;
-}
-
-/* Whether the caller of the FUSE request this thread serves gave up on it
- * (a signal, Ctrl-C). */
-static bool
-request_interrupted (void)
-{
-  return fuse_interrupted () != 0;
-}
-
-int
-node_rmdir (const struct node *dir, const char *name)
-{
-  if (dir->type != &t_snapshots)
-    return -EROFS;
-  return host_snapshot_delete (dir->vm, name, request_interrupted);
 }

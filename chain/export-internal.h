@@ -1,0 +1,54 @@
+/* vmsnapfs: what the files of chain/ that serve whole disks share: an
+ * export, and its qemu-nbd helper (helper.c).  Locking: see export.c. */
+#ifndef VMSNAPFS_EXPORT_INTERNAL_H
+#define VMSNAPFS_EXPORT_INTERNAL_H
+
+#include <libnbd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "chain.h"
+#include "export.h"
+
+struct export
+{
+  struct export *next;
+  uint64_t snap;
+  char *target, *volume, *format;
+  uint64_t size;
+  struct map *map;     /* read once */
+  struct map *changes; /* what the frozen volume itself holds: the delta */
+
+  /* Direct reads: where the disk's bytes lie in the chain's files, and
+   * those files by depth, kept open.  Made at the first open, dropped with
+   * the helper; NULL when they cannot be (see open_direct). */
+  struct map *place;
+  int *fds;
+  uint32_t nfds;
+  bool direct_tried; /* since the last drop: open_direct is not retried */
+
+  pthread_mutex_t lock; /* the fields below */
+  pthread_cond_t cond;  /* a connection came free */
+  int readers;          /* opens not closed since they last read (flush) */
+  int opens;            /* opens not yet released */
+  time_t idle_since;
+  pid_t pid; /* the helper, or 0 */
+  char *sock, *pidfile;
+  int nconn;
+  struct nbd_handle *conn[EXPORT_CONNECTIONS];
+  bool busy[EXPORT_CONNECTIONS];
+};
+
+/* The helper of E (helper.c).  Stop it and close its connections: with
+ * E->lock held, or E out of the list, and no connection in use. */
+void stop_helper (struct export *e);
+/* A connection to E's helper, started when there is none: its slot in
+ * *SLOT, held until give_conn.  Returns 0 or -EIO (logged). */
+int take_conn (struct export *e, int *slot);
+/* Give back the connection in SLOT, closed when BROKEN. */
+void give_conn (struct export *e, int slot, bool broken);
+
+#endif /* VMSNAPFS_EXPORT_INTERNAL_H */

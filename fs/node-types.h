@@ -1,0 +1,65 @@
+/* vmsnapfs: what a node type is, for the files of fs/ (nodes.c has the
+ * types, verbs.c the verbs that change things). */
+#ifndef VMSNAPFS_NODE_TYPES_H
+#define VMSNAPFS_NODE_TYPES_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+
+struct child
+{
+  const char *name; /* a fixed name, or NULL for the named entries */
+  const struct node_type *type;
+};
+
+struct node_type
+{
+  mode_t mode;
+  /* Whether it exists in this parent (NULL: always). */
+  bool (*exists) (const struct node *n);
+  /* Directories: fixed children, and named ones (VMs, snapshots, disks). */
+  const struct child *children;
+  int (*lookup) (const char *name, struct node *n);
+  void (*list) (const struct node *n,
+                int (*fill) (void *, const char *, const struct stat *),
+                void *ctx);
+  /* Files: content rendered from the view (malloc'd) ... */
+  char *(*render) (const struct node *n, size_t *len);
+  /* ... or read from the host at open; size 0 in stat ... */
+  int (*generate) (const struct node *n, char **out, size_t *len);
+  /* ... or a host file, read straight ... */
+  const char *(*host_file) (const struct node *n);
+  /* ... or the whole disk of a snapshot, read through qemu (with DELTA,
+   * what changed since the parent snapshot only). */
+  bool whole_disk;
+  bool delta;
+  /* Modes from the files of the disk's chain, as a whole disk's. */
+  bool chain_perms;
+  /* Whether the content may change between opens. */
+  bool volatile_content;
+  /* Bytes of a disk or of memory (access.h): the mode comes from the host
+   * files, and the daemon checks the caller before it reads or runs qemu.
+   * ROOT_ONLY: root's whatever the host file's mode (memory). */
+  bool disk;
+  bool root_only;
+  /* Takes verbs (mkdir, rmdir, links, commands): operators may write. */
+  bool verbs;
+  /* Opened by name, not listed, as ZFS's hidden .zfs: for files the
+   * mount's contract does not list, so that a listing stays what it says. */
+  bool unlisted;
+  /* Files that take a command (one word) written to them. */
+  int (*write) (const struct node *n, const char *command);
+  /* Directories where mkdir makes something. */
+  int (*mkdir) (const struct node *n, const char *name);
+  /* Links. */
+  char *(*link) (const struct node *n);
+  /* The name used for the inode number of a fixed child. */
+  const char *ino_name;
+};
+
+/* The types the verbs act on. */
+extern const struct node_type t_vm, t_snapshots, t_snapshot;
+
+#endif /* VMSNAPFS_NODE_TYPES_H */
