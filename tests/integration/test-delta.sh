@@ -75,8 +75,13 @@ for s in s2 s3; do
     cmp "$W/$s.raw" "$S/$s/vda.img" || fail "the restore of $s differs"
 done
 
-# A merge of the middle snapshot: s3's delta is then against s1.
+# A merge of the middle snapshot: s3's delta is then against s1.  One open
+# across the merge reads on what it opened, whole.
+old3=$(sha256sum < "$S/s3/vda.delta.img")
+exec 7< "$S/s3/vda.delta.img"
 rmdir "$S/s2"
+assert_eq "$old3" "$(sha256sum <&7)" "s3's delta through an open from before the merge"
+exec 7<&-
 assert_eq "s1" "$(json s3 parent)" "s3's parent after the merge"
 assert_eq "0+1024 8192+1024 20480+1024 40960+1024" "$(extents s3)" \
     "s3's extents after the merge"

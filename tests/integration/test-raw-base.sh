@@ -37,7 +37,7 @@ wait_for 5 test -d "$V/snapshots" || fail "VM $vm does not show"
 
 # Offline snapshots: s1 freezes the raw base itself.
 mkdir "$V/snapshots/s1"
-assert_eq "vda.img vda.raw" "$(ls "$V/snapshots/s1" | grep '^vda' | xargs)" \
+assert_eq "vda.delta.img vda.delta.json vda.img vda.raw" "$(ls "$V/snapshots/s1" | grep '^vda' | xargs)" \
     "the disk files of s1"
 assert_eq raw "$(sed -n 's/^disk.vda.format: //p' "$V/snapshots/s1/info")" "format in info"
 assert_eq "$raw_sum" "$(sha256sum < "$V/snapshots/s1/vda.raw")" "s1/vda.raw"
@@ -50,6 +50,11 @@ s2_sum=$(content_sum "$(virsh snapshot-dumpxml "$vm" s2 |
     sed -n "s/.*<source file='\([^']*s1[^']*\)'.*/\1/p" | head -n 1)")
 assert_eq "$s2_sum" "$(sha256sum < "$V/snapshots/s2/vda.img" | cut -d' ' -f1)" \
     "s2/vda.img against qemu-img"
+# Deltas over a raw base: s1 (no parent) is the whole disk, s2 the 1 MiB
+# written since.
+cmp "$V/snapshots/s1/vda.delta.img" "$V/snapshots/s1/vda.img" || fail "s1's delta"
+grep -q '"extents":\[{"offset":2097152,"length":1048576}\]' "$V/snapshots/s2/vda.delta.json" ||
+    fail "s2's delta over the raw base: $(cat "$V/snapshots/s2/vda.delta.json")"
 
 # Offline merge of s1: its overlay committed into the raw base.
 rmdir "$V/snapshots/s1"
