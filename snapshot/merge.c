@@ -597,7 +597,7 @@ static int
 merge_run (struct merge *m)
 {
   unsigned changed = 0;
-  bool was_running;
+  bool was_running, gone;
   int r;
 
   for (;;)
@@ -614,7 +614,16 @@ merge_run (struct merge *m)
           continue;
         }
       dom = virDomainLookupByUUIDString (c, m->vm->uuid);
+      /* Read before the close, which may reset it. */
+      gone = dom == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
       virConnectClose (c);
+      if (dom == NULL && !gone)
+        {
+          /* The connection failed under the call (libvirtd restarting):
+           * the VM and its block job are where they were; look again. */
+          merge_sleep ();
+          continue;
+        }
       if (dom == NULL)
         {
           log_error ("VM '%s' is gone; its merge of '%s' ends.", m->vm->name,
