@@ -105,7 +105,7 @@ virsh -q snapshot-create-as "$vm" second --disk-only --atomic \
     --diskspec "vda,snapshot=external,file=$VM_DIR/vda.second.qcow2" >/dev/null
 delta=$MNT/$vm/snapshots/second/vda.delta.img
 wait_for 5 test -e "$delta" || fail "the second snapshot did not appear"
-alone="driver=qcow2,file.filename=$VM_DIR/vda.frozen.qcow2,backing=null"
+alone="json:{\"driver\": \"qcow2\", \"backing\": null, \"file\": {\"driver\": \"file\", \"filename\": \"$VM_DIR/vda.frozen.qcow2\"}}"
 out=$(mktemp /var/tmp/vmsnapfs-bench-delta.XXXXXX)
 on_exit "rm -f '$out'"
 copy_ns() {
@@ -116,8 +116,9 @@ copy_ns() {
 }
 alone_ns() {
     _t0=$(date +%s%N)
-    qemu-img convert -n -U --image-opts "$alone" \
-        --target-image-opts "driver=raw,file.driver=null-co,file.size=$vsize"
+    qemu-img convert -n -U "$alone" \
+        --target-image-opts "driver=raw,file.driver=null-co,file.size=$vsize" ||
+        fail "qemu-img convert of the frozen volume alone"
     echo $(($(date +%s%N) - _t0))
 }
 best_fn() { # ROUNDS FUNCTION
