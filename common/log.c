@@ -86,32 +86,28 @@ log_verb_begin (const char *vm)
 void
 log_verb_end (int r, const char *verb, const char *what)
 {
-  char line[4096];
+  char line[4096], vm[300] = "";
   const char *name;
   char *shown = printable (what); /* one line, whatever the name */
 
   holding = false;
-  what = shown;
+  if (held_vm[0])
+    snprintf (vm, sizeof vm, "VM '%s': ", held_vm);
   if (r < 0)
     {
       name = strerrorname_np (-r);
       if (held.len)
-        snprintf (line, sizeof line, "%s%s%s%s %s: %s: %s",
-                  held_vm[0] ? "VM '" : "", held_vm,
-                  held_vm[0] ? "': " : "", verb, what, name ? name : "error",
-                  held.s);
+        snprintf (line, sizeof line, "%s%s %s: %s: %s", vm, verb, shown,
+                  name ? name : "error", held.s);
       else
-        snprintf (line, sizeof line, "%s%s%s%s %s: %s (%s).",
-                  held_vm[0] ? "VM '" : "", held_vm,
-                  held_vm[0] ? "': " : "", verb, what, name ? name : "error",
-                  strerror (-r));
+        snprintf (line, sizeof line, "%s%s %s: %s (%s).", vm, verb, shown,
+                  name ? name : "error", strerror (-r));
       emit (LOG_ERR, line);
     }
   else if (held.len)
     {
       /* Done all the same: what was held, as it was said. */
-      snprintf (line, sizeof line, "%s%s%s%s", held_vm[0] ? "VM '" : "",
-                held_vm, held_vm[0] ? "': " : "", held.s);
+      snprintf (line, sizeof line, "%s%s", vm, held.s);
       emit (held_prio, line);
     }
   free (held.s);

@@ -255,7 +255,7 @@ deadline_ms (struct timespec *until, clockid_t clock, long ms)
   until->tv_nsec %= 1000000000L;
 }
 
-static long long
+long long
 now_ms (void)
 {
   struct timespec ts;

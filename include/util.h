@@ -84,4 +84,7 @@ int run_capture_until (const char *const argv[], size_t max_out,
  * pthread_cond_timedwait. */
 void deadline_ms (struct timespec *until, clockid_t clock, long ms);
 
+/* Milliseconds on CLOCK_MONOTONIC. */
+long long now_ms (void);
+
 #endif /* VMSNAPFS_UTIL_H */

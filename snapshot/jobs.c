@@ -38,14 +38,14 @@ job_type_word (int type)
 
 /* A job not looked at for so long is taken for gone: a job seen after it
  * on the same disk is another one. */
-#define JOB_FORGET_S 30.0
+#define JOB_FORGET_MS 30000
 
 struct tracked
 {
   char key[128]; /* "UUID/TARGET"; "" for a free slot */
   int type;
   unsigned long long first_cur, last_cur;
-  double first_at, last_at; /* CLOCK_MONOTONIC, seconds */
+  long long first_at, last_at; /* now_ms () */
   time_t started;           /* wall clock of the first sample */
 };
 
@@ -60,24 +60,15 @@ struct progress
   long long left;          /* seconds left; -1: not known */
 };
 
-static double
-now_s (void)
-{
-  struct timespec t;
-
-  clock_gettime (CLOCK_MONOTONIC, &t);
-  return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
-}
-
 /* The slot of KEY, or a free or forgotten one made KEY's; call locked. */
 static struct tracked *
-tracked_slot (const char *key, double now)
+tracked_slot (const char *key, long long now)
 {
   struct tracked *free_slot = NULL;
 
   for (size_t i = 0; i < ntracked; i++)
     {
-      if (tracked[i].key[0] && now - tracked[i].last_at > JOB_FORGET_S)
+      if (tracked[i].key[0] && now - tracked[i].last_at > JOB_FORGET_MS)
         tracked[i].key[0] = '\0';
       if (strcmp (tracked[i].key, key) == 0)
         return &tracked[i];
@@ -102,7 +93,7 @@ job_note (const char *uuid, const char *target,
 {
   SCOPED_LOCK (&tracked_lock);
   char key[128];
-  double now = now_s ();
+  long long now = now_ms ();
   struct tracked *t;
 
   snprintf (key, sizeof key, "%s/%s", uuid, target);
@@ -123,9 +114,9 @@ job_note (const char *uuid, const char *target,
   p->started = t->started;
   p->rate = 0;
   p->left = -1;
-  if (now - t->first_at >= 0.5 && info->cur > t->first_cur)
+  if (now - t->first_at >= 500 && info->cur > t->first_cur)
     p->rate = (unsigned long long) ((double) (info->cur - t->first_cur)
-                                    / (now - t->first_at));
+                                    * 1000.0 / (double) (now - t->first_at));
   if (p->rate > 0)
     p->left = (long long) ((info->end - info->cur + p->rate - 1) / p->rate);
   if (info->end > 0 && info->cur >= info->end)
