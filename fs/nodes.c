@@ -306,12 +306,19 @@ list_disks (const struct node *n,
     }
 }
 
-/* Whether N reads what changed only: a delta of a snapshot that has a
- * parent (with none, the delta is the whole disk). */
+/* Whether the delta of N's snapshot is what changed since its parent: with
+ * no parent, the delta is the whole disk. */
+static bool
+against_parent (const struct node *n)
+{
+  return n->snap->parent != NULL;
+}
+
+/* Whether N reads what changed only. */
 static bool
 is_delta (const struct node *n)
 {
-  return n->type->delta && n->snap->parent != NULL;
+  return n->type->delta && against_parent (n);
 }
 
 static int
@@ -324,7 +331,7 @@ generate_delta_json (const struct node *n, char **out, size_t *len)
   int r;
 
   if ((r = export_extents (n->snap->ino, n->disk->target, n->disk->volume,
-                           n->disk->format, n->snap->parent != NULL, &ext,
+                           n->disk->format, against_parent (n), &ext,
                            &next))
       < 0)
     {

@@ -32,6 +32,16 @@ measure (const char *source, struct statvfs *st, bool found)
   return true;
 }
 
+/* Measure the file systems of VM's volumes into *ST (see measure). */
+static bool
+measure_vm (const struct vs_vm *vm, struct statvfs *st, bool found)
+{
+  for (size_t d = 0; d < vm->ndisks; d++)
+    if (vm->disk_sources[d] && measure (vm->disk_sources[d], st, found))
+      found = true;
+  return found;
+}
+
 int
 host_statfs (const struct vs_host *h, const struct vs_vm *vm,
              struct statvfs *st)
@@ -41,15 +51,10 @@ host_statfs (const struct vs_host *h, const struct vs_vm *vm,
   memset (st, 0, sizeof *st);
   if (!host_is_local ())
     return -ENOENT;
-  for (size_t v = 0; v < h->nvms; v++)
-    {
-      const struct vs_vm *x = h->vms[v];
-
-      if (vm != NULL && strcmp (x->uuid, vm->uuid) != 0)
-        continue;
-      for (size_t d = 0; d < x->ndisks; d++)
-        if (x->disk_sources[d] && measure (x->disk_sources[d], st, found))
-          found = true;
-    }
+  if (vm != NULL)
+    found = measure_vm (vm, st, false);
+  else
+    for (size_t v = 0; v < h->nvms; v++)
+      found = measure_vm (h->vms[v], st, found);
   return found ? 0 : -ENOENT;
 }
