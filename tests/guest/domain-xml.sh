@@ -1,7 +1,8 @@
 #!/bin/sh
 # Print the libvirt XML of a VM running the test guest:
 #   domain-xml.sh NAME DIR NDISKS [CMDLINE [agent]]
-# Its disks are DIR/vda.qcow2, DIR/vdb.qcow2...; its console goes to
+# Its disks are DIR/vda.qcow2, DIR/vdb.qcow2... (a guest's discards reach
+# them); its console goes to
 # DIR/console.log.  With "agent", it has the QEMU guest agent's channel,
 # and the guest runs the agent.  Builds the guest first when it is not cached.
 set -eu
@@ -15,7 +16,7 @@ for t in vda vdb vdc vdd; do
     [ $i -lt "$ndisks" ] || break
     disks="$disks
     <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
+      <driver name='qemu' type='qcow2' discard='unmap'/>
       <source file='$dir/$t.qcow2'/>
       <target dev='$t' bus='virtio'/>
     </disk>"

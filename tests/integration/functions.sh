@@ -169,6 +169,36 @@ vm_start() {
     wait_for 60 guest_counting "$1" || fail "guest $1 did not start counting"
 }
 
+# guest_exec NAME COMMAND: run a shell command in guest NAME (a VM defined
+# with GUEST_AGENT=yes) through the agent's guest-exec, wait for it, print
+# its output; fails the test when it exits non-zero.
+guest_exec() {
+    wait_for 60 virsh -q qemu-agent-command "$VM_PREFIX$1" \
+        '{"execute":"guest-ping"}' >/dev/null 2>&1 ||
+        fail "guest $1: the agent does not answer"
+    python3 - "$VM_PREFIX$1" "$2" <<'PY' || fail "guest $1: '$2' failed"
+import base64, json, subprocess, sys, time
+vm, command = sys.argv[1], sys.argv[2]
+def agent(execute, **arguments):
+    out = subprocess.run(["virsh", "-q", "qemu-agent-command", vm,
+                          json.dumps({"execute": execute, "arguments": arguments})],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["return"]
+pid = agent("guest-exec", path="/bin/sh", arg=["-c", command],
+            **{"capture-output": True})["pid"]
+for _ in range(600):
+    st = agent("guest-exec-status", pid=pid)
+    if st["exited"]:
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("guest_exec: '%s' still running after 60 s" % command)
+sys.stdout.write(base64.b64decode(st.get("out-data", "")).decode())
+sys.stderr.write(base64.b64decode(st.get("err-data", "")).decode())
+sys.exit(st.get("exitcode", 1))
+PY
+}
+
 # guest_count NAME: the last count the guest printed on its console.
 guest_count() {
     sed -n 's/^count \([0-9][0-9]*\).*/\1/p' \

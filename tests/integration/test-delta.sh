@@ -5,12 +5,13 @@
 # exactly those, reads as the disk at its snapshot there and holes
 # elsewhere, and copies sparsely.  examples/incremental-backup.sh backs up
 # a full disk and deltas and rebuilds each snapshot's disk byte for byte,
-# also after a merge of a middle snapshot.  A running guest's writes (its
-# count on the first sector) are in its delta.
+# also after a merge of a middle snapshot.  A running guest's own writes
+# are in its delta, exactly: its count on the first sector, and data, zeros
+# and a discard it writes through the agent.
 . "$(dirname "$0")/functions.sh"
 
 MB=$((1 << 20))
-vm_define delta 1 64M
+GUEST_AGENT=yes vm_define delta 1 64M
 vm=${VM_PREFIX}delta
 mount_vmsnapfs
 S=$MNT/$vm/snapshots
@@ -100,3 +101,44 @@ mkdir "$S/s6"
     fail "the guest's first sector is not in s6's delta: $(cat "$S/s6/vda.delta.json")"
 c=$(disk_count "$S/s6/vda.delta.img" raw)
 assert_eq "$c" "$(disk_count "$S/s6/vda.img" raw)" "the count in s6's delta"
+
+# The guest writes data, zeros over data (s4's 50M) and discards data (s4's
+# 40M) with blkdiscard.  All three are changes, data in the delta (zeros
+# where zeroed); with the count's first cluster, they are all there is.
+guest_exec delta 'test "$(cat /sys/block/vda/queue/discard_max_bytes)" -gt 0' ||
+    fail "the guest's disk takes no discards"
+mkdir "$S/s7"
+c=$(guest_count delta)
+guest_exec delta "yes vmsnapfs | head -c $MB | dd of=/dev/vda bs=64K seek=480 oflag=direct &&
+    dd if=/dev/zero of=/dev/vda bs=64K seek=800 count=8 oflag=direct &&
+    blkdiscard -o $((40 * MB)) -l $MB /dev/vda"
+wait_for 30 counted_past delta $((c + 2)) || fail "the guest stopped counting"
+mkdir "$S/s8"
+assert_eq "0+64 30720+1024 40960+1024 51200+512" "$(extents s8)" \
+    "s8's extents: the guest's writes"
+assert_eq $(((64 + 2560) * 1024 / 512)) "$(stat -c %b "$S/s8/vda.delta.img")" \
+    "s8's delta's blocks"
+# data_at FILE OFFSET: where the first data at or after OFFSET starts.
+data_at() {
+    python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print(os.lseek(fd, int(sys.argv[2]), os.SEEK_DATA))' "$1" "$2"
+}
+assert_eq $((40 * MB)) "$(data_at "$S/s8/vda.delta.img" $((31 * MB)))" \
+    "the discarded megabyte is data in the delta"
+assert_eq $((50 * MB)) "$(data_at "$S/s8/vda.delta.img" $((41 * MB)))" \
+    "the zeroed half megabyte is data in the delta"
+# bytes FILE OFFSET LENGTH: LENGTH bytes of FILE from OFFSET.
+bytes() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=1M 2>/dev/null; }
+cmp <(bytes "$S/s8/vda.delta.img" $((30 * MB)) $MB) <(yes vmsnapfs | head -c $MB) ||
+    fail "s8's delta at 30M: not what the guest wrote"
+cmp <(bytes "$S/s8/vda.delta.img" $((31 * MB)) $((10 * MB))) \
+    <(head -c $((10 * MB)) /dev/zero) || fail "s8's delta from 31M to 41M: not zeros"
+cmp <(bytes "$S/s8/vda.img" $((50 * MB)) $((MB / 2))) <(head -c $((MB / 2)) /dev/zero) ||
+    fail "s8's disk at 50M: not the zeros the guest wrote"
+cmp <(bytes "$S/s8/vda.img" $((50 * MB + MB / 2)) $((MB / 2))) \
+    <(bytes "$S/s7/vda.img" $((50 * MB + MB / 2)) $((MB / 2))) ||
+    fail "s8's disk after the zeros: not s7's"
+sh "$TOP/examples/incremental-backup.sh" backup "$MNT/$vm" "$B" >/dev/null
+sh "$TOP/examples/incremental-backup.sh" restore "$B" s8 vda "$W/s8.raw" >/dev/null
+cmp "$W/s8.raw" "$S/s8/vda.img" || fail "the restore of s8 differs"

@@ -17,7 +17,7 @@ qemu-img create -q -f qcow2 "$VM_DIR/header.qcow2" 64M
 dd if="$VM_DIR/header.qcow2" of="$RAW" bs=512 count=1 conv=notrunc status=none
 qemu-io -f raw -c "write -q -P 0x61 1M 1M" "$RAW" >/dev/null
 virsh dumpxml --inactive "$vm" |
-    sed "s|<driver name='qemu' type='qcow2'/>|<driver name='qemu' type='raw'/>|; s|$VM_DIR/vda.qcow2|$RAW|" \
+    sed "s|<driver name='qemu' type='qcow2' discard='unmap'/>|<driver name='qemu' type='raw' discard='unmap'/>|; s|$VM_DIR/vda.qcow2|$RAW|" \
         > "$VM_DIR/raw.xml"
 virsh -q define "$VM_DIR/raw.xml" >/dev/null
 raw_sum=$(sha256sum < "$RAW")
