@@ -1,0 +1,286 @@
+/* vmsnapfs: vmsnapfs's own record in a domain's <metadata>, read and
+ * written: the truth about what vmsnapfs is doing to the VM, kept by
+ * libvirt (preview, resume, merges, renames, clones).
+ */
+#include <errno.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "util.h"
+#include "virxml.h"
+#include "xmldoc.h"
+
+static void
+kept_disk_clear (struct kept_disk *k)
+{
+  free (k->target);
+  free (k->kept);
+  free (k->format);
+  free (k->preview);
+  memset (k, 0, sizeof *k);
+}
+
+static void
+merge_disk_clear (struct merge_disk *k)
+{
+  free (k->target);
+  free (k->top);
+  free (k->base);
+  free (k->format);
+  free (k->top_format);
+  memset (k, 0, sizeof *k);
+}
+
+void
+vs_meta_clear_merge (struct vs_meta *m)
+{
+  free (m->merge);
+  free (m->merge_memory);
+  for (size_t i = 0; i < m->nmerge; i++)
+    merge_disk_clear (&m->merge_disks[i]);
+  free (m->merge_disks);
+  m->merge = m->merge_memory = NULL;
+  m->merge_disks = NULL;
+  m->nmerge = 0;
+  m->merge_failed = false;
+}
+
+void
+vs_meta_clear (struct vs_meta *m)
+{
+  free (m->snapshot_mode);
+  free (m->resume);
+  free (m->preview);
+  free (m->kept_current);
+  free (m->kept_resume);
+  for (size_t i = 0; i < m->ndisks; i++)
+    kept_disk_clear (&m->disks[i]);
+  free (m->disks);
+  free (m->merge);
+  free (m->merge_memory);
+  for (size_t i = 0; i < m->nmerge; i++)
+    merge_disk_clear (&m->merge_disks[i]);
+  free (m->merge_disks);
+  free (m->rename_from);
+  free (m->rename_to);
+  memset (m, 0, sizeof *m);
+}
+
+#define META "/domain/metadata/vmsnapfs:vmsnapfs/"
+
+/* An attribute of a record element, and where its value goes. */
+struct attr
+{
+  const char *name;
+  char **field;
+  bool required;
+};
+
+/* Read NODE's attributes A into their fields; false when a required one
+ * is missing. */
+static bool
+read_attrs (struct doc *d, xmlNodePtr node, const struct attr *a, size_t n)
+{
+  bool ok = true;
+  char xpath[64];
+
+  for (size_t i = 0; i < n; i++)
+    {
+      snprintf (xpath, sizeof xpath, "string(@%s)", a[i].name);
+      *a[i].field = xd_string (d, node, xpath);
+      if (*a[i].field == NULL && a[i].required)
+        ok = false;
+    }
+  return ok;
+}
+
+static void
+read_preview (struct doc *d, struct vs_meta *m)
+{
+  xmlXPathObjectPtr obj;
+  int n;
+
+  m->preview
+      = xd_string (d, NULL, "string(" META "vmsnapfs:preview/@snapshot)");
+  if (m->preview == NULL)
+    return;
+  m->kept_current
+      = xd_string (d, NULL, "string(" META "vmsnapfs:preview/@current)");
+  m->kept_resume
+      = xd_string (d, NULL, "string(" META "vmsnapfs:preview/@resume)");
+  obj = xd_nodes (d, META "vmsnapfs:preview/vmsnapfs:disk", &n);
+  m->disks = xcalloc (n, sizeof *m->disks);
+  for (int i = 0; i < n; i++)
+    {
+      struct kept_disk *k = &m->disks[m->ndisks];
+      const struct attr a[] = { { "target", &k->target, true },
+                                { "kept", &k->kept, true },
+                                { "format", &k->format, false },
+                                { "preview", &k->preview, true } };
+
+      if (read_attrs (d, obj->nodesetval->nodeTab[i], a, 4))
+        m->ndisks++;
+      else
+        kept_disk_clear (k);
+    }
+  xmlXPathFreeObject (obj);
+}
+
+static void
+read_merge (struct doc *d, struct vs_meta *m)
+{
+  xmlXPathObjectPtr obj;
+  char *state;
+  int n;
+
+  m->merge = xd_string (d, NULL, "string(" META "vmsnapfs:merge/@snapshot)");
+  if (m->merge == NULL)
+    return;
+  m->merge_memory
+      = xd_string (d, NULL, "string(" META "vmsnapfs:merge/@memory)");
+  state = xd_string (d, NULL, "string(" META "vmsnapfs:merge/@state)");
+  m->merge_failed = state && strcmp (state, "failed") == 0;
+  free (state);
+  obj = xd_nodes (d, META "vmsnapfs:merge/vmsnapfs:disk", &n);
+  m->merge_disks = xcalloc (n, sizeof *m->merge_disks);
+  for (int i = 0; i < n; i++)
+    {
+      struct merge_disk *k = &m->merge_disks[m->nmerge];
+      const struct attr a[] = { { "target", &k->target, true },
+                                { "top", &k->top, true },
+                                { "base", &k->base, true },
+                                { "format", &k->format, false },
+                                { "top-format", &k->top_format, false } };
+
+      if (read_attrs (d, obj->nodesetval->nodeTab[i], a, 5))
+        {
+          char *phase
+              = xd_string (d, obj->nodesetval->nodeTab[i], "string(@phase)");
+          k->committed = phase && strcmp (phase, "repoint") == 0;
+          free (phase);
+          m->nmerge++;
+        }
+      else
+        merge_disk_clear (k);
+    }
+  xmlXPathFreeObject (obj);
+}
+
+void
+meta_read_doc (struct doc *d, struct vs_meta *m)
+{
+  m->snapshot_mode
+      = xd_string (d, NULL, "string(" META "vmsnapfs:snapshot-mode)");
+  m->resume = xd_string (d, NULL, "string(" META "vmsnapfs:resume/@snapshot)");
+  read_preview (d, m);
+  read_merge (d, m);
+  m->rename_from
+      = xd_string (d, NULL, "string(" META "vmsnapfs:rename/@from)");
+  m->rename_to = xd_string (d, NULL, "string(" META "vmsnapfs:rename/@to)");
+  if (m->rename_from == NULL || m->rename_to == NULL)
+    {
+      free (m->rename_from);
+      free (m->rename_to);
+      m->rename_from = m->rename_to = NULL;
+    }
+}
+
+/* Build META's element as a node of DOC, in vmsnapfs's namespace with NS
+ * (as it stands in a domain's XML), or in none (as virDomainSetMetadata
+ * takes it, adding the namespace itself). */
+static xmlNodePtr
+meta_node (xmlDocPtr doc, const struct vs_meta *m, bool with_ns)
+{
+  xmlNodePtr root = xmlNewDocNode (doc, NULL, BAD_CAST "vmsnapfs", NULL), n;
+  xmlNsPtr ns = NULL;
+
+  if (with_ns)
+    {
+      ns = xmlNewNs (root, BAD_CAST VMSNAPFS_XMLNS,
+                     BAD_CAST VMSNAPFS_XMLNS_PREFIX);
+      xmlSetNs (root, ns);
+    }
+  if (m->snapshot_mode)
+    xmlNewTextChild (root, ns, BAD_CAST "snapshot-mode",
+                     BAD_CAST m->snapshot_mode);
+  if (m->resume)
+    xd_set_attr (xmlNewChild (root, ns, BAD_CAST "resume", NULL), "snapshot",
+                 m->resume);
+  if (m->preview)
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "preview", NULL);
+      xd_set_attr (n, "snapshot", m->preview);
+      xd_set_attr (n, "current", m->kept_current);
+      xd_set_attr (n, "resume", m->kept_resume);
+      for (size_t i = 0; i < m->ndisks; i++)
+        {
+          xmlNodePtr k = xmlNewChild (n, ns, BAD_CAST "disk", NULL);
+          xd_set_attr (k, "target", m->disks[i].target);
+          xd_set_attr (k, "kept", m->disks[i].kept);
+          xd_set_attr (k, "format", m->disks[i].format);
+          xd_set_attr (k, "preview", m->disks[i].preview);
+        }
+    }
+  if (m->merge)
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "merge", NULL);
+      xd_set_attr (n, "snapshot", m->merge);
+      xd_set_attr (n, "memory", m->merge_memory);
+      xd_set_attr (n, "state", m->merge_failed ? "failed" : "running");
+      for (size_t i = 0; i < m->nmerge; i++)
+        {
+          xmlNodePtr k = xmlNewChild (n, ns, BAD_CAST "disk", NULL);
+          xd_set_attr (k, "target", m->merge_disks[i].target);
+          xd_set_attr (k, "top", m->merge_disks[i].top);
+          xd_set_attr (k, "base", m->merge_disks[i].base);
+          xd_set_attr (k, "format", m->merge_disks[i].format);
+          xd_set_attr (k, "top-format", m->merge_disks[i].top_format);
+          xd_set_attr (k, "phase",
+                       m->merge_disks[i].committed ? "repoint" : "commit");
+        }
+    }
+  if (m->rename_from)
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "rename", NULL);
+      xd_set_attr (n, "from", m->rename_from);
+      xd_set_attr (n, "to", m->rename_to);
+    }
+  return root;
+}
+
+char *
+vs_meta_format (const struct vs_meta *m)
+{
+  xmlDocPtr doc = xmlNewDoc (BAD_CAST "1.0");
+  xmlNodePtr root = meta_node (doc, m, false);
+  char *s;
+
+  xmlDocSetRootElement (doc, root);
+  s = xd_node_string (doc, root);
+  xmlFreeDoc (doc);
+  return s;
+}
+
+/* Make META the only vmsnapfs element of the domain's <metadata>. */
+void
+meta_edit_doc (struct doc *d, const struct vs_meta *meta)
+{
+  xmlNodePtr root = xmlDocGetRootElement (d->doc);
+  xmlNodePtr md = xd_child (root, "metadata");
+  xmlXPathObjectPtr obj;
+  int n;
+
+  obj = xd_nodes (d, "/domain/metadata/vmsnapfs:vmsnapfs", &n);
+  for (int i = 0; i < n; i++)
+    {
+      xmlUnlinkNode (obj->nodesetval->nodeTab[i]);
+      xmlFreeNode (obj->nodesetval->nodeTab[i]);
+    }
+  xmlXPathFreeObject (obj);
+  xmlAddChild (md, meta_node (d->doc, meta, true));
+}

@@ -1,0 +1,150 @@
+/* vmsnapfs: the libxml2 helpers that the readers and editors of libvirt's
+ * XML share (xmldoc.h). */
+#include <errno.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "util.h"
+#include "virxml.h"
+#include "xmldoc.h"
+
+int
+xd_open (const char *xml, struct doc *d)
+{
+  size_t len;
+
+  d->doc = NULL;
+  d->ctx = NULL;
+  if (xml == NULL || (len = strlen (xml)) == 0 || len > MAX_XML)
+    return -EINVAL;
+  d->doc = xmlReadMemory (xml, (int)len, "libvirt.xml", NULL,
+                          XML_PARSE_NONET | XML_PARSE_NOERROR
+                              | XML_PARSE_NOWARNING);
+  if (d->doc == NULL || xmlDocGetRootElement (d->doc) == NULL)
+    return -EINVAL;
+  d->ctx = xmlXPathNewContext (d->doc);
+  if (d->ctx == NULL)
+    return -ENOMEM;
+  xmlXPathRegisterNs (d->ctx, BAD_CAST VMSNAPFS_XMLNS_PREFIX,
+                      BAD_CAST VMSNAPFS_XMLNS);
+  return 0;
+}
+
+void
+xd_close (struct doc *d)
+{
+  xmlXPathFreeContext (d->ctx);
+  xmlFreeDoc (d->doc);
+}
+
+/* The string value of XPATH evaluated at NODE (the root when NULL), or NULL
+ * when it is empty. */
+char *
+xd_string (struct doc *d, xmlNodePtr node, const char *xpath)
+{
+  xmlXPathObjectPtr obj;
+  char *s = NULL;
+
+  d->ctx->node = node ? node : xmlDocGetRootElement (d->doc);
+  obj = xmlXPathEval (BAD_CAST xpath, d->ctx);
+  if (obj && obj->type == XPATH_STRING && obj->stringval
+      && obj->stringval[0] != '\0')
+    s = xstrdup ((const char *)obj->stringval);
+  xmlXPathFreeObject (obj);
+  return s;
+}
+
+/* The nodes XPATH selects at the root; the caller frees the object. */
+xmlXPathObjectPtr
+xd_nodes (struct doc *d, const char *xpath, int *n)
+{
+  xmlXPathObjectPtr obj;
+
+  d->ctx->node = xmlDocGetRootElement (d->doc);
+  obj = xmlXPathEval (BAD_CAST xpath, d->ctx);
+  *n = (obj && obj->type == XPATH_NODESET && obj->nodesetval)
+           ? obj->nodesetval->nodeNr
+           : 0;
+  return obj;
+}
+
+bool
+xd_root_is (struct doc *d, const char *name)
+{
+  return xmlStrcmp (xmlDocGetRootElement (d->doc)->name, BAD_CAST name) == 0;
+}
+
+/* Set attribute NAME of NODE to VALUE when VALUE is not NULL. */
+void
+xd_set_attr (xmlNodePtr node, const char *name, const char *value)
+{
+  if (value)
+    xmlNewProp (node, BAD_CAST name, BAD_CAST value);
+}
+
+/* Serialize NODE of DOC (malloc'd). */
+char *
+xd_node_string (xmlDocPtr doc, xmlNodePtr node)
+{
+  xmlBufferPtr buf = xmlBufferCreate ();
+  char *s = NULL;
+
+  if (buf && xmlNodeDump (buf, doc, node, 0, 0) > 0)
+    s = xstrdup ((const char *)xmlBufferContent (buf));
+  xmlBufferFree (buf);
+  return s ? s : xstrdup ("");
+}
+
+/* The child element NAME of PARENT, made when missing. */
+xmlNodePtr
+xd_child (xmlNodePtr parent, const char *name)
+{
+  for (xmlNodePtr c = parent->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp (c->name, BAD_CAST name) == 0
+        && c->ns == NULL)
+      return c;
+  return xmlNewChild (parent, NULL, BAD_CAST name, NULL);
+}
+
+/* Remove PARENT's child elements called NAME. */
+void
+xd_remove_children (xmlNodePtr parent, const char *name)
+{
+  xmlNodePtr c = parent->children, next;
+
+  for (; c; c = next)
+    {
+      next = c->next;
+      if (c->type == XML_ELEMENT_NODE
+          && xmlStrcmp (c->name, BAD_CAST name) == 0)
+        {
+          xmlUnlinkNode (c);
+          xmlFreeNode (c);
+        }
+    }
+}
+
+/* Make the text of the element at XPATH in D VALUE; false when there is
+ * no such element. */
+bool
+xd_set_text (struct doc *d, const char *xpath, const char *value)
+{
+  xmlXPathObjectPtr obj;
+  int n;
+  bool found;
+
+  obj = xd_nodes (d, xpath, &n);
+  if ((found = n == 1))
+    {
+      /* Added as text, not parsed for entities as a set content is. */
+      xmlNodeSetContent (obj->nodesetval->nodeTab[0], NULL);
+      xmlNodeAddContent (obj->nodesetval->nodeTab[0], BAD_CAST value);
+    }
+  xmlXPathFreeObject (obj);
+  return found;
+}
