@@ -82,7 +82,7 @@ usage (const char *prog)
           "\n"
           "options:\n"
           "    -o uri=URI          libvirt connection (default: %s)\n"
-          "    -o merge_bandwidth=N  merge snapshots at N MiB/s at most\n"
+          "    -o merge_bandwidth=N  merge snapshots (and copy clones) at N MiB/s at most\n"
           "    -f                  stay in the foreground, log to stderr\n"
           "    -d                  debug: foreground, with debug messages\n"
           "    -s                  single-threaded\n"
@@ -240,6 +240,12 @@ main (int argc, char *argv[])
   if (fuse_mount (fuse, cmd.mountpoint) < 0)
     goto out;
   tune_readahead (cmd.mountpoint);
+  {
+    char real[PATH_MAX];
+
+    node_set_mountpoint (realpath (cmd.mountpoint, real) ? real
+                                                        : cmd.mountpoint);
+  }
   if (fuse_daemonize (cmd.foreground) < 0)
     goto unmount;
 

@@ -60,6 +60,6 @@ struct node_type
 };
 
 /* The types the verbs act on. */
-extern const struct node_type t_vm, t_snapshots, t_snapshot;
+extern const struct node_type t_root, t_vm, t_snapshots, t_snapshot;
 
 #endif /* VMSNAPFS_NODE_TYPES_H */

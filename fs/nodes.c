@@ -474,7 +474,7 @@ const struct node_type t_vm = { .mode = S_IFDIR | 0755,
                                        .children = vm_children,
                                        .lookup = lookup_temp_link,
                                        .verbs = true };
-static const struct node_type t_root = { .mode = S_IFDIR | 0555,
+const struct node_type t_root = { .mode = S_IFDIR | 0555,
                                          .lookup = lookup_vm,
                                          .list = list_vms };
 

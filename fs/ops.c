@@ -244,12 +244,67 @@ op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
   return NULL;
 }
 
+/* A link made at the top is a clone: a directory at once.  The kernel
+ * takes a symlink's reply only for a link (else EIO), so the lookup that
+ * libfuse makes for the reply, on this thread, is answered "a link"; and
+ * the entry the kernel then keeps is dropped, so that the next lookup
+ * finds the directory. */
+static __thread char link_just_made[256 + 2];
+
+struct drop_entry
+{
+  struct fuse_session *se;
+  char *name;
+};
+
+static void *
+drop_entry_main (void *arg)
+{
+  struct drop_entry *d = arg;
+
+  /* Waits in the kernel for the symlink call to end, which holds the
+   * directory. */
+  fuse_lowlevel_notify_inval_entry (d->se, FUSE_ROOT_ID, d->name,
+                                    strlen (d->name));
+  free (d->name);
+  free (d);
+  return NULL;
+}
+
+static void
+drop_entry_later (const char *name)
+{
+  struct drop_entry *d = xmalloc (sizeof *d);
+  pthread_attr_t attr;
+  pthread_t t;
+
+  d->se = fuse_get_session (fuse_get_context ()->fuse);
+  d->name = xstrdup (name);
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create (&t, &attr, drop_entry_main, d) != 0)
+    {
+      free (d->name);
+      free (d);
+    }
+  pthread_attr_destroy (&attr);
+}
+
 static int
 op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
 {
   struct node n;
   struct caller c;
   int r;
+
+  if (link_just_made[0] && path && strcmp (path, link_just_made) == 0)
+    {
+      link_just_made[0] = '\0';
+      memset (st, 0, sizeof *st);
+      st->st_mode = S_IFLNK | 0777;
+      st->st_nlink = 1;
+      return 0;
+    }
 
   if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
@@ -632,6 +687,11 @@ op_symlink (const char *target, const char *path)
       && (r = resolve_parent (path, &n, &name)) == 0)
     {
       r = node_symlink (&n, name, target);
+      if (r == 0 && n.vm == NULL) /* at the top: a clone */
+        {
+          snprintf (link_just_made, sizeof link_just_made, "%s", path);
+          drop_entry_later (name);
+        }
       release (&n);
     }
   verb_end (r, "symlink", what, arrow);

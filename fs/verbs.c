@@ -80,11 +80,74 @@ make_link (const struct vs_vm *vm, const char *name, const char *snap)
   return -EINVAL;
 }
 
+static char *mountpoint;
+
+void
+node_set_mountpoint (const char *path)
+{
+  free (mountpoint);
+  mountpoint = strdup (path);
+}
+
+/* A link NAME -> TARGET at the top: a clone of the snapshot TARGET names,
+ * "VM/snapshots/SNAP" relative to the mount or absolute within it. */
+static int
+top_link (const struct node *root, const char *name, const char *target)
+{
+  size_t mlen = mountpoint ? strlen (mountpoint) : 0;
+  const struct vs_snapshot *snap;
+  const struct vs_vm *vm;
+  char vmname[256];
+  size_t len;
+
+  if (target[0] == '/')
+    {
+      if (mlen == 0 || strncmp (target, mountpoint, mlen) != 0
+          || target[mlen] != '/')
+        {
+          log_error ("'%s' is not in the mount: an import from a directory "
+                     "is not built yet; a clone links to "
+                     "VM/snapshots/NAME.",
+                     target);
+          return -EINVAL;
+        }
+      target += mlen + 1;
+    }
+  while (strncmp (target, "./", 2) == 0)
+    target += 2;
+  len = strcspn (target, "/");
+  if (len == 0 || len >= sizeof vmname || target[len] != '/')
+    {
+      log_error ("'%s' is not a snapshot (VM/snapshots/NAME): there is "
+                 "nothing to clone.",
+                 target);
+      return -EINVAL;
+    }
+  memcpy (vmname, target, len);
+  vmname[len] = '\0';
+  if ((vm = host_find_vm (root->host, vmname)) == NULL
+      || (snap = link_target (vm, target + len + 1)) == NULL)
+    {
+      log_error ("'%s' is not a snapshot (VM/snapshots/NAME): there is "
+                 "nothing to clone.",
+                 target);
+      return -EINVAL;
+    }
+  if (host_find_vm (root->host, name))
+    {
+      log_error ("A VM named '%s' exists.", name);
+      return -EEXIST;
+    }
+  return host_clone (vm, snap->name, name);
+}
+
 int
 node_symlink (const struct node *dir, const char *name, const char *target)
 {
   const struct vs_snapshot *snap;
 
+  if (dir->type == &t_root)
+    return top_link (dir, name, target);
   if (dir->type != &t_vm)
     {
       log_error ("Links are made in a VM's directory only.");

@@ -133,6 +133,9 @@ int node_mkdir (const struct node *parent, const char *name);
  * and "active" commits or reverts to the snapshot TARGET names
  * ("snapshots/NAME"); any other name is a temporary link, for ln -sfn.
  * Returns 0 or -errno (-EINVAL for a target that is no snapshot). */
+/* The mount point's real path, for link targets given absolute. */
+void node_set_mountpoint (const char *path);
+
 int node_symlink (const struct node *dir, const char *name,
                   const char *target);
 

@@ -75,6 +75,7 @@ struct vs_vm
   char *merging;       /* the snapshot a merge is deleting, or NULL */
   bool merge_failed;   /* that merge stopped on an error */
   bool renaming;       /* a rename of a snapshot is recorded, not over */
+  bool cloning;        /* this VM is a clone still being copied */
   size_t ndisks;
   char **disk_targets; /* the VM's file-backed disks, for the jobs file */
   char **disk_sources; /* their volumes now, where new overlays go */
@@ -165,6 +166,12 @@ int host_snapshot_delete (const struct vs_vm *vm, const char *name,
  * snapshot's whole disks are read. */
 int host_snapshot_rename (const struct vs_vm *vm, const char *from,
                           const char *to);
+
+/* Clone snapshot SNAP of VM into a new VM NAME, memory included (see
+ * snapshot/clone.c): returns once NAME is defined and its copy begun.
+ * -EINVAL or -ENAMETOOLONG for a bad name, -EEXIST when a VM has it,
+ * -ENOSPC when the copies would not fit. */
+int host_clone (const struct vs_vm *vm, const char *snap, const char *name);
 
 /* Limit merges to MIB_PER_S MiB/s (0: no limit). */
 void merge_set_bandwidth (unsigned long mib_per_s);

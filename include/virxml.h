@@ -46,6 +46,18 @@ struct merge_disk
                      stands on TOP at BASE, and delete TOP */
 };
 
+/* A disk of a clone being made: the snapshot's frozen volume SOURCE (of
+ * format FORMAT), read through its chain, is copied whole into COPY, and
+ * the clone's disk is OVERLAY, a new volume over COPY. */
+struct clone_disk
+{
+  char *target;
+  char *source;
+  char *format;
+  char *copy;
+  char *overlay;
+};
+
 /* vmsnapfs's own record in a domain's <metadata>: the truth about what
  * vmsnapfs has done to the VM, kept by libvirt. */
 struct vs_meta
@@ -65,6 +77,12 @@ struct vs_meta
   char *rename_to;    /* and its new one; or both NULL */
   size_t nmerge;
   struct merge_disk *merge_disks;
+  char *clone_vm;       /* a clone being made of this VM: the VM and */
+  char *clone_snapshot; /* the snapshot it is copied from; or both NULL */
+  char *clone_memory;   /* that snapshot's memory file, or NULL */
+  char *clone_memory_copy; /* the clone's copy of it */
+  size_t nclone;
+  struct clone_disk *clone_disks;
 };
 
 struct dom_xml
@@ -111,6 +129,9 @@ void dom_xml_free (struct dom_xml *d);
  * its live XML records. */
 bool dom_xml_uses (const struct dom_xml *d, const char *path);
 
+/* Forget M's clone. */
+void vs_meta_clear_clone (struct vs_meta *m);
+
 /* Forget M's merge. */
 void vs_meta_clear_merge (struct vs_meta *m);
 
@@ -135,6 +156,35 @@ struct disk_change
  * (malloc'd), or NULL when XML is not a domain or a disk is missing. */
 char *dom_xml_edit (const char *xml, const struct disk_change *changes,
                     size_t nchanges, const struct vs_meta *meta);
+
+/* What makes a clone another VM than its source: its name and UUID,
+ * replacing the source's OLD_NAME. */
+struct dom_identity
+{
+  const char *name;
+  const char *uuid;
+  const char *old_name;
+};
+
+/* Edit a domain's XML into a clone's (clone-xml.c): ID's name and UUID; a
+ * MAC address of its own for each interface, made from the UUID (the same
+ * for the same UUID); each file a character device writes (console, serial
+ * log) and each socket one binds moved to one of its own, in the same
+ * directory, the source's name replaced by the clone's (or prefixed);
+ * disks per CHANGES, and META as vmsnapfs's record unless NULL (else
+ * none).  Returns the new XML (malloc'd), or NULL. */
+char *dom_xml_clone (const char *xml, const struct dom_identity *id,
+                     const struct disk_change *changes, size_t nchanges,
+                     const struct vs_meta *meta);
+
+/* A snapshot's XML made the clone's, to redefine in it: its <domain> as
+ * dom_xml_clone makes it, with disks per FROZEN; the volume made at the
+ * snapshot for each disk per OVERLAYS (N of each); its memory file MEMORY
+ * (or none); no parent.  Returns the new XML (malloc'd), or NULL. */
+char *snap_xml_clone (const char *xml, const struct dom_identity *id,
+                      const struct disk_change *frozen,
+                      const struct disk_change *overlays, size_t n,
+                      const char *memory);
 
 /* Parse a snapshot's XML (virDomainSnapshotGetXMLDesc).  Returns 0 or
  * -EINVAL. */

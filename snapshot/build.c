@@ -279,6 +279,7 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
   vm->merging = xstrdup_null (dx->meta.merge);
   vm->merge_failed = dx->meta.merge_failed;
   vm->renaming = dx->meta.rename_from != NULL;
+  vm->cloning = dx->meta.clone_vm != NULL;
   dom_xml_free (dx);
   return 0;
 }

@@ -519,6 +519,7 @@ host_start (const char *uri)
   H.threads = true;
   merge_recover ();
   rename_recover ();
+  clone_recover ();
   return 0;
 }
 
@@ -526,6 +527,7 @@ void
 host_stop (void)
 {
   merge_stop ();
+  clone_stop ();
   pthread_mutex_lock (&H.lock);
   H.stop = true;
   pthread_cond_signal (&H.cond);

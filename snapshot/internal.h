@@ -136,6 +136,9 @@ bool host_is_local (void);
  * merges a previous daemon recorded; stop the workers, their merges left
  * recorded for the next start. */
 void merge_wake (void);
+/* The limit merge_set_bandwidth set, in MiB/s (0: none); clones' copies
+ * keep to it too. */
+unsigned long merge_bandwidth (void);
 void merge_recover (void);
 void merge_stop (void);
 
@@ -166,6 +169,24 @@ struct vol *children_of (const struct vol *vols, size_t nvols,
  * -EBUSY or -EIO (logged). */
 int merge_plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
                 const struct dom_xml *dx, struct vs_meta *m);
+
+/* Copy libvirt's memory image SRC to DST, a new file, with the domain XML
+ * of its header replaced by EDIT (XML, ARG) (malloc'd, or NULL to fail),
+ * and the rest unchanged (saveimage.c).  Returns 0, -ENOSPC or -EIO
+ * (logged); nothing is left at DST on a failure. */
+int save_image_copy (const char *src, const char *dst,
+                     char *(*edit) (const char *xml, void *arg), void *arg);
+
+/* Clones (clone.c): whether a clone is being copied from VM UUID's
+ * snapshots, whose volumes must then stay as they are; carry on the clones
+ * a previous daemon began; and the copies' progress for the jobs files of
+ * the clone with UUID: up to MAX jobs into TARGETS (malloc'd), INFOS and
+ * SNAPS (malloc'd), their count returned. */
+bool clone_source_busy (const char *uuid);
+void clone_recover (void);
+void clone_stop (void);
+size_t clone_jobs (const char *uuid, size_t max, char **targets,
+                   virDomainBlockJobInfo *infos, char **snaps);
 
 /* Finish the renames of snapshots a previous daemon recorded (rename.c). */
 void rename_recover (void);

@@ -182,6 +182,30 @@ json_job (const char *target, const virDomainBlockJobInfo *info,
   return o;
 }
 
+/* The copies of a clone under way, as jobs of type "copy". */
+static void
+add_clone_jobs (const struct vs_vm *vm, enum jobs_view view, json_object *arr,
+                struct strbuf *b)
+{
+  char *targets[16], *snaps[16];
+  virDomainBlockJobInfo infos[16];
+  size_t n = clone_jobs (vm->uuid, 16, targets, infos, snaps);
+
+  for (size_t i = 0; i < n; i++)
+    {
+      struct progress p;
+
+      job_note (vm->uuid, targets[i], &infos[i], &p);
+      if (view == JOBS_JSON)
+        json_object_array_add (arr,
+                               json_job (targets[i], &infos[i], &p, snaps[i]));
+      else
+        add_line (b, view, targets[i], &infos[i], &p, snaps[i]);
+      free (targets[i]);
+      free (snaps[i]);
+    }
+}
+
 int
 host_jobs (const struct vs_vm *vm, enum jobs_view view, char **out,
            size_t *len)
@@ -201,6 +225,8 @@ host_jobs (const struct vs_vm *vm, enum jobs_view view, char **out,
       r = -EIO;
       goto out;
     }
+  if (vm->cloning)
+    add_clone_jobs (vm, view, arr, &b);
   dom = virDomainLookupByUUIDString (c, vm->uuid);
   virConnectClose (c);
   if (dom == NULL || virDomainIsActive (dom) != 1)

@@ -104,6 +104,12 @@ merge_unref (struct merge *m)
   free (m);
 }
 
+unsigned long
+merge_bandwidth (void)
+{
+  return bandwidth_mib;
+}
+
 void
 merge_set_bandwidth (unsigned long mib_per_s)
 {
@@ -809,6 +815,13 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
                  vm->name, name,
                  vm->preview && strcmp (vm->preview, name) == 0 ? "preview"
                                                                 : "resume");
+      return -EBUSY;
+    }
+  if (clone_source_busy (vm->uuid))
+    {
+      log_error ("VM '%s': snapshot '%s' cannot be deleted while a clone is "
+                 "copied from the VM's volumes.",
+                 vm->name, name);
       return -EBUSY;
     }
   if ((r = vm_op_begin (vm)) < 0)

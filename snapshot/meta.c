@@ -36,6 +36,33 @@ merge_disk_clear (struct merge_disk *k)
   memset (k, 0, sizeof *k);
 }
 
+static void
+clone_disk_clear (struct clone_disk *k)
+{
+  free (k->target);
+  free (k->source);
+  free (k->format);
+  free (k->copy);
+  free (k->overlay);
+  memset (k, 0, sizeof *k);
+}
+
+void
+vs_meta_clear_clone (struct vs_meta *m)
+{
+  free (m->clone_vm);
+  free (m->clone_snapshot);
+  free (m->clone_memory);
+  free (m->clone_memory_copy);
+  for (size_t i = 0; i < m->nclone; i++)
+    clone_disk_clear (&m->clone_disks[i]);
+  free (m->clone_disks);
+  m->clone_vm = m->clone_snapshot = NULL;
+  m->clone_memory = m->clone_memory_copy = NULL;
+  m->clone_disks = NULL;
+  m->nclone = 0;
+}
+
 void
 vs_meta_clear_merge (struct vs_meta *m)
 {
@@ -68,6 +95,7 @@ vs_meta_clear (struct vs_meta *m)
   free (m->merge_disks);
   free (m->rename_from);
   free (m->rename_to);
+  vs_meta_clear_clone (m);
   memset (m, 0, sizeof *m);
 }
 
@@ -171,6 +199,43 @@ read_merge (struct doc *d, struct vs_meta *m)
   xmlXPathFreeObject (obj);
 }
 
+static void
+read_clone (struct doc *d, struct vs_meta *m)
+{
+  xmlXPathObjectPtr obj;
+  int n;
+
+  m->clone_vm = xd_string (d, NULL, "string(" META "vmsnapfs:clone/@vm)");
+  m->clone_snapshot
+      = xd_string (d, NULL, "string(" META "vmsnapfs:clone/@snapshot)");
+  if (m->clone_vm == NULL || m->clone_snapshot == NULL)
+    {
+      vs_meta_clear_clone (m);
+      return;
+    }
+  m->clone_memory
+      = xd_string (d, NULL, "string(" META "vmsnapfs:clone/@memory)");
+  m->clone_memory_copy
+      = xd_string (d, NULL, "string(" META "vmsnapfs:clone/@memory-copy)");
+  obj = xd_nodes (d, META "vmsnapfs:clone/vmsnapfs:disk", &n);
+  m->clone_disks = xcalloc (n, sizeof *m->clone_disks);
+  for (int i = 0; i < n; i++)
+    {
+      struct clone_disk *k = &m->clone_disks[m->nclone];
+      const struct attr a[] = { { "target", &k->target, true },
+                                { "source", &k->source, true },
+                                { "format", &k->format, true },
+                                { "copy", &k->copy, true },
+                                { "overlay", &k->overlay, true } };
+
+      if (read_attrs (d, obj->nodesetval->nodeTab[i], a, 5))
+        m->nclone++;
+      else
+        clone_disk_clear (k);
+    }
+  xmlXPathFreeObject (obj);
+}
+
 void
 meta_read_doc (struct doc *d, struct vs_meta *m)
 {
@@ -179,6 +244,7 @@ meta_read_doc (struct doc *d, struct vs_meta *m)
   m->resume = xd_string (d, NULL, "string(" META "vmsnapfs:resume/@snapshot)");
   read_preview (d, m);
   read_merge (d, m);
+  read_clone (d, m);
   m->rename_from
       = xd_string (d, NULL, "string(" META "vmsnapfs:rename/@from)");
   m->rename_to = xd_string (d, NULL, "string(" META "vmsnapfs:rename/@to)");
@@ -242,6 +308,25 @@ meta_node (xmlDocPtr doc, const struct vs_meta *m, bool with_ns)
           xd_set_attr (k, "top-format", m->merge_disks[i].top_format);
           xd_set_attr (k, "phase",
                        m->merge_disks[i].committed ? "repoint" : "commit");
+        }
+    }
+  if (m->clone_vm)
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "clone", NULL);
+      xd_set_attr (n, "vm", m->clone_vm);
+      xd_set_attr (n, "snapshot", m->clone_snapshot);
+      xd_set_attr (n, "memory", m->clone_memory);
+      xd_set_attr (n, "memory-copy", m->clone_memory_copy);
+      for (size_t i = 0; i < m->nclone; i++)
+        {
+          const struct clone_disk *c = &m->clone_disks[i];
+          xmlNodePtr k = xmlNewChild (n, ns, BAD_CAST "disk", NULL);
+
+          xd_set_attr (k, "target", c->target);
+          xd_set_attr (k, "source", c->source);
+          xd_set_attr (k, "format", c->format);
+          xd_set_attr (k, "copy", c->copy);
+          xd_set_attr (k, "overlay", c->overlay);
         }
     }
   if (m->rename_from)

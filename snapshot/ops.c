@@ -130,6 +130,13 @@ host_vm_command (const struct vs_vm *vm, const char *command)
                  vm->name, command);
       return -EINVAL;
     }
+  if (strcmp (command, "start") == 0 && vm->cloning)
+    {
+      log_error ("VM '%s': it is a clone still being copied (see its jobs); "
+                 "it starts once the copy is whole.",
+                 vm->name);
+      return -EBUSY;
+    }
   if ((r = vm_op_begin (vm)) < 0)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)

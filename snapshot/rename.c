@@ -216,6 +216,13 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from,
     }
   if (strcmp (from, to) == 0)
     return vm_find_snapshot (vm, from) ? 0 : -ENOENT;
+  if (clone_source_busy (vm->uuid))
+    {
+      log_error ("VM '%s': its snapshots are not renamed while a clone is "
+                 "copied from them.",
+                 vm->name);
+      return -EBUSY;
+    }
   if ((r = vm_op_begin (vm)) < 0)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)

@@ -113,10 +113,8 @@ dom_xml_uses (const struct dom_xml *d, const char *path)
   return false;
 }
 
-/* Point the disk of D at CH's source; false when the domain has no such
- * file-backed disk. */
-static bool
-edit_disk (struct doc *d, const struct disk_change *ch)
+bool
+dom_edit_disk (struct doc *d, const struct disk_change *ch)
 {
   xmlXPathObjectPtr obj;
   char xpath[256];
@@ -156,7 +154,7 @@ dom_xml_edit (const char *xml, const struct disk_change *changes,
   if (xd_open (xml, &d) < 0 || !xd_root_is (&d, "domain"))
     goto out;
   for (size_t i = 0; i < nchanges; i++)
-    if (!edit_disk (&d, &changes[i]))
+    if (!dom_edit_disk (&d, &changes[i]))
       goto out;
   if (meta)
     meta_edit_doc (&d, meta);
@@ -212,7 +210,7 @@ snap_xml_free (struct snap_xml *sx)
 }
 
 /* Serialize the snapshot's inner <domain> as a document of its own. */
-static char *
+char *
 inner_domain (struct doc *d)
 {
   xmlXPathObjectPtr obj;

@@ -54,6 +54,15 @@ bool xd_set_text (struct doc *d, const char *xpath, const char *value);
 /* Free what DD holds (dom_xml_parse's disks). */
 void dom_disk_clear (struct dom_disk *dd);
 
+/* Point the disk of domain D at CH's source (and format), forgetting the
+ * backing chain libvirt recorded; false when D has no such file-backed
+ * disk. */
+bool dom_edit_disk (struct doc *d, const struct disk_change *ch);
+
+/* The inner <domain> of snapshot document D as a document of its own
+ * (malloc'd), or NULL. */
+char *inner_domain (struct doc *d);
+
 /* Read vmsnapfs's record from a domain document into M (meta.c). */
 void meta_read_doc (struct doc *d, struct vs_meta *m);
 

@@ -1,0 +1,221 @@
+/* vmsnapfs: a source VM's XML made a clone's (virxml.h).
+ *
+ * A clone is another VM: its own name and UUID, its own MAC addresses,
+ * its own disks, and its own files for what the source's character
+ * devices write (a serial console logged to a file, an agent's socket).
+ * The same edit serves the clone's definition, the domain inside its
+ * snapshot and the domain saved in its memory image, so that the three
+ * agree.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "util.h"
+#include "virxml.h"
+#include "xmldoc.h"
+
+/* The clone's file for the source's PATH: in the same directory, the
+ * source's name replaced by the clone's in the file name, or the clone's
+ * name put before it (malloc'd). */
+static char *
+clone_path (const char *path, const struct dom_identity *id)
+{
+  CLEANUP_FREE char *d = xstrdup (path), *b = xstrdup (path);
+  const char *dir = dirname (d), *base = basename (b);
+  const char *at = strstr (base, id->old_name);
+
+  if (at == NULL)
+    return xasprintf ("%s/%s.%s", dir, id->name, base);
+  return xasprintf ("%s/%.*s%s%s", dir, (int) (at - base), base, id->name,
+                    at + strlen (id->old_name));
+}
+
+/* Move every attribute XPATH selects to the clone's file. */
+static void
+move_files (struct doc *d, const char *xpath, const struct dom_identity *id)
+{
+  xmlXPathObjectPtr obj;
+  int n;
+
+  obj = xd_nodes (d, xpath, &n);
+  for (int i = 0; i < n; i++)
+    {
+      xmlNodePtr attr = obj->nodesetval->nodeTab[i];
+      xmlChar *old = xmlNodeGetContent (attr);
+      CLEANUP_FREE char *path = NULL;
+
+      if (old && old[0] == '/')
+        {
+          path = clone_path ((const char *) old, id);
+          xmlSetProp (attr->parent, attr->name, BAD_CAST path);
+        }
+      xmlFree (old);
+    }
+  xmlXPathFreeObject (obj);
+}
+
+/* A MAC address in qemu's range (52:54:00) for interface I of the VM with
+ * UUID: FNV-1a of both, so that the same clone gets the same one. */
+static void
+clone_mac (const char *uuid, int i, char mac[static 18])
+{
+  uint32_t h = 2166136261u;
+
+  for (const char *p = uuid; *p; p++)
+    h = (h ^ (unsigned char) *p) * 16777619u;
+  h = (h ^ (unsigned) i) * 16777619u;
+  snprintf (mac, 18, "52:54:00:%02x:%02x:%02x", (h >> 16) & 0xff,
+            (h >> 8) & 0xff, h & 0xff);
+}
+
+/* Edit domain document D into the clone's, but for its disks and
+ * record. */
+static bool
+edit_identity (struct doc *d, const struct dom_identity *id)
+{
+  xmlXPathObjectPtr obj;
+  int n;
+
+  if (!xd_set_text (d, "/domain/name", id->name))
+    return false;
+  if (!xd_set_text (d, "/domain/uuid", id->uuid))
+    xmlNewTextChild (xmlDocGetRootElement (d->doc), NULL, BAD_CAST "uuid",
+                     BAD_CAST id->uuid);
+  obj = xd_nodes (d, "/domain/devices/interface", &n);
+  for (int i = 0; i < n; i++)
+    {
+      char mac[18];
+
+      clone_mac (id->uuid, i, mac);
+      xmlSetProp (xd_child (obj->nodesetval->nodeTab[i], "mac"),
+                  BAD_CAST "address", BAD_CAST mac);
+    }
+  xmlXPathFreeObject (obj);
+  /* Files that consoles and serial ports write, their logs, and the
+   * sockets channels bind (an agent's). */
+  move_files (d, "/domain/devices/*[@type='file']/source/@path", id);
+  move_files (d, "/domain/devices/*/log/@file", id);
+  move_files (d, "/domain/devices/*[@type='unix']/source[@mode='bind']/@path",
+              id);
+  return true;
+}
+
+char *
+dom_xml_clone (const char *xml, const struct dom_identity *id,
+               const struct disk_change *changes, size_t nchanges,
+               const struct vs_meta *meta)
+{
+  static const struct vs_meta none;
+  struct doc d;
+  char *s = NULL;
+
+  if (xd_open (xml, &d) < 0 || !xd_root_is (&d, "domain")
+      || !edit_identity (&d, id))
+    goto out;
+  for (size_t i = 0; i < nchanges; i++)
+    if (!dom_edit_disk (&d, &changes[i]))
+      goto out;
+  meta_edit_doc (&d, meta ? meta : &none);
+  s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
+out:
+  xd_close (&d);
+  return s;
+}
+
+/* Point the <disks> entry of TARGET in snapshot document D at SOURCE. */
+static bool
+edit_snap_disk (struct doc *d, const struct disk_change *ch)
+{
+  xmlXPathObjectPtr obj;
+  char xpath[256];
+  int n;
+
+  if (strchr (ch->target, '\'') || strlen (ch->target) > 64)
+    return false;
+  snprintf (xpath, sizeof xpath,
+            "/domainsnapshot/disks/disk[@name='%s' and @snapshot='external']",
+            ch->target);
+  obj = xd_nodes (d, xpath, &n);
+  if (n == 1)
+    xmlSetProp (xd_child (obj->nodesetval->nodeTab[0], "source"),
+                BAD_CAST "file", BAD_CAST ch->source);
+  xmlXPathFreeObject (obj);
+  return n == 1;
+}
+
+/* Replace the inner <domain> of snapshot document D by the document
+ * DOMAIN. */
+static bool
+replace_domain (struct doc *d, const char *domain)
+{
+  xmlXPathObjectPtr obj;
+  struct doc nd;
+  bool ok = false;
+  int n;
+
+  if (xd_open (domain, &nd) < 0)
+    {
+      xd_close (&nd);
+      return false;
+    }
+  obj = xd_nodes (d, "/domainsnapshot/domain", &n);
+  if (n == 1)
+    {
+      xmlNodePtr copy
+          = xmlDocCopyNode (xmlDocGetRootElement (nd.doc), d->doc, 1);
+      xmlNodePtr old = xmlReplaceNode (obj->nodesetval->nodeTab[0], copy);
+
+      xmlFreeNode (old);
+      ok = true;
+    }
+  xmlXPathFreeObject (obj);
+  xd_close (&nd);
+  return ok;
+}
+
+char *
+snap_xml_clone (const char *xml, const struct dom_identity *id,
+                const struct disk_change *frozen,
+                const struct disk_change *overlays, size_t n,
+                const char *memory)
+{
+  CLEANUP_FREE char *inner = NULL, *domain = NULL;
+  xmlXPathObjectPtr obj;
+  struct doc d;
+  char *s = NULL;
+  int k;
+
+  if (xd_open (xml, &d) < 0 || !xd_root_is (&d, "domainsnapshot")
+      || (inner = inner_domain (&d)) == NULL
+      || (domain = dom_xml_clone (inner, id, frozen, n, NULL)) == NULL
+      || !replace_domain (&d, domain))
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    if (!edit_snap_disk (&d, &overlays[i]))
+      goto out;
+  obj = xd_nodes (&d, "/domainsnapshot/parent", &k);
+  for (int i = 0; i < k; i++)
+    {
+      xmlUnlinkNode (obj->nodesetval->nodeTab[i]);
+      xmlFreeNode (obj->nodesetval->nodeTab[i]);
+    }
+  xmlXPathFreeObject (obj);
+  obj = xd_nodes (&d, "/domainsnapshot/memory[@snapshot='external']", &k);
+  if (k == 1 && memory)
+    xmlSetProp (obj->nodesetval->nodeTab[0], BAD_CAST "file",
+                BAD_CAST memory);
+  xmlXPathFreeObject (obj);
+  if ((k == 1) != (memory != NULL))
+    goto out;
+  s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
+out:
+  xd_close (&d);
+  return s;
+}

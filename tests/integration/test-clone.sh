@@ -1,0 +1,100 @@
+#!/bin/bash
+# ln -s VM/snapshots/NAME NEWVM at the top: a clone with memory.  The link
+# returns with NEWVM defined and its copy in NEWVM/jobs; NEWVM does not
+# start before the copy is whole (EBUSY), nor are the source's snapshots
+# merged meanwhile; then its first start resumes the snapshot's memory (the
+# guest's count goes on from the snapshot's, no boot) beside the running
+# source, and it stays whole when the source is deleted.  Refusals leave
+# nothing behind, and a daemon killed during the copy has its successor
+# finish it.
+. "$(dirname "$0")/functions.sh"
+requires qemu-io
+
+vm_define clsrc 1 512M
+vm=${VM_PREFIX}clsrc
+clone=${VM_PREFIX}clone
+clone2=${VM_PREFIX}clone2
+on_exit "vm_remove '$clone'; vm_remove '$clone2'"
+SRC_DIR=$VM_DIR
+qemu-io -f qcow2 -c "write -q -P 0x5a 1M 200M" "$VM_DIR/vda.qcow2" >/dev/null
+vm_start clsrc
+mount_vmsnapfs -o merge_bandwidth=40
+S=$MNT/$vm/snapshots
+C=$MNT/$clone
+wait_for 5 test -d "$S" || fail "the VM does not show"
+
+# clone_count NAME: the last count on clone NAME's console, a file of its
+# own beside the source's.
+clone_console() { echo "$SRC_DIR/$1.console.log"; }
+clone_count() {
+    sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$(clone_console "$1")" 2>/dev/null | tail -n 1
+}
+
+wait_for 30 counted_past clsrc 5 || fail "the guest does not count"
+mkdir "$S/s1"
+at_s1=$(disk_count "$S/s1/vda.img" raw)
+[ -n "$at_s1" ] || fail "no count in s1's disk"
+files_before=$(ls "$SRC_DIR" | sort)
+
+# Refusals, with nothing left behind.
+assert_eq EINVAL "$(errno_of symlink "$vm/state" "$C")" "a link to a file"
+assert_eq EINVAL "$(errno_of symlink "$vm/snapshots/nope" "$C")" "a link to no snapshot"
+assert_eq EINVAL "$(errno_of symlink "$vm/snapshots" "$C")" "a link to snapshots/"
+assert_eq EEXIST "$(errno_of symlink "$vm/snapshots/s1" "$MNT/$vm")" "a VM's name"
+assert_eq EINVAL "$(errno_of symlink "$vm/snapshots/s1" "$MNT/.hidden")" "a bad name"
+assert_eq "$files_before" "$(ls "$SRC_DIR" | sort)" "files after the refusals"
+virsh -q dominfo "$clone" >/dev/null 2>&1 && fail "a refusal defined a VM"
+
+# The clone: a directory at once, its copy in its jobs.
+ln -s "$vm/snapshots/s1" "$C" || fail "ln -s of a snapshot at the top"
+[ -d "$C" ] && [ ! -L "$C" ] || fail "the clone is not a directory"
+grep -Eq "^vda copy [0-9]+ [0-9]+ [0-9]+% s1$" "$C/jobs" ||
+    fail "no copy in the clone's jobs: '$(cat "$C/jobs")'"
+assert_eq shut_off "$(cat "$C/state")" "the clone's state while it copies"
+assert_eq EBUSY "$(errno_of write "$C/state" start)" "a start while it copies"
+virsh -q start "$clone" >/dev/null 2>&1 && fail "virsh started the clone while it copies"
+assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir of the source's snapshot meanwhile"
+assert_eq EEXIST "$(errno_of symlink "$vm/snapshots/s1" "$C")" "the clone's name again"
+
+no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
+wait_for 120 no_jobs "$C" || fail "the copy does not end"
+wait_for 10 test -L "$C/resume" || fail "no resume in the clone"
+assert_eq "snapshots/s1/memory" "$(readlink "$C/resume")" "the clone's resume"
+assert_eq "snapshots/s1" "$(readlink "$C/active")" "the clone's active"
+assert_eq "s1" "$(ls "$C/snapshots")" "the clone's snapshots"
+ls "$SRC_DIR" | grep -q '\.part$' && fail "a .part file is left"
+top=$(virsh -q domblklist "$clone" | awk '$1 == "vda" { print $2 }')
+copy=$(qemu-img info -U -f qcow2 "$top" | sed -n 's/^backing file: //p')
+case $copy in "$SRC_DIR/$clone".*) ;; *) fail "the clone's volume '$copy' is not its own" ;; esac
+qemu-img info -U -f qcow2 "$copy" | grep -q '^backing file' && fail "the copy has a backing file"
+cmp "$C/snapshots/s1/vda.img" "$S/s1/vda.img" || fail "the clone's disk at s1 differs"
+[ "$(virsh -q domuuid "$clone")" != "$(virsh -q domuuid "$vm")" ] || fail "the same UUID"
+
+# Its first start resumes s1's memory, beside the running source.
+echo start > "$C/state"
+clone_counting() { [ -n "$(clone_count "$1")" ]; }
+wait_for 60 clone_counting "$clone" || fail "the clone does not count: $(virsh -q domstate "$clone"): $(tail -c 300 "$(clone_console "$clone")")"
+grep -q "vmsnapfs-guest: boot" "$(clone_console "$clone")" && fail "the clone booted"
+first=$(sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$(clone_console "$clone")" | head -n 1)
+[ "$first" -ge "$at_s1" ] && [ "$first" -le $((at_s1 + 2)) ] ||
+    fail "the clone's first count $first does not follow s1's $at_s1"
+assert_eq running "$(virsh -q domstate "$vm")" "the source beside its clone"
+[ ! -e "$C/resume" ] || fail "resume stays after the restore"
+
+# The source deleted: the clone lives on, from its own disks.
+virsh -q destroy "$vm" >/dev/null
+rmdir "$S/s1"
+virsh -q undefine "$vm" >/dev/null
+for f in "$SRC_DIR"/*; do
+    case ${f##*/} in "$clone".*|"$clone2".*) ;; *) rm -f "$f" ;; esac
+done
+clone_past() { [ "$(clone_count "$1")" -gt "$2" ]; }
+n=$(clone_count "$clone")
+wait_for 10 clone_past "$clone" $((n + 3)) || fail "the clone stopped"
+virsh -q destroy "$clone" >/dev/null
+echo start > "$C/state"
+wait_for 60 grep -q "vmsnapfs-guest: boot disk=" "$(clone_console "$clone")" ||
+    fail "the clone does not boot without its source"
+booted=$(sed -n 's/^vmsnapfs-guest: boot disk=\([0-9]*\).*/\1/p' "$(clone_console "$clone")" | tail -n 1)
+[ "$booted" -gt "$at_s1" ] || fail "the clone booted from count $booted, not its own disk"
+virsh -q destroy "$clone" >/dev/null
