@@ -19,9 +19,9 @@
  * return 0 or -errno.  Operations that change a VM (a command written to
  * state, mkdir of a snapshot) run in the calling worker thread and return
  * once the view shows their result; one runs at a time per VM (see
- * snapshot/ops.c), so other workers stay free for other VMs.  Frozen files are served from the host file's
- * descriptor without a copy (read_buf with an fd buffer); whole disks
- * from a per-thread memfd (see reply_area).
+ * snapshot/ops.c), so other workers stay free for other VMs.  Frozen files are
+ * served from the host file's descriptor without a copy (read_buf with an fd
+ * buffer); whole disks from a per-thread memfd (see reply_area).
  */
 #include <errno.h>
 #include <limits.h>
@@ -62,7 +62,7 @@ resolve (const char *path, struct node *n)
 static void
 release (struct node *n)
 {
-  host_put ((struct vs_host *) n->host);
+  host_put ((struct vs_host *)n->host);
 }
 
 /* Operations on open files and directories get no path from libfuse
@@ -82,7 +82,7 @@ opened_add (struct handle *h, const char *path)
   if (opened)
     opened->prev = h;
   opened = h;
-  return (uintptr_t) h;
+  return (uintptr_t)h;
 }
 
 static void
@@ -124,8 +124,7 @@ resolve_open (const char *path, const struct fuse_file_info *fi,
 {
   SCOPED_LOCK (&opened_lock);
 
-  return resolve (path ? path : ((struct handle *) (uintptr_t) fi->fh)->path,
-                  n);
+  return resolve (path ? path : ((struct handle *)(uintptr_t)fi->fh)->path, n);
 }
 
 /* A copy of PATH, or of the path of the open FI when libfuse gives none. */
@@ -134,8 +133,7 @@ open_path (const char *path, const struct fuse_file_info *fi)
 {
   SCOPED_LOCK (&opened_lock);
 
-  return xstrdup (path ? path
-                       : ((struct handle *) (uintptr_t) fi->fh)->path);
+  return xstrdup (path ? path : ((struct handle *)(uintptr_t)fi->fh)->path);
 }
 
 /* A verb begins on PATH: its failure is logged in one line, with the VM
@@ -154,7 +152,7 @@ verb_begin (const char *path, const char **what)
       log_verb_begin (NULL);
       return;
     }
-  snprintf (vm, sizeof vm, "%.*s", (int) n, p);
+  snprintf (vm, sizeof vm, "%.*s", (int)n, p);
   *what = p + n + 1;
   log_verb_begin (vm);
 }
@@ -188,7 +186,7 @@ caller_current (struct caller *c, bool groups)
         {
           log_warning ("Cannot read the groups of process %d (uid %u): "
                        "only its own group counts.",
-                       (int) ctx->pid, (unsigned) c->uid);
+                       (int)ctx->pid, (unsigned)c->uid);
           c->ngroups = 0;
         }
     }
@@ -207,7 +205,7 @@ may_act (const char *verb, const char *path)
     return 0;
   log_warning ("Refused uid %u the %s of '%s': only root and the operators "
                "group may.",
-               (unsigned) c.uid, verb, path);
+               (unsigned)c.uid, verb, path);
   return -EACCES;
 }
 
@@ -336,7 +334,7 @@ op_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
   struct node n;
   int r;
 
-  (void) off, (void) flags;
+  (void)off, (void)flags;
   if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
   filler (buf, ".", NULL, 0, 0);
@@ -465,7 +463,8 @@ reply_area (void)
     return NULL;
   if (ftruncate (fd, REPLY_AREA_SIZE) < 0
       || (mem = mmap (NULL, REPLY_AREA_SIZE, PROT_READ | PROT_WRITE,
-                      MAP_SHARED, fd, 0)) == MAP_FAILED)
+                      MAP_SHARED, fd, 0))
+             == MAP_FAILED)
     {
       close (fd);
       return NULL;
@@ -481,12 +480,12 @@ static int
 op_read_buf (const char *path, struct fuse_bufvec **bufp, size_t size,
              off_t off, struct fuse_file_info *fi)
 {
-  struct handle *h = (struct handle *) (uintptr_t) fi->fh;
+  struct handle *h = (struct handle *)(uintptr_t)fi->fh;
   struct fuse_bufvec *bv = xmalloc (sizeof *bv);
   struct reply_area *a;
   ssize_t n;
 
-  (void) path;
+  (void)path;
   *bv = FUSE_BUFVEC_INIT (size);
   if (h->fd >= 0)
     {
@@ -501,7 +500,7 @@ op_read_buf (const char *path, struct fuse_bufvec **bufp, size_t size,
       bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
       bv->buf[0].fd = a->fd;
       bv->buf[0].pos = 0;
-      bv->buf[0].size = (size_t) n;
+      bv->buf[0].size = (size_t)n;
     }
   else
     {
@@ -512,14 +511,14 @@ op_read_buf (const char *path, struct fuse_bufvec **bufp, size_t size,
           free (bv->buf[0].mem);
           goto fail;
         }
-      bv->buf[0].size = (size_t) n;
+      bv->buf[0].size = (size_t)n;
     }
   *bufp = bv;
   return 0;
 
 fail:
   free (bv);
-  return (int) n;
+  return (int)n;
 }
 
 /* poll(2), as Go programs (restic) do on every file they open: files are
@@ -529,7 +528,7 @@ static int
 op_poll (const char *path, struct fuse_file_info *fi,
          struct fuse_pollhandle *ph, unsigned *reventsp)
 {
-  (void) path, (void) fi;
+  (void)path, (void)fi;
   if (ph)
     fuse_pollhandle_destroy (ph);
   *reventsp = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
@@ -541,8 +540,8 @@ op_poll (const char *path, struct fuse_file_info *fi,
 static off_t
 op_lseek (const char *path, off_t off, int whence, struct fuse_file_info *fi)
 {
-  (void) path;
-  return handle_seek ((struct handle *) (uintptr_t) fi->fh, off, whence);
+  (void)path;
+  return handle_seek ((struct handle *)(uintptr_t)fi->fh, off, whence);
 }
 
 /* Every close(2): a whole disk's reader may be gone before its release,
@@ -550,16 +549,16 @@ op_lseek (const char *path, off_t off, int whence, struct fuse_file_info *fi)
 static int
 op_flush (const char *path, struct fuse_file_info *fi)
 {
-  (void) path;
-  handle_flush ((struct handle *) (uintptr_t) fi->fh);
+  (void)path;
+  handle_flush ((struct handle *)(uintptr_t)fi->fh);
   return 0;
 }
 
 static int
 op_release (const char *path, struct fuse_file_info *fi)
 {
-  (void) path;
-  opened_close ((struct handle *) (uintptr_t) fi->fh);
+  (void)path;
+  opened_close ((struct handle *)(uintptr_t)fi->fh);
   return 0;
 }
 
@@ -582,8 +581,8 @@ op_opendir (const char *path, struct fuse_file_info *fi)
 static int
 op_releasedir (const char *path, struct fuse_file_info *fi)
 {
-  (void) path;
-  opened_close ((struct handle *) (uintptr_t) fi->fh);
+  (void)path;
+  opened_close ((struct handle *)(uintptr_t)fi->fh);
   return 0;
 }
 
@@ -605,7 +604,7 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
        * nor an append. */
       log_error ("Refused a write at offset %jd: a command is one write at "
                  "the start.",
-                 (intmax_t) off);
+                 (intmax_t)off);
       r = -EINVAL;
     }
   else if ((r = resolve (at, &n)) == 0)
@@ -615,7 +614,7 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
     }
   verb_end (r, "write", what, NULL);
   free (at);
-  return r < 0 ? r : (int) size;
+  return r < 0 ? r : (int)size;
 }
 
 /* Resolve PATH's parent in view H into N, and point *NAME at its last
@@ -670,7 +669,7 @@ on_parent (const char *verb, const char *path,
 static int
 op_mkdir (const char *path, mode_t mode)
 {
-  (void) mode;
+  (void)mode;
   return on_parent ("mkdir", path, node_mkdir);
 }
 
@@ -763,14 +762,14 @@ out:
 static int
 op_link (const char *from, const char *to)
 {
-  (void) from, (void) to;
+  (void)from, (void)to;
   return -EPERM;
 }
 
 static int
 op_create (const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-  (void) path, (void) mode, (void) fi;
+  (void)path, (void)mode, (void)fi;
   return -EROFS;
 }
 
@@ -778,7 +777,7 @@ op_create (const char *path, mode_t mode, struct fuse_file_info *fi)
 static int
 op_mknod (const char *path, mode_t mode, dev_t dev)
 {
-  (void) path, (void) mode, (void) dev;
+  (void)path, (void)mode, (void)dev;
   return -EROFS;
 }
 
@@ -790,7 +789,7 @@ op_truncate (const char *path, off_t size, struct fuse_file_info *fi)
   struct node n;
   int r;
 
-  (void) size;
+  (void)size;
   if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
   r = !node_writable (&n) ? -EROFS
@@ -802,14 +801,14 @@ op_truncate (const char *path, off_t size, struct fuse_file_info *fi)
 static int
 op_chmod (const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-  (void) path, (void) mode, (void) fi;
+  (void)path, (void)mode, (void)fi;
   return -EROFS;
 }
 
 static int
 op_chown (const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
-  (void) path, (void) uid, (void) gid, (void) fi;
+  (void)path, (void)uid, (void)gid, (void)fi;
   return -EROFS;
 }
 
@@ -817,7 +816,7 @@ static int
 op_utimens (const char *path, const struct timespec tv[2],
             struct fuse_file_info *fi)
 {
-  (void) path, (void) tv, (void) fi;
+  (void)path, (void)tv, (void)fi;
   return -EROFS;
 }
 

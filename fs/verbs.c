@@ -62,7 +62,8 @@ link_target (const struct vs_vm *vm, const char *target)
     return NULL;
   target += 10;
   len = strcspn (target, "/");
-  if (len == 0 || len >= sizeof name || strspn (target + len, "/") != strlen (target + len))
+  if (len == 0 || len >= sizeof name
+      || strspn (target + len, "/") != strlen (target + len))
     return NULL;
   memcpy (name, target, len);
   name[len] = '\0';

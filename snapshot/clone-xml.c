@@ -33,7 +33,7 @@ clone_path (const char *path, const struct dom_identity *id)
 
   if (at == NULL)
     return xasprintf ("%s/%s.%s", dir, id->name, base);
-  return xasprintf ("%s/%.*s%s%s", dir, (int) (at - base), base, id->name,
+  return xasprintf ("%s/%.*s%s%s", dir, (int)(at - base), base, id->name,
                     at + strlen (id->old_name));
 }
 
@@ -53,7 +53,7 @@ move_files (struct doc *d, const char *xpath, const struct dom_identity *id)
 
       if (old && old[0] == '/')
         {
-          path = clone_path ((const char *) old, id);
+          path = clone_path ((const char *)old, id);
           xmlSetProp (attr->parent, attr->name, BAD_CAST path);
         }
       xmlFree (old);
@@ -69,8 +69,8 @@ clone_mac (const char *uuid, int i, char mac[static 18])
   uint32_t h = 2166136261u;
 
   for (const char *p = uuid; *p; p++)
-    h = (h ^ (unsigned char) *p) * 16777619u;
-  h = (h ^ (unsigned) i) * 16777619u;
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  h = (h ^ (unsigned)i) * 16777619u;
   snprintf (mac, 18, "52:54:00:%02x:%02x:%02x", (h >> 16) & 0xff,
             (h >> 8) & 0xff, h & 0xff);
 }
@@ -209,8 +209,7 @@ snap_xml_clone (const char *xml, const struct dom_identity *id,
   xmlXPathFreeObject (obj);
   obj = xd_nodes (&d, "/domainsnapshot/memory[@snapshot='external']", &k);
   if (k == 1 && memory)
-    xmlSetProp (obj->nodesetval->nodeTab[0], BAD_CAST "file",
-                BAD_CAST memory);
+    xmlSetProp (obj->nodesetval->nodeTab[0], BAD_CAST "file", BAD_CAST memory);
   xmlXPathFreeObject (obj);
   if ((k == 1) != (memory != NULL))
     goto out;

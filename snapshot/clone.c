@@ -85,7 +85,7 @@ allocated (const char *path)
 {
   struct stat st;
 
-  return stat (path, &st) == 0 ? (uint64_t) st.st_blocks * 512 : 0;
+  return stat (path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
 size_t
@@ -143,8 +143,8 @@ run_qemu_img (const char *what, const char *const argv[])
     return -ESHUTDOWN;
   if (r != 0)
     {
-      log_error ("The clone's qemu-img %s failed%s%s.", what,
-                 err ? ": " : "", err ? err : "");
+      log_error ("The clone's qemu-img %s failed%s%s.", what, err ? ": " : "",
+                 err ? err : "");
       return err && strstr (err, "No space") ? -ENOSPC : -EIO;
     }
   return 0;
@@ -157,9 +157,9 @@ copy_disk (struct clone *c, size_t i)
   const struct clone_disk *d = &c->rec.clone_disks[i];
   CLEANUP_FREE char *part = xasprintf ("%s.part", d->copy);
   char rate[32];
-  const char *argv[] = { "qemu-img", "convert", "-q",      "-f",
-                         d->format,  "-O",      "qcow2",   "-r",
-                         rate,       d->source, part,      NULL };
+  const char *argv[]
+      = { "qemu-img", "convert", "-q", "-f",      d->format, "-O",
+          "qcow2",    "-r",      rate, d->source, part,      NULL };
   int r;
 
   /* -r 0 would be a limit of nothing: no limit is a huge one. */
@@ -225,9 +225,9 @@ make_overlays (struct clone *c)
   for (size_t i = 0; i < c->rec.nclone; i++)
     {
       const struct clone_disk *d = &c->rec.clone_disks[i];
-      const char *argv[] = { "qemu-img", "create", "-q",    "-f",
-                             "qcow2",    "-b",     d->copy, "-F",
-                             "qcow2",    d->overlay, NULL };
+      const char *argv[]
+          = { "qemu-img", "create", "-q",    "-f",       "qcow2", "-b",
+              d->copy,    "-F",     "qcow2", d->overlay, NULL };
       int r;
 
       if (access (d->overlay, F_OK) == 0)
@@ -268,8 +268,8 @@ define_snapshot (struct clone *c, virDomainPtr dom)
   if ((src = virDomainLookupByUUIDString (conn, c->source_uuid)) == NULL
       || (s = virDomainSnapshotLookupByName (src, c->rec.clone_snapshot, 0))
              == NULL
-      || (xml = virDomainSnapshotGetXMLDesc (s,
-                                             VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+      || (xml
+          = virDomainSnapshotGetXMLDesc (s, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
              == NULL)
     {
       log_error ("VM '%s': cannot read snapshot '%s' of '%s' any more: %s",
@@ -325,9 +325,8 @@ roll_back (struct clone *c, virDomainPtr dom)
   const char *files[3];
 
   if (dom
-      && virDomainUndefineFlags (dom,
-                                 VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-                                     | VIR_DOMAIN_UNDEFINE_NVRAM)
+      && virDomainUndefineFlags (dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                                          | VIR_DOMAIN_UNDEFINE_NVRAM)
              < 0)
     log_error ("VM '%s': cannot undefine the unfinished clone: %s", c->name,
                virt_error ());
@@ -343,7 +342,8 @@ roll_back (struct clone *c, virDomainPtr dom)
     }
   if (c->rec.clone_memory_copy)
     {
-      CLEANUP_FREE char *part = xasprintf ("%s.part", c->rec.clone_memory_copy);
+      CLEANUP_FREE char *part
+          = xasprintf ("%s.part", c->rec.clone_memory_copy);
 
       unlink (part);
       unlink (c->rec.clone_memory_copy);
@@ -382,8 +382,7 @@ worker_main (void *arg)
     r = make_overlays (c);
   if (r == 0 && (dom = virDomainLookupByUUIDString (conn, c->uuid)) == NULL)
     {
-      log_error ("VM '%s': the clone went away while it was copied.",
-                 c->name);
+      log_error ("VM '%s': the clone went away while it was copied.", c->name);
       r = -ENOENT;
     }
   if (r == 0 && (r = define_snapshot (c, dom)) == 0)
@@ -443,9 +442,8 @@ start_worker (struct clone *c)
 static int
 measure_copy (const char *volume, const char *format, uint64_t *need)
 {
-  const char *argv[] = { "qemu-img", "measure", "--output=json", "-f",
-                         format,     "-O",      "qcow2",         volume,
-                         NULL };
+  const char *argv[] = { "qemu-img", "measure", "--output=json", "-f", format,
+                         "-O",       "qcow2",   volume,          NULL };
   CLEANUP_FREE char *out = NULL;
   json_object *o, *req;
   int r;
@@ -454,7 +452,7 @@ measure_copy (const char *volume, const char *format, uint64_t *need)
     return -EIO;
   o = json_tokener_parse (out);
   if (o && json_object_object_get_ex (o, "required", &req))
-    *need = (uint64_t) json_object_get_int64 (req);
+    *need = (uint64_t)json_object_get_int64 (req);
   else
     r = -EIO;
   json_object_put (o);
@@ -470,7 +468,7 @@ has_room (const char *path, uint64_t need)
 
   if (statvfs (dirname (copy), &st) < 0)
     return true; /* the copy will say */
-  return (uint64_t) st.f_bavail * st.f_frsize >= need;
+  return (uint64_t)st.f_bavail * st.f_frsize >= need;
 }
 
 static void
@@ -478,9 +476,9 @@ new_uuid (char out[VIR_UUID_STRING_BUFLEN])
 {
   unsigned char u[16];
 
-  if (getrandom (u, sizeof u, 0) != (ssize_t) sizeof u)
+  if (getrandom (u, sizeof u, 0) != (ssize_t)sizeof u)
     for (size_t i = 0; i < sizeof u; i++)
-      u[i] = (unsigned char) (now_ms () >> (i % 8)) ^ (unsigned char) rand ();
+      u[i] = (unsigned char)(now_ms () >> (i % 8)) ^ (unsigned char)rand ();
   u[6] = (u[6] & 0x0f) | 0x40;
   u[8] = (u[8] & 0x3f) | 0x80;
   snprintf (out, VIR_UUID_STRING_BUFLEN,
@@ -493,8 +491,8 @@ new_uuid (char out[VIR_UUID_STRING_BUFLEN])
 /* Plan the clone NAME of snapshot SNAP of VM into C: its files, beside
  * the source's, and the room they need.  Returns 0, -ENOSPC or -EIO. */
 static int
-plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
-      const char *name, struct clone *c)
+plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
+      struct clone *c)
 {
   uint64_t total = 0;
   struct stat st;
@@ -535,7 +533,7 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
       c->rec.clone_memory_copy
           = new_volume_path (snap->memory_file, stem, "mem");
       if (stat (snap->memory_file, &st) == 0)
-        total += (uint64_t) st.st_size;
+        total += (uint64_t)st.st_size;
     }
   /* Where the copies go (beside the source's volumes, on one file system
    * as a rule): all of it must fit. */
@@ -544,8 +542,7 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
       {
         log_error ("VM '%s': a clone of snapshot '%s' needs %llu MiB beside "
                    "'%s'; there is less room.",
-                   vm->name, snap->name,
-                   (unsigned long long) (total >> 20),
+                   vm->name, snap->name, (unsigned long long)(total >> 20),
                    c->rec.clone_disks[i].source);
         return -ENOSPC;
       }
@@ -588,7 +585,7 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
     {
       log_error ("VM '%s': snapshot '%s' cannot be cloned: %s.", vm->name,
                  snapshot,
-                 snap == NULL ? "it cannot be read"
+                 snap == NULL        ? "it cannot be read"
                  : snap->ndisks == 0 ? "it has no disk volumes"
                                      : "it is not whole");
       r = snap == NULL ? -EINVAL : -EBUSY;
@@ -613,8 +610,9 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
   if (xml == NULL || (made = virDomainDefineXML (conn, xml)) == NULL)
     {
       log_error ("VM '%s': cannot define the clone '%s': %s", vm->name, name,
-                 xml ? virt_error () : "the snapshot's domain cannot be "
-                                        "edited");
+                 xml ? virt_error ()
+                     : "the snapshot's domain cannot be "
+                       "edited");
       r = xml ? -virt_errno () : -EIO;
       if (r == -EBUSY || r == -EAGAIN || r == -ENOSPC)
         r = -EIO;
@@ -623,7 +621,7 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
   log_info ("VM '%s': defined the clone '%s' of snapshot '%s'; copying.",
             vm->name, name, snapshot);
   {
-    struct vs_vm v = { .name = (char *) name };
+    struct vs_vm v = { .name = (char *)name };
 
     memcpy (v.uuid, c->uuid, sizeof v.uuid);
     if ((r = start_worker (c)) < 0)
@@ -652,10 +650,11 @@ clone_recover (void)
 
   if (conn == NULL)
     return;
-  n = virConnectListAllDomains (conn, &doms, VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
+  n = virConnectListAllDomains (conn, &doms,
+                                VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
   for (int i = 0; i < n; i++)
     {
-      struct vs_vm v = { .name = (char *) virDomainGetName (doms[i]) };
+      struct vs_vm v = { .name = (char *)virDomainGetName (doms[i]) };
       struct vs_meta m = { 0 };
       CLEANUP_DOMAIN virDomainPtr src = NULL;
       struct clone *c;

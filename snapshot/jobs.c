@@ -25,12 +25,18 @@ job_type_word (int type)
 {
   switch (type)
     {
-    case VIR_DOMAIN_BLOCK_JOB_TYPE_PULL: return "pull";
-    case VIR_DOMAIN_BLOCK_JOB_TYPE_COPY: return "copy";
-    case VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT: return "commit";
-    case VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT: return "active-commit";
-    case VIR_DOMAIN_BLOCK_JOB_TYPE_BACKUP: return "backup";
-    default: return "unknown";
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_PULL:
+      return "pull";
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_COPY:
+      return "copy";
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT:
+      return "commit";
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT:
+      return "active-commit";
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_BACKUP:
+      return "backup";
+    default:
+      return "unknown";
     }
 }
 
@@ -46,7 +52,7 @@ struct tracked
   int type;
   unsigned long long first_cur, last_cur;
   long long first_at, last_at; /* now_ms () */
-  time_t started;           /* wall clock of the first sample */
+  time_t started;              /* wall clock of the first sample */
 };
 
 static pthread_mutex_t tracked_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -115,10 +121,10 @@ job_note (const char *uuid, const char *target,
   p->rate = 0;
   p->left = -1;
   if (now - t->first_at >= 500 && info->cur > t->first_cur)
-    p->rate = (unsigned long long) ((double) (info->cur - t->first_cur)
-                                    * 1000.0 / (double) (now - t->first_at));
+    p->rate = (unsigned long long)((double)(info->cur - t->first_cur) * 1000.0
+                                   / (double)(now - t->first_at));
   if (p->rate > 0)
-    p->left = (long long) ((info->end - info->cur + p->rate - 1) / p->rate);
+    p->left = (long long)((info->end - info->cur + p->rate - 1) / p->rate);
   if (info->end > 0 && info->cur >= info->end)
     p->left = 0;
 }
@@ -130,7 +136,7 @@ add_line (struct strbuf *b, enum jobs_view view, const char *target,
           const virDomainBlockJobInfo *info, const struct progress *p,
           const char *snap)
 {
-  unsigned pct = info->end ? (unsigned) (info->cur * 100 / info->end) : 0;
+  unsigned pct = info->end ? (unsigned)(info->cur * 100 / info->end) : 0;
   char cur[16], end[16], rate[24], left[16];
 
   if (view == JOBS_LINES)
@@ -150,7 +156,7 @@ add_line (struct strbuf *b, enum jobs_view view, const char *target,
       strcat (rate, "/s");
     }
   if (p->left >= 0)
-    format_duration ((uint64_t) p->left, left);
+    format_duration ((uint64_t)p->left, left);
   strbuf_printf (b, "%s %s %s/%s %u%% %s %s %s\n", target,
                  job_type_word (info->type), cur, end, pct, rate, left, snap);
 }
@@ -170,7 +176,7 @@ json_job (const char *target, const virDomainBlockJobInfo *info,
   json_object_object_add (o, "end", json_object_new_uint64 (info->end));
   json_object_object_add (
       o, "percent",
-      json_object_new_int (info->end ? (int) (info->cur * 100 / info->end)
+      json_object_new_int (info->end ? (int)(info->cur * 100 / info->end)
                                      : 0));
   json_object_object_add (o, "snapshot", json_object_new_string (snap));
   json_object_object_add (o, "bytes_per_second",
@@ -242,8 +248,8 @@ host_jobs (const struct vs_vm *vm, enum jobs_view view, char **out,
         continue; /* none, or the disk went away */
       job_note (vm->uuid, vm->disk_targets[i], &info, &p);
       if (view == JOBS_JSON)
-        json_object_array_add (arr, json_job (vm->disk_targets[i], &info, &p,
-                                              snap));
+        json_object_array_add (
+            arr, json_job (vm->disk_targets[i], &info, &p, snap));
       else
         add_line (&b, view, vm->disk_targets[i], &info, &p,
                   *snap ? snap : "-");
@@ -253,9 +259,10 @@ out:
   if (r == 0 && view == JOBS_JSON)
     {
       free (b.s);
-      *out = xasprintf ("%s\n", json_object_to_json_string_ext (
-                                    arr, JSON_C_TO_STRING_PLAIN
-                                             | JSON_C_TO_STRING_NOSLASHESCAPE));
+      *out
+          = xasprintf ("%s\n", json_object_to_json_string_ext (
+                                   arr, JSON_C_TO_STRING_PLAIN
+                                            | JSON_C_TO_STRING_NOSLASHESCAPE));
       *len = strlen (*out);
     }
   else if (r == 0)

@@ -327,9 +327,8 @@ commit_live (struct merge *m, virDomainPtr dom, size_t i,
                  m->vm->name, md->target, COMMIT_TRIES, md->top);
       return -EIO;
     }
-  log_info ("VM '%s': %s commit of '%s' into '%s' on disk '%s'.",
-            m->vm->name, active ? "active-layer" : "block", md->top, md->base,
-            md->target);
+  log_info ("VM '%s': %s commit of '%s' into '%s' on disk '%s'.", m->vm->name,
+            active ? "active-layer" : "block", md->top, md->base, md->target);
   if (virDomainBlockCommit (dom, md->target, md->base, md->top, bandwidth_mib,
                             flags)
       < 0)
@@ -377,8 +376,8 @@ commit_off_chain (const struct vs_vm *vm, const struct dom_disk *dd,
  * holds TOP's data and the VM no longer runs on TOP, 0 while a block job
  * runs, or -errno. */
 static int
-step_commit (struct merge *m, virDomainPtr dom, const struct look *l,
-             size_t i, const struct merge_disk *md)
+step_commit (struct merge *m, virDomainPtr dom, const struct look *l, size_t i,
+             const struct merge_disk *md)
 {
   const struct dom_disk *dd = look_disk (l, md->target);
   struct look again = { 0 };
@@ -447,9 +446,10 @@ step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
   free (vols);
   for (size_t k = 0; k < nkids && r == 0; k++)
     {
-      const char *argv[] = { "qemu-img", "rebase", "-q", "-u", "-f",
-                             kids[k].format, "-b", md->base, "-F", md->format,
-                             kids[k].path, NULL };
+      const char *argv[]
+          = { "qemu-img", "rebase",       "-q",         "-u",
+              "-f",       kids[k].format, "-b",         md->base,
+              "-F",       md->format,     kids[k].path, NULL };
 
       log_info ("VM '%s': '%s' now stands on '%s'.", vm->name, kids[k].path,
                 md->base);
@@ -476,11 +476,10 @@ step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
 
       if ((r = read_inactive (vm->name, dom, &xml, &now)) == 0
           && (dd = find_disk (now, md->target)) && in_chain (dd, md->top))
-        r = define_disk (vm, xml, md->target,
-                         strcmp (dd->source, md->top) == 0 ? md->base
-                                                           : dd->source,
-                         strcmp (dd->source, md->top) == 0 ? md->format
-                                                           : dd->format);
+        r = define_disk (
+            vm, xml, md->target,
+            strcmp (dd->source, md->top) == 0 ? md->base : dd->source,
+            strcmp (dd->source, md->top) == 0 ? md->format : dd->format);
       dom_xml_free (now);
     }
   if (r < 0)
@@ -492,7 +491,8 @@ step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
   return 0;
 }
 
-/* --- the whole merge ------------------------------------------------------ */
+/* --- the whole merge ------------------------------------------------------
+ */
 
 /* The snapshot's metadata, its memory file, then the record. */
 static int
@@ -501,8 +501,9 @@ finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *rec)
   CLEANUP_SNAPSHOT virDomainSnapshotPtr s
       = virDomainSnapshotLookupByName (dom, rec->merge, 0);
 
-  if (s && virDomainSnapshotDelete (s, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
-               < 0)
+  if (s
+      && virDomainSnapshotDelete (s, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+             < 0)
     {
       log_error ("VM '%s': cannot delete the metadata of snapshot '%s': %s",
                  vm->name, rec->merge, virt_error ());
@@ -704,7 +705,7 @@ start_worker (const struct vs_vm *vm, const char *snapshot)
   int e;
 
   m->refs = 2;
-  m->vm = vm_ref ((struct vs_vm *) vm);
+  m->vm = vm_ref ((struct vs_vm *)vm);
   m->snapshot = xstrdup (snapshot);
   pthread_mutex_init (&m->lock, NULL);
   pthread_cond_init (&m->cond, NULL);
@@ -777,7 +778,8 @@ wait_merge (struct merge *m, bool (*interrupted) (void))
   return r < 0 ? -EIO : 0;
 }
 
-/* --- the entry points ------------------------------------------------------ */
+/* --- the entry points ------------------------------------------------------
+ */
 
 /* Whether the merge record M still fits the files: every disk whose commit
  * is not done has its TOP and its BASE.  A record planned from a view

@@ -56,8 +56,9 @@ virt_errno (void)
 
   if (strstr (m, strerror (ENOSPC)))
     return ENOSPC;
-  if (e && (e->code == VIR_ERR_AGENT_UNRESPONSIVE
-            || e->code == VIR_ERR_AGENT_UNSYNCED || strstr (m, "guest agent")))
+  if (e
+      && (e->code == VIR_ERR_AGENT_UNRESPONSIVE
+          || e->code == VIR_ERR_AGENT_UNSYNCED || strstr (m, "guest agent")))
     return EAGAIN;
   if (e && e->code == VIR_ERR_OPERATION_INVALID)
     return EBUSY; /* "domain is not running", "is already running"... */
@@ -97,8 +98,7 @@ snapshot_name_check (const char *name)
 
   if (len > SNAPSHOT_NAME_MAX)
     return -ENAMETOOLONG;
-  if (len == 0 || name[0] == '.' || strchr (name, '/')
-      || !utf8_text_ok (name))
+  if (len == 0 || name[0] == '.' || strchr (name, '/') || !utf8_text_ok (name))
     return -EINVAL;
   return 0;
 }

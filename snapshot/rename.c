@@ -112,8 +112,8 @@ finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *m)
   renamed = virDomainSnapshotLookupByName (dom, to, 0);
   if (old && renamed == NULL)
     {
-      if ((xml = virDomainSnapshotGetXMLDesc (
-               old, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+      if ((xml
+           = virDomainSnapshotGetXMLDesc (old, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
               == NULL
           || (r = redefine (vm, dom, xml, to, NULL, 0)) < 0)
         return xml ? r : -EIO;
@@ -173,8 +173,8 @@ check (const struct vs_vm *vm, virDomainPtr dom, const struct vs_meta *m,
     return -ENOENT;
   if ((taken = virDomainSnapshotLookupByName (dom, to, 0)) != NULL)
     {
-      log_error ("VM '%s': cannot rename '%s': '%s' is taken.", vm->name,
-                 from, to);
+      log_error ("VM '%s': cannot rename '%s': '%s' is taken.", vm->name, from,
+                 to);
       return -EEXIST;
     }
   if (m->merge)
@@ -197,8 +197,7 @@ check (const struct vs_vm *vm, virDomainPtr dom, const struct vs_meta *m,
 }
 
 int
-host_snapshot_rename (const struct vs_vm *vm, const char *from,
-                      const char *to)
+host_snapshot_rename (const struct vs_vm *vm, const char *from, const char *to)
 {
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
   struct vs_meta m = { 0 };

@@ -36,8 +36,8 @@ struct save_header
   uint32_t cookie_offset; /* in the data; 0: no cookie (version 1) */
   uint32_t unused[14];
 };
-_Static_assert (sizeof (struct save_header) == SAVE_HEADER_SIZE,
-                "libvirt's save image header is 92 bytes");
+_Static_assert(sizeof (struct save_header) == SAVE_HEADER_SIZE,
+               "libvirt's save image header is 92 bytes");
 
 static int
 write_full (int fd, const void *buf, size_t len)
@@ -53,7 +53,7 @@ write_full (int fd, const void *buf, size_t len)
       if (w <= 0)
         return -1;
       p += w;
-      len -= (size_t) w;
+      len -= (size_t)w;
     }
   return 0;
 }
@@ -87,7 +87,7 @@ copy_rest (int in, int out)
         return -1;
       if (n == 0)
         return 0;
-      if (write_full (out, buf, (size_t) n) < 0)
+      if (write_full (out, buf, (size_t)n) < 0)
         return -1;
     }
 }
@@ -107,7 +107,7 @@ save_image_copy (const char *src, const char *dst,
       log_error ("Cannot open the memory image '%s': %m.", src);
       return -errno;
     }
-  if (pread_full (in, &h, sizeof h, 0) != (ssize_t) sizeof h
+  if (pread_full (in, &h, sizeof h, 0) != (ssize_t)sizeof h
       || memcmp (h.magic, SAVE_MAGIC, 16) != 0 || h.version < 1
       || h.version > 2 || h.data_len == 0 || h.data_len > SAVE_DATA_MAX)
     {
@@ -117,7 +117,7 @@ save_image_copy (const char *src, const char *dst,
       goto out;
     }
   data = xmalloc (h.data_len + 1);
-  if (pread_full (in, data, h.data_len, sizeof h) != (ssize_t) h.data_len)
+  if (pread_full (in, data, h.data_len, sizeof h) != (ssize_t)h.data_len)
     {
       log_error ("The memory image '%s' is cut short.", src);
       goto out;
@@ -128,8 +128,7 @@ save_image_copy (const char *src, const char *dst,
     cookie = data + h.cookie_offset;
   if ((xml = edit (data, arg)) == NULL)
     {
-      log_error ("The domain in the memory image '%s' cannot be edited.",
-                 src);
+      log_error ("The domain in the memory image '%s' cannot be edited.", src);
       goto out;
     }
   /* The new data: the XML and the cookie, each ended by a NUL, in at least
@@ -144,8 +143,8 @@ save_image_copy (const char *src, const char *dst,
   memcpy (out, xml, xml_len);
   if (cookie_len)
     memcpy (out + xml_len + 1, cookie, cookie_len);
-  h.cookie_offset = cookie_len ? (uint32_t) (xml_len + 1) : 0;
-  h.data_len = (uint32_t) out_len;
+  h.cookie_offset = cookie_len ? (uint32_t)(xml_len + 1) : 0;
+  h.data_len = (uint32_t)out_len;
 
   if ((fd = open (dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
     {
@@ -153,7 +152,7 @@ save_image_copy (const char *src, const char *dst,
       log_error ("Cannot create '%s': %m.", dst);
       goto out;
     }
-  if (lseek (in, (off_t) (SAVE_HEADER_SIZE + old_len), SEEK_SET) < 0
+  if (lseek (in, (off_t)(SAVE_HEADER_SIZE + old_len), SEEK_SET) < 0
       || write_full (fd, &h, sizeof h) < 0 || write_full (fd, out, out_len) < 0
       || copy_rest (in, fd) < 0 || fsync (fd) < 0)
     goto write_failed;

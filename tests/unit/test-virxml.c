@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "util.h"
 #include "virxml.h"
 
 #define INNER_DOMAIN                                                          \
@@ -39,7 +40,7 @@ test_memory_snapshot (void **state)
 {
   struct snap_xml *s;
 
-  (void) state;
+  (void)state;
   assert_int_equal (snap_xml_parse (memory_snapshot, &s), 0);
   assert_string_equal (s->name, "s1");
   assert_null (s->parent);
@@ -71,7 +72,7 @@ test_disk_only_child (void **state)
         "</domainsnapshot>";
   struct snap_xml *s;
 
-  (void) state;
+  (void)state;
   assert_int_equal (snap_xml_parse (xml, &s), 0);
   assert_string_equal (s->parent, "s1");
   assert_string_equal (s->state, "disk-snapshot");
@@ -97,9 +98,8 @@ static const struct bad_case bad_snapshots[] = {
   { "no name",
     "<domainsnapshot><state>running</state><creationTime>1</creationTime>"
     "</domainsnapshot>" },
-  { "no state",
-    "<domainsnapshot><name>s</name><creationTime>1</creationTime>"
-    "</domainsnapshot>" },
+  { "no state", "<domainsnapshot><name>s</name><creationTime>1</creationTime>"
+                "</domainsnapshot>" },
   { "no creation time",
     "<domainsnapshot><name>s</name><state>running</state></domainsnapshot>" },
   { "a creation time that is not a number",
@@ -120,10 +120,10 @@ static const struct bad_case bad_snapshots[] = {
 static void
 test_bad_snapshots (void **state)
 {
-  (void) state;
+  (void)state;
   for (size_t i = 0; i < sizeof bad_snapshots / sizeof bad_snapshots[0]; i++)
     {
-      struct snap_xml *s = (struct snap_xml *) 0x1;
+      struct snap_xml *s = (struct snap_xml *)0x1;
       int r = snap_xml_parse (bad_snapshots[i].xml, &s);
 
       if (r != -EINVAL)
@@ -150,7 +150,7 @@ test_hostile_disk_names (void **state)
         "</disks></domainsnapshot>";
   struct snap_xml *s;
 
-  (void) state;
+  (void)state;
   assert_int_equal (snap_xml_parse (xml, &s), 0);
   assert_int_equal (s->ndisks, 1);
   assert_string_equal (s->disks[0].target, "vdc");
@@ -177,7 +177,7 @@ test_domain (void **state)
         "</devices></domain>";
   struct dom_xml *d;
 
-  (void) state;
+  (void)state;
   assert_int_equal (dom_xml_parse (xml, &d), 0);
   assert_int_equal (d->ndisks, 1);
   assert_string_equal (d->disks[0].target, "vda");
@@ -205,21 +205,21 @@ test_domain (void **state)
 static void
 test_meta_round_trip (void **state)
 {
-  struct kept_disk disks[] = { { .target = (char *) "vda",
-                                 .kept = (char *) "/i/a.qcow2",
-                                 .format = (char *) "qcow2",
-                                 .preview = (char *) "/i/p.qcow2" } };
-  struct vs_meta m = { .snapshot_mode = (char *) "disk",
-                       .resume = (char *) "s1",
-                       .preview = (char *) "s1",
-                       .kept_current = (char *) "s3",
-                       .kept_resume = (char *) "s2&<'\"",
+  struct kept_disk disks[] = { { .target = (char *)"vda",
+                                 .kept = (char *)"/i/a.qcow2",
+                                 .format = (char *)"qcow2",
+                                 .preview = (char *)"/i/p.qcow2" } };
+  struct vs_meta m = { .snapshot_mode = (char *)"disk",
+                       .resume = (char *)"s1",
+                       .preview = (char *)"s1",
+                       .kept_current = (char *)"s3",
+                       .kept_resume = (char *)"s2&<'\"",
                        .ndisks = 1,
                        .disks = disks };
   char *elem = vs_meta_format (&m), *xml;
   struct dom_xml *d;
 
-  (void) state;
+  (void)state;
   /* For virDomainSetMetadata: no namespace, libvirt adds it. */
   assert_null (strstr (elem, "xmlns"));
   assert_non_null (strstr (elem, "<vmsnapfs><snapshot-mode>disk<"));
@@ -245,19 +245,25 @@ static void
 test_merge_record (void **state)
 {
   struct merge_disk disks[] = {
-    { .target = (char *) "vda", .top = (char *) "/i/t.qcow2",
-      .base = (char *) "/i/b.qcow2", .format = (char *) "qcow2" },
-    { .target = (char *) "vdb", .top = (char *) "/i/t2.qcow2",
-      .base = (char *) "/i/b2.raw", .format = (char *) "raw",
+    { .target = (char *)"vda",
+      .top = (char *)"/i/t.qcow2",
+      .base = (char *)"/i/b.qcow2",
+      .format = (char *)"qcow2" },
+    { .target = (char *)"vdb",
+      .top = (char *)"/i/t2.qcow2",
+      .base = (char *)"/i/b2.raw",
+      .format = (char *)"raw",
       .committed = true },
   };
-  struct vs_meta m = { .merge = (char *) "s2", .merge_memory = (char *) "/i/m",
-                       .merge_failed = true, .nmerge = 2,
+  struct vs_meta m = { .merge = (char *)"s2",
+                       .merge_memory = (char *)"/i/m",
+                       .merge_failed = true,
+                       .nmerge = 2,
                        .merge_disks = disks };
   char *xml = dom_xml_edit ("<domain><name>x</name></domain>", NULL, 0, &m);
   struct dom_xml *d;
 
-  (void) state;
+  (void)state;
   assert_int_equal (dom_xml_parse (xml, &d), 0);
   assert_string_equal (d->meta.merge, "s2");
   assert_string_equal (d->meta.merge_memory, "/i/m");
@@ -292,14 +298,14 @@ test_merge_record (void **state)
 static void
 test_rename (void **state)
 {
-  struct vs_meta m = { .rename_from = (char *) "s2",
-                       .rename_to = (char *) "mid" };
+  struct vs_meta m
+      = { .rename_from = (char *)"s2", .rename_to = (char *)"mid" };
   char *xml = dom_xml_edit ("<domain><name>x</name></domain>", NULL, 0, &m);
   struct snap_xml *s;
   struct dom_xml *d;
   char *out;
 
-  (void) state;
+  (void)state;
   /* The record of a rename under way. */
   assert_int_equal (dom_xml_parse (xml, &d), 0);
   assert_string_equal (d->meta.rename_from, "s2");
@@ -361,7 +367,7 @@ test_live_chain (void **state)
         "<target dev='vda'/></disk></devices></domain>";
   struct dom_xml *d;
 
-  (void) state;
+  (void)state;
   assert_int_equal (dom_xml_parse (xml, &d), 0);
   assert_int_equal (d->ndisks, 1);
   assert_int_equal (d->disks[0].nbacking, 2);
@@ -394,11 +400,11 @@ test_edit (void **state)
         "<disk type='file' device='disk'><source file='/i/vdb.qcow2'/>"
         "<target dev='vdb'/></disk></devices></domain>";
   struct disk_change ch[] = { { "vda", "/i/new'a.qcow2", "qcow2" } };
-  struct vs_meta m = { .preview = (char *) "s1" };
+  struct vs_meta m = { .preview = (char *)"s1" };
   struct dom_xml *d;
   char *out;
 
-  (void) state;
+  (void)state;
   out = dom_xml_edit (xml, ch, 1, &m);
   assert_non_null (out);
   assert_null (strstr (out, "backingStore"));
@@ -428,6 +434,87 @@ test_edit (void **state)
   assert_null (dom_xml_edit ("<domain>", NULL, 0, NULL));
 }
 
+/* A clone's XML: its name, UUID, MACs and console files, its disks; the
+ * clone record round-trips; and the snapshot made the clone's. */
+static void
+test_clone (void **state)
+{
+  const char *xml
+      = "<domain type='qemu'><name>web</name>"
+        "<uuid>11111111-2222-3333-4444-555555555555</uuid><devices>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='/i/web.vda.s1.qcow2'/><target dev='vda'/></disk>"
+        "<interface type='network'><mac address='52:54:00:aa:bb:cc'/>"
+        "</interface><interface type='network'/>"
+        "<serial type='file'><source path='/i/console.log'/></serial>"
+        "<serial type='file'><source path='/i/web-serial.log'/></serial>"
+        "</devices></domain>";
+  const char *snap
+      = "<domainsnapshot><name>s1</name><parent><name>s0</name></parent>"
+        "<state>running</state><creationTime>1</creationTime>"
+        "<memory snapshot='external' file='/i/web.s1.mem'/>"
+        "<disks><disk name='vda' snapshot='external'>"
+        "<source file='/i/web.vda.s1.qcow2'/></disk></disks>";
+  struct dom_identity id
+      = { "web2", "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", "web" };
+  struct disk_change ch = { "vda", "/i/web2.vda.s1.qcow2", "qcow2" };
+  struct disk_change fr = { "vda", "/i/web2.vda.qcow2", "qcow2" };
+  struct vs_meta m = { 0 };
+  char t[] = "vda", src[] = "/i/web.vda.qcow2", fmt[] = "qcow2";
+  char cp[] = "/i/web2.vda.qcow2", ov[] = "/i/web2.vda.s1.qcow2";
+  char cvm[] = "web", cs[] = "s1", cmem[] = "/i/web.s1.mem";
+  char cmemc[] = "/i/web2.s1.mem";
+  struct clone_disk cd = { t, src, fmt, cp, ov };
+  struct dom_xml *d;
+  struct snap_xml *sx;
+  char *out, *again, *full;
+
+  (void)state;
+  m.clone_vm = cvm;
+  m.clone_snapshot = cs;
+  m.clone_memory = cmem;
+  m.clone_memory_copy = cmemc;
+  m.nclone = 1;
+  m.clone_disks = &cd;
+  out = dom_xml_clone (xml, &id, &ch, 1, &m);
+  assert_non_null (out);
+  assert_non_null (strstr (out, "<name>web2</name>"));
+  assert_non_null (strstr (out, "<uuid>aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"));
+  assert_null (strstr (out, "52:54:00:aa:bb:cc"));
+  assert_null (strstr (out, "11111111-2222"));
+  assert_non_null (strstr (out, "/i/web2.console.log"));
+  assert_non_null (strstr (out, "/i/web2-serial.log"));
+  /* The same UUID gives the same MACs: the definition and the memory
+   * image agree. */
+  again = dom_xml_clone (xml, &id, &ch, 1, &m);
+  assert_string_equal (out, again);
+  assert_int_equal (dom_xml_parse (out, &d), 0);
+  assert_string_equal (d->disks[0].source, "/i/web2.vda.s1.qcow2");
+  assert_string_equal (d->meta.clone_vm, "web");
+  assert_string_equal (d->meta.clone_memory_copy, "/i/web2.s1.mem");
+  assert_int_equal (d->meta.nclone, 1);
+  assert_string_equal (d->meta.clone_disks[0].overlay, "/i/web2.vda.s1.qcow2");
+  dom_xml_free (d);
+  free (again);
+  free (out);
+
+  full = xasprintf ("%s%s</domainsnapshot>", snap, xml);
+  out = snap_xml_clone (full, &id, &fr, &ch, 1, "/i/web2.s1.mem");
+  assert_non_null (out);
+  assert_int_equal (snap_xml_parse (out, &sx), 0);
+  assert_null (sx->parent);
+  assert_string_equal (sx->memory_file, "/i/web2.s1.mem");
+  assert_string_equal (sx->disks[0].overlay, "/i/web2.vda.s1.qcow2");
+  assert_string_equal (sx->disks[0].frozen, "/i/web2.vda.qcow2");
+  assert_non_null (strstr (sx->domain_xml, "<name>web2</name>"));
+  snap_xml_free (sx);
+  free (out);
+  /* No memory asked of a snapshot with memory: refused. */
+  assert_null (snap_xml_clone (full, &id, &fr, &ch, 1, NULL));
+  free (full);
+  assert_null (dom_xml_clone ("<domain/>", &id, NULL, 0, NULL));
+}
+
 int
 main (void)
 {
@@ -442,6 +529,7 @@ main (void)
     cmocka_unit_test (test_rename),
     cmocka_unit_test (test_live_chain),
     cmocka_unit_test (test_edit),
+    cmocka_unit_test (test_clone),
   };
   return cmocka_run_group_tests_name ("virxml", tests, NULL, NULL);
 }
