@@ -77,19 +77,25 @@ access_verb (const struct caller *c)
 }
 
 int
-access_read (const struct caller *c, const struct stat *st)
+access_mode (const struct caller *c, const struct stat *st, mode_t want)
 {
-  mode_t bit;
+  mode_t bits;
 
   if (c->uid == 0)
     return 0;
   if (c->uid == st->st_uid)
-    bit = S_IRUSR;
+    bits = want << 6;
   else if (caller_in_group (c, st->st_gid))
-    bit = S_IRGRP;
+    bits = want << 3;
   else
-    bit = S_IROTH;
-  return st->st_mode & bit ? 0 : -EACCES;
+    bits = want;
+  return (st->st_mode & bits) == bits ? 0 : -EACCES;
+}
+
+int
+access_read (const struct caller *c, const struct stat *st)
+{
+  return access_mode (c, st, 04);
 }
 
 void

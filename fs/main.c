@@ -37,7 +37,10 @@ struct options
   char *words[2]; /* the arguments that are no options: [SOURCE] MOUNTPOINT */
 };
 
-#define OPT(t, p) { t, offsetof (struct options, p), 1 }
+#define OPT(t, p)                                                             \
+  {                                                                           \
+    t, offsetof (struct options, p), 1                                        \
+  }
 static const struct fuse_opt option_spec[] = {
   OPT ("uri=%s", uri),
   OPT ("readers=%s", readers),
@@ -58,7 +61,7 @@ keep_words (void *data, const char *arg, int key, struct fuse_args *outargs)
 {
   struct options *opts = data;
 
-  (void) outargs;
+  (void)outargs;
   if (key != FUSE_OPT_KEY_NONOPT)
     return 1;
   for (size_t i = 0; i < 2; i++)
@@ -82,7 +85,8 @@ usage (const char *prog)
           "\n"
           "options:\n"
           "    -o uri=URI          libvirt connection (default: %s)\n"
-          "    -o merge_bandwidth=N  merge snapshots (and copy clones) at N MiB/s at most\n"
+          "    -o merge_bandwidth=N  merge snapshots (and copy clones) at N "
+          "MiB/s at most\n"
           "    -f                  stay in the foreground, log to stderr\n"
           "    -d                  debug: foreground, with debug messages\n"
           "    -s                  single-threaded\n"
@@ -244,7 +248,7 @@ main (int argc, char *argv[])
     char real[PATH_MAX];
 
     node_set_mountpoint (realpath (cmd.mountpoint, real) ? real
-                                                        : cmd.mountpoint);
+                                                         : cmd.mountpoint);
   }
   if (fuse_daemonize (cmd.foreground) < 0)
     goto unmount;
@@ -270,9 +274,8 @@ main (int argc, char *argv[])
       if (cfg == NULL)
         goto stop;
       fuse_loop_cfg_set_clone_fd (cfg, cmd.clone_fd);
-      fuse_loop_cfg_set_max_threads (cfg, max_threads_given
-                                              ? cmd.max_threads
-                                              : DEFAULT_MAX_THREADS);
+      fuse_loop_cfg_set_max_threads (
+          cfg, max_threads_given ? cmd.max_threads : DEFAULT_MAX_THREADS);
       /* UINT_MAX is "not given"; libfuse 3.14 would log it as invalid. */
       if (cmd.max_idle_threads != UINT_MAX)
         fuse_loop_cfg_set_idle_threads (cfg, cmd.max_idle_threads);

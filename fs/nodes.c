@@ -145,6 +145,12 @@ link_resume (const struct node *n)
 }
 
 static char *
+link_stateless (const struct node *n)
+{
+  return xasprintf ("snapshots/%s", n->vm->stateless);
+}
+
+static char *
 link_temp (const struct node *n)
 {
   char *snap = temp_link_get (n->vm->uuid, n->name);
@@ -164,6 +170,12 @@ static bool
 has_resume (const struct node *n)
 {
   return n->vm->resume != NULL;
+}
+
+static bool
+has_stateless (const struct node *n)
+{
+  return n->vm->stateless != NULL;
 }
 
 static int
@@ -201,8 +213,8 @@ list_vms (const struct node *n,
 {
   for (size_t i = 0; i < n->host->nvms; i++)
     {
-      struct stat st = { .st_ino = n->host->vms[i]->ino,
-                         .st_mode = S_IFDIR | 0555 };
+      struct stat st
+          = { .st_ino = n->host->vms[i]->ino, .st_mode = S_IFDIR | 0555 };
       if (fill (ctx, n->host->vms[i]->name, &st))
         return;
     }
@@ -221,8 +233,8 @@ list_snapshots (const struct node *n,
 {
   for (size_t i = 0; i < n->vm->nsnaps; i++)
     {
-      struct stat st = { .st_ino = n->vm->snaps[i]->ino,
-                         .st_mode = S_IFDIR | 0555 };
+      struct stat st
+          = { .st_ino = n->vm->snaps[i]->ino, .st_mode = S_IFDIR | 0555 };
       if (fill (ctx, n->vm->snaps[i]->name, &st))
         return;
     }
@@ -291,9 +303,9 @@ list_disks (const struct node *n,
   for (size_t i = 0; i < n->snap->ndisks; i++)
     {
       char file[64];
-      struct stat st = { .st_ino = child_ino (n->snap->ino,
-                                              n->snap->disks[i].file),
-                         .st_mode = S_IFREG | 0444 };
+      struct stat st
+          = { .st_ino = child_ino (n->snap->ino, n->snap->disks[i].file),
+              .st_mode = S_IFREG | 0444 };
       if (fill (ctx, n->snap->disks[i].file, &st))
         return;
       for (size_t k = 0; k < NDISK_FILES; k++)
@@ -331,8 +343,7 @@ generate_delta_json (const struct node *n, char **out, size_t *len)
   int r;
 
   if ((r = export_extents (n->snap->ino, n->disk->target, n->disk->volume,
-                           n->disk->format, against_parent (n), &ext,
-                           &next))
+                           n->disk->format, against_parent (n), &ext, &next))
       < 0)
     {
       json_object_put (o);
@@ -351,19 +362,20 @@ generate_delta_json (const struct node *n, char **out, size_t *len)
       changed += ext[i].length;
     }
   free (ext);
-  json_object_object_add (o, "snapshot", json_object_new_string (n->snap->name));
-  json_object_object_add (o, "parent",
-                          n->snap->parent
-                              ? json_object_new_string (n->snap->parent)
-                              : NULL);
+  json_object_object_add (o, "snapshot",
+                          json_object_new_string (n->snap->name));
+  json_object_object_add (
+      o, "parent",
+      n->snap->parent ? json_object_new_string (n->snap->parent) : NULL);
   json_object_object_add (o, "disk", json_object_new_string (n->disk->target));
   json_object_object_add (o, "virtual_size",
                           json_object_new_uint64 (n->disk->virtual_size));
-  json_object_object_add (o, "changed_bytes", json_object_new_uint64 (changed));
+  json_object_object_add (o, "changed_bytes",
+                          json_object_new_uint64 (changed));
   json_object_object_add (o, "extents", arr);
-  *out = xasprintf ("%s\n", json_object_to_json_string_ext (
-                                o, JSON_C_TO_STRING_PLAIN
-                                       | JSON_C_TO_STRING_NOSLASHESCAPE));
+  *out = xasprintf (
+      "%s\n", json_object_to_json_string_ext (
+                  o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   *len = strlen (*out);
   json_object_put (o);
   return 0;
@@ -379,26 +391,23 @@ static const struct node_type t_info = { .mode = S_IFREG | 0444,
 static const struct node_type t_info_json = { .mode = S_IFREG | 0444,
                                               .render = render_info_json,
                                               .volatile_content = true };
-static const struct node_type t_domain_xml = { .mode = S_IFREG | 0444,
-                                               .render = render_domain_xml };
+static const struct node_type t_domain_xml
+    = { .mode = S_IFREG | 0444, .render = render_domain_xml };
 static const struct node_type t_memory = { .mode = S_IFREG | 0400,
                                            .exists = has_memory,
                                            .host_file = memory_file,
                                            .disk = true,
                                            .root_only = true };
-static const struct node_type t_volume = { .mode = S_IFREG | 0444,
-                                           .host_file = volume_file,
-                                           .disk = true };
-static const struct node_type t_img = { .mode = S_IFREG | 0444,
-                                        .whole_disk = true,
-                                        .disk = true };
+static const struct node_type t_volume
+    = { .mode = S_IFREG | 0444, .host_file = volume_file, .disk = true };
+static const struct node_type t_img
+    = { .mode = S_IFREG | 0444, .whole_disk = true, .disk = true };
 /* What changed since the parent: the whole disk where the frozen volume
  * holds something itself, holes elsewhere; all of it for a snapshot with
  * no parent. */
-static const struct node_type t_delta_img = { .mode = S_IFREG | 0444,
-                                              .whole_disk = true,
-                                              .delta = true,
-                                              .disk = true };
+static const struct node_type t_delta_img = {
+  .mode = S_IFREG | 0444, .whole_disk = true, .delta = true, .disk = true
+};
 /* The list of that, for tools that want it without seeking.  A merge
  * below changes it. */
 static const struct node_type t_delta_json = { .mode = S_IFREG | 0444,
@@ -416,14 +425,14 @@ static const struct child snapshot_children[] = {
 };
 
 const struct node_type t_snapshot = { .mode = S_IFDIR | 0555,
-                                             .children = snapshot_children,
-                                             .lookup = lookup_disk,
-                                             .list = list_disks };
+                                      .children = snapshot_children,
+                                      .lookup = lookup_disk,
+                                      .list = list_disks };
 const struct node_type t_snapshots = { .mode = S_IFDIR | 0755,
-                                              .lookup = lookup_snapshot,
-                                              .list = list_snapshots,
-                                              .mkdir = mkdir_snapshot,
-                                              .verbs = true };
+                                       .lookup = lookup_snapshot,
+                                       .list = list_snapshots,
+                                       .mkdir = mkdir_snapshot,
+                                       .verbs = true };
 static const struct node_type t_state = { .mode = S_IFREG | 0644,
                                           .render = render_state,
                                           .volatile_content = true,
@@ -434,9 +443,8 @@ static const struct node_type t_mode = { .mode = S_IFREG | 0644,
                                          .volatile_content = true,
                                          .write = write_mode,
                                          .verbs = true };
-static const struct node_type t_active = { .mode = S_IFLNK | 0777,
-                                           .exists = has_current,
-                                           .link = link_active };
+static const struct node_type t_active
+    = { .mode = S_IFLNK | 0777, .exists = has_current, .link = link_active };
 static const struct node_type t_jobs = { .mode = S_IFREG | 0444,
                                          .generate = generate_jobs,
                                          .volatile_content = true };
@@ -448,14 +456,15 @@ static const struct node_type t_progress = { .mode = S_IFREG | 0444,
                                              .volatile_content = true,
                                              .unlisted = true };
 
-static const struct node_type t_preview = { .mode = S_IFLNK | 0777,
-                                            .exists = has_preview,
-                                            .link = link_preview };
-static const struct node_type t_resume = { .mode = S_IFLNK | 0777,
-                                           .exists = has_resume,
-                                           .link = link_resume };
-static const struct node_type t_temp_link = { .mode = S_IFLNK | 0777,
-                                              .link = link_temp };
+static const struct node_type t_preview
+    = { .mode = S_IFLNK | 0777, .exists = has_preview, .link = link_preview };
+static const struct node_type t_resume
+    = { .mode = S_IFLNK | 0777, .exists = has_resume, .link = link_resume };
+static const struct node_type t_stateless = { .mode = S_IFLNK | 0777,
+                                              .exists = has_stateless,
+                                              .link = link_stateless };
+static const struct node_type t_temp_link
+    = { .mode = S_IFLNK | 0777, .link = link_temp };
 
 static const struct child vm_children[] = {
   { "state", &t_state },
@@ -463,6 +472,7 @@ static const struct child vm_children[] = {
   { "active", &t_active },
   { "preview", &t_preview },
   { "resume", &t_resume },
+  { "stateless", &t_stateless },
   { "jobs", &t_jobs },
   { "jobs.json", &t_jobs_json },
   { "progress", &t_progress },
@@ -471,12 +481,13 @@ static const struct child vm_children[] = {
 };
 
 const struct node_type t_vm = { .mode = S_IFDIR | 0755,
-                                       .children = vm_children,
-                                       .lookup = lookup_temp_link,
-                                       .verbs = true };
-const struct node_type t_root = { .mode = S_IFDIR | 0555,
-                                         .lookup = lookup_vm,
-                                         .list = list_vms };
+                                .children = vm_children,
+                                .lookup = lookup_temp_link,
+                                .verbs = true };
+/* Links at the top make clones and imports: operators may write. */
+const struct node_type t_root = {
+  .mode = S_IFDIR | 0755, .lookup = lookup_vm, .list = list_vms, .verbs = true
+};
 
 /* Named children of each level: the root lists VMs, a VM its fixed files. */
 static const struct node_type *
@@ -668,8 +679,8 @@ node_getattr (const struct node *n, const struct caller *c, struct stat *st)
         log_warning ("The holes of '%s' cannot be read; it shows as "
                      "full.",
                      n->disk->volume);
-      st->st_size = (off_t) n->disk->virtual_size;
-      st->st_blocks = (blkcnt_t) ((data + 511) / 512);
+      st->st_size = (off_t)n->disk->virtual_size;
+      st->st_blocks = (blkcnt_t)((data + 511) / 512);
     }
   else if (t->render)
     {
@@ -702,8 +713,7 @@ node_readdir (const struct node *n,
       struct stat st;
 
       child.type = c->type;
-      if (c->type->unlisted
-          || (c->type->exists && !c->type->exists (&child)))
+      if (c->type->unlisted || (c->type->exists && !c->type->exists (&child)))
         continue;
       memset (&st, 0, sizeof st);
       st.st_ino = node_ino (&child);
@@ -743,7 +753,8 @@ open_host_file (const struct node *n, const char *file, struct handle *h,
   if ((h->fd = open (file, O_RDONLY | O_CLOEXEC)) < 0
       || fstat (h->fd, &st) < 0)
     return -errno;
-  if (backing_note_open (node_ino (n), h->fd, &st, &same, pass ? &h->backing : NULL)
+  if (backing_note_open (node_ino (n), h->fd, &st, &same,
+                         pass ? &h->backing : NULL)
       < 0)
     {
       log_error ("VM '%s': '%s' of snapshot '%s' stands for another host "
@@ -790,7 +801,7 @@ node_open (const struct node *n, const struct caller *c, int flags,
       && (r = access_read (c, &st)) < 0)
     log_warning ("Refused uid %u a read of '%s' of snapshot '%s' of VM "
                  "'%s': not permitted by its mode.",
-                 (unsigned) c->uid, n->name, n->snap->name, n->vm->name);
+                 (unsigned)c->uid, n->name, n->snap->name, n->vm->name);
   if (r < 0)
     return r;
 
@@ -852,13 +863,13 @@ handle_read (struct handle *h, char *buf, size_t size, off_t off)
   ssize_t n;
 
   if (h->exp)
-    return export_pread (h->exp, buf, size, (uint64_t) off);
+    return export_pread (h->exp, buf, size, (uint64_t)off);
   if (h->fd >= 0)
     return (n = pread (h->fd, buf, size, off)) < 0 ? -errno : n;
-  if ((size_t) off >= h->len)
+  if ((size_t)off >= h->len)
     return 0;
-  n = (ssize_t) (size < h->len - (size_t) off ? size : h->len - (size_t) off);
-  memcpy (buf, h->data + off, (size_t) n);
+  n = (ssize_t)(size < h->len - (size_t)off ? size : h->len - (size_t)off);
+  memcpy (buf, h->data + off, (size_t)n);
   return n;
 }
 
@@ -870,11 +881,11 @@ handle_seek (struct handle *h, off_t off, int whence)
   if (off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE))
     return -EINVAL;
   if (h->exp)
-    return (off_t) export_seek (h->exp, (uint64_t) off, whence == SEEK_DATA);
+    return (off_t)export_seek (h->exp, (uint64_t)off, whence == SEEK_DATA);
   if (h->fd >= 0)
     return (r = lseek (h->fd, off, whence)) < 0 ? -errno : r;
   /* Generated content is all data. */
-  if ((size_t) off >= h->len)
+  if ((size_t)off >= h->len)
     return -ENXIO;
-  return whence == SEEK_DATA ? off : (off_t) h->len;
+  return whence == SEEK_DATA ? off : (off_t)h->len;
 }

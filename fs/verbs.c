@@ -78,6 +78,8 @@ make_link (const struct vs_vm *vm, const char *name, const char *snap)
     return host_preview (vm, snap);
   if (strcmp (name, "active") == 0)
     return host_activate (vm, snap);
+  if (strcmp (name, "stateless") == 0)
+    return host_stateless_set (vm, snap);
   return -EINVAL;
 }
 
@@ -106,11 +108,17 @@ top_link (const struct node *root, const char *name, const char *target)
       if (mlen == 0 || strncmp (target, mountpoint, mlen) != 0
           || target[mlen] != '/')
         {
-          log_error ("'%s' is not in the mount: an import from a directory "
-                     "is not built yet; a clone links to "
-                     "VM/snapshots/NAME.",
-                     target);
-          return -EINVAL;
+          int r;
+
+          if (host_find_vm (root->host, name))
+            {
+              log_error ("A VM named '%s' exists.", name);
+              return -EEXIST;
+            }
+          /* An import: the files are read with the caller's rights. */
+          if ((r = caller_may_read_tree (target)) < 0)
+            return r;
+          return host_import (target, name);
         }
       target += mlen + 1;
     }
@@ -166,7 +174,8 @@ node_symlink (const struct node *dir, const char *name, const char *target)
                  dir->vm->name, target);
       return -EINVAL;
     }
-  if (strcmp (name, "preview") == 0 || strcmp (name, "active") == 0)
+  if (strcmp (name, "preview") == 0 || strcmp (name, "active") == 0
+      || strcmp (name, "stateless") == 0)
     return make_link (dir->vm, name, snap->name);
   return temp_link_add (dir->vm->uuid, name, snap->name);
 }
@@ -217,6 +226,8 @@ node_unlink (const struct node *dir, const char *name)
     return dir->vm->preview ? host_undo (dir->vm) : -ENOENT;
   if (strcmp (name, "resume") == 0)
     return dir->vm->resume ? host_resume_clear (dir->vm) : -ENOENT;
+  if (strcmp (name, "stateless") == 0)
+    return host_stateless_clear (dir->vm);
   if (temp_link_remove (dir->vm->uuid, name) == 0)
     return 0;
   log_error ("VM '%s': '%s' cannot be removed (rm preview undoes a preview, "

@@ -47,6 +47,10 @@ int access_verb (const struct caller *c);
  * -EACCES.  Root may. */
 int access_read (const struct caller *c, const struct stat *st);
 
+/* Whether C may do WANT (04 read, 02 write, 01 search or run, or'ed) to a
+ * file of ST's owner, group and mode: 0 or -EACCES.  Root may. */
+int access_mode (const struct caller *c, const struct stat *st, mode_t want);
+
 /* What a file of disk bytes shows, whose host file is of HOST_UID,
  * HOST_GID and HOST_MODE: the same less write bits, and with readers,
  * their group with read.  Sets ST's owner, group and permission bits. */

@@ -54,9 +54,9 @@ int node_readlink (const struct node *n, char *buf, size_t size);
 struct export;
 struct handle
 {
-  int fd;             /* a frozen file, read straight from the host; or -1 */
+  int fd; /* a frozen file, read straight from the host; or -1 */
   struct export_reader *exp; /* or a whole disk (export.h); or NULL */
-  char *data;         /* or the whole content */
+  char *data;                /* or the whole content */
   size_t len;
   char *path; /* what it was opened by, renames followed (fs/ops.c) */
   struct handle *prev, *next; /* the open handles (fs/ops.c) */
@@ -108,10 +108,11 @@ void passthrough_close (int backing);
 /* Which host file each node stands for (fs/backing.c).  Record that node
  * NODE (its inode) now stands for host file FD (stat ST), and set *SAME to
  * whether it stood for the same file at its last open (false when not
- * known: the first open, or one after the node was forgotten).  With BACKING, pass the file through where the kernel can:
- * *BACKING is the backing id, held until backing_end, or 0.  Returns 0, or
- * -EBUSY when opens of NODE from before still pass another file through
- * (those just closed are waited for, EXPORT_RELEASE_WAIT_MS). */
+ * known: the first open, or one after the node was forgotten).  With BACKING,
+ * pass the file through where the kernel can: *BACKING is the backing id, held
+ * until backing_end, or 0.  Returns 0, or -EBUSY when opens of NODE from
+ * before still pass another file through (those just closed are waited for,
+ * EXPORT_RELEASE_WAIT_MS). */
 int backing_note_open (uint64_t node, int fd, const struct stat *st,
                        bool *same, int *backing);
 /* An open of NODE whose file was passed through is released. */
@@ -133,6 +134,11 @@ int node_mkdir (const struct node *parent, const char *name);
  * and "active" commits or reverts to the snapshot TARGET names
  * ("snapshots/NAME"); any other name is a temporary link, for ln -sfn.
  * Returns 0 or -errno (-EINVAL for a target that is no snapshot). */
+/* Whether the caller of this FUSE request may read every file under DIR
+ * (and search and list every directory, DIR included), two levels deep, as
+ * an import reads them: 0, or -EACCES (logged). */
+int caller_may_read_tree (const char *dir);
+
 /* The mount point's real path, for link targets given absolute. */
 void node_set_mountpoint (const char *path);
 

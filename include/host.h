@@ -29,20 +29,20 @@ struct vs_disk
   char *file;    /* its file name in the snapshot directory: "vda.qcow2" */
   char *overlay; /* the volume created at the snapshot */
   char *overlay_format; /* its format, or NULL when gone */
-  char *volume;  /* the frozen volume: the disk's state at the snapshot */
-  char *format;  /* the frozen volume's format */
+  char *volume; /* the frozen volume: the disk's state at the snapshot */
+  char *format; /* the frozen volume's format */
   uint64_t virtual_size;
   size_t nchain;
-  char **chain;  /* the files the whole disk is read from: VOLUME and its
-                    backing chain, as the view was built */
+  char **chain; /* the files the whole disk is read from: VOLUME and its
+                   backing chain, as the view was built */
 };
 
 struct vs_snapshot
 {
   int refs;
-  uint64_t key;    /* hash of the snapshot's XML: a change makes a new one */
+  uint64_t key; /* hash of the snapshot's XML: a change makes a new one */
   char *name;
-  char *parent;    /* NULL for a root */
+  char *parent; /* NULL for a root */
   time_t created;
   const char *vm_state; /* the VM's state when taken: "running", ... */
   bool quiesced;
@@ -66,16 +66,18 @@ struct vs_vm
   int refs;
   char *name;
   char uuid[37];
-  const char *state;   /* "running", "shut_off", ... */
-  char *snapshot_mode; /* "memory", "disk" or "quiesce" */
-  char *current;       /* libvirt's current snapshot, or NULL */
-  char *preview;       /* the snapshot being previewed, or NULL */
-  char *resume;        /* the snapshot whose memory the next start
-                          restores, or NULL */
-  char *merging;       /* the snapshot a merge is deleting, or NULL */
-  bool merge_failed;   /* that merge stopped on an error */
-  bool renaming;       /* a rename of a snapshot is recorded, not over */
-  bool cloning;        /* this VM is a clone still being copied */
+  const char *state;    /* "running", "shut_off", ... */
+  char *snapshot_mode;  /* "memory", "disk" or "quiesce" */
+  char *current;        /* libvirt's current snapshot, or NULL */
+  char *preview;        /* the snapshot being previewed, or NULL */
+  char *resume;         /* the snapshot whose memory the next start
+                           restores, or NULL */
+  char *merging;        /* the snapshot a merge is deleting, or NULL */
+  bool merge_failed;    /* that merge stopped on an error */
+  bool renaming;        /* a rename of a snapshot is recorded, not over */
+  bool cloning;         /* this VM is a clone still being copied */
+  char *stateless;      /* every start begins at this snapshot, or NULL */
+  bool branch_deleting; /* a branch point's deletion is recorded */
   size_t ndisks;
   char **disk_targets; /* the VM's file-backed disks, for the jobs file */
   char **disk_sources; /* their volumes now, where new overlays go */
@@ -156,8 +158,8 @@ int host_snapshot_create (const struct vs_vm *vm, const char *name);
 /* Delete snapshot NAME of VM by merging its volumes (live while the VM
  * runs), with its memory file.  Blocks until done; returns -EINTR when
  * INTERRUPTED (may be NULL) says so first, the merge going on.  -EBUSY for
- * a snapshot that preview or resume points to, or that another branch
- * stands on. */
+ * a snapshot that preview, resume or stateless points to.  A snapshot
+ * that several branches stand on is moved up into them (branch.c). */
 int host_snapshot_delete (const struct vs_vm *vm, const char *name,
                           bool (*interrupted) (void));
 
@@ -172,6 +174,13 @@ int host_snapshot_rename (const struct vs_vm *vm, const char *from,
  * -EINVAL or -ENAMETOOLONG for a bad name, -EEXIST when a VM has it,
  * -ENOSPC when the copies would not fit. */
 int host_clone (const struct vs_vm *vm, const char *snap, const char *name);
+
+/* Import DIR, a directory copied out of the mount (a whole VM's, or one
+ * snapshot's), as a new VM NAME (snapshot/import.c).  -EINVAL for a
+ * directory that is not one, missing a disk, of a wrong size or a broken
+ * chain, or a domain libvirt refuses; -EEXIST, -ENOSPC; nothing is left
+ * on a failure. */
+int host_import (const char *dir, const char *name);
 
 /* Limit merges to MIB_PER_S MiB/s (0: no limit). */
 void merge_set_bandwidth (unsigned long mib_per_s);
@@ -192,6 +201,13 @@ int host_undo (const struct vs_vm *vm);
 /* Make SNAP VM's active snapshot: commit the preview of SNAP, or revert to
  * SNAP (a preview and a commit in one step). */
 int host_activate (const struct vs_vm *vm, const char *snap);
+
+/* Make VM (shut off) stateless at SNAP: reverted to SNAP now, and again
+ * after every run (stateless.c).  -EBUSY while it runs or previews. */
+int host_stateless_set (const struct vs_vm *vm, const char *snap);
+
+/* End VM's stateless mode (shut off), leaving it at its snapshot. */
+int host_stateless_clear (const struct vs_vm *vm);
 
 /* Forget VM's pending memory restore: the next start boots. */
 int host_resume_clear (const struct vs_vm *vm);

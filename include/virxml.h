@@ -40,10 +40,10 @@ struct merge_disk
   char *target;
   char *top;
   char *base;
-  char *format;   /* BASE's format */
+  char *format;     /* BASE's format */
   char *top_format; /* TOP's */
-  bool committed; /* BASE holds TOP's data: what is left is to point what
-                     stands on TOP at BASE, and delete TOP */
+  bool committed;   /* BASE holds TOP's data: what is left is to point what
+                       stands on TOP at BASE, and delete TOP */
 };
 
 /* A disk of a clone being made: the snapshot's frozen volume SOURCE (of
@@ -58,6 +58,22 @@ struct clone_disk
   char *overlay;
 };
 
+/* A branch volume PATH (of FORMAT) that stands on VOLUME, the frozen
+ * volume of a branch point being deleted, on disk TARGET: it is made to
+ * stand on BACKING (of BACKING_FORMAT; NULL: none), VOLUME's backing
+ * file, reading as before; LIVE when it is the running VM's active
+ * volume. */
+struct branch_child
+{
+  char *target;
+  char *path;
+  char *format;
+  char *volume;
+  char *backing;
+  char *backing_format;
+  bool live;
+};
+
 /* vmsnapfs's own record in a domain's <metadata>: the truth about what
  * vmsnapfs has done to the VM, kept by libvirt. */
 struct vs_meta
@@ -70,16 +86,22 @@ struct vs_meta
   char *kept_resume;   /* resume before it, or NULL */
   size_t ndisks;
   struct kept_disk *disks;
-  char *merge;        /* the snapshot being deleted by a merge, or NULL */
-  char *merge_memory; /* its memory file, or NULL */
-  bool merge_failed;  /* the merge stopped on an error; rmdir retries it */
-  char *rename_from;  /* a rename of a snapshot under way: its old name, */
-  char *rename_to;    /* and its new one; or both NULL */
+  char *merge;         /* the snapshot being deleted by a merge, or NULL */
+  char *merge_memory;  /* its memory file, or NULL */
+  bool merge_failed;   /* the merge stopped on an error; rmdir retries it */
+  char *stateless;     /* every start begins at this snapshot, or NULL */
+  char *branch;        /* a branch point being deleted, or NULL; */
+  char *branch_memory; /* its memory file, or NULL */
+  char *branch_parent; /* its parent, whose volumes made at it change */
+  size_t nbranch;
+  struct branch_child *branch_children;
+  char *rename_from; /* a rename of a snapshot under way: its old name, */
+  char *rename_to;   /* and its new one; or both NULL */
   size_t nmerge;
   struct merge_disk *merge_disks;
-  char *clone_vm;       /* a clone being made of this VM: the VM and */
-  char *clone_snapshot; /* the snapshot it is copied from; or both NULL */
-  char *clone_memory;   /* that snapshot's memory file, or NULL */
+  char *clone_vm;          /* a clone being made of this VM: the VM and */
+  char *clone_snapshot;    /* the snapshot it is copied from; or both NULL */
+  char *clone_memory;      /* that snapshot's memory file, or NULL */
   char *clone_memory_copy; /* the clone's copy of it */
   size_t nclone;
   struct clone_disk *clone_disks;
@@ -105,7 +127,8 @@ struct snap_disk
 
 /* The description of a snapshot vmsnapfs took with the guest's file
  * systems frozen. */
-#define SNAPSHOT_QUIESCED_MARK "Taken by vmsnapfs, guest file systems quiesced."
+#define SNAPSHOT_QUIESCED_MARK                                                \
+  "Taken by vmsnapfs, guest file systems quiesced."
 
 struct snap_xml
 {
@@ -128,6 +151,9 @@ void dom_xml_free (struct dom_xml *d);
 /* Whether PATH is a volume of D: a disk's source, or in the backing chain
  * its live XML records. */
 bool dom_xml_uses (const struct dom_xml *d, const char *path);
+
+/* Forget M's deletion of a branch point. */
+void vs_meta_clear_branch (struct vs_meta *m);
 
 /* Forget M's clone. */
 void vs_meta_clear_clone (struct vs_meta *m);
@@ -185,6 +211,28 @@ char *snap_xml_clone (const char *xml, const struct dom_identity *id,
                       const struct disk_change *frozen,
                       const struct disk_change *overlays, size_t n,
                       const char *memory);
+
+/* A snapshot's XML to redefine an imported snapshot with: NAME, child of
+ * PARENT (NULL: a root), taken at
+ * CREATED (seconds since the epoch) with the VM in libvirt's STATE
+ * ("running", "shutoff", "disk-snapshot"), its memory in MEMORY (or
+ * none), the volume made at it for each disk per OVERLAYS (N), and the
+ * domain DOMAIN (its disks naming the frozen volumes).  Returns the XML
+ * (malloc'd), or NULL when DOMAIN is not a domain. */
+char *snap_xml_make (const char *name, const char *parent, long long created,
+                     const char *state, const char *memory,
+                     const struct disk_change *overlays, size_t n,
+                     const char *domain);
+
+/* A snapshot's XML with PARENT as its parent, or none when PARENT is NULL
+ * (malloc'd), or NULL when XML is not a snapshot's. */
+char *snap_xml_reparent (const char *xml, const char *parent);
+
+/* A snapshot's XML with the volume made at it on each disk of CHANGES
+ * made CHANGES's source (malloc'd), or NULL when XML is not a snapshot's
+ * or a disk is missing. */
+char *snap_xml_set_overlays (const char *xml,
+                             const struct disk_change *changes, size_t n);
 
 /* Parse a snapshot's XML (virDomainSnapshotGetXMLDesc).  Returns 0 or
  * -EINVAL. */

@@ -22,14 +22,22 @@ domain_state_word (int state)
 {
   switch (state)
     {
-    case VIR_DOMAIN_RUNNING: return "running";
-    case VIR_DOMAIN_BLOCKED: return "blocked";
-    case VIR_DOMAIN_PAUSED: return "paused";
-    case VIR_DOMAIN_SHUTDOWN: return "shutdown";
-    case VIR_DOMAIN_SHUTOFF: return "shut_off";
-    case VIR_DOMAIN_CRASHED: return "crashed";
-    case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
-    default: return "no_state";
+    case VIR_DOMAIN_RUNNING:
+      return "running";
+    case VIR_DOMAIN_BLOCKED:
+      return "blocked";
+    case VIR_DOMAIN_PAUSED:
+      return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+      return "shutdown";
+    case VIR_DOMAIN_SHUTOFF:
+      return "shut_off";
+    case VIR_DOMAIN_CRASHED:
+      return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+      return "pmsuspended";
+    default:
+      return "no_state";
     }
 }
 
@@ -119,7 +127,7 @@ build_snapshot (const struct vs_vm *vm, const char *xml)
   sx->name = NULL;
   s->parent = sx->parent;
   sx->parent = NULL;
-  s->created = (time_t) sx->created;
+  s->created = (time_t)sx->created;
   s->vm_state = vm_state_word (sx->state);
   s->quiesced = sx->description
                 && strcmp (sx->description, SNAPSHOT_QUIESCED_MARK) == 0;
@@ -167,8 +175,8 @@ snapshot_read (virDomainPtr dom, const struct vs_vm *vm, const char *name)
 static int
 compare_snapshots (const void *a, const void *b)
 {
-  return strcmp ((*(struct vs_snapshot *const *) a)->name,
-                 (*(struct vs_snapshot *const *) b)->name);
+  return strcmp ((*(struct vs_snapshot *const *)a)->name,
+                 (*(struct vs_snapshot *const *)b)->name);
 }
 
 /* Fill VM's snapshots from libvirt, reusing OLD's records. */
@@ -201,13 +209,13 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
         prev = NULL; /* its chains could not all be read: read them again */
       if (prev && !reread)
         {
-          vm->snaps[vm->nsnaps++] = snapshot_ref ((struct vs_snapshot *) prev);
+          vm->snaps[vm->nsnaps++] = snapshot_ref ((struct vs_snapshot *)prev);
           continue;
         }
       if ((xml = virDomainSnapshotGetXMLDesc (snaps[i], 0)) == NULL)
         continue; /* deleted meanwhile */
       if (prev && prev->key == hash_strings (xml, NULL))
-        s = snapshot_ref ((struct vs_snapshot *) prev);
+        s = snapshot_ref ((struct vs_snapshot *)prev);
       else
         s = build_snapshot (vm, xml);
       if (s)
@@ -272,14 +280,16 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
       vm->disk_targets[i] = xstrdup (dx->disks[i].target);
       vm->disk_sources[i] = xstrdup (dx->disks[i].source);
     }
-  vm->snapshot_mode = xstrdup (dx->meta.snapshot_mode ? dx->meta.snapshot_mode
-                                                      : "memory");
+  vm->snapshot_mode
+      = xstrdup (dx->meta.snapshot_mode ? dx->meta.snapshot_mode : "memory");
   vm->preview = xstrdup_null (dx->meta.preview);
   vm->resume = xstrdup_null (dx->meta.resume);
   vm->merging = xstrdup_null (dx->meta.merge);
   vm->merge_failed = dx->meta.merge_failed;
   vm->renaming = dx->meta.rename_from != NULL;
   vm->cloning = dx->meta.clone_vm != NULL;
+  vm->stateless = xstrdup_null (dx->meta.stateless);
+  vm->branch_deleting = dx->meta.branch != NULL;
   dom_xml_free (dx);
   return 0;
 }
@@ -301,7 +311,8 @@ build_vm (virDomainPtr dom, const struct vs_vm *old, bool reread)
     }
   vm->state = domain_state_word (state);
   vm->snap_fingerprint = snapshot_fingerprint (dom);
-  if (read_definition (dom, vm) < 0 || build_snapshots (dom, vm, old, reread) < 0)
+  if (read_definition (dom, vm) < 0
+      || build_snapshots (dom, vm, old, reread) < 0)
     goto fail;
   vm->current = current_snapshot_name (dom);
   vm->mtime = time (NULL);

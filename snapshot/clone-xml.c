@@ -31,6 +31,8 @@ clone_path (const char *path, const struct dom_identity *id)
   const char *dir = dirname (d), *base = basename (b);
   const char *at = strstr (base, id->old_name);
 
+  if (strcmp (id->name, id->old_name) == 0)
+    return xstrdup (path); /* imported back under its own name */
   if (at == NULL)
     return xasprintf ("%s/%s.%s", dir, id->name, base);
   return xasprintf ("%s/%.*s%s%s", dir, (int)(at - base), base, id->name,
@@ -200,19 +202,96 @@ snap_xml_clone (const char *xml, const struct dom_identity *id,
   for (size_t i = 0; i < n; i++)
     if (!edit_snap_disk (&d, &overlays[i]))
       goto out;
-  obj = xd_nodes (&d, "/domainsnapshot/parent", &k);
-  for (int i = 0; i < k; i++)
-    {
-      xmlUnlinkNode (obj->nodesetval->nodeTab[i]);
-      xmlFreeNode (obj->nodesetval->nodeTab[i]);
-    }
-  xmlXPathFreeObject (obj);
+  xd_remove (&d, "/domainsnapshot/parent");
   obj = xd_nodes (&d, "/domainsnapshot/memory[@snapshot='external']", &k);
   if (k == 1 && memory)
     xmlSetProp (obj->nodesetval->nodeTab[0], BAD_CAST "file", BAD_CAST memory);
   xmlXPathFreeObject (obj);
   if ((k == 1) != (memory != NULL))
     goto out;
+  s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
+out:
+  xd_close (&d);
+  return s;
+}
+
+char *
+snap_xml_make (const char *name, const char *parent, long long created,
+               const char *state, const char *memory,
+               const struct disk_change *overlays, size_t n,
+               const char *domain)
+{
+  xmlDocPtr doc = xmlNewDoc (BAD_CAST "1.0");
+  xmlNodePtr root = xmlNewDocNode (doc, NULL, BAD_CAST "domainsnapshot", NULL);
+  xmlNodePtr disks, mem;
+  char when[32];
+  struct doc d = { 0 };
+  char *s = NULL;
+
+  xmlDocSetRootElement (doc, root);
+  xmlNewTextChild (root, NULL, BAD_CAST "name", BAD_CAST name);
+  xmlNewTextChild (root, NULL, BAD_CAST "state", BAD_CAST state);
+  if (parent)
+    xmlNewTextChild (xmlNewChild (root, NULL, BAD_CAST "parent", NULL), NULL,
+                     BAD_CAST "name", BAD_CAST parent);
+  snprintf (when, sizeof when, "%lld", created);
+  xmlNewTextChild (root, NULL, BAD_CAST "creationTime", BAD_CAST when);
+  mem = xmlNewChild (root, NULL, BAD_CAST "memory", NULL);
+  xd_set_attr (mem, "snapshot", memory ? "external" : "no");
+  xd_set_attr (mem, "file", memory);
+  disks = xmlNewChild (root, NULL, BAD_CAST "disks", NULL);
+  for (size_t i = 0; i < n; i++)
+    {
+      xmlNodePtr k = xmlNewChild (disks, NULL, BAD_CAST "disk", NULL);
+
+      xd_set_attr (k, "name", overlays[i].target);
+      xd_set_attr (k, "snapshot", "external");
+      xd_set_attr (xmlNewChild (k, NULL, BAD_CAST "driver", NULL), "type",
+                   overlays[i].format ? overlays[i].format : "qcow2");
+      xd_set_attr (xmlNewChild (k, NULL, BAD_CAST "source", NULL), "file",
+                   overlays[i].source);
+    }
+  xmlNewChild (root, NULL, BAD_CAST "domain", NULL);
+  d.doc = doc;
+  d.ctx = xmlXPathNewContext (doc);
+  if (d.ctx && replace_domain (&d, domain))
+    s = xd_node_string (doc, root);
+  xmlXPathFreeContext (d.ctx);
+  xmlFreeDoc (doc);
+  return s;
+}
+
+char *
+snap_xml_set_overlays (const char *xml, const struct disk_change *changes,
+                       size_t n)
+{
+  struct doc d;
+  char *s = NULL;
+
+  if (xd_open (xml, &d) < 0 || !xd_root_is (&d, "domainsnapshot"))
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    if (!edit_snap_disk (&d, &changes[i]))
+      goto out;
+  s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
+out:
+  xd_close (&d);
+  return s;
+}
+
+char *
+snap_xml_reparent (const char *xml, const char *parent)
+{
+  struct doc d;
+  char *s = NULL;
+
+  if (xd_open (xml, &d) < 0 || !xd_root_is (&d, "domainsnapshot"))
+    goto out;
+  xd_remove (&d, "/domainsnapshot/parent");
+  if (parent)
+    xmlNewTextChild (xmlNewChild (xmlDocGetRootElement (d.doc), NULL,
+                                  BAD_CAST "parent", NULL),
+                     NULL, BAD_CAST "name", BAD_CAST parent);
   s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
 out:
   xd_close (&d);

@@ -471,8 +471,8 @@ has_room (const char *path, uint64_t need)
   return (uint64_t)st.f_bavail * st.f_frsize >= need;
 }
 
-static void
-new_uuid (char out[VIR_UUID_STRING_BUFLEN])
+void
+clone_new_uuid (char out[VIR_UUID_STRING_BUFLEN])
 {
   unsigned char u[16];
 
@@ -499,7 +499,7 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
 
   c->name = xstrdup (name);
   memcpy (c->source_uuid, vm->uuid, sizeof c->source_uuid);
-  new_uuid (c->uuid);
+  clone_new_uuid (c->uuid);
   c->rec.clone_vm = xstrdup (vm->name);
   c->rec.clone_snapshot = xstrdup (snap->name);
   c->rec.clone_disks = xcalloc (snap->ndisks, sizeof *c->rec.clone_disks);

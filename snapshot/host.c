@@ -45,14 +45,14 @@ static struct
   pthread_mutex_t lock;
   pthread_cond_t cond;
   char *uri;
-  virConnectPtr conn;    /* NULL while disconnected */
-  bool conn_lost;        /* the close callback fired */
-  struct vs_host *view;  /* the published view */
+  virConnectPtr conn;   /* NULL while disconnected */
+  bool conn_lost;       /* the close callback fired */
+  struct vs_host *view; /* the published view */
   struct dirty dirty[MAX_DIRTY];
   size_t ndirty;
   bool all_dirty;
-  uint64_t sync_asked;   /* host_sync tickets handed out */
-  uint64_t sync_done;    /* tickets served by a published view */
+  uint64_t sync_asked; /* host_sync tickets handed out */
+  uint64_t sync_done;  /* tickets served by a published view */
   pthread_cond_t synced;
   bool stop;
   bool threads;
@@ -63,8 +63,8 @@ static struct
 static void
 quiet_error (void *opaque, virErrorPtr err)
 {
-  (void) opaque;
-  (void) err; /* each caller logs libvirt's errors where it has context */
+  (void)opaque;
+  (void)err; /* each caller logs libvirt's errors where it has context */
 }
 
 static void
@@ -161,17 +161,24 @@ static void
 on_lifecycle (virConnectPtr c, virDomainPtr dom, int event, int detail,
               void *opaque)
 {
-  (void) c, (void) opaque;
+  (void)c, (void)opaque;
   log_debug ("Event: lifecycle %d/%d of VM '%s'.", event, detail,
              virDomainGetName (dom));
   mark_dirty (dom);
+  if (event == VIR_DOMAIN_EVENT_STOPPED)
+    {
+      char uuid[VIR_UUID_STRING_BUFLEN];
+
+      if (virDomainGetUUIDString (dom, uuid) == 0)
+        stateless_stopped (uuid);
+    }
 }
 
 static void
 on_metadata (virConnectPtr c, virDomainPtr dom, int type, const char *ns,
              void *opaque)
 {
-  (void) c, (void) type, (void) ns, (void) opaque;
+  (void)c, (void)type, (void)ns, (void)opaque;
   mark_dirty (dom);
 }
 
@@ -179,7 +186,7 @@ static void
 on_block_job (virConnectPtr c, virDomainPtr dom, const char *disk, int type,
               int status, void *opaque)
 {
-  (void) c, (void) opaque;
+  (void)c, (void)opaque;
   log_debug ("Event: block job %d on '%s' of VM '%s': status %d.", type, disk,
              virDomainGetName (dom), status);
   mark_dirty (dom);
@@ -189,14 +196,14 @@ on_block_job (virConnectPtr c, virDomainPtr dom, const char *disk, int type,
 static void
 on_device (virConnectPtr c, virDomainPtr dom, const char *alias, void *opaque)
 {
-  (void) c, (void) alias, (void) opaque;
+  (void)c, (void)alias, (void)opaque;
   mark_dirty (dom);
 }
 
 static void
 on_close (virConnectPtr c, int reason, void *opaque)
 {
-  (void) c, (void) opaque;
+  (void)c, (void)opaque;
   log_warning ("The connection to libvirt closed (reason %d).", reason);
   SCOPED_LOCK (&H.lock);
   H.conn_lost = true;
@@ -212,11 +219,14 @@ register_events (virConnectPtr c, int ids[static NCALLBACKS])
     int id;
     virConnectDomainEventGenericCallback cb;
   } events[] = {
-    { VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle) },
+    { VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+      VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle) },
     { VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
       VIR_DOMAIN_EVENT_CALLBACK (on_metadata) },
-    { VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2, VIR_DOMAIN_EVENT_CALLBACK (on_block_job) },
-    { VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, VIR_DOMAIN_EVENT_CALLBACK (on_device) },
+    { VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
+      VIR_DOMAIN_EVENT_CALLBACK (on_block_job) },
+    { VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+      VIR_DOMAIN_EVENT_CALLBACK (on_device) },
     { VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
       VIR_DOMAIN_EVENT_CALLBACK (on_device) },
   };
@@ -317,8 +327,8 @@ host_put (struct vs_host *h)
 static int
 compare_vms (const void *a, const void *b)
 {
-  return strcmp ((*(struct vs_vm *const *) a)->name,
-                 (*(struct vs_vm *const *) b)->name);
+  return strcmp ((*(struct vs_vm *const *)a)->name,
+                 (*(struct vs_vm *const *)b)->name);
 }
 
 static const struct dirty *
@@ -369,7 +379,8 @@ refresh (bool all, const struct dirty *dirty, size_t ndirty)
   for (int i = 0; i < n; i++)
     {
       char uuid[VIR_UUID_STRING_BUFLEN] = "";
-      const struct vs_vm *prev = host_find_vm (old, virDomainGetName (doms[i]));
+      const struct vs_vm *prev
+          = host_find_vm (old, virDomainGetName (doms[i]));
       const struct dirty *d;
       struct vs_vm *vm = NULL;
 
@@ -378,10 +389,10 @@ refresh (bool all, const struct dirty *dirty, size_t ndirty)
         prev = NULL; /* the same name, another VM */
       d = find_dirty (uuid, dirty, ndirty);
       if (prev && !all && !d && still_current (doms[i], prev))
-        vm = vm_ref ((struct vs_vm *) prev);
+        vm = vm_ref ((struct vs_vm *)prev);
       else if ((vm = build_vm (doms[i], prev, all || !d || d->reread)) == NULL
                && prev)
-        vm = vm_ref ((struct vs_vm *) prev); /* keep the last good view */
+        vm = vm_ref ((struct vs_vm *)prev); /* keep the last good view */
       if (vm)
         h->vms[h->nvms++] = vm;
       virDomainFree (doms[i]);
@@ -412,7 +423,7 @@ refresh (bool all, const struct dirty *dirty, size_t ndirty)
 static void *
 event_main (void *arg)
 {
-  (void) arg;
+  (void)arg;
   while (!__atomic_load_n (&H.stop, __ATOMIC_ACQUIRE))
     if (virEventRunDefaultImpl () < 0)
       log_error ("The libvirt event loop failed: %s", virt_error ());
@@ -425,7 +436,7 @@ refresh_main (void *arg)
   struct dirty dirty[MAX_DIRTY];
   bool was_connected = true;
 
-  (void) arg;
+  (void)arg;
   pthread_mutex_lock (&H.lock);
   while (!H.stop)
     {
@@ -473,7 +484,7 @@ refresh_main (void *arg)
 static void
 wake_event_loop (int timer, void *opaque)
 {
-  (void) opaque;
+  (void)opaque;
   virEventRemoveTimeout (timer);
 }
 
@@ -520,12 +531,15 @@ host_start (const char *uri)
   merge_recover ();
   rename_recover ();
   clone_recover ();
+  branch_recover ();
+  stateless_start ();
   return 0;
 }
 
 void
 host_stop (void)
 {
+  stateless_stop ();
   merge_stop ();
   clone_stop ();
   pthread_mutex_lock (&H.lock);

@@ -99,8 +99,7 @@ int read_inactive (const char *vm, virDomainPtr dom, char **xml,
                    struct dom_xml **dx);
 
 /* Read vmsnapfs's record from DOM's persistent definition into META. */
-int meta_read (const struct vs_vm *vm, virDomainPtr dom,
-               struct vs_meta *meta);
+int meta_read (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *meta);
 
 /* Make META vmsnapfs's record in DOM (persistent, and live if running). */
 int meta_write (const struct vs_vm *vm, virDomainPtr dom,
@@ -136,6 +135,16 @@ bool host_is_local (void);
  * merges a previous daemon recorded; stop the workers, their merges left
  * recorded for the next start. */
 void merge_wake (void);
+
+/* A merge's worker (merge.c), for rmdir (delete.c): start one for the
+ * merge recorded for VM, which holds VM's operation lock and drops it when
+ * done (a reference for the caller, or NULL, the lock dropped); the one
+ * under way for snapshot NAME of VM (a reference, or NULL); wait for M to
+ * end, or for INTERRUPTED to say so (-EINTR), dropping the reference. */
+struct merge;
+struct merge *merge_start (const struct vs_vm *vm, const char *snapshot);
+struct merge *merge_find (const struct vs_vm *vm, const char *name);
+int merge_wait (struct merge *m, bool (*interrupted) (void));
 /* The limit merge_set_bandwidth set, in MiB/s (0: none); clones' copies
  * keep to it too. */
 unsigned long merge_bandwidth (void);
@@ -166,7 +175,8 @@ struct vol *children_of (const struct vol *vols, size_t nvols,
 
 /* Fill the record M for deleting SNAP (as libvirt and the files have it
  * now), checking that no branch but TOP's stands on any BASE.  Returns 0,
- * -EBUSY or -EIO (logged). */
+ * -EMLINK when another does (a branch point: branch.c deletes it), or
+ * -EIO (logged). */
 int merge_plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
                 const struct dom_xml *dx, struct vs_meta *m);
 
@@ -183,10 +193,34 @@ int save_image_copy (const char *src, const char *dst,
  * the clone with UUID: up to MAX jobs into TARGETS (malloc'd), INFOS and
  * SNAPS (malloc'd), their count returned. */
 bool clone_source_busy (const char *uuid);
+/* A new random UUID (version 4) for a new VM. */
+void clone_new_uuid (char out[VIR_UUID_STRING_BUFLEN]);
 void clone_recover (void);
 void clone_stop (void);
 size_t clone_jobs (const char *uuid, size_t max, char **targets,
                    virDomainBlockJobInfo *infos, char **snaps);
+
+/* Stateless VMs (stateless.c): revert VM UUID to its snapshot after a
+ * stop (an event), start and stop the thread that does it. */
+void stateless_stopped (const char *uuid);
+void stateless_start (void);
+void stateless_stop (void);
+
+/* Branch points (branch.c): plan the deletion of SNAP, whose frozen
+ * volumes other branches stand on, into M (its branch fields): -EBUSY,
+ * -ENOSPC or -EIO (logged) when it cannot be done; run the deletion M's
+ * record in DOM says (again); finish the deletions a previous daemon
+ * began. */
+int branch_plan (const struct vs_vm *vm, virDomainPtr dom,
+                 const struct vs_snapshot *snap, const struct dom_xml *dx,
+                 struct vs_meta *m);
+int branch_run (const struct vs_vm *vm, virDomainPtr dom);
+void branch_recover (void);
+
+/* Give every child of snapshot FROM the parent TO, or none when TO is
+ * NULL (rename.c; a rename's step 2, and a branch point's deletion). */
+int move_children (const struct vs_vm *vm, virDomainPtr dom, const char *from,
+                   const char *to);
 
 /* Finish the renames of snapshots a previous daemon recorded (rename.c). */
 void rename_recover (void);

@@ -696,8 +696,8 @@ worker_main (void *arg)
 /* Start a worker carrying the merge recorded for VM, which holds VM's
  * operation lock and drops it when done.  Returns the merge with a
  * reference for the caller, or NULL (the lock dropped). */
-static struct merge *
-start_worker (const struct vs_vm *vm, const char *snapshot)
+struct merge *
+merge_start (const struct vs_vm *vm, const char *snapshot)
 {
   struct merge *m = xcalloc (1, sizeof *m);
   pthread_attr_t attr;
@@ -733,8 +733,8 @@ start_worker (const struct vs_vm *vm, const char *snapshot)
 }
 
 /* The merge under way of snapshot NAME of VM, with a reference, or NULL. */
-static struct merge *
-find_worker (const struct vs_vm *vm, const char *name)
+struct merge *
+merge_find (const struct vs_vm *vm, const char *name)
 {
   SCOPED_LOCK (&workers_lock);
 
@@ -751,8 +751,8 @@ find_worker (const struct vs_vm *vm, const char *name)
 
 /* Wait for M to end, or for INTERRUPTED to say so (-EINTR); drops the
  * reference. */
-static int
-wait_merge (struct merge *m, bool (*interrupted) (void))
+int
+merge_wait (struct merge *m, bool (*interrupted) (void))
 {
   int r;
 
@@ -778,109 +778,8 @@ wait_merge (struct merge *m, bool (*interrupted) (void))
   return r < 0 ? -EIO : 0;
 }
 
-/* --- the entry points ------------------------------------------------------
+/* --- recovery and stop -----------------------------------------------------
  */
-
-/* Whether the merge record M still fits the files: every disk whose commit
- * is not done has its TOP and its BASE.  A record planned from a view
- * older than a merge below may name a BASE that merge deleted. */
-static bool
-record_fits (const struct vs_meta *m)
-{
-  for (size_t i = 0; i < m->nmerge; i++)
-    if (!m->merge_disks[i].committed
-        && (access (m->merge_disks[i].top, F_OK) != 0
-            || access (m->merge_disks[i].base, F_OK) != 0))
-      return false;
-  return true;
-}
-
-int
-host_snapshot_delete (const struct vs_vm *vm, const char *name,
-                      bool (*interrupted) (void))
-{
-  const struct vs_snapshot *snap = vm_find_snapshot (vm, name);
-  CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  struct vs_snapshot *now = NULL;
-  struct dom_xml *dx = NULL;
-  struct merge *m;
-  int r;
-
-  if (snap == NULL)
-    return -ENOENT;
-  if ((m = find_worker (vm, name)) != NULL)
-    return wait_merge (m, interrupted); /* an rmdir interrupted before */
-  if ((vm->preview && strcmp (vm->preview, name) == 0)
-      || (vm->resume && strcmp (vm->resume, name) == 0))
-    {
-      log_error ("VM '%s': snapshot '%s' cannot be deleted: %s points to it.",
-                 vm->name, name,
-                 vm->preview && strcmp (vm->preview, name) == 0 ? "preview"
-                                                                : "resume");
-      return -EBUSY;
-    }
-  if (clone_source_busy (vm->uuid))
-    {
-      log_error ("VM '%s': snapshot '%s' cannot be deleted while a clone is "
-                 "copied from the VM's volumes.",
-                 vm->name, name);
-      return -EBUSY;
-    }
-  if ((r = vm_op_begin (vm)) < 0)
-    return r;
-  if ((r = lookup_domain (vm, &dom)) < 0)
-    ;
-  /* Its whole disks must not be read while their volumes change. */
-  else if ((r = export_release_snapshot (snap->ino, true)) < 0)
-    log_error ("VM '%s': snapshot '%s' cannot be deleted while its whole "
-               "disks or frozen volumes are read.",
-               vm->name, name);
-  else if ((r = read_inactive (vm->name, dom, NULL, &dx)) < 0)
-    ;
-  else if (dx->meta.merge && strcmp (dx->meta.merge, name) != 0)
-    {
-      log_error ("VM '%s': snapshot '%s' cannot be deleted while the merge "
-                 "of '%s' is not over.",
-                 vm->name, name, dx->meta.merge);
-      r = -EBUSY;
-    }
-  else if (dx->meta.merge && record_fits (&dx->meta))
-    {
-      log_info ("VM '%s': trying the merge of '%s' again.", vm->name, name);
-      dx->meta.merge_failed = false;
-      r = meta_write (vm, dom, &dx->meta);
-    }
-  /* Planned from the snapshot as libvirt and the files have it now: the
-   * view may be from before a merge or a probe that failed. */
-  else if ((now = snapshot_read (dom, vm, name)) == NULL)
-    r = -ENOENT;
-  else
-    {
-      if (dx->meta.merge)
-        {
-          log_warning ("VM '%s': the record of the merge of '%s' no longer "
-                       "fits its volumes: planned again.",
-                       vm->name, name);
-          vs_meta_clear_merge (&dx->meta);
-        }
-      if ((r = merge_plan (vm, now, dx, &dx->meta)) == 0)
-        r = meta_write (vm, dom, &dx->meta);
-    }
-  snapshot_unref (now);
-  dom_xml_free (dx);
-  if (r < 0)
-    {
-      host_sync (vm, false);
-      vm_op_end (vm);
-      return r;
-    }
-  log_info ("VM '%s': deleting snapshot '%s' by merge.", vm->name, name);
-  /* Its info says "status: merging" once the metadata event has rebuilt
-   * the VM: no need to wait for it here. */
-  if ((m = start_worker (vm, name)) == NULL)
-    return -EIO;
-  return wait_merge (m, interrupted);
-}
 
 void
 merge_recover (void)
@@ -899,7 +798,7 @@ merge_recover (void)
       log_info ("VM '%s': a merge of snapshot '%s' was under way; carrying "
                 "it on.",
                 vm->name, vm->merging);
-      if ((m = start_worker (vm, vm->merging)) != NULL)
+      if ((m = merge_start (vm, vm->merging)) != NULL)
         merge_unref (m);
     }
   host_put (h);

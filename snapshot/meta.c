@@ -48,6 +48,29 @@ clone_disk_clear (struct clone_disk *k)
 }
 
 void
+vs_meta_clear_branch (struct vs_meta *m)
+{
+  for (size_t i = 0; i < m->nbranch; i++)
+    {
+      struct branch_child *c = &m->branch_children[i];
+
+      free (c->target);
+      free (c->path);
+      free (c->format);
+      free (c->volume);
+      free (c->backing);
+      free (c->backing_format);
+    }
+  free (m->branch_children);
+  free (m->branch);
+  free (m->branch_memory);
+  free (m->branch_parent);
+  m->branch = m->branch_memory = m->branch_parent = NULL;
+  m->branch_children = NULL;
+  m->nbranch = 0;
+}
+
+void
 vs_meta_clear_clone (struct vs_meta *m)
 {
   free (m->clone_vm);
@@ -95,7 +118,9 @@ vs_meta_clear (struct vs_meta *m)
   free (m->merge_disks);
   free (m->rename_from);
   free (m->rename_to);
+  free (m->stateless);
   vs_meta_clear_clone (m);
+  vs_meta_clear_branch (m);
   memset (m, 0, sizeof *m);
 }
 
@@ -236,6 +261,54 @@ read_clone (struct doc *d, struct vs_meta *m)
   xmlXPathFreeObject (obj);
 }
 
+static void
+read_branch (struct doc *d, struct vs_meta *m)
+{
+  xmlXPathObjectPtr obj;
+  int n;
+
+  m->branch = xd_string (d, NULL, "string(" META "vmsnapfs:branch/@snapshot)");
+  if (m->branch == NULL)
+    return;
+  m->branch_memory
+      = xd_string (d, NULL, "string(" META "vmsnapfs:branch/@memory)");
+  m->branch_parent
+      = xd_string (d, NULL, "string(" META "vmsnapfs:branch/@parent)");
+  obj = xd_nodes (d, META "vmsnapfs:branch/vmsnapfs:child", &n);
+  m->branch_children = xcalloc (n, sizeof *m->branch_children);
+  for (int i = 0; i < n; i++)
+    {
+      struct branch_child *c = &m->branch_children[m->nbranch];
+      char *live = NULL;
+      const struct attr a[]
+          = { { "target", &c->target, true },
+              { "path", &c->path, true },
+              { "format", &c->format, true },
+              { "volume", &c->volume, true },
+              { "backing", &c->backing, false },
+              { "backing-format", &c->backing_format, false },
+              { "live", &live, false } };
+
+      if (read_attrs (d, obj->nodesetval->nodeTab[i], a, 7))
+        {
+          c->live = live && strcmp (live, "yes") == 0;
+          m->nbranch++;
+        }
+      else
+        {
+          free (c->target);
+          free (c->path);
+          free (c->format);
+          free (c->volume);
+          free (c->backing);
+          free (c->backing_format);
+          memset (c, 0, sizeof *c);
+        }
+      free (live);
+    }
+  xmlXPathFreeObject (obj);
+}
+
 void
 meta_read_doc (struct doc *d, struct vs_meta *m)
 {
@@ -245,6 +318,9 @@ meta_read_doc (struct doc *d, struct vs_meta *m)
   read_preview (d, m);
   read_merge (d, m);
   read_clone (d, m);
+  read_branch (d, m);
+  m->stateless
+      = xd_string (d, NULL, "string(" META "vmsnapfs:stateless/@snapshot)");
   m->rename_from
       = xd_string (d, NULL, "string(" META "vmsnapfs:rename/@from)");
   m->rename_to = xd_string (d, NULL, "string(" META "vmsnapfs:rename/@to)");
@@ -310,6 +386,29 @@ meta_node (xmlDocPtr doc, const struct vs_meta *m, bool with_ns)
                        m->merge_disks[i].committed ? "repoint" : "commit");
         }
     }
+  if (m->branch)
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "branch", NULL);
+      xd_set_attr (n, "snapshot", m->branch);
+      xd_set_attr (n, "memory", m->branch_memory);
+      xd_set_attr (n, "parent", m->branch_parent);
+      for (size_t i = 0; i < m->nbranch; i++)
+        {
+          const struct branch_child *c = &m->branch_children[i];
+          xmlNodePtr k = xmlNewChild (n, ns, BAD_CAST "child", NULL);
+
+          xd_set_attr (k, "target", c->target);
+          xd_set_attr (k, "path", c->path);
+          xd_set_attr (k, "format", c->format);
+          xd_set_attr (k, "volume", c->volume);
+          xd_set_attr (k, "backing", c->backing);
+          xd_set_attr (k, "backing-format", c->backing_format);
+          xd_set_attr (k, "live", c->live ? "yes" : "no");
+        }
+    }
+  if (m->stateless)
+    xd_set_attr (xmlNewChild (root, ns, BAD_CAST "stateless", NULL),
+                 "snapshot", m->stateless);
   if (m->clone_vm)
     {
       n = xmlNewChild (root, ns, BAD_CAST "clone", NULL);
@@ -357,15 +456,7 @@ meta_edit_doc (struct doc *d, const struct vs_meta *meta)
 {
   xmlNodePtr root = xmlDocGetRootElement (d->doc);
   xmlNodePtr md = xd_child (root, "metadata");
-  xmlXPathObjectPtr obj;
-  int n;
 
-  obj = xd_nodes (d, "/domain/metadata/vmsnapfs:vmsnapfs", &n);
-  for (int i = 0; i < n; i++)
-    {
-      xmlUnlinkNode (obj->nodesetval->nodeTab[i]);
-      xmlFreeNode (obj->nodesetval->nodeTab[i]);
-    }
-  xmlXPathFreeObject (obj);
+  xd_remove (d, "/domain/metadata/vmsnapfs:vmsnapfs");
   xmlAddChild (md, meta_node (d->doc, meta, true));
 }

@@ -58,6 +58,7 @@ vm_unref (struct vs_vm *vm)
   free (vm->current);
   free (vm->preview);
   free (vm->resume);
+  free (vm->stateless);
   free (vm->merging);
   for (size_t i = 0; i < vm->ndisks; i++)
     {
@@ -95,7 +96,7 @@ find_by_name (void *const *items, size_t n, size_t name_offset,
     {
       size_t mid = (lo + hi) / 2;
       const char *mid_name
-          = *(const char *const *) ((const char *) items[mid] + name_offset);
+          = *(const char *const *)((const char *)items[mid] + name_offset);
       int c = strcmp (name, mid_name);
       if (c == 0)
         return items[mid];
@@ -110,14 +111,14 @@ find_by_name (void *const *items, size_t n, size_t name_offset,
 const struct vs_vm *
 host_find_vm (const struct vs_host *h, const char *name)
 {
-  return find_by_name ((void *const *) h->vms, h->nvms,
+  return find_by_name ((void *const *)h->vms, h->nvms,
                        offsetof (struct vs_vm, name), name);
 }
 
 const struct vs_snapshot *
 vm_find_snapshot (const struct vs_vm *vm, const char *name)
 {
-  return find_by_name ((void *const *) vm->snaps, vm->nsnaps,
+  return find_by_name ((void *const *)vm->snaps, vm->nsnaps,
                        offsetof (struct vs_snapshot, name), name);
 }
 
@@ -128,9 +129,12 @@ vm_state_word (const char *w)
   {
     const char *libvirt, *ours;
   } words[] = {
-    { "running", "running" },   { "blocked", "blocked" },
-    { "paused", "paused" },     { "shutdown", "shutdown" },
-    { "shutoff", "shut_off" },  { "crashed", "crashed" },
+    { "running", "running" },
+    { "blocked", "blocked" },
+    { "paused", "paused" },
+    { "shutdown", "shutdown" },
+    { "shutoff", "shut_off" },
+    { "crashed", "crashed" },
     { "pmsuspended", "pmsuspended" },
     /* libvirt's word for a disk-only snapshot of an active VM */
     { "disk-snapshot", "running" },
@@ -146,7 +150,8 @@ void
 snapshot_render (struct vs_snapshot *s)
 {
   struct strbuf b = { 0 };
-  json_object *o = json_object_new_object (), *disks = json_object_new_array ();
+  json_object *o = json_object_new_object (),
+              *disks = json_object_new_array ();
   char created[32];
 
   format_iso8601 (s->created, created);
@@ -168,8 +173,8 @@ snapshot_render (struct vs_snapshot *s)
   json_object_object_add (o, "vm_state", json_object_new_string (s->vm_state));
   json_object_object_add (
       o, "memory", json_object_new_string (s->memory_file ? "yes" : "no"));
-  json_object_object_add (
-      o, "quiesced", json_object_new_string (s->quiesced ? "yes" : "no"));
+  json_object_object_add (o, "quiesced",
+                          json_object_new_string (s->quiesced ? "yes" : "no"));
   json_object_object_add (o, "status", json_object_new_string (s->status));
   json_object_object_add (
       o, "memory_file",
@@ -184,10 +189,13 @@ snapshot_render (struct vs_snapshot *s)
                      "disk.%s.volume: %s\ndisk.%s.format: %s\n"
                      "disk.%s.virtual_size: %llu\n",
                      d->target, d->volume, d->target, d->format, d->target,
-                     (unsigned long long) d->virtual_size);
-      json_object_object_add (dj, "target", json_object_new_string (d->target));
-      json_object_object_add (dj, "volume", json_object_new_string (d->volume));
-      json_object_object_add (dj, "format", json_object_new_string (d->format));
+                     (unsigned long long)d->virtual_size);
+      json_object_object_add (dj, "target",
+                              json_object_new_string (d->target));
+      json_object_object_add (dj, "volume",
+                              json_object_new_string (d->volume));
+      json_object_object_add (dj, "format",
+                              json_object_new_string (d->format));
       json_object_object_add (dj, "virtual_size",
                               json_object_new_uint64 (d->virtual_size));
       json_object_array_add (disks, dj);
@@ -197,9 +205,10 @@ snapshot_render (struct vs_snapshot *s)
   free (s->info);
   s->info = strbuf_steal (&b, &s->info_len);
   free (s->info_json);
-  s->info_json = xasprintf (
-      "%s\n", json_object_to_json_string_ext (
-                  o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+  s->info_json
+      = xasprintf ("%s\n", json_object_to_json_string_ext (
+                               o, JSON_C_TO_STRING_PRETTY
+                                      | JSON_C_TO_STRING_NOSLASHESCAPE));
   s->info_json_len = strlen (s->info_json);
   json_object_put (o);
 }

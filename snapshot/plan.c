@@ -123,7 +123,7 @@ children_of (const struct vol *vols, size_t nvols, const char *parent,
  * stands on any BASE.  Returns 0, -EBUSY or -EIO (logged). */
 int
 merge_plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
-      const struct dom_xml *dx, struct vs_meta *m)
+            const struct dom_xml *dx, struct vs_meta *m)
 {
   m->merge = xstrdup (snap->name);
   m->merge_memory = xstrdup_null (snap->memory_file);
@@ -145,13 +145,12 @@ merge_plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
       for (size_t k = 0; k < nkids; k++)
         if (strcmp (kids[k].path, d->overlay) != 0)
           {
-            log_error ("VM '%s': snapshot '%s' cannot be deleted: on disk "
-                       "'%s', its volume '%s' is also the base of '%s', "
-                       "another branch.",
-                       vm->name, snap->name, d->target, d->volume,
-                       kids[k].path);
+            log_info ("VM '%s': on disk '%s', the volume '%s' of snapshot "
+                      "'%s' is also the base of '%s', another branch.",
+                      vm->name, d->target, d->volume, snap->name,
+                      kids[k].path);
             free (kids);
-            return -EBUSY;
+            return -EMLINK;
           }
       free (kids);
       if (d->overlay_format == NULL)

@@ -50,8 +50,7 @@ redefine (const struct vs_vm *vm, virDomainPtr dom, const char *xml,
   return 0;
 }
 
-/* Step 2: every child of FROM stands on TO. */
-static int
+int
 move_children (const struct vs_vm *vm, virDomainPtr dom, const char *from,
                const char *to)
 {
@@ -74,7 +73,11 @@ move_children (const struct vs_vm *vm, virDomainPtr dom, const char *from,
                   all[i], VIR_DOMAIN_SNAPSHOT_XML_SECURE))
           && snap_xml_parse (xml, &sx) == 0 && sx->parent
           && strcmp (sx->parent, from) == 0)
-        r = redefine (vm, dom, xml, NULL, to, 0);
+        {
+          CLEANUP_FREE char *moved = snap_xml_reparent (xml, to);
+
+          r = moved ? redefine (vm, dom, moved, NULL, NULL, 0) : -EIO;
+        }
       else if (r == 0 && xml == NULL)
         {
           log_error ("VM '%s': cannot read a snapshot: %s", vm->name,
@@ -149,6 +152,7 @@ finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *m)
       rename_field (&m->resume, from, to);
       rename_field (&m->kept_current, from, to);
       rename_field (&m->kept_resume, from, to);
+      rename_field (&m->stateless, from, to);
       log_info ("VM '%s': snapshot '%s' renamed '%s'.", vm->name, from, to);
     }
   else

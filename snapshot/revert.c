@@ -93,8 +93,8 @@ set_current (struct op *o, const char *snap)
   if (snap == NULL)
     return 0;
   if ((s = virDomainSnapshotLookupByName (o->dom, snap, 0)) == NULL
-      || (xml = virDomainSnapshotGetXMLDesc (
-                  s, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+      || (xml
+          = virDomainSnapshotGetXMLDesc (s, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
              == NULL
       || (again = virDomainSnapshotCreateXML (
               o->dom, xml,
@@ -143,6 +143,7 @@ do_preview (struct op *o, const struct vs_snapshot *snap)
   int r = 0;
 
   m.snapshot_mode = xstrdup_null (dx->meta.snapshot_mode);
+  m.stateless = xstrdup_null (dx->meta.stateless);
   m.preview = xstrdup (snap->name);
   m.kept_current = current_snapshot_name (o->dom);
   m.kept_resume = xstrdup_null (dx->meta.resume);
@@ -165,16 +166,16 @@ do_preview (struct op *o, const struct vs_snapshot *snap)
           r = -EINVAL;
           break;
         }
-      stem = xasprintf ("%s.%s.from-%s", o->vm->name, cur->target,
-                        snap->name);
+      stem = xasprintf ("%s.%s.from-%s", o->vm->name, cur->target, snap->name);
       k->target = xstrdup (cur->target);
       k->kept = xstrdup (cur->source);
       k->format = xstrdup_null (cur->format);
       k->preview = new_volume_path (cur->source, stem, "qcow2");
       m.ndisks++;
-      const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-                             "-b", frozen->volume, "-F", frozen->format,
-                             k->preview, NULL };
+      const char *argv[]
+          = { "qemu-img", "create",       "-q", "-f",           "qcow2",
+              "-b",       frozen->volume, "-F", frozen->format, k->preview,
+              NULL };
       char *out = NULL;
       if ((r = run_capture (argv, 65536, 60000, &out, NULL, NULL)) < 0)
         log_error ("VM '%s': cannot make the volume '%s'.", o->vm->name,
@@ -208,7 +209,8 @@ do_commit (struct op *o)
   /* The record without the preview, its fields borrowed from O's. */
   const struct vs_meta *k = &o->dx->meta;
   struct vs_meta m = { .snapshot_mode = k->snapshot_mode,
-                       .resume = k->resume };
+                       .resume = k->resume,
+                       .stateless = k->stateless };
   int r = op_define (o, NULL, 0, &m);
 
   if (r == 0)
@@ -292,6 +294,7 @@ host_undo (const struct vs_vm *vm)
                                   k->disks[i].format };
   m.snapshot_mode = k->snapshot_mode;
   m.resume = k->kept_resume;
+  m.stateless = k->stateless;
   if ((r = op_define (&o, ch, k->ndisks, &m)) == 0)
     {
       set_current (&o, k->kept_current);
@@ -325,7 +328,7 @@ host_activate (const struct vs_vm *vm, const char *name)
 static int
 clear_resume (struct vs_meta *m, const char *arg)
 {
-  (void) arg;
+  (void)arg;
   if (m->resume == NULL)
     return -ENOENT;
   free (m->resume);
@@ -361,7 +364,7 @@ restore_memory (const struct vs_vm *vm, virDomainPtr dom)
     return -EIO;
   if ((c = host_conn ()) == NULL
       || (saved = virDomainSaveImageGetXMLDesc (
-                  c, snap->memory_file, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE))
+              c, snap->memory_file, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE))
              == NULL)
     {
       log_error ("VM '%s': cannot read the memory of '%s': %s", vm->name,
@@ -381,7 +384,8 @@ restore_memory (const struct vs_vm *vm, virDomainPtr dom)
       goto out;
     }
   if (virDomainRestoreFlags (c, snap->memory_file, xml,
-                             VIR_DOMAIN_SAVE_RUNNING) < 0)
+                             VIR_DOMAIN_SAVE_RUNNING)
+      < 0)
     {
       r = -virt_errno ();
       log_error ("VM '%s': cannot restore the memory of '%s': %s", vm->name,

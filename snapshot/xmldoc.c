@@ -148,3 +148,17 @@ xd_set_text (struct doc *d, const char *xpath, const char *value)
   xmlXPathFreeObject (obj);
   return found;
 }
+
+void
+xd_remove (struct doc *d, const char *xpath)
+{
+  int n;
+  xmlXPathObjectPtr obj = xd_nodes (d, xpath, &n);
+
+  for (int i = 0; i < n; i++)
+    {
+      xmlUnlinkNode (obj->nodesetval->nodeTab[i]);
+      xmlFreeNode (obj->nodesetval->nodeTab[i]);
+    }
+  xmlXPathFreeObject (obj);
+}

@@ -44,6 +44,9 @@ char *xd_node_string (xmlDocPtr doc, xmlNodePtr node);
 /* The child element NAME (in no namespace) of PARENT, made when missing. */
 xmlNodePtr xd_child (xmlNodePtr parent, const char *name);
 
+/* Remove the nodes XPATH selects in D. */
+void xd_remove (struct doc *d, const char *xpath);
+
 /* Remove PARENT's child elements called NAME. */
 void xd_remove_children (xmlNodePtr parent, const char *name);
 

@@ -199,6 +199,12 @@ sys.exit(st.get("exitcode", 1))
 PY
 }
 
+# is_shut_off DIR: the state file of VM directory DIR says shut_off (for
+# wait_for, which runs its command again, not its arguments).
+is_shut_off() {
+    [ "$(cat "$1/state")" = shut_off ]
+}
+
 # guest_count NAME: the last count the guest printed on its console.
 guest_count() {
     sed -n 's/^count \([0-9][0-9]*\).*/\1/p' \

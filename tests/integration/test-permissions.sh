@@ -154,6 +154,17 @@ if virsh -q snapshot-list "$vm" --name | grep -qx by-operator; then
     fail "the operator's rmdir left the snapshot"
 fi
 assert_eq running "$(virsh -q domstate "$vm")" "the VM after the operator's merge"
+# Links at the top (clones, imports) are verbs too; an import reads the
+# directory with the operator's rights, not the daemon's.
+assert_eq "775 $P-operators" "$(stat -c '%a %G' "$MNT")" "the top with operators"
+mkdir -p "$HELP/noread/snapshots"
+chmod 700 "$HELP/noread"
+assert_eq EACCES "$(errno_as operator symlink "$HELP/noread" "$MNT/${VM_PREFIX}permimport")" \
+    "an import of a directory the operator may not read"
+grep -q "may not read '$HELP/noread'" "$DAEMON_LOG" || fail "the log does not say who may not read"
+virsh -q dominfo "${VM_PREFIX}permimport" >/dev/null 2>&1 && fail "the refused import defined a VM"
+assert_eq EACCES "$(errno_as user symlink "$vm/snapshots/s1" "$MNT/${VM_PREFIX}permclone")" \
+    "a clone by an ordinary user"
 # The ordinary user still may not.
 facts=$(vm_facts)
 for f in vda.qcow2 vda.img memory; do

@@ -15,23 +15,25 @@
 #include "util.h"
 
 #define IMG(file, size, backing)                                              \
-  "{\"filename\":\"" file "\",\"format\":\"qcow2\",\"virtual-size\":" size   \
-  backing "}"
-#define BACKED(b) ",\"full-backing-filename\":\"" b "\",\"backing-filename-format\":\"qcow2\""
+  "{\"filename\":\"" file                                                     \
+  "\",\"format\":\"qcow2\",\"virtual-size\":" size backing "}"
+#define BACKED(b)                                                             \
+  ",\"full-backing-filename\":\"" b "\",\"backing-filename-format\":"         \
+                                    "\"qcow2\""
 
 struct parse_case
 {
   const char *what;
   const char *json;
-  int expect;        /* 0 or -errno */
-  size_t n;          /* images, when 0 expected */
+  int expect; /* 0 or -errno */
+  size_t n;   /* images, when 0 expected */
 };
 
 static const struct parse_case cases[] = {
   { "one image", "[" IMG ("/a", "1048576", "") "]", 0, 1 },
   { "three images",
-    "[" IMG ("/c", "1048576", BACKED ("/b")) "," IMG ("/b", "1048576",
-                                                   BACKED ("/a")) "," IMG ("/a", "1048576", "") "]\n",
+    "[" IMG ("/c", "1048576", BACKED ("/b")) "," IMG (
+        "/b", "1048576", BACKED ("/a")) "," IMG ("/a", "1048576", "") "]\n",
     0, 3 },
   { "empty input", "", -EINVAL, 0 },
   { "truncated", "[" IMG ("/a", "1048576", ""), -EINVAL, 0 },
@@ -54,17 +56,16 @@ static const struct parse_case cases[] = {
   { "negative size", "[" IMG ("/a", "-1", "") "]", -EOVERFLOW, 0 },
   { "size above INT64_MAX", "[" IMG ("/a", "18446744073709551615", "") "]",
     -EOVERFLOW, 0 },
-  { "size far beyond 64 bits", "[" IMG ("/a", "99999999999999999999999", "")
-    "]", -EOVERFLOW, 0 },
-  { "size at INT64_MAX", "[" IMG ("/a", "9223372036854775807", "") "]", 0,
-    1 },
+  { "size far beyond 64 bits",
+    "[" IMG ("/a", "99999999999999999999999", "") "]", -EOVERFLOW, 0 },
+  { "size at INT64_MAX", "[" IMG ("/a", "9223372036854775807", "") "]", 0, 1 },
   { "a loop",
-    "[" IMG ("/b", "1", BACKED ("/a")) "," IMG ("/a", "1", BACKED ("/b")) ","
-    IMG ("/b", "1", "") "]",
+    "[" IMG ("/b", "1", BACKED ("/a")) "," IMG (
+        "/a", "1", BACKED ("/b")) "," IMG ("/b", "1", "") "]",
     -ELOOP, 0 },
-  { "an image backed by itself", "[" IMG ("/a", "1", BACKED ("/a")) "," IMG (
-                                     "/a", "1", "") "]",
-    -ELOOP, 0 },
+  { "an image backed by itself",
+    "[" IMG ("/a", "1", BACKED ("/a")) "," IMG ("/a", "1", "") "]", -ELOOP,
+    0 },
   { "a missing backing file", "[" IMG ("/b", "1", BACKED ("/a")) "]", -ENOENT,
     0 },
   { "a backing file that is not the next image",
@@ -74,26 +75,27 @@ static const struct parse_case cases[] = {
     "[" IMG ("/b", "1", "") "," IMG ("/a", "1", "") "]", -EINVAL, 0 },
   { "a backing format that differs",
     "[{\"filename\":\"/b\",\"format\":\"qcow2\",\"virtual-size\":1,"
-    "\"full-backing-filename\":\"/a\",\"backing-filename-format\":\"raw\"},"
-    IMG ("/a", "1", "") "]",
+    "\"full-backing-filename\":\"/"
+    "a\",\"backing-filename-format\":\"raw\"}," IMG ("/a", "1", "") "]",
     -EINVAL, 0 },
   { "a backing file of no recorded format: qemu probed it",
     "[{\"filename\":\"/b\",\"format\":\"qcow2\",\"virtual-size\":1,"
     "\"full-backing-filename\":\"/a\"}," IMG ("/a", "1", "") "]",
     -EINVAL, 0 },
-  { "deep nesting", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
-                    "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
-                    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+  { "deep nesting",
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+    "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
     -EINVAL, 0 },
 };
 
 static void
 test_parse_table (void **state)
 {
-  (void) state;
+  (void)state;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     {
-      struct chain *c = (struct chain *) 0x1;
+      struct chain *c = (struct chain *)0x1;
       int r = chain_parse (cases[i].json, strlen (cases[i].json), &c);
 
       if (r != cases[i].expect)
@@ -122,7 +124,7 @@ test_parse_fields (void **state)
         "1073741824}]";
   struct chain *c;
 
-  (void) state;
+  (void)state;
   assert_int_equal (chain_parse (json, strlen (json), &c), 0);
   assert_string_equal (c->images[0].filename, "/t");
   assert_string_equal (c->images[0].backing, "/d/b.raw");
@@ -149,7 +151,7 @@ test_parse_image (void **state)
   };
   struct chain *c;
 
-  (void) state;
+  (void)state;
   for (size_t i = 0; i < sizeof images / sizeof images[0]; i++)
     {
       int r = chain_parse_image (images[i].json, strlen (images[i].json), &c);
@@ -172,12 +174,13 @@ test_parse_too_deep (void **state)
   char *json;
   size_t len;
 
-  (void) state;
+  (void)state;
   strbuf_printf (&b, "[");
   for (int i = CHAIN_MAX_DEPTH; i >= 0; i--)
     {
-      strbuf_printf (&b, "%s{\"filename\":\"/%d\",\"format\":\"qcow2\","
-                         "\"virtual-size\":1",
+      strbuf_printf (&b,
+                     "%s{\"filename\":\"/%d\",\"format\":\"qcow2\","
+                     "\"virtual-size\":1",
                      i == CHAIN_MAX_DEPTH ? "" : ",", i);
       if (i > 0)
         strbuf_printf (&b, ",\"full-backing-filename\":\"/%d\"", i - 1);
@@ -207,8 +210,10 @@ static const struct
   { "not from 0", "[" EXT (1, 10, true) "]", -EINVAL },
   { "zero length", "[" EXT (0, 0, true) "]", -EINVAL },
   { "negative", "[" EXT (0, -1, true) "]", -EOVERFLOW },
-  { "past 2^63", "[" EXT (0, 9223372036854775807, true) ","
-                 EXT (9223372036854775807, 1, true) "]", -EOVERFLOW },
+  { "past 2^63",
+    "[" EXT (0, 9223372036854775807, true) "," EXT (9223372036854775807, 1,
+                                                    true) "]",
+    -EOVERFLOW },
   { "zero not a boolean", "[{\"start\":0,\"length\":1,\"zero\":1}]", -EINVAL },
   { "no start", "[{\"length\":1,\"zero\":true}]", -EINVAL },
   { "an extent not an object", "[1]", -EINVAL },
@@ -217,30 +222,34 @@ static const struct
     "[{\"start\":0,\"length\":1,\"zero\":false,\"offset\":0}]", -EINVAL },
   { "a depth past the deepest chain",
     "[{\"start\":0,\"length\":1,\"zero\":false,\"offset\":0,"
-    "\"depth\":256}]", -EINVAL },
+    "\"depth\":256}]",
+    -EINVAL },
   { "a negative offset",
     "[{\"start\":0,\"length\":1,\"zero\":false,\"offset\":-1,"
-    "\"depth\":0}]", -EOVERFLOW },
+    "\"depth\":0}]",
+    -EOVERFLOW },
   { "an offset near 2^63",
     "[{\"start\":0,\"length\":2,\"zero\":false,"
-    "\"offset\":9223372036854775807,\"depth\":0}]", -EOVERFLOW },
+    "\"offset\":9223372036854775807,\"depth\":0}]",
+    -EOVERFLOW },
   { "an offset not a number",
     "[{\"start\":0,\"length\":1,\"zero\":false,\"offset\":\"0\","
-    "\"depth\":0}]", -EINVAL },
+    "\"depth\":0}]",
+    -EINVAL },
 };
 
 static void
 test_map_table (void **state)
 {
-  (void) state;
+  (void)state;
   for (size_t i = 0; i < sizeof map_cases / sizeof map_cases[0]; i++)
     {
-      struct map *m = (struct map *) 0x1;
+      struct map *m = (struct map *)0x1;
       int r = map_parse (map_cases[i].json, strlen (map_cases[i].json), &m);
 
       if (r != map_cases[i].r)
-        fail_msg ("%s: expected %d, got %d", map_cases[i].what,
-                  map_cases[i].r, r);
+        fail_msg ("%s: expected %d, got %d", map_cases[i].what, map_cases[i].r,
+                  r);
       if (r < 0)
         assert_null (m);
       map_free (r == 0 ? m : NULL);
@@ -251,12 +260,11 @@ static void
 test_map_seek (void **state)
 {
   /* hole [0,10) data [10,15) data [15,20) hole [20,30) data [30,40) */
-  const char *json = "[" EXT (0, 10, true) "," EXT (10, 5, false) ","
-                     EXT (15, 5, false) "," EXT (20, 10, true) ","
-                     EXT (30, 10, false) "]";
+  const char *json = "[" EXT (0, 10, true) "," EXT (10, 5, false) "," EXT (
+      15, 5, false) "," EXT (20, 10, true) "," EXT (30, 10, false) "]";
   struct map *m;
 
-  (void) state;
+  (void)state;
   assert_int_equal (map_parse (json, strlen (json), &m), 0);
   assert_int_equal (m->n, 4); /* neighbours of one kind joined */
   assert_int_equal (m->size, 40);
@@ -273,8 +281,8 @@ test_map_seek (void **state)
   map_free (m);
 }
 
-#define RUN(s, l, d, o)                                                      \
-  "{\"start\":" #s ",\"length\":" #l ",\"zero\":false,\"depth\":" #d     \
+#define RUN(s, l, d, o)                                                       \
+  "{\"start\":" #s ",\"length\":" #l ",\"zero\":false,\"depth\":" #d          \
   ",\"offset\":" #o "}"
 #define COMPRESSED(s, l) "{\"start\":" #s ",\"length\":" #l ",\"zero\":false}"
 
@@ -284,14 +292,19 @@ test_map_runs (void **state)
   /* zeros [0,10); depth 0 at 100 [10,15) and at 105 [15,20), which
    * continue each other; depth 0 at 300 [20,25), which does not; depth 1
    * at 0 [25,30); no offset [30,35) and [35,40); zeros [40,50). */
-  const char *json = "[" EXT (0, 10, true) "," RUN (10, 5, 0, 100) ","
-                     RUN (15, 5, 0, 105) "," RUN (20, 5, 0, 300) ","
-                     RUN (25, 5, 1, 0) "," COMPRESSED (30, 5) ","
-                     COMPRESSED (35, 5) "," EXT (40, 10, true) "]";
+  const char *json
+      = "[" EXT (0, 10, true) "," RUN (10, 5, 0, 100) "," RUN (15, 5, 0, 105) "," RUN (
+          20, 5, 0,
+          300) "," RUN (25, 5, 1,
+                        0) "," COMPRESSED (30,
+                                           5) "," COMPRESSED (35,
+                                                              5) "," EXT (40,
+                                                                          10,
+                                                                          true) "]";
   const struct run *r;
   struct map *m;
 
-  (void) state;
+  (void)state;
   assert_int_equal (map_parse (json, strlen (json), &m), 0);
   assert_int_equal (m->nruns, 6);
   assert_int_equal (m->depths, 2);
@@ -351,14 +364,14 @@ sh (const char *fmt, ...)
 static int
 setup_dir (void **state)
 {
-  (void) state;
+  (void)state;
   return mkdtemp (dir) ? 0 : -1;
 }
 
 static int
 remove_dir (void **state)
 {
-  (void) state;
+  (void)state;
   sh ("rm -rf %s", dir);
   return 0;
 }
@@ -369,7 +382,7 @@ test_probe_real_chain (void **state)
   char top[256];
   struct chain *c;
 
-  (void) state;
+  (void)state;
   sh ("qemu-img create -q -f raw %s/base.raw 16M", dir);
   sh ("qemu-img create -q -f qcow2 -b %s/base.raw -F raw %s/mid.qcow2", dir,
       dir);
@@ -409,7 +422,7 @@ test_map_real_chain (void **state)
   char top[256];
   struct map *m;
 
-  (void) state;
+  (void)state;
   /* 1 MiB of data at 1 MiB in the base, 1 MiB at 8 MiB in the top. */
   sh ("qemu-img create -q -f qcow2 %s/mb.qcow2 16M", dir);
   sh ("qemu-io -f qcow2 -c 'write -q 1M 1M' %s/mb.qcow2", dir);
@@ -458,7 +471,7 @@ test_map_changes (void **state)
   char top[256];
   struct map *m, *c;
 
-  (void) state;
+  (void)state;
   /* Base: data at [1M,3M).  Top: data at [8M,9M), zeros written at
    * [2M,3M) over the base's data, zeros written at [12M,13M). */
   sh ("qemu-img create -q -f qcow2 %s/cb.qcow2 16M", dir);
@@ -507,7 +520,7 @@ test_probe_own_data (void **state)
     { "vmdk.vmdk", "vmdk", "-f vmdk", false },
   };
 
-  (void) state;
+  (void)state;
   for (size_t i = 0; i < sizeof images / sizeof images[0]; i++)
     {
       char create[512], path[256];
@@ -536,8 +549,9 @@ test_probe_refusals (void **state)
   char path[256];
   struct chain *c;
 
-  (void) state;
-  assert_int_equal (chain_probe ("relative.qcow2", "qcow2", true, &c), -EINVAL);
+  (void)state;
+  assert_int_equal (chain_probe ("relative.qcow2", "qcow2", true, &c),
+                    -EINVAL);
   assert_int_equal (chain_probe ("/x.qcow2", NULL, true, &c), -EINVAL);
   assert_int_equal (chain_probe ("/x.qcow2", "-U", false, &c), -EINVAL);
   snprintf (path, sizeof path, "%s/no-such-file.qcow2", dir);

@@ -80,8 +80,7 @@ setup (void **state)
 {
   int fd = mkstemp (volume);
 
-  if (fd < 0 || write (fd, "frozen bytes", 12) != 12
-      || fchmod (fd, 0644) < 0)
+  if (fd < 0 || write (fd, "frozen bytes", 12) != 12 || fchmod (fd, 0644) < 0)
     return -1;
   close (fd);
   *state = make_host ();
@@ -105,7 +104,7 @@ struct path_case
 };
 
 static const struct path_case paths[] = {
-  { "/", 0, S_IFDIR, 0555 },
+  { "/", 0, S_IFDIR, 0755 },
   { "/web", 0, S_IFDIR, 0755 },
   { "//web//", 0, S_IFDIR, 0755 },
   { "/web/state", 0, S_IFREG, 0644 },
@@ -178,7 +177,7 @@ collect (void *ctx, const char *name, const struct stat *st)
 {
   char *list = ctx;
 
-  (void) st;
+  (void)st;
   strcat (list, name);
   strcat (list, " ");
   return 0;
@@ -194,8 +193,10 @@ test_readdir (void **state)
     { "/", "web " },
     { "/web", "state snapshot-mode active jobs jobs.json snapshots " },
     { "/web/snapshots", "s1 s2 " },
-    { "/web/snapshots/s1", "info info.json domain.xml memory vda.qcow2 vda.img vda.delta.img vda.delta.json " },
-    { "/web/snapshots/s2", "info info.json domain.xml vda.qcow2 vda.img vda.delta.img vda.delta.json " },
+    { "/web/snapshots/s1", "info info.json domain.xml memory vda.qcow2 "
+                           "vda.img vda.delta.img vda.delta.json " },
+    { "/web/snapshots/s2", "info info.json domain.xml vda.qcow2 vda.img "
+                           "vda.delta.img vda.delta.json " },
   };
 
   for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
@@ -236,7 +237,8 @@ test_open_read_only (void **state)
   assert_int_equal (node_resolve (*state, "/web/snapshots/s1/vda.qcow2", &n),
                     0);
   for (size_t i = 0; i < sizeof write_flags / sizeof write_flags[0]; i++)
-    assert_int_equal (node_open (&n, &as_root, write_flags[i], &h, &cache), -EROFS);
+    assert_int_equal (node_open (&n, &as_root, write_flags[i], &h, &cache),
+                      -EROFS);
   /* A node not opened before: whatever the kernel kept of it goes. */
   assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
   assert_true (h->fd >= 0);
@@ -302,7 +304,7 @@ test_info (void **state)
   assert_int_equal (node_resolve (*state, "/web/snapshots/s2/info", &n), 0);
   assert_int_equal (node_getattr (&n, NULL, &st), 0);
   assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
-  assert_int_equal ((size_t) st.st_size, h->len);
+  assert_int_equal ((size_t)st.st_size, h->len);
   assert_non_null (strstr (h->data, "name: s2\n"));
   assert_non_null (strstr (h->data, "parent: s1\n"));
   assert_non_null (strstr (h->data, "created: 2026-11-23T17:48:07Z\n"));
@@ -325,7 +327,10 @@ test_info (void **state)
 static void
 test_write_parsing (void **state)
 {
-  static const char *const bad[] = { "", "\n", "start\nstop", "st\0art",
+  static const char *const bad[] = { "",
+                                     "\n",
+                                     "start\nstop",
+                                     "st\0art",
                                      "start\n\n",
                                      "a-command-longer-than-sixty-three-"
                                      "bytes-is-no-command-at-all-really" };
@@ -348,8 +353,7 @@ test_write_parsing (void **state)
 static void
 test_mkdir_places (void **state)
 {
-  static const char *const nowhere[]
-      = { "/", "/web", "/web/snapshots/s1" };
+  static const char *const nowhere[] = { "/", "/web", "/web/snapshots/s1" };
   struct node n;
 
   for (size_t i = 0; i < sizeof nowhere / sizeof nowhere[0]; i++)
@@ -414,7 +418,7 @@ test_snapshot_names (void **state)
   };
   char name[200];
 
-  (void) state;
+  (void)state;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (snapshot_name_check (names[i].name) != names[i].expect)
       fail_msg ("'%s': expected %d", names[i].name, names[i].expect);
@@ -436,9 +440,9 @@ static void
 test_stable_inodes (void **state)
 {
   struct vs_host *again = make_host ();
-  const char *p[] = { "/web", "/web/state", "/web/snapshots/s1",
-                      "/web/snapshots/s1/vda.qcow2",
-                      "/web/snapshots/s1/info" };
+  const char *p[]
+      = { "/web", "/web/state", "/web/snapshots/s1",
+          "/web/snapshots/s1/vda.qcow2", "/web/snapshots/s1/info" };
   uint64_t seen[5];
 
   for (size_t i = 0; i < 5; i++)
@@ -485,7 +489,7 @@ test_backing_forgets (void **state)
   struct stat st;
   bool same;
 
-  (void) state;
+  (void)state;
   assert_int_equal (stat (volume, &st), 0);
   assert_int_equal (backing_note_open (12345, -1, &st, &same, NULL), 0);
   assert_false (same);
@@ -512,8 +516,8 @@ attrs_of (void **state, const char *path, struct stat *st)
 
 struct perm_case
 {
-  mode_t host;          /* the volume's mode on the host */
-  const char *readers;  /* -o readers=, or NULL */
+  mode_t host;         /* the volume's mode on the host */
+  const char *readers; /* -o readers=, or NULL */
   const char *operators;
   const char *path;
   mode_t perm;
@@ -554,9 +558,8 @@ test_modes (void **state)
       struct stat st;
 
       assert_int_equal (chmod (volume, perms[i].host), 0);
-      assert_int_equal (access_configure (perms[i].readers,
-                                          perms[i].operators),
-                        0);
+      assert_int_equal (
+          access_configure (perms[i].readers, perms[i].operators), 0);
       attrs_of (state, perms[i].path, &st);
       if ((st.st_mode & 07777) != perms[i].perm || st.st_gid != perms[i].gid)
         fail_msg ("%s, host mode %o, readers %s, operators %s: mode %o "
@@ -564,7 +567,7 @@ test_modes (void **state)
                   perms[i].path, perms[i].host,
                   perms[i].readers ? perms[i].readers : "-",
                   perms[i].operators ? perms[i].operators : "-",
-                  st.st_mode & 07777, (unsigned) st.st_gid);
+                  st.st_mode & 07777, (unsigned)st.st_gid);
     }
   chmod (volume, 0644);
   access_configure (NULL, NULL);
@@ -574,8 +577,8 @@ test_modes (void **state)
 static void
 test_open_checks_caller (void **state)
 {
-  const char *disks[] = { "/web/snapshots/s1/vda.qcow2",
-                          "/web/snapshots/s1/memory" };
+  const char *disks[]
+      = { "/web/snapshots/s1/vda.qcow2", "/web/snapshots/s1/memory" };
   struct caller user = { 1000, 1000, 0, { 0 } };
   struct caller reader = { 1000, 1000, 2, { 27, 1 } };
   struct handle *h;
@@ -586,8 +589,7 @@ test_open_checks_caller (void **state)
   for (size_t i = 0; i < 2; i++)
     {
       assert_int_equal (node_resolve (*state, disks[i], &n), 0);
-      assert_int_equal (node_open (&n, &user, O_RDONLY, &h, &cache),
-                        -EACCES);
+      assert_int_equal (node_open (&n, &user, O_RDONLY, &h, &cache), -EACCES);
       assert_null (h);
       assert_int_equal (node_open (&n, &reader, O_RDONLY, &h, &cache),
                         -EACCES);
@@ -595,8 +597,7 @@ test_open_checks_caller (void **state)
       assert_int_equal (access_configure ("1", NULL), 0);
       assert_int_equal (node_open (&n, &reader, O_RDONLY, &h, &cache), 0);
       handle_close (h);
-      assert_int_equal (node_open (&n, &user, O_RDONLY, &h, &cache),
-                        -EACCES);
+      assert_int_equal (node_open (&n, &user, O_RDONLY, &h, &cache), -EACCES);
       assert_int_equal (access_configure (NULL, NULL), 0);
       assert_int_equal (node_open (&n, &as_root, O_RDONLY, &h, &cache), 0);
       handle_close (h);
@@ -615,7 +616,7 @@ test_verbs_and_groups (void **state)
   struct caller member = { 1000, 1000, 1, { 1 } };
   struct caller primary = { 1000, 1, 0, { 0 } };
 
-  (void) state;
+  (void)state;
   assert_int_equal (access_configure (NULL, NULL), 0);
   assert_int_equal (access_verb (&as_root), 0);
   assert_int_equal (access_verb (&user), -EACCES);

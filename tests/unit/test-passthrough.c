@@ -26,16 +26,16 @@ static int req[2], rep[2]; /* kernel -> daemon, daemon -> kernel */
 static void
 request (uint32_t opcode, uint64_t unique, const void *body, size_t len)
 {
-  struct fuse_in_header in = { .len = (uint32_t) (sizeof in + len),
+  struct fuse_in_header in = { .len = (uint32_t)(sizeof in + len),
                                .opcode = opcode,
                                .unique = unique };
   char buf[4096];
 
   assert_int_equal (write (req[1], &in, sizeof in), sizeof in);
   if (len)
-    assert_int_equal (write (req[1], body, len), (ssize_t) len);
+    assert_int_equal (write (req[1], body, len), (ssize_t)len);
   assert_int_equal (io->read (req[0], buf, sizeof buf, NULL),
-                    (ssize_t) (sizeof in + len));
+                    (ssize_t)(sizeof in + len));
 }
 
 /* Have the module write the reply to UNIQUE of BODY; read back what it
@@ -43,22 +43,22 @@ request (uint32_t opcode, uint64_t unique, const void *body, size_t len)
 static void
 reply (uint64_t unique, void *body, size_t len)
 {
-  struct fuse_out_header out = { .len = (uint32_t) (sizeof out + len),
-                                 .unique = unique };
+  struct fuse_out_header out
+      = { .len = (uint32_t)(sizeof out + len), .unique = unique };
   struct iovec iov[2] = { { &out, sizeof out }, { body, len } };
   struct fuse_out_header back;
 
   assert_int_equal (io->writev (rep[1], iov, 2, NULL),
-                    (ssize_t) (sizeof out + len));
+                    (ssize_t)(sizeof out + len));
   assert_int_equal (read (rep[0], &back, sizeof back), sizeof back);
   assert_int_equal (back.unique, unique);
-  assert_int_equal (read (rep[0], body, len), (ssize_t) len);
+  assert_int_equal (read (rep[0], body, len), (ssize_t)len);
 }
 
 static int
 setup (void **state)
 {
-  (void) state;
+  (void)state;
   if (pipe (req) < 0 || pipe (rep) < 0)
     return -1;
   io = passthrough_io (-1);
@@ -68,7 +68,7 @@ setup (void **state)
 static int
 teardown (void **state)
 {
-  (void) state;
+  (void)state;
   close (req[0]), close (req[1]), close (rep[0]), close (rep[1]);
   return 0;
 }
@@ -82,7 +82,7 @@ test_not_offered (void **state)
   struct fuse_init_out out = { .major = 7, .minor = 37, .flags = 1 };
   struct fuse_init_out made = out;
 
-  (void) state;
+  (void)state;
   request (FUSE_INIT, 2, &in, sizeof in);
   reply (2, &out, sizeof out);
   assert_memory_equal (&out, &made, sizeof out);
@@ -102,7 +102,7 @@ test_offered (void **state)
   struct fuse_open_in open_in = { .flags = 0 };
   struct fuse_open_out open_out = { .fh = 42 };
 
-  (void) state;
+  (void)state;
   if (geteuid () != 0)
     skip (); /* the offer is taken with CAP_SYS_ADMIN only */
   request (FUSE_INIT, 4, &in, sizeof in);

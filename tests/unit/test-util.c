@@ -83,22 +83,22 @@ test_utf8_text_ok (void **state)
   static const struct text_case cases[] = {
     { "New Folder", true },
     { "Untitled Folder 2", true },
-    { "caf\xc3\xa9", true },                 /* é */
-    { "\xe5\xbf\xab\xe7\x85\xa7", true },      /* 快照 */
-    { "\xf0\x9f\x93\xb8 photo", true },       /* U+1F4F8 */
+    { "caf\xc3\xa9", true },              /* é */
+    { "\xe5\xbf\xab\xe7\x85\xa7", true }, /* 快照 */
+    { "\xf0\x9f\x93\xb8 photo", true },   /* U+1F4F8 */
     { "star* quote' semi;colon back\\slash", true },
     { "", true },
     { "tab\tx", false },
     { "new\nline", false },
     { "del\x7f", false },
-    { "c1\xc2\x85", false },                  /* U+0085, a C1 control */
+    { "c1\xc2\x85", false }, /* U+0085, a C1 control */
     { "bad\xff\xfe", false },
     { "cut\xc3", false },
     { "cut\xe5\xbf", false },
-    { "overlong\xc0\xaf", false },            /* '/' in two bytes */
+    { "overlong\xc0\xaf", false }, /* '/' in two bytes */
     { "overlong\xe0\x80\xaf", false },
-    { "surrogate\xed\xa0\x80", false },      /* U+D800 */
-    { "past\xf4\x90\x80\x80", false },       /* U+110000 */
+    { "surrogate\xed\xa0\x80", false }, /* U+D800 */
+    { "past\xf4\x90\x80\x80", false },  /* U+110000 */
     { "lone\x80", false },
   };
 
@@ -155,9 +155,9 @@ static void
 test_format_duration (void **state)
 {
   static const struct human_case cases[] = {
-    { 0, "0s" },        { 6, "6s" },          { 59, "59s" },
-    { 60, "1m00s" },    { 125, "2m05s" },     { 3599, "59m59s" },
-    { 3600, "1h00m" },  { 3720, "1h02m" },    { 86399, "23h59m" },
+    { 0, "0s" },        { 6, "6s" },         { 59, "59s" },
+    { 60, "1m00s" },    { 125, "2m05s" },    { 3599, "59m59s" },
+    { 3600, "1h00m" },  { 3720, "1h02m" },   { 86399, "23h59m" },
     { 86400, "1d00h" }, { 273600, "3d04h" },
   };
   char buf[16];

@@ -515,6 +515,50 @@ test_clone (void **state)
   assert_null (dom_xml_clone ("<domain/>", &id, NULL, 0, NULL));
 }
 
+/* The records of a stateless VM and of a branch point's deletion. */
+static void
+test_stateless_branch_records (void **state)
+{
+  struct branch_child kids[] = {
+    { .target = (char *)"vda",
+      .path = (char *)"/i/a.qcow2",
+      .format = (char *)"qcow2",
+      .volume = (char *)"/i/s1.qcow2",
+      .backing = (char *)"/i/base.qcow2",
+      .backing_format = (char *)"qcow2",
+      .live = true },
+    { .target = (char *)"vda",
+      .path = (char *)"/i/b.qcow2",
+      .format = (char *)"qcow2",
+      .volume = (char *)"/i/s1.qcow2" },
+  };
+  struct vs_meta m = { .stateless = (char *)"golden",
+                       .branch = (char *)"s1",
+                       .branch_memory = (char *)"/i/s1.mem",
+                       .nbranch = 2,
+                       .branch_children = kids };
+  char *xml = dom_xml_edit ("<domain><name>x</name></domain>", NULL, 0, &m);
+  struct dom_xml *d;
+
+  (void)state;
+  assert_non_null (xml);
+  assert_int_equal (dom_xml_parse (xml, &d), 0);
+  assert_string_equal (d->meta.stateless, "golden");
+  assert_string_equal (d->meta.branch, "s1");
+  assert_string_equal (d->meta.branch_memory, "/i/s1.mem");
+  assert_int_equal (d->meta.nbranch, 2);
+  assert_true (d->meta.branch_children[0].live);
+  assert_string_equal (d->meta.branch_children[0].backing, "/i/base.qcow2");
+  assert_false (d->meta.branch_children[1].live);
+  assert_null (d->meta.branch_children[1].backing);
+  assert_string_equal (d->meta.branch_children[1].path, "/i/b.qcow2");
+  vs_meta_clear_branch (&d->meta);
+  assert_null (d->meta.branch);
+  assert_string_equal (d->meta.stateless, "golden");
+  dom_xml_free (d);
+  free (xml);
+}
+
 int
 main (void)
 {
@@ -530,6 +574,7 @@ main (void)
     cmocka_unit_test (test_live_chain),
     cmocka_unit_test (test_edit),
     cmocka_unit_test (test_clone),
+    cmocka_unit_test (test_stateless_branch_records),
   };
   return cmocka_run_group_tests_name ("virxml", tests, NULL, NULL);
 }

@@ -1,0 +1,234 @@
+/* vmsnapfs: stateless VMs (`ln -sfn snapshots/NAME VM/stateless`).
+ *
+ * A stateless VM begins every run at snapshot NAME, as oVirt's stateless
+ * VMs and pools do.  It is built from revert: making a VM stateless
+ * reverts it to NAME (its disks on new, empty volumes over NAME's frozen
+ * ones, "resume NAME" where NAME has memory) and records NAME in the VM's
+ * metadata (<vmsnapfs:stateless snapshot=NAME/>); each time the VM stops,
+ * it is reverted to NAME again, which drops the volumes that run wrote
+ * (but those a snapshot taken during the run stands on).  So whatever
+ * starts it next (a start through VM/state restores NAME's memory; virsh
+ * boots from NAME's disks) starts at NAME.
+ *
+ * The stops are seen in libvirt's lifecycle events; a stop the daemon did
+ * not see (it was not running) is made good when it starts: every
+ * stateless VM found shut off is reverted again, which costs two empty
+ * volumes when it was not needed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+#include "virxml.h"
+
+/* How long a revert waits for the VM's other operation to end, and how
+ * often it asks again. */
+#define REARM_TRIES 100
+#define REARM_RETRY_MS 300
+
+static int
+set_stateless (struct vs_meta *m, const char *snap)
+{
+  free (m->stateless);
+  m->stateless = snap ? xstrdup (snap) : NULL;
+  return 0;
+}
+
+int
+host_stateless_set (const struct vs_vm *vm, const char *snap)
+{
+  int r;
+
+  if (vm->preview)
+    {
+      log_error ("VM '%s': snapshot '%s' is being previewed; undo or commit "
+                 "that first.",
+                 vm->name, vm->preview);
+      return -EBUSY;
+    }
+  if ((r = host_activate (vm, snap)) < 0)
+    return r;
+  if ((r = meta_update (vm, set_stateless, snap)) == 0)
+    {
+      log_info ("VM '%s': stateless: every start begins at snapshot '%s'.",
+                vm->name, snap);
+      host_sync (vm, false);
+    }
+  return r;
+}
+
+int
+host_stateless_clear (const struct vs_vm *vm)
+{
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  int r, state, reason;
+
+  if (vm->stateless == NULL)
+    return -ENOENT;
+  if ((r = lookup_domain (vm, &dom)) < 0)
+    return r;
+  if (virDomainGetState (dom, &state, &reason, 0) < 0)
+    return -EIO;
+  if (state != VIR_DOMAIN_SHUTOFF)
+    {
+      log_error ("VM '%s': it is %s; stateless ends with the VM shut off.",
+                 vm->name, domain_state_word (state));
+      return -EBUSY;
+    }
+  if ((r = meta_update (vm, set_stateless, NULL)) == 0)
+    {
+      log_info ("VM '%s': no longer stateless; it stays at '%s'.", vm->name,
+                vm->stateless);
+      host_sync (vm, false);
+    }
+  return r;
+}
+
+/* --- after each run ------------------------------------------------------ */
+
+struct rearm
+{
+  struct rearm *next;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static struct rearm *queue;
+static bool stopping, running;
+static pthread_t thread;
+
+/* Whether VM UUID runs (or cannot be asked). */
+static bool
+is_running (const char *uuid)
+{
+  virConnectPtr c = host_conn ();
+  virDomainPtr d;
+  bool active = false;
+
+  if (c == NULL)
+    return false;
+  if ((d = virDomainLookupByUUIDString (c, uuid)) != NULL)
+    {
+      active = virDomainIsActive (d) != 0;
+      virDomainFree (d);
+    }
+  virConnectClose (c);
+  return active;
+}
+
+/* Revert the stateless VM UUID to its snapshot, if it is one and is shut
+ * off; another operation under way is waited for.  Returns whether it is
+ * done (or not needed). */
+static bool
+rearm (const char *uuid)
+{
+  struct vs_host *h = host_get ();
+  const struct vs_vm *vm = NULL;
+  bool done = true;
+
+  for (size_t i = 0; i < h->nvms; i++)
+    if (strcmp (h->vms[i]->uuid, uuid) == 0)
+      vm = h->vms[i];
+  if (vm && vm->stateless)
+    {
+      int r = host_activate (vm, vm->stateless);
+
+      if (r == 0)
+        log_info ("VM '%s': stateless: back at snapshot '%s' for its next "
+                  "start.",
+                  vm->name, vm->stateless);
+      else if (r == -EBUSY)
+        done = false; /* running again, or another operation: later */
+    }
+  host_put (h);
+  return done;
+}
+
+static void *
+rearm_main (void *arg)
+{
+  (void)arg;
+  pthread_mutex_lock (&lock);
+  while (!stopping)
+    {
+      struct rearm *q = queue;
+      struct timespec until;
+
+      if (q == NULL)
+        {
+          pthread_cond_wait (&cond, &lock);
+          continue;
+        }
+      queue = q->next;
+      pthread_mutex_unlock (&lock);
+      for (int i = 0; i < REARM_TRIES && !rearm (q->uuid); i++)
+        {
+          pthread_mutex_lock (&lock);
+          deadline_ms (&until, CLOCK_REALTIME, REARM_RETRY_MS);
+          if (!stopping)
+            pthread_cond_timedwait (&cond, &lock, &until);
+          pthread_mutex_unlock (&lock);
+          if (is_running (q->uuid))
+            break; /* started again: its next stop comes here again */
+        }
+      free (q);
+      pthread_mutex_lock (&lock);
+    }
+  pthread_mutex_unlock (&lock);
+  return NULL;
+}
+
+void
+stateless_stopped (const char *uuid)
+{
+  struct rearm *q = xcalloc (1, sizeof *q);
+  SCOPED_LOCK (&lock);
+
+  snprintf (q->uuid, sizeof q->uuid, "%s", uuid);
+  q->next = queue;
+  queue = q;
+  pthread_cond_signal (&cond);
+}
+
+void
+stateless_start (void)
+{
+  struct vs_host *h = host_get ();
+
+  pthread_mutex_lock (&lock);
+  stopping = false;
+  running = pthread_create (&thread, NULL, rearm_main, NULL) == 0;
+  pthread_mutex_unlock (&lock);
+  if (!running)
+    log_error ("Cannot start the thread of stateless VMs.");
+  /* Stops while the daemon was away. */
+  for (size_t i = 0; i < h->nvms; i++)
+    if (h->vms[i]->stateless && strcmp (h->vms[i]->state, "shut_off") == 0)
+      stateless_stopped (h->vms[i]->uuid);
+  host_put (h);
+}
+
+void
+stateless_stop (void)
+{
+  pthread_mutex_lock (&lock);
+  stopping = true;
+  pthread_cond_broadcast (&cond);
+  pthread_mutex_unlock (&lock);
+  if (running)
+    pthread_join (thread, NULL);
+  running = false;
+  while (queue)
+    {
+      struct rearm *q = queue;
+
+      queue = q->next;
+      free (q);
+    }
+}
