@@ -4,8 +4,10 @@
 # VM's volume, qemu-img rebase for the other), then its volume, memory file
 # and metadata are deleted.  Both branches read what they read before,
 # nothing is left over, the children of the snapshot get its parent, and
-# the guest counts on.  A branch volume under the running one: EBUSY.
+# the guest counts on.  A branch volume under the running one: EBUSY; no
+# room for the copies: ENOSPC, nothing changed.
 . "$(dirname "$0")/functions.sh"
+requires qemu-io
 
 GUEST_AGENT=yes vm_define bpoint 1 64M
 vm=${VM_PREFIX}bpoint
@@ -74,3 +76,27 @@ before=$(ls "$VM_DIR" | sort)
 assert_eq EBUSY "$(errno_of rmdir "$S/s0")" "a branch point under the running volume"
 assert_eq "$before" "$(ls "$VM_DIR" | sort)" "files after the refusal"
 grep -q "pulls into that one only" "$DAEMON_LOG" || fail "the log does not say why"
+stop_vmsnapfs
+
+# No room for the copies into the branches: ENOSPC, nothing changed.
+vm_define bpsmall 1 64M
+small=${VM_PREFIX}bpsmall
+cp "$VM_DIR/vda.qcow2" "$VM_DIR.vda"
+mount -t tmpfs -o size=100m,mode=755 vmsnapfs-test "$VM_DIR"
+on_exit "umount -l '$VM_DIR'"
+mv "$VM_DIR.vda" "$VM_DIR/vda.qcow2"
+mount_vmsnapfs
+V=$MNT/$small
+S=$V/snapshots
+wait_for 5 test -d "$S" || fail "the small VM does not show"
+mkdir "$S/s0"
+qemu-io -f qcow2 -c "write -q -P 0x5a 0 40M" "$(vm_volume bpsmall)" >/dev/null
+mkdir "$S/s1"
+mkdir "$S/s2"
+ln -sfn snapshots/s1 "$V/active"
+before=$(ls -l "$VM_DIR"; virsh -q snapshot-list "$small" --tree)
+assert_eq ENOSPC "$(errno_of rmdir "$S/s1")" "a branch point without room"
+assert_eq "$before" "$(ls -l "$VM_DIR"; virsh -q snapshot-list "$small" --tree)" \
+    "the files and snapshots after ENOSPC"
+grep -q "copies up to .* MiB into its branches; there is less room" "$DAEMON_LOG" ||
+    fail "the log does not say why"
