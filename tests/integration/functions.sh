@@ -150,6 +150,16 @@ vm_define() {
     virsh -q define "$VM_DIR/domain.xml" >/dev/null
 }
 
+# vm_dir_on_tmpfs SIZE: put the directory of the VM vm_define just made
+# (VM_DIR) on a tmpfs of SIZE (48m, 100m...), its disk moved in: a file
+# system that fills.  Unmounted at exit.
+vm_dir_on_tmpfs() {
+    cp "$VM_DIR/vda.qcow2" "$VM_DIR.vda"
+    mount -t tmpfs -o size="$1",mode=755 vmsnapfs-test "$VM_DIR"
+    on_exit "umount -l '$VM_DIR'"
+    mv "$VM_DIR.vda" "$VM_DIR/vda.qcow2"
+}
+
 # vm_remove NAME: destroy and undefine a VM with all its snapshot metadata
 # and files.  Safe to call for a VM that does not exist.
 vm_remove() {

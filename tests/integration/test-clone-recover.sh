@@ -71,10 +71,7 @@ stop_vmsnapfs
 # No room for the copies: ENOSPC, nothing left.
 vm_define crsmall 1 64M
 small=${VM_PREFIX}crsmall
-cp "$VM_DIR/vda.qcow2" "$VM_DIR.vda"
-mount -t tmpfs -o size=100m,mode=755 vmsnapfs-test "$VM_DIR"
-on_exit "umount -l '$VM_DIR'"
-mv "$VM_DIR.vda" "$VM_DIR/vda.qcow2"
+vm_dir_on_tmpfs 100m
 qemu-io -f qcow2 -c "write -q -P 0x5a 0 60M" "$VM_DIR/vda.qcow2" >/dev/null
 mount_vmsnapfs
 mkdir "$MNT/$small/snapshots/s1"

@@ -81,10 +81,7 @@ stop_vmsnapfs
 # No room for the copies into the branches: ENOSPC, nothing changed.
 vm_define bpsmall 1 64M
 small=${VM_PREFIX}bpsmall
-cp "$VM_DIR/vda.qcow2" "$VM_DIR.vda"
-mount -t tmpfs -o size=100m,mode=755 vmsnapfs-test "$VM_DIR"
-on_exit "umount -l '$VM_DIR'"
-mv "$VM_DIR.vda" "$VM_DIR/vda.qcow2"
+vm_dir_on_tmpfs 100m
 mount_vmsnapfs
 V=$MNT/$small
 S=$V/snapshots

@@ -7,10 +7,7 @@ vm_define nospc
 vm=${VM_PREFIX}nospc
 # The VM's directory on a 48 MiB tmpfs: room for its disk, not for the
 # memory of a 256 MiB guest.
-cp "$VM_DIR/vda.qcow2" "$VM_DIR.vda"
-mount -t tmpfs -o size=48m,mode=755 vmsnapfs-test "$VM_DIR"
-on_exit "umount -l '$VM_DIR'"
-mv "$VM_DIR.vda" "$VM_DIR/vda.qcow2"
+vm_dir_on_tmpfs 48m
 vm_start nospc
 mount_vmsnapfs
 S=$MNT/$vm/snapshots
