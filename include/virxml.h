@@ -224,10 +224,6 @@ char *snap_xml_make (const char *name, const char *parent, long long created,
                      const struct disk_change *overlays, size_t n,
                      const char *domain);
 
-/* A snapshot's XML with PARENT as its parent, or none when PARENT is NULL
- * (malloc'd), or NULL when XML is not a snapshot's. */
-char *snap_xml_reparent (const char *xml, const char *parent);
-
 /* A snapshot's XML with the volume made at it on each disk of CHANGES
  * made CHANGES's source (malloc'd), or NULL when XML is not a snapshot's
  * or a disk is missing. */
@@ -239,9 +235,14 @@ char *snap_xml_set_overlays (const char *xml,
 int snap_xml_parse (const char *xml, struct snap_xml **out);
 
 /* A snapshot's XML (virDomainSnapshotGetXMLDesc) with its name made NAME
- * and its parent's PARENT, each unless NULL: the XML to redefine it with
- * (malloc'd), or NULL when XML is not a snapshot's. */
-char *snap_xml_rename (const char *xml, const char *name, const char *parent);
+ * unless NULL: the XML to redefine it with (malloc'd), or NULL when XML is
+ * not a snapshot's. */
+char *snap_xml_rename (const char *xml, const char *name);
+
+/* A snapshot's XML with its parent's name made PARENT, or with no parent
+ * when PARENT is NULL (a root): the XML to redefine it with (malloc'd), or
+ * NULL when XML is not a snapshot's, or has no parent to rename. */
+char *snap_xml_reparent (const char *xml, const char *parent);
 void snap_xml_free (struct snap_xml *s);
 
 #endif /* VMSNAPFS_VIRXML_H */

@@ -24,10 +24,8 @@
  * the record and finishes.  Runs under the VM's operation lock.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "chain.h"
@@ -179,19 +177,13 @@ branch_plan (const struct vs_vm *vm, virDomainPtr dom,
       free (kids);
       free (vols);
     }
-  if (r == 0 && m->nbranch > 0)
+  if (r == 0 && m->nbranch > 0
+      && !room_beside (m->branch_children[0].path, need))
     {
-      CLEANUP_FREE char *dir = xstrdup (m->branch_children[0].path);
-      struct statvfs fs;
-
-      if (statvfs (dirname (dir), &fs) == 0
-          && (uint64_t)fs.f_bavail * fs.f_frsize < need)
-        {
-          log_error ("VM '%s': deleting the branch point '%s' copies up to "
-                     "%llu MiB into its branches; there is less room.",
-                     vm->name, snap->name, (unsigned long long)(need >> 20));
-          r = -ENOSPC;
-        }
+      log_error ("VM '%s': deleting the branch point '%s' copies up to "
+                 "%llu MiB into its branches; there is less room.",
+                 vm->name, snap->name, (unsigned long long)(need >> 20));
+      r = -ENOSPC;
     }
   dom_xml_free (live);
   return r;

@@ -278,22 +278,3 @@ out:
   xd_close (&d);
   return s;
 }
-
-char *
-snap_xml_reparent (const char *xml, const char *parent)
-{
-  struct doc d;
-  char *s = NULL;
-
-  if (xd_open (xml, &d) < 0 || !xd_root_is (&d, "domainsnapshot"))
-    goto out;
-  xd_remove (&d, "/domainsnapshot/parent");
-  if (parent)
-    xmlNewTextChild (xmlNewChild (xmlDocGetRootElement (d.doc), NULL,
-                                  BAD_CAST "parent", NULL),
-                     NULL, BAD_CAST "name", BAD_CAST parent);
-  s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
-out:
-  xd_close (&d);
-  return s;
-}

@@ -24,13 +24,11 @@
  * (EBUSY): the volumes being read stay as they are.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -40,8 +38,6 @@
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
-
-#define CLONE_COPY_TIMEOUT_MS (24 * 3600 * 1000)
 
 /* A clone under way. */
 struct clone
@@ -132,24 +128,6 @@ clone_free (struct clone *c)
 
 /* --- the copy ------------------------------------------------------------ */
 
-static int
-run_qemu_img (const char *what, const char *const argv[])
-{
-  CLEANUP_FREE char *out = NULL, *err = NULL;
-  int r = run_capture_until (argv, 65536, CLONE_COPY_TIMEOUT_MS, is_stopping,
-                             &out, NULL, &err);
-
-  if (r == -ECANCELED)
-    return -ESHUTDOWN;
-  if (r != 0)
-    {
-      log_error ("The clone's qemu-img %s failed%s%s.", what, err ? ": " : "",
-                 err ? err : "");
-      return err && strstr (err, "No space") ? -ENOSPC : -EIO;
-    }
-  return 0;
-}
-
 /* Copy disk I of C whole into its own volume, unless done. */
 static int
 copy_disk (struct clone *c, size_t i)
@@ -173,7 +151,9 @@ copy_disk (struct clone *c, size_t i)
   pthread_mutex_unlock (&clones_lock);
   log_info ("VM '%s': copying '%s' of '%s' into '%s'.", c->name, d->target,
             c->rec.clone_snapshot, d->copy);
-  if ((r = run_qemu_img ("convert", argv)) == 0 && rename (part, d->copy) < 0)
+  if ((r = run_volume_tool ("The clone's qemu-img convert", argv, is_stopping))
+          == 0
+      && rename (part, d->copy) < 0)
     r = -errno;
   if (r < 0)
     unlink (part);
@@ -232,7 +212,9 @@ make_overlays (struct clone *c)
 
       if (access (d->overlay, F_OK) == 0)
         continue;
-      if ((r = run_qemu_img ("create", argv)) < 0)
+      if ((r = run_volume_tool ("The clone's qemu-img create", argv,
+                                is_stopping))
+          < 0)
         return r;
     }
   return 0;
@@ -459,18 +441,6 @@ measure_copy (const char *volume, const char *format, uint64_t *need)
   return r;
 }
 
-/* Whether the file system of PATH's directory has NEED bytes free. */
-static bool
-has_room (const char *path, uint64_t need)
-{
-  CLEANUP_FREE char *copy = xstrdup (path);
-  struct statvfs st;
-
-  if (statvfs (dirname (copy), &st) < 0)
-    return true; /* the copy will say */
-  return (uint64_t)st.f_bavail * st.f_frsize >= need;
-}
-
 void
 clone_new_uuid (char out[VIR_UUID_STRING_BUFLEN])
 {
@@ -538,7 +508,7 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
   /* Where the copies go (beside the source's volumes, on one file system
    * as a rule): all of it must fit. */
   for (size_t i = 0; i < c->rec.nclone; i++)
-    if (!has_room (c->rec.clone_disks[i].copy, total))
+    if (!room_beside (c->rec.clone_disks[i].copy, total))
       {
         log_error ("VM '%s': a clone of snapshot '%s' needs %llu MiB beside "
                    "'%s'; there is less room.",

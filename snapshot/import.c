@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -423,7 +422,6 @@ static int
 plan_files (struct import *im)
 {
   uint64_t need = 0;
-  struct statvfs fs;
   struct stat st;
 
   for (size_t i = 0; i < im->nsnaps; i++)
@@ -480,8 +478,8 @@ plan_files (struct import *im)
                   = new_volume_path (stem, strrchr (stem, '/') + 1, "qcow2");
           }
       }
-  if (statvfs (im->dir, &fs) == 0
-      && (uint64_t)fs.f_bavail * fs.f_frsize < need)
+  /* The copies all go to NEWVM's directory. */
+  if (!room_beside (im->snaps[0].disks[0].copy, need))
     {
       log_error ("Import: '%s' needs %llu MiB in '%s'; there is less room.",
                  im->name, (unsigned long long)(need >> 20), im->dir);
@@ -497,18 +495,6 @@ edit_saved (const char *xml, void *arg)
   struct dom_identity id = { im->name, im->uuid, im->old_name };
 
   return dom_xml_clone (xml, &id, NULL, 0, NULL);
-}
-
-static int
-run (const char *what, const char *const argv[])
-{
-  CLEANUP_FREE char *out = NULL, *err = NULL;
-  int r = run_capture (argv, 65536, 24 * 3600 * 1000, &out, NULL, &err);
-
-  if (r < 0)
-    log_error ("Import: %s failed%s%s.", what, err ? ": " : "",
-               err ? err : "");
-  return r < 0 ? (err && strstr (err, "No space") ? -ENOSPC : -EIO) : 0;
 }
 
 /* Copy the files of snapshot S, and give its volumes their parent's. */
@@ -532,13 +518,13 @@ copy_snapshot (struct import *im, const struct isnap *s)
           const char *argv[]
               = { "qemu-img", "convert", "-q",    "-f",    "raw",
                   "-O",       "qcow2",   d->file, d->copy, NULL };
-          r = run ("qemu-img convert", argv);
+          r = run_volume_tool ("Import: qemu-img convert", argv, NULL);
         }
       else
         {
           const char *argv[]
               = { "cp", "--sparse=always", d->file, d->copy, NULL };
-          r = run ("cp", argv);
+          r = run_volume_tool ("Import: cp", argv, NULL);
         }
       if (r == 0 && p && pd == NULL)
         {
@@ -552,7 +538,7 @@ copy_snapshot (struct import *im, const struct isnap *s)
           const char *argv[]
               = { "qemu-img", "rebase", "-u",       "-f",    d->format, "-b",
                   pd->copy,   "-F",     pd->format, d->copy, NULL };
-          r = run ("qemu-img rebase -u", argv);
+          r = run_volume_tool ("Import: qemu-img rebase -u", argv, NULL);
         }
     }
   if (r == 0 && s->memory)
@@ -647,7 +633,7 @@ make (struct import *im, virConnectPtr conn)
               d->copy,    "-F",     d->convert ? "qcow2" : d->format,
               d->overlay, NULL };
 
-      r = run ("qemu-img create", argv);
+      r = run_volume_tool ("Import: qemu-img create", argv, NULL);
       ch[k] = (struct disk_change){ d->target, d->overlay, "qcow2" };
     }
   m.resume = a->memory ? a->name : NULL;

@@ -127,6 +127,17 @@ struct progress;
 void job_note (const char *uuid, const char *target,
                const virDomainBlockJobInfo *info, struct progress *p);
 
+/* Whether the file system of PATH's directory has NEED bytes free
+ * (space.c); true when it cannot be measured. */
+bool room_beside (const char *path, uint64_t need);
+
+/* Run ARGV, a tool that writes volumes (qemu-img, cp), for as long as it
+ * takes, stopped when CANCEL (may be NULL) says so (ops.c).  Returns 0,
+ * -ESHUTDOWN (stopped), -ENOSPC (the tool said "No space"), or -EIO; a
+ * failure is logged as "WHAT failed: <the tool's first error line>". */
+int run_volume_tool (const char *what, const char *const argv[],
+                     bool (*cancel) (void));
+
 /* Whether the connection's URI names this machine: the host files the
  * view names can be looked at here. */
 bool host_is_local (void);

@@ -47,20 +47,23 @@ clone_disk_clear (struct clone_disk *k)
   memset (k, 0, sizeof *k);
 }
 
+static void
+branch_child_clear (struct branch_child *c)
+{
+  free (c->target);
+  free (c->path);
+  free (c->format);
+  free (c->volume);
+  free (c->backing);
+  free (c->backing_format);
+  memset (c, 0, sizeof *c);
+}
+
 void
 vs_meta_clear_branch (struct vs_meta *m)
 {
   for (size_t i = 0; i < m->nbranch; i++)
-    {
-      struct branch_child *c = &m->branch_children[i];
-
-      free (c->target);
-      free (c->path);
-      free (c->format);
-      free (c->volume);
-      free (c->backing);
-      free (c->backing_format);
-    }
+    branch_child_clear (&m->branch_children[i]);
   free (m->branch_children);
   free (m->branch);
   free (m->branch_memory);
@@ -295,15 +298,7 @@ read_branch (struct doc *d, struct vs_meta *m)
           m->nbranch++;
         }
       else
-        {
-          free (c->target);
-          free (c->path);
-          free (c->format);
-          free (c->volume);
-          free (c->backing);
-          free (c->backing_format);
-          memset (c, 0, sizeof *c);
-        }
+        branch_child_clear (c);
       free (live);
     }
   xmlXPathFreeObject (obj);

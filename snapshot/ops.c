@@ -300,3 +300,21 @@ new_volume_path (const char *beside, const char *stem, const char *ext)
     }
   return p;
 }
+
+int
+run_volume_tool (const char *what, const char *const argv[],
+                 bool (*cancel) (void))
+{
+  CLEANUP_FREE char *out = NULL, *err = NULL;
+  int r = run_capture_until (argv, 65536, 24 * 3600 * 1000, cancel, &out, NULL,
+                             &err);
+
+  if (r == -ECANCELED)
+    return -ESHUTDOWN;
+  if (r != 0)
+    {
+      log_error ("%s failed%s%s.", what, err ? ": " : "", err ? err : "");
+      return err && strstr (err, "No space") ? -ENOSPC : -EIO;
+    }
+  return 0;
+}

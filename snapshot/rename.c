@@ -27,13 +27,13 @@
 #include "util.h"
 #include "virxml.h"
 
-/* Define snapshot XML (changed by snap_xml_rename to NAME and PARENT) on
+/* Define snapshot XML (renamed NAME by snap_xml_rename unless NULL) on
  * DOM again, with FLAGS added to REDEFINE. */
 static int
 redefine (const struct vs_vm *vm, virDomainPtr dom, const char *xml,
-          const char *name, const char *parent, unsigned flags)
+          const char *name, unsigned flags)
 {
-  CLEANUP_FREE char *def = snap_xml_rename (xml, name, parent);
+  CLEANUP_FREE char *def = snap_xml_rename (xml, name);
   virDomainSnapshotPtr s = NULL;
 
   if (def)
@@ -76,7 +76,7 @@ move_children (const struct vs_vm *vm, virDomainPtr dom, const char *from,
         {
           CLEANUP_FREE char *moved = snap_xml_reparent (xml, to);
 
-          r = moved ? redefine (vm, dom, moved, NULL, NULL, 0) : -EIO;
+          r = moved ? redefine (vm, dom, moved, NULL, 0) : -EIO;
         }
       else if (r == 0 && xml == NULL)
         {
@@ -118,7 +118,7 @@ finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *m)
       if ((xml
            = virDomainSnapshotGetXMLDesc (old, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
               == NULL
-          || (r = redefine (vm, dom, xml, to, NULL, 0)) < 0)
+          || (r = redefine (vm, dom, xml, to, 0)) < 0)
         return xml ? r : -EIO;
       renamed = virDomainSnapshotLookupByName (dom, to, 0);
     }
@@ -132,7 +132,7 @@ finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *m)
               renamed, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
 
           if (again == NULL
-              || (r = redefine (vm, dom, again, NULL, NULL,
+              || (r = redefine (vm, dom, again, NULL,
                                 VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT))
                      < 0)
             return again ? r : -EIO;

@@ -26,10 +26,21 @@ measure (const char *source, struct statvfs *st, bool found)
   free (copy);
   if (!ok)
     return false;
-  if (!found || (unsigned long long) here.f_bavail * here.f_frsize
-                    < (unsigned long long) st->f_bavail * st->f_frsize)
+  if (!found
+      || (unsigned long long)here.f_bavail * here.f_frsize
+             < (unsigned long long)st->f_bavail * st->f_frsize)
     *st = here;
   return true;
+}
+
+bool
+room_beside (const char *path, uint64_t need)
+{
+  struct statvfs st;
+
+  /* Not measured: the writes themselves will say. */
+  return !measure (path, &st, false)
+         || (uint64_t)st.f_bavail * st.f_frsize >= need;
 }
 
 /* Measure the file systems of VM's volumes into *ST (see measure). */

@@ -319,7 +319,7 @@ snap_xml_parse (const char *xml, struct snap_xml **out)
 }
 
 char *
-snap_xml_rename (const char *xml, const char *name, const char *parent)
+snap_xml_rename (const char *xml, const char *name)
 {
   struct doc d;
   char *s = NULL;
@@ -328,7 +328,23 @@ snap_xml_rename (const char *xml, const char *name, const char *parent)
     goto out;
   if (name && !xd_set_text (&d, "/domainsnapshot/name", name))
     goto out;
-  if (parent && !xd_set_text (&d, "/domainsnapshot/parent/name", parent))
+  s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
+out:
+  xd_close (&d);
+  return s;
+}
+
+char *
+snap_xml_reparent (const char *xml, const char *parent)
+{
+  struct doc d;
+  char *s = NULL;
+
+  if (xd_open (xml, &d) < 0 || !xd_root_is (&d, "domainsnapshot"))
+    goto out;
+  if (parent == NULL)
+    xd_remove (&d, "/domainsnapshot/parent");
+  else if (!xd_set_text (&d, "/domainsnapshot/parent/name", parent))
     goto out;
   s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
 out:

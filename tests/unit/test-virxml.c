@@ -324,7 +324,7 @@ test_rename (void **state)
   dom_xml_free (d);
 
   /* A snapshot's XML under a new name, the rest kept. */
-  out = snap_xml_rename (memory_snapshot, "mid", NULL);
+  out = snap_xml_rename (memory_snapshot, "mid");
   assert_non_null (out);
   assert_int_equal (snap_xml_parse (out, &s), 0);
   assert_string_equal (s->name, "mid");
@@ -335,20 +335,31 @@ test_rename (void **state)
   snap_xml_free (s);
   free (out);
   /* A child's XML with a new parent. */
-  out = snap_xml_rename ("<domainsnapshot><name>c</name><parent><name>s2"
-                         "</name></parent><state>shutoff</state>"
-                         "<creationTime>1</creationTime></domainsnapshot>",
-                         NULL, "mid");
+  out = snap_xml_reparent ("<domainsnapshot><name>c</name><parent><name>s2"
+                           "</name></parent><state>shutoff</state>"
+                           "<creationTime>1</creationTime></domainsnapshot>",
+                           "mid");
   assert_non_null (out);
   assert_int_equal (snap_xml_parse (out, &s), 0);
   assert_string_equal (s->name, "c");
   assert_string_equal (s->parent, "mid");
   snap_xml_free (s);
   free (out);
+  /* A child made a root. */
+  out = snap_xml_reparent ("<domainsnapshot><name>c</name><parent><name>s2"
+                           "</name></parent><state>shutoff</state>"
+                           "<creationTime>1</creationTime></domainsnapshot>",
+                           NULL);
+  assert_non_null (out);
+  assert_int_equal (snap_xml_parse (out, &s), 0);
+  assert_null (s->parent);
+  snap_xml_free (s);
+  free (out);
   /* No parent to change, or no snapshot at all. */
-  assert_null (snap_xml_rename (memory_snapshot, NULL, "mid"));
-  assert_null (snap_xml_rename ("<domain><name>s</name></domain>", "x", NULL));
-  assert_null (snap_xml_rename ("<domainsnapshot><name>", "x", NULL));
+  assert_null (snap_xml_reparent (memory_snapshot, "mid"));
+  assert_null (snap_xml_rename ("<domain><name>s</name></domain>", "x"));
+  assert_null (snap_xml_rename ("<domainsnapshot><name>", "x"));
+  assert_null (snap_xml_reparent ("<domain><name>s</name></domain>", NULL));
 }
 
 static void
