@@ -23,7 +23,6 @@
  * served from the host file's descriptor without a copy (read_buf with an fd
  * buffer); whole disks from a per-thread memfd (see reply_area).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -194,56 +193,23 @@ caller_current (struct caller *c, bool groups)
     }
 }
 
-/* Whether the caller may use the verbs (access.h): asked before anything
- * is done, so that no one else makes root call libvirt.  Returns 0 or
- * -EACCES (logged). */
-/* Check C's rights on PATH and, for a directory, on what is in it, DEPTH
- * more levels down. */
-static int
-may_read_under (const struct caller *c, const char *path, int depth)
-{
-  struct stat st;
-  DIR *d;
-  struct dirent *e;
-  int r;
-
-  if (lstat (path, &st) < 0)
-    return 0; /* gone: the import says what is missing */
-  if (S_ISLNK (st.st_mode))
-    return 0; /* "active": read as a link, not followed */
-  r = S_ISDIR (st.st_mode)   ? access_mode (c, &st, 05)
-      : S_ISREG (st.st_mode) ? access_mode (c, &st, 04)
-                             : 0;
-  if (r < 0)
-    {
-      log_error ("uid %u may not read '%s': nothing is imported.",
-                 (unsigned)c->uid, path);
-      return r;
-    }
-  if (S_ISDIR (st.st_mode) && depth > 0 && (d = opendir (path)) != NULL)
-    {
-      while (r == 0 && (e = readdir (d)) != NULL)
-        if (strcmp (e->d_name, ".") != 0 && strcmp (e->d_name, "..") != 0)
-          {
-            char *p = xasprintf ("%s/%s", path, e->d_name);
-
-            r = may_read_under (c, p, depth - 1);
-            free (p);
-          }
-      closedir (d);
-    }
-  return r;
-}
-
 int
 caller_may_read_tree (const char *dir)
 {
+  CLEANUP_FREE char *denied = NULL;
   struct caller c;
+  int r;
 
   caller_current (&c, true);
-  return may_read_under (&c, dir, 3);
+  if ((r = access_read_tree (&c, dir, 3, &denied)) < 0)
+    log_error ("uid %u may not read '%s': nothing is imported.",
+               (unsigned)c.uid, denied ? denied : dir);
+  return r;
 }
 
+/* Whether the caller may use the verbs (access.h): asked before anything
+ * is done, so that no one else makes root call libvirt.  Returns 0 or
+ * -EACCES (logged). */
 static int
 may_act (const char *verb, const char *path)
 {
