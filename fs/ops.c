@@ -224,12 +224,17 @@ may_act (const char *verb, const char *path)
   return -EACCES;
 }
 
+/* libfuse's configuration, as op_init gets it: its timeouts are read
+ * at each lookup (see link_just_made). */
+static struct fuse_config *config;
+
 static void *
 op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
   cfg->use_ino = 1;
   cfg->hard_remove = 1; /* unlink means unlink, never a hidden rename */
   cfg->readdir_ino = 1;
+  config = cfg;
   cfg->entry_timeout = CACHE_TIMEOUT;
   cfg->attr_timeout = CACHE_TIMEOUT;
   cfg->negative_timeout = 0;
@@ -261,8 +266,19 @@ op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
  * takes a symlink's reply only for a link (else EIO), so the lookup that
  * libfuse makes for the reply, on this thread, is answered "a link"; and
  * the entry the kernel then keeps is dropped, so that the next lookup
- * finds the directory. */
+ * finds the directory.  The drop waits in the kernel for the symlink call
+ * to end, so the caller could look again before it: that one reply is
+ * given no cache time (libfuse reads its timeouts from the configuration
+ * right after the lookup's getattr), and the drop, which ends after the
+ * reply was read, puts them back. */
 static __thread char link_just_made[256 + 2];
+
+static void
+set_cache_timeout (double seconds)
+{
+  __atomic_store (&config->entry_timeout, &seconds, __ATOMIC_RELAXED);
+  __atomic_store (&config->attr_timeout, &seconds, __ATOMIC_RELAXED);
+}
 
 struct drop_entry
 {
@@ -279,6 +295,7 @@ drop_entry_main (void *arg)
    * directory. */
   fuse_lowlevel_notify_inval_entry (d->se, FUSE_ROOT_ID, d->name,
                                     strlen (d->name));
+  set_cache_timeout (CACHE_TIMEOUT);
   free (d->name);
   free (d);
   return NULL;
@@ -313,6 +330,7 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
   if (link_just_made[0] && path && strcmp (path, link_just_made) == 0)
     {
       link_just_made[0] = '\0';
+      set_cache_timeout (0);
       memset (st, 0, sizeof *st);
       st->st_mode = S_IFLNK | 0777;
       st->st_nlink = 1;
