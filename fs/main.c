@@ -26,9 +26,14 @@
  * (the releases that an rmdir waits for among them) with 10 merges. */
 #define DEFAULT_MAX_THREADS 64
 
+/* Most hosts one mount shows. */
+#define MAX_HOSTS 64
+
 struct options
 {
-  char *uri;
+  size_t nhosts;          /* -o uri=URI (repeated), -o hosts=FILE */
+  char *names[MAX_HOSTS]; /* NULL: libvirt's host name */
+  char *uris[MAX_HOSTS];
   char *readers;   /* the group that may read disks and memory */
   char *operators; /* the group that may use the verbs */
   unsigned long merge_bandwidth;
@@ -41,8 +46,15 @@ struct options
   {                                                                           \
     t, offsetof (struct options, p), 1                                        \
   }
+enum
+{
+  KEY_URI,
+  KEY_HOSTS,
+};
+
 static const struct fuse_opt option_spec[] = {
-  OPT ("uri=%s", uri),
+  FUSE_OPT_KEY ("uri=", KEY_URI),
+  FUSE_OPT_KEY ("hosts=", KEY_HOSTS),
   OPT ("readers=%s", readers),
   OPT ("operators=%s", operators),
   OPT ("merge_bandwidth=%lu", merge_bandwidth),
@@ -53,15 +65,83 @@ static const struct fuse_opt option_spec[] = {
   FUSE_OPT_END,
 };
 
-/* Keep the arguments that are no options: mount(8), through mount.fuse3,
- * runs "vmsnapfs SOURCE MOUNTPOINT -o OPTIONS", SOURCE being an fstab
- * line's first field: the URI. */
+/* Add host NAME (NULL: libvirt's name) at URI: 0, or -1 after saying
+ * why. */
+static int
+add_host (struct options *opts, const char *name, const char *uri)
+{
+  if (opts->nhosts == MAX_HOSTS)
+    {
+      fprintf (stderr, "vmsnapfs: more than %d hosts\n", MAX_HOSTS);
+      return -1;
+    }
+  for (size_t i = 0; name && i < opts->nhosts; i++)
+    if (opts->names[i] && strcmp (opts->names[i], name) == 0)
+      {
+        fprintf (stderr, "vmsnapfs: two hosts named '%s'\n", name);
+        return -1;
+      }
+  opts->names[opts->nhosts] = name ? strdup (name) : NULL;
+  opts->uris[opts->nhosts++] = strdup (uri);
+  return 0;
+}
+
+/* Read the hosts of FILE: one "NAME URI" a line; blank lines and lines
+ * starting with '#' are skipped.  Returns 0, or -1 after saying why. */
+static int
+read_hosts (struct options *opts, const char *file)
+{
+  FILE *f = fopen (file, "re");
+  char line[4096];
+  int lineno = 0, r = 0;
+
+  if (f == NULL)
+    {
+      fprintf (stderr, "vmsnapfs: cannot read hosts file '%s': %s\n", file,
+               strerror (errno));
+      return -1;
+    }
+  while (r == 0 && fgets (line, sizeof line, f))
+    {
+      char name[256], uri[2048], extra[2];
+      int n = sscanf (line, " %255s %2047s %1s", name, uri, extra);
+
+      lineno++;
+      if (n <= 0 || name[0] == '#')
+        continue;
+      if (n != 2 || strchr (name, '/') || name[0] == '.')
+        {
+          fprintf (stderr,
+                   "vmsnapfs: %s:%d: expected 'NAME URI' (a NAME with no "
+                   "'/', not starting with '.')\n",
+                   file, lineno);
+          r = -1;
+        }
+      else
+        r = add_host (opts, name, uri);
+    }
+  fclose (f);
+  if (r == 0 && opts->nhosts == 0)
+    {
+      fprintf (stderr, "vmsnapfs: no host in '%s'\n", file);
+      r = -1;
+    }
+  return r;
+}
+
+/* Take the hosts (-o uri=, -o hosts=) and keep the arguments that are no
+ * options: mount(8), through mount.fuse3, runs "vmsnapfs SOURCE MOUNTPOINT
+ * -o OPTIONS", SOURCE being an fstab line's first field: the URI. */
 static int
 keep_words (void *data, const char *arg, int key, struct fuse_args *outargs)
 {
   struct options *opts = data;
 
   (void)outargs;
+  if (key == KEY_URI)
+    return add_host (opts, NULL, arg + strlen ("uri="));
+  if (key == KEY_HOSTS)
+    return read_hosts (opts, arg + strlen ("hosts="));
   if (key != FUSE_OPT_KEY_NONOPT)
     return 1;
   for (size_t i = 0; i < 2; i++)
@@ -84,7 +164,9 @@ usage (const char *prog)
           "snapshots as directories of frozen disks.\n"
           "\n"
           "options:\n"
-          "    -o uri=URI          libvirt connection (default: %s)\n"
+          "    -o uri=URI          libvirt connection (default: %s); given\n"
+          "                        more than once, one directory per host\n"
+          "    -o hosts=FILE       the hosts: one 'NAME URI' a line\n"
           "    -o merge_bandwidth=N  merge snapshots (and copy clones) at N "
           "MiB/s at most\n"
           "    -f                  stay in the foreground, log to stderr\n"
@@ -195,8 +277,8 @@ main (int argc, char *argv[])
   /* With two, the first is the source: the URI, unless -o uri says it. */
   if (opts.words[1])
     {
-      if (opts.uri == NULL)
-        opts.uri = strdup (opts.words[0]);
+      if (opts.nhosts == 0 && add_host (&opts, NULL, opts.words[0]) < 0)
+        goto out;
       fuse_opt_add_arg (&args, opts.words[1]);
     }
   else if (opts.words[0])
@@ -226,8 +308,8 @@ main (int argc, char *argv[])
     goto out;
   if (access_configure (opts.readers, opts.operators) < 0)
     goto out;
-  if (opts.uri == NULL)
-    opts.uri = strdup (DEFAULT_URI);
+  if (opts.nhosts == 0 && add_host (&opts, NULL, DEFAULT_URI) < 0)
+    goto out;
   merge_set_bandwidth (opts.merge_bandwidth);
 
   /* Permissions are checked by the kernel from the modes the tree shows. */
@@ -239,7 +321,8 @@ main (int argc, char *argv[])
   fuse = fuse_new (&args, fs_operations (), sizeof *fs_operations (), NULL);
   if (fuse == NULL)
     goto out; /* fuse_new said which option it did not know */
-  if (host_check_uri (opts.uri) < 0)
+  /* One host must answer; of several, those that do not are shown so. */
+  if (opts.nhosts == 1 && host_check_uri (opts.uris[0]) < 0)
     goto out;
   if (fuse_mount (fuse, cmd.mountpoint) < 0)
     goto out;
@@ -257,13 +340,17 @@ main (int argc, char *argv[])
    * the mount wait in the kernel until the loop runs, so nobody sees the
    * tree before its first view is built. */
   log_init (cmd.foreground, cmd.debug);
-  if (export_init () < 0 || host_start (opts.uri) < 0)
+  if (export_init () < 0
+      || host_start ((const char *const *)opts.names,
+                     (const char *const *)opts.uris, opts.nhosts)
+             < 0)
     goto stop;
   if (fuse_set_signal_handlers (fuse_get_session (fuse)) < 0)
     goto stop;
   if (passthrough_setup (fuse_get_session (fuse)) < 0)
     goto stop;
-  log_info ("Mounted '%s' on '%s'.", opts.uri, cmd.mountpoint);
+  log_info ("Mounted '%s'%s on '%s'.", opts.uris[0],
+            opts.nhosts > 1 ? " and other hosts" : "", cmd.mountpoint);
 
   if (cmd.singlethread)
     r = fuse_loop (fuse);
@@ -295,7 +382,11 @@ out:
   if (fuse)
     fuse_destroy (fuse);
   free (cmd.mountpoint);
-  free (opts.uri);
+  for (size_t i = 0; i < opts.nhosts; i++)
+    {
+      free (opts.names[i]);
+      free (opts.uris[i]);
+    }
   free (opts.readers);
   free (opts.operators);
   free (opts.words[0]);

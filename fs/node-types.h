@@ -22,6 +22,8 @@ struct node_type
   /* Directories: fixed children, and named ones (VMs, snapshots, disks). */
   const struct child *children;
   int (*lookup) (const char *name, struct node *n);
+  /* The type of the named children LOOKUP finds, unless it chose. */
+  const struct node_type *named;
   void (*list) (const struct node *n,
                 int (*fill) (void *, const char *, const struct stat *),
                 void *ctx);
@@ -59,7 +61,12 @@ struct node_type
   const char *ino_name;
 };
 
-/* The types the verbs act on. */
+/* The types the verbs act on; the top of a mount of several hosts, one
+ * directory (t_root) each (top.c). */
 extern const struct node_type t_root, t_vm, t_snapshots, t_snapshot;
+extern const struct node_type t_fleet, t_host_status;
+
+/* What N's VMs look like: listed, looked up (nodes.c). */
+int lookup_vm (const char *name, struct node *n);
 
 #endif /* VMSNAPFS_NODE_TYPES_H */

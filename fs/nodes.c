@@ -25,6 +25,7 @@
 #include "fs.h"
 #include "links.h"
 #include "log.h"
+#include "remote.h"
 #include "util.h"
 
 #include "node-types.h"
@@ -201,7 +202,7 @@ has_memory (const struct node *n)
 
 /* --- named children --------------------------------------------------- */
 
-static int
+int
 lookup_vm (const char *name, struct node *n)
 {
   return (n->vm = host_find_vm (n->host, name)) ? 0 : -ENOENT;
@@ -261,6 +262,14 @@ disk_file_name (const struct vs_disk *d, size_t k, char *buf, size_t size)
   snprintf (buf, size, "%s%s", d->target, disk_files[k].suffix);
 }
 
+/* The files beside the frozen volume are read through qemu on this
+ * machine: not yet for a remote host's disks. */
+static size_t
+disk_files_of (const struct node *n)
+{
+  return vm_is_local (n->vm) ? NDISK_FILES : 0;
+}
+
 static int
 lookup_disk (const char *name, struct node *n)
 {
@@ -273,7 +282,7 @@ lookup_disk (const char *name, struct node *n)
           n->disk = &n->snap->disks[i];
           return 0; /* the default type: the frozen volume */
         }
-      for (size_t k = 0; k < NDISK_FILES; k++)
+      for (size_t k = 0; k < disk_files_of (n); k++)
         {
           disk_file_name (&n->snap->disks[i], k, file, sizeof file);
           if (strcmp (file, name) == 0)
@@ -308,7 +317,7 @@ list_disks (const struct node *n,
               .st_mode = S_IFREG | 0444 };
       if (fill (ctx, n->snap->disks[i].file, &st))
         return;
-      for (size_t k = 0; k < NDISK_FILES; k++)
+      for (size_t k = 0; k < disk_files_of (n); k++)
         {
           disk_file_name (&n->snap->disks[i], k, file, sizeof file);
           st.st_ino = child_ino (n->snap->ino, file);
@@ -427,9 +436,11 @@ static const struct child snapshot_children[] = {
 const struct node_type t_snapshot = { .mode = S_IFDIR | 0555,
                                       .children = snapshot_children,
                                       .lookup = lookup_disk,
+                                      .named = &t_volume,
                                       .list = list_disks };
 const struct node_type t_snapshots = { .mode = S_IFDIR | 0755,
                                        .lookup = lookup_snapshot,
+                                       .named = &t_snapshot,
                                        .list = list_snapshots,
                                        .mkdir = mkdir_snapshot,
                                        .verbs = true };
@@ -483,79 +494,20 @@ static const struct child vm_children[] = {
 const struct node_type t_vm = { .mode = S_IFDIR | 0755,
                                 .children = vm_children,
                                 .lookup = lookup_temp_link,
+                                .named = &t_temp_link,
                                 .verbs = true };
-/* Links at the top make clones and imports: operators may write. */
-const struct node_type t_root = {
-  .mode = S_IFDIR | 0755, .lookup = lookup_vm, .list = list_vms, .verbs = true
+/* The VMs of a host: the top, or a host's directory with several.  Links
+ * there make clones and imports: operators may write. */
+static const struct child host_children[] = {
+  { "status", &t_host_status },
+  { NULL, NULL },
 };
-
-/* Named children of each level: the root lists VMs, a VM its fixed files. */
-static const struct node_type *
-named_child_type (const struct node_type *parent)
-{
-  if (parent == &t_root)
-    return &t_vm;
-  if (parent == &t_snapshots)
-    return &t_snapshot;
-  if (parent == &t_snapshot)
-    return &t_volume;
-  if (parent == &t_vm)
-    return &t_temp_link;
-  return NULL;
-}
-
-/* --- resolution ------------------------------------------------------- */
-
-static int
-resolve_child (struct node *n, const char *name)
-{
-  const struct node_type *parent = n->type;
-
-  if (!S_ISDIR (parent->mode))
-    return -ENOTDIR;
-  for (const struct child *c = parent->children; c && c->name; c++)
-    if (strcmp (c->name, name) == 0)
-      {
-        n->type = c->type;
-        return !c->type->exists || c->type->exists (n) ? 0 : -ENOENT;
-      }
-  if (parent->lookup && parent->lookup (name, n) == 0)
-    {
-      if (n->type == parent) /* else the lookup chose */
-        n->type = named_child_type (parent);
-      return 0;
-    }
-  return -ENOENT;
-}
-
-int
-node_resolve (const struct vs_host *h, const char *path, struct node *n)
-{
-  char comp[NAME_MAX + 1];
-
-  memset (n, 0, sizeof *n);
-  n->type = &t_root;
-  n->host = h;
-  for (const char *p = path; *p;)
-    {
-      size_t len;
-      int r;
-
-      p += strspn (p, "/");
-      len = strcspn (p, "/");
-      if (len == 0)
-        break;
-      if (len > NAME_MAX)
-        return -ENOENT;
-      memcpy (comp, p, len);
-      comp[len] = '\0';
-      p += len;
-      if ((r = resolve_child (n, comp)) < 0)
-        return r;
-      memcpy (n->name, comp, len + 1);
-    }
-  return 0;
-}
+const struct node_type t_root = { .mode = S_IFDIR | 0755,
+                                  .children = host_children,
+                                  .lookup = lookup_vm,
+                                  .named = &t_vm,
+                                  .list = list_vms,
+                                  .verbs = true };
 
 /* --- attributes ------------------------------------------------------- */
 
@@ -563,8 +515,12 @@ node_resolve (const struct vs_host *h, const char *path, struct node *n)
 static uint64_t
 node_ino (const struct node *n)
 {
-  if (n->type == &t_root)
+  if (n->type == &t_fleet)
     return 1;
+  if (n->type == &t_root)
+    return n->fleet->nhosts > 1 ? n->host->ino : 1;
+  if (n->type == &t_host_status)
+    return child_ino (n->host->ino, "status");
   if (n->type == &t_vm)
     return n->vm->ino;
   if (n->type == &t_snapshot)
@@ -594,7 +550,27 @@ node_mtime (const struct node *n)
     return n->snap->created;
   if (n->vm)
     return n->vm->mtime;
-  return n->host->mtime;
+  return n->host ? n->host->mtime : fleet_mtime (n->fleet);
+}
+
+/* The same for a file of a remote host, whose owner and mode are not
+ * known here: root's (and the readers'), with its size, and its time the
+ * snapshot's. */
+static int
+remote_perms (const struct node *n, struct stat *st, struct stat *hs)
+{
+  uint64_t size, allocation;
+  int r
+      = remote_stat (n->vm->host, n->type->host_file (n), &size, &allocation);
+
+  if (r < 0)
+    return r;
+  memset (hs, 0, sizeof *hs);
+  hs->st_size = (off_t)size;
+  hs->st_blocks = (blkcnt_t)((allocation + 511) / 512);
+  hs->st_mtim.tv_sec = n->snap->created;
+  access_disk_attrs (0, 0, n->type->root_only ? S_IRUSR : 0440, st);
+  return 0;
 }
 
 /* The owner, group and mode N shows (access.h) into ST; for a host file,
@@ -609,6 +585,8 @@ node_perms (const struct node *n, struct stat *st, struct stat *hs)
   st->st_uid = st->st_gid = 0;
   if (t->verbs)
     access_verb_attrs (st);
+  if (t->host_file && !vm_is_local (n->vm))
+    return remote_perms (n, st, hs);
   if (t->host_file)
     {
       /* A local stat, no libvirt round trip: the file is what qemu and
@@ -807,7 +785,16 @@ node_open (const struct node *n, const struct caller *c, int flags,
 
   h = xcalloc (1, sizeof *h);
   h->fd = -1;
-  if (t->host_file)
+  if (t->host_file && !vm_is_local (n->vm))
+    {
+      /* Read through libvirt; pages from another open may be stale. */
+      h->len = (size_t)hs.st_size;
+      r = remote_open (n->vm->host, t->host_file (n), &h->remote);
+      *cache = PAGE_CACHE_DROP;
+      if (r == 0 && !t->root_only)
+        export_hold (h->held = n->snap->ino);
+    }
+  else if (t->host_file)
     {
       r = open_host_file (n, t->host_file (n), h, cache);
       /* A merge of the snapshot writes into its frozen volumes. */
@@ -845,6 +832,7 @@ handle_close (struct handle *h)
     close (h->fd);
   if (h->exp)
     export_close (h->exp);
+  remote_close (h->remote);
   free (h->data);
   free (h->path);
   free (h);
@@ -864,6 +852,8 @@ handle_read (struct handle *h, char *buf, size_t size, off_t off)
 
   if (h->exp)
     return export_pread (h->exp, buf, size, (uint64_t)off);
+  if (h->remote)
+    return (size_t)off >= h->len ? 0 : remote_read (h->remote, buf, size, off);
   if (h->fd >= 0)
     return (n = pread (h->fd, buf, size, off)) < 0 ? -errno : n;
   if ((size_t)off >= h->len)

@@ -46,24 +46,23 @@
  * them within HOST_POLL_MS, the kernel within this. */
 #define CACHE_TIMEOUT 0.3
 
-/* Resolve PATH in the current view; the caller releases N.host with
- * host_put. */
+/* Resolve PATH in the current view; the caller releases N. */
 static int
 resolve (const char *path, struct node *n)
 {
-  struct vs_host *h = host_get ();
-  int r = node_resolve (h, path, n);
+  struct vs_fleet *f = fleet_get ();
+  int r = node_resolve (f, path, n);
 
-  n->host = h;
+  n->fleet = f;
   if (r < 0)
-    host_put (h);
+    fleet_put (f);
   return r;
 }
 
 static void
 release (struct node *n)
 {
-  host_put ((struct vs_host *)n->host);
+  fleet_put ((struct vs_fleet *)n->fleet);
 }
 
 /* Operations on open files and directories get no path from libfuse
@@ -399,14 +398,17 @@ op_statfs (const char *path, struct statvfs *st)
 
   if (path == NULL || resolve (path, &n) < 0)
     {
-      struct vs_host *h = host_get ();
+      struct vs_fleet *f = fleet_get ();
 
-      host_statfs (h, NULL, st);
-      host_put (h);
+      fleet_statfs (f, st);
+      fleet_put (f);
     }
   else
     {
-      host_statfs (n.host, n.vm, st);
+      if (n.host)
+        host_statfs (n.host, n.vm, st);
+      else
+        fleet_statfs (n.fleet, st);
       release (&n);
     }
   st->f_namemax = NAME_MAX;
@@ -650,10 +652,10 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
   return r < 0 ? r : (int)size;
 }
 
-/* Resolve PATH's parent in view H into N, and point *NAME at its last
+/* Resolve PATH's parent in view F into N, and point *NAME at its last
  * name. */
 static int
-resolve_parent_in (const struct vs_host *h, const char *path, struct node *n,
+resolve_parent_in (const struct vs_fleet *f, const char *path, struct node *n,
                    const char **name)
 {
   char *parent = xstrdup (path), *slash = strrchr (parent, '/');
@@ -661,7 +663,7 @@ resolve_parent_in (const struct vs_host *h, const char *path, struct node *n,
 
   *name = strrchr (path, '/') + 1;
   slash[slash == parent ? 1 : 0] = '\0';
-  r = node_resolve (h, parent, n);
+  r = node_resolve (f, parent, n);
   free (parent);
   return r;
 }
@@ -670,12 +672,12 @@ resolve_parent_in (const struct vs_host *h, const char *path, struct node *n,
 static int
 resolve_parent (const char *path, struct node *n, const char **name)
 {
-  struct vs_host *h = host_get ();
-  int r = resolve_parent_in (h, path, n, name);
+  struct vs_fleet *f = fleet_get ();
+  int r = resolve_parent_in (f, path, n, name);
 
-  n->host = h;
+  n->fleet = f;
   if (r < 0)
-    host_put (h);
+    fleet_put (f);
   return r;
 }
 
@@ -774,12 +776,12 @@ op_rename (const char *from, const char *to, unsigned int flags)
    * look like two (EXDEV, and mv would copy: mkdir, a new snapshot). */
   if ((r = resolve_parent (from, &f, &from_name)) < 0)
     goto out;
-  if ((flags & RENAME_NOREPLACE) && node_resolve (f.host, to, &t) == 0)
+  if ((flags & RENAME_NOREPLACE) && node_resolve (f.fleet, to, &t) == 0)
     {
       log_error ("'%s' exists (RENAME_NOREPLACE).", to_name_of (to));
       r = -EEXIST;
     }
-  else if ((r = resolve_parent_in (f.host, to, &t, &to_name)) == 0)
+  else if ((r = resolve_parent_in (f.fleet, to, &t, &to_name)) == 0)
     {
       r = node_rename (&f, from_name, &t, to_name);
       if (r == 0)

@@ -92,8 +92,32 @@ node_set_mountpoint (const char *path)
   mountpoint = strdup (path);
 }
 
-/* A link NAME -> TARGET at the top: a clone of the snapshot TARGET names,
- * "VM/snapshots/SNAP" relative to the mount or absolute within it. */
+/* With several hosts, step TARGET (within the mount, from the top) past
+ * its host's directory, which must be ROOT's: a clone stays on its host.
+ * Returns 0, or -EXDEV (logged). */
+static int
+skip_host (const struct node *root, const char **target)
+{
+  size_t len = strcspn (*target, "/");
+
+  if (root->fleet->nhosts == 1)
+    return 0;
+  if (strlen (root->host->name) != len
+      || strncmp (*target, root->host->name, len) != 0)
+    {
+      log_error ("'%s' is on another host than '%s': a clone stays on the "
+                 "host of its snapshot.",
+                 *target, root->host->name);
+      return -EXDEV;
+    }
+  *target += len + ((*target)[len] == '/');
+  return 0;
+}
+
+/* A link NAME -> TARGET at the top (or in a host's directory): a clone of
+ * the snapshot TARGET names, "VM/snapshots/SNAP" relative to the mount or
+ * absolute within it ("../HOST/VM/snapshots/SNAP" or absolute with
+ * several hosts); an import of a directory outside the mount. */
 static int
 top_link (const struct node *root, const char *name, const char *target)
 {
@@ -102,14 +126,13 @@ top_link (const struct node *root, const char *name, const char *target)
   const struct vs_vm *vm;
   char vmname[256];
   size_t len;
+  int r;
 
   if (target[0] == '/')
     {
       if (mlen == 0 || strncmp (target, mountpoint, mlen) != 0
           || target[mlen] != '/')
         {
-          int r;
-
           if (host_find_vm (root->host, name))
             {
               log_error ("A VM named '%s' exists.", name);
@@ -118,9 +141,17 @@ top_link (const struct node *root, const char *name, const char *target)
           /* An import: the files are read with the caller's rights. */
           if ((r = caller_may_read_tree (target)) < 0)
             return r;
-          return host_import (target, name);
+          return host_import (root->host->host, target, name);
         }
       target += mlen + 1;
+      if ((r = skip_host (root, &target)) < 0)
+        return r;
+    }
+  else if (root->fleet->nhosts > 1 && strncmp (target, "../", 3) == 0)
+    {
+      target += 3;
+      if ((r = skip_host (root, &target)) < 0)
+        return r;
     }
   while (strncmp (target, "./", 2) == 0)
     target += 2;
@@ -189,6 +220,7 @@ node_rename (const struct node *from_dir, const char *from,
 
   if (from_dir->vm != to_dir->vm
       && (from_dir->vm == NULL || to_dir->vm == NULL
+          || strcmp (from_dir->host->name, to_dir->host->name) != 0
           || strcmp (from_dir->vm->uuid, to_dir->vm->uuid) != 0))
     return -EXDEV;
   if (from_dir->type == &t_snapshots && to_dir->type == &t_snapshots)

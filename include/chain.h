@@ -18,8 +18,8 @@
 
 struct chain_image
 {
-  char *filename;       /* as qemu-img names it */
-  char *format;         /* "qcow2", "raw", ... */
+  char *filename; /* as qemu-img names it */
+  char *format;   /* "qcow2", "raw", ... */
   uint64_t virtual_size;
   uint64_t actual_size; /* bytes used on the host; 0 when unknown */
   char *backing;        /* full name of the backing file, or NULL */
@@ -36,10 +36,10 @@ struct chain
 };
 
 /* Parse and check LEN bytes of JSON from qemu-img into *OUT.  Each image's
- * backing file must be the next image, of the format the image records.  Returns 0, or -EINVAL (not the
- * JSON of a chain), -ELOOP (an image repeats, or deeper than
- * CHAIN_MAX_DEPTH), -ENOENT (a backing file is missing from the chain), or
- * -EOVERFLOW (a size out of range). */
+ * backing file must be the next image, of the format the image records.
+ * Returns 0, or -EINVAL (not the JSON of a chain), -ELOOP (an image repeats,
+ * or deeper than CHAIN_MAX_DEPTH), -ENOENT (a backing file is missing from the
+ * chain), or -EOVERFLOW (a size out of range). */
 int chain_parse (const char *json, size_t len, struct chain **out);
 
 /* Parse the JSON of one image (qemu-img info without --backing-chain) into
@@ -94,9 +94,9 @@ struct map
   uint64_t size;          /* the end of the last extent */
   uint64_t data_bytes;    /* how much of it is data */
   size_t nruns;
-  struct run *runs;       /* in order, contiguous from 0, neighbours that
-                             continue each other joined */
-  uint32_t depths;        /* one more than the deepest DEPTH of a run */
+  struct run *runs; /* in order, contiguous from 0, neighbours that
+                       continue each other joined */
+  uint32_t depths;  /* one more than the deepest DEPTH of a run */
   /* What the top image of the chain holds itself, data or zeros (qemu's
    * depth 0): what changed since the image below it was frozen.  As
    * EXTENTS, with DATA for "changed". */

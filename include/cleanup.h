@@ -14,7 +14,7 @@
 static inline void
 cleanup_free (void *ptr)
 {
-  free (*(void **) ptr);
+  free (*(void **)ptr);
 }
 #define CLEANUP_FREE __attribute__ ((cleanup (cleanup_free)))
 

@@ -18,20 +18,25 @@
 
 struct node_type;
 
-/* A path resolved against one view of the host. */
+/* A path resolved against one view of the hosts. */
 struct node
 {
   const struct node_type *type;
-  const struct vs_host *host;
+  const struct vs_fleet *fleet;
+  const struct vs_host *host;     /* from the host's directory down */
   const struct vs_vm *vm;         /* from the VM directory down */
   const struct vs_snapshot *snap; /* from the snapshot directory down */
   const struct vs_disk *disk;     /* a frozen volume */
   char name[256];                 /* the last component of the path */
 };
 
-/* Resolve PATH ("/VM/snapshots/NAME/info") in view H.  Returns 0, -ENOENT,
- * or -ENOTDIR (a component below a file). */
-int node_resolve (const struct vs_host *h, const char *path, struct node *n);
+/* Resolve PATH ("/VM/snapshots/NAME/info", or "/HOST/VM/..." with several
+ * hosts) in view F (fs/top.c).  Returns 0, -ENOENT, or -ENOTDIR (a
+ * component below a file). */
+int node_resolve (const struct vs_fleet *f, const char *path, struct node *n);
+
+/* The newest of F's hosts' views' times. */
+time_t fleet_mtime (const struct vs_fleet *f);
 
 /* Fill ST for N, as caller C sees it (NULL: root); see access.h. */
 int node_getattr (const struct node *n, const struct caller *c,
@@ -63,6 +68,8 @@ struct handle
   int backing;   /* the kernel reads the frozen file itself: its id, or 0 */
   uint64_t node; /* with BACKING, the node's inode */
   uint64_t held; /* a frozen volume: its snapshot, held open (export.h) */
+  struct remote_file *remote; /* or a remote host's file (remote.h), of
+                                 LEN bytes */
 };
 
 /* Read SIZE bytes at OFF of H into BUF.  Returns the count or -errno. */

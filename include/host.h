@@ -86,30 +86,57 @@ struct vs_vm
   uint64_t snap_fingerprint;  /* hash of the snapshot names and current */
   time_t mtime;               /* when this view of the VM was built */
   uint64_t ino;
+  struct host *host; /* the connection it was read from (host.c) */
 };
 
+/* One libvirt connection (snapshot/host.c). */
+struct host;
+
+/* The view of one host. */
 struct vs_host
 {
   int refs;
+  struct host *host; /* its connection */
+  const char *name;  /* the host's directory, with several */
+  bool reachable;
+  char *status; /* the status file: "key: value" lines */
+  size_t status_len;
   size_t nvms;
-  struct vs_vm **vms; /* sorted by name */
+  struct vs_vm **vms; /* sorted by name; none while unreachable */
   time_t mtime;
+  uint64_t ino;
+};
+
+/* Every host's view at one moment, in the order they were given: one
+ * reference on each. */
+struct vs_fleet
+{
+  size_t nhosts;
+  struct vs_host *hosts[];
 };
 
 /* Check that URI answers, without keeping the connection.  Returns 0, or -1
  * after printing why on stderr. */
 int host_check_uri (const char *uri);
 
-/* Connect to URI, build the first view, and start the event and refresh
- * threads.  Returns 0 or -1 (logged). */
-int host_start (const char *uri);
+/* Connect to the N hosts URIS[i], named NAMES[i] (NULL: libvirt's host
+ * name), build their first views, and start the event thread and each
+ * host's refresh thread.  With one host it must answer; with several, a
+ * host that does not is shown so and tried again with backoff.  Returns 0
+ * or -1 (logged). */
+int host_start (const char *const *names, const char *const *uris, size_t n);
 
-/* Stop the threads and close the connection.  Views still held stay
+/* Stop the threads and close the connections.  Views still held stay
  * valid. */
 void host_stop (void);
 
-/* The current view, with a reference; never NULL after host_start. */
-struct vs_host *host_get (void);
+/* Every host's current view (fleet_put drops it); never NULL after
+ * host_start. */
+struct vs_fleet *fleet_get (void);
+void fleet_put (struct vs_fleet *f);
+
+/* The current view of host H, with a reference; host_put drops it. */
+struct vs_host *host_get (struct host *h);
 void host_put (struct vs_host *h);
 
 /* Lookups in a view; NULL when absent. */
@@ -136,6 +163,8 @@ int host_jobs (const struct vs_vm *vm, enum jobs_view view, char **out,
  * host). */
 int host_statfs (const struct vs_host *h, const struct vs_vm *vm,
                  struct statvfs *st);
+/* The same for the top of several hosts: the one with least room. */
+int fleet_statfs (const struct vs_fleet *f, struct statvfs *st);
 
 /* --- operations ----------------------------------------------------------
  * Each returns 0 or -errno (the errno of SPEC.md), logs its failure once,
@@ -180,7 +209,7 @@ int host_clone (const struct vs_vm *vm, const char *snap, const char *name);
  * directory that is not one, missing a disk, of a wrong size or a broken
  * chain, or a domain libvirt refuses; -EEXIST, -ENOSPC; nothing is left
  * on a failure. */
-int host_import (const char *dir, const char *name);
+int host_import (struct host *host, const char *dir, const char *name);
 
 /* Limit merges to MIB_PER_S MiB/s (0: no limit). */
 void merge_set_bandwidth (unsigned long mib_per_s);

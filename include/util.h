@@ -25,7 +25,7 @@ char *xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 /* A growable string. */
 struct strbuf
 {
-  char *s;     /* NUL-terminated; NULL while empty */
+  char *s; /* NUL-terminated; NULL while empty */
   size_t len;
   size_t cap;
 };

@@ -384,9 +384,8 @@ branch_run (const struct vs_vm *vm, virDomainPtr dom)
 }
 
 void
-branch_recover (void)
+branch_recover (const struct vs_host *h)
 {
-  struct vs_host *h = host_get ();
 
   for (size_t i = 0; i < h->nvms; i++)
     {
@@ -403,5 +402,4 @@ branch_recover (void)
       host_sync (vm, true);
       vm_op_end (vm);
     }
-  host_put (h);
 }

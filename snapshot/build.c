@@ -51,16 +51,17 @@ domain_state_word (int state)
  * the overlay could not be read, or the disk is left out (logged): the
  * record is to be built again, not reused. */
 static int
-resolve_disk (const char *vm, const struct snap_xml *sx,
+resolve_disk (const struct vs_vm *v, const char *snapshot,
               const struct snap_disk *sd, struct vs_disk *d)
 {
+  const char *vm = v->name;
   struct chain *c = NULL;
   size_t first = 0; /* the frozen volume in C */
-  bool overlay = sd->overlay && access (sd->overlay, F_OK) == 0;
+  bool overlay = sd->overlay && host_file_exists (v->host, sd->overlay);
   bool partial = false;
 
   if (overlay && sd->overlay_format
-      && chain_probe (sd->overlay, sd->overlay_format, true, &c) == 0
+      && host_chain (v->host, sd->overlay, sd->overlay_format, &c) == 0
       && c->n > 1)
     first = 1;
   else
@@ -72,7 +73,7 @@ resolve_disk (const char *vm, const struct snap_xml *sx,
        * revert dropped the overlay): read it again at the next build. */
       partial = true;
       if (sd->frozen && sd->format
-          && chain_probe (sd->frozen, sd->format, true, &c) < 0)
+          && host_chain (v->host, sd->frozen, sd->format, &c) < 0)
         c = NULL;
     }
   if (c == NULL)
@@ -80,7 +81,7 @@ resolve_disk (const char *vm, const struct snap_xml *sx,
       log_warning ("Snapshot '%s' of VM '%s': the frozen volume of disk '%s' "
                    "cannot be found, or its format is not recorded; the disk "
                    "is left out.",
-                   sx->name, vm, sd->target);
+                   snapshot, vm, sd->target);
       return 1;
     }
   d->target = xstrdup (sd->target);
@@ -140,7 +141,7 @@ build_snapshot (const struct vs_vm *vm, const char *xml)
   s->disks = xcalloc (sx->ndisks, sizeof *s->disks);
   for (size_t i = 0; i < sx->ndisks; i++)
     {
-      int r = resolve_disk (vm->name, sx, &sx->disks[i], &s->disks[s->ndisks]);
+      int r = resolve_disk (vm, s->name, &sx->disks[i], &s->disks[s->ndisks]);
 
       if (r > 0)
         s->partial = true;
@@ -295,12 +296,14 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
 }
 
 struct vs_vm *
-build_vm (virDomainPtr dom, const struct vs_vm *old, bool reread)
+build_vm (struct host *h, virDomainPtr dom, const struct vs_vm *old,
+          bool reread)
 {
   struct vs_vm *vm = xcalloc (1, sizeof *vm);
   int state, reason;
 
   vm->refs = 1;
+  vm->host = h;
   vm->name = xstrdup (virDomainGetName (dom));
   if (virDomainGetUUIDString (dom, vm->uuid) < 0
       || virDomainGetState (dom, &state, &reason, 0) < 0)
@@ -316,7 +319,9 @@ build_vm (virDomainPtr dom, const struct vs_vm *old, bool reread)
     goto fail;
   vm->current = current_snapshot_name (dom);
   vm->mtime = time (NULL);
-  vm->ino = hash_strings (vm->uuid, NULL);
+  /* Each host's VMs apart: one VM may be defined on two. */
+  vm->ino = host_several () ? hash_strings (host_name (h), vm->uuid, NULL)
+                            : hash_strings (vm->uuid, NULL);
   return vm;
 
 fail:

@@ -46,6 +46,7 @@ struct clone
   char uuid[VIR_UUID_STRING_BUFLEN];        /* the clone's */
   char source_uuid[VIR_UUID_STRING_BUFLEN]; /* its source VM's */
   char *name;
+  struct host *host;  /* where both are */
   struct vs_meta rec; /* the clone's record, as written */
   uint64_t *need;     /* bytes each copy will take (qemu-img measure) */
   size_t copying;     /* the disk being copied */
@@ -350,9 +351,9 @@ static void *
 worker_main (void *arg)
 {
   struct clone *c = arg;
-  virConnectPtr conn = host_conn ();
+  virConnectPtr conn = host_conn (c->host);
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  struct vs_vm v = { .name = c->name };
+  struct vs_vm v = { .name = c->name, .host = c->host };
   int r = conn ? 0 : -ESHUTDOWN;
 
   memcpy (v.uuid, c->uuid, sizeof v.uuid);
@@ -468,6 +469,7 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
   struct stat st;
 
   c->name = xstrdup (name);
+  c->host = vm->host;
   memcpy (c->source_uuid, vm->uuid, sizeof c->source_uuid);
   clone_new_uuid (c->uuid);
   c->rec.clone_vm = xstrdup (vm->name);
@@ -612,9 +614,9 @@ out:
 /* --- recovery ------------------------------------------------------------ */
 
 void
-clone_recover (void)
+clone_recover (struct host *h)
 {
-  virConnectPtr conn = host_conn ();
+  virConnectPtr conn = host_conn (h);
   virDomainPtr *doms = NULL;
   int n;
 
@@ -624,7 +626,8 @@ clone_recover (void)
                                 VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
   for (int i = 0; i < n; i++)
     {
-      struct vs_vm v = { .name = (char *)virDomainGetName (doms[i]) };
+      struct vs_vm v
+          = { .name = (char *)virDomainGetName (doms[i]), .host = h };
       struct vs_meta m = { 0 };
       CLEANUP_DOMAIN virDomainPtr src = NULL;
       struct clone *c;
@@ -638,6 +641,7 @@ clone_recover (void)
         }
       c = xcalloc (1, sizeof *c);
       c->name = xstrdup (v.name);
+      c->host = h;
       memcpy (c->uuid, v.uuid, sizeof c->uuid);
       c->rec = m;
       c->need = xcalloc (m.nclone ? m.nclone : 1, sizeof *c->need);

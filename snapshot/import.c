@@ -693,7 +693,7 @@ domain_name (const char *xml)
 }
 
 int
-host_import (const char *dir, const char *name)
+host_import (struct host *host, const char *dir, const char *name)
 {
   virConnectPtr conn = NULL;
   virDomainPtr exists = NULL;
@@ -712,7 +712,7 @@ host_import (const char *dir, const char *name)
       log_error ("Import: '%s' is not a directory.", dir);
       return -EINVAL;
     }
-  if ((conn = host_conn ()) == NULL)
+  if ((conn = host_conn (host)) == NULL)
     return -EIO;
   if ((exists = virDomainLookupByName (conn, name)) != NULL)
     {

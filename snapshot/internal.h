@@ -38,8 +38,8 @@ const char *domain_state_word (int state);
  * NULL): its snapshot records are reused when their XML is unchanged, or,
  * without REREAD, whenever the snapshot still exists.  Returns a new
  * reference, or NULL (logged). */
-struct vs_vm *build_vm (virDomainPtr dom, const struct vs_vm *old,
-                        bool reread);
+struct vs_vm *build_vm (struct host *h, virDomainPtr dom,
+                        const struct vs_vm *old, bool reread);
 
 /* The name of DOM's current snapshot (malloc'd), or NULL. */
 char *current_snapshot_name (virDomainPtr dom);
@@ -109,7 +109,7 @@ struct disk_change;
 
 /* Define VM anew from its persistent XML: disks per CHANGES (N of them),
  * and vmsnapfs's record META unless NULL.  Returns 0 or -EIO (logged). */
-int define_changed (const char *vm, const char *xml,
+int define_changed (const struct vs_vm *vm, const char *xml,
                     const struct disk_change *changes, size_t n,
                     const struct vs_meta *meta);
 
@@ -117,9 +117,25 @@ int define_changed (const char *vm, const char *xml,
  * current disks, and forget the pending restore. */
 int restore_memory (const struct vs_vm *vm, virDomainPtr dom);
 
-/* The connection, with a reference the caller drops with virConnectClose;
- * NULL while disconnected. */
-virConnectPtr host_conn (void);
+/* Host H's connection, or VM's host's, with a reference the caller drops
+ * with virConnectClose; NULL while disconnected. */
+virConnectPtr host_conn (struct host *h);
+virConnectPtr vm_conn (const struct vs_vm *vm);
+
+/* Whether the mount shows several hosts, one directory each; H's
+ * directory name. */
+bool host_several (void);
+const char *host_name (const struct host *h);
+
+/* A file of host H, wherever H is (remote.c for a remote host): whether
+ * PATH exists; the backing chain of PATH (of FORMAT) as chain_probe gives
+ * it.  Return as access() == 0 and chain_probe do. */
+struct chain;
+bool host_file_exists (struct host *h, const char *path);
+int host_chain (struct host *h, const char *path, const char *format,
+                struct chain **out);
+int remote_chain (struct host *h, const char *path, const char *format,
+                  struct chain **out);
 
 /* Note where the block job on disk TARGET of VM UUID is, for the rate the
  * jobs files show (jobs.c); when P is not NULL, tell how it goes. */
@@ -138,9 +154,9 @@ bool room_beside (const char *path, uint64_t need);
 int run_volume_tool (const char *what, const char *const argv[],
                      bool (*cancel) (void));
 
-/* Whether the connection's URI names this machine: the host files the
- * view names can be looked at here. */
-bool host_is_local (void);
+/* Whether H's URI names this machine: the host files its view names can
+ * be looked at here. */
+bool host_is_local (const struct host *h);
 
 /* Merges (merge.c): wake the workers on a block job event; carry on the
  * merges a previous daemon recorded; stop the workers, their merges left
@@ -159,7 +175,7 @@ int merge_wait (struct merge *m, bool (*interrupted) (void));
 /* The limit merge_set_bandwidth set, in MiB/s (0: none); clones' copies
  * keep to it too. */
 unsigned long merge_bandwidth (void);
-void merge_recover (void);
+void merge_recover (const struct vs_host *h);
 void merge_stop (void);
 
 /* A volume of a disk, and its backing file where the view knows it. */
@@ -206,15 +222,18 @@ int save_image_copy (const char *src, const char *dst,
 bool clone_source_busy (const char *uuid);
 /* A new random UUID (version 4) for a new VM. */
 void clone_new_uuid (char out[VIR_UUID_STRING_BUFLEN]);
-void clone_recover (void);
+void clone_recover (struct host *h);
 void clone_stop (void);
 size_t clone_jobs (const char *uuid, size_t max, char **targets,
                    virDomainBlockJobInfo *infos, char **snaps);
 
-/* Stateless VMs (stateless.c): revert VM UUID to its snapshot after a
- * stop (an event), start and stop the thread that does it. */
-void stateless_stopped (const char *uuid);
+/* Stateless VMs (stateless.c): revert VM UUID of host H to its snapshot
+ * after a stop (an event); start the thread that does it; queue the
+ * stateless VMs of view V that stopped while the daemon was away; stop the
+ * thread. */
+void stateless_stopped (struct host *h, const char *uuid);
 void stateless_start (void);
+void stateless_recover (const struct vs_host *v);
 void stateless_stop (void);
 
 /* Branch points (branch.c): plan the deletion of SNAP, whose frozen
@@ -226,7 +245,7 @@ int branch_plan (const struct vs_vm *vm, virDomainPtr dom,
                  const struct vs_snapshot *snap, const struct dom_xml *dx,
                  struct vs_meta *m);
 int branch_run (const struct vs_vm *vm, virDomainPtr dom);
-void branch_recover (void);
+void branch_recover (const struct vs_host *h);
 
 /* Give every child of snapshot FROM the parent TO, or none when TO is
  * NULL (rename.c; a rename's step 2, and a branch point's deletion). */
@@ -234,6 +253,6 @@ int move_children (const struct vs_vm *vm, virDomainPtr dom, const char *from,
                    const char *to);
 
 /* Finish the renames of snapshots a previous daemon recorded (rename.c). */
-void rename_recover (void);
+void rename_recover (const struct vs_host *h);
 
 #endif /* VMSNAPFS_SNAPSHOT_INTERNAL_H */

@@ -216,7 +216,7 @@ int
 host_jobs (const struct vs_vm *vm, enum jobs_view view, char **out,
            size_t *len)
 {
-  virConnectPtr c = host_conn ();
+  virConnectPtr c = vm_conn (vm);
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
   json_object *arr = json_object_new_array ();
   struct strbuf b = { 0 };

@@ -426,7 +426,7 @@ define_disk (const struct vs_vm *vm, const char *xml, const char *target,
 {
   const struct disk_change ch = { target, source, format };
 
-  return define_changed (vm->name, xml, &ch, 1, NULL);
+  return define_changed (vm, xml, &ch, 1, NULL);
 }
 
 /* Point what still stands on MD's top at its base, with metadata-only
@@ -586,11 +586,11 @@ mark_failed (const struct vs_vm *vm, virDomainPtr dom)
   vs_meta_clear (&rec);
 }
 
-/* Whether libvirt answers: errors while it does not are waited out. */
+/* Whether VM's libvirt answers: errors while it does not are waited out. */
 static bool
-connected (void)
+connected (const struct vs_vm *vm)
 {
-  virConnectPtr c = host_conn ();
+  virConnectPtr c = vm_conn (vm);
   bool alive = c && virConnectIsAlive (c) == 1;
 
   if (c)
@@ -610,7 +610,7 @@ merge_run (struct merge *m)
   for (;;)
     {
       CLEANUP_DOMAIN virDomainPtr dom = NULL;
-      virConnectPtr c = host_conn ();
+      virConnectPtr c = vm_conn (m->vm);
 
       if (is_stopping ())
         return -ESHUTDOWN;
@@ -653,7 +653,7 @@ merge_run (struct merge *m)
         }
       if (r >= 0)
         changed = 0;
-      if (r < 0 && connected ())
+      if (r < 0 && connected (m->vm))
         {
           mark_failed (m->vm, dom);
           return r;
@@ -782,9 +782,8 @@ merge_wait (struct merge *m, bool (*interrupted) (void))
  */
 
 void
-merge_recover (void)
+merge_recover (const struct vs_host *h)
 {
-  struct vs_host *h = host_get ();
 
   for (size_t i = 0; i < h->nvms; i++)
     {
@@ -801,7 +800,6 @@ merge_recover (void)
       if ((m = merge_start (vm, vm->merging)) != NULL)
         merge_unref (m);
     }
-  host_put (h);
 }
 
 void

@@ -81,6 +81,7 @@ host_unref (struct vs_host *h)
   for (size_t i = 0; i < h->nvms; i++)
     vm_unref (h->vms[i]);
   free (h->vms);
+  free (h->status);
   free (h);
 }
 

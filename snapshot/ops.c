@@ -13,10 +13,22 @@
 #include "util.h"
 #include "virxml.h"
 
-/* The VMs with an operation under way, by UUID.  Few at once: a list. */
+/* The VMs with an operation under way, by host and UUID (one VM may be
+ * defined on two hosts).  Few at once: a list. */
+struct busy
+{
+  const struct host *host;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+};
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
-static char (*busy)[VIR_UUID_STRING_BUFLEN];
+static struct busy *busy;
 static size_t nbusy;
+
+static bool
+is_busy (size_t i, const struct vs_vm *vm)
+{
+  return busy[i].host == vm->host && strcmp (busy[i].uuid, vm->uuid) == 0;
+}
 
 int
 vm_op_begin (const struct vs_vm *vm)
@@ -24,13 +36,14 @@ vm_op_begin (const struct vs_vm *vm)
   SCOPED_LOCK (&busy_lock);
 
   for (size_t i = 0; i < nbusy; i++)
-    if (strcmp (busy[i], vm->uuid) == 0)
+    if (is_busy (i, vm))
       {
         log_error ("VM '%s': another operation is under way.", vm->name);
         return -EBUSY;
       }
   busy = xrealloc (busy, (nbusy + 1) * sizeof *busy);
-  strcpy (busy[nbusy++], vm->uuid);
+  busy[nbusy].host = vm->host;
+  strcpy (busy[nbusy++].uuid, vm->uuid);
   return 0;
 }
 
@@ -40,7 +53,7 @@ vm_op_end (const struct vs_vm *vm)
   SCOPED_LOCK (&busy_lock);
 
   for (size_t i = 0; i < nbusy; i++)
-    if (strcmp (busy[i], vm->uuid) == 0)
+    if (is_busy (i, vm))
       {
         memmove (&busy[i], &busy[i + 1], (nbusy - i - 1) * sizeof *busy);
         nbusy--;
@@ -68,7 +81,7 @@ virt_errno (void)
 int
 lookup_domain (const struct vs_vm *vm, virDomainPtr *dom)
 {
-  virConnectPtr c = host_conn ();
+  virConnectPtr c = vm_conn (vm);
   bool gone;
 
   *dom = NULL;
@@ -263,12 +276,12 @@ meta_write (const struct vs_vm *vm, virDomainPtr dom,
 }
 
 int
-define_changed (const char *vm, const char *xml,
+define_changed (const struct vs_vm *vm, const char *xml,
                 const struct disk_change *changes, size_t n,
                 const struct vs_meta *meta)
 {
   CLEANUP_FREE char *def = dom_xml_edit (xml, changes, n, meta);
-  virConnectPtr c = host_conn ();
+  virConnectPtr c = vm_conn (vm);
   virDomainPtr d = NULL;
 
   if (def && c)
@@ -277,7 +290,7 @@ define_changed (const char *vm, const char *xml,
     virConnectClose (c);
   if (d == NULL)
     {
-      log_error ("VM '%s': cannot define its new state: %s", vm,
+      log_error ("VM '%s': cannot define its new state: %s", vm->name,
                  def ? virt_error () : "its XML cannot be edited");
       return -EIO;
     }

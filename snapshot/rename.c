@@ -251,9 +251,8 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from, const char *to)
 }
 
 void
-rename_recover (void)
+rename_recover (const struct vs_host *h)
 {
-  struct vs_host *h = host_get ();
 
   for (size_t i = 0; i < h->nvms; i++)
     {
@@ -273,5 +272,4 @@ rename_recover (void)
       host_sync (vm, true);
       vm_op_end (vm);
     }
-  host_put (h);
 }

@@ -80,7 +80,7 @@ static int
 op_define (struct op *o, const struct disk_change *changes, size_t n,
            const struct vs_meta *meta)
 {
-  return define_changed (o->vm->name, o->xml, changes, n, meta);
+  return define_changed (o->vm, o->xml, changes, n, meta);
 }
 
 /* Make SNAP libvirt's current snapshot of O's VM. */
@@ -362,7 +362,7 @@ restore_memory (const struct vs_vm *vm, virDomainPtr dom)
     }
   if (read_inactive (vm->name, dom, NULL, &dx) < 0)
     return -EIO;
-  if ((c = host_conn ()) == NULL
+  if ((c = vm_conn (vm)) == NULL
       || (saved = virDomainSaveImageGetXMLDesc (
               c, snap->memory_file, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE))
              == NULL)

@@ -60,7 +60,7 @@ host_statfs (const struct vs_host *h, const struct vs_vm *vm,
   bool found = false;
 
   memset (st, 0, sizeof *st);
-  if (!host_is_local ())
+  if (!host_is_local (h->host))
     return -ENOENT;
   if (vm != NULL)
     found = measure_vm (vm, st, false);
@@ -68,4 +68,25 @@ host_statfs (const struct vs_host *h, const struct vs_vm *vm,
     for (size_t v = 0; v < h->nvms; v++)
       found = measure_vm (h->vms[v], st, found);
   return found ? 0 : -ENOENT;
+}
+
+int
+fleet_statfs (const struct vs_fleet *f, struct statvfs *st)
+{
+  int r = -ENOENT;
+
+  memset (st, 0, sizeof *st);
+  for (size_t i = 0; i < f->nhosts; i++)
+    {
+      struct statvfs here;
+
+      if (host_statfs (f->hosts[i], NULL, &here) == 0
+          && (r < 0
+              || here.f_bavail * here.f_frsize < st->f_bavail * st->f_frsize))
+        {
+          *st = here;
+          r = 0;
+        }
+    }
+  return r;
 }

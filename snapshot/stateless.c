@@ -94,6 +94,7 @@ host_stateless_clear (const struct vs_vm *vm)
 struct rearm
 {
   struct rearm *next;
+  struct host *host;
   char uuid[VIR_UUID_STRING_BUFLEN];
 };
 
@@ -103,11 +104,11 @@ static struct rearm *queue;
 static bool stopping, running;
 static pthread_t thread;
 
-/* Whether VM UUID runs (or cannot be asked). */
+/* Whether VM UUID of H runs (or cannot be asked). */
 static bool
-is_running (const char *uuid)
+is_running (struct host *h, const char *uuid)
 {
-  virConnectPtr c = host_conn ();
+  virConnectPtr c = host_conn (h);
   virDomainPtr d;
   bool active = false;
 
@@ -122,13 +123,13 @@ is_running (const char *uuid)
   return active;
 }
 
-/* Revert the stateless VM UUID to its snapshot, if it is one and is shut
- * off; another operation under way is waited for.  Returns whether it is
- * done (or not needed). */
+/* Revert the stateless VM UUID of HOST to its snapshot, if it is one and
+ * is shut off; another operation under way is waited for.  Returns whether
+ * it is done (or not needed). */
 static bool
-rearm (const char *uuid)
+rearm (struct host *host, const char *uuid)
 {
-  struct vs_host *h = host_get ();
+  struct vs_host *h = host_get (host);
   const struct vs_vm *vm = NULL;
   bool done = true;
 
@@ -167,14 +168,14 @@ rearm_main (void *arg)
         }
       queue = q->next;
       pthread_mutex_unlock (&lock);
-      for (int i = 0; i < REARM_TRIES && !rearm (q->uuid); i++)
+      for (int i = 0; i < REARM_TRIES && !rearm (q->host, q->uuid); i++)
         {
           pthread_mutex_lock (&lock);
           deadline_ms (&until, CLOCK_REALTIME, REARM_RETRY_MS);
           if (!stopping)
             pthread_cond_timedwait (&cond, &lock, &until);
           pthread_mutex_unlock (&lock);
-          if (is_running (q->uuid))
+          if (is_running (q->host, q->uuid))
             break; /* started again: its next stop comes here again */
         }
       free (q);
@@ -185,11 +186,12 @@ rearm_main (void *arg)
 }
 
 void
-stateless_stopped (const char *uuid)
+stateless_stopped (struct host *h, const char *uuid)
 {
   struct rearm *q = xcalloc (1, sizeof *q);
   SCOPED_LOCK (&lock);
 
+  q->host = h;
   snprintf (q->uuid, sizeof q->uuid, "%s", uuid);
   q->next = queue;
   queue = q;
@@ -199,19 +201,21 @@ stateless_stopped (const char *uuid)
 void
 stateless_start (void)
 {
-  struct vs_host *h = host_get ();
-
   pthread_mutex_lock (&lock);
   stopping = false;
   running = pthread_create (&thread, NULL, rearm_main, NULL) == 0;
   pthread_mutex_unlock (&lock);
   if (!running)
     log_error ("Cannot start the thread of stateless VMs.");
+}
+
+void
+stateless_recover (const struct vs_host *h)
+{
   /* Stops while the daemon was away. */
   for (size_t i = 0; i < h->nvms; i++)
     if (h->vms[i]->stateless && strcmp (h->vms[i]->state, "shut_off") == 0)
-      stateless_stopped (h->vms[i]->uuid);
-  host_put (h);
+      stateless_stopped (h->host, h->vms[i]->uuid);
 }
 
 void

@@ -137,17 +137,23 @@ vm_define() {
     vm_remove "$_name"
     on_exit "vm_remove '$_name'"
     _vms="${_vms:-} $_name"
-    mkdir -p "$VM_DIR"
-    chmod 755 "$VM_DIR"
-    _i=0
-    for _t in vda vdb vdc vdd; do
-        [ $_i -lt "${2:-1}" ] || break
-        qemu-img create -q -f qcow2 "$VM_DIR/$_t.qcow2" "${3:-64M}"
-        _i=$((_i + 1))
-    done
+    guest_disks "$VM_DIR" "${2:-1}" "${3:-64M}"
     sh "$TOP/tests/guest/domain-xml.sh" "$_name" "$VM_DIR" "${2:-1}" \
         "${GUEST_CMDLINE:-}" "${GUEST_AGENT:+agent}" > "$VM_DIR/domain.xml"
     virsh -q define "$VM_DIR/domain.xml" >/dev/null
+}
+
+# guest_disks DIR NDISKS SIZE: make DIR (mode 755) with NDISKS empty qcow2
+# disks of SIZE, vda.qcow2, vdb.qcow2...
+guest_disks() {
+    mkdir -p "$1"
+    chmod 755 "$1"
+    _i=0
+    for _t in vda vdb vdc vdd; do
+        [ $_i -lt "$2" ] || break
+        qemu-img create -q -f qcow2 "$1/$_t.qcow2" "$3"
+        _i=$((_i + 1))
+    done
 }
 
 # vm_dir_on_tmpfs SIZE: put the directory of the VM vm_define just made

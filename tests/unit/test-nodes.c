@@ -52,7 +52,7 @@ make_snapshot (const char *uuid, const char *name, const char *parent,
 }
 
 static struct vs_host *
-make_host (void)
+make_host (const char *name)
 {
   struct vs_host *h = xcalloc (1, sizeof *h);
   struct vs_vm *vm = xcalloc (1, sizeof *vm);
@@ -67,12 +67,38 @@ make_host (void)
   vm->snaps = xcalloc (2, sizeof *vm->snaps);
   vm->snaps[0] = make_snapshot (vm->uuid, "s1", NULL, true, "<x1/>");
   vm->snaps[1] = make_snapshot (vm->uuid, "s2", "s1", false, "<x2/>");
-  vm->ino = hash_strings (vm->uuid, NULL);
+  vm->ino = hash_strings (name, vm->uuid, NULL);
   h->refs = 1;
+  h->name = name;
+  h->ino = hash_strings ("host", name, NULL);
+  h->status = xstrdup ("uri: test:///\nstate: connected\n");
+  h->status_len = strlen (h->status);
+  h->reachable = true;
   h->nvms = 1;
   h->vms = xcalloc (1, sizeof *h->vms);
   h->vms[0] = vm;
   return h;
+}
+
+/* N hosts, "h1".."hN", each with VM "web": the same VM on each. */
+static struct vs_fleet *
+make_fleet (size_t n)
+{
+  static const char *const names[] = { "h1", "h2", "h3" };
+  struct vs_fleet *f = xmalloc (sizeof *f + n * sizeof f->hosts[0]);
+
+  f->nhosts = n;
+  for (size_t i = 0; i < n; i++)
+    f->hosts[i] = make_host (names[i]);
+  return f;
+}
+
+static void
+free_fleet (struct vs_fleet *f)
+{
+  for (size_t i = 0; i < f->nhosts; i++)
+    host_unref (f->hosts[i]);
+  free (f);
 }
 
 static int
@@ -83,14 +109,14 @@ setup (void **state)
   if (fd < 0 || write (fd, "frozen bytes", 12) != 12 || fchmod (fd, 0644) < 0)
     return -1;
   close (fd);
-  *state = make_host ();
+  *state = make_fleet (1);
   return 0;
 }
 
 static int
 teardown (void **state)
 {
-  host_unref (*state);
+  free_fleet (*state);
   unlink (volume);
   return 0;
 }
@@ -439,7 +465,7 @@ test_snapshot_names (void **state)
 static void
 test_stable_inodes (void **state)
 {
-  struct vs_host *again = make_host ();
+  struct vs_fleet *again = make_fleet (1);
   const char *p[]
       = { "/web", "/web/state", "/web/snapshots/s1",
           "/web/snapshots/s1/vda.qcow2", "/web/snapshots/s1/info" };
@@ -460,7 +486,7 @@ test_stable_inodes (void **state)
       for (size_t j = 0; j < i; j++)
         assert_int_not_equal (seen[i], seen[j]);
     }
-  host_unref (again);
+  free_fleet (again);
 }
 
 /* A rename within one VM whose two directories were resolved in two views
@@ -469,7 +495,7 @@ test_stable_inodes (void **state)
 static void
 test_rename_across_views (void **state)
 {
-  struct vs_host *other = make_host ();
+  struct vs_fleet *other = make_fleet (1);
   struct node a, b;
 
   assert_int_equal (node_resolve (*state, "/web/snapshots", &a), 0);
@@ -477,7 +503,71 @@ test_rename_across_views (void **state)
   assert_ptr_not_equal (a.vm, b.vm);
   /* A bad new name: refused before any libvirt call, and not as EXDEV. */
   assert_int_equal (node_rename (&a, "s1", &b, ".bad"), -EINVAL);
-  host_unref (other);
+  free_fleet (other);
+}
+
+/* With several hosts the top lists them, each directory holds its host's
+ * VMs and a status file, the same VM on two hosts is two directories, and
+ * nothing is renamed from one host to another. */
+static void
+test_several_hosts (void **state)
+{
+  struct vs_fleet *f = make_fleet (2);
+  static const struct path_case cases[] = {
+    { "/", 0, S_IFDIR, 0555 },
+    { "/h1", 0, S_IFDIR, 0755 },
+    { "/h2/status", 0, S_IFREG, 0444 },
+    { "/h2/web/snapshots/s1/info", 0, S_IFREG, 0444 },
+    { "/web", -ENOENT, 0, 0 },
+    { "/h3", -ENOENT, 0, 0 },
+    { "/h1/status/x", -ENOTDIR, 0, 0 },
+  };
+  struct node a, b;
+  struct stat sa, sb;
+  char names[64] = "";
+  struct handle *h;
+  enum page_cache cache;
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      struct node n;
+      struct stat st;
+      int r = node_resolve (f, cases[i].path, &n);
+
+      assert_int_equal (r, cases[i].expect);
+      if (r < 0)
+        continue;
+      assert_int_equal (node_getattr (&n, NULL, &st), 0);
+      assert_int_equal (st.st_mode & S_IFMT, cases[i].type);
+      assert_int_equal (st.st_mode & 07777, cases[i].perm);
+    }
+  assert_int_equal (node_resolve (f, "/", &a), 0);
+  assert_int_equal (node_readdir (&a, collect, names), 0);
+  assert_string_equal (names, "h1 h2 ");
+  names[0] = '\0';
+  assert_int_equal (node_resolve (f, "/h1", &a), 0);
+  assert_int_equal (node_readdir (&a, collect, names), 0);
+  assert_string_equal (names, "status web ");
+
+  assert_int_equal (node_resolve (f, "/h1/status", &a), 0);
+  assert_int_equal (node_open (&a, &as_root, O_RDONLY, &h, &cache), 0);
+  assert_int_equal (h->len, strlen ("uri: test:///\nstate: connected\n"));
+  assert_memory_equal (h->data, "uri: test:///\nstate: connected\n", h->len);
+  handle_close (h);
+
+  assert_int_equal (node_resolve (f, "/h1/web", &a), 0);
+  assert_int_equal (node_resolve (f, "/h2/web", &b), 0);
+  node_getattr (&a, NULL, &sa);
+  node_getattr (&b, NULL, &sb);
+  assert_int_not_equal (sa.st_ino, sb.st_ino);
+  assert_int_equal (node_resolve (f, "/h1/web/snapshots", &a), 0);
+  assert_int_equal (node_resolve (f, "/h2/web/snapshots", &b), 0);
+  assert_int_equal (node_rename (&a, "s1", &b, "s9"), -EXDEV);
+
+  /* One host alone: no status file, the VMs at the top. */
+  assert_int_equal (node_resolve (*state, "/status", &a), -ENOENT);
+  free_fleet (f);
 }
 
 /* The table of which file each node stood for stays bounded: nodes no
@@ -651,6 +741,7 @@ main (void)
     cmocka_unit_test (test_snapshot_names),
     cmocka_unit_test (test_rename_refusals),
     cmocka_unit_test (test_rename_across_views),
+    cmocka_unit_test (test_several_hosts),
     cmocka_unit_test (test_backing_forgets),
     cmocka_unit_test (test_modes),
     cmocka_unit_test (test_open_checks_caller),

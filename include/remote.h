@@ -1,0 +1,40 @@
+/* vmsnapfs: the files of a host that the daemon cannot open, read
+ * through libvirt's storage API (snapshot/remote.c).
+ *
+ * A VM of a remote host (a URI with a host name: qemu+ssh://, qemu+tcp://)
+ * has its volumes and memory images on that host.  Each directory that
+ * holds one is made a libvirt storage pool (a transient "dir" pool, unless
+ * one already has it as its target), its files are volumes of the pool,
+ * and their bytes come in libvirt streams.
+ */
+#ifndef VMSNAPFS_REMOTE_H
+#define VMSNAPFS_REMOTE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "host.h"
+
+/* Whether VM's files are on the machine the daemon runs on. */
+bool vm_is_local (const struct vs_vm *vm);
+
+/* The size of file PATH of H, in bytes, and the bytes it takes there.
+ * Returns 0, -ENOENT, or -EIO (libvirt cannot be asked; logged). */
+int remote_stat (struct host *h, const char *path, uint64_t *size,
+                 uint64_t *allocation);
+
+/* An open remote file: reads follow one download stream while they go
+ * front to back, and start another where they jump. */
+struct remote_file;
+
+/* Open file PATH of H.  Returns 0, -ENOENT or -EIO. */
+int remote_open (struct host *h, const char *path, struct remote_file **out);
+
+/* Read SIZE bytes at OFF of F into BUF (holes read as zeros).  Returns the
+ * count (short only at the end) or -EIO. */
+ssize_t remote_read (struct remote_file *f, char *buf, size_t size, off_t off);
+
+void remote_close (struct remote_file *f);
+
+#endif /* VMSNAPFS_REMOTE_H */

@@ -1,0 +1,354 @@
+/* vmsnapfs: the files of a remote host, through libvirt's storage API.
+ *
+ * libvirt names a file of a remote host by its path there; its storage API
+ * reaches a file only as a volume of an active pool.  So the directory of
+ * each file asked for is made a pool: the pool that already has it as its
+ * target, or a transient "dir" pool, "vmsnapfs-HASH", made for it (gone
+ * when libvirtd restarts, found again by its target otherwise).  A pool
+ * lists the files it saw at its last refresh: a lookup that fails
+ * refreshes the pool once and asks again.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "cleanup.h"
+#include "internal.h"
+#include "log.h"
+#include "remote.h"
+#include "util.h"
+#include "xmldoc.h"
+
+/* The bytes each call on a download stream asks for. */
+#define RECV_CHUNK (1024 * 1024)
+
+bool
+vm_is_local (const struct vs_vm *vm)
+{
+  return vm->host == NULL || host_is_local (vm->host);
+}
+
+bool
+host_file_exists (struct host *h, const char *path)
+{
+  uint64_t size, allocation;
+
+  if (host_is_local (h))
+    return access (path, F_OK) == 0;
+  return remote_stat (h, path, &size, &allocation) == 0;
+}
+
+int
+host_chain (struct host *h, const char *path, const char *format,
+            struct chain **out)
+{
+  if (host_is_local (h))
+    return chain_probe (path, format, true, out);
+  return remote_chain (h, path, format, out);
+}
+
+/* The pool whose target is DIR on C, made when there is none.  NULL when
+ * it cannot be (logged). */
+static virStoragePoolPtr
+pool_for_dir (virConnectPtr c, const char *dir)
+{
+  char name[32];
+  CLEANUP_FREE char *xml = NULL;
+  virStoragePoolPtr p = virStoragePoolLookupByTargetPath (c, dir);
+
+  if (p)
+    {
+      if (virStoragePoolIsActive (p) != 1 && virStoragePoolCreate (p, 0) < 0)
+        log_warning ("The pool of '%s' cannot be started: %s", dir,
+                     virt_error ());
+      return p;
+    }
+  snprintf (name, sizeof name, "vmsnapfs-%016" PRIx64,
+            hash_strings (dir, NULL));
+  xml = xasprintf ("<pool type='dir'><name>%s</name>"
+                   "<target><path>%s</path></target></pool>",
+                   name, dir);
+  if ((p = virStoragePoolCreateXML (c, xml, 0)) == NULL
+      && (p = virStoragePoolLookupByName (c, name)) == NULL)
+    log_error ("Cannot make '%s' a storage pool on the remote host: %s", dir,
+               virt_error ());
+  else
+    log_debug ("Directory '%s' of a remote host is pool '%s'.", dir, name);
+  return p;
+}
+
+/* The volume of file PATH on C, or NULL: -ENOENT or -EIO in *ERR. */
+static virStorageVolPtr
+volume_of (virConnectPtr c, const char *path, int *err)
+{
+  CLEANUP_FREE char *copy = xstrdup (path);
+  virStoragePoolPtr pool;
+  virStorageVolPtr v = virStorageVolLookupByPath (c, path);
+
+  if (v)
+    return v;
+  if ((pool = pool_for_dir (c, dirname (copy))) == NULL)
+    {
+      *err = -EIO;
+      return NULL;
+    }
+  if (virStoragePoolRefresh (pool, 0) < 0)
+    log_warning ("Cannot refresh the pool of '%s': %s", path, virt_error ());
+  virStoragePoolFree (pool);
+  if ((v = virStorageVolLookupByPath (c, path)) == NULL)
+    *err = virGetLastErrorCode () == VIR_ERR_NO_STORAGE_VOL ? -ENOENT : -EIO;
+  return v;
+}
+
+int
+remote_stat (struct host *h, const char *path, uint64_t *size,
+             uint64_t *allocation)
+{
+  virConnectPtr c = host_conn (h);
+  virStorageVolPtr v;
+  virStorageVolInfo info;
+  int r = -EIO;
+
+  if (c == NULL)
+    return -EIO;
+  if ((v = volume_of (c, path, &r)) != NULL)
+    {
+      /* The file's own size, not a qcow2's virtual size: with PHYSICAL,
+       * libvirt gives it in the allocation field. */
+      if (virStorageVolGetInfoFlags (v, &info, VIR_STORAGE_VOL_GET_PHYSICAL)
+          == 0)
+        {
+          *size = info.allocation;
+          r = 0;
+        }
+      if (r == 0 && virStorageVolGetInfo (v, &info) == 0)
+        *allocation = info.allocation;
+      else if (r == 0)
+        r = -EIO;
+      if (r < 0)
+        log_error ("Cannot read the size of remote file '%s': %s", path,
+                   virt_error ());
+      virStorageVolFree (v);
+    }
+  virConnectClose (c);
+  return r;
+}
+
+/* --- reading ------------------------------------------------------------- */
+
+struct remote_file
+{
+  pthread_mutex_t lock;
+  char *path;
+  virConnectPtr conn;
+  virStorageVolPtr vol;
+  virStreamPtr st; /* the download under way, or NULL */
+  uint64_t pos;    /* where ST is */
+  uint64_t hole;   /* bytes of a hole at POS not yet given */
+  bool eof;
+};
+
+int
+remote_open (struct host *h, const char *path, struct remote_file **out)
+{
+  struct remote_file *f;
+  virConnectPtr c = host_conn (h);
+  virStorageVolPtr v;
+  int r = -EIO;
+
+  if (c == NULL)
+    return -EIO;
+  if ((v = volume_of (c, path, &r)) == NULL)
+    {
+      virConnectClose (c);
+      return r;
+    }
+  f = xcalloc (1, sizeof *f);
+  pthread_mutex_init (&f->lock, NULL);
+  f->path = xstrdup (path);
+  f->conn = c;
+  f->vol = v;
+  *out = f;
+  return 0;
+}
+
+static void
+end_stream (struct remote_file *f)
+{
+  if (f->st == NULL)
+    return;
+  if (f->eof)
+    virStreamFinish (f->st);
+  else
+    virStreamAbort (f->st);
+  virStreamFree (f->st);
+  f->st = NULL;
+}
+
+/* Start a download of F from OFF to its end. */
+static int
+start_stream (struct remote_file *f, uint64_t off)
+{
+  end_stream (f);
+  f->st = virStreamNew (f->conn, 0);
+  if (f->st == NULL
+      || virStorageVolDownload (f->vol, f->st, off, 0,
+                                VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
+             < 0)
+    {
+      log_error ("Cannot read remote file '%s': %s", f->path, virt_error ());
+      if (f->st)
+        virStreamFree (f->st);
+      f->st = NULL;
+      return -EIO;
+    }
+  f->pos = off;
+  f->hole = 0;
+  f->eof = false;
+  return 0;
+}
+
+ssize_t
+remote_read (struct remote_file *f, char *buf, size_t size, off_t off)
+{
+  size_t done = 0;
+  SCOPED_LOCK (&f->lock);
+
+  if (f->st == NULL || (uint64_t)off != f->pos)
+    if (start_stream (f, off) < 0)
+      return -EIO;
+  while (done < size && !f->eof)
+    {
+      size_t want = size - done > RECV_CHUNK ? RECV_CHUNK : size - done;
+      int n;
+
+      if (f->hole > 0)
+        {
+          size_t z = f->hole < want ? f->hole : want;
+
+          memset (buf + done, 0, z);
+          f->hole -= z;
+          f->pos += z;
+          done += z;
+          continue;
+        }
+      n = virStreamRecvFlags (f->st, buf + done, want,
+                              VIR_STREAM_RECV_STOP_AT_HOLE);
+      if (n == -3)
+        {
+          long long len = 0;
+
+          if (virStreamRecvHole (f->st, &len, 0) < 0 || len < 0)
+            n = -1;
+          else
+            {
+              f->hole = (uint64_t)len;
+              continue;
+            }
+        }
+      if (n < 0)
+        {
+          log_error ("Reading remote file '%s' at %" PRIu64 " failed (%d, "
+                     "hole %" PRIu64 ", want %zu): %s",
+                     f->path, f->pos, n, f->hole, want, virt_error ());
+          end_stream (f);
+          return done > 0 ? (ssize_t)done : -EIO;
+        }
+      if (n == 0)
+        {
+          f->eof = true;
+          break;
+        }
+      f->pos += n;
+      done += n;
+    }
+  return done;
+}
+
+void
+remote_close (struct remote_file *f)
+{
+  if (f == NULL)
+    return;
+  end_stream (f);
+  virStorageVolFree (f->vol);
+  virConnectClose (f->conn);
+  pthread_mutex_destroy (&f->lock);
+  free (f->path);
+  free (f);
+}
+
+/* --- chains -------------------------------------------------------------- */
+
+/* Read volume PATH's description into IMG: its format, virtual size and
+ * backing file.  Returns 0 or -errno. */
+static int
+describe (virConnectPtr c, const char *path, struct chain_image *img)
+{
+  virStorageVolPtr v;
+  CLEANUP_FREE char *xml = NULL;
+  struct doc d = { 0 };
+  char *cap;
+  int r = -EIO;
+
+  if ((v = volume_of (c, path, &r)) == NULL)
+    return r;
+  xml = virStorageVolGetXMLDesc (v, 0);
+  virStorageVolFree (v);
+  if (xml == NULL || xd_open (xml, &d) < 0)
+    {
+      xd_close (&d);
+      return -EIO;
+    }
+  img->filename = xstrdup (path);
+  img->format = xd_string (&d, NULL, "string(/volume/target/format/@type)");
+  cap = xd_string (&d, NULL, "string(/volume/capacity)");
+  img->virtual_size = cap ? strtoull (cap, NULL, 10) : 0;
+  free (cap);
+  img->backing = xd_string (&d, NULL, "string(/volume/backingStore/path)");
+  img->backing_format
+      = xd_string (&d, NULL, "string(/volume/backingStore/format/@type)");
+  xd_close (&d);
+  return img->format ? 0 : -EIO;
+}
+
+int
+remote_chain (struct host *h, const char *path, const char *format,
+              struct chain **out)
+{
+  virConnectPtr c = host_conn (h);
+  struct chain *ch;
+  const char *next = path;
+  int r = 0;
+
+  (void)format; /* libvirt probes each volume's format itself */
+  if (c == NULL)
+    return -EIO;
+  ch = xcalloc (1, sizeof *ch);
+  ch->images = xcalloc (CHAIN_MAX_DEPTH, sizeof *ch->images);
+  while (next && r == 0)
+    {
+      if (ch->n == CHAIN_MAX_DEPTH)
+        {
+          r = -ELOOP;
+          break;
+        }
+      /* Counted either way: chain_free frees what it filled. */
+      r = describe (c, next, &ch->images[ch->n++]);
+      next = ch->images[ch->n - 1].backing;
+    }
+  virConnectClose (c);
+  if (r < 0 || ch->n == 0)
+    {
+      chain_free (ch);
+      return r < 0 ? r : -EIO;
+    }
+  *out = ch;
+  return 0;
+}
