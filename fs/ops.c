@@ -143,9 +143,14 @@ static void
 verb_begin (const char *path, const char **what)
 {
   const char *p = path + (path[0] == '/');
+  struct vs_fleet *f = fleet_get ();
+  /* With several hosts, the VM is named "HOST/VM". */
   size_t n = strcspn (p, "/");
-  char vm[256];
+  char vm[512];
 
+  if (f->nhosts > 1 && p[n] == '/')
+    n += 1 + strcspn (p + n + 1, "/");
+  fleet_put (f);
   if (p[n] == '\0' || n >= sizeof vm)
     {
       *what = path; /* at the top: no VM */

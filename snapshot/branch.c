@@ -103,10 +103,14 @@ branch_plan (const struct vs_vm *vm, virDomainPtr dom,
              const struct vs_snapshot *snap, const struct dom_xml *dx,
              struct vs_meta *m)
 {
-  struct dom_xml *live = live_xml (dom);
+  struct dom_xml *live;
   uint64_t need = 0;
   struct stat st;
-  int r = 0;
+  int r;
+
+  if ((r = local_only (vm, "deleting a branch point")) < 0)
+    return r;
+  live = live_xml (dom);
 
   /* The branches' volumes are rewritten: no snapshot's files may be read
    * through them meanwhile. */

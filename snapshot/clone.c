@@ -487,8 +487,8 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
       d->target = xstrdup (sd->target);
       d->source = xstrdup (sd->volume);
       d->format = xstrdup (sd->format);
-      d->copy = new_volume_path (sd->volume, stem, "qcow2");
-      d->overlay = new_volume_path (sd->volume, ostem, "qcow2");
+      d->copy = new_volume_path (vm->host, sd->volume, stem, "qcow2");
+      d->overlay = new_volume_path (vm->host, sd->volume, ostem, "qcow2");
       if (measure_copy (sd->volume, sd->format, &c->need[i]) < 0)
         {
           log_error ("VM '%s': cannot measure '%s' of snapshot '%s'.",
@@ -503,7 +503,7 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
 
       c->rec.clone_memory = xstrdup (snap->memory_file);
       c->rec.clone_memory_copy
-          = new_volume_path (snap->memory_file, stem, "mem");
+          = new_volume_path (vm->host, snap->memory_file, stem, "mem");
       if (stat (snap->memory_file, &st) == 0)
         total += (uint64_t)st.st_size;
     }
@@ -540,6 +540,8 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
                  name, SNAPSHOT_NAME_MAX);
       return r;
     }
+  if ((r = local_only (vm, "a clone")) < 0)
+    return r;
   if ((r = vm_op_begin (vm)) < 0)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)

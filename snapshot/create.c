@@ -29,21 +29,32 @@ xml_escaped (struct strbuf *b, const char *s)
   for (; *s; s++)
     switch (*s)
       {
-      case '<': strbuf_printf (b, "&lt;"); break;
-      case '>': strbuf_printf (b, "&gt;"); break;
-      case '&': strbuf_printf (b, "&amp;"); break;
-      case '\'': strbuf_printf (b, "&apos;"); break;
-      case '"': strbuf_printf (b, "&quot;"); break;
-      default: strbuf_printf (b, "%c", *s);
+      case '<':
+        strbuf_printf (b, "&lt;");
+        break;
+      case '>':
+        strbuf_printf (b, "&gt;");
+        break;
+      case '&':
+        strbuf_printf (b, "&amp;");
+        break;
+      case '\'':
+        strbuf_printf (b, "&apos;");
+        break;
+      case '"':
+        strbuf_printf (b, "&quot;");
+        break;
+      default:
+        strbuf_printf (b, "%c", *s);
       }
 }
 
 struct plan
 {
-  char *xml;       /* the snapshot's XML */
-  unsigned flags;  /* for virDomainSnapshotCreateXML */
+  char *xml;      /* the snapshot's XML */
+  unsigned flags; /* for virDomainSnapshotCreateXML */
   size_t nfiles;
-  char **files;    /* the new files it will make */
+  char **files; /* the new files it will make */
 };
 
 static void
@@ -83,7 +94,7 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
   if (memory)
     {
       CLEANUP_FREE char *stem = xasprintf ("%s.%s", vm->name, name);
-      char *mem = new_volume_path (dx->disks[0].source, stem, "mem");
+      char *mem = new_volume_path (vm->host, dx->disks[0].source, stem, "mem");
       strbuf_printf (&b, "  <memory snapshot='external' file='");
       xml_escaped (&b, mem);
       strbuf_printf (&b, "'/>\n");
@@ -94,7 +105,8 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
     {
       CLEANUP_FREE char *stem
           = xasprintf ("%s.%s.%s", vm->name, dx->disks[i].target, name);
-      char *overlay = new_volume_path (dx->disks[i].source, stem, "qcow2");
+      char *overlay
+          = new_volume_path (vm->host, dx->disks[i].source, stem, "qcow2");
       strbuf_printf (&b, "    <disk name='");
       xml_escaped (&b, dx->disks[i].target);
       strbuf_printf (&b, "' snapshot='external' type='file'>\n"

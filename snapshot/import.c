@@ -74,6 +74,7 @@ struct isnap
 
 struct import
 {
+  struct host *host;
   const char *name;
   char uuid[VIR_UUID_STRING_BUFLEN];
   char *old_name; /* the source VM's, from the active domain.xml */
@@ -434,7 +435,7 @@ plan_files (struct import *im)
           CLEANUP_FREE char *stem = xasprintf ("%s/%s.%s.%s", im->dir,
                                                im->name, d->target, s->name);
 
-          d->copy = new_volume_path (stem, strrchr (stem, '/') + 1,
+          d->copy = new_volume_path (im->host, stem, strrchr (stem, '/') + 1,
                                      d->convert ? "qcow2" : d->format);
           if (stat (d->file, &st) == 0)
             need += (uint64_t)st.st_blocks * 512;
@@ -444,8 +445,8 @@ plan_files (struct import *im)
           CLEANUP_FREE char *stem
               = xasprintf ("%s/%s.%s", im->dir, im->name, s->name);
 
-          s->memory_copy
-              = new_volume_path (stem, strrchr (stem, '/') + 1, "mem");
+          s->memory_copy = new_volume_path (im->host, stem,
+                                            strrchr (stem, '/') + 1, "mem");
           if (stat (s->memory, &st) == 0)
             need += (uint64_t)st.st_size;
         }
@@ -474,8 +475,8 @@ plan_files (struct import *im)
                 d->overlay = NULL;
               }
             if (d->overlay == NULL)
-              d->overlay
-                  = new_volume_path (stem, strrchr (stem, '/') + 1, "qcow2");
+              d->overlay = new_volume_path (im->host, stem,
+                                            strrchr (stem, '/') + 1, "qcow2");
           }
       }
   /* The copies all go to NEWVM's directory. */
@@ -697,7 +698,7 @@ host_import (struct host *host, const char *dir, const char *name)
 {
   virConnectPtr conn = NULL;
   virDomainPtr exists = NULL;
-  struct import im = { .name = name };
+  struct import im = { .host = host, .name = name };
   CLEANUP_FREE char *sdir = NULL;
   struct stat st;
   int r;
@@ -706,6 +707,12 @@ host_import (struct host *host, const char *dir, const char *name)
     {
       log_error ("'%s' is not a name for a VM.", name);
       return r;
+    }
+  if (!host_is_local (host))
+    {
+      log_error ("Import into host '%s': not done on a remote host yet.",
+                 host_name (host));
+      return -EOPNOTSUPP;
     }
   if (stat (dir, &st) < 0 || !S_ISDIR (st.st_mode))
     {

@@ -86,9 +86,10 @@ void vm_op_end (const struct vs_vm *vm);
  * at most HOST_SYNC_WAIT_MS (logged). */
 void host_sync (const struct vs_vm *vm, bool reread);
 
-/* A path in the directory of BESIDE, named STEM.EXT, or STEM-N.EXT where
- * that exists (malloc'd). */
-char *new_volume_path (const char *beside, const char *stem, const char *ext);
+/* A path in the directory of BESIDE, a file of host H, named STEM.EXT, or
+ * STEM-N.EXT where that exists there (malloc'd). */
+char *new_volume_path (struct host *h, const char *beside, const char *stem,
+                       const char *ext);
 
 struct vs_meta;
 struct dom_xml;
@@ -127,11 +128,21 @@ virConnectPtr vm_conn (const struct vs_vm *vm);
 bool host_several (void);
 const char *host_name (const struct host *h);
 
+/* 0 when VM's files are on this machine; else -EOPNOTSUPP, logged as
+ * "WHAT is not done on a remote host yet" (remote.c). */
+int local_only (const struct vs_vm *vm, const char *what);
+
 /* A file of host H, wherever H is (remote.c for a remote host): whether
  * PATH exists; the backing chain of PATH (of FORMAT) as chain_probe gives
  * it.  Return as access() == 0 and chain_probe do. */
 struct chain;
 bool host_file_exists (struct host *h, const char *path);
+/* Remove file PATH of H: 0 or -errno. */
+int host_file_unlink (struct host *h, const char *path);
+/* Make PATH on H a new qcow2 volume of SIZE bytes over BACKING (of
+ * FORMAT): 0 or -EIO (logged). */
+int host_make_overlay (struct host *h, const char *path, const char *backing,
+                       const char *format, uint64_t size);
 int host_chain (struct host *h, const char *path, const char *format,
                 struct chain **out);
 int remote_chain (struct host *h, const char *path, const char *format,

@@ -299,14 +299,15 @@ define_changed (const struct vs_vm *vm, const char *xml,
 }
 
 char *
-new_volume_path (const char *beside, const char *stem, const char *ext)
+new_volume_path (struct host *h, const char *beside, const char *stem,
+                 const char *ext)
 {
   CLEANUP_FREE char *copy = xstrdup (beside);
   CLEANUP_FREE char *safe = safe_file_name (stem);
   const char *dir = dirname (copy);
   char *p = xasprintf ("%s/%s.%s", dir, safe, ext);
 
-  for (int i = 1; access (p, F_OK) == 0; i++)
+  for (int i = 1; host_file_exists (h, p); i++)
     {
       free (p);
       p = xasprintf ("%s/%s-%d.%s", dir, safe, i, ext);

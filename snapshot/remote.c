@@ -34,25 +34,6 @@ vm_is_local (const struct vs_vm *vm)
   return vm->host == NULL || host_is_local (vm->host);
 }
 
-bool
-host_file_exists (struct host *h, const char *path)
-{
-  uint64_t size, allocation;
-
-  if (host_is_local (h))
-    return access (path, F_OK) == 0;
-  return remote_stat (h, path, &size, &allocation) == 0;
-}
-
-int
-host_chain (struct host *h, const char *path, const char *format,
-            struct chain **out)
-{
-  if (host_is_local (h))
-    return chain_probe (path, format, true, out);
-  return remote_chain (h, path, format, out);
-}
-
 /* The pool whose target is DIR on C, made when there is none.  NULL when
  * it cannot be (logged). */
 static virStoragePoolPtr
@@ -138,6 +119,98 @@ remote_stat (struct host *h, const char *path, uint64_t *size,
     }
   virConnectClose (c);
   return r;
+}
+
+/* --- files of a host, local or remote ---------------------------------- */
+
+int
+local_only (const struct vs_vm *vm, const char *what)
+{
+  if (vm_is_local (vm))
+    return 0;
+  log_error ("VM '%s' of host '%s': %s is not done on a remote host yet.",
+             vm->name, host_name (vm->host), what);
+  return -EOPNOTSUPP;
+}
+
+bool
+host_file_exists (struct host *h, const char *path)
+{
+  uint64_t size, allocation;
+
+  if (host_is_local (h))
+    return access (path, F_OK) == 0;
+  return remote_stat (h, path, &size, &allocation) == 0;
+}
+
+int
+host_chain (struct host *h, const char *path, const char *format,
+            struct chain **out)
+{
+  if (host_is_local (h))
+    return chain_probe (path, format, true, out);
+  return remote_chain (h, path, format, out);
+}
+
+int
+host_file_unlink (struct host *h, const char *path)
+{
+  virConnectPtr c;
+  virStorageVolPtr v;
+  int r = -EIO;
+
+  if (host_is_local (h))
+    return unlink (path) < 0 ? -errno : 0;
+  if ((c = host_conn (h)) == NULL)
+    return -EIO;
+  if ((v = volume_of (c, path, &r)) != NULL)
+    {
+      r = virStorageVolDelete (v, 0) < 0 ? -EIO : 0;
+      if (r < 0)
+        log_error ("Cannot remove remote file '%s': %s", path, virt_error ());
+      virStorageVolFree (v);
+    }
+  virConnectClose (c);
+  return r;
+}
+
+int
+host_make_overlay (struct host *h, const char *path, const char *backing,
+                   const char *format, uint64_t size)
+{
+  CLEANUP_FREE char *copy = xstrdup (path), *xml = NULL;
+  virStoragePoolPtr pool = NULL;
+  virStorageVolPtr v = NULL;
+  virConnectPtr c;
+
+  if (host_is_local (h))
+    {
+      const char *argv[] = { "qemu-img", "create", "-q",   "-f", "qcow2", "-b",
+                             backing,    "-F",     format, path, NULL };
+      char *out = NULL;
+      int r = run_capture (argv, 65536, 60000, &out, NULL, NULL);
+
+      free (out);
+      return r < 0 ? -EIO : 0;
+    }
+  if ((c = host_conn (h)) == NULL)
+    return -EIO;
+  xml = xasprintf ("<volume><name>%s</name>"
+                   "<capacity unit='bytes'>%" PRIu64 "</capacity>"
+                   "<target><format type='qcow2'/></target>"
+                   "<backingStore><path>%s</path><format type='%s'/>"
+                   "</backingStore></volume>",
+                   basename (copy), size, backing, format);
+  if ((pool = pool_for_dir (c, dirname (copy))) != NULL)
+    v = virStorageVolCreateXML (pool, xml, 0);
+  if (v == NULL)
+    log_error ("Cannot make remote volume '%s': %s", path, virt_error ());
+  if (v)
+    virStorageVolFree (v);
+  if (pool)
+    virStoragePoolFree (pool);
+  virConnectClose (c);
+  return v ? 0 : -EIO;
 }
 
 /* --- reading ------------------------------------------------------------- */

@@ -126,8 +126,8 @@ drop_volumes (struct op *o, const struct vs_meta *m, bool kept)
       if (in_use)
         log_info ("VM '%s': '%s' is kept: a snapshot stands on it.",
                   o->vm->name, path);
-      else if (unlink (path) < 0)
-        log_warning ("VM '%s': cannot remove '%s': %m.", o->vm->name, path);
+      else if (host_file_unlink (o->vm->host, path) < 0)
+        log_warning ("VM '%s': cannot remove '%s'.", o->vm->name, path);
       else
         log_info ("VM '%s': removed '%s'.", o->vm->name, path);
     }
@@ -170,17 +170,13 @@ do_preview (struct op *o, const struct vs_snapshot *snap)
       k->target = xstrdup (cur->target);
       k->kept = xstrdup (cur->source);
       k->format = xstrdup_null (cur->format);
-      k->preview = new_volume_path (cur->source, stem, "qcow2");
+      k->preview = new_volume_path (o->vm->host, cur->source, stem, "qcow2");
       m.ndisks++;
-      const char *argv[]
-          = { "qemu-img", "create",       "-q", "-f",           "qcow2",
-              "-b",       frozen->volume, "-F", frozen->format, k->preview,
-              NULL };
-      char *out = NULL;
-      if ((r = run_capture (argv, 65536, 60000, &out, NULL, NULL)) < 0)
+      if ((r = host_make_overlay (o->vm->host, k->preview, frozen->volume,
+                                  frozen->format, frozen->virtual_size))
+          < 0)
         log_error ("VM '%s': cannot make the volume '%s'.", o->vm->name,
                    k->preview);
-      free (out);
       ch[i] = (struct disk_change){ k->target, k->preview, "qcow2" };
     }
   if (r == 0)

@@ -349,12 +349,15 @@ no_merge_record() {
 
 # mount_vmsnapfs [OPTIONS...]: mount vmsnapfs at a fresh directory in the
 # foreground, in the background; sets MNT and DAEMON_PID and the daemon's log
-# in DAEMON_LOG.  Unmounted and stopped at exit.
+# in DAEMON_LOG.  Unmounted and stopped at exit.  The host is URI, or the
+# hosts of file HOSTS_FILE when it is set.
 mount_vmsnapfs() {
     MNT=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
     DAEMON_LOG=$MNT.log
     on_exit "rm -rf '$MNT' '$DAEMON_LOG'"
-    ${VMSNAPFS_WRAPPER:-} "$VMSNAPFS" -f -o uri="$URI" "$@" "$MNT" \
+    _hosts=-ouri=$URI
+    [ -z "${HOSTS_FILE:-}" ] || _hosts=-ohosts=$HOSTS_FILE
+    ${VMSNAPFS_WRAPPER:-} "$VMSNAPFS" -f "$_hosts" "$@" "$MNT" \
         >"$DAEMON_LOG" 2>&1 &
     DAEMON_PID=$!
     on_exit "stop_vmsnapfs"

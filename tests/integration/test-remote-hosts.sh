@@ -1,0 +1,134 @@
+#!/bin/bash
+# One mount, three hosts: this one and two libvirtds in namespaces of their
+# own, reached over qemu+tcp (remote.sh), whose files the daemon cannot
+# see.  The top lists the hosts, each its VMs and a status.  On a remote
+# host: mkdir with memory, the frozen volume and the memory read through
+# libvirt (cmp-equal to the files there, and no file of the host opened by
+# the daemon), mv, rmdir live, preview and undo, revert with the memory
+# restored on the next start, rsync of a snapshot's directory; an offline
+# merge is ENOTSUP (not done remotely yet) and changes nothing.  A
+# remote libvirtd stopped shows as unreachable while the others work, and
+# is back within 10 s of its start, without a remount.
+. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/remote.sh"
+
+remote_host_start r1 16531
+U1=$REMOTE_URI
+remote_vm_define r1 a
+A=$RVM A_DIR=$RVM_DIR D1=$REMOTE_DIR
+remote_host_start r2 16532
+U2=$REMOTE_URI
+remote_vm_define r2 b
+B=$RVM B_DIR=$RVM_DIR
+vm_define loc
+
+HOSTS_FILE=$(mktemp /tmp/vmsnapfs-hosts.XXXXXX)
+on_exit "rm -f '$HOSTS_FILE'"
+cat > "$HOSTS_FILE" <<HOSTS
+# the hosts of the test
+here $URI
+r1 $U1
+r2 $U2
+HOSTS
+virsh -q -c "$U1" start "$A" >/dev/null
+virsh -q -c "$U2" start "$B" >/dev/null
+mount_vmsnapfs
+
+assert_eq "here r1 r2" "$(ls "$MNT" | xargs)" "the top"
+assert_eq "status ${VM_PREFIX}loc" "$(ls "$MNT/here" | xargs)" "this host"
+assert_eq "status $A" "$(ls "$MNT/r1" | xargs)" "host r1"
+assert_eq "status $B" "$(ls "$MNT/r2" | xargs)" "host r2"
+grep -qx "state: connected" "$MNT/r1/status" || fail "r1's status: $(cat "$MNT/r1/status")"
+grep -qx "uri: $U1" "$MNT/r1/status" || fail "r1's status names its URI"
+
+# --- a live snapshot with memory on r1, its files through libvirt ----------
+V=$MNT/r1/$A
+S=$V/snapshots
+wait_for 60 remote_guest_counting "$A_DIR" || fail "r1's guest does not count"
+mkdir "$S/s1"
+grep -qx "memory: yes" "$S/s1/info" || fail "s1 has no memory: $(cat "$S/s1/info")"
+assert_eq "domain.xml info info.json memory vda.qcow2" "$(ls "$S/s1" | xargs)" \
+    "a remote snapshot's files"
+frozen=$(sed -n 's/^disk.vda.volume: //p' "$S/s1/info")
+mem=$(sed -n 's/^memory_file: //p' "$S/s1/info")
+[ -n "$frozen" ] && [ -n "$mem" ] || fail "s1's info names no volume or memory"
+# What the test reads directly, at the path it has from outside.
+here_frozen=$D1/${frozen#/var/lib/libvirt/}
+here_mem=$D1/${mem#/var/lib/libvirt/}
+[ ! -e "$frozen" ] || fail "'$frozen' is visible here: the test would prove nothing"
+
+# The daemon's descriptors while it reads: none is a file of r1.
+fds_clean() {
+    ! ls -l "/proc/$DAEMON_PID/fd" 2>/dev/null | grep -q "$REMOTE_ROOT\|$A"
+}
+( cmp "$S/s1/memory" "$here_mem" && cmp "$S/s1/vda.qcow2" "$here_frozen" \
+    && touch "$MNT.cmp-ok" ) &
+reader=$!
+on_exit "rm -f '$MNT.cmp-ok'"
+while ! exited "$reader"; do
+    fds_clean || fail "the daemon opened a file of r1: $(ls -l /proc/$DAEMON_PID/fd)"
+    sleep 0.02
+done
+wait "$reader" || true
+[ -e "$MNT.cmp-ok" ] || fail "s1's memory or vda.qcow2 differ from r1's files"
+assert_eq "$(stat -c %s "$here_frozen")" "$(stat -c %s "$S/s1/vda.qcow2")" "vda.qcow2's size"
+
+# rsync of the snapshot's directory, sparse.
+out=$(mktemp -d /tmp/vmsnapfs-rsync.XXXXXX)
+on_exit "rm -rf '$out'"
+rsync -a --sparse "$S/s1/" "$out/" || fail "rsync of a remote snapshot"
+cmp "$out/vda.qcow2" "$here_frozen" || fail "rsync's vda.qcow2"
+cmp "$out/memory" "$here_mem" || fail "rsync's memory"
+
+# mv, jobs, rmdir live.
+mkdir "$S/s2"
+mv "$S/s2" "$S/s2b" || fail "mv of a remote snapshot"
+virsh -q -c "$U1" snapshot-list "$A" --name | grep -qx s2b || fail "libvirt has no s2b"
+cat "$V/jobs" >/dev/null || fail "jobs of a remote VM"
+count=$(remote_guest_count "$A_DIR")
+rmdir "$S/s2b" || fail "rmdir (live merge) on r1"
+[ ! -e "$S/s2b" ] || fail "s2b still shows"
+virsh -q -c "$U1" snapshot-list "$A" --name | grep -qx s2b && fail "libvirt still has s2b"
+wait_for 30 eval '[ "$(remote_guest_count "$A_DIR")" -gt $((count + 3)) ]' ||
+    fail "r1's guest stopped counting after the merge"
+
+# --- r2: an offline merge is refused; preview, undo, revert with memory ---
+W=$MNT/r2/$B
+T=$W/snapshots
+wait_for 60 remote_guest_counting "$B_DIR" || fail "r2's guest does not count"
+mkdir "$T/m1"
+at_m1=$(remote_guest_count "$B_DIR")
+virsh -q -c "$U2" destroy "$B" >/dev/null
+wait_for 10 is_shut_off "$W" || fail "r2's VM does not show shut off"
+assert_eq ENOTSUP "$(errno_of rmdir "$T/m1")" "an offline merge on r2"
+[ -d "$T/m1" ] || fail "the refused rmdir removed m1"
+ln -sfn snapshots/m1 "$W/preview" || fail "preview on r2"
+assert_eq snapshots/m1 "$(readlink "$W/preview")" "r2's preview link"
+rm "$W/preview" || fail "undo on r2"
+[ ! -L "$W/preview" ] || fail "the preview link stays after undo"
+ln -sfn snapshots/m1 "$W/active" || fail "revert on r2"
+assert_eq snapshots/m1/memory "$(readlink "$W/resume")" "resume after the revert"
+mark=$(wc -l < "$B_DIR/console.log")
+echo start > "$W/state"
+since() { tail -n +"$((mark + 1))" "$B_DIR/console.log"; }
+counting_again() { since | grep -q '^count '; }
+wait_for 60 counting_again || fail "r2's guest does not count after the start"
+first=$(since | sed -n 's/^count \([0-9]*\).*/\1/p' | head -n 1)
+[ "$first" -ge "$at_m1" ] && [ "$first" -le $((at_m1 + 2)) ] ||
+    fail "r2's guest did not resume at m1's count ($at_m1): $first"
+since | grep -q "vmsnapfs-guest: boot" && fail "r2's guest booted instead of resuming"
+
+# --- r2's libvirtd stops: r2 says so, the others work; it comes back -----
+remote_libvirtd_stop r2
+unreachable() { grep -qx "state: unreachable" "$MNT/r2/status"; }
+wait_for 20 unreachable || fail "r2's status: $(cat "$MNT/r2/status")"
+grep -q "^error: ." "$MNT/r2/status" || fail "r2's status says not why"
+assert_eq "status" "$(ls "$MNT/r2" | xargs)" "the unreachable host's directory"
+assert_eq "status $A" "$(ls "$MNT/r1" | xargs)" "r1 while r2 is down"
+mkdir "$S/s3" || fail "mkdir on r1 while r2 is down"
+[ -f "$MNT/here/${VM_PREFIX}loc/state" ] || fail "this host while r2 is down"
+remote_libvirtd_start r2 16532
+back() { [ -d "$MNT/r2/$B" ] && grep -qx "state: connected" "$MNT/r2/status"; }
+wait_for 10 back || fail "r2 did not come back within 10 s: $(cat "$MNT/r2/status")"
+grep -q "Host 'r2' answers again" "$DAEMON_LOG" || fail "the log does not say r2 is back"
+exit 0
