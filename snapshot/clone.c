@@ -286,7 +286,7 @@ out:
 static int
 finish (struct clone *c, virDomainPtr dom)
 {
-  struct vs_vm v = { .name = c->name };
+  struct vs_vm v = { .name = c->name, .host = c->host };
   struct vs_meta m = { 0 };
   int r;
 
@@ -595,7 +595,7 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
   log_info ("VM '%s': defined the clone '%s' of snapshot '%s'; copying.",
             vm->name, name, snapshot);
   {
-    struct vs_vm v = { .name = (char *)name };
+    struct vs_vm v = { .name = (char *)name, .host = vm->host };
 
     memcpy (v.uuid, c->uuid, sizeof v.uuid);
     if ((r = start_worker (c)) < 0)

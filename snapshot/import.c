@@ -768,7 +768,7 @@ host_import (struct host *host, const char *dir, const char *name)
     }
   if (r == 0)
     {
-      struct vs_vm v = { .name = (char *)name };
+      struct vs_vm v = { .name = (char *)name, .host = host };
 
       memcpy (v.uuid, im.uuid, sizeof v.uuid);
       log_info ("VM '%s': imported from '%s' (%zu snapshots), at '%s'.", name,

@@ -31,6 +31,17 @@ touch "$dir/file"
 refuse "a mount point that is not empty" "not empty" "$dir"
 rm "$dir/file"
 refuse "an unknown option" "no_such_option" -o no_such_option "$dir"
+# Several hosts: the hosts file must be there and say NAME URI a line, a
+# name once.
+refuse "a missing hosts file" "/nonexistent/hosts" -o hosts=/nonexistent/hosts "$dir"
+on_exit "rm -f '$dir.hosts'"
+printf '# hosts\nr1\n' > "$dir.hosts"
+refuse "a hosts line with no URI" "$dir.hosts:2: expected 'NAME URI'" \
+    -o hosts="$dir.hosts" "$dir"
+printf 'a %s\na %s\n' "$URI" "$URI" > "$dir.hosts"
+refuse "two hosts of one name" "two hosts named 'a'" -o hosts="$dir.hosts" "$dir"
+: > "$dir.hosts"
+refuse "an empty hosts file" "no host in" -o hosts="$dir.hosts" "$dir"
 
 # Mounted, then unmounted: exit status 0.
 mount_vmsnapfs
