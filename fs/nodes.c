@@ -262,12 +262,13 @@ disk_file_name (const struct vs_disk *d, size_t k, char *buf, size_t size)
   snprintf (buf, size, "%s%s", d->target, disk_files[k].suffix);
 }
 
-/* The files beside the frozen volume are read through qemu on this
- * machine: not yet for a remote host's disks. */
+/* The files beside the frozen volume: a remote host's disks have the
+ * whole disk (.img, the first) only; what changed is read through qemu on
+ * this machine. */
 static size_t
 disk_files_of (const struct node *n)
 {
-  return vm_is_local (n->vm) ? NDISK_FILES : 0;
+  return vm_is_local (n->vm) ? NDISK_FILES : 1;
 }
 
 static int
@@ -650,9 +651,10 @@ node_getattr (const struct node *n, const struct caller *c, struct stat *st)
        * what was read before, or the disk as full. */
       uint64_t data = n->disk->virtual_size;
       bool may = c == NULL || access_read (c, st) == 0;
-      if (export_data_bytes (n->snap->ino, n->disk->target, n->disk->volume,
-                             n->disk->format, may, is_delta (n), &data)
-              < 0
+      if (vm_is_local (n->vm)
+          && export_data_bytes (n->snap->ino, n->disk->target, n->disk->volume,
+                                n->disk->format, may, is_delta (n), &data)
+                 < 0
           && may)
         log_warning ("The holes of '%s' cannot be read; it shows as "
                      "full.",
@@ -785,11 +787,20 @@ node_open (const struct node *n, const struct caller *c, int flags,
 
   h = xcalloc (1, sizeof *h);
   h->fd = -1;
-  if (t->host_file && !vm_is_local (n->vm))
+  if ((t->host_file || t->whole_disk) && !vm_is_local (n->vm))
     {
       /* Read through libvirt; pages from another open may be stale. */
-      h->len = (size_t)hs.st_size;
-      r = remote_open (n->vm->host, t->host_file (n), &h->remote);
+      if (t->host_file)
+        {
+          h->len = (size_t)hs.st_size;
+          r = remote_open (n->vm->host, t->host_file (n), &h->remote);
+        }
+      else
+        {
+          h->len = (size_t)n->disk->virtual_size;
+          r = remote_open_disk (n->vm->host, node_ino (n), n->disk->volume,
+                                n->disk->virtual_size, &h->remote);
+        }
       *cache = PAGE_CACHE_DROP;
       if (r == 0 && !t->root_only)
         export_hold (h->held = n->snap->ino);

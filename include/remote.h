@@ -37,4 +37,12 @@ ssize_t remote_read (struct remote_file *f, char *buf, size_t size, off_t off);
 
 void remote_close (struct remote_file *f);
 
+/* Open the whole disk of H whose frozen volume is VOLUME, raw: a copy of
+ * VOLUME's chain made on H by libvirt (virStorageVolCreateXMLFrom, which
+ * runs qemu-img convert there), beside VOLUME, shared by every open of
+ * KEY and removed at the last close.  The first open waits for the copy.
+ * Returns 0, -ENOSPC, -ENOENT or -EIO. */
+int remote_open_disk (struct host *h, uint64_t key, const char *volume,
+                      uint64_t virtual_size, struct remote_file **out);
+
 #endif /* VMSNAPFS_REMOTE_H */

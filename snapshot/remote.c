@@ -215,8 +215,11 @@ host_make_overlay (struct host *h, const char *path, const char *backing,
 
 /* --- reading ------------------------------------------------------------- */
 
+struct remote_disk;
+
 struct remote_file
 {
+  struct remote_disk *disk; /* the whole disk this reads, or NULL */
   pthread_mutex_t lock;
   char *path;
   virConnectPtr conn;
@@ -344,17 +347,164 @@ remote_read (struct remote_file *f, char *buf, size_t size, off_t off)
   return done;
 }
 
+static void disk_unref (struct remote_disk *d);
+
 void
 remote_close (struct remote_file *f)
 {
   if (f == NULL)
     return;
   end_stream (f);
+  disk_unref (f->disk);
   virStorageVolFree (f->vol);
   virConnectClose (f->conn);
   pthread_mutex_destroy (&f->lock);
   free (f->path);
   free (f);
+}
+
+/* --- whole disks ------------------------------------------------------- */
+
+/* A raw copy of a chain on a remote host, for its readers. */
+struct remote_disk
+{
+  struct remote_disk *next;
+  struct host *host;
+  uint64_t key;
+  char *copy; /* its path there */
+  int refs;
+  bool done; /* made, or failed (ERR) */
+  int err;
+};
+
+static pthread_mutex_t disks_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t disks_cond = PTHREAD_COND_INITIALIZER;
+static struct remote_disk *disks;
+
+static void
+disk_unref (struct remote_disk *d)
+{
+  struct remote_disk **p;
+
+  if (d == NULL)
+    return;
+  pthread_mutex_lock (&disks_lock);
+  if (--d->refs > 0)
+    {
+      pthread_mutex_unlock (&disks_lock);
+      return;
+    }
+  for (p = &disks; *p != d; p = &(*p)->next)
+    ;
+  *p = d->next;
+  pthread_mutex_unlock (&disks_lock);
+  if (d->err == 0 && host_file_unlink (d->host, d->copy) == 0)
+    log_debug ("Removed the copy '%s'.", d->copy);
+  free (d->copy);
+  free (d);
+}
+
+/* Make D's copy of VOLUME on C.  Returns 0 or -errno (logged). */
+static int
+make_copy (virConnectPtr c, struct remote_disk *d, const char *volume,
+           uint64_t virtual_size)
+{
+  CLEANUP_FREE char *dir = xstrdup (volume), *xml = NULL;
+  const char *name = strrchr (d->copy, '/') + 1;
+  virStorageVolPtr src, old, made = NULL;
+  virStoragePoolPtr pool;
+  int r = -EIO;
+
+  if ((src = volume_of (c, volume, &r)) == NULL)
+    return r;
+  if ((pool = pool_for_dir (c, dirname (dir))) == NULL)
+    {
+      virStorageVolFree (src);
+      return -EIO;
+    }
+  /* One a daemon killed during a read left behind. */
+  if ((old = virStorageVolLookupByName (pool, name)) != NULL)
+    {
+      virStorageVolDelete (old, 0);
+      virStorageVolFree (old);
+    }
+  xml = xasprintf ("<volume><name>%s</name>"
+                   "<capacity unit='bytes'>%" PRIu64 "</capacity>"
+                   "<target><format type='raw'/></target></volume>",
+                   name, virtual_size);
+  log_info ("Copying the whole disk of '%s' into '%s' on its host, to read "
+            "it.",
+            volume, d->copy);
+  made = virStorageVolCreateXMLFrom (pool, xml, src, 0);
+  if (made == NULL)
+    {
+      r = strstr (virt_error (), "No space") ? -ENOSPC : -EIO;
+      log_error ("Cannot copy the whole disk of '%s' on its host: %s", volume,
+                 virt_error ());
+    }
+  else
+    {
+      virStorageVolFree (made);
+      r = 0;
+    }
+  virStorageVolFree (src);
+  virStoragePoolFree (pool);
+  return r;
+}
+
+int
+remote_open_disk (struct host *h, uint64_t key, const char *volume,
+                  uint64_t virtual_size, struct remote_file **out)
+{
+  struct remote_disk *d;
+  bool first = false;
+  int r;
+
+  pthread_mutex_lock (&disks_lock);
+  for (d = disks; d; d = d->next)
+    if (d->host == h && d->key == key)
+      break;
+  if (d == NULL)
+    {
+      CLEANUP_FREE char *dir = xstrdup (volume);
+
+      d = xcalloc (1, sizeof *d);
+      d->host = h;
+      d->key = key;
+      d->copy = xasprintf ("%s/vmsnapfs-export-%016" PRIx64 ".img",
+                           dirname (dir), key);
+      d->next = disks;
+      disks = d;
+      first = true;
+    }
+  d->refs++;
+  pthread_mutex_unlock (&disks_lock);
+
+  if (first)
+    {
+      virConnectPtr c = host_conn (h);
+      int e = c ? make_copy (c, d, volume, virtual_size) : -EIO;
+
+      if (c)
+        virConnectClose (c);
+      pthread_mutex_lock (&disks_lock);
+      d->err = e;
+      d->done = true;
+      pthread_cond_broadcast (&disks_cond);
+      pthread_mutex_unlock (&disks_lock);
+    }
+  pthread_mutex_lock (&disks_lock);
+  while (!d->done)
+    pthread_cond_wait (&disks_cond, &disks_lock);
+  r = d->err;
+  pthread_mutex_unlock (&disks_lock);
+  if (r == 0 && (r = remote_open (h, d->copy, out)) == 0)
+    {
+      (*out)->disk = d;
+      return 0;
+    }
+  disk_unref (d);
+  return r;
 }
 
 /* --- chains -------------------------------------------------------------- */

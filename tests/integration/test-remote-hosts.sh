@@ -4,7 +4,7 @@
 # see.  The top lists the hosts, each its VMs and a status.  On a remote
 # host: mkdir with memory, the frozen volume and the memory read through
 # libvirt (cmp-equal to the files there, and no file of the host opened by
-# the daemon), mv, rmdir live, preview and undo, revert with the memory
+# the daemon), the whole disk cmp-equal to qemu-img convert there, mv, rmdir live, preview and undo, revert with the memory
 # restored on the next start, rsync of a snapshot's directory; an offline
 # merge is ENOTSUP (not done remotely yet) and changes nothing.  A
 # remote libvirtd stopped shows as unreachable while the others work, and
@@ -47,7 +47,7 @@ S=$V/snapshots
 wait_for 60 remote_guest_counting "$A_DIR" || fail "r1's guest does not count"
 mkdir "$S/s1"
 grep -qx "memory: yes" "$S/s1/info" || fail "s1 has no memory: $(cat "$S/s1/info")"
-assert_eq "domain.xml info info.json memory vda.qcow2" "$(ls "$S/s1" | xargs)" \
+assert_eq "domain.xml info info.json memory vda.img vda.qcow2" "$(ls "$S/s1" | xargs)" \
     "a remote snapshot's files"
 frozen=$(sed -n 's/^disk.vda.volume: //p' "$S/s1/info")
 mem=$(sed -n 's/^memory_file: //p' "$S/s1/info")
@@ -73,12 +73,23 @@ wait "$reader" || true
 [ -e "$MNT.cmp-ok" ] || fail "s1's memory or vda.qcow2 differ from r1's files"
 assert_eq "$(stat -c %s "$here_frozen")" "$(stat -c %s "$S/s1/vda.qcow2")" "vda.qcow2's size"
 
+# The whole disk: as qemu-img converts the same chain on r1 itself; the
+# copy libvirt made there for the read is gone after the last close.
+on_r1() { nsenter -t "$(cat "$REMOTE_ROOT/r1/run/virtlogd.pid")" -m "$@"; }
+on_r1 qemu-img convert -U -O raw "$frozen" /var/lib/libvirt/images/expected.raw ||
+    fail "qemu-img convert on r1"
+cmp "$S/s1/vda.img" "$D1/images/expected.raw" || fail "vda.img differs from r1's convert"
+rm -f "$D1/images/expected.raw"
+no_copy() { ! ls "$A_DIR" | grep -q vmsnapfs-export; }
+wait_for 10 no_copy || fail "the copy for vda.img stays: $(ls "$A_DIR")"
+
 # rsync of the snapshot's directory, sparse.
 out=$(mktemp -d /tmp/vmsnapfs-rsync.XXXXXX)
 on_exit "rm -rf '$out'"
 rsync -a --sparse "$S/s1/" "$out/" || fail "rsync of a remote snapshot"
 cmp "$out/vda.qcow2" "$here_frozen" || fail "rsync's vda.qcow2"
 cmp "$out/memory" "$here_mem" || fail "rsync's memory"
+cmp "$out/vda.img" "$S/s1/vda.img" || fail "rsync's vda.img"
 
 # mv, jobs, rmdir live.
 mkdir "$S/s2"
