@@ -52,7 +52,7 @@ find (const char *uuid, const char *name)
   for (size_t i = 0; i < nlinks; i++)
     if (strcmp (links[i].vm_uuid, uuid) == 0
         && strcmp (links[i].name, name) == 0)
-      return (ssize_t) i;
+      return (ssize_t)i;
   return -1;
 }
 
@@ -86,6 +86,6 @@ temp_link_remove (const char *uuid, const char *name)
 
   if (i < 0)
     return -ENOENT;
-  drop ((size_t) i);
+  drop ((size_t)i);
   return 0;
 }

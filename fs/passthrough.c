@@ -106,19 +106,19 @@ hook_read (int fd, void *buf, size_t len, void *userdata)
   ssize_t n = read (fd, buf, len);
   struct in_header in;
 
-  (void) userdata;
-  if (n < (ssize_t) sizeof in)
+  (void)userdata;
+  if (n < (ssize_t)sizeof in)
     return n;
   memcpy (&in, buf, sizeof in);
   cur_unique = in.unique;
   cur_opcode = in.opcode;
   cur_backing = 0;
   if (in.opcode == OPCODE_INIT
-      && (size_t) n >= sizeof in + sizeof (struct init_in))
+      && (size_t)n >= sizeof in + sizeof (struct init_in))
     {
       struct init_in init;
 
-      memcpy (&init, (char *) buf + sizeof in, sizeof init);
+      memcpy (&init, (char *)buf + sizeof in, sizeof init);
       init_unique = in.unique;
       offered = (init.flags & INIT_EXT) && (init.flags2 & INIT_PASSTHROUGH_HI);
     }
@@ -167,7 +167,7 @@ hook_writev (int fd, struct iovec *iov, int count, void *userdata)
 {
   struct out_header h;
 
-  (void) userdata;
+  (void)userdata;
   if (count >= 2 && iov[0].iov_len == sizeof h)
     {
       memcpy (&h, iov[0].iov_base, sizeof h);
@@ -190,10 +190,10 @@ hook_writev (int fd, struct iovec *iov, int count, void *userdata)
 }
 
 static ssize_t
-hook_splice_send (int fdin, off_t *offin, int fdout, off_t *offout,
-                  size_t len, unsigned int flags, void *userdata)
+hook_splice_send (int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
+                  unsigned int flags, void *userdata)
 {
-  (void) userdata;
+  (void)userdata;
   return splice (fdin, offin, fdout, offout, len, flags);
 }
 
@@ -215,8 +215,7 @@ passthrough_setup (struct fuse_session *se)
 {
   int dev = fuse_session_fd (se);
 
-  return fuse_session_custom_io (se, passthrough_io (dev), dev) < 0 ? -EIO
-                                                                    : 0;
+  return fuse_session_custom_io (se, passthrough_io (dev), dev) < 0 ? -EIO : 0;
 }
 
 int
@@ -244,7 +243,7 @@ passthrough_reply (int backing)
 void
 passthrough_close (int backing)
 {
-  uint32_t id = (uint32_t) backing;
+  uint32_t id = (uint32_t)backing;
 
   if (backing > 0 && ioctl (dev_fd, IOC_BACKING_CLOSE, &id) < 0)
     log_warning ("Closing a passthrough backing file: %s.", strerror (errno));

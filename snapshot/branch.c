@@ -132,7 +132,8 @@ branch_plan (const struct vs_vm *vm, virDomainPtr dom,
       const struct vs_disk *d = &snap->disks[i];
       size_t nvols, nkids, nrun;
       struct vol *vols = known_volumes (vm, dx, d->target, &nvols);
-      struct vol *kids = children_of (vols, nvols, d->volume, &nkids);
+      struct vol *kids
+          = children_of (vm->host, vols, nvols, d->volume, &nkids);
       char **run = running_chain (live, d->target, &nrun);
       CLEANUP_FREE char *backing = NULL, *backing_format = NULL;
 

@@ -61,7 +61,7 @@ resolve_disk (const struct vs_vm *v, const char *snapshot,
   bool partial = false;
 
   if (overlay && sd->overlay_format
-      && host_chain (v->host, sd->overlay, sd->overlay_format, &c) == 0
+      && host_chain (v->host, sd->overlay, sd->overlay_format, true, &c) == 0
       && c->n > 1)
     first = 1;
   else
@@ -73,7 +73,7 @@ resolve_disk (const struct vs_vm *v, const char *snapshot,
        * revert dropped the overlay): read it again at the next build. */
       partial = true;
       if (sd->frozen && sd->format
-          && host_chain (v->host, sd->frozen, sd->format, &c) < 0)
+          && host_chain (v->host, sd->frozen, sd->format, true, &c) < 0)
         c = NULL;
     }
   if (c == NULL)

@@ -68,10 +68,6 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
                  vm->name, name);
       return -EBUSY;
     }
-  /* An offline merge runs qemu-img where the files are. */
-  if (strcmp (vm->state, "running") != 0
-      && (r = local_only (vm, "an offline merge (the VM is not running)")) < 0)
-    return r;
   if ((r = vm_op_begin (vm)) < 0)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)

@@ -520,6 +520,13 @@ refresh (struct host *hst, bool all, const struct dirty *dirty, size_t ndirty)
       struct vs_vm *vm = NULL;
 
       virDomainGetUUIDString (doms[i], uuid);
+      if (strncmp (virDomainGetName (doms[i]), HELPER_PREFIX,
+                   strlen (HELPER_PREFIX))
+          == 0)
+        {
+          virDomainFree (doms[i]);
+          continue; /* a merge's helper (helperdom.c) */
+        }
       if (prev && strcmp (prev->uuid, uuid) != 0)
         prev = NULL; /* the same name, another VM */
       d = find_dirty (uuid, dirty, ndirty);

@@ -134,7 +134,7 @@ int local_only (const struct vs_vm *vm, const char *what);
 
 /* A file of host H, wherever H is (remote.c for a remote host): whether
  * PATH exists; the backing chain of PATH (of FORMAT) as chain_probe gives
- * it.  Return as access() == 0 and chain_probe do. */
+ * it (with WHOLE, or its first image; a remote host's is read whole).  Return as access() == 0 and chain_probe do. */
 struct chain;
 bool host_file_exists (struct host *h, const char *path);
 /* Remove file PATH of H: 0 or -errno. */
@@ -144,7 +144,7 @@ int host_file_unlink (struct host *h, const char *path);
 int host_make_overlay (struct host *h, const char *path, const char *backing,
                        const char *format, uint64_t size);
 int host_chain (struct host *h, const char *path, const char *format,
-                struct chain **out);
+                bool whole, struct chain **out);
 int remote_chain (struct host *h, const char *path, const char *format,
                   struct chain **out);
 
@@ -208,8 +208,8 @@ struct vol *known_volumes (const struct vs_vm *vm, const struct dom_xml *dx,
 /* The volumes among VOLS whose backing file is PARENT, without repeats,
  * each with its format (a malloc'd array of VOLS's strings), *N set.  The
  * view tells which may be; the file has the last word. */
-struct vol *children_of (const struct vol *vols, size_t nvols,
-                         const char *parent, size_t *n);
+struct vol *children_of (struct host *h, const struct vol *vols,
+                         size_t nvols, const char *parent, size_t *n);
 
 /* Fill the record M for deleting SNAP (as libvirt and the files have it
  * now), checking that no branch but TOP's stands on any BASE.  Returns 0,
@@ -217,6 +217,17 @@ struct vol *children_of (const struct vol *vols, size_t nvols,
  * -EIO (logged). */
 int merge_plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
                 const struct dom_xml *dx, struct vs_meta *m);
+
+/* Commit MD's top into its base on VM's remote host, VM shut off, in a
+ * paused helper domain (helperdom.c): its disk CHILD (of CHILD_FORMAT),
+ * the one volume standing on the top, whose backing file the commit
+ * rewrites; or with none, the top itself, pivoted to the base.  Returns
+ * 0, -ESHUTDOWN when STOP says so first, or -EIO (logged). */
+#define HELPER_PREFIX "vmsnapfs-commit-" /* their names; never shown */
+struct merge_disk;
+int helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
+                   const char *child, const char *child_format,
+                   unsigned long bandwidth, bool (*stop) (void));
 
 /* Copy libvirt's memory image SRC to DST, a new file, with the domain XML
  * of its header replaced by EDIT (XML, ARG) (malloc'd, or NULL to fail),

@@ -196,9 +196,10 @@ find_disk (const struct dom_xml *dx, const char *target)
   return NULL;
 }
 
-/* The chain of a shut-off VM's disk SRC as the files have it, in DD. */
+/* The chain of a shut-off VM's disk SRC as the files of host H have it,
+ * in DD. */
 static int
-probe_chain (const struct dom_disk *src, struct dom_disk *dd)
+probe_chain (struct host *h, const struct dom_disk *src, struct dom_disk *dd)
 {
   struct chain *c = NULL;
   int r;
@@ -210,7 +211,7 @@ probe_chain (const struct dom_disk *src, struct dom_disk *dd)
                  src->target);
       return -EIO;
     }
-  if ((r = chain_probe (src->source, src->format, true, &c)) < 0)
+  if ((r = host_chain (h, src->source, src->format, true, &c)) < 0)
     return r;
   dd->target = xstrdup (src->target);
   dd->source = xstrdup (src->source);
@@ -247,7 +248,7 @@ look_at (const struct vs_vm *vm, virDomainPtr dom, struct look *l)
   l->run = xcalloc (1, sizeof *l->run);
   l->run->disks = xcalloc (l->def->ndisks, sizeof *l->run->disks);
   for (size_t i = 0; i < l->def->ndisks; i++, l->run->ndisks++)
-    if ((r = probe_chain (&l->def->disks[i], &l->run->disks[i])) < 0)
+    if ((r = probe_chain (vm->host, &l->def->disks[i], &l->run->disks[i])) < 0)
       return r;
   return 0;
 }
@@ -274,9 +275,37 @@ in_chain (const struct dom_disk *dd, const char *path)
 
 /* --- one disk: the commit phase ------------------------------------------ */
 
-/* Commit MD's top into its base with qemu-img: neither is in use. */
+/* Commit MD's top into its base on VM's remote host, where what stands
+ * on the top is found by L (helperdom.c). */
 static int
-commit_offline (const struct vs_vm *vm, const struct merge_disk *md)
+commit_remote (const struct vs_vm *vm, const struct look *l,
+               const struct merge_disk *md)
+{
+  size_t nvols, nkids;
+  struct vol *vols = known_volumes (vm, l->def, md->target, &nvols);
+  struct vol *kids = children_of (vm->host, vols, nvols, md->top, &nkids);
+  int r;
+
+  free (vols);
+  if (nkids > 1)
+    {
+      log_error ("VM '%s': %zu volumes stand on '%s'; the merge stops.",
+                 vm->name, nkids, md->top);
+      free (kids);
+      return -EIO;
+    }
+  r = helper_commit (vm, md, nkids ? kids[0].path : NULL,
+                     nkids ? kids[0].format : NULL, bandwidth_mib,
+                     is_stopping);
+  free (kids);
+  return r;
+}
+
+/* Commit MD's top into its base with qemu-img: neither is in use.  On a
+ * remote host, in a helper domain there (L says what stands on TOP). */
+static int
+commit_offline (const struct vs_vm *vm, const struct look *l,
+                const struct merge_disk *md)
 {
   char rate[32];
   const char *argv[16];
@@ -289,6 +318,8 @@ commit_offline (const struct vs_vm *vm, const struct merge_disk *md)
                  vm->name, md->top);
       return -EIO;
     }
+  if (!host_is_local (vm->host))
+    return commit_remote (vm, l, md);
   argv[n++] = "qemu-img";
   argv[n++] = "commit";
   argv[n++] = "-q";
@@ -364,12 +395,12 @@ pivot_when_ready (const struct vs_vm *vm, virDomainPtr dom,
 /* MD's top is not in DD's chain: committed live (the VM runs on BASE), or
  * TOP is on a branch the VM does not run, and then neither is in use. */
 static int
-commit_off_chain (const struct vs_vm *vm, const struct dom_disk *dd,
-                  const struct merge_disk *md)
+commit_off_chain (const struct vs_vm *vm, const struct look *l,
+                  const struct dom_disk *dd, const struct merge_disk *md)
 {
   if (in_chain (dd, md->base))
     return 1;
-  return commit_offline (vm, md) < 0 ? -EIO : 1;
+  return commit_offline (vm, l, md) < 0 ? -EIO : 1;
 }
 
 /* Take the commit phase of disk I a step further.  Returns 1 when BASE
@@ -385,9 +416,9 @@ step_commit (struct merge *m, virDomainPtr dom, const struct look *l, size_t i,
   int j, r;
 
   if (!in_chain (dd, md->top))
-    return commit_off_chain (m->vm, dd, md);
+    return commit_off_chain (m->vm, l, dd, md);
   if (!l->running)
-    return commit_offline (m->vm, md) < 0 ? -EIO : 1;
+    return commit_offline (m->vm, l, md) < 0 ? -EIO : 1;
   if ((j = virDomainGetBlockJobInfo (dom, md->target, &info, 0)) < 0)
     {
       log_info ("VM '%s': cannot read the block job of disk '%s': %s",
@@ -408,7 +439,7 @@ step_commit (struct merge *m, virDomainPtr dom, const struct look *l, size_t i,
       if (!again.running)
         r = 0; /* stopped meanwhile: the next step sees it shut off */
       else if (!in_chain ((dd = look_disk (&again, md->target)), md->top))
-        r = commit_off_chain (m->vm, dd, md);
+        r = commit_off_chain (m->vm, &again, dd, md);
       else
         r = commit_live (m, dom, i, md, strcmp (dd->source, md->top) == 0);
     }
@@ -440,10 +471,18 @@ step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
   const struct dom_disk *dd = find_disk (l->def, md->target);
   size_t nvols, nkids;
   struct vol *vols = known_volumes (vm, l->def, md->target, &nvols);
-  struct vol *kids = children_of (vols, nvols, md->top, &nkids);
+  struct vol *kids = children_of (vm->host, vols, nvols, md->top, &nkids);
   int r = 0;
 
   free (vols);
+  if (nkids > 0 && !host_is_local (vm->host))
+    {
+      /* The helper's commit rewrote the backing file of the one volume on
+       * TOP; anything else would need qemu-img on the host. */
+      log_error ("VM '%s': '%s' still stands on '%s' on the remote host.",
+                 vm->name, kids[0].path, md->top);
+      r = -EIO;
+    }
   for (size_t k = 0; k < nkids && r == 0; k++)
     {
       const char *argv[]
@@ -484,10 +523,11 @@ step_repoint (const struct vs_vm *vm, virDomainPtr dom, struct look *l,
     }
   if (r < 0)
     return r;
-  if (unlink (md->top) == 0)
+  if ((r = host_file_unlink (vm->host, md->top)) == 0)
     log_info ("VM '%s': deleted the merged volume '%s'.", vm->name, md->top);
-  else if (errno != ENOENT)
-    log_warning ("VM '%s': cannot delete '%s': %m", vm->name, md->top);
+  else if (r != -ENOENT)
+    log_warning ("VM '%s': cannot delete '%s': %s", vm->name, md->top,
+                 strerror (-r));
   return 0;
 }
 
@@ -509,9 +549,14 @@ finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *rec)
                  vm->name, rec->merge, virt_error ());
       return -virt_errno ();
     }
-  if (rec->merge_memory && unlink (rec->merge_memory) < 0 && errno != ENOENT)
-    log_warning ("VM '%s': cannot delete '%s': %m", vm->name,
-                 rec->merge_memory);
+  if (rec->merge_memory)
+    {
+      int e = host_file_unlink (vm->host, rec->merge_memory);
+
+      if (e < 0 && e != -ENOENT)
+        log_warning ("VM '%s': cannot delete '%s': %s", vm->name,
+                     rec->merge_memory, strerror (-e));
+    }
   log_info ("VM '%s': snapshot '%s' deleted.", vm->name, rec->merge);
   free (rec->merge);
   rec->merge = NULL;

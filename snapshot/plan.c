@@ -18,16 +18,16 @@
 #include "util.h"
 #include "virxml.h"
 
-/* The backing file of volume PATH of FORMAT (malloc'd), or NULL.  A
+/* The backing file of volume PATH of FORMAT on H (malloc'd), or NULL.  A
  * volume of no known format is not read: its format is never guessed. */
 static char *
-backing_of (const char *path, const char *format)
+backing_of (struct host *h, const char *path, const char *format)
 {
   struct chain *c = NULL;
   char *b = NULL;
 
-  if (format && access (path, F_OK) == 0
-      && chain_probe (path, format, false, &c) == 0 && c->images[0].backing)
+  if (format && host_file_exists (h, path)
+      && host_chain (h, path, format, false, &c) == 0 && c->images[0].backing)
     b = xstrdup (c->images[0].backing);
   chain_free (c);
   return b;
@@ -92,8 +92,8 @@ known (const struct vol *vols, size_t n, const char *p, bool backing)
  * view tells which may be; the file has the last word (a block commit
  * rewrites the backing file of the volume above it). */
 struct vol *
-children_of (const struct vol *vols, size_t nvols, const char *parent,
-             size_t *n)
+children_of (struct host *h, const struct vol *vols, size_t nvols,
+             const char *parent, size_t *n)
 {
   struct vol *kids = NULL;
   size_t k = 0;
@@ -109,7 +109,7 @@ children_of (const struct vol *vols, size_t nvols, const char *parent,
       for (size_t j = 0; j < k && !seen; j++)
         seen = strcmp (kids[j].path, vols[i].path) == 0;
       if (seen || (kb && strcmp (kb->backing, parent) != 0)
-          || (b = backing_of (vols[i].path, format)) == NULL
+          || (b = backing_of (h, vols[i].path, format)) == NULL
           || strcmp (b, parent) != 0)
         continue;
       kids = xrealloc (kids, (k + 1) * sizeof *kids);
@@ -140,7 +140,7 @@ merge_plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
       if (d->overlay == NULL)
         continue;
       vols = known_volumes (vm, dx, d->target, &nvols);
-      kids = children_of (vols, nvols, d->volume, &nkids);
+      kids = children_of (vm->host, vols, nvols, d->volume, &nkids);
       free (vols);
       for (size_t k = 0; k < nkids; k++)
         if (strcmp (kids[k].path, d->overlay) != 0)

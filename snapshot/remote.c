@@ -144,11 +144,11 @@ host_file_exists (struct host *h, const char *path)
 }
 
 int
-host_chain (struct host *h, const char *path, const char *format,
+host_chain (struct host *h, const char *path, const char *format, bool whole,
             struct chain **out)
 {
   if (host_is_local (h))
-    return chain_probe (path, format, true, out);
+    return chain_probe (path, format, whole, out);
   return remote_chain (h, path, format, out);
 }
 
@@ -541,6 +541,21 @@ describe (virConnectPtr c, const char *path, struct chain_image *img)
   return img->format ? 0 : -EIO;
 }
 
+/* Refresh the pool of PATH's directory on C: libvirt reads a volume's
+ * backing file when its pool is refreshed, and a block job on another
+ * volume (a commit below it) changes it since. */
+static void
+refresh_pool_of (virConnectPtr c, const char *path)
+{
+  CLEANUP_FREE char *dir = xstrdup (path);
+  virStoragePoolPtr pool = pool_for_dir (c, dirname (dir));
+
+  if (pool && virStoragePoolRefresh (pool, 0) < 0)
+    log_warning ("Cannot refresh the pool of '%s': %s", path, virt_error ());
+  if (pool)
+    virStoragePoolFree (pool);
+}
+
 int
 remote_chain (struct host *h, const char *path, const char *format,
               struct chain **out)
@@ -553,6 +568,7 @@ remote_chain (struct host *h, const char *path, const char *format,
   (void)format; /* libvirt probes each volume's format itself */
   if (c == NULL)
     return -EIO;
+  refresh_pool_of (c, path);
   ch = xcalloc (1, sizeof *ch);
   ch->images = xcalloc (CHAIN_MAX_DEPTH, sizeof *ch->images);
   while (next && r == 0)
