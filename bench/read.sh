@@ -137,3 +137,43 @@ size=$((100 << 20))
 echo "delta: 100 MiB changed in a 1 GiB disk; cp --sparse=always of vda.delta.img against qemu-img convert of the frozen volume alone; ratio = mount / qemu-img"
 report warm "$(best_fn "$rounds" alone_ns)" "$(best_fn "$rounds" copy_ns)"
 echo "target: about the cost of the 100 MiB (ratio <= 1.5), not of the 1 GiB disk"
+
+# A remote host: the same kind of frozen volume on a libvirtd in namespaces
+# of its own (tests/integration/remote.sh), reached over qemu+tcp, read
+# through the mount (libvirt's download streams) against virsh vol-download
+# of the same volume, both to /dev/null.
+. "$(dirname "$0")/../tests/integration/remote.sh"
+stop_vmsnapfs
+remote_host_start rb 16541
+remote_vm_define rb read 1 1G
+echo "filling a 1 GiB volume on a remote host..."
+qemu-io -f qcow2 -c 'write -P 0x5a 0 1G' "$RVM_DIR/vda.qcow2" >/dev/null
+in_ns=/var/lib/libvirt/images/$RVM
+virsh -q -c "$REMOTE_URI" snapshot-create-as "$RVM" frozen --disk-only --atomic \
+    --diskspec "vda,snapshot=external,file=$in_ns/vda.frozen.qcow2" >/dev/null
+HOSTS_FILE=$(mktemp /tmp/vmsnapfs-hosts.XXXXXX)
+on_exit "rm -f '$HOSTS_FILE'"
+printf 'here %s\nrb %s\n' "$URI" "$REMOTE_URI" > "$HOSTS_FILE"
+mount_vmsnapfs
+mounted=$MNT/rb/$RVM/snapshots/frozen/vda.qcow2
+wait_for 5 test -e "$mounted" || fail "the remote frozen volume did not appear"
+virsh -q -c "$REMOTE_URI" pool-create-as vmsnapfs-bench dir \
+    --target "$in_ns" >/dev/null 2>&1 || true   # vmsnapfs may have made one
+pool=$(virsh -q -c "$REMOTE_URI" pool-list --name | while read -r p; do
+    [ -n "$p" ] && virsh -q -c "$REMOTE_URI" vol-list "$p" 2>/dev/null |
+        grep -q "$in_ns/vda.qcow2" && echo "$p"; done | head -n 1)
+[ -n "$pool" ] || fail "no pool holds the remote volume"
+download_ns() {
+    _t0=$(date +%s%N)
+    virsh -q -c "$REMOTE_URI" vol-download --pool "$pool" vda.qcow2 /dev/null ||
+        fail "virsh vol-download"
+    echo $(($(date +%s%N) - _t0))
+}
+size=$(stat -c %s "$RVM_DIR/vda.qcow2")
+cmp -s "$mounted" "$RVM_DIR/vda.qcow2" || fail "the mount read other bytes"
+# (virsh's --sparse seeks in its output, which /dev/null refuses; the
+# volume is all data anyway.)
+echo "remote: $size bytes (qcow2, 1 GiB of data) over qemu+tcp; through the mount against virsh vol-download; ratio = mount / virsh"
+read_ns "$mounted" >/dev/null
+report warm "$(best_fn "$rounds" download_ns)" "$(best_of "$rounds" 0 "$mounted")"
+echo "target: ratio <= 1.10"

@@ -27,6 +27,12 @@
 
 /* The bytes each call on a download stream asks for. */
 #define RECV_CHUNK (1024 * 1024)
+/* A read a little ahead of the stream waits this long, at most, for the
+ * reads before it: the kernel sends its read-ahead in order, but the FUSE
+ * threads that take them may come in any order, and a new stream for each
+ * would cost a round trip and the data in flight. */
+#define AHEAD_BYTES (16 * 1024 * 1024)
+#define AHEAD_WAIT_MS 100
 
 bool
 vm_is_local (const struct vs_vm *vm)
@@ -221,6 +227,7 @@ struct remote_file
 {
   struct remote_disk *disk; /* the whole disk this reads, or NULL */
   pthread_mutex_t lock;
+  pthread_cond_t moved; /* POS moved */
   char *path;
   virConnectPtr conn;
   virStorageVolPtr vol;
@@ -247,6 +254,7 @@ remote_open (struct host *h, const char *path, struct remote_file **out)
     }
   f = xcalloc (1, sizeof *f);
   pthread_mutex_init (&f->lock, NULL);
+  pthread_cond_init (&f->moved, NULL);
   f->path = xstrdup (path);
   f->conn = c;
   f->vol = v;
@@ -294,8 +302,18 @@ ssize_t
 remote_read (struct remote_file *f, char *buf, size_t size, off_t off)
 {
   size_t done = 0;
+  struct timespec until;
   SCOPED_LOCK (&f->lock);
 
+  deadline_ms (&until, CLOCK_REALTIME, AHEAD_WAIT_MS);
+  while (f->st != NULL && !f->eof && (uint64_t)off > f->pos
+         && (uint64_t)off - f->pos <= AHEAD_BYTES
+         && pthread_cond_timedwait (&f->moved, &f->lock, &until) == 0)
+    ;
+  if (f->st != NULL && (uint64_t)off != f->pos)
+    log_debug ("Remote file '%s': a read at %lld, the stream at %" PRIu64
+               ": a new stream.",
+               f->path, (long long)off, f->pos);
   if (f->st == NULL || (uint64_t)off != f->pos)
     if (start_stream (f, off) < 0)
       return -EIO;
@@ -344,6 +362,7 @@ remote_read (struct remote_file *f, char *buf, size_t size, off_t off)
       f->pos += n;
       done += n;
     }
+  pthread_cond_broadcast (&f->moved);
   return done;
 }
 
@@ -359,6 +378,7 @@ remote_close (struct remote_file *f)
   virStorageVolFree (f->vol);
   virConnectClose (f->conn);
   pthread_mutex_destroy (&f->lock);
+  pthread_cond_destroy (&f->moved);
   free (f->path);
   free (f);
 }
