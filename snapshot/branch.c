@@ -41,11 +41,11 @@
 /* The backing file of PATH (FORMAT) now, and its format (malloc'd); 0, or
  * -EIO when PATH cannot be read. */
 static int
-backing_now (const char *path, const char *format, char **backing,
-             char **backing_format)
+backing_now (struct host *h, const char *path, const char *format,
+             char **backing, char **backing_format)
 {
   struct chain *c = NULL;
-  int r = chain_probe (path, format, false, &c);
+  int r = host_chain (h, path, format, false, &c);
 
   *backing = *backing_format = NULL;
   if (r == 0)
@@ -103,14 +103,10 @@ branch_plan (const struct vs_vm *vm, virDomainPtr dom,
              const struct vs_snapshot *snap, const struct dom_xml *dx,
              struct vs_meta *m)
 {
-  struct dom_xml *live;
+  struct dom_xml *live = live_xml (dom);
   uint64_t need = 0;
   struct stat st;
-  int r;
-
-  if ((r = local_only (vm, "deleting a branch point")) < 0)
-    return r;
-  live = live_xml (dom);
+  int r = 0;
 
   /* The branches' volumes are rewritten: no snapshot's files may be read
    * through them meanwhile. */
@@ -137,7 +133,9 @@ branch_plan (const struct vs_vm *vm, virDomainPtr dom,
       char **run = running_chain (live, d->target, &nrun);
       CLEANUP_FREE char *backing = NULL, *backing_format = NULL;
 
-      if (backing_now (d->volume, d->format, &backing, &backing_format) < 0)
+      if (backing_now (vm->host, d->volume, d->format, &backing,
+                       &backing_format)
+          < 0)
         r = -EIO;
       for (size_t k = 0; k < nkids && r == 0; k++)
         {
@@ -235,7 +233,7 @@ move_up (const struct vs_vm *vm, virDomainPtr dom,
   size_t n = 0;
   int r;
 
-  if (backing_now (c->path, c->format, &now, &now_format) < 0)
+  if (backing_now (vm->host, c->path, c->format, &now, &now_format) < 0)
     return -EIO;
   if (now == NULL || strcmp (now, c->volume) != 0)
     return 0; /* done before */
@@ -245,7 +243,7 @@ move_up (const struct vs_vm *vm, virDomainPtr dom,
         return r;
       free (now);
       free (now_format);
-      if (backing_now (c->path, c->format, &now, &now_format) < 0
+      if (backing_now (vm->host, c->path, c->format, &now, &now_format) < 0
           || (now && strcmp (now, c->volume) == 0))
         {
           log_error ("VM '%s': the pull into '%s' ended, and it still "
@@ -255,6 +253,9 @@ move_up (const struct vs_vm *vm, virDomainPtr dom,
         }
       return 0;
     }
+  if (!host_is_local (vm->host))
+    return helper_pull (vm, c->target, c->path, c->format, c->backing,
+                        merge_bandwidth ());
   argv[n++] = "qemu-img";
   argv[n++] = "rebase";
   argv[n++] = "-q";
@@ -367,15 +368,22 @@ branch_run (const struct vs_vm *vm, virDomainPtr dom)
     {
       const char *v = m.branch_children[i].volume;
 
-      if (unlink (v) == 0)
+      int e = host_file_unlink (vm->host, v);
+
+      if (e == 0)
         log_info ("VM '%s': deleted the volume '%s'.", vm->name, v);
-      else if (errno != ENOENT)
-        log_warning ("VM '%s': cannot delete '%s': %m.", vm->name, v);
+      else if (e != -ENOENT)
+        log_warning ("VM '%s': cannot delete '%s': %s.", vm->name, v,
+                     strerror (-e));
     }
-  if (r == 0 && m.branch_memory && unlink (m.branch_memory) < 0
-      && errno != ENOENT)
-    log_warning ("VM '%s': cannot delete '%s': %m.", vm->name,
-                 m.branch_memory);
+  if (r == 0 && m.branch_memory)
+    {
+      int e = host_file_unlink (vm->host, m.branch_memory);
+
+      if (e < 0 && e != -ENOENT)
+        log_warning ("VM '%s': cannot delete '%s': %s.", vm->name,
+                     m.branch_memory, strerror (-e));
+    }
   if (r == 0)
     {
       log_info ("VM '%s': snapshot '%s' deleted; its branches stand on "

@@ -61,24 +61,59 @@ mirror_ready (virDomainPtr d)
   return ready;
 }
 
-/* Run the commit on helper D until it is over: 0, -ESHUTDOWN when STOP
- * says so first, or -EIO (logged). */
+/* Start the helper of VM for disk TARGET on volume DISK (of FORMAT), paused,
+ * into *D (its connection's reference in *C).  Returns 0 or -EIO
+ * (logged). */
 static int
-run_commit (const struct vs_vm *vm, virDomainPtr d,
-            const struct merge_disk *md, bool active, unsigned long bandwidth,
-            bool (*stop) (void))
+helper_start (const struct vs_vm *vm, const char *target, const char *disk,
+              const char *format, virConnectPtr *c, virDomainPtr *d)
+{
+  CLEANUP_FREE char *name = NULL, *xml = NULL;
+
+  *d = NULL;
+  if ((*c = vm_conn (vm)) == NULL)
+    return -EIO;
+  name = xasprintf ("%s%.8s-%s", HELPER_PREFIX, vm->uuid, target);
+  destroy_leftover (*c, name);
+  xml = xasprintf ("<domain type='qemu'><name>%s</name>"
+                   "<memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                   "<os><type>hvm</type></os><devices>"
+                   "<disk type='file' device='disk'>"
+                   "<driver name='qemu' type='%s'/><source file='%s'/>"
+                   "<target dev='vda' bus='virtio'/></disk>"
+                   "<memballoon model='none'/></devices></domain>",
+                   name, format, disk);
+  *d = virDomainCreateXML (
+      *c, xml, VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY);
+  if (*d == NULL)
+    {
+      log_error ("VM '%s': cannot start a helper domain on its host: %s",
+                 vm->name, virt_error ());
+      virConnectClose (*c);
+      return -EIO;
+    }
+  return 0;
+}
+
+static void
+helper_end (const struct vs_vm *vm, virConnectPtr c, virDomainPtr d)
+{
+  if (virDomainDestroy (d) < 0)
+    log_warning ("VM '%s': cannot destroy its helper domain: %s", vm->name,
+                 virt_error ());
+  virDomainFree (d);
+  virConnectClose (c);
+}
+
+/* Wait for the block job on helper D to end: 0, -ESHUTDOWN when STOP says
+ * so first, or -EIO.  With PIVOT, an active commit: pivot when ready. */
+static int
+wait_job (const struct vs_vm *vm, virDomainPtr d, bool pivot,
+          bool (*stop) (void))
 {
   virDomainBlockJobInfo info;
   int j;
 
-  if (virDomainBlockCommit (d, "vda", md->base, md->top, bandwidth,
-                            active ? VIR_DOMAIN_BLOCK_COMMIT_ACTIVE : 0)
-      < 0)
-    {
-      log_error ("VM '%s': the helper cannot commit '%s' into '%s': %s",
-                 vm->name, md->top, md->base, virt_error ());
-      return -EIO;
-    }
   for (;;)
     {
       struct timespec pause = { 0, (long)HELPER_POLL_MS * 1000 * 1000 };
@@ -87,13 +122,14 @@ run_commit (const struct vs_vm *vm, virDomainPtr d,
         return -ESHUTDOWN;
       if ((j = virDomainGetBlockJobInfo (d, "vda", &info, 0)) < 0)
         {
-          log_error ("VM '%s': the helper's commit cannot be followed: %s",
+          log_error ("VM '%s': the helper's block job cannot be followed: "
+                     "%s",
                      vm->name, virt_error ());
           return -EIO;
         }
       if (j == 0)
-        return 0; /* over: the commit of an intermediate volume, or pivoted */
-      if (active && info.cur == info.end && mirror_ready (d))
+        return 0; /* over (or pivoted) */
+      if (pivot && info.cur == info.end && mirror_ready (d))
         {
           if (virDomainBlockJobAbort (d, "vda",
                                       VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
@@ -111,43 +147,55 @@ helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
                const char *child, const char *child_format,
                unsigned long bandwidth, bool (*stop) (void))
 {
-  virConnectPtr c = vm_conn (vm);
-  CLEANUP_FREE char *name = NULL, *xml = NULL;
+  virConnectPtr c;
   virDomainPtr d;
+  bool active = child == NULL;
   int r;
 
-  if (c == NULL)
-    return -EIO;
-  name = xasprintf ("%s%.8s-%s", HELPER_PREFIX, vm->uuid, md->target);
-  destroy_leftover (c, name);
-  xml = xasprintf ("<domain type='qemu'><name>%s</name>"
-                   "<memory unit='MiB'>64</memory><vcpu>1</vcpu>"
-                   "<os><type>hvm</type></os><devices>"
-                   "<disk type='file' device='disk'>"
-                   "<driver name='qemu' type='%s'/><source file='%s'/>"
-                   "<target dev='vda' bus='virtio'/></disk>"
-                   "<memballoon model='none'/></devices></domain>",
-                   name, child ? child_format : md->top_format,
-                   child ? child : md->top);
   log_info ("VM '%s': committing '%s' into '%s' in a paused helper domain "
             "on its host (%s%s).",
             vm->name, md->top, md->base,
             child ? "its disk on " : "its disk on the top, then a pivot",
             child ? child : "");
-  d = virDomainCreateXML (
-      c, xml, VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY);
-  if (d == NULL)
+  if (helper_start (vm, md->target, active ? md->top : child,
+                    active ? md->top_format : child_format, &c, &d)
+      < 0)
+    return -EIO;
+  if (virDomainBlockCommit (d, "vda", md->base, md->top, bandwidth,
+                            active ? VIR_DOMAIN_BLOCK_COMMIT_ACTIVE : 0)
+      < 0)
     {
-      log_error ("VM '%s': cannot start the helper domain for the merge: %s",
-                 vm->name, virt_error ());
-      virConnectClose (c);
-      return -EIO;
+      log_error ("VM '%s': the helper cannot commit '%s' into '%s': %s",
+                 vm->name, md->top, md->base, virt_error ());
+      r = -EIO;
     }
-  r = run_commit (vm, d, md, child == NULL, bandwidth, stop);
-  if (virDomainDestroy (d) < 0)
-    log_warning ("VM '%s': cannot destroy the helper '%s': %s", vm->name, name,
-                 virt_error ());
-  virDomainFree (d);
-  virConnectClose (c);
+  else
+    r = wait_job (vm, d, active, stop);
+  helper_end (vm, c, d);
+  return r;
+}
+
+int
+helper_pull (const struct vs_vm *vm, const char *target, const char *path,
+             const char *format, const char *base, unsigned long bandwidth)
+{
+  virConnectPtr c;
+  virDomainPtr d;
+  int r;
+
+  log_info ("VM '%s': pulling into '%s' down to '%s' in a paused helper "
+            "domain on its host.",
+            vm->name, path, base ? base : "nothing");
+  if (helper_start (vm, target, path, format, &c, &d) < 0)
+    return -EIO;
+  if (virDomainBlockRebase (d, "vda", base, bandwidth, 0) < 0)
+    {
+      log_error ("VM '%s': the helper cannot pull into '%s': %s", vm->name,
+                 path, virt_error ());
+      r = -EIO;
+    }
+  else
+    r = wait_job (vm, d, false, NULL);
+  helper_end (vm, c, d);
   return r;
 }

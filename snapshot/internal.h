@@ -224,6 +224,12 @@ int merge_plan (const struct vs_vm *vm, const struct vs_snapshot *snap,
  * rewrites; or with none, the top itself, pivoted to the base.  Returns
  * 0, -ESHUTDOWN when STOP says so first, or -EIO (logged). */
 #define HELPER_PREFIX "vmsnapfs-commit-" /* their names; never shown */
+/* The same for a block pull into volume PATH (FORMAT) of disk TARGET, down
+ * to BASE (NULL: everything): PATH then reads as before, standing on BASE
+ * (a branch point's deletion, branch.c).  0 or -EIO (logged). */
+int helper_pull (const struct vs_vm *vm, const char *target, const char *path,
+                 const char *format, const char *base,
+                 unsigned long bandwidth);
 struct merge_disk;
 int helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
                    const char *child, const char *child_format,

@@ -7,7 +7,7 @@
 # the daemon), the whole disk cmp-equal to qemu-img convert there, rsync
 # of a snapshot's directory, mv, rmdir live and offline (in a helper domain
 # there), preview and undo, revert with the memory restored on the next
-# start; a clone is ENOTSUP (not done remotely yet), EXDEV across hosts.  A
+# start, a branch point deleted (pulls in helper domains); a clone is ENOTSUP (not done remotely yet), EXDEV across hosts.  A
 # remote libvirtd stopped shows as unreachable while the others work, and
 # is back within 10 s of its start, without a remount.
 . "$(dirname "$0")/functions.sh"
@@ -164,4 +164,25 @@ remote_libvirtd_start r2 16532
 back() { [ -d "$MNT/r2/$B" ] && grep -qx "state: connected" "$MNT/r2/status"; }
 wait_for 10 back || fail "r2 did not come back within 10 s: $(cat "$MNT/r2/status")"
 grep -q "Host 'r2' answers again" "$DAEMON_LOG" || fail "the log does not say r2 is back"
+
+# --- r1: a branch point deleted, the VM shut off -----------------------
+# A revert to s1 makes s1's frozen volume the base of two branches: the
+# volume s3 froze, and the VM's new one.  rmdir s1 pulls s1's data up into
+# both (helper domains on r1): both read as before, s1's files are gone.
+virsh -q -c "$U1" destroy "$A" >/dev/null
+wait_for 10 is_shut_off "$V" || fail "r1's VM does not show shut off"
+ln -sfn snapshots/s1 "$V/active" || fail "revert to s1 on r1"
+rm "$V/resume" || fail "rm resume on r1"   # a snapshot resumed is kept
+current() { virsh -q -c "$U1" domblklist "$A" | awk '$1 == "vda" { print $2 }'; }
+disk_sum() { on_r1 qemu-img convert -U -O raw "$1" /var/lib/libvirt/images/sum.raw &&
+    sha256sum < "$D1/images/sum.raw" | cut -d' ' -f1; rm -f "$D1/images/sum.raw"; }
+s1_vol=$(sed -n 's/^disk.vda.volume: //p' "$S/s1/info")
+sum_s3=$(sha256sum < "$S/s3/vda.img" | cut -d' ' -f1)
+sum_vm=$(disk_sum "$(current)")
+rmdir "$S/s1" || fail "rmdir of a branch point on r1: $(tail -n 3 "$DAEMON_LOG")"
+[ ! -e "$S/s1" ] || fail "s1 still shows"
+[ ! -e "$D1/${s1_vol#/var/lib/libvirt/}" ] || fail "s1's frozen volume stays on r1"
+assert_eq "$sum_s3" "$(sha256sum < "$S/s3/vda.img" | cut -d' ' -f1)" "s3's disk after"
+assert_eq "$sum_vm" "$(disk_sum "$(current)")" "the VM's disk after"
+virsh -q -c "$U1" list --all --name | grep -q vmsnapfs-commit && fail "a helper domain stays"
 exit 0
