@@ -33,6 +33,7 @@
 
 #include <json-c/json.h>
 
+#include "chain.h"
 #include "cleanup.h"
 #include "internal.h"
 #include "log.h"
@@ -144,6 +145,18 @@ copy_disk (struct clone *c, size_t i)
   /* -r 0 would be a limit of nothing: no limit is a huge one. */
   snprintf (rate, sizeof rate, "%luM",
             merge_bandwidth () ? merge_bandwidth () : 1024UL * 1024);
+  if (!host_is_local (c->host))
+    {
+      /* A copy there is made again: one a killed daemon began looks
+       * whole. */
+      pthread_mutex_lock (&clones_lock);
+      c->copying = i;
+      pthread_mutex_unlock (&clones_lock);
+      log_info ("VM '%s': copying '%s' of '%s' into '%s' on its host.",
+                c->name, d->target, c->rec.clone_snapshot, d->copy);
+      return remote_copy_whole (c->host, d->source, d->copy, "qcow2",
+                                c->need[i]);
+    }
   if (access (d->copy, F_OK) == 0)
     return 0;
   unlink (part); /* a copy a stopped daemon began */
@@ -185,7 +198,18 @@ copy_memory (struct clone *c)
   CLEANUP_FREE char *part = NULL;
   int r;
 
-  if (c->rec.clone_memory == NULL || access (copy, F_OK) == 0)
+  if (c->rec.clone_memory == NULL)
+    return 0;
+  if (!host_is_local (c->host))
+    {
+      pthread_mutex_lock (&clones_lock);
+      c->copying_memory = true;
+      pthread_mutex_unlock (&clones_lock);
+      host_file_unlink (c->host, copy); /* begun by a killed daemon */
+      return remote_save_image_copy (c->host, c->rec.clone_memory, copy,
+                                     edit_saved, c);
+    }
+  if (access (copy, F_OK) == 0)
     return 0;
   part = xasprintf ("%s.part", copy);
   unlink (part);
@@ -206,17 +230,12 @@ make_overlays (struct clone *c)
   for (size_t i = 0; i < c->rec.nclone; i++)
     {
       const struct clone_disk *d = &c->rec.clone_disks[i];
-      const char *argv[]
-          = { "qemu-img", "create", "-q",    "-f",       "qcow2", "-b",
-              d->copy,    "-F",     "qcow2", d->overlay, NULL };
-      int r;
 
-      if (access (d->overlay, F_OK) == 0)
+      if (host_file_exists (c->host, d->overlay))
         continue;
-      if ((r = run_volume_tool ("The clone's qemu-img create", argv,
-                                is_stopping))
+      if (host_make_overlay (c->host, d->overlay, d->copy, "qcow2", c->need[i])
           < 0)
-        return r;
+        return -EIO;
     }
   return 0;
 }
@@ -320,7 +339,7 @@ roll_back (struct clone *c, virDomainPtr dom)
 
       files[0] = d->copy, files[1] = part, files[2] = d->overlay;
       for (size_t k = 0; k < 3; k++)
-        if (unlink (files[k]) == 0)
+        if (host_file_unlink (c->host, files[k]) == 0)
           log_info ("VM '%s': removed '%s'.", c->name, files[k]);
     }
   if (c->rec.clone_memory_copy)
@@ -329,7 +348,7 @@ roll_back (struct clone *c, virDomainPtr dom)
           = xasprintf ("%s.part", c->rec.clone_memory_copy);
 
       unlink (part);
-      unlink (c->rec.clone_memory_copy);
+      host_file_unlink (c->host, c->rec.clone_memory_copy);
     }
 }
 
@@ -421,9 +440,11 @@ start_worker (struct clone *c)
 
 /* --- the verb ------------------------------------------------------------ */
 
-/* The bytes a whole copy of VOLUME (FORMAT) takes as qcow2, in *NEED. */
+/* The bytes a whole copy of VOLUME (FORMAT) of H takes as qcow2, in *NEED:
+ * on a remote host, its virtual size (no qemu-img measure there). */
 static int
-measure_copy (const char *volume, const char *format, uint64_t *need)
+measure_copy (struct host *h, const char *volume, const char *format,
+              uint64_t *need)
 {
   const char *argv[] = { "qemu-img", "measure", "--output=json", "-f", format,
                          "-O",       "qcow2",   volume,          NULL };
@@ -431,6 +452,15 @@ measure_copy (const char *volume, const char *format, uint64_t *need)
   json_object *o, *req;
   int r;
 
+  if (!host_is_local (h))
+    {
+      struct chain *c = NULL;
+
+      if ((r = host_chain (h, volume, format, false, &c)) == 0)
+        *need = c->images[0].virtual_size;
+      chain_free (c);
+      return r;
+    }
   if ((r = run_capture (argv, 65536, 60000, &out, NULL, NULL)) < 0)
     return -EIO;
   o = json_tokener_parse (out);
@@ -489,7 +519,7 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
       d->format = xstrdup (sd->format);
       d->copy = new_volume_path (vm->host, sd->volume, stem, "qcow2");
       d->overlay = new_volume_path (vm->host, sd->volume, ostem, "qcow2");
-      if (measure_copy (sd->volume, sd->format, &c->need[i]) < 0)
+      if (measure_copy (vm->host, sd->volume, sd->format, &c->need[i]) < 0)
         {
           log_error ("VM '%s': cannot measure '%s' of snapshot '%s'.",
                      vm->name, sd->target, snap->name);
@@ -508,8 +538,8 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
         total += (uint64_t)st.st_size;
     }
   /* Where the copies go (beside the source's volumes, on one file system
-   * as a rule): all of it must fit. */
-  for (size_t i = 0; i < c->rec.nclone; i++)
+   * as a rule): all of it must fit.  (Not measured on a remote host.) */
+  for (size_t i = 0; i < c->rec.nclone && host_is_local (vm->host); i++)
     if (!room_beside (c->rec.clone_disks[i].copy, total))
       {
         log_error ("VM '%s': a clone of snapshot '%s' needs %llu MiB beside "
@@ -540,8 +570,6 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
                  name, SNAPSHOT_NAME_MAX);
       return r;
     }
-  if ((r = local_only (vm, "a clone")) < 0)
-    return r;
   if ((r = vm_op_begin (vm)) < 0)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)
@@ -648,7 +676,7 @@ clone_recover (struct host *h)
       c->rec = m;
       c->need = xcalloc (m.nclone ? m.nclone : 1, sizeof *c->need);
       for (size_t k = 0; k < m.nclone; k++)
-        measure_copy (m.clone_disks[k].source, m.clone_disks[k].format,
+        measure_copy (h, m.clone_disks[k].source, m.clone_disks[k].format,
                       &c->need[k]);
       src = virDomainLookupByName (conn, m.clone_vm);
       if (src)

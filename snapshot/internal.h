@@ -128,10 +128,6 @@ virConnectPtr vm_conn (const struct vs_vm *vm);
 bool host_several (void);
 const char *host_name (const struct host *h);
 
-/* 0 when VM's files are on this machine; else -EOPNOTSUPP, logged as
- * "WHAT is not done on a remote host yet" (remote.c). */
-int local_only (const struct vs_vm *vm, const char *what);
-
 /* A file of host H, wherever H is (remote.c for a remote host): whether
  * PATH exists; the backing chain of PATH (of FORMAT) as chain_probe gives
  * it (with WHOLE, or its first image; a remote host's is read whole).  Return as access() == 0 and chain_probe do. */
@@ -241,6 +237,21 @@ int helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
  * (logged); nothing is left at DST on a failure. */
 int save_image_copy (const char *src, const char *dst,
                      char *(*edit) (const char *xml, void *arg), void *arg);
+/* The same for the first LEN bytes HDR of an image: its new header into
+ * *OUT (malloc'd), *OUT_LEN bytes, and in *SKIP the length of the old one,
+ * where the stream starts.  Returns 0, 1 when HDR is shorter than *SKIP
+ * bytes (read that many and call again), or -EIO (logged). */
+/* A remote host's (remote.c): SRC copied into DST there, both files of H;
+ * and a whole copy of frozen volume SRC's chain into DST, as FORMAT of
+ * CAPACITY bytes, made there by libvirt. */
+int remote_save_image_copy (struct host *h, const char *src, const char *dst,
+                            char *(*edit) (const char *xml, void *arg),
+                            void *arg);
+int remote_copy_whole (struct host *h, const char *src, const char *dst,
+                       const char *format, uint64_t capacity);
+int save_image_header (const char *hdr, size_t len,
+                       char *(*edit) (const char *xml, void *arg), void *arg,
+                       char **out, size_t *out_len, size_t *skip);
 
 /* Clones (clone.c): whether a clone is being copied from VM UUID's
  * snapshots, whose volumes must then stay as they are; carry on the clones

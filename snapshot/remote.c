@@ -129,16 +129,6 @@ remote_stat (struct host *h, const char *path, uint64_t *size,
 
 /* --- files of a host, local or remote ---------------------------------- */
 
-int
-local_only (const struct vs_vm *vm, const char *what)
-{
-  if (vm_is_local (vm))
-    return 0;
-  log_error ("VM '%s' of host '%s': %s is not done on a remote host yet.",
-             vm->name, host_name (vm->host), what);
-  return -EOPNOTSUPP;
-}
-
 bool
 host_file_exists (struct host *h, const char *path)
 {
@@ -424,25 +414,27 @@ disk_unref (struct remote_disk *d)
   free (d);
 }
 
-/* Make D's copy of VOLUME on C.  Returns 0 or -errno (logged). */
+/* Make DST on C a whole copy of the disk whose frozen volume is SRC, its
+ * chain read through, as FORMAT of CAPACITY bytes (libvirt runs qemu-img
+ * convert there); a DST there already is replaced (one a killed daemon
+ * left).  Returns 0 or -errno (logged). */
 static int
-make_copy (virConnectPtr c, struct remote_disk *d, const char *volume,
-           uint64_t virtual_size)
+copy_whole (virConnectPtr c, const char *src, const char *dst,
+            const char *format, uint64_t capacity)
 {
-  CLEANUP_FREE char *dir = xstrdup (volume), *xml = NULL;
-  const char *name = strrchr (d->copy, '/') + 1;
-  virStorageVolPtr src, old, made = NULL;
+  CLEANUP_FREE char *dir = xstrdup (dst), *xml = NULL;
+  const char *name = strrchr (dst, '/') + 1;
+  virStorageVolPtr from, old, made = NULL;
   virStoragePoolPtr pool;
   int r = -EIO;
 
-  if ((src = volume_of (c, volume, &r)) == NULL)
+  if ((from = volume_of (c, src, &r)) == NULL)
     return r;
   if ((pool = pool_for_dir (c, dirname (dir))) == NULL)
     {
-      virStorageVolFree (src);
+      virStorageVolFree (from);
       return -EIO;
     }
-  /* One a daemon killed during a read left behind. */
   if ((old = virStorageVolLookupByName (pool, name)) != NULL)
     {
       virStorageVolDelete (old, 0);
@@ -450,16 +442,13 @@ make_copy (virConnectPtr c, struct remote_disk *d, const char *volume,
     }
   xml = xasprintf ("<volume><name>%s</name>"
                    "<capacity unit='bytes'>%" PRIu64 "</capacity>"
-                   "<target><format type='raw'/></target></volume>",
-                   name, virtual_size);
-  log_info ("Copying the whole disk of '%s' into '%s' on its host, to read "
-            "it.",
-            volume, d->copy);
-  made = virStorageVolCreateXMLFrom (pool, xml, src, 0);
+                   "<target><format type='%s'/></target></volume>",
+                   name, capacity, format);
+  made = virStorageVolCreateXMLFrom (pool, xml, from, 0);
   if (made == NULL)
     {
       r = strstr (virt_error (), "No space") ? -ENOSPC : -EIO;
-      log_error ("Cannot copy the whole disk of '%s' on its host: %s", volume,
+      log_error ("Cannot copy '%s' into '%s' on its host: %s", src, dst,
                  virt_error ());
     }
   else
@@ -467,9 +456,32 @@ make_copy (virConnectPtr c, struct remote_disk *d, const char *volume,
       virStorageVolFree (made);
       r = 0;
     }
-  virStorageVolFree (src);
+  virStorageVolFree (from);
   virStoragePoolFree (pool);
   return r;
+}
+
+int
+remote_copy_whole (struct host *h, const char *src, const char *dst,
+                   const char *format, uint64_t capacity)
+{
+  virConnectPtr c = host_conn (h);
+  int r = c ? copy_whole (c, src, dst, format, capacity) : -EIO;
+
+  if (c)
+    virConnectClose (c);
+  return r;
+}
+
+/* Make D's copy of VOLUME on C, raw.  Returns 0 or -errno (logged). */
+static int
+make_copy (virConnectPtr c, struct remote_disk *d, const char *volume,
+           uint64_t virtual_size)
+{
+  log_info ("Copying the whole disk of '%s' into '%s' on its host, to read "
+            "it.",
+            volume, d->copy);
+  return copy_whole (c, volume, d->copy, "raw", virtual_size);
 }
 
 int
@@ -524,6 +536,119 @@ remote_open_disk (struct host *h, uint64_t key, const char *volume,
       return 0;
     }
   disk_unref (d);
+  return r;
+}
+
+/* --- memory images --------------------------------------------------------
+ */
+
+/* Send LEN bytes of BUF on upload stream ST. */
+static int
+send_all (virStreamPtr st, const char *buf, size_t len)
+{
+  while (len > 0)
+    {
+      int n = virStreamSend (st, buf, len);
+
+      if (n <= 0)
+        return -1;
+      buf += n;
+      len -= (size_t)n;
+    }
+  return 0;
+}
+
+/* Upload into volume V the new header OUT (OUT_LEN bytes), then the rest
+ * of F from SKIP on (SIZE bytes in all). */
+static int
+upload_image (virConnectPtr c, virStorageVolPtr v, struct remote_file *f,
+              const char *out, size_t out_len, uint64_t skip, uint64_t size)
+{
+  CLEANUP_FREE char *buf = xmalloc (RECV_CHUNK);
+  virStreamPtr st = virStreamNew (c, 0);
+  uint64_t off = skip;
+
+  if (st == NULL
+      || virStorageVolUpload (v, st, 0, out_len + (size - skip), 0) < 0
+      || send_all (st, out, out_len) < 0)
+    goto fail;
+  while (off < size)
+    {
+      ssize_t n = remote_read (f, buf, RECV_CHUNK, (off_t)off);
+
+      if (n <= 0 || send_all (st, buf, (size_t)n) < 0)
+        goto fail;
+      off += (uint64_t)n;
+    }
+  if (virStreamFinish (st) < 0)
+    goto fail;
+  virStreamFree (st);
+  return 0;
+fail:
+  if (st)
+    {
+      virStreamAbort (st);
+      virStreamFree (st);
+    }
+  return -EIO;
+}
+
+int
+remote_save_image_copy (struct host *h, const char *src, const char *dst,
+                        char *(*edit) (const char *xml, void *arg), void *arg)
+{
+  CLEANUP_FREE char *head = NULL, *out = NULL, *dir = xstrdup (dst);
+  CLEANUP_FREE char *xml = NULL;
+  struct remote_file *f = NULL;
+  virStoragePoolPtr pool = NULL;
+  virStorageVolPtr v = NULL;
+  size_t len = 0, want = 92, out_len = 0, skip = 0;
+  uint64_t size, allocation;
+  int r;
+
+  if ((r = remote_stat (h, src, &size, &allocation)) < 0
+      || (r = remote_open (h, src, &f)) < 0)
+    return r;
+  /* The header, then its data as it says: read on one stream. */
+  while ((r = save_image_header (head, len, edit, arg, &out, &out_len, &skip))
+         == 1)
+    {
+      ssize_t n;
+
+      want = skip;
+      head = xrealloc (head, want);
+      n = remote_read (f, head + len, want - len, (off_t)len);
+      if (n != (ssize_t)(want - len))
+        {
+          r = -EIO;
+          break;
+        }
+      len = want;
+    }
+  if (r < 0 || skip > size)
+    {
+      log_error ("'%s' cannot be copied as a memory image.", src);
+      remote_close (f);
+      return -EIO;
+    }
+  xml = xasprintf ("<volume><name>%s</name>"
+                   "<capacity unit='bytes'>%" PRIu64 "</capacity>"
+                   "<target><format type='raw'/></target></volume>",
+                   strrchr (dst, '/') + 1, out_len + (size - skip));
+  if ((pool = pool_for_dir (f->conn, dirname (dir))) == NULL
+      || (v = virStorageVolCreateXML (pool, xml, 0)) == NULL
+      || (r = upload_image (f->conn, v, f, out, out_len, skip, size)) < 0)
+    {
+      log_error ("Cannot write '%s' on its host: %s", dst, virt_error ());
+      if (v)
+        virStorageVolDelete (v, 0);
+      r = -EIO;
+    }
+  if (v)
+    virStorageVolFree (v);
+  if (pool)
+    virStoragePoolFree (pool);
+  remote_close (f);
   return r;
 }
 

@@ -93,68 +93,102 @@ copy_rest (int in, int out)
 }
 
 int
-save_image_copy (const char *src, const char *dst,
-                 char *(*edit) (const char *xml, void *arg), void *arg)
+save_image_header (const char *hdr, size_t len,
+                   char *(*edit) (const char *xml, void *arg), void *arg,
+                   char **out, size_t *out_len, size_t *skip)
 {
-  CLEANUP_FREE char *data = NULL, *xml = NULL, *out = NULL;
+  CLEANUP_FREE char *data = NULL, *xml = NULL;
   struct save_header h;
   const char *cookie = "";
-  size_t xml_len, cookie_len, need, out_len, old_len;
-  int in = -1, fd = -1, r = -EIO;
+  size_t xml_len, cookie_len, need, new_len;
 
-  if ((in = open (src, O_RDONLY | O_CLOEXEC)) < 0)
+  *out = NULL;
+  if (len < sizeof h)
     {
-      log_error ("Cannot open the memory image '%s': %m.", src);
-      return -errno;
+      *skip = sizeof h;
+      return 1;
     }
-  if (pread_full (in, &h, sizeof h, 0) != (ssize_t)sizeof h
-      || memcmp (h.magic, SAVE_MAGIC, 16) != 0 || h.version < 1
-      || h.version > 2 || h.data_len == 0 || h.data_len > SAVE_DATA_MAX)
+  memcpy (&h, hdr, sizeof h);
+  if (memcmp (h.magic, SAVE_MAGIC, 16) != 0 || h.version < 1 || h.version > 2
+      || h.data_len == 0 || h.data_len > SAVE_DATA_MAX)
     {
-      log_error ("'%s' is not a memory image libvirt wrote whole (version 1 "
-                 "or 2).",
-                 src);
-      goto out;
+      log_error ("Not a memory image libvirt wrote whole (version 1 or 2).");
+      return -EIO;
     }
+  *skip = sizeof h + h.data_len;
+  if (len < *skip)
+    return 1;
   data = xmalloc (h.data_len + 1);
-  if (pread_full (in, data, h.data_len, sizeof h) != (ssize_t)h.data_len)
-    {
-      log_error ("The memory image '%s' is cut short.", src);
-      goto out;
-    }
+  memcpy (data, hdr + sizeof h, h.data_len);
   data[h.data_len] = '\0';
-  old_len = h.data_len;
   if (h.version >= 2 && h.cookie_offset > 0 && h.cookie_offset < h.data_len)
     cookie = data + h.cookie_offset;
   if ((xml = edit (data, arg)) == NULL)
     {
-      log_error ("The domain in the memory image '%s' cannot be edited.", src);
-      goto out;
+      log_error ("The domain in a memory image cannot be edited.");
+      return -EIO;
     }
   /* The new data: the XML and the cookie, each ended by a NUL, in at least
    * the old length (libvirt leaves room to grow). */
   xml_len = strlen (xml);
   cookie_len = strlen (cookie);
   need = xml_len + 1 + (cookie_len ? cookie_len + 1 : 0);
-  out_len = need > h.data_len ? need : h.data_len;
-  if (out_len > SAVE_DATA_MAX)
-    goto out;
-  out = xcalloc (1, out_len);
-  memcpy (out, xml, xml_len);
-  if (cookie_len)
-    memcpy (out + xml_len + 1, cookie, cookie_len);
+  new_len = need > h.data_len ? need : h.data_len;
+  if (new_len > SAVE_DATA_MAX)
+    return -EIO;
   h.cookie_offset = cookie_len ? (uint32_t)(xml_len + 1) : 0;
-  h.data_len = (uint32_t)out_len;
+  h.data_len = (uint32_t)new_len;
+  *out_len = sizeof h + new_len;
+  *out = xcalloc (1, *out_len);
+  memcpy (*out, &h, sizeof h);
+  memcpy (*out + sizeof h, xml, xml_len);
+  if (cookie_len)
+    memcpy (*out + sizeof h + xml_len + 1, cookie, cookie_len);
+  return 0;
+}
 
+int
+save_image_copy (const char *src, const char *dst,
+                 char *(*edit) (const char *xml, void *arg), void *arg)
+{
+  CLEANUP_FREE char *head = NULL, *out = NULL;
+  size_t len = SAVE_HEADER_SIZE, out_len, skip;
+  int in = -1, fd = -1, r;
+
+  if ((in = open (src, O_RDONLY | O_CLOEXEC)) < 0)
+    {
+      log_error ("Cannot open the memory image '%s': %m.", src);
+      return -errno;
+    }
+  /* The fixed header, then its data as it says. */
+  for (;;)
+    {
+      head = xrealloc (head, len);
+      if (pread_full (in, head, len, 0) != (ssize_t)len)
+        {
+          log_error ("The memory image '%s' is cut short.", src);
+          r = -EIO;
+          goto out;
+        }
+      if ((r = save_image_header (head, len, edit, arg, &out, &out_len, &skip))
+          <= 0)
+        break;
+      len = skip;
+    }
+  if (r < 0)
+    {
+      log_error ("'%s' cannot be copied as a memory image.", src);
+      goto out;
+    }
   if ((fd = open (dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
     {
       r = -errno;
       log_error ("Cannot create '%s': %m.", dst);
       goto out;
     }
-  if (lseek (in, (off_t)(SAVE_HEADER_SIZE + old_len), SEEK_SET) < 0
-      || write_full (fd, &h, sizeof h) < 0 || write_full (fd, out, out_len) < 0
-      || copy_rest (in, fd) < 0 || fsync (fd) < 0)
+  if (lseek (in, (off_t)skip, SEEK_SET) < 0
+      || write_full (fd, out, out_len) < 0 || copy_rest (in, fd) < 0
+      || fsync (fd) < 0)
     goto write_failed;
   r = 0;
 out:

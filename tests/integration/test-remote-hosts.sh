@@ -7,7 +7,8 @@
 # the daemon), the whole disk cmp-equal to qemu-img convert there, rsync
 # of a snapshot's directory, mv, rmdir live and offline (in a helper domain
 # there), preview and undo, revert with the memory restored on the next
-# start, a branch point deleted (pulls in helper domains); a clone is ENOTSUP (not done remotely yet), EXDEV across hosts.  A
+# start, a clone with memory that resumes, a branch point deleted (pulls
+# in helper domains); a clone from another host's snapshot is EXDEV.  A
 # remote libvirtd stopped shows as unreachable while the others work, and
 # is back within 10 s of its start, without a remount.
 . "$(dirname "$0")/functions.sh"
@@ -145,11 +146,32 @@ first=$(since | sed -n 's/^count \([0-9]*\).*/\1/p' | head -n 1)
 [ "$first" -ge "$at_m2" ] && [ "$first" -le $((at_m2 + 2)) ] ||
     fail "r2's guest did not resume at m2's count ($at_m2): $first"
 since | grep -q "vmsnapfs-guest: boot" && fail "r2's guest booted instead of resuming"
-# Not yet through libvirt: a clone.
-assert_eq ENOTSUP "$(errno_of symlink "../r2/$B/snapshots/m2" "$MNT/r2/$B-copy")" \
-    "a clone on r2"
+# A clone of m2 on r2, memory included, made there through libvirt: its
+# first start resumes m2's count beside the running source; a clone from
+# another host's snapshot is EXDEV.
 assert_eq EXDEV "$(errno_of symlink "../r1/$A/snapshots/s1" "$MNT/r2/$A-copy")" \
     "a clone across hosts"
+BC=$B-copy
+ln -s "../r2/$B/snapshots/m2" "$MNT/r2/$BC" || fail "a clone on r2"
+on_exit "virsh -q -c '$U2' destroy '$BC' >/dev/null 2>&1"
+no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
+wait_for 120 no_jobs "$MNT/r2/$BC" || fail "the clone's copy does not end"
+wait_for 10 test -L "$MNT/r2/$BC/resume" || fail "no resume in the clone"
+assert_eq "m2" "$(ls "$MNT/r2/$BC/snapshots")" "the clone's snapshots"
+cmp "$MNT/r2/$BC/snapshots/m2/vda.img" "$T/m2/vda.img" || fail "the clone's disk at m2"
+console=$(virsh -q -c "$U2" dumpxml "$BC" | sed -n "s|.*<source path='\([^']*console[^']*\)'.*|\1|p" | head -n 1)
+[ -n "$console" ] && [ "$console" != "/var/lib/libvirt/images/$B/console.log" ] ||
+    fail "the clone's console is not its own: '$console'"
+cmark=$(wc -l < "$REMOTE_ROOT/r2/lib/${console#/var/lib/libvirt/}" 2>/dev/null || echo 0)
+echo start > "$MNT/r2/$BC/state"
+csince() { tail -n +"$((cmark + 1))" "$REMOTE_ROOT/r2/lib/${console#/var/lib/libvirt/}" 2>/dev/null; }
+ccounting() { csince | grep -q '^count '; }
+wait_for 60 ccounting || fail "the clone does not count"
+cfirst=$(csince | sed -n 's/^count \([0-9]*\).*/\1/p' | head -n 1)
+[ "$cfirst" -ge "$at_m2" ] && [ "$cfirst" -le $((at_m2 + 2)) ] ||
+    fail "the clone did not resume at m2's count ($at_m2): $cfirst"
+csince | grep -q "vmsnapfs-guest: boot" && fail "the clone booted"
+virsh -q -c "$U2" destroy "$BC" >/dev/null
 
 # --- r2's libvirtd stops: r2 says so, the others work; it comes back -----
 remote_libvirtd_stop r2
