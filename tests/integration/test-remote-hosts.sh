@@ -137,15 +137,23 @@ rm "$W/preview" || fail "undo on r2"
 [ ! -L "$W/preview" ] || fail "the preview link stays after undo"
 ln -sfn snapshots/m2 "$W/active" || fail "revert on r2"
 assert_eq snapshots/m2/memory "$(readlink "$W/resume")" "resume after the revert"
-mark=$(wc -l < "$B_DIR/console.log")
-echo start > "$W/state"
-since() { tail -n +"$((mark + 1))" "$B_DIR/console.log"; }
-counting_again() { since | grep -q '^count '; }
-wait_for 60 counting_again || fail "r2's guest does not count after the start"
-first=$(since | sed -n 's/^count \([0-9]*\).*/\1/p' | head -n 1)
-[ "$first" -ge "$at_m2" ] && [ "$first" -le $((at_m2 + 2)) ] ||
-    fail "r2's guest did not resume at m2's count ($at_m2): $first"
-since | grep -q "vmsnapfs-guest: boot" && fail "r2's guest booted instead of resuming"
+# start_resumes VMDIR CONSOLE COUNT WHAT: a start through VMDIR/state
+# resumes the guest whose console (seen from here) is CONSOLE at COUNT
+# (within 2), with no boot.
+start_resumes() {
+    console_file=$2
+    mark=$(wc -l < "$console_file" 2>/dev/null || echo 0)
+    echo start > "$1/state"
+    since() { tail -n +"$((mark + 1))" "$console_file" 2>/dev/null; }
+    counting_again() { since | grep -q '^count '; }
+    wait_for 60 counting_again || fail "$4 does not count after the start"
+    first=$(since | sed -n 's/^count \([0-9]*\).*/\1/p' | head -n 1)
+    [ "$first" -ge "$3" ] && [ "$first" -le $(($3 + 2)) ] ||
+        fail "$4 did not resume at count $3: $first"
+    since | grep -q "vmsnapfs-guest: boot" && fail "$4 booted instead of resuming"
+    return 0
+}
+start_resumes "$W" "$B_DIR/console.log" "$at_m2" "r2's guest"
 # A clone of m2 on r2, memory included, made there through libvirt: its
 # first start resumes m2's count beside the running source; a clone from
 # another host's snapshot is EXDEV.
@@ -162,15 +170,8 @@ cmp "$MNT/r2/$BC/snapshots/m2/vda.img" "$T/m2/vda.img" || fail "the clone's disk
 console=$(virsh -q -c "$U2" dumpxml "$BC" | sed -n "s|.*<source path='\([^']*console[^']*\)'.*|\1|p" | head -n 1)
 [ -n "$console" ] && [ "$console" != "/var/lib/libvirt/images/$B/console.log" ] ||
     fail "the clone's console is not its own: '$console'"
-cmark=$(wc -l < "$REMOTE_ROOT/r2/lib/${console#/var/lib/libvirt/}" 2>/dev/null || echo 0)
-echo start > "$MNT/r2/$BC/state"
-csince() { tail -n +"$((cmark + 1))" "$REMOTE_ROOT/r2/lib/${console#/var/lib/libvirt/}" 2>/dev/null; }
-ccounting() { csince | grep -q '^count '; }
-wait_for 60 ccounting || fail "the clone does not count"
-cfirst=$(csince | sed -n 's/^count \([0-9]*\).*/\1/p' | head -n 1)
-[ "$cfirst" -ge "$at_m2" ] && [ "$cfirst" -le $((at_m2 + 2)) ] ||
-    fail "the clone did not resume at m2's count ($at_m2): $cfirst"
-csince | grep -q "vmsnapfs-guest: boot" && fail "the clone booted"
+start_resumes "$MNT/r2/$BC" "$REMOTE_ROOT/r2/lib/${console#/var/lib/libvirt/}" \
+    "$at_m2" "the clone"
 virsh -q -c "$U2" destroy "$BC" >/dev/null
 
 # --- r2's libvirtd stops: r2 says so, the others work; it comes back -----
