@@ -5,8 +5,8 @@
 # host: mkdir with memory, the frozen volume and the memory read through
 # libvirt (cmp-equal to the files there, and no file of the host opened by
 # the daemon), the whole disk cmp-equal to qemu-img convert there, rsync
-# of a snapshot's directory, mv, rmdir live and offline (in a helper domain
-# there), preview and undo, revert with the memory restored on the next
+# of a snapshot's directory, mv, rmdir live (its progress in jobs) and
+# offline (in a helper domain there), preview and undo, revert with the memory restored on the next
 # start, a clone with memory that resumes, a branch point deleted (pulls
 # in helper domains); a clone from another host's snapshot is EXDEV.  A
 # remote libvirtd stopped shows as unreachable while the others work, and
@@ -34,7 +34,8 @@ r2 $U2
 HOSTS
 virsh -q -c "$U1" start "$A" >/dev/null
 virsh -q -c "$U2" start "$B" >/dev/null
-mount_vmsnapfs
+# 16 MiB/s: a merge of 40 MiB shows in jobs for a while (below).
+mount_vmsnapfs -o merge_bandwidth=16
 
 assert_eq "here r1 r2" "$(ls "$MNT" | xargs)" "the top"
 assert_eq "status ${VM_PREFIX}loc" "$(ls "$MNT/here" | xargs)" "this host"
@@ -208,4 +209,18 @@ rmdir "$S/s1" || fail "rmdir of a branch point on r1: $(tail -n 3 "$DAEMON_LOG")
 assert_eq "$sum_s3" "$(sha256sum < "$S/s3/vda.img" | cut -d' ' -f1)" "s3's disk after"
 assert_eq "$sum_vm" "$(disk_sum "$(current)")" "the VM's disk after"
 virsh -q -c "$U1" list --all --name | grep -q vmsnapfs-commit && fail "a helper domain stays"
+
+# --- r1: a live merge's progress in jobs -------------------------------
+# s4 taken shut off, 40 MiB written on top of it there, the VM started:
+# rmdir s4 commits them into s4's volume, and jobs shows it meanwhile.
+mkdir "$S/s4"
+on_r1 qemu-io -f qcow2 -c "write -q -P 0x44 8M 40M" "$(current)" >/dev/null ||
+    fail "qemu-io on r1"
+virsh -q -c "$U1" start "$A" >/dev/null
+rmdir "$S/s4" &
+merging=$!
+job_line() { grep -Eq '^vda (commit|active-commit) [0-9]+ [0-9]+ [0-9]+% s4$' "$V/jobs"; }
+wait_for 20 job_line || fail "no merge in r1's jobs: '$(cat "$V/jobs")'"
+wait "$merging" || fail "rmdir s4 on r1"
+[ -z "$(cat "$V/jobs")" ] || fail "jobs after the merge: '$(cat "$V/jobs")'"
 exit 0
