@@ -190,6 +190,7 @@ struct dom_identity
   const char *name;
   const char *uuid;
   const char *old_name;
+  const char *dir; /* where its files go; NULL: beside the source's */
 };
 
 /* Edit a domain's XML into a clone's (clone-xml.c): ID's name and UUID; a

@@ -21,18 +21,18 @@
 #include "virxml.h"
 #include "xmldoc.h"
 
-/* The clone's file for the source's PATH: in the same directory, the
- * source's name replaced by the clone's in the file name, or the clone's
- * name put before it (malloc'd). */
+/* The clone's file for the source's PATH: in the same directory (or ID's
+ * own), the source's name replaced by the clone's in the file name, or the
+ * clone's name put before it (malloc'd). */
 static char *
 clone_path (const char *path, const struct dom_identity *id)
 {
   CLEANUP_FREE char *d = xstrdup (path), *b = xstrdup (path);
-  const char *dir = dirname (d), *base = basename (b);
+  const char *dir = id->dir ? id->dir : dirname (d), *base = basename (b);
   const char *at = strstr (base, id->old_name);
 
   if (strcmp (id->name, id->old_name) == 0)
-    return xstrdup (path); /* imported back under its own name */
+    return xasprintf ("%s/%s", dir, base); /* imported under its name */
   if (at == NULL)
     return xasprintf ("%s/%s.%s", dir, id->name, base);
   return xasprintf ("%s/%.*s%s%s", dir, (int)(at - base), base, id->name,

@@ -179,7 +179,8 @@ static char *
 edit_saved (const char *xml, void *arg)
 {
   const struct clone *c = arg;
-  struct dom_identity id = { c->name, c->uuid, c->rec.clone_vm };
+  struct dom_identity id
+      = { .name = c->name, .uuid = c->uuid, .old_name = c->rec.clone_vm };
   struct disk_change *ch = xcalloc (c->rec.nclone, sizeof *ch);
   char *s;
 
@@ -249,7 +250,8 @@ define_snapshot (struct clone *c, virDomainPtr dom)
   CLEANUP_DOMAIN virDomainPtr src = NULL;
   CLEANUP_SNAPSHOT virDomainSnapshotPtr s = NULL, made = NULL;
   CLEANUP_FREE char *xml = NULL, *mine = NULL;
-  struct dom_identity id = { c->name, c->uuid, c->rec.clone_vm };
+  struct dom_identity id
+      = { .name = c->name, .uuid = c->uuid, .old_name = c->rec.clone_vm };
   size_t n = c->rec.nclone;
   struct disk_change *frozen = xcalloc (n, sizeof *frozen);
   struct disk_change *overlays = xcalloc (n, sizeof *overlays);
@@ -606,7 +608,8 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
   m = c->rec; /* the record, its strings borrowed */
   m.snapshot_mode = NULL;
   {
-    struct dom_identity id = { name, c->uuid, vm->name };
+    struct dom_identity id
+        = { .name = name, .uuid = c->uuid, .old_name = vm->name };
     xml = dom_xml_clone (snap->domain_xml, &id, ch, c->rec.nclone, &m);
   }
   if (xml == NULL || (made = virDomainDefineXML (conn, xml)) == NULL)

@@ -75,6 +75,7 @@ struct isnap
 struct import
 {
   struct host *host;
+  char *stage; /* a remote host's: where its files are made here first */
   const char *name;
   char uuid[VIR_UUID_STRING_BUFLEN];
   char *old_name; /* the source VM's, from the active domain.xml */
@@ -479,8 +480,9 @@ plan_files (struct import *im)
                                             strrchr (stem, '/') + 1, "qcow2");
           }
       }
-  /* The copies all go to NEWVM's directory. */
-  if (!room_beside (im->snaps[0].disks[0].copy, need))
+  /* The copies all go to NEWVM's directory (on a remote host, each is
+   * made here first, one at a time: not measured). */
+  if (im->stage == NULL && !room_beside (im->snaps[0].disks[0].copy, need))
     {
       log_error ("Import: '%s' needs %llu MiB in '%s'; there is less room.",
                  im->name, (unsigned long long)(need >> 20), im->dir);
@@ -493,9 +495,33 @@ static char *
 edit_saved (const char *xml, void *arg)
 {
   const struct import *im = arg;
-  struct dom_identity id = { im->name, im->uuid, im->old_name };
+  struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
 
   return dom_xml_clone (xml, &id, NULL, 0, NULL);
+}
+
+/* Where file PATH of NEWVM is made (malloc'd): PATH itself, or for a
+ * remote host its name in the staging directory here. */
+static char *
+staged (const struct import *im, const char *path)
+{
+  if (im->stage == NULL)
+    return xstrdup (path);
+  return xasprintf ("%s/%s", im->stage, strrchr (path, '/') + 1);
+}
+
+/* A staged file DST goes to PATH on the remote host (backing files named
+ * as they are there), and is removed here. */
+static int
+unstage (const struct import *im, const char *dst, const char *path)
+{
+  int r;
+
+  if (im->stage == NULL)
+    return 0;
+  r = remote_upload (im->host, dst, path);
+  unlink (dst);
+  return r;
 }
 
 /* Copy the files of snapshot S, and give its volumes their parent's. */
@@ -510,21 +536,20 @@ copy_snapshot (struct import *im, const struct isnap *s)
     {
       const struct idisk *d = &s->disks[k];
       const struct idisk *pd = NULL;
+      CLEANUP_FREE char *dst = staged (im, d->copy);
 
       for (size_t j = 0; p && j < p->ndisks; j++)
         if (strcmp (p->disks[j].target, d->target) == 0)
           pd = &p->disks[j];
       if (d->convert)
         {
-          const char *argv[]
-              = { "qemu-img", "convert", "-q",    "-f",    "raw",
-                  "-O",       "qcow2",   d->file, d->copy, NULL };
+          const char *argv[] = { "qemu-img", "convert", "-q",    "-f", "raw",
+                                 "-O",       "qcow2",   d->file, dst,  NULL };
           r = run_volume_tool ("Import: qemu-img convert", argv, NULL);
         }
       else
         {
-          const char *argv[]
-              = { "cp", "--sparse=always", d->file, d->copy, NULL };
+          const char *argv[] = { "cp", "--sparse=always", d->file, dst, NULL };
           r = run_volume_tool ("Import: cp", argv, NULL);
         }
       if (r == 0 && p && pd == NULL)
@@ -537,13 +562,21 @@ copy_snapshot (struct import *im, const struct isnap *s)
       if (r == 0 && pd)
         {
           const char *argv[]
-              = { "qemu-img", "rebase", "-u",       "-f",    d->format, "-b",
-                  pd->copy,   "-F",     pd->format, d->copy, NULL };
+              = { "qemu-img", "rebase", "-u",       "-f", d->format, "-b",
+                  pd->copy,   "-F",     pd->format, dst,  NULL };
           r = run_volume_tool ("Import: qemu-img rebase -u", argv, NULL);
         }
+      if (r == 0)
+        r = unstage (im, dst, d->copy);
     }
   if (r == 0 && s->memory)
-    r = save_image_copy (s->memory, s->memory_copy, edit_saved, im);
+    {
+      CLEANUP_FREE char *dst = staged (im, s->memory_copy);
+
+      r = save_image_copy (s->memory, dst, edit_saved, im);
+      if (r == 0)
+        r = unstage (im, dst, s->memory_copy);
+    }
   return r;
 }
 
@@ -551,7 +584,7 @@ copy_snapshot (struct import *im, const struct isnap *s)
 static int
 redefine (struct import *im, virDomainPtr dom, struct isnap *s, bool current)
 {
-  struct dom_identity id = { im->name, im->uuid, im->old_name };
+  struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
   struct disk_change *frozen = xcalloc (s->ndisks, sizeof *frozen);
   struct disk_change *overlays = xcalloc (s->ndisks, sizeof *overlays);
   CLEANUP_FREE char *domain = NULL, *xml = NULL;
@@ -598,14 +631,14 @@ roll_back (struct import *im, virDomainPtr dom)
     {
       for (size_t k = 0; k < im->snaps[i].ndisks; k++)
         {
-          unlink (im->snaps[i].disks[k].copy);
+          host_file_unlink (im->host, im->snaps[i].disks[k].copy);
           if (i == im->active)
-            unlink (im->snaps[i].disks[k].overlay);
+            host_file_unlink (im->host, im->snaps[i].disks[k].overlay);
         }
       if (im->snaps[i].memory_copy)
-        unlink (im->snaps[i].memory_copy);
+        host_file_unlink (im->host, im->snaps[i].memory_copy);
     }
-  if (im->made_dir)
+  if (im->made_dir && im->stage == NULL)
     rmdir (im->dir);
 }
 
@@ -614,7 +647,7 @@ static int
 make (struct import *im, virConnectPtr conn)
 {
   struct isnap *a = &im->snaps[im->active];
-  struct dom_identity id = { im->name, im->uuid, NULL };
+  struct dom_identity id = { im->name, im->uuid, NULL, im->dir };
   struct disk_change *ch = xcalloc (a->ndisks, sizeof *ch);
   struct vs_meta m = { 0 };
   CLEANUP_FREE char *xml = NULL;
@@ -628,13 +661,11 @@ make (struct import *im, virConnectPtr conn)
   for (size_t k = 0; k < a->ndisks && r == 0; k++)
     {
       const struct idisk *d = &a->disks[k];
-      const char *argv[]
-          = { "qemu-img", "create", "-q",
-              "-f",       "qcow2",  "-b",
-              d->copy,    "-F",     d->convert ? "qcow2" : d->format,
-              d->overlay, NULL };
 
-      r = run_volume_tool ("Import: qemu-img create", argv, NULL);
+      if (host_make_overlay (im->host, d->overlay, d->copy,
+                             d->convert ? "qcow2" : d->format, 0)
+          < 0)
+        r = -EIO;
       ch[k] = (struct disk_change){ d->target, d->overlay, "qcow2" };
     }
   m.resume = a->memory ? a->name : NULL;
@@ -708,12 +739,6 @@ host_import (struct host *host, const char *dir, const char *name)
       log_error ("'%s' is not a name for a VM.", name);
       return r;
     }
-  if (!host_is_local (host))
-    {
-      log_error ("Import into host '%s': not done on a remote host yet.",
-                 host_name (host));
-      return -EOPNOTSUPP;
-    }
   if (stat (dir, &st) < 0 || !S_ISDIR (st.st_mode))
     {
       log_error ("Import: '%s' is not a directory.", dir);
@@ -750,7 +775,20 @@ host_import (struct host *host, const char *dir, const char *name)
       clone_new_uuid (uuid_buf);
       memcpy (im.uuid, uuid_buf, sizeof im.uuid);
       im.dir = images_dir (conn, name);
-      if (mkdir (im.dir, 0755) == 0)
+      if (!host_is_local (host))
+        {
+          /* Made here first, then copied there through libvirt. */
+          im.stage = xstrdup ("/var/tmp/vmsnapfs-import.XXXXXX");
+          if (mkdtemp (im.stage) == NULL || remote_make_dir (host, im.dir) < 0)
+            {
+              log_error ("Import: cannot make '%s' there, or a staging "
+                         "directory here.",
+                         im.dir);
+              r = -EIO;
+            }
+          im.made_dir = true;
+        }
+      else if (mkdir (im.dir, 0755) == 0)
         im.made_dir = true;
       else if (errno != EEXIST)
         {
@@ -774,6 +812,11 @@ host_import (struct host *host, const char *dir, const char *name)
       log_info ("VM '%s': imported from '%s' (%zu snapshots), at '%s'.", name,
                 dir, im.nsnaps, im.snaps[im.active].name);
       host_sync (&v, false);
+    }
+  if (im.stage)
+    {
+      rmdir (im.stage);
+      free (im.stage);
     }
   import_free (&im);
   virConnectClose (conn);

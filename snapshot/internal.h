@@ -135,8 +135,8 @@ struct chain;
 bool host_file_exists (struct host *h, const char *path);
 /* Remove file PATH of H: 0 or -errno. */
 int host_file_unlink (struct host *h, const char *path);
-/* Make PATH on H a new qcow2 volume of SIZE bytes over BACKING (of
- * FORMAT): 0 or -EIO (logged). */
+/* Make PATH on H a new qcow2 volume of SIZE bytes (0: the backing's) over
+ * BACKING (of FORMAT): 0 or -EIO (logged). */
 int host_make_overlay (struct host *h, const char *path, const char *backing,
                        const char *format, uint64_t size);
 int host_chain (struct host *h, const char *path, const char *format,
@@ -249,6 +249,10 @@ int remote_save_image_copy (struct host *h, const char *src, const char *dst,
                             void *arg);
 int remote_copy_whole (struct host *h, const char *src, const char *dst,
                        const char *format, uint64_t capacity);
+/* Make directory DIR on remote host H (a pool's build); copy file LOCAL of
+ * this machine into a new file PATH there.  0 or -EIO (logged). */
+int remote_make_dir (struct host *h, const char *dir);
+int remote_upload (struct host *h, const char *local, const char *path);
 int save_image_header (const char *hdr, size_t len,
                        char *(*edit) (const char *xml, void *arg), void *arg,
                        char **out, size_t *out_len, size_t *skip);

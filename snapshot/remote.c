@@ -9,12 +9,14 @@
  * refreshes the pool once and asks again.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chain.h"
@@ -191,12 +193,21 @@ host_make_overlay (struct host *h, const char *path, const char *backing,
     }
   if ((c = host_conn (h)) == NULL)
     return -EIO;
+  if (size == 0)
+    {
+      /* The backing volume's size. */
+      struct chain *ch = NULL;
+
+      if (remote_chain (h, backing, format, &ch) == 0)
+        size = ch->images[0].virtual_size;
+      chain_free (ch);
+    }
   xml = xasprintf ("<volume><name>%s</name>"
                    "<capacity unit='bytes'>%" PRIu64 "</capacity>"
                    "<target><format type='qcow2'/></target>"
                    "<backingStore><path>%s</path><format type='%s'/>"
                    "</backingStore></volume>",
-                   basename (copy), size, backing, format);
+                   strrchr (path, '/') + 1, size, backing, format);
   if ((pool = pool_for_dir (c, dirname (copy))) != NULL)
     v = virStorageVolCreateXML (pool, xml, 0);
   if (v == NULL)
@@ -649,6 +660,103 @@ remote_save_image_copy (struct host *h, const char *src, const char *dst,
   if (pool)
     virStoragePoolFree (pool);
   remote_close (f);
+  return r;
+}
+
+/* --- files from here ------------------------------------------------------
+ */
+
+int
+remote_make_dir (struct host *h, const char *dir)
+{
+  CLEANUP_FREE char *xml = NULL;
+  virConnectPtr c = host_conn (h);
+  virStoragePoolPtr p;
+  char name[32];
+
+  if (c == NULL)
+    return -EIO;
+  if ((p = virStoragePoolLookupByTargetPath (c, dir)) == NULL)
+    {
+      /* A transient pool whose build makes the directory. */
+      snprintf (name, sizeof name, "vmsnapfs-%016" PRIx64,
+                hash_strings (dir, NULL));
+      xml = xasprintf ("<pool type='dir'><name>%s</name>"
+                       "<target><path>%s</path>"
+                       "<permissions><mode>0755</mode></permissions>"
+                       "</target></pool>",
+                       name, dir);
+      p = virStoragePoolCreateXML (c, xml, VIR_STORAGE_POOL_CREATE_WITH_BUILD);
+      if (p == NULL)
+        log_error ("Cannot make the directory '%s' on its host: %s", dir,
+                   virt_error ());
+    }
+  if (p)
+    virStoragePoolFree (p);
+  virConnectClose (c);
+  return p ? 0 : -EIO;
+}
+
+int
+remote_upload (struct host *h, const char *local, const char *path)
+{
+  CLEANUP_FREE char *xml = NULL, *dir = xstrdup (path);
+  CLEANUP_FREE char *buf = xmalloc (RECV_CHUNK);
+  virConnectPtr c = host_conn (h);
+  virStoragePoolPtr pool = NULL;
+  virStorageVolPtr v = NULL;
+  virStreamPtr st = NULL;
+  struct stat sb;
+  int fd = -1, r = -EIO;
+
+  if (c == NULL)
+    return -EIO;
+  if ((fd = open (local, O_RDONLY | O_CLOEXEC)) < 0 || fstat (fd, &sb) < 0)
+    {
+      log_error ("Cannot read '%s': %m.", local);
+      goto out;
+    }
+  xml = xasprintf ("<volume><name>%s</name>"
+                   "<capacity unit='bytes'>%lld</capacity>"
+                   "<target><format type='raw'/></target></volume>",
+                   strrchr (path, '/') + 1, (long long)sb.st_size);
+  if ((pool = pool_for_dir (c, dirname (dir))) == NULL
+      || (v = virStorageVolCreateXML (pool, xml, 0)) == NULL
+      || (st = virStreamNew (c, 0)) == NULL
+      || virStorageVolUpload (v, st, 0, (unsigned long long)sb.st_size, 0) < 0)
+    goto fail;
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, RECV_CHUNK);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 || (n > 0 && send_all (st, buf, (size_t)n) < 0))
+        goto fail;
+      if (n == 0)
+        break;
+    }
+  if (virStreamFinish (st) < 0)
+    goto fail;
+  r = 0;
+  goto out;
+fail:
+  log_error ("Cannot copy '%s' into '%s' on its host: %s", local, path,
+             virt_error ());
+  if (st)
+    virStreamAbort (st);
+  if (v)
+    virStorageVolDelete (v, 0);
+out:
+  if (st)
+    virStreamFree (st);
+  if (v)
+    virStorageVolFree (v);
+  if (pool)
+    virStoragePoolFree (pool);
+  if (fd >= 0)
+    close (fd);
+  virConnectClose (c);
   return r;
 }
 

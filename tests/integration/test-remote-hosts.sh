@@ -7,7 +7,8 @@
 # the daemon), the whole disk cmp-equal to qemu-img convert there, rsync
 # of a snapshot's directory, mv, rmdir live (its progress in jobs) and
 # offline (in a helper domain there), preview and undo, revert with the memory restored on the next
-# start, a clone with memory that resumes, a branch point deleted (pulls
+# start, a clone with memory that resumes, an export from r2 imported
+# into r1 that resumes, a branch point deleted (pulls
 # in helper domains); a clone from another host's snapshot is EXDEV.  A
 # remote libvirtd stopped shows as unreachable while the others work, and
 # is back within 10 s of its start, without a remount.
@@ -175,13 +176,31 @@ start_resumes "$MNT/r2/$BC" "$REMOTE_ROOT/r2/lib/${console#/var/lib/libvirt/}" \
     "$at_m2" "the clone"
 virsh -q -c "$U2" destroy "$BC" >/dev/null
 
+# r2's VM exported with rsync and imported into r1 (a move between hosts
+# through this machine): the same snapshots and disks, and its first start
+# on r1 resumes m2's memory.
+moved=${VM_PREFIX}r1-moved
+export_dir=$(mktemp -d /var/tmp/vmsnapfs-export.XXXXXX)
+on_exit "rm -rf '$export_dir'"
+rsync -a --sparse --exclude '*.img' "$W/" "$export_dir/vm/" || fail "rsync of r2's VM"
+ln -s "$export_dir/vm" "$MNT/r1/$moved" || fail "import into r1: $(tail -n 2 "$DAEMON_LOG")"
+on_exit "virsh -q -c '$U1' destroy '$moved' >/dev/null 2>&1"
+assert_eq "$(ls "$T" | xargs)" "$(ls "$MNT/r1/$moved/snapshots" | xargs)" "the snapshots moved"
+cmp "$MNT/r1/$moved/snapshots/m2/vda.img" "$T/m2/vda.img" || fail "m2's disk moved"
+assert_eq snapshots/m2/memory "$(readlink "$MNT/r1/$moved/resume")" "the moved VM's resume"
+mconsole=$(virsh -q -c "$U1" dumpxml "$moved" | sed -n "s|.*<source path='\([^']*console[^']*\)'.*|\1|p" | head -n 1)
+start_resumes "$MNT/r1/$moved" "$REMOTE_ROOT/r1/lib/${mconsole#/var/lib/libvirt/}" \
+    "$at_m2" "the VM moved to r1"
+virsh -q -c "$U1" destroy "$moved" >/dev/null
+[ -z "$(ls /var/tmp | grep vmsnapfs-import)" ] || fail "the import's staging is left"
+
 # --- r2's libvirtd stops: r2 says so, the others work; it comes back -----
 remote_libvirtd_stop r2
 unreachable() { grep -qx "state: unreachable" "$MNT/r2/status"; }
 wait_for 20 unreachable || fail "r2's status: $(cat "$MNT/r2/status")"
 grep -q "^error: ." "$MNT/r2/status" || fail "r2's status says not why"
 assert_eq "status" "$(ls "$MNT/r2" | xargs)" "the unreachable host's directory"
-assert_eq "status $A" "$(ls "$MNT/r1" | xargs)" "r1 while r2 is down"
+assert_eq "status $A $moved" "$(ls "$MNT/r1" | xargs)" "r1 while r2 is down"
 mkdir "$S/s3" || fail "mkdir on r1 while r2 is down"
 [ -f "$MNT/here/${VM_PREFIX}loc/state" ] || fail "this host while r2 is down"
 remote_libvirtd_start r2 16532

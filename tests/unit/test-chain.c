@@ -19,7 +19,7 @@
   "\",\"format\":\"qcow2\",\"virtual-size\":" size backing "}"
 #define BACKED(b)                                                             \
   ",\"full-backing-filename\":\"" b "\",\"backing-filename-format\":"         \
-                                    "\"qcow2\""
+  "\"qcow2\""
 
 struct parse_case
 {

@@ -466,8 +466,9 @@ test_clone (void **state)
         "<memory snapshot='external' file='/i/web.s1.mem'/>"
         "<disks><disk name='vda' snapshot='external'>"
         "<source file='/i/web.vda.s1.qcow2'/></disk></disks>";
-  struct dom_identity id
-      = { "web2", "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", "web" };
+  struct dom_identity id = { .name = "web2",
+                             .uuid = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+                             .old_name = "web" };
   struct disk_change ch = { "vda", "/i/web2.vda.s1.qcow2", "qcow2" };
   struct disk_change fr = { "vda", "/i/web2.vda.qcow2", "qcow2" };
   struct vs_meta m = { 0 };
@@ -523,6 +524,20 @@ test_clone (void **state)
   /* No memory asked of a snapshot with memory: refused. */
   assert_null (snap_xml_clone (full, &id, &fr, &ch, 1, NULL));
   free (full);
+  /* An import's files go to its own directory (on another host, the
+   * source's does not exist). */
+  id.dir = "/j/web2";
+  again = dom_xml_clone (xml, &id, &ch, 1, &m);
+  assert_non_null (again);
+  assert_non_null (strstr (again, "\"/j/web2/web2.console.log\""));
+  assert_non_null (strstr (again, "\"/j/web2/web2-serial.log\""));
+  free (again);
+  id.name = id.old_name = "web";
+  again = dom_xml_clone (xml, &id, &ch, 1, &m);
+  assert_non_null (strstr (again, "\"/j/web2/console.log\""));
+  free (again);
+  id.name = "web2";
+  id.dir = NULL;
   assert_null (dom_xml_clone ("<domain/>", &id, NULL, 0, NULL));
 }
 
