@@ -6,12 +6,13 @@
 # libvirt (cmp-equal to the files there, and no file of the host opened by
 # the daemon), the whole disk cmp-equal to qemu-img convert there, rsync
 # of a snapshot's directory, mv, rmdir live (its progress in jobs) and
-# offline (in a helper domain there), preview and undo, revert with the memory restored on the next
-# start, a clone with memory that resumes, an export from r2 imported
-# into r1 that resumes, a branch point deleted (pulls
-# in helper domains); a clone from another host's snapshot is EXDEV.  A
-# remote libvirtd stopped shows as unreachable while the others work, and
-# is back within 10 s of its start, without a remount.
+# offline (in a helper domain there), preview and undo, revert with the
+# memory restored on the next start, a clone with memory that resumes, an
+# export from r2 imported into r1 that resumes, a branch point deleted
+# (pulls in helper domains); a clone from another host's snapshot is EXDEV.
+# A hung remote libvirtd delays no other host; one stopped shows as
+# unreachable while the others work, and is back within 10 s of its start,
+# without a remount.
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/remote.sh"
 
@@ -193,6 +194,20 @@ start_resumes "$MNT/r1/$moved" "$REMOTE_ROOT/r1/lib/${mconsole#/var/lib/libvirt/
     "$at_m2" "the VM moved to r1"
 virsh -q -c "$U1" destroy "$moved" >/dev/null
 [ -z "$(ls /var/tmp | grep vmsnapfs-import)" ] || fail "the import's staging is left"
+
+# --- r2's libvirtd hangs: the other hosts' ls do not wait for it ---------
+r2_pid=$(cat "$REMOTE_ROOT/r2/run/libvirtd.pid")
+kill -STOP "$r2_pid"
+on_exit "kill -CONT '$r2_pid' 2>/dev/null"
+echo start > "$MNT/r2/$B/state" 2>/dev/null &   # a verb on r2 hangs with it
+hung=$!
+sleep 1
+timeout 5 ls -l "$MNT/r1/$A" "$MNT/here/${VM_PREFIX}loc" "$S/s1" >/dev/null ||
+    fail "ls of r1 and here waited for the hung r2"
+timeout 5 cat "$S/s1/info" "$S/s1/vda.qcow2" >/dev/null ||
+    fail "reads on r1 waited for the hung r2"
+kill -CONT "$r2_pid"
+wait "$hung" || true
 
 # --- r2's libvirtd stops: r2 says so, the others work; it comes back -----
 remote_libvirtd_stop r2
