@@ -41,6 +41,8 @@
 #include "log.h"
 #include "util.h"
 
+#include "node-types.h"
+
 /* How long the kernel may cache names and attributes, in seconds.  Changes
  * made outside vmsnapfs must show within a second: the refresh thread sees
  * them within HOST_POLL_MS, the kernel within this. */
@@ -54,6 +56,9 @@ resolve (const char *path, struct node *n)
   int r = node_resolve (f, path, n);
 
   n->fleet = f;
+  /* Below a VM, found or not: keep that VM checked for a while. */
+  if (n->vm && (r < 0 || n->type != &t_vm))
+    vm_looked (n->vm);
   if (r < 0)
     fleet_put (f);
   return r;
@@ -374,6 +379,8 @@ op_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
   (void)off, (void)flags;
   if ((r = resolve_open (path, fi, &n)) < 0)
     return r;
+  if (n.vm)
+    vm_looked (n.vm);
   filler (buf, ".", NULL, 0, 0);
   filler (buf, "..", NULL, 0, 0);
   r = node_readdir (&n, fill, &ctx);

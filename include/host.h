@@ -139,6 +139,11 @@ void fleet_put (struct vs_fleet *f);
 struct vs_host *host_get (struct host *h);
 void host_put (struct vs_host *h);
 
+/* Someone looks inside VM (a path below its directory, a listing of it):
+ * for a few seconds its view is checked against libvirt at every poll.
+ * VMs nobody looks at cost nothing until an event names them. */
+void vm_looked (const struct vs_vm *vm);
+
 /* Lookups in a view; NULL when absent. */
 const struct vs_vm *host_find_vm (const struct vs_host *h, const char *name);
 const struct vs_snapshot *vm_find_snapshot (const struct vs_vm *vm,

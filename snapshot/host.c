@@ -29,64 +29,9 @@
 #include "log.h"
 #include "util.h"
 
-/* Most VMs named by events between two refreshes; more means "all". */
-#define MAX_DIRTY 64
-/* Event callbacks registered on a connection. */
-#define NCALLBACKS 5
-/* The wait before connecting again to a host that did not answer: doubled
- * each time up to the most, so that a host back is seen within that. */
-#define RECONNECT_FIRST_MS 500
-#define RECONNECT_MAX_MS 4000
+#include "hostdef.h"
 
-/* A VM to rebuild.  REREAD: read the XML of every snapshot again (a change
- * from outside); otherwise only new snapshots are read (after an
- * operation of vmsnapfs, which changes no other snapshot's XML). */
-struct dirty
-{
-  char uuid[VIR_UUID_STRING_BUFLEN];
-  bool reread;
-};
-
-struct host
-{
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  char *name;
-  char *uri;
-  virConnectPtr conn;   /* NULL while disconnected */
-  bool conn_lost;       /* the close callback fired */
-  struct vs_host *view; /* the published view */
-  struct dirty dirty[MAX_DIRTY];
-  size_t ndirty;
-  bool all_dirty;
-  uint64_t sync_asked; /* host_sync tickets handed out */
-  uint64_t sync_done;  /* tickets served by a published view */
-  pthread_cond_t synced;
-  bool stop;
-  bool thread;
-  pthread_t refresh_thread;
-  int callbacks[NCALLBACKS]; /* the connection's event callback ids */
-  /* Connecting: the last failure (malloc'd) and since when; the wait
-   * before the next try. */
-  char *down;
-  time_t down_since;
-  unsigned backoff_ms;
-  /* The recovery of operations under way (merges, renames, clones) runs
-   * once, after the first connection. */
-  bool recovered;
-  bool recovering;
-  pthread_t recover_thread;
-};
-
-static struct
-{
-  size_t n;
-  struct host **hosts;
-  bool several; /* the top level is one directory per host */
-  bool events;
-  bool stop;
-  pthread_t event_thread;
-} F;
+struct fleet_state fleet_state;
 
 static void
 quiet_error (void *opaque, virErrorPtr err)
@@ -184,6 +129,54 @@ host_sync (const struct vs_vm *vm, bool reread)
                      vm->name, HOST_SYNC_WAIT_MS / 1000);
         break;
       }
+}
+
+void
+vm_looked (const struct vs_vm *vm)
+{
+  struct host *h = vm->host;
+  long long now = now_ms ();
+  size_t oldest = 0;
+
+  if (h == NULL)
+    return;
+  SCOPED_LOCK (&h->lock);
+  for (size_t i = 0; i < h->nlooked; i++)
+    {
+      if (strcmp (h->looked[i].uuid, vm->uuid) == 0)
+        {
+          h->looked[i].at = now;
+          return;
+        }
+      if (h->looked[i].at < h->looked[oldest].at)
+        oldest = i;
+    }
+  if (h->nlooked < MAX_LOOKED)
+    {
+      h->looked = xrealloc (h->looked, (h->nlooked + 1) * sizeof *h->looked);
+      oldest = h->nlooked++;
+    }
+  strcpy (h->looked[oldest].uuid, vm->uuid);
+  h->looked[oldest].at = now;
+}
+
+/* The VMs of H looked at within HOST_LOOK_MS (malloc'd UUIDs, *N set),
+ * the others forgotten.  Call with H->lock held. */
+char (*recently_looked (struct host *h, size_t *n))[VIR_UUID_STRING_BUFLEN]
+{
+  long long since = now_ms () - HOST_LOOK_MS;
+  char (*uuids)[VIR_UUID_STRING_BUFLEN];
+  size_t k = 0;
+
+  for (size_t i = 0; i < h->nlooked; i++)
+    if (h->looked[i].at >= since)
+      h->looked[k++] = h->looked[i];
+  h->nlooked = k;
+  uuids = xcalloc (k ? k : 1, sizeof *uuids);
+  for (size_t i = 0; i < k; i++)
+    strcpy (uuids[i], h->looked[i].uuid);
+  *n = k;
+  return uuids;
 }
 
 static void
@@ -365,221 +358,13 @@ ensure_connected (struct host *h)
   return true;
 }
 
-/* --- the view --------------------------------------------------------- */
-
-struct vs_host *
-host_get (struct host *h)
-{
-  SCOPED_LOCK (&h->lock);
-
-  __atomic_add_fetch (&h->view->refs, 1, __ATOMIC_RELAXED);
-  return h->view;
-}
-
-void
-host_put (struct vs_host *h)
-{
-  host_unref (h);
-}
-
-struct vs_fleet *
-fleet_get (void)
-{
-  struct vs_fleet *f = xmalloc (sizeof *f + F.n * sizeof f->hosts[0]);
-
-  f->nhosts = F.n;
-  for (size_t i = 0; i < F.n; i++)
-    f->hosts[i] = host_get (F.hosts[i]);
-  return f;
-}
-
-void
-fleet_put (struct vs_fleet *f)
-{
-  if (f == NULL)
-    return;
-  for (size_t i = 0; i < f->nhosts; i++)
-    host_put (f->hosts[i]);
-  free (f);
-}
-
-bool
-host_several (void)
-{
-  return F.several;
-}
-
-static int
-compare_vms (const void *a, const void *b)
-{
-  return strcmp ((*(struct vs_vm *const *)a)->name,
-                 (*(struct vs_vm *const *)b)->name);
-}
-
-static const struct dirty *
-find_dirty (const char *uuid, const struct dirty *dirty, size_t ndirty)
-{
-  for (size_t i = 0; i < ndirty; i++)
-    if (strcmp (dirty[i].uuid, uuid) == 0)
-      return &dirty[i];
-  return NULL;
-}
-
-/* Decide whether OLD, the view of DOM, still holds; two round trips. */
-static bool
-still_current (virDomainPtr dom, const struct vs_vm *old)
-{
-  int state, reason;
-
-  return virDomainGetState (dom, &state, &reason, 0) == 0
-         && strcmp (domain_state_word (state), old->state) == 0
-         && snapshot_fingerprint (dom) == old->snap_fingerprint;
-}
-
-/* Render H's status file into V. */
-static void
-render_status (struct host *h, struct vs_host *v)
-{
-  char since[32] = "";
-  struct tm tm;
-
-  pthread_mutex_lock (&h->lock);
-  if (h->down)
-    {
-      gmtime_r (&h->down_since, &tm);
-      strftime (since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
-      v->status = xasprintf ("uri: %s\nstate: unreachable\nsince: %s\n"
-                             "error: %s\n",
-                             h->uri, since, h->down);
-    }
-  else
-    v->status = xasprintf ("uri: %s\nstate: connected\n", h->uri);
-  pthread_mutex_unlock (&h->lock);
-  v->status_len = strlen (v->status);
-  v->reachable = h->down == NULL;
-}
-
-/* A new, empty view of H, as yet unpublished. */
-static struct vs_host *
-new_view (struct host *h)
-{
-  struct vs_host *v = xcalloc (1, sizeof *v);
-
-  v->refs = 1;
-  v->host = h;
-  v->name = h->name;
-  v->ino = hash_strings ("host", h->name, NULL);
-  v->mtime = time (NULL);
-  render_status (h, v);
-  return v;
-}
-
-/* Publish V as H's view. */
-static void
-publish (struct host *h, struct vs_host *v)
-{
-  struct vs_host *old;
-
-  pthread_mutex_lock (&h->lock);
-  old = h->view;
-  h->view = v;
-  pthread_mutex_unlock (&h->lock);
-  host_unref (old);
-}
-
-/* Build a new view of H from libvirt, reusing what has not changed, and
- * publish it when it differs.  DIRTY names the VMs to rebuild in full. */
-static void
-refresh (struct host *hst, bool all, const struct dirty *dirty, size_t ndirty)
-{
-  virConnectPtr c = host_conn (hst);
-  virDomainPtr *doms = NULL;
-  struct vs_host *old, *h;
-  bool changed;
-  int n;
-
-  if (c == NULL)
-    return;
-  n = virConnectListAllDomains (c, &doms, 0);
-  virConnectClose (c);
-  if (n < 0)
-    {
-      log_error ("Cannot list the VMs of '%s': %s", hst->name, virt_error ());
-      return;
-    }
-
-  old = host_get (hst);
-  h = new_view (hst);
-  h->vms = xcalloc (n, sizeof *h->vms);
-  for (int i = 0; i < n; i++)
-    {
-      char uuid[VIR_UUID_STRING_BUFLEN] = "";
-      const struct vs_vm *prev
-          = host_find_vm (old, virDomainGetName (doms[i]));
-      const struct dirty *d;
-      struct vs_vm *vm = NULL;
-
-      virDomainGetUUIDString (doms[i], uuid);
-      if (strncmp (virDomainGetName (doms[i]), HELPER_PREFIX,
-                   strlen (HELPER_PREFIX))
-          == 0)
-        {
-          virDomainFree (doms[i]);
-          continue; /* a merge's helper (helperdom.c) */
-        }
-      if (prev && strcmp (prev->uuid, uuid) != 0)
-        prev = NULL; /* the same name, another VM */
-      d = find_dirty (uuid, dirty, ndirty);
-      if (prev && !all && !d && still_current (doms[i], prev))
-        vm = vm_ref ((struct vs_vm *)prev);
-      else if ((vm = build_vm (hst, doms[i], prev, all || !d || d->reread))
-                   == NULL
-               && prev)
-        vm = vm_ref ((struct vs_vm *)prev); /* keep the last good view */
-      if (vm)
-        h->vms[h->nvms++] = vm;
-      virDomainFree (doms[i]);
-    }
-  free (doms);
-  qsort (h->vms, h->nvms, sizeof *h->vms, compare_vms);
-
-  changed = h->nvms != old->nvms || h->reachable != old->reachable;
-  for (size_t i = 0; !changed && i < h->nvms; i++)
-    changed = h->vms[i] != old->vms[i];
-  host_put (old);
-  if (!changed)
-    {
-      host_unref (h);
-      return;
-    }
-  publish (hst, h);
-  log_debug ("Published a new view of '%s': %zu VMs.", hst->name, h->nvms);
-}
-
-/* Publish H as unreachable: with several hosts, an empty directory with
- * its status; with one, the last state seen stays, with its status. */
-static void
-publish_down (struct host *h)
-{
-  struct vs_host *old = host_get (h), *v = new_view (h);
-
-  if (!F.several && old->nvms > 0)
-    {
-      v->vms = xcalloc (old->nvms, sizeof *v->vms);
-      for (size_t i = 0; i < old->nvms; i++)
-        v->vms[v->nvms++] = vm_ref (old->vms[i]);
-    }
-  host_put (old);
-  publish (h, v);
-}
-
 /* --- threads ---------------------------------------------------------- */
 
 static void *
 event_main (void *arg)
 {
   (void)arg;
-  while (!__atomic_load_n (&F.stop, __ATOMIC_ACQUIRE))
+  while (!__atomic_load_n (&fleet_state.stop, __ATOMIC_ACQUIRE))
     if (virEventRunDefaultImpl () < 0)
       log_error ("The libvirt event loop failed: %s", virt_error ());
   return NULL;
@@ -620,6 +405,8 @@ refresh_main (void *arg)
 {
   struct host *h = arg;
   struct dirty dirty[MAX_DIRTY];
+  char (*looked)[VIR_UUID_STRING_BUFLEN] = NULL;
+  size_t nlooked = 0;
   bool was_connected = true;
   unsigned wait_ms = HOST_POLL_MS;
 
@@ -644,6 +431,8 @@ refresh_main (void *arg)
       memcpy (dirty, h->dirty, ndirty * sizeof dirty[0]);
       h->all_dirty = false;
       h->ndirty = 0;
+      free (looked);
+      looked = recently_looked (h, &nlooked);
       pthread_mutex_unlock (&h->lock);
 
       connected = ensure_connected (h);
@@ -672,7 +461,10 @@ refresh_main (void *arg)
       wait_ms = connected ? HOST_POLL_MS : h->backoff_ms;
       if (connected)
         {
-          refresh (h, all, dirty, ndirty);
+          if (all)
+            refresh (h, true, dirty, ndirty);
+          else
+            refresh_some (h, dirty, ndirty, looked, nlooked);
           start_recovery (h);
         }
 
@@ -682,6 +474,7 @@ refresh_main (void *arg)
     }
   pthread_cond_broadcast (&h->synced);
   pthread_mutex_unlock (&h->lock);
+  free (looked);
   return NULL;
 }
 
@@ -743,7 +536,7 @@ choose_name (const char *given, virConnectPtr c, const char *uri, size_t nth)
       bool taken = false;
 
       for (size_t i = 0; i < nth; i++)
-        taken |= strcmp (F.hosts[i]->name, name) == 0;
+        taken |= strcmp (fleet_state.hosts[i]->name, name) == 0;
       if (!taken)
         break;
       free (name);
@@ -777,14 +570,14 @@ int
 host_start (const char *const *names, const char *const *uris, size_t n)
 {
   virt_init ();
-  F.n = n;
-  F.several = n > 1;
-  F.hosts = xcalloc (n, sizeof *F.hosts);
+  fleet_state.n = n;
+  fleet_state.several = n > 1;
+  fleet_state.hosts = xcalloc (n, sizeof *fleet_state.hosts);
   for (size_t i = 0; i < n; i++)
     {
-      struct host *h = F.hosts[i] = host_new (names[i], uris[i], i);
+      struct host *h = fleet_state.hosts[i] = host_new (names[i], uris[i], i);
 
-      if (h->conn == NULL && !F.several)
+      if (h->conn == NULL && !fleet_state.several)
         {
           log_error ("Cannot connect to libvirt at '%s': %s", uris[i],
                      h->down);
@@ -796,20 +589,20 @@ host_start (const char *const *names, const char *const *uris, size_t n)
         log_warning ("Host '%s' (%s) does not answer: %s.  It shows as "
                      "unreachable and is tried again.",
                      h->name, h->uri, h->down);
-      if (F.several)
+      if (fleet_state.several)
         log_info ("Host '%s': %s.", h->name, h->uri);
     }
 
-  if (pthread_create (&F.event_thread, NULL, event_main, NULL) != 0)
+  if (pthread_create (&fleet_state.event_thread, NULL, event_main, NULL) != 0)
     {
       log_error ("Cannot start the libvirt event thread.");
       return -1;
     }
-  F.events = true;
+  fleet_state.events = true;
   stateless_start ();
   for (size_t i = 0; i < n; i++)
     {
-      struct host *h = F.hosts[i];
+      struct host *h = fleet_state.hosts[i];
 
       if (pthread_create (&h->refresh_thread, NULL, refresh_main, h) != 0)
         {
@@ -831,6 +624,7 @@ host_free (struct host *h)
   if (h->conn)
     drop_connection (h->conn, h->callbacks);
   host_unref (h->view);
+  free (h->looked);
   free (h->down);
   free (h->name);
   free (h->uri);
@@ -846,9 +640,9 @@ host_stop (void)
   stateless_stop ();
   merge_stop ();
   clone_stop ();
-  for (size_t i = 0; i < F.n; i++)
+  for (size_t i = 0; i < fleet_state.n; i++)
     {
-      struct host *h = F.hosts[i];
+      struct host *h = fleet_state.hosts[i];
 
       pthread_mutex_lock (&h->lock);
       h->stop = true;
@@ -859,16 +653,16 @@ host_stop (void)
         pthread_join (h->refresh_thread, NULL);
       h->thread = false;
     }
-  if (F.events)
+  if (fleet_state.events)
     {
-      __atomic_store_n (&F.stop, true, __ATOMIC_RELEASE);
+      __atomic_store_n (&fleet_state.stop, true, __ATOMIC_RELEASE);
       virEventAddTimeout (0, wake_event_loop, NULL, NULL);
-      pthread_join (F.event_thread, NULL);
-      F.events = false;
+      pthread_join (fleet_state.event_thread, NULL);
+      fleet_state.events = false;
     }
-  for (size_t i = 0; i < F.n; i++)
-    host_free (F.hosts[i]);
-  free (F.hosts);
-  F.hosts = NULL;
-  F.n = 0;
+  for (size_t i = 0; i < fleet_state.n; i++)
+    host_free (fleet_state.hosts[i]);
+  free (fleet_state.hosts);
+  fleet_state.hosts = NULL;
+  fleet_state.n = 0;
 }

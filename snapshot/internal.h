@@ -76,6 +76,8 @@ int lookup_domain (const struct vs_vm *vm, virDomainPtr *dom);
  * then shows this one's result. */
 int vm_op_begin (const struct vs_vm *vm);
 void vm_op_end (const struct vs_vm *vm);
+/* Whether an operation on VM is under way. */
+bool vm_op_busy (const struct vs_vm *vm);
 
 /* Longest wait of host_sync, in milliseconds. */
 #define HOST_SYNC_WAIT_MS 30000
@@ -130,7 +132,8 @@ const char *host_name (const struct host *h);
 
 /* A file of host H, wherever H is (remote.c for a remote host): whether
  * PATH exists; the backing chain of PATH (of FORMAT) as chain_probe gives
- * it (with WHOLE, or its first image; a remote host's is read whole).  Return as access() == 0 and chain_probe do. */
+ * it (with WHOLE, or its first image; a remote host's is read whole).  Return
+ * as access() == 0 and chain_probe do. */
 struct chain;
 bool host_file_exists (struct host *h, const char *path);
 /* Remove file PATH of H: 0 or -errno. */
@@ -204,8 +207,8 @@ struct vol *known_volumes (const struct vs_vm *vm, const struct dom_xml *dx,
 /* The volumes among VOLS whose backing file is PARENT, without repeats,
  * each with its format (a malloc'd array of VOLS's strings), *N set.  The
  * view tells which may be; the file has the last word. */
-struct vol *children_of (struct host *h, const struct vol *vols,
-                         size_t nvols, const char *parent, size_t *n);
+struct vol *children_of (struct host *h, const struct vol *vols, size_t nvols,
+                         const char *parent, size_t *n);
 
 /* Fill the record M for deleting SNAP (as libvirt and the files have it
  * now), checking that no branch but TOP's stands on any BASE.  Returns 0,

@@ -47,6 +47,17 @@ vm_op_begin (const struct vs_vm *vm)
   return 0;
 }
 
+bool
+vm_op_busy (const struct vs_vm *vm)
+{
+  SCOPED_LOCK (&busy_lock);
+
+  for (size_t i = 0; i < nbusy; i++)
+    if (is_busy (i, vm))
+      return true;
+  return false;
+}
+
 void
 vm_op_end (const struct vs_vm *vm)
 {

@@ -1,0 +1,201 @@
+#!/bin/bash
+# vmsnapfs at the scale of a real host: VMS shut-off VMs with SNAPSHOTS
+# snapshots each, plus two running guests, against the real libvirtd.
+#
+#   bench/scale.sh [VMS [SNAPSHOTS [IDLE_SECONDS]]]   (as root, after make)
+#
+# Defaults: 1000 VMs, 20 snapshots each, 60 s of idleness.  Each VM has a
+# real qcow2 chain (a base and one overlay per snapshot, copied from a
+# template whose backing files are relative), and its snapshots are
+# defined with REDEFINE from XML that names those files, parents first,
+# through one virsh session.  Printed, in one run:
+#
+#   - the time from the daemon's start to a complete ls of the top level;
+#   - ls -lR of the whole mount, warm, against the same tree of names and
+#     sizes laid out in a tmpfs (ratio = mount / tmpfs);
+#   - the CPU time of the daemon, and the extra CPU time of libvirtd,
+#     over IDLE_SECONDS with nobody using the mount, against as long with
+#     the daemon not running (in % of one core);
+#   - how long a snapshot made, and one deleted, with virsh on one of the
+#     VMs takes to show in the mount;
+#   - the daemon's RSS after the ls -lR, in all and per snapshot;
+#   - mkdir and rmdir on one of the running guests, with the VMs defined
+#     against with none (ratio).
+#
+# Everything it makes is named vmsnapfs-scale-* and removed at the end.
+. "$(dirname "$0")/../tests/integration/functions.sh"
+
+vms=${1:-1000}
+snaps=${2:-20}
+idle=${3:-60}
+prefix=vmsnapfs-scale-
+dir=/var/lib/libvirt/images/vmsnapfs-scale
+guest=$(sh "$TOP/tests/guest/build.sh")
+
+# --- the rig ----------------------------------------------------------------
+
+cleanup_scale() {
+    virsh list --all --name | grep "^$prefix" | while read -r d; do
+        echo "destroy $d"
+        echo "undefine $d --snapshots-metadata"
+    done | virsh -q >/dev/null 2>&1
+    rm -rf "$dir"
+}
+cleanup_scale
+on_exit cleanup_scale
+mkdir -p "$dir/template"
+
+# The template chain: base.qcow2, then s1.qcow2 ... sN.qcow2, each on the
+# one before by a relative name.
+qemu-img create -q -f qcow2 "$dir/template/base.qcow2" 16M
+prev=base.qcow2
+for i in $(seq "$snaps"); do
+    (cd "$dir/template" && qemu-img create -q -f qcow2 -b "$prev" -F qcow2 "s$i.qcow2")
+    prev=s$i.qcow2
+done
+
+# domain_xml NAME SOURCE UUID: a shut-off VM of one disk on SOURCE (a
+# snapshot's domain must name the VM's UUID).
+domain_xml() {
+    cat <<XML
+<domain type='qemu'><name>$1</name><uuid>$3</uuid><memory unit='MiB'>64</memory>
+<os><type arch='x86_64' machine='pc'>hvm</type></os>
+<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+<source file='$2'/><target dev='vda' bus='virtio'/></disk>
+<memballoon model='none'/></devices></domain>
+XML
+}
+
+echo "defining $vms VMs with $snaps snapshots each..."
+t0=$(date +%s)
+batch=$(mktemp -d /var/tmp/vmsnapfs-scale.XXXXXX)
+on_exit "rm -rf '$batch'"
+for v in $(seq "$vms"); do
+    name=$prefix$v
+    vd=$dir/$name
+    uuid=$(printf '5ca1e000-0000-4000-8000-%012x' "$v")
+    cp -r "$dir/template" "$vd"
+    domain_xml "$name" "$vd/s$snaps.qcow2" "$uuid" > "$batch/$name.xml"
+    echo "define $batch/$name.xml"
+    for i in $(seq "$snaps"); do
+        below=$vd/base.qcow2
+        [ "$i" -eq 1 ] || below=$vd/s$((i - 1)).qcow2
+        parent=""
+        [ "$i" -eq 1 ] || parent="<parent><name>s$((i - 1))</name></parent>"
+        {
+            echo "<domainsnapshot><name>s$i</name>$parent"
+            echo "<state>shutoff</state><creationTime>$((1700000000 + i))</creationTime>"
+            echo "<memory snapshot='no'/><disks><disk name='vda' snapshot='external'>"
+            echo "<driver type='qcow2'/><source file='$vd/s$i.qcow2'/></disk></disks>"
+            domain_xml "$name" "$below" "$uuid"
+            echo "</domainsnapshot>"
+        } > "$batch/$name.s$i.xml"
+        current=""
+        [ "$i" -eq "$snaps" ] && current=--current
+        echo "snapshot-create $name --xmlfile $batch/$name.s$i.xml --redefine $current"
+    done
+done | virsh -q >/dev/null || fail "virsh could not define the rig"
+echo "  took $(($(date +%s) - t0)) s"
+[ "$(virsh list --all --name | grep -c "^$prefix")" -eq "$vms" ] ||
+    fail "not all $vms VMs are defined"
+
+# The two running guests, outside the rig's count.
+run1=${VM_PREFIX}scale-run1 run2=${VM_PREFIX}scale-run2
+vm_define scale-run1 1 64M
+vm_define scale-run2 1 64M
+vm_start scale-run1
+vm_start scale-run2
+
+# --- measures ---------------------------------------------------------------
+
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+libvirtd_pid=$(pgrep -xo libvirtd)
+hz=$(getconf CLK_TCK)
+
+# mkdir and rmdir on a running guest: the mean of 3 of each, in ms.
+verb_ms() {
+    _t=0
+    for _i in 1 2 3; do
+        _t0=$(date +%s%N)
+        mkdir "$MNT/$run1/snapshots/b$_i" && rmdir "$MNT/$run1/snapshots/b$_i" ||
+            fail "mkdir/rmdir on $run1"
+        _t=$((_t + $(ms_since "$_t0")))
+    done
+    echo $((_t / 3))
+}
+
+# Idle libvirtd without the daemon.
+l0=$(cpu_ticks "$libvirtd_pid")
+sleep "$idle"
+base_idle=$(($(cpu_ticks "$libvirtd_pid") - l0))
+
+t0=$(date +%s%N)
+mount_vmsnapfs
+want=$((vms + 2))
+full_top() { [ "$(ls "$MNT" | grep -c "^$prefix\|^$VM_PREFIX")" -ge "$want" ]; }
+wait_for 600 full_top || fail "the top never listed $want VMs"
+start_ms=$(ms_since "$t0")
+
+# ls -lR, warm, against a tmpfs tree of the same names and sizes.
+ls -lR "$MNT" > /dev/null
+t0=$(date +%s%N)
+ls -lR "$MNT" > /dev/null
+lsr_mount=$(ms_since "$t0")
+tree=$(mktemp -d /tmp/vmsnapfs-scale-tree.XXXXXX)
+on_exit "umount '$tree' 2>/dev/null; rm -rf '$tree'"
+mount -t tmpfs vmsnapfs-scale "$tree"
+(cd "$MNT" && find . -mindepth 1 \( -type d -printf 'd %p\n' \) -o \( -printf 'f %s %p\n' \)) |
+    while read -r kind a b; do
+        if [ "$kind" = d ]; then mkdir -p "$tree/$a"; else truncate -s "$a" "$tree/$b"; fi
+    done
+ls -lR "$tree" > /dev/null
+t0=$(date +%s%N)
+ls -lR "$tree" > /dev/null
+lsr_tmpfs=$(ms_since "$t0")
+entries=$(find "$MNT" | wc -l)
+rss_kib=$(awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON_PID/status")
+
+# Idle, with the daemon.
+d0=$(cpu_ticks "$DAEMON_PID")
+l0=$(cpu_ticks "$libvirtd_pid")
+sleep "$idle"
+daemon_idle=$(($(cpu_ticks "$DAEMON_PID") - d0))
+libvirtd_idle=$(($(cpu_ticks "$libvirtd_pid") - l0))
+
+# A snapshot made and one deleted outside vmsnapfs, on VM number vms/2.
+target=$prefix$((vms / 2))
+tvd=$dir/$target
+t0=$(date +%s%N)
+virsh -q snapshot-create-as "$target" outside --disk-only --atomic \
+    --diskspec "vda,snapshot=external,file=$tvd/outside.qcow2" >/dev/null ||
+    fail "virsh snapshot-create-as"
+wait_for 30 test -d "$MNT/$target/snapshots/outside" || fail "the new snapshot never showed"
+made_ms=$(ms_since "$t0")
+t0=$(date +%s%N)
+virsh -q snapshot-delete "$target" s1 --metadata >/dev/null || fail "virsh snapshot-delete"
+gone() { [ ! -e "$MNT/$target/snapshots/s1" ]; }
+wait_for 30 gone || fail "the deleted snapshot never went"
+deleted_ms=$(ms_since "$t0")
+
+with_ms=$(verb_ms)
+stop_vmsnapfs
+
+# The same verbs with none of the rig's VMs defined.
+cleanup_scale
+mount_vmsnapfs
+wait_for 10 test -d "$MNT/$run1/snapshots" || fail "$run1 does not show"
+without_ms=$(verb_ms)
+
+pct() { awk -v t="$1" -v hz="$hz" -v s="$idle" 'BEGIN { printf "%.2f%%", 100 * t / hz / s }'; }
+echo
+echo "scale: $vms VMs x $snaps snapshots (+2 running guests), $entries entries in the mount"
+echo "  start to a complete ls of the top: $start_ms ms (target <= 2000)"
+awk -v m="$lsr_mount" -v t="$lsr_tmpfs" 'BEGIN {
+    printf "  ls -lR, warm: mount %d ms, tmpfs %d ms, ratio %.2f (target <= 3)\n", m, t, m / (t ? t : 1) }'
+echo "  idle ${idle} s: daemon $(pct "$daemon_idle") of a core, libvirtd $(pct "$libvirtd_idle") (alone: $(pct "$base_idle"), extra $(pct $((libvirtd_idle - base_idle)))) (targets <= 1%)"
+echo "  a snapshot made with virsh shows after $made_ms ms, one deleted goes after $deleted_ms ms (target <= 1000)"
+awk -v r="$rss_kib" -v n="$((vms * snaps))" 'BEGIN {
+    printf "  daemon RSS after ls -lR: %.1f MiB, %.2f KiB per snapshot\n", r / 1024, r / n }'
+awk -v a="$with_ms" -v b="$without_ms" -v n="$vms" 'BEGIN {
+    printf "  mkdir+rmdir on a running guest: %d ms with %d VMs, %d ms with none, ratio %.2f (target <= 1.1)\n", a, n, b, a / (b ? b : 1) }'

@@ -1,0 +1,97 @@
+/* vmsnapfs: a libvirt connection as host.c (connections, events,
+ * threads) and view.c (the views built from it) share it; nothing else
+ * sees it. */
+#ifndef VMSNAPFS_HOSTDEF_H
+#define VMSNAPFS_HOSTDEF_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* Most VMs named by events between two refreshes; more means "all". */
+#define MAX_DIRTY 64
+/* A VM someone looked inside is checked against libvirt at each poll for
+ * this long after; the others only when an event names them. */
+#define HOST_LOOK_MS 3000
+/* Most VMs tracked as looked at; more are dropped oldest first. */
+#define MAX_LOOKED 4096
+/* Event callbacks registered on a connection. */
+#define NCALLBACKS 5
+/* The wait before connecting again to a host that did not answer: doubled
+ * each time up to the most, so that a host back is seen within that. */
+#define RECONNECT_FIRST_MS 500
+#define RECONNECT_MAX_MS 4000
+
+/* A VM to rebuild.  REREAD: read the XML of every snapshot again (a change
+ * from outside); otherwise only new snapshots are read (after an
+ * operation of vmsnapfs, which changes no other snapshot's XML). */
+struct dirty
+{
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  bool reread;
+};
+
+struct host
+{
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  char *name;
+  char *uri;
+  virConnectPtr conn;   /* NULL while disconnected */
+  bool conn_lost;       /* the close callback fired */
+  struct vs_host *view; /* the published view */
+  struct dirty dirty[MAX_DIRTY];
+  size_t ndirty;
+  bool all_dirty;
+  uint64_t sync_asked; /* host_sync tickets handed out */
+  uint64_t sync_done;  /* tickets served by a published view */
+  pthread_cond_t synced;
+  bool stop;
+  bool thread;
+  pthread_t refresh_thread;
+  int callbacks[NCALLBACKS]; /* the connection's event callback ids */
+  /* Connecting: the last failure (malloc'd) and since when; the wait
+   * before the next try. */
+  char *down;
+  time_t down_since;
+  unsigned backoff_ms;
+  /* The VMs looked inside lately, by UUID, and when. */
+  struct looked
+  {
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    long long at;
+  } * looked;
+  size_t nlooked;
+  /* The recovery of operations under way (merges, renames, clones) runs
+   * once, after the first connection. */
+  bool recovered;
+  bool recovering;
+  pthread_t recover_thread;
+};
+
+struct fleet_state
+{
+  size_t n;
+  struct host **hosts;
+  bool several; /* the top level is one directory per host */
+  bool events;
+  bool stop;
+  pthread_t event_thread;
+};
+extern struct fleet_state fleet_state;
+
+/* view.c: a new, empty view of H; build and publish H's view from libvirt
+ * (every VM with ALL, else those DIRTY names), or from DIRTY and the VMs
+ * LOOKED at lately only; publish H as unreachable; the VMs of H looked at
+ * lately (malloc'd, *N set; call with H->lock held). */
+struct vs_host *new_view (struct host *h);
+void refresh (struct host *hst, bool all, const struct dirty *dirty,
+              size_t ndirty);
+void refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
+                   char (*looked)[VIR_UUID_STRING_BUFLEN], size_t nlooked);
+void publish_down (struct host *h);
+char (*recently_looked (struct host *h, size_t *n))[VIR_UUID_STRING_BUFLEN];
+
+#endif /* VMSNAPFS_HOSTDEF_H */
