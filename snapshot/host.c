@@ -370,9 +370,10 @@ event_main (void *arg)
   return NULL;
 }
 
-/* Carry on the operations a previous daemon left under way on H's VMs:
- * run once, after the first connection, beside the refresh thread (they
- * wait for it). */
+/* Carry on the operations a previous daemon left under way on H's VMs,
+ * once: at the start for a host that answers then, else by a thread of
+ * its own after its first connection (they wait for the refresh
+ * thread). */
 static void *
 recover_main (void *arg)
 {
@@ -604,15 +605,20 @@ host_start (const char *const *names, const char *const *uris, size_t n)
     {
       struct host *h = fleet_state.hosts[i];
 
+      h->recovered = h->conn != NULL; /* here, below */
       if (pthread_create (&h->refresh_thread, NULL, refresh_main, h) != 0)
         {
           log_error ("Cannot start the refresh thread of '%s'.", h->name);
           return -1;
         }
       h->thread = true;
-      if (h->conn)
-        start_recovery (h);
     }
+  /* The hosts that answer now: their operations under way are carried on
+   * before the mount serves anything, as a daemon that restarts finds
+   * them; a host that answers later, by its refresh thread. */
+  for (size_t i = 0; i < n; i++)
+    if (fleet_state.hosts[i]->conn)
+      recover_main (fleet_state.hosts[i]);
   return 0;
 }
 
