@@ -28,76 +28,9 @@
 vms=${1:-1000}
 snaps=${2:-20}
 idle=${3:-60}
-prefix=vmsnapfs-scale-
-dir=/var/lib/libvirt/images/vmsnapfs-scale
 guest=$(sh "$TOP/tests/guest/build.sh")
-
-# --- the rig ----------------------------------------------------------------
-
-cleanup_scale() {
-    virsh list --all --name | grep "^$prefix" | while read -r d; do
-        echo "destroy $d"
-        echo "undefine $d --snapshots-metadata"
-    done | virsh -q >/dev/null 2>&1
-    rm -rf "$dir"
-}
-cleanup_scale
-on_exit cleanup_scale
-mkdir -p "$dir/template"
-
-# The template chain: base.qcow2, then s1.qcow2 ... sN.qcow2, each on the
-# one before by a relative name.
-qemu-img create -q -f qcow2 "$dir/template/base.qcow2" 16M
-prev=base.qcow2
-for i in $(seq "$snaps"); do
-    (cd "$dir/template" && qemu-img create -q -f qcow2 -b "$prev" -F qcow2 "s$i.qcow2")
-    prev=s$i.qcow2
-done
-
-# domain_xml NAME SOURCE UUID: a shut-off VM of one disk on SOURCE (a
-# snapshot's domain must name the VM's UUID).
-domain_xml() {
-    cat <<XML
-<domain type='qemu'><name>$1</name><uuid>$3</uuid><memory unit='MiB'>64</memory>
-<os><type arch='x86_64' machine='pc'>hvm</type></os>
-<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-<source file='$2'/><target dev='vda' bus='virtio'/></disk>
-<memballoon model='none'/></devices></domain>
-XML
-}
-
-echo "defining $vms VMs with $snaps snapshots each..."
-t0=$(date +%s)
-batch=$(mktemp -d /var/tmp/vmsnapfs-scale.XXXXXX)
-on_exit "rm -rf '$batch'"
-for v in $(seq "$vms"); do
-    name=$prefix$v
-    vd=$dir/$name
-    uuid=$(printf '5ca1e000-0000-4000-8000-%012x' "$v")
-    cp -r "$dir/template" "$vd"
-    domain_xml "$name" "$vd/s$snaps.qcow2" "$uuid" > "$batch/$name.xml"
-    echo "define $batch/$name.xml"
-    for i in $(seq "$snaps"); do
-        below=$vd/base.qcow2
-        [ "$i" -eq 1 ] || below=$vd/s$((i - 1)).qcow2
-        parent=""
-        [ "$i" -eq 1 ] || parent="<parent><name>s$((i - 1))</name></parent>"
-        {
-            echo "<domainsnapshot><name>s$i</name>$parent"
-            echo "<state>shutoff</state><creationTime>$((1700000000 + i))</creationTime>"
-            echo "<memory snapshot='no'/><disks><disk name='vda' snapshot='external'>"
-            echo "<driver type='qcow2'/><source file='$vd/s$i.qcow2'/></disk></disks>"
-            domain_xml "$name" "$below" "$uuid"
-            echo "</domainsnapshot>"
-        } > "$batch/$name.s$i.xml"
-        current=""
-        [ "$i" -eq "$snaps" ] && current=--current
-        echo "snapshot-create $name --xmlfile $batch/$name.s$i.xml --redefine $current"
-    done
-done | virsh -q >/dev/null || fail "virsh could not define the rig"
-echo "  took $(($(date +%s) - t0)) s"
-[ "$(virsh list --all --name | grep -c "^$prefix")" -eq "$vms" ] ||
-    fail "not all $vms VMs are defined"
+. "$TOP/bench/scale-rig.sh"
+scale_define "$vms" "$snaps"
 
 # The two running guests, outside the rig's count.
 run1=${VM_PREFIX}scale-run1 run2=${VM_PREFIX}scale-run2

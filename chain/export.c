@@ -6,10 +6,12 @@
  * of frozen volumes, and (with the export's lock) each export's count of
  * opens, so that an export is freed only under it and with no open.  An
  * export's lock guards the fields below it in struct export, and is held
- * across the slow calls that fill them (qemu-img map, starting qemu-nbd).
- * export_data_bytes keeps exports_lock across its qemu-img map: the
- * export has no reader to keep it alive meanwhile.  Reads take neither
- * lock for their I/O: an open keeps its export. */
+ * across the slow calls that fill them (qemu-img map, starting qemu-nbd);
+ * whoever holds exports_lock only tries an export's lock, so that one slow
+ * disk stalls no other.  A stat that reads a map (export_data_bytes) pins
+ * the export instead of opening it: it is not freed meanwhile, and a
+ * merge waits for it as for a release.  Reads take neither lock for their
+ * I/O: an open keeps its export. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +39,6 @@
  * the size of the requests it is split into. */
 #define EXPORT_MAX_READ (1024 * 1024)
 #define EXPORT_CHUNK (256 * 1024)
-
 
 static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reaper_cond = PTHREAD_COND_INITIALIZER;
@@ -106,8 +107,8 @@ open_direct (struct export *e)
     {
       e->fds = xcalloc (c->n, sizeof *e->fds);
       for (; e->nfds < c->n; e->nfds++)
-        if ((e->fds[e->nfds] = open (c->images[e->nfds].filename,
-                                     O_RDONLY | O_CLOEXEC))
+        if ((e->fds[e->nfds]
+             = open (c->images[e->nfds].filename, O_RDONLY | O_CLOEXEC))
             < 0)
           {
             why = "a file of its chain cannot be opened";
@@ -160,7 +161,7 @@ read_direct (const struct export *e, char *buf, size_t size, uint64_t off)
     {
       uint64_t from = off > run->start ? off : run->start;
       uint64_t to = run->start + run->length;
-      size_t len = (size_t) ((to < off + size ? to : off + size) - from);
+      size_t len = (size_t)((to < off + size ? to : off + size) - from);
       char *dst = buf + (from - off);
 
       if (run->depth == RUN_ZERO)
@@ -168,8 +169,8 @@ read_direct (const struct export *e, char *buf, size_t size, uint64_t off)
       else if (run->depth == RUN_ELSEWHERE)
         return -1;
       else if (pread_full (e->fds[run->depth], dst, len,
-                           (off_t) (run->offset + (from - run->start)))
-               != (ssize_t) len)
+                           (off_t)(run->offset + (from - run->start)))
+               != (ssize_t)len)
         return -1;
     }
   return 0;
@@ -209,7 +210,8 @@ find_export (uint64_t snap, const char *target, const char *volume,
   /* The disk's frozen volume is another since a merge below it: what was
    * kept of the old one goes, unless it is still open. */
   for (p = &exports; (e = *p);)
-    if (e->snap == snap && strcmp (e->target, target) == 0 && e->opens == 0)
+    if (e->snap == snap && strcmp (e->target, target) == 0 && e->opens == 0
+        && e->pins == 0)
       {
         *p = e->next;
         export_free (e);
@@ -222,9 +224,9 @@ find_export (uint64_t snap, const char *target, const char *volume,
   e->volume = xstrdup (volume);
   e->format = xstrdup (format);
   e->sock = xasprintf ("%s/%d-%016" PRIx64 "-%s.sock", EXPORT_RUN_DIR,
-                       (int) getpid (), snap, target);
+                       (int)getpid (), snap, target);
   e->pidfile = xasprintf ("%s/%d-%016" PRIx64 "-%s.pid", EXPORT_RUN_DIR,
-                          (int) getpid (), snap, target);
+                          (int)getpid (), snap, target);
   pthread_mutex_init (&e->lock, NULL);
   pthread_cond_init (&e->cond, NULL);
   e->next = exports;
@@ -414,21 +416,21 @@ read_changes (struct export *e, char *buf, size_t size, uint64_t off)
     {
       int64_t data = map_seek (c, off, true), hole;
 
-      if (data < 0 || (uint64_t) data >= end)
+      if (data < 0 || (uint64_t)data >= end)
         {
           memset (buf, 0, end - off); /* unchanged to the end */
           return 0;
         }
-      memset (buf, 0, (uint64_t) data - off);
-      buf += (uint64_t) data - off;
-      off = (uint64_t) data;
+      memset (buf, 0, (uint64_t)data - off);
+      buf += (uint64_t)data - off;
+      off = (uint64_t)data;
       hole = map_seek (c, off, false);
-      if (hole < 0 || (uint64_t) hole > end)
-        hole = (int64_t) end;
-      if (read_disk (e, buf, (uint64_t) hole - off, off) < 0)
+      if (hole < 0 || (uint64_t)hole > end)
+        hole = (int64_t)end;
+      if (read_disk (e, buf, (uint64_t)hole - off, off) < 0)
         return -EIO;
-      buf += (uint64_t) hole - off;
-      off = (uint64_t) hole;
+      buf += (uint64_t)hole - off;
+      off = (uint64_t)hole;
     }
   return 0;
 }
@@ -454,7 +456,7 @@ export_pread (struct export_reader *r, void *buf, size_t size, uint64_t off)
                 : read_disk (e, buf, size, off))
       < 0)
     return -EIO;
-  return (ssize_t) size;
+  return (ssize_t)size;
 }
 
 int64_t
@@ -469,40 +471,50 @@ export_seek (struct export_reader *r, uint64_t off, bool data)
 
 int
 export_data_bytes (uint64_t snap, const char *target, const char *volume,
-                   const char *format, bool probe, bool delta,
-                   uint64_t *bytes)
+                   const char *format, bool probe, bool delta, uint64_t *bytes)
 {
   const struct map *m;
   struct export *e;
-  int r;
+  int r = -EAGAIN;
 
-  /* Held throughout: E may not be freed meanwhile, and it has no reader
-   * to keep it. */
-  SCOPED_LOCK (&exports_lock);
-  if (!probe)
-    {
-      for (e = exports; e; e = e->next)
-        if (e->snap == snap && strcmp (e->target, target) == 0
-            && strcmp (e->volume, volume) == 0)
+  pthread_mutex_lock (&exports_lock);
+  for (e = exports; e; e = e->next)
+    if (e->snap == snap && strcmp (e->target, target) == 0
+        && strcmp (e->volume, volume) == 0)
+      {
+        /* Busy (its map being read): the probe below waits for it. */
+        if (pthread_mutex_trylock (&e->lock) != 0)
+          break;
+        if (e->map)
           {
-            SCOPED_LOCK (&e->lock);
-            if (e->map == NULL)
-              break;
             *bytes = delta ? e->map->changed_bytes : e->map->data_bytes;
-            return 0;
+            r = 0;
           }
-      return -EAGAIN;
+        pthread_mutex_unlock (&e->lock);
+        break;
+      }
+  if (r == 0 || !probe)
+    {
+      pthread_mutex_unlock (&exports_lock);
+      return r;
     }
   e = find_export (snap, target, volume, format);
+  e->pins++;
+  pthread_mutex_unlock (&exports_lock);
+
   if ((r = get_map (e, delta, &m)) == 0)
     *bytes = m->data_bytes;
+
+  pthread_mutex_lock (&exports_lock);
+  if (--e->pins == 0)
+    pthread_cond_broadcast (&released_cond);
+  pthread_mutex_unlock (&exports_lock);
   return r;
 }
 
 int
 export_extents (uint64_t snap, const char *target, const char *volume,
-                 const char *format, bool delta, struct extent **out,
-                 size_t *n)
+                const char *format, bool delta, struct extent **out, size_t *n)
 {
   const struct map *m;
   struct export *e;
@@ -523,7 +535,8 @@ export_extents (uint64_t snap, const char *target, const char *volume,
 
 /* Whether the whole disks of snapshot SNAP are open: 2 when one is read
  * (an open not closed since it last read), 1 when what is open was closed
- * and waits for its release, 0 when none is; call with exports_lock held. */
+ * and waits for its release, or a stat reads its map, or it is busy; 0
+ * when none is; call with exports_lock held. */
 static int
 snapshot_open (uint64_t snap, const char **target)
 {
@@ -532,8 +545,17 @@ snapshot_open (uint64_t snap, const char **target)
   for (struct export *e = exports; e; e = e->next)
     if (e->snap == snap)
       {
-        SCOPED_LOCK (&e->lock);
-        int this = e->opens == 0 ? 0 : e->readers > 0 ? 2 : 1;
+        int this;
+
+        if (pthread_mutex_trylock (&e->lock) != 0)
+          this = 1;
+        else
+          {
+            this = e->opens > 0 && e->readers > 0 ? 2
+                   : e->opens > 0 || e->pins > 0  ? 1
+                                                  : 0;
+            pthread_mutex_unlock (&e->lock);
+          }
 
         if (this > open)
           {
@@ -655,7 +677,7 @@ reaper_main (void *arg)
 {
   SCOPED_LOCK (&exports_lock);
 
-  (void) arg;
+  (void)arg;
   while (!stopping)
     {
       struct timespec until;
@@ -664,7 +686,9 @@ reaper_main (void *arg)
       pthread_cond_timedwait (&reaper_cond, &exports_lock, &until);
       for (struct export *e = exports; e; e = e->next)
         {
-          SCOPED_LOCK (&e->lock);
+          /* A busy one is not idle. */
+          if (pthread_mutex_trylock (&e->lock) != 0)
+            continue;
           if ((e->pid || e->place) && e->opens == 0
               && time (NULL) - e->idle_since >= EXPORT_IDLE_S)
             {
@@ -672,6 +696,7 @@ reaper_main (void *arg)
               drop_direct (e);
               e->direct_tried = false;
             }
+          pthread_mutex_unlock (&e->lock);
         }
     }
   return NULL;
@@ -708,7 +733,7 @@ sweep_stray (const char *name)
 
   if (daemon == getpid () || is_vmsnapfs (daemon))
     return;
-  sock = xasprintf ("%.*s.sock", (int) (strlen (pidfile) - 4), pidfile);
+  sock = xasprintf ("%.*s.sock", (int)(strlen (pidfile) - 4), pidfile);
   if ((f = fopen (pidfile, "r")) != NULL)
     {
       if (fscanf (f, "%ld", &helper) != 1)
@@ -727,7 +752,7 @@ sweep_stray (const char *name)
       /* The pid may have been reused: only a qemu-nbd on our socket. */
       if (strstr (cmdline, "qemu-nbd") && strstr (cmdline, sock))
         {
-          kill ((pid_t) helper, SIGKILL); /* read-only: nothing to flush */
+          kill ((pid_t)helper, SIGKILL); /* read-only: nothing to flush */
           log_info ("Stopped a qemu-nbd (pid %ld) left by a daemon that "
                     "died.",
                     helper);

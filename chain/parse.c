@@ -29,6 +29,26 @@ chain_free (struct chain *c)
   free (c);
 }
 
+struct chain *
+chain_tail (const struct chain *c, size_t from)
+{
+  struct chain *t = xcalloc (1, sizeof *t);
+
+  t->images = xcalloc (c->n - from, sizeof *t->images);
+  for (size_t i = from; i < c->n; i++, t->n++)
+    {
+      const struct chain_image *s = &c->images[i];
+      struct chain_image *d = &t->images[t->n];
+
+      *d = *s;
+      d->filename = xstrdup (s->filename);
+      d->format = xstrdup (s->format);
+      d->backing = xstrdup_null (s->backing);
+      d->backing_format = xstrdup_null (s->backing_format);
+    }
+  return t;
+}
+
 /* Copy the string member KEY of OBJ into *OUT.  A missing member gives
  * *OUT = NULL and 0 unless REQUIRED; an empty string, a non-string or one
  * with a NUL inside gives -EINVAL. */
@@ -44,7 +64,7 @@ get_string (json_object *obj, const char *key, bool required, char **out)
   if (!json_object_is_type (v, json_type_string))
     return -EINVAL;
   s = json_object_get_string (v);
-  if (s[0] == '\0' || strlen (s) != (size_t) json_object_get_string_len (v))
+  if (s[0] == '\0' || strlen (s) != (size_t)json_object_get_string_len (v))
     return -EINVAL;
   *out = xstrdup (s);
   return 0;
@@ -64,7 +84,7 @@ get_size (json_object *obj, const char *key, bool required, uint64_t *out)
   /* json-c keeps integers above INT64_MAX as unsigned; reject them and
    * negative ones alike. */
   if (json_object_get_int64 (v) < 0
-      || json_object_get_uint64 (v) > (uint64_t) INT64_MAX)
+      || json_object_get_uint64 (v) > (uint64_t)INT64_MAX)
     return -EOVERFLOW;
   *out = json_object_get_uint64 (v);
   return 0;
@@ -165,7 +185,7 @@ parse_json (const char *json, size_t len, json_object **root)
   tok = json_tokener_new ();
   if (tok == NULL)
     return -ENOMEM;
-  *root = json_tokener_parse_ex (tok, json, (int) len);
+  *root = json_tokener_parse_ex (tok, json, (int)len);
   if (*root == NULL || json_tokener_get_error (tok) != json_tokener_success)
     r = -EINVAL;
   else

@@ -619,6 +619,12 @@ node_perms (const struct node *n, struct stat *st, struct stat *hs)
 }
 
 bool
+node_attrs_cheap (const struct node *n)
+{
+  return !n->type->whole_disk && !(n->type->host_file && !vm_is_local (n->vm));
+}
+
+bool
 node_guarded (const struct node *n)
 {
   return n->type->disk;

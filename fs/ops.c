@@ -48,20 +48,66 @@
  * them within HOST_POLL_MS, the kernel within this. */
 #define CACHE_TIMEOUT 0.3
 
-/* Resolve PATH in the current view; the caller releases N. */
+/* A VM is built shallow until someone looks inside it (the top of the
+ * tree needs its name and state only): N is inside VM (INSIDE), so read
+ * the rest of it now if need be.  Returns 1 when it was read (resolve
+ * again, in the view that has it), 0 when nothing was to read, or
+ * host_deepen's error. */
+static int
+deepen (const struct node *n, bool inside)
+{
+  int r;
+
+  if (!inside)
+    return 0;
+  vm_looked (n->vm); /* keep it checked for a while */
+  if (!n->vm->shallow)
+    return 0;
+  return (r = host_deepen (n->vm)) < 0 ? r : 1;
+}
+
+static int resolve_parent_in (const struct vs_fleet *f, const char *path,
+                              struct node *n, const char **name);
+
+/* Resolve PATH in the current view, or with NAME its parent (pointing
+ * *NAME at its last name); the caller releases N.  LISTING: for a listing
+ * of it.  A VM is looked inside by a path below it (found or not), a
+ * listing of it, or a verb in it. */
+static int
+resolve_at (const char *path, struct node *n, const char **name, bool listing)
+{
+  for (int tries = 0;; tries++)
+    {
+      struct vs_fleet *f = fleet_get ();
+      int r = name ? resolve_parent_in (f, path, n, name)
+                   : node_resolve (f, path, n);
+      bool inside = n->vm && (name || r < 0 || n->type != &t_vm || listing);
+      int d = deepen (n, inside);
+
+      n->fleet = f;
+      if (d != 0 && tries == 0)
+        {
+          fleet_put (f);
+          if (d < 0)
+            return d;
+          continue;
+        }
+      if (r < 0)
+        fleet_put (f);
+      return r;
+    }
+}
+
+static int
+resolve_in (const char *path, struct node *n, bool listing)
+{
+  return resolve_at (path, n, NULL, listing);
+}
+
 static int
 resolve (const char *path, struct node *n)
 {
-  struct vs_fleet *f = fleet_get ();
-  int r = node_resolve (f, path, n);
-
-  n->fleet = f;
-  /* Below a VM, found or not: keep that VM checked for a while. */
-  if (n->vm && (r < 0 || n->type != &t_vm))
-    vm_looked (n->vm);
-  if (r < 0)
-    fleet_put (f);
-  return r;
+  return resolve_in (path, n, false);
 }
 
 static void
@@ -122,14 +168,19 @@ opened_rename (const char *from, const char *to)
       }
 }
 
-/* Resolve PATH, or the path of the open FI when libfuse gives none. */
+static char *open_path (const char *path, const struct fuse_file_info *fi);
+
+/* Resolve PATH, or the path of the open FI when libfuse gives none;
+ * LISTING as for resolve_in. */
 static int
 resolve_open (const char *path, const struct fuse_file_info *fi,
-              struct node *n)
+              struct node *n, bool listing)
 {
-  SCOPED_LOCK (&opened_lock);
+  char *p = open_path (path, fi);
+  int r = resolve_in (p, n, listing);
 
-  return resolve (path ? path : ((struct handle *)(uintptr_t)fi->fh)->path, n);
+  free (p);
+  return r;
 }
 
 /* A copy of PATH, or of the path of the open FI when libfuse gives none. */
@@ -346,7 +397,7 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
       return 0;
     }
 
-  if ((r = resolve_open (path, fi, &n)) < 0)
+  if ((r = resolve_open (path, fi, &n, false)) < 0)
     return r;
   caller_current (&c, node_guarded (&n));
   r = node_getattr (&n, &c, st);
@@ -358,13 +409,40 @@ struct fill_ctx
 {
   void *buf;
   fuse_fill_dir_t filler;
+  const struct node *dir;
+  char *path; /* DIR's, when the listing gives attributes */
 };
+
+/* The attributes of NAME in CTX's directory, for a listing that gives
+ * them (READDIRPLUS): one reply for the directory instead of a lookup an
+ * entry, which is most of what ls -lR of many snapshots cost.  Only where
+ * they come cheaply: a whole disk's may run qemu-img map, a remote file's
+ * a libvirt call, and a listing must not wait for them.  Returns 0, or -1
+ * to leave them to the kernel's lookup. */
+static int
+child_attrs (const struct fill_ctx *ctx, const char *name, struct stat *st)
+{
+  char *p
+      = xasprintf ("%s/%s", strcmp (ctx->path, "/") ? ctx->path : "", name);
+  struct node n;
+  struct caller c;
+  int r = node_resolve (ctx->dir->fleet, p, &n);
+
+  free (p);
+  if (r < 0 || !node_attrs_cheap (&n))
+    return -1;
+  caller_current (&c, node_guarded (&n));
+  return node_getattr (&n, &c, st) < 0 ? -1 : 0;
+}
 
 static int
 fill (void *opaque, const char *name, const struct stat *st)
 {
   struct fill_ctx *ctx = opaque;
+  struct stat full;
 
+  if (ctx->path && child_attrs (ctx, name, &full) == 0)
+    return ctx->filler (ctx->buf, name, &full, 0, FUSE_FILL_DIR_PLUS);
   return ctx->filler (ctx->buf, name, st, 0, 0);
 }
 
@@ -372,18 +450,22 @@ static int
 op_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
             struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-  struct fill_ctx ctx = { buf, filler };
+  struct fill_ctx ctx = { buf, filler, NULL, NULL };
   struct node n;
   int r;
 
-  (void)off, (void)flags;
-  if ((r = resolve_open (path, fi, &n)) < 0)
+  (void)off;
+  if ((r = resolve_open (path, fi, &n, true)) < 0)
     return r;
-  if (n.vm)
-    vm_looked (n.vm);
+  /* A snapshot's files, and the snapshots: frozen, and the bulk of a
+   * tree; the VMs' own entries (links that verbs change) are looked up. */
+  ctx.dir = &n;
+  if ((flags & FUSE_READDIR_PLUS) && (n.snap || n.type == &t_snapshots))
+    ctx.path = open_path (path, fi);
   filler (buf, ".", NULL, 0, 0);
   filler (buf, "..", NULL, 0, 0);
   r = node_readdir (&n, fill, &ctx);
+  free (ctx.path);
   release (&n);
   return r;
 }
@@ -680,17 +762,12 @@ resolve_parent_in (const struct vs_fleet *f, const char *path, struct node *n,
   return r;
 }
 
-/* The same in the current view; the caller releases N. */
+/* The same in the current view; the caller releases N.  A verb acts
+ * inside the VM it is in: that VM is read whole first. */
 static int
 resolve_parent (const char *path, struct node *n, const char **name)
 {
-  struct vs_fleet *f = fleet_get ();
-  int r = resolve_parent_in (f, path, n, name);
-
-  n->fleet = f;
-  if (r < 0)
-    fleet_put (f);
-  return r;
+  return resolve_at (path, n, name, false);
 }
 
 /* Call FN, verb VERB, with PATH's parent directory and last name. */
@@ -785,7 +862,10 @@ op_rename (const char *from, const char *to, unsigned int flags)
       goto out;
     }
   /* Both in one view: in two, a refresh between them would make one VM
-   * look like two (EXDEV, and mv would copy: mkdir, a new snapshot). */
+   * look like two (EXDEV, and mv would copy: mkdir, a new snapshot).  The
+   * VM of TO read whole first (resolve_parent), then FROM's. */
+  if (resolve_parent (to, &t, &to_name) == 0)
+    release (&t);
   if ((r = resolve_parent (from, &f, &from_name)) < 0)
     goto out;
   if ((flags & RENAME_NOREPLACE) && node_resolve (f.fleet, to, &t) == 0)
@@ -837,7 +917,7 @@ op_truncate (const char *path, off_t size, struct fuse_file_info *fi)
   int r;
 
   (void)size;
-  if ((r = resolve_open (path, fi, &n)) < 0)
+  if ((r = resolve_open (path, fi, &n, false)) < 0)
     return r;
   r = !node_writable (&n) ? -EROFS
                           : may_act ("truncate", path ? path : "an open file");

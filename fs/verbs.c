@@ -124,6 +124,7 @@ top_link (const struct node *root, const char *name, const char *target)
   size_t mlen = mountpoint ? strlen (mountpoint) : 0;
   const struct vs_snapshot *snap;
   const struct vs_vm *vm;
+  struct vs_host *view = NULL;
   char vmname[256];
   size_t len;
   int r;
@@ -165,20 +166,31 @@ top_link (const struct node *root, const char *name, const char *target)
     }
   memcpy (vmname, target, len);
   vmname[len] = '\0';
-  if ((vm = host_find_vm (root->host, vmname)) == NULL
-      || (snap = link_target (vm, target + len + 1)) == NULL)
+  if ((vm = host_find_vm (root->host, vmname)) != NULL && vm->shallow)
+    {
+      /* Its snapshots are read now, into a newer view. */
+      if ((r = host_deepen (vm)) < 0)
+        return r;
+      view = host_get (root->host->host);
+      vm = host_find_vm (view, vmname);
+    }
+  if (vm == NULL || (snap = link_target (vm, target + len + 1)) == NULL)
     {
       log_error ("'%s' is not a snapshot (VM/snapshots/NAME): there is "
                  "nothing to clone.",
                  target);
-      return -EINVAL;
+      r = -EINVAL;
     }
-  if (host_find_vm (root->host, name))
+  else if (host_find_vm (root->host, name))
     {
       log_error ("A VM named '%s' exists.", name);
-      return -EEXIST;
+      r = -EEXIST;
     }
-  return host_clone (vm, snap->name, name);
+  else
+    r = host_clone (vm, snap->name, name);
+  if (view)
+    host_put (view);
+  return r;
 }
 
 int

@@ -58,6 +58,10 @@ int chain_probe (const char *path, const char *format, bool whole,
 /* Free a chain; NULL is fine. */
 void chain_free (struct chain *c);
 
+/* A copy of C from its image FROM (< C->n) down: the chain of that
+ * image, since each image names its own backing file. */
+struct chain *chain_tail (const struct chain *c, size_t from);
+
 /* --- what a whole disk holds, for sparse reads --------------------------- */
 
 /* Most extents accepted in a map: more is taken as an attack. */

@@ -45,6 +45,9 @@ int node_getattr (const struct node *n, const struct caller *c,
 /* Whether N holds a disk's or memory's bytes: who asks matters. */
 bool node_guarded (const struct node *n);
 
+/* Whether N's attributes come without a subprocess or a libvirt call. */
+bool node_attrs_cheap (const struct node *n);
+
 /* Call FILL (name, stat) for each entry of directory N.  Returns 0 or
  * -ENOTDIR. */
 int node_readdir (const struct node *n,

@@ -81,12 +81,14 @@ struct vs_vm
   size_t ndisks;
   char **disk_targets; /* the VM's file-backed disks, for the jobs file */
   char **disk_sources; /* their volumes now, where new overlays go */
+  char **disk_formats; /* their formats (NULL when not given) */
   size_t nsnaps;
   struct vs_snapshot **snaps; /* sorted by name */
   uint64_t snap_fingerprint;  /* hash of the snapshot names and current */
   time_t mtime;               /* when this view of the VM was built */
   uint64_t ino;
   struct host *host; /* the connection it was read from (host.c) */
+  bool shallow;      /* state and definition only: no snapshots read yet */
 };
 
 /* One libvirt connection (snapshot/host.c). */
@@ -143,6 +145,12 @@ void host_put (struct vs_host *h);
  * for a few seconds its view is checked against libvirt at every poll.
  * VMs nobody looks at cost nothing until an event names them. */
 void vm_looked (const struct vs_vm *vm);
+
+/* VM was built shallow (vm->shallow: the top of the tree needs no more):
+ * read the rest now, in the caller's thread, and publish it.  Returns 0
+ * when the view now holds VM in full (look it up again), -ENOENT when
+ * libvirt has it no more, or -EIO (logged). */
+int host_deepen (const struct vs_vm *vm);
 
 /* Lookups in a view; NULL when absent. */
 const struct vs_vm *host_find_vm (const struct vs_host *h, const char *name);

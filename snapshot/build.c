@@ -41,6 +41,68 @@ domain_state_word (int state)
     }
 }
 
+/* The chains read during one build of a VM.  A snapshot's overlay is in
+ * the chain of the disk it was taken of, and its own chain is the tail of
+ * that one: read from the VM's disks first, the chains of a line of N
+ * snapshots cost one qemu-img run, not N. */
+struct chains
+{
+  size_t n;
+  struct chain **c;
+};
+
+static void
+chains_free (struct chains *cc)
+{
+  for (size_t i = 0; i < cc->n; i++)
+    chain_free (cc->c[i]);
+  free (cc->c);
+}
+
+/* The whole chain of PATH (of FORMAT) into *OUT (chain_free it), from CC
+ * when a chain read there holds it, else read and kept in CC.  Returns 0
+ * or a negative errno (logged). */
+static int
+cached_chain (const struct vs_vm *v, struct chains *cc, const char *path,
+              const char *format, struct chain **out)
+{
+  struct chain *c;
+  int r;
+
+  for (size_t i = 0; i < cc->n; i++)
+    for (size_t k = 0; k < cc->c[i]->n; k++)
+      if (strcmp (cc->c[i]->images[k].filename, path) == 0
+          && strcmp (cc->c[i]->images[k].format, format) == 0)
+        {
+          *out = chain_tail (cc->c[i], k);
+          return 0;
+        }
+  if ((r = host_chain (v->host, path, format, true, &c)) < 0)
+    return r;
+  cc->c = xrealloc (cc->c, (cc->n + 1) * sizeof *cc->c);
+  cc->c[cc->n++] = c;
+  *out = chain_tail (c, 0);
+  return 0;
+}
+
+/* Read the chains of VM's disks into CC: every snapshot of the current
+ * branch is in them. */
+static void
+prefetch_chains (const struct vs_vm *vm, struct chains *cc)
+{
+  for (size_t i = 0; i < vm->ndisks; i++)
+    {
+      struct chain *c = NULL;
+
+      if (vm->disk_sources[i] && vm->disk_formats[i]
+          && host_file_exists (vm->host, vm->disk_sources[i])
+          && cached_chain (vm, cc, vm->disk_sources[i], vm->disk_formats[i],
+                           &c)
+                 == 0)
+        chain_free (c);
+    }
+}
+
 /* Find the frozen volume of disk SD: the backing file of the overlay made
  * at the snapshot, as the overlay's own header names it, of the format it
  * records.  When the overlay is gone, fall back on the volume the
@@ -51,7 +113,7 @@ domain_state_word (int state)
  * the overlay could not be read, or the disk is left out (logged): the
  * record is to be built again, not reused. */
 static int
-resolve_disk (const struct vs_vm *v, const char *snapshot,
+resolve_disk (const struct vs_vm *v, struct chains *cc, const char *snapshot,
               const struct snap_disk *sd, struct vs_disk *d)
 {
   const char *vm = v->name;
@@ -61,7 +123,7 @@ resolve_disk (const struct vs_vm *v, const char *snapshot,
   bool partial = false;
 
   if (overlay && sd->overlay_format
-      && host_chain (v->host, sd->overlay, sd->overlay_format, true, &c) == 0
+      && cached_chain (v, cc, sd->overlay, sd->overlay_format, &c) == 0
       && c->n > 1)
     first = 1;
   else
@@ -73,7 +135,7 @@ resolve_disk (const struct vs_vm *v, const char *snapshot,
        * revert dropped the overlay): read it again at the next build. */
       partial = true;
       if (sd->frozen && sd->format
-          && host_chain (v->host, sd->frozen, sd->format, true, &c) < 0)
+          && cached_chain (v, cc, sd->frozen, sd->format, &c) < 0)
         c = NULL;
     }
   if (c == NULL)
@@ -109,7 +171,7 @@ snapshot_status (const struct vs_vm *vm, const char *name)
 }
 
 static struct vs_snapshot *
-build_snapshot (const struct vs_vm *vm, const char *xml)
+build_snapshot (const struct vs_vm *vm, struct chains *cc, const char *xml)
 {
   struct snap_xml *sx;
   struct vs_snapshot *s;
@@ -141,7 +203,8 @@ build_snapshot (const struct vs_vm *vm, const char *xml)
   s->disks = xcalloc (sx->ndisks, sizeof *s->disks);
   for (size_t i = 0; i < sx->ndisks; i++)
     {
-      int r = resolve_disk (vm, s->name, &sx->disks[i], &s->disks[s->ndisks]);
+      int r = resolve_disk (vm, cc, s->name, &sx->disks[i],
+                            &s->disks[s->ndisks]);
 
       if (r > 0)
         s->partial = true;
@@ -170,7 +233,11 @@ snapshot_read (virDomainPtr dom, const struct vs_vm *vm, const char *name)
                  virt_error ());
       return NULL;
     }
-  return build_snapshot (vm, xml);
+  struct chains cc = { 0 };
+  struct vs_snapshot *s = build_snapshot (vm, &cc, xml);
+
+  chains_free (&cc);
+  return s;
 }
 
 static int
@@ -187,6 +254,8 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
 {
   virDomainSnapshotPtr *snaps = NULL;
   int n = virDomainListAllSnapshots (dom, &snaps, 0);
+  struct chains cc = { 0 };
+  bool prefetched = false;
 
   if (n < 0)
     {
@@ -218,13 +287,19 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
       if (prev && prev->key == hash_strings (xml, NULL))
         s = snapshot_ref ((struct vs_snapshot *)prev);
       else
-        s = build_snapshot (vm, xml);
+        {
+          if (!prefetched)
+            prefetch_chains (vm, &cc);
+          prefetched = true;
+          s = build_snapshot (vm, &cc, xml);
+        }
       if (s)
         vm->snaps[vm->nsnaps++] = s;
     }
   for (int i = 0; i < n; i++)
     virDomainSnapshotFree (snaps[i]);
   free (snaps);
+  chains_free (&cc);
   qsort (vm->snaps, vm->nsnaps, sizeof *vm->snaps, compare_snapshots);
   return 0;
 }
@@ -276,10 +351,12 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
     return -EIO;
   vm->disk_targets = xcalloc (dx->ndisks, sizeof *vm->disk_targets);
   vm->disk_sources = xcalloc (dx->ndisks, sizeof *vm->disk_sources);
+  vm->disk_formats = xcalloc (dx->ndisks, sizeof *vm->disk_formats);
   for (size_t i = 0; i < dx->ndisks; i++, vm->ndisks++)
     {
       vm->disk_targets[i] = xstrdup (dx->disks[i].target);
       vm->disk_sources[i] = xstrdup (dx->disks[i].source);
+      vm->disk_formats[i] = xstrdup_null (dx->disks[i].format);
     }
   vm->snapshot_mode
       = xstrdup (dx->meta.snapshot_mode ? dx->meta.snapshot_mode : "memory");
@@ -297,7 +374,7 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
 
 struct vs_vm *
 build_vm (struct host *h, virDomainPtr dom, const struct vs_vm *old,
-          bool reread)
+          bool reread, bool deep)
 {
   struct vs_vm *vm = xcalloc (1, sizeof *vm);
   int state, reason;
@@ -313,11 +390,18 @@ build_vm (struct host *h, virDomainPtr dom, const struct vs_vm *old,
       goto fail;
     }
   vm->state = domain_state_word (state);
-  vm->snap_fingerprint = snapshot_fingerprint (dom);
-  if (read_definition (dom, vm) < 0
-      || build_snapshots (dom, vm, old, reread) < 0)
+  if (read_definition (dom, vm) < 0)
     goto fail;
-  vm->current = current_snapshot_name (dom);
+  if (vm->merging || vm->renaming || vm->cloning || vm->branch_deleting)
+    deep = true; /* the recovery reads its snapshots */
+  vm->shallow = !deep;
+  if (deep)
+    {
+      vm->snap_fingerprint = snapshot_fingerprint (dom);
+      if (build_snapshots (dom, vm, old, reread) < 0)
+        goto fail;
+      vm->current = current_snapshot_name (dom);
+    }
   vm->mtime = time (NULL);
   /* Each host's VMs apart: one VM may be defined on two. */
   vm->ino = host_several () ? hash_strings (host_name (h), vm->uuid, NULL)

@@ -301,7 +301,24 @@ host_conn (struct host *h)
 virConnectPtr
 vm_conn (const struct vs_vm *vm)
 {
-  return host_conn (vm->host);
+  virConnectPtr c = vm_op_conn (vm);
+
+  return c ? c : host_conn (vm->host);
+}
+
+virConnectPtr
+host_open_own (struct host *h)
+{
+  virConnectPtr c;
+  bool up;
+
+  pthread_mutex_lock (&h->lock);
+  up = h->conn && !h->conn_lost;
+  pthread_mutex_unlock (&h->lock);
+  if (!up || (c = virConnectOpen (h->uri)) == NULL)
+    return NULL;
+  virConnectSetKeepAlive (c, 5, 3);
+  return c;
 }
 
 /* Note why H cannot be reached, the first time it fails. */

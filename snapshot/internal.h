@@ -36,10 +36,13 @@ const char *domain_state_word (int state);
 
 /* Build the view of DOM.  OLD is the previous view of the same VM (or
  * NULL): its snapshot records are reused when their XML is unchanged, or,
- * without REREAD, whenever the snapshot still exists.  Returns a new
- * reference, or NULL (logged). */
+ * without REREAD, whenever the snapshot still exists.  Without DEEP, only
+ * its state and definition are read (vm->shallow, no snapshots): what the
+ * top of the tree shows; the rest when someone looks inside (host_deepen).
+ * A VM whose record says an operation is under way is built deep all the
+ * same, for the recovery.  Returns a new reference, or NULL (logged). */
 struct vs_vm *build_vm (struct host *h, virDomainPtr dom,
-                        const struct vs_vm *old, bool reread);
+                        const struct vs_vm *old, bool reread, bool deep);
 
 /* The name of DOM's current snapshot (malloc'd), or NULL. */
 char *current_snapshot_name (virDomainPtr dom);
@@ -124,6 +127,17 @@ int restore_memory (const struct vs_vm *vm, virDomainPtr dom);
  * with virConnectClose; NULL while disconnected. */
 virConnectPtr host_conn (struct host *h);
 virConnectPtr vm_conn (const struct vs_vm *vm);
+
+/* A connection to H of the caller's own (closed with virConnectClose), or
+ * NULL when H is not connected or refuses.  With libvirt 9.0's client, a
+ * call made on a connection while another thread waits there for a long
+ * call (a snapshot of a VM whose qemu hangs, a copy of a whole volume) can
+ * wait for the keepalive's next tick, 5 s: long calls go on connections
+ * of their own, and the shared one carries short calls and events.  Each
+ * operation on a VM (vm_op_begin to vm_op_end) has one, which vm_conn
+ * gives for that VM meanwhile (vm_op_conn), in any thread. */
+virConnectPtr host_open_own (struct host *h);
+virConnectPtr vm_op_conn (const struct vs_vm *vm);
 
 /* Whether the mount shows several hosts, one directory each; H's
  * directory name. */

@@ -64,9 +64,11 @@ vm_unref (struct vs_vm *vm)
     {
       free (vm->disk_targets[i]);
       free (vm->disk_sources[i]);
+      free (vm->disk_formats[i]);
     }
   free (vm->disk_targets);
   free (vm->disk_sources);
+  free (vm->disk_formats);
   for (size_t i = 0; i < vm->nsnaps; i++)
     snapshot_unref (vm->snaps[i]);
   free (vm->snaps);

@@ -19,6 +19,7 @@ struct busy
 {
   const struct host *host;
   char uuid[VIR_UUID_STRING_BUFLEN];
+  virConnectPtr conn; /* the operation's own (host_open_own), or NULL */
 };
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct busy *busy;
@@ -30,21 +31,76 @@ is_busy (size_t i, const struct vs_vm *vm)
   return busy[i].host == vm->host && strcmp (busy[i].uuid, vm->uuid) == 0;
 }
 
+static ssize_t
+find_busy (const struct vs_vm *vm)
+{
+  for (size_t i = 0; i < nbusy; i++)
+    if (is_busy (i, vm))
+      return (ssize_t)i;
+  return -1;
+}
+
 int
 vm_op_begin (const struct vs_vm *vm)
 {
-  SCOPED_LOCK (&busy_lock);
+  virConnectPtr c;
+  ssize_t i;
 
-  for (size_t i = 0; i < nbusy; i++)
-    if (is_busy (i, vm))
-      {
-        log_error ("VM '%s': another operation is under way.", vm->name);
-        return -EBUSY;
-      }
+  pthread_mutex_lock (&busy_lock);
+  if (find_busy (vm) >= 0)
+    {
+      pthread_mutex_unlock (&busy_lock);
+      log_error ("VM '%s': another operation is under way.", vm->name);
+      return -EBUSY;
+    }
   busy = xrealloc (busy, (nbusy + 1) * sizeof *busy);
   busy[nbusy].host = vm->host;
+  busy[nbusy].conn = NULL;
   strcpy (busy[nbusy++].uuid, vm->uuid);
+  pthread_mutex_unlock (&busy_lock);
+
+  /* Opened outside the lock: a connection takes round trips. */
+  c = host_open_own (vm->host);
+  pthread_mutex_lock (&busy_lock);
+  if ((i = find_busy (vm)) >= 0)
+    busy[i].conn = c;
+  pthread_mutex_unlock (&busy_lock);
   return 0;
+}
+
+virConnectPtr
+vm_op_conn (const struct vs_vm *vm)
+{
+  virConnectPtr c = NULL, dead = NULL;
+  ssize_t i;
+
+  pthread_mutex_lock (&busy_lock);
+  if ((i = find_busy (vm)) >= 0 && (c = busy[i].conn) != NULL)
+    {
+      if (virConnectIsAlive (c) == 1)
+        virConnectRef (c);
+      else
+        {
+          dead = c; /* libvirtd restarted under the operation */
+          busy[i].conn = c = NULL;
+        }
+    }
+  pthread_mutex_unlock (&busy_lock);
+  if (dead == NULL)
+    return c;
+
+  /* A new one, once the host answers again (the shared one meanwhile). */
+  virConnectClose (dead);
+  if ((c = host_open_own (vm->host)) == NULL)
+    return NULL;
+  pthread_mutex_lock (&busy_lock);
+  if ((i = find_busy (vm)) >= 0 && busy[i].conn == NULL)
+    {
+      busy[i].conn = c;
+      virConnectRef (c);
+    }
+  pthread_mutex_unlock (&busy_lock);
+  return c;
 }
 
 bool
@@ -52,24 +108,25 @@ vm_op_busy (const struct vs_vm *vm)
 {
   SCOPED_LOCK (&busy_lock);
 
-  for (size_t i = 0; i < nbusy; i++)
-    if (is_busy (i, vm))
-      return true;
-  return false;
+  return find_busy (vm) >= 0;
 }
 
 void
 vm_op_end (const struct vs_vm *vm)
 {
-  SCOPED_LOCK (&busy_lock);
+  virConnectPtr c = NULL;
+  ssize_t i;
 
-  for (size_t i = 0; i < nbusy; i++)
-    if (is_busy (i, vm))
-      {
-        memmove (&busy[i], &busy[i + 1], (nbusy - i - 1) * sizeof *busy);
-        nbusy--;
-        return;
-      }
+  pthread_mutex_lock (&busy_lock);
+  if ((i = find_busy (vm)) >= 0)
+    {
+      c = busy[i].conn;
+      memmove (&busy[i], &busy[i + 1], (nbusy - (size_t)i - 1) * sizeof *busy);
+      nbusy--;
+    }
+  pthread_mutex_unlock (&busy_lock);
+  if (c)
+    virConnectClose (c);
 }
 
 int

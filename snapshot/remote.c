@@ -242,7 +242,7 @@ int
 remote_open (struct host *h, const char *path, struct remote_file **out)
 {
   struct remote_file *f;
-  virConnectPtr c = host_conn (h);
+  virConnectPtr c = host_open_own (h); /* its stream waits long */
   virStorageVolPtr v;
   int r = -EIO;
 
@@ -476,7 +476,7 @@ int
 remote_copy_whole (struct host *h, const char *src, const char *dst,
                    const char *format, uint64_t capacity)
 {
-  virConnectPtr c = host_conn (h);
+  virConnectPtr c = host_open_own (h); /* a long call */
   int r = c ? copy_whole (c, src, dst, format, capacity) : -EIO;
 
   if (c)
@@ -525,7 +525,7 @@ remote_open_disk (struct host *h, uint64_t key, const char *volume,
 
   if (first)
     {
-      virConnectPtr c = host_conn (h);
+      virConnectPtr c = host_open_own (h); /* a long call */
       int e = c ? make_copy (c, d, volume, virtual_size) : -EIO;
 
       if (c)

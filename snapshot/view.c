@@ -75,7 +75,8 @@ find_dirty (const char *uuid, const struct dirty *dirty, size_t ndirty)
   return NULL;
 }
 
-/* Decide whether OLD, the view of DOM, still holds; two round trips. */
+/* Decide whether OLD, the view of DOM, still holds; two round trips, one
+ * for a shallow view. */
 static bool
 still_current (virDomainPtr dom, const struct vs_vm *old)
 {
@@ -83,7 +84,24 @@ still_current (virDomainPtr dom, const struct vs_vm *old)
 
   return virDomainGetState (dom, &state, &reason, 0) == 0
          && strcmp (domain_state_word (state), old->state) == 0
-         && snapshot_fingerprint (dom) == old->snap_fingerprint;
+         && (old->shallow
+             || snapshot_fingerprint (dom) == old->snap_fingerprint);
+}
+
+/* Whether a rebuild of PREV reads its snapshots: when PREV did. */
+static bool
+keep_deep (const struct vs_vm *prev)
+{
+  return prev && !prev->shallow;
+}
+
+static ssize_t
+vm_index (const struct vs_host *h, const char *uuid)
+{
+  for (size_t i = 0; i < h->nvms; i++)
+    if (strcmp (h->vms[i]->uuid, uuid) == 0)
+      return (ssize_t)i;
+  return -1;
 }
 
 /* Render H's status file into V. */
@@ -137,6 +155,85 @@ publish (struct host *h, struct vs_host *v)
   host_unref (old);
 }
 
+/* Publish V, built from BASE, as H's view.  A VM host_deepen published
+ * meanwhile stays deep where V has it shallow. */
+static void
+publish_from (struct host *h, const struct vs_host *base, struct vs_host *v)
+{
+  struct vs_host *old;
+
+  pthread_mutex_lock (&h->lock);
+  old = h->view;
+  if (old != base)
+    for (size_t i = 0; i < v->nvms; i++)
+      {
+        ssize_t j = v->vms[i]->shallow ? vm_index (old, v->vms[i]->uuid) : -1;
+
+        if (j >= 0 && !old->vms[j]->shallow
+            && strcmp (old->vms[j]->name, v->vms[i]->name) == 0)
+          {
+            vm_unref (v->vms[i]);
+            v->vms[i] = vm_ref (old->vms[j]);
+          }
+      }
+  h->view = v;
+  pthread_mutex_unlock (&h->lock);
+  host_unref (old);
+}
+
+int
+host_deepen (const struct vs_vm *vm)
+{
+  struct host *hst = vm->host;
+  virConnectPtr c = vm_conn (vm);
+  virDomainPtr dom = c ? virDomainLookupByUUIDString (c, vm->uuid) : NULL;
+  /* Read before the close, which resets it. */
+  bool gone = c && dom == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
+  struct vs_vm *deep;
+
+  if (dom == NULL)
+    log_error ("VM '%s': cannot read its snapshots: %s", vm->name,
+               gone ? "libvirt has it no more" : virt_error ());
+  if (c)
+    virConnectClose (c);
+  if (dom == NULL)
+    return gone ? -ENOENT : -EIO;
+  deep = build_vm (hst, dom, vm, false, true);
+  virDomainFree (dom);
+  if (deep == NULL)
+    return -EIO;
+  /* Swapped into the view of the moment, which may be newer than VM's. */
+  for (;;)
+    {
+      struct vs_host *old = host_get (hst), *v;
+      ssize_t i = vm_index (old, vm->uuid);
+
+      if (i < 0 || !old->vms[i]->shallow)
+        {
+          host_put (old); /* gone, or deep already */
+          vm_unref (deep);
+          return 0;
+        }
+      v = new_view (hst);
+      v->vms = xcalloc (old->nvms, sizeof *v->vms);
+      for (size_t k = 0; k < old->nvms; k++)
+        v->vms[v->nvms++] = vm_ref (k == (size_t)i ? deep : old->vms[k]);
+      pthread_mutex_lock (&hst->lock);
+      if (hst->view == old)
+        {
+          hst->view = v;
+          pthread_mutex_unlock (&hst->lock);
+          host_unref (old); /* the view's */
+          host_put (old);
+          vm_unref (deep);
+          return 0;
+        }
+      pthread_mutex_unlock (&hst->lock);
+      host_unref (v);
+      host_put (old);
+    }
+}
+
 /* Build a new view of H from libvirt, reusing what has not changed, and
  * publish it when it differs.  DIRTY names the VMs to rebuild in full. */
 void
@@ -182,7 +279,8 @@ refresh (struct host *hst, bool all, const struct dirty *dirty, size_t ndirty)
       d = find_dirty (uuid, dirty, ndirty);
       if (prev && !all && !d && still_current (doms[i], prev))
         vm = vm_ref ((struct vs_vm *)prev);
-      else if ((vm = build_vm (hst, doms[i], prev, all || !d || d->reread))
+      else if ((vm = build_vm (hst, doms[i], prev, all || !d || d->reread,
+                               keep_deep (prev)))
                    == NULL
                && prev)
         vm = vm_ref ((struct vs_vm *)prev); /* keep the last good view */
@@ -202,17 +300,8 @@ refresh (struct host *hst, bool all, const struct dirty *dirty, size_t ndirty)
       host_unref (h);
       return;
     }
+  log_debug ("Publishing a new view of '%s': %zu VMs.", hst->name, h->nvms);
   publish (hst, h);
-  log_debug ("Published a new view of '%s': %zu VMs.", hst->name, h->nvms);
-}
-
-static ssize_t
-vm_index (const struct vs_host *h, const char *uuid)
-{
-  for (size_t i = 0; i < h->nvms; i++)
-    if (strcmp (h->vms[i]->uuid, uuid) == 0)
-      return (ssize_t)i;
-  return -1;
 }
 
 /* Take VM UUID of the new view H a step: rebuilt (REBUILD, reading every
@@ -251,7 +340,7 @@ update_vm (struct host *hst, virConnectPtr c, struct vs_host *h,
       virDomainFree (dom);
       return false;
     }
-  vm = build_vm (hst, dom, prev, rebuild ? reread : true);
+  vm = build_vm (hst, dom, prev, rebuild ? reread : true, keep_deep (prev));
   virDomainFree (dom);
   if (vm == NULL)
     return false; /* the last good view stays */
@@ -285,7 +374,6 @@ refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
   h->vms = xcalloc (old->nvms + ndirty + 1, sizeof *h->vms);
   for (size_t i = 0; i < old->nvms; i++)
     h->vms[h->nvms++] = vm_ref (old->vms[i]);
-  host_put (old);
   for (size_t i = 0; i < ndirty; i++)
     changed |= update_vm (hst, c, h, dirty[i].uuid, true, dirty[i].reread);
   for (size_t i = 0; i < nlooked; i++)
@@ -295,11 +383,13 @@ refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
   if (!changed)
     {
       host_unref (h);
+      host_put (old);
       return;
     }
   qsort (h->vms, h->nvms, sizeof *h->vms, compare_vms);
-  publish (hst, h);
-  log_debug ("Published a new view of '%s': %zu VMs.", hst->name, h->nvms);
+  log_debug ("Publishing a new view of '%s': %zu VMs.", hst->name, h->nvms);
+  publish_from (hst, old, h);
+  host_put (old);
 }
 
 /* Publish H as unreachable: with several hosts, an empty directory with

@@ -136,6 +136,39 @@ test_parse_fields (void **state)
   chain_free (c);
 }
 
+/* A tail is the chain of an image below the top: a copy, fields and all,
+ * that outlives the chain it came from. */
+static void
+test_tail (void **state)
+{
+  const char *json
+      = "[{\"filename\":\"/d/s2\",\"format\":\"qcow2\",\"virtual-size\":16,"
+        "\"full-backing-filename\":\"/d/s1\","
+        "\"backing-filename-format\":\"qcow2\"},"
+        "{\"filename\":\"/d/s1\",\"format\":\"qcow2\",\"virtual-size\":16,"
+        "\"actual-size\":4096,\"full-backing-filename\":\"/d/b\","
+        "\"backing-filename-format\":\"raw\"},"
+        "{\"filename\":\"/d/b\",\"format\":\"raw\",\"virtual-size\":16}]";
+  struct chain *c, *whole, *t;
+
+  (void)state;
+  assert_int_equal (chain_parse (json, strlen (json), &c), 0);
+  whole = chain_tail (c, 0);
+  t = chain_tail (c, 1);
+  chain_free (c);
+  assert_int_equal (whole->n, 3);
+  assert_string_equal (whole->images[0].filename, "/d/s2");
+  assert_int_equal (t->n, 2);
+  assert_string_equal (t->images[0].filename, "/d/s1");
+  assert_string_equal (t->images[0].backing, "/d/b");
+  assert_string_equal (t->images[0].backing_format, "raw");
+  assert_int_equal (t->images[0].actual_size, 4096);
+  assert_string_equal (t->images[1].filename, "/d/b");
+  assert_null (t->images[1].backing);
+  chain_free (whole);
+  chain_free (t);
+}
+
 static void
 test_parse_image (void **state)
 {
@@ -584,6 +617,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_parse_table),
     cmocka_unit_test (test_parse_fields),
+    cmocka_unit_test (test_tail),
     cmocka_unit_test (test_parse_image),
     cmocka_unit_test (test_parse_too_deep),
     cmocka_unit_test (test_map_table),
