@@ -16,6 +16,7 @@
 struct export
 {
   struct export *next;
+  struct export *hnext; /* in its bucket of the index by snapshot */
   uint64_t snap;
   char *target, *volume, *format;
   uint64_t size;

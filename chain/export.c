@@ -44,6 +44,10 @@ static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reaper_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t released_cond = PTHREAD_COND_INITIALIZER; /* an open */
 static struct export *exports;
+/* The same, by snapshot: a stat finds its export without walking all of
+ * them (20,000 snapshots, 20,000 exports). */
+#define EXPORT_BUCKETS 4096
+static struct export *by_snap[EXPORT_BUCKETS];
 static pthread_t reaper;
 static bool reaper_running, stopping;
 
@@ -178,9 +182,33 @@ read_direct (const struct export *e, char *buf, size_t size, uint64_t off)
 
 /* --- the registry ------------------------------------------------------- */
 
+static struct export **
+bucket (uint64_t snap)
+{
+  return &by_snap[snap % EXPORT_BUCKETS];
+}
+
+/* The export of disk TARGET of snapshot SNAP on VOLUME, or NULL; call
+ * with exports_lock held. */
+static struct export *
+lookup_export (uint64_t snap, const char *target, const char *volume)
+{
+  for (struct export *e = *bucket (snap); e; e = e->hnext)
+    if (e->snap == snap && strcmp (e->target, target) == 0
+        && strcmp (e->volume, volume) == 0)
+      return e;
+  return NULL;
+}
+
 static void
 export_free (struct export *e)
 {
+  for (struct export **p = bucket (e->snap); *p; p = &(*p)->hnext)
+    if (*p == e)
+      {
+        *p = e->hnext;
+        break;
+      }
   stop_helper (e);
   drop_direct (e);
   map_free (e->map);
@@ -202,14 +230,15 @@ find_export (uint64_t snap, const char *target, const char *volume,
              const char *format)
 {
   struct export *e, **p;
+  bool stale = false;
 
-  for (e = exports; e; e = e->next)
-    if (e->snap == snap && strcmp (e->target, target) == 0
-        && strcmp (e->volume, volume) == 0)
-      return e;
+  if ((e = lookup_export (snap, target, volume)) != NULL)
+    return e;
   /* The disk's frozen volume is another since a merge below it: what was
    * kept of the old one goes, unless it is still open. */
-  for (p = &exports; (e = *p);)
+  for (e = *bucket (snap); e; e = e->hnext)
+    stale |= e->snap == snap && strcmp (e->target, target) == 0;
+  for (p = &exports; stale && (e = *p);)
     if (e->snap == snap && strcmp (e->target, target) == 0 && e->opens == 0
         && e->pins == 0)
       {
@@ -231,6 +260,8 @@ find_export (uint64_t snap, const char *target, const char *volume,
   pthread_cond_init (&e->cond, NULL);
   e->next = exports;
   exports = e;
+  e->hnext = *bucket (snap);
+  *bucket (snap) = e;
   return e;
 }
 
@@ -478,21 +509,17 @@ export_data_bytes (uint64_t snap, const char *target, const char *volume,
   int r = -EAGAIN;
 
   pthread_mutex_lock (&exports_lock);
-  for (e = exports; e; e = e->next)
-    if (e->snap == snap && strcmp (e->target, target) == 0
-        && strcmp (e->volume, volume) == 0)
-      {
-        /* Busy (its map being read): the probe below waits for it. */
-        if (pthread_mutex_trylock (&e->lock) != 0)
-          break;
-        if (e->map)
-          {
-            *bytes = delta ? e->map->changed_bytes : e->map->data_bytes;
-            r = 0;
-          }
-        pthread_mutex_unlock (&e->lock);
-        break;
-      }
+  /* Busy (its map being read): the probe below waits for it. */
+  if ((e = lookup_export (snap, target, volume)) != NULL
+      && pthread_mutex_trylock (&e->lock) == 0)
+    {
+      if (e->map)
+        {
+          *bytes = delta ? e->map->changed_bytes : e->map->data_bytes;
+          r = 0;
+        }
+      pthread_mutex_unlock (&e->lock);
+    }
   if (r == 0 || !probe)
     {
       pthread_mutex_unlock (&exports_lock);

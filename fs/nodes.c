@@ -621,7 +621,18 @@ node_perms (const struct node *n, struct stat *st, struct stat *hs)
 bool
 node_attrs_cheap (const struct node *n)
 {
-  return !n->type->whole_disk && !(n->type->host_file && !vm_is_local (n->vm));
+  uint64_t bytes;
+
+  if (n->type->host_file)
+    return vm_is_local (n->vm);
+  /* A whole disk's, once its map was read. */
+  if (n->type->whole_disk)
+    return vm_is_local (n->vm)
+           && export_data_bytes (n->snap->ino, n->disk->target,
+                                 n->disk->volume, n->disk->format, false,
+                                 is_delta (n), &bytes)
+                  == 0;
+  return true;
 }
 
 bool

@@ -405,12 +405,16 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
   return r;
 }
 
+/* A listing, given by offsets: libfuse passes attributes on (READDIRPLUS)
+ * only so.  Entry K (from 1) is at offset K. */
 struct fill_ctx
 {
   void *buf;
   fuse_fill_dir_t filler;
   const struct node *dir;
   char *path; /* DIR's, when the listing gives attributes */
+  off_t at;   /* the offset of the last entry seen */
+  off_t from; /* the entries up to this one were given before */
 };
 
 /* The attributes of NAME in CTX's directory, for a listing that gives
@@ -441,30 +445,30 @@ fill (void *opaque, const char *name, const struct stat *st)
   struct fill_ctx *ctx = opaque;
   struct stat full;
 
-  if (ctx->path && child_attrs (ctx, name, &full) == 0)
-    return ctx->filler (ctx->buf, name, &full, 0, FUSE_FILL_DIR_PLUS);
-  return ctx->filler (ctx->buf, name, st, 0, 0);
+  if (++ctx->at <= ctx->from)
+    return 0;
+  if (ctx->path && st && child_attrs (ctx, name, &full) == 0)
+    return ctx->filler (ctx->buf, name, &full, ctx->at, FUSE_FILL_DIR_PLUS);
+  return ctx->filler (ctx->buf, name, st, ctx->at, 0);
 }
 
 static int
 op_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
             struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-  struct fill_ctx ctx = { buf, filler, NULL, NULL };
+  struct fill_ctx ctx = { buf, filler, NULL, NULL, 0, off };
   struct node n;
   int r;
 
-  (void)off;
   if ((r = resolve_open (path, fi, &n, true)) < 0)
     return r;
-  /* A snapshot's files, and the snapshots: frozen, and the bulk of a
-   * tree; the VMs' own entries (links that verbs change) are looked up. */
   ctx.dir = &n;
-  if ((flags & FUSE_READDIR_PLUS) && (n.snap || n.type == &t_snapshots))
+  if (flags & FUSE_READDIR_PLUS)
     ctx.path = open_path (path, fi);
-  filler (buf, ".", NULL, 0, 0);
-  filler (buf, "..", NULL, 0, 0);
-  r = node_readdir (&n, fill, &ctx);
+  if (fill (&ctx, ".", NULL) == 0 && fill (&ctx, "..", NULL) == 0)
+    r = node_readdir (&n, fill, &ctx);
+  else
+    r = 0; /* the buffer is full */
   free (ctx.path);
   release (&n);
   return r;

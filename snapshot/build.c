@@ -307,12 +307,11 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
 char *
 current_snapshot_name (virDomainPtr dom)
 {
-  CLEANUP_SNAPSHOT virDomainSnapshotPtr cur = NULL;
+  /* One round trip: none is an error, VIR_ERR_NO_DOMAIN_SNAPSHOT. */
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr cur
+      = virDomainSnapshotCurrent (dom, 0);
 
-  if (virDomainHasCurrentSnapshot (dom, 0) != 1
-      || (cur = virDomainSnapshotCurrent (dom, 0)) == NULL)
-    return NULL;
-  return xstrdup (virDomainSnapshotGetName (cur));
+  return cur ? xstrdup (virDomainSnapshotGetName (cur)) : NULL;
 }
 
 uint64_t
