@@ -8,12 +8,11 @@
  * host file's descriptor, or a copy of its content.  The threads of the
  * libvirt side are described in snapshot/host.c.
  *
- * Locks of the FUSE side, each held briefly, and the order they nest in:
- * opened_lock (here: the open handles' paths) is held while a handle's path
- * is resolved, which takes host.c's lock (a pointer swap) inside it.  The
- * others are taken alone, never two at once: links.c's (temporary links),
+ * Locks of the FUSE side, each held briefly and alone: resolve.c's
+ * opened_lock (the open handles' paths), links.c's (temporary links),
  * backing.c's (which host file each node stands for), and export.c's
- * exports_lock, then an export's own lock (see there).
+ * exports_lock, then an export's own lock (see there).  Paths are resolved
+ * in resolve.c.
  *
  * Handlers are thin: they resolve, call the node's type (nodes.c), and
  * return 0 or -errno.  Operations that change a VM (a command written to
@@ -42,155 +41,12 @@
 #include "util.h"
 
 #include "node-types.h"
+#include "resolve.h"
 
 /* How long the kernel may cache names and attributes, in seconds.  Changes
  * made outside vmsnapfs must show within a second: the refresh thread sees
  * them within HOST_POLL_MS, the kernel within this. */
 #define CACHE_TIMEOUT 0.3
-
-/* A VM is built shallow until someone looks inside it (the top of the
- * tree needs its name and state only): N is inside VM (INSIDE), so read
- * the rest of it now if need be.  Returns 1 when it was read (resolve
- * again, in the view that has it), 0 when nothing was to read, or
- * host_deepen's error. */
-static int
-deepen (const struct node *n, bool inside)
-{
-  int r;
-
-  if (!inside)
-    return 0;
-  vm_looked (n->vm); /* keep it checked for a while */
-  if (!n->vm->shallow)
-    return 0;
-  return (r = host_deepen (n->vm)) < 0 ? r : 1;
-}
-
-static int resolve_parent_in (const struct vs_fleet *f, const char *path,
-                              struct node *n, const char **name);
-
-/* Resolve PATH in the current view, or with NAME its parent (pointing
- * *NAME at its last name); the caller releases N.  LISTING: for a listing
- * of it.  A VM is looked inside by a path below it (found or not), a
- * listing of it, or a verb in it. */
-static int
-resolve_at (const char *path, struct node *n, const char **name, bool listing)
-{
-  for (int tries = 0;; tries++)
-    {
-      struct vs_fleet *f = fleet_get ();
-      int r = name ? resolve_parent_in (f, path, n, name)
-                   : node_resolve (f, path, n);
-      bool inside = n->vm && (name || r < 0 || n->type != &t_vm || listing);
-      int d = deepen (n, inside);
-
-      n->fleet = f;
-      if (d != 0 && tries == 0)
-        {
-          fleet_put (f);
-          if (d < 0)
-            return d;
-          continue;
-        }
-      if (r < 0)
-        fleet_put (f);
-      return r;
-    }
-}
-
-static int
-resolve_in (const char *path, struct node *n, bool listing)
-{
-  return resolve_at (path, n, NULL, listing);
-}
-
-static int
-resolve (const char *path, struct node *n)
-{
-  return resolve_in (path, n, false);
-}
-
-static void
-release (struct node *n)
-{
-  fleet_put ((struct vs_fleet *)n->fleet);
-}
-
-/* Operations on open files and directories get no path from libfuse
- * (nullpath_ok): they find theirs in the handle, the one it was opened by,
- * which a rename of a snapshot above it changes. */
-static pthread_mutex_t opened_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct handle *opened;
-
-static uint64_t
-opened_add (struct handle *h, const char *path)
-{
-  SCOPED_LOCK (&opened_lock);
-
-  h->path = xstrdup (path);
-  h->prev = NULL;
-  h->next = opened;
-  if (opened)
-    opened->prev = h;
-  opened = h;
-  return (uintptr_t)h;
-}
-
-static void
-opened_close (struct handle *h)
-{
-  pthread_mutex_lock (&opened_lock);
-  if (h->prev)
-    h->prev->next = h->next;
-  else
-    opened = h->next;
-  if (h->next)
-    h->next->prev = h->prev;
-  pthread_mutex_unlock (&opened_lock);
-  handle_close (h);
-}
-
-/* FROM is now TO: so are the paths below it. */
-static void
-opened_rename (const char *from, const char *to)
-{
-  SCOPED_LOCK (&opened_lock);
-  size_t len = strlen (from);
-
-  for (struct handle *h = opened; h; h = h->next)
-    if (strncmp (h->path, from, len) == 0
-        && (h->path[len] == '/' || h->path[len] == '\0'))
-      {
-        char *path = xasprintf ("%s%s", to, h->path + len);
-
-        free (h->path);
-        h->path = path;
-      }
-}
-
-static char *open_path (const char *path, const struct fuse_file_info *fi);
-
-/* Resolve PATH, or the path of the open FI when libfuse gives none;
- * LISTING as for resolve_in. */
-static int
-resolve_open (const char *path, const struct fuse_file_info *fi,
-              struct node *n, bool listing)
-{
-  char *p = open_path (path, fi);
-  int r = resolve_in (p, n, listing);
-
-  free (p);
-  return r;
-}
-
-/* A copy of PATH, or of the path of the open FI when libfuse gives none. */
-static char *
-open_path (const char *path, const struct fuse_file_info *fi)
-{
-  SCOPED_LOCK (&opened_lock);
-
-  return xstrdup (path ? path : ((struct handle *)(uintptr_t)fi->fh)->path);
-}
 
 /* A verb begins on PATH: its failure is logged in one line, with the VM
  * the path is in and what in it the verb acted on (log_verb_begin); that
@@ -401,7 +257,7 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
     return r;
   caller_current (&c, node_guarded (&n));
   r = node_getattr (&n, &c, st);
-  release (&n);
+  node_release (&n);
   return r;
 }
 
@@ -470,7 +326,7 @@ op_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
   else
     r = 0; /* the buffer is full */
   free (ctx.path);
-  release (&n);
+  node_release (&n);
   return r;
 }
 
@@ -480,10 +336,10 @@ op_readlink (const char *path, char *buf, size_t size)
   struct node n;
   int r;
 
-  if ((r = resolve (path, &n)) < 0)
+  if ((r = resolve_path (path, &n)) < 0)
     return r;
   r = node_readlink (&n, buf, size);
-  release (&n);
+  node_release (&n);
   return r;
 }
 
@@ -494,7 +350,7 @@ op_statfs (const char *path, struct statvfs *st)
 {
   struct node n;
 
-  if (path == NULL || resolve (path, &n) < 0)
+  if (path == NULL || resolve_path (path, &n) < 0)
     {
       struct vs_fleet *f = fleet_get ();
 
@@ -507,7 +363,7 @@ op_statfs (const char *path, struct statvfs *st)
         host_statfs (n.host, n.vm, st);
       else
         fleet_statfs (n.fleet, st);
-      release (&n);
+      node_release (&n);
     }
   st->f_namemax = NAME_MAX;
   if (st->f_bsize == 0)
@@ -527,11 +383,11 @@ op_open (const char *path, struct fuse_file_info *fi)
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
     if ((r = may_act ("write", path)) < 0)
       return r;
-  if ((r = resolve (path, &n)) < 0)
+  if ((r = resolve_path (path, &n)) < 0)
     return r;
   caller_current (&c, node_guarded (&n));
   r = node_open (&n, &c, fi->flags, &h, &cache);
-  release (&n);
+  node_release (&n);
   if (r < 0)
     {
       if (r == -EROFS)
@@ -702,9 +558,9 @@ op_opendir (const char *path, struct fuse_file_info *fi)
   struct node n;
   int r;
 
-  if ((r = resolve (path, &n)) < 0)
+  if ((r = resolve_path (path, &n)) < 0)
     return r;
-  release (&n);
+  node_release (&n);
   h = xcalloc (1, sizeof *h);
   h->fd = -1;
   fi->fh = opened_add (h, path);
@@ -740,38 +596,14 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
                  (intmax_t)off);
       r = -EINVAL;
     }
-  else if ((r = resolve (at, &n)) == 0)
+  else if ((r = resolve_path (at, &n)) == 0)
     {
       r = node_write (&n, buf, size);
-      release (&n);
+      node_release (&n);
     }
   verb_end (r, "write", what, NULL);
   free (at);
   return r < 0 ? r : (int)size;
-}
-
-/* Resolve PATH's parent in view F into N, and point *NAME at its last
- * name. */
-static int
-resolve_parent_in (const struct vs_fleet *f, const char *path, struct node *n,
-                   const char **name)
-{
-  char *parent = xstrdup (path), *slash = strrchr (parent, '/');
-  int r;
-
-  *name = strrchr (path, '/') + 1;
-  slash[slash == parent ? 1 : 0] = '\0';
-  r = node_resolve (f, parent, n);
-  free (parent);
-  return r;
-}
-
-/* The same in the current view; the caller releases N.  A verb acts
- * inside the VM it is in: that VM is read whole first. */
-static int
-resolve_parent (const char *path, struct node *n, const char **name)
-{
-  return resolve_at (path, n, name, false);
 }
 
 /* Call FN, verb VERB, with PATH's parent directory and last name. */
@@ -789,7 +621,7 @@ on_parent (const char *verb, const char *path,
   if ((r = resolve_parent (path, &n, &name)) < 0)
     return verb_end (r, verb, what, NULL);
   r = fn (&n, name);
-  release (&n);
+  node_release (&n);
   verb_end (r, verb, what, NULL);
   return r;
 }
@@ -819,7 +651,7 @@ op_symlink (const char *target, const char *path)
           snprintf (link_just_made, sizeof link_just_made, "%s", path);
           drop_entry_later (name);
         }
-      release (&n);
+      node_release (&n);
     }
   verb_end (r, "symlink", what, arrow);
   free (arrow);
@@ -869,7 +701,7 @@ op_rename (const char *from, const char *to, unsigned int flags)
    * look like two (EXDEV, and mv would copy: mkdir, a new snapshot).  The
    * VM of TO read whole first (resolve_parent), then FROM's. */
   if (resolve_parent (to, &t, &to_name) == 0)
-    release (&t);
+    node_release (&t);
   if ((r = resolve_parent (from, &f, &from_name)) < 0)
     goto out;
   if ((flags & RENAME_NOREPLACE) && node_resolve (f.fleet, to, &t) == 0)
@@ -883,7 +715,7 @@ op_rename (const char *from, const char *to, unsigned int flags)
       if (r == 0)
         opened_rename (from, to);
     }
-  release (&f);
+  node_release (&f);
 out:
   verb_end (r, "rename", what, arrow);
   free (arrow);
@@ -925,7 +757,7 @@ op_truncate (const char *path, off_t size, struct fuse_file_info *fi)
     return r;
   r = !node_writable (&n) ? -EROFS
                           : may_act ("truncate", path ? path : "an open file");
-  release (&n);
+  node_release (&n);
   return r;
 }
 
