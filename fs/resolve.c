@@ -49,7 +49,7 @@ resolve_at (const char *path, struct node *n, const char **name, bool listing)
       int r = name ? resolve_parent_in (f, path, n, name)
                    : node_resolve (f, path, n);
       bool inside = n->vm && (name || r < 0 || n->type != &t_vm || listing);
-      int d = deepen (n, inside);
+      int d = deepen (n, inside && tries == 0);
 
       n->fleet = f;
       if (d != 0 && tries == 0)
