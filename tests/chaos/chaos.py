@@ -405,8 +405,12 @@ class Chaos:
             libvirtd_restart()
         else:
             pid = g.qemu_pid()
-            if pid:
-                os.kill(pid, signal.SIGKILL)
+            try:
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                # The verb running meanwhile (a destroy) ended it first.
+                self.note("  (its qemu had already exited)")
         return kind
 
     def recover(self, kind):
