@@ -480,7 +480,7 @@ refresh_main (void *arg)
       if (connected)
         {
           if (all)
-            refresh (h, true, dirty, ndirty);
+            refresh (h);
           else
             refresh_some (h, dirty, ndirty, looked, nlooked);
           start_recovery (h);
@@ -602,7 +602,7 @@ host_start (const char *const *names, const char *const *uris, size_t n)
           return -1;
         }
       if (h->conn)
-        refresh (h, true, NULL, 0);
+        refresh (h);
       else
         log_warning ("Host '%s' (%s) does not answer: %s.  It shows as "
                      "unreachable and is tried again.",

@@ -83,12 +83,11 @@ struct fleet_state
 extern struct fleet_state fleet_state;
 
 /* view.c: a new, empty view of H; build and publish H's view from libvirt
- * (every VM with ALL, else those DIRTY names), or from DIRTY and the VMs
- * LOOKED at lately only; publish H as unreachable; the VMs of H looked at
- * lately (malloc'd, *N set; call with H->lock held). */
+ * (every VM read again), or from DIRTY and the VMs LOOKED at lately only;
+ * publish H as unreachable; the VMs of H looked at lately (malloc'd, *N set;
+ * call with H->lock held). */
 struct vs_host *new_view (struct host *h);
-void refresh (struct host *hst, bool all, const struct dirty *dirty,
-              size_t ndirty);
+void refresh (struct host *hst);
 void refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
                    char (*looked)[VIR_UUID_STRING_BUFLEN], size_t nlooked);
 void publish_down (struct host *h);

@@ -230,10 +230,11 @@ host_deepen (const struct vs_vm *vm)
     }
 }
 
-/* Build a new view of H from libvirt, reusing what has not changed, and
- * publish it when it differs.  DIRTY names the VMs to rebuild in full. */
+/* Build a new view of H from libvirt, every VM read again (at the start,
+ * at a reconnection, after lost events), each as deep as it was, and
+ * publish it when it differs. */
 void
-refresh (struct host *hst, bool all, const struct dirty *dirty, size_t ndirty)
+refresh (struct host *hst)
 {
   virConnectPtr c = host_conn (hst);
   virDomainPtr *doms = NULL;
@@ -259,8 +260,7 @@ refresh (struct host *hst, bool all, const struct dirty *dirty, size_t ndirty)
       char uuid[VIR_UUID_STRING_BUFLEN] = "";
       const struct vs_vm *prev
           = host_find_vm (old, virDomainGetName (doms[i]));
-      const struct dirty *d;
-      struct vs_vm *vm = NULL;
+      struct vs_vm *vm;
 
       virDomainGetUUIDString (doms[i], uuid);
       if (strncmp (virDomainGetName (doms[i]), HELPER_PREFIX,
@@ -272,13 +272,8 @@ refresh (struct host *hst, bool all, const struct dirty *dirty, size_t ndirty)
         }
       if (prev && strcmp (prev->uuid, uuid) != 0)
         prev = NULL; /* the same name, another VM */
-      d = find_dirty (uuid, dirty, ndirty);
-      if (prev && !all && !d && still_current (doms[i], prev))
-        vm = vm_ref ((struct vs_vm *)prev);
-      else if ((vm = build_vm (hst, doms[i], prev, all || !d || d->reread,
-                               keep_deep (prev)))
-                   == NULL
-               && prev)
+      if ((vm = build_vm (hst, doms[i], prev, true, keep_deep (prev))) == NULL
+          && prev)
         vm = vm_ref ((struct vs_vm *)prev); /* keep the last good view */
       if (vm)
         h->vms[h->nvms++] = vm;
