@@ -26,6 +26,7 @@
 #include "links.h"
 #include "log.h"
 #include "remote.h"
+#include "statcache.h"
 #include "util.h"
 
 #include "node-types.h"
@@ -592,8 +593,9 @@ node_perms (const struct node *n, struct stat *st, struct stat *hs)
     {
       /* A local stat, no libvirt round trip: the file is what qemu and
        * libvirt wrote, complete or not yet. */
-      if (stat (t->host_file (n), hs) < 0)
-        return -errno;
+      int r = stat_cached (t->host_file (n), hs);
+      if (r < 0)
+        return r;
       if (!t->root_only)
         {
           access_disk_attrs (hs->st_uid, hs->st_gid, hs->st_mode, st);
@@ -608,7 +610,7 @@ node_perms (const struct node *n, struct stat *st, struct stat *hs)
        * root's alone when none of them can be looked at. */
       bool seen = false;
       for (size_t i = 0; i < n->disk->nchain; i++)
-        if (stat (n->disk->chain[i], hs) == 0)
+        if (stat_cached (n->disk->chain[i], hs) == 0)
           {
             mode &= hs->st_mode;
             seen = true;

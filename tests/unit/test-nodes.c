@@ -15,6 +15,7 @@
 
 #include "access.h"
 #include "fs.h"
+#include "statcache.h"
 #include "util.h"
 
 static char volume[] = "/tmp/vmsnapfs-test-nodes.XXXXXX";
@@ -648,6 +649,7 @@ test_modes (void **state)
       struct stat st;
 
       assert_int_equal (chmod (volume, perms[i].host), 0);
+      stat_cache_clear (); /* the daemon keeps a stat 0.1 s */
       assert_int_equal (
           access_configure (perms[i].readers, perms[i].operators), 0);
       attrs_of (state, perms[i].path, &st);
@@ -660,6 +662,7 @@ test_modes (void **state)
                   st.st_mode & 07777, (unsigned)st.st_gid);
     }
   chmod (volume, 0644);
+  stat_cache_clear ();
   access_configure (NULL, NULL);
 }
 
@@ -676,6 +679,7 @@ test_open_checks_caller (void **state)
   struct node n;
 
   assert_int_equal (chmod (volume, 0600), 0);
+  stat_cache_clear ();
   for (size_t i = 0; i < 2; i++)
     {
       assert_int_equal (node_resolve (*state, disks[i], &n), 0);
@@ -697,6 +701,7 @@ test_open_checks_caller (void **state)
   assert_int_equal (node_open (&n, &user, O_RDONLY, &h, &cache), 0);
   handle_close (h);
   chmod (volume, 0644);
+  stat_cache_clear ();
 }
 
 static void

@@ -1,15 +1,21 @@
 /* Unit tests of common/util.c: host file names made from names people and
- * guests choose; sizes and durations for people. */
+ * guests choose; sizes and durations for people.  And of common/statcache.c:
+ * the stat of host files, kept a moment. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "statcache.h"
 #include "util.h"
 
 struct name_case
@@ -170,6 +176,46 @@ test_format_duration (void **state)
     }
 }
 
+/* The cache answers as stat does, for files and for names that are not
+ * there, and never gives one path's answer for another's, however many
+ * paths share its slots. */
+static void
+test_stat_cached (void **state)
+{
+  char dir[] = "/tmp/vmsnapfs-statcache.XXXXXX";
+  char *file, *missing;
+  struct stat want, got;
+
+  (void)state;
+  assert_non_null (mkdtemp (dir));
+  file = xasprintf ("%s/f", dir);
+  fclose (fopen (file, "w"));
+  assert_int_equal (chmod (file, 0640), 0);
+  assert_int_equal (stat (file, &want), 0);
+
+  for (int i = 0; i < 20000; i++)
+    {
+      missing = xasprintf ("%s/missing-%d", dir, i);
+      assert_int_equal (stat_cached (missing, &got), -ENOENT);
+      free (missing);
+      assert_int_equal (stat_cached (file, &got), 0);
+      assert_int_equal (got.st_ino, want.st_ino);
+      assert_int_equal (got.st_mode, want.st_mode);
+    }
+
+  /* A change shows once the answer kept is forgotten. */
+  assert_int_equal (chmod (file, 0600), 0);
+  stat_cache_clear ();
+  assert_int_equal (stat_cached (file, &got), 0);
+  assert_int_equal (got.st_mode & 07777, 0600);
+
+  unlink (file);
+  stat_cache_clear ();
+  assert_int_equal (stat_cached (file, &got), -ENOENT);
+  rmdir (dir);
+  free (file);
+}
+
 int
 main (void)
 {
@@ -180,6 +226,7 @@ main (void)
     cmocka_unit_test (test_printable),
     cmocka_unit_test (test_format_size),
     cmocka_unit_test (test_format_duration),
+    cmocka_unit_test (test_stat_cached),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
