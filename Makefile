@@ -14,7 +14,7 @@
 #                   with faults, invariants checked (SEED=S replays one)
 
 VERSION = 0.1.0
-PKGS = fuse3 libvirt json-c libxml-2.0 libnbd
+PKGS = fuse3 libvirt json-c libxml-2.0 libnbd libguestfs
 
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
@@ -50,7 +50,7 @@ ALL_CFLAGS = -std=gnu11 $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SO
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 LIBS = $(PKG_LIBS) -lpthread
 
-LIB_SRCS = $(wildcard common/*.c chain/*.c snapshot/*.c) $(filter-out fs/main.c,$(wildcard fs/*.c))
+LIB_SRCS = $(wildcard common/*.c chain/*.c guest/*.c snapshot/*.c) $(filter-out fs/main.c,$(wildcard fs/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/fs/main.o
 UNIT_SRCS = $(wildcard tests/unit/test-*.c)

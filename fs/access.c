@@ -117,6 +117,22 @@ access_disk_attrs (uid_t host_uid, gid_t host_gid, mode_t host_mode,
 }
 
 void
+access_files_attrs (struct stat *st)
+{
+  st->st_uid = 0;
+  st->st_gid = has_readers ? readers_gid : 0;
+  st->st_mode = (st->st_mode & S_IFMT) | (has_readers ? 0550 : 0500);
+}
+
+int
+access_files (const struct caller *c)
+{
+  if (c->uid == 0 || (has_readers && caller_in_group (c, readers_gid)))
+    return 0;
+  return -EACCES;
+}
+
+void
 access_verb_attrs (struct stat *st)
 {
   if (!has_operators)

@@ -10,9 +10,12 @@
 
 #include "access.h"
 #include "export.h"
+#include "guestfiles.h"
 #include "fs.h"
 #include "host.h"
 #include "log.h"
+
+#include "node-types.h"
 
 #ifndef VMSNAPFS_VERSION
 #define VMSNAPFS_VERSION "0.1.0"
@@ -37,6 +40,8 @@ struct options
   char *readers;   /* the group that may read disks and memory */
   char *operators; /* the group that may use the verbs */
   unsigned long merge_bandwidth;
+  unsigned files_idle; /* seconds a snapshot's files/ lives unused */
+  char *files;         /* "visible": list files/ (else opened by name) */
   int help;
   int version;
   char *words[2]; /* the arguments that are no options: [SOURCE] MOUNTPOINT */
@@ -58,6 +63,8 @@ static const struct fuse_opt option_spec[] = {
   OPT ("readers=%s", readers),
   OPT ("operators=%s", operators),
   OPT ("merge_bandwidth=%lu", merge_bandwidth),
+  OPT ("files_idle=%u", files_idle),
+  OPT ("files=%s", files),
   OPT ("-h", help),
   OPT ("--help", help),
   OPT ("-V", version),
@@ -169,6 +176,11 @@ usage (const char *prog)
           "    -o hosts=FILE       the hosts: one 'NAME URI' a line\n"
           "    -o merge_bandwidth=N  merge snapshots (and copy clones) at N "
           "MiB/s at most\n"
+          "    -o files=visible    list each snapshot's files/ (the guest's\n"
+          "                        files); hidden, but there, by default\n"
+          "    -o files_idle=S     stop a snapshot's files/ reader (a\n"
+          "                        libguestfs appliance) unused for S s\n"
+          "                        (default 60)\n"
           "    -f                  stay in the foreground, log to stderr\n"
           "    -d                  debug: foreground, with debug messages\n"
           "    -s                  single-threaded\n"
@@ -311,9 +323,23 @@ main (int argc, char *argv[])
   if (opts.nhosts == 0 && add_host (&opts, NULL, DEFAULT_URI) < 0)
     goto out;
   merge_set_bandwidth (opts.merge_bandwidth);
+  if (opts.files_idle)
+    guestfiles_configure (opts.files_idle);
+  if (opts.files && strcmp (opts.files, "visible") == 0)
+    files_listed = true;
+  else if (opts.files && strcmp (opts.files, "hidden") != 0)
+    {
+      fprintf (stderr, "vmsnapfs: files=%s: 'visible' or 'hidden'\n",
+               opts.files);
+      goto out;
+    }
 
   /* Permissions are checked by the kernel from the modes the tree shows. */
   fuse_opt_add_arg (&args, "-odefault_permissions");
+  /* A guest's device nodes are shown (files/), never opened as the
+   * host's devices. */
+  fuse_opt_add_arg (&args, "-onodev");
+  fuse_opt_add_arg (&args, "-onosuid");
   fuse_opt_add_arg (&args, "-ofsname=vmsnapfs");
   fuse_opt_add_arg (&args, "-osubtype=vmsnapfs");
 
@@ -376,6 +402,7 @@ main (int argc, char *argv[])
 stop:
   host_stop ();
   export_shutdown ();
+  guestfiles_shutdown ();
 unmount:
   fuse_unmount (fuse);
 out:
@@ -389,6 +416,7 @@ out:
     }
   free (opts.readers);
   free (opts.operators);
+  free (opts.files);
   free (opts.words[0]);
   free (opts.words[1]);
   fuse_opt_free_args (&args);

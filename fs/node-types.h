@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "access.h"
 #include "fs.h"
 
 struct child
@@ -51,12 +52,17 @@ struct node_type
   /* Opened by name, not listed, as ZFS's hidden .zfs: for files the
    * mount's contract does not list, so that a listing stays what it says. */
   bool unlisted;
+  /* Listed only while *LISTED_IF is true (a mount option), else as
+   * UNLISTED. */
+  const bool *listed_if;
   /* Files that take a command (one word) written to them. */
   int (*write) (const struct node *n, const char *command);
   /* Directories where mkdir makes something. */
   int (*mkdir) (const struct node *n, const char *name);
   /* Links. */
   char *(*link) (const struct node *n);
+  /* Below a snapshot's files/: the guest's (files.c). */
+  bool guest;
   /* The name used for the inode number of a fixed child. */
   const char *ino_name;
 };
@@ -65,6 +71,14 @@ struct node_type
  * directory (t_root) each (top.c). */
 extern const struct node_type t_root, t_vm, t_snapshots, t_snapshot;
 extern const struct node_type t_fleet, t_host_status;
+
+/* A snapshot's files/ (files.c); the attributes of a node of the guest's
+ * (INO: its inode number where the guest gives none) and its open. */
+extern const struct node_type t_files;
+extern bool files_listed; /* -o files=visible */
+int guest_getattr (const struct node *n, struct stat *st, uint64_t ino);
+int guest_open (const struct node *n, const struct caller *c,
+                struct handle *h);
 
 /* What N's VMs look like: listed, looked up (nodes.c). */
 int lookup_vm (const char *name, struct node *n);

@@ -23,6 +23,7 @@
 #include "chain.h"
 #include "export.h"
 #include "fs.h"
+#include "guestfiles.h"
 #include "links.h"
 #include "log.h"
 #include "remote.h"
@@ -432,6 +433,7 @@ static const struct child snapshot_children[] = {
   { "info.json", &t_info_json },
   { "domain.xml", &t_domain_xml },
   { "memory", &t_memory },
+  { "files", &t_files },
   { NULL, NULL },
 };
 
@@ -538,6 +540,8 @@ node_ino (const struct node *n)
       }
   if (n->type == &t_temp_link)
     return child_ino (n->vm->ino, n->name);
+  if (n->type->guest) /* the guest's own numbers come with its files */
+    return child_ino (child_ino (n->snap->ino, "files"), n->name);
   for (const struct child *c = n->snap ? snapshot_children : vm_children;
        c->name; c++)
     if (c->type == n->type)
@@ -627,6 +631,8 @@ node_attrs_cheap (const struct node *n)
 
   if (n->type->host_file)
     return vm_is_local (n->vm);
+  if (n->type->guest)
+    return true; /* each directory is listed with its attributes */
   /* A whole disk's, once its map was read. */
   if (n->type->whole_disk)
     return vm_is_local (n->vm)
@@ -650,6 +656,8 @@ node_getattr (const struct node *n, const struct caller *c, struct stat *st)
   struct stat hs;
   int r;
 
+  if (t->guest)
+    return guest_getattr (n, st, node_ino (n));
   memset (st, 0, sizeof *st);
   if ((r = node_perms (n, st, &hs)) < 0)
     return r;
@@ -712,7 +720,8 @@ node_readdir (const struct node *n,
       struct stat st;
 
       child.type = c->type;
-      if (c->type->unlisted || (c->type->exists && !c->type->exists (&child)))
+      if (c->type->unlisted || (c->type->listed_if && !*c->type->listed_if)
+          || (c->type->exists && !c->type->exists (&child)))
         continue;
       memset (&st, 0, sizeof st);
       st.st_ino = node_ino (&child);
@@ -806,7 +815,9 @@ node_open (const struct node *n, const struct caller *c, int flags,
 
   h = xcalloc (1, sizeof *h);
   h->fd = -1;
-  if ((t->host_file || t->whole_disk) && !vm_is_local (n->vm))
+  if (t->guest && !t->render)
+    r = guest_open (n, c, h);
+  else if ((t->host_file || t->whole_disk) && !vm_is_local (n->vm))
     {
       /* Read through libvirt; pages from another open may be stale. */
       if (t->host_file)
@@ -863,6 +874,7 @@ handle_close (struct handle *h)
   if (h->exp)
     export_close (h->exp);
   remote_close (h->remote);
+  guestfiles_close (h->gfile);
   free (h->data);
   free (h->path);
   free (h);
@@ -882,6 +894,9 @@ handle_read (struct handle *h, char *buf, size_t size, off_t off)
 
   if (h->exp)
     return export_pread (h->exp, buf, size, (uint64_t)off);
+  if (h->gfile)
+    return (size_t)off >= h->len ? 0
+                                 : guestfiles_read (h->gfile, buf, size, off);
   if (h->remote)
     return (size_t)off >= h->len ? 0 : remote_read (h->remote, buf, size, off);
   if (h->fd >= 0)

@@ -303,6 +303,10 @@ fill (void *opaque, const char *name, const struct stat *st)
 
   if (++ctx->at <= ctx->from)
     return 0;
+  /* A guest's directory was listed with its entries' attributes (its
+   * fixed children, .vmsnapfs-error, carry none: no links). */
+  if (ctx->path && st && ctx->dir->type->guest && st->st_nlink)
+    return ctx->filler (ctx->buf, name, st, ctx->at, FUSE_FILL_DIR_PLUS);
   if (ctx->path && st && child_attrs (ctx, name, &full) == 0)
     return ctx->filler (ctx->buf, name, &full, ctx->at, FUSE_FILL_DIR_PLUS);
   return ctx->filler (ctx->buf, name, st, ctx->at, 0);

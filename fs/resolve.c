@@ -54,13 +54,14 @@ resolve_at (const char *path, struct node *n, const char **name, bool listing)
       n->fleet = f;
       if (d != 0 && tries == 0)
         {
+          free (n->gpath);
           fleet_put (f);
           if (d < 0)
             return d;
           continue;
         }
       if (r < 0)
-        fleet_put (f);
+        fleet_put (f); /* node_resolve freed N's guest path */
       return r;
     }
 }
@@ -80,6 +81,8 @@ resolve_path (const char *path, struct node *n)
 void
 node_release (struct node *n)
 {
+  free (n->gpath);
+  n->gpath = NULL;
   fleet_put ((struct vs_fleet *)n->fleet);
 }
 

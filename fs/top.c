@@ -133,7 +133,11 @@ node_resolve (const struct vs_fleet *f, const char *path, struct node *n)
       comp[len] = '\0';
       p += len;
       if ((r = resolve_child (n, comp)) < 0)
-        return r;
+        {
+          free (n->gpath);
+          n->gpath = NULL;
+          return r;
+        }
       memcpy (n->name, comp, len + 1);
     }
   return 0;

@@ -43,6 +43,8 @@ node_mkdir (const struct node *parent, const char *name)
 {
   if (!S_ISDIR (parent->type->mode))
     return -ENOTDIR;
+  if (parent->type->guest)
+    return -EROFS; /* a snapshot's files are read-only */
   if (!parent->type->mkdir)
     return -EPERM;
   return parent->type->mkdir (parent, name);
@@ -235,6 +237,8 @@ node_rename (const struct node *from_dir, const char *from,
           || strcmp (from_dir->host->name, to_dir->host->name) != 0
           || strcmp (from_dir->vm->uuid, to_dir->vm->uuid) != 0))
     return -EXDEV;
+  if (from_dir->type->guest || to_dir->type->guest)
+    return -EROFS;
   if (from_dir->type == &t_snapshots && to_dir->type == &t_snapshots)
     return host_snapshot_rename (from_dir->vm, from, to);
   if (from_dir->type != &t_vm || to_dir->type != &t_vm
@@ -254,6 +258,8 @@ node_rename (const struct node *from_dir, const char *from,
 int
 node_unlink (const struct node *dir, const char *name)
 {
+  if (dir->type->guest)
+    return -EROFS;
   if (dir->type == &t_snapshot)
     {
       /* File managers that empty a folder before they remove it (libfm,

@@ -65,6 +65,15 @@ int access_read_tree (const struct caller *c, const char *path, int depth,
 void access_disk_attrs (uid_t host_uid, gid_t host_gid, mode_t host_mode,
                         struct stat *st);
 
+/* What a snapshot's files/ shows (the guest's files: guest owners mean
+ * nothing on the host): root's, and the readers' with read and search.
+ * Sets ST's owner, group and permission bits. */
+void access_files_attrs (struct stat *st);
+
+/* Whether C may read the guest's files: root and the readers.  0 or
+ * -EACCES. */
+int access_files (const struct caller *c);
+
 /* What a directory or file that takes verbs shows: with operators, their
  * group with ST's owner's write.  Sets ST's group and permission bits. */
 void access_verb_attrs (struct stat *st);

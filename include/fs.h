@@ -28,6 +28,7 @@ struct node
   const struct vs_snapshot *snap; /* from the snapshot directory down */
   const struct vs_disk *disk;     /* a frozen volume */
   char name[256];                 /* the last component of the path */
+  char *gpath; /* below files/: the path in the guest (malloc'd), or NULL */
 };
 
 /* Resolve PATH ("/VM/snapshots/NAME/info", or "/HOST/VM/..." with several
@@ -71,8 +72,10 @@ struct handle
   int backing;   /* the kernel reads the frozen file itself: its id, or 0 */
   uint64_t node; /* with BACKING, the node's inode */
   uint64_t held; /* a frozen volume: its snapshot, held open (export.h) */
-  struct remote_file *remote; /* or a remote host's file (remote.h), of
-                                 LEN bytes */
+  struct remote_file *remote;    /* or a remote host's file (remote.h), of
+                                    LEN bytes */
+  struct guestfiles_file *gfile; /* or a guest's file (guestfiles.h), of
+                                    LEN bytes */
 };
 
 /* Read SIZE bytes at OFF of H into BUF.  Returns the count or -errno. */

@@ -8,7 +8,7 @@ PACKAGES="
   build-essential pkg-config
   libfuse3-dev libvirt-dev libjson-c-dev libcmocka-dev libnbd-dev
   fuse3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
-  libxml2-dev
+  libxml2-dev libguestfs-dev libguestfs-tools linux-image-amd64
   busybox-static cpio rsync tar restic borgbackup bc python3 util-linux procps
   debhelper dpkg-dev lintian inotify-tools libglib2.0-bin
 "

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "export.h"
+#include "guestfiles.h"
 #include "internal.h"
 #include "log.h"
 #include "util.h"
@@ -399,4 +401,13 @@ run_volume_tool (const char *what, const char *const argv[],
       return err && strstr (err, "No space") ? -ENOSPC : -EIO;
     }
   return 0;
+}
+
+int
+release_readers (uint64_t snap, bool volumes)
+{
+  int r = export_release_snapshot (snap, volumes);
+
+  return r < 0 ? r
+               : guestfiles_release_snapshot (snap, EXPORT_RELEASE_WAIT_MS);
 }

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "guestfiles.h"
 #include "statcache.h"
 #include "util.h"
 
@@ -216,6 +217,33 @@ test_stat_cached (void **state)
   free (file);
 }
 
+/* A guest's link is read inside the guest's tree: absolute targets and
+ * ".." past the root are made relative to the link's directory. */
+static void
+test_confine_link (void **state)
+{
+  static const struct
+  {
+    const char *link, *target, *expect;
+  } cases[] = {
+    { "/dir/sub/pw", "/etc/passwd", "../../etc/passwd" },
+    { "/pw", "/etc/passwd", "etc/passwd" },
+    { "/a/l", "b", "b" },                    /* inside: as it is */
+    { "/a/l", "../x/./y", "../x/./y" },      /* inside: as it is */
+    { "/a/l", "../../../../etc", "../etc" }, /* ".." stops at the root */
+    { "/a/b/l", "/", "../.." },
+    { "/l", "/", "." },
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    {
+      char *got = guestfiles_confine_link (cases[i].link, cases[i].target);
+      assert_string_equal (got, cases[i].expect);
+      free (got);
+    }
+}
+
 int
 main (void)
 {
@@ -227,6 +255,7 @@ main (void)
     cmocka_unit_test (test_format_size),
     cmocka_unit_test (test_format_duration),
     cmocka_unit_test (test_stat_cached),
+    cmocka_unit_test (test_confine_link),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
