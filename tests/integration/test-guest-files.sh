@@ -38,6 +38,8 @@ printf 'doomed\n' > "$r/doomed.txt"
 head -c 3145728 /dev/urandom > "$r/big.bin" # more than one read
 ln -s /etc/passwd "$r/dir/sub/pw"
 mkfifo "$r/fifo"
+odd=$(printf 'odd \377 name\tx') # any bytes but / and NUL
+printf 'odd\n' > "$r/$odd"
 printf 'second\n' > "$work/home/second.txt"
 mkfs.ext4 -q -F -L gfroot -d "$r" "$work/p1.img" 32M
 mkfs.ext4 -q -F -L gfhome -d "$work/home" "$work/p2.img" 16M
@@ -56,7 +58,7 @@ guest_exec gf 'mkdir -p /mnt && mount -t ext4 /dev/vdb1 /mnt && cat /mnt/note.tx
     grep -qx 'version one' || fail "the guest does not see its file system"
 guest_exec gf 'sync'
 
-mount_vmsnapfs -o files_idle=30
+mount_vmsnapfs -o files_idle=30,allow_other
 S=$MNT/$vm/snapshots
 mkdir "$S/s1" || fail "mkdir s1"
 # The guest changes a file, deletes one, and moves its /etc away: no
@@ -73,8 +75,10 @@ no_appliance || fail "an appliance started before anyone looked inside files/"
 
 # --- s1: an operating system, laid out as the guest mounts it --------------
 F1=$S/s1/files F2=$S/s2/files
+# s2's appliance starts meanwhile, on the other core.
+ls "$F2" >/dev/null &
+s2_look=$!
 assert_eq "version one" "$(cat "$F1/note.txt")" "note.txt at s1"
-[ "$(appliances)" -eq 1 ] || fail "one appliance for s1, not $(appliances)"
 assert_eq second "$(cat "$F1/home/second.txt")" "/home, the second partition, as fstab mounts it"
 [ -f "$F1/doomed.txt" ] || fail "doomed.txt is not in s1"
 cmp "$r/big.bin" "$F1/big.bin" || fail "big.bin differs"
@@ -87,10 +91,23 @@ assert_eq 2 "$(stat -c %h "$F1/note.txt")" "note.txt's links"
 assert_eq "$(stat -c %i "$F1/note.txt")" "$(stat -c %i "$F1/dir/hardlink")" \
     "a hard link's inode"
 assert_eq fifo "$(stat -c %F "$F1/fifo")" "a pipe"
+assert_eq odd "$(cat "$F1/$odd")" "a name of any bytes"
+ls "$F1" | grep -q '^odd' || fail "the odd name is not listed"
 
 # A link to /etc/passwd reads the guest's, never the host's.
 assert_eq ../../etc/passwd "$(readlink "$F1/dir/sub/pw")" "the link, kept inside"
 assert_eq guest-passwd-line "$(cat "$F1/dir/sub/pw")" "the link's target"
+
+# Root's alone (no readers group here): the guest's owners mean nothing on
+# the host.
+nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+help=$(mktemp -d /tmp/vmsnapfs-gf-help.XXXXXX)
+on_exit "rm -rf '$help'"
+chmod 755 "$help"
+install -m 0755 "$TOP/tests/integration/errno.py" "$help/errno.py"
+nobody ls "$S/s1" >/dev/null || fail "nobody cannot list the snapshot"
+assert_eq EACCES "$(nobody /usr/bin/python3 "$help/errno.py" open "$F1/note.txt" r)" \
+    "nobody opens a guest file"
 
 # Read-only.
 assert_eq EROFS "$(errno_of open "$F1/note.txt" w)" "open for writing"
@@ -109,6 +126,9 @@ assert_eq "$(cd "$r/dir" && find . | sort)" "$(cd "$work/untar/dir" && find . | 
     "the tree through tar"
 
 # --- s2: no operating system, one directory per file system ----------------
+wait "$s2_look" || fail "the first ls of s2's files/"
+# One appliance a snapshot, whoever reads.
+assert_eq 2 "$(appliances)" "appliances for two snapshots"
 assert_eq "vda vdb1 vdb2" "$(ls "$F2" | xargs)" "the file systems of s2"
 grep -q '^vda: ' "$F2/.vmsnapfs-error" ||
     fail ".vmsnapfs-error does not explain vda: $(cat "$F2/.vmsnapfs-error")"
@@ -132,7 +152,13 @@ assert_eq "version one" "$(cat "$F1/note.txt")" "s1 after s2 was merged"
 kill -9 "$DAEMON_PID"
 wait_for 30 no_appliance || fail "an appliance outlived the daemon's kill -9"
 stop_vmsnapfs
-mount_vmsnapfs -o files=visible
+mount_vmsnapfs -o files=visible,files_idle=2
 ls "$MNT/$vm/snapshots/s1" | grep -qx files || fail "files/ is not listed with files=visible"
+no_appliance || fail "an appliance started for a listing of the snapshot"
+
+# Unused, an appliance stops.
+assert_eq "version one" "$(cat "$MNT/$vm/snapshots/s1/files/note.txt")" "s1 after a restart"
+[ "$(appliances)" -eq 1 ] || fail "no appliance for s1 after the restart"
+wait_for 20 no_appliance || fail "the appliance outlived files_idle=2"
 stop_vmsnapfs
 wait_for 30 no_appliance || fail "an appliance outlived the unmount"
