@@ -80,6 +80,13 @@ int guest_getattr (const struct node *n, struct stat *st, uint64_t ino);
 int guest_open (const struct node *n, const struct caller *c,
                 struct handle *h);
 
+/* N's inode number; whether it reads what changed only; the owner, group
+ * and mode it shows into ST, and for a host file its stat into *HS (0 or
+ * -errno): for the opens of open.c (nodes.c). */
+uint64_t node_ino (const struct node *n);
+bool is_delta (const struct node *n);
+int node_perms (const struct node *n, struct stat *st, struct stat *hs);
+
 /* What N's VMs look like: listed, looked up (nodes.c). */
 int lookup_vm (const char *name, struct node *n);
 

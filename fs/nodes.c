@@ -23,7 +23,6 @@
 #include "chain.h"
 #include "export.h"
 #include "fs.h"
-#include "guestfiles.h"
 #include "links.h"
 #include "log.h"
 #include "remote.h"
@@ -339,7 +338,7 @@ against_parent (const struct node *n)
 }
 
 /* Whether N reads what changed only. */
-static bool
+bool
 is_delta (const struct node *n)
 {
   return n->type->delta && against_parent (n);
@@ -516,7 +515,7 @@ const struct node_type t_root = { .mode = S_IFDIR | 0755,
 /* --- attributes ------------------------------------------------------- */
 
 /* The inode number of N: stable for as long as what it shows exists. */
-static uint64_t
+uint64_t
 node_ino (const struct node *n)
 {
   if (n->type == &t_fleet)
@@ -581,7 +580,7 @@ remote_perms (const struct node *n, struct stat *st, struct stat *hs)
 
 /* The owner, group and mode N shows (access.h) into ST; for a host file,
  * its stat into *HS.  Returns 0 or -errno. */
-static int
+int
 node_perms (const struct node *n, struct stat *st, struct stat *hs)
 {
   const struct node_type *t = n->type;
@@ -745,182 +744,4 @@ node_readlink (const struct node *n, char *buf, size_t size)
   snprintf (buf, size, "%s", target);
   free (target);
   return 0;
-}
-
-/* --- open files ------------------------------------------------------- */
-
-/* Open host file FILE of N for H: the kernel reads it itself where it can
- * (*CACHE is PAGE_CACHE_HOST), or the daemon does. */
-static int
-open_host_file (const struct node *n, const char *file, struct handle *h,
-                enum page_cache *cache)
-{
-  struct stat st;
-  bool same, pass = passthrough_enabled ();
-
-  if ((h->fd = open (file, O_RDONLY | O_CLOEXEC)) < 0
-      || fstat (h->fd, &st) < 0)
-    return -errno;
-  if (backing_note_open (node_ino (n), h->fd, &st, &same,
-                         pass ? &h->backing : NULL)
-      < 0)
-    {
-      log_error ("VM '%s': '%s' of snapshot '%s' stands for another host "
-                 "file since a merge, and opens from before it still read "
-                 "the old one: EBUSY until they are closed.",
-                 n->vm->name, n->name, n->snap->name);
-      return -EBUSY;
-    }
-  if (!same)
-    *cache = PAGE_CACHE_DROP;
-  if (h->backing > 0)
-    {
-      h->node = node_ino (n);
-      *cache = PAGE_CACHE_HOST;
-      return 0;
-    }
-  /* Never cached by FUSE while the file may be passed through: the kernel
-   * allows no cached open of a node beside a passed-through one. */
-  if (pass)
-    *cache = PAGE_CACHE_NONE;
-  /* Backup tools read front to back: read ahead further. */
-  posix_fadvise (h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  return 0;
-}
-
-int
-node_open (const struct node *n, const struct caller *c, int flags,
-           struct handle **out, enum page_cache *cache)
-{
-  const struct node_type *t = n->type;
-  struct handle *h;
-  struct stat st, hs;
-  int r = 0;
-
-  *out = NULL;
-  *cache = t->volatile_content ? PAGE_CACHE_NONE : PAGE_CACHE_KEEP;
-  if (S_ISDIR (t->mode))
-    return -EISDIR;
-  if (((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && !t->write)
-    return -EROFS;
-  /* The kernel checked the mode; a wrong mode in one place must still
-   * not leak a disk's bytes, nor make root run qemu for anyone. */
-  if (t->disk && (r = node_perms (n, &st, &hs)) == 0
-      && (r = access_read (c, &st)) < 0)
-    log_warning ("Refused uid %u a read of '%s' of snapshot '%s' of VM "
-                 "'%s': not permitted by its mode.",
-                 (unsigned)c->uid, n->name, n->snap->name, n->vm->name);
-  if (r < 0)
-    return r;
-
-  h = xcalloc (1, sizeof *h);
-  h->fd = -1;
-  if (t->guest && !t->render)
-    r = guest_open (n, c, h);
-  else if ((t->host_file || t->whole_disk) && !vm_is_local (n->vm))
-    {
-      /* Read through libvirt; pages from another open may be stale. */
-      if (t->host_file)
-        {
-          h->len = (size_t)hs.st_size;
-          r = remote_open (n->vm->host, t->host_file (n), &h->remote);
-        }
-      else
-        {
-          h->len = (size_t)n->disk->virtual_size;
-          r = remote_open_disk (n->vm->host, node_ino (n), n->disk->volume,
-                                n->disk->virtual_size, &h->remote);
-        }
-      *cache = PAGE_CACHE_DROP;
-      if (r == 0 && !t->root_only)
-        export_hold (h->held = n->snap->ino);
-    }
-  else if (t->host_file)
-    {
-      r = open_host_file (n, t->host_file (n), h, cache);
-      /* A merge of the snapshot writes into its frozen volumes. */
-      if (r == 0 && !t->root_only)
-        export_hold (h->held = n->snap->ino);
-    }
-  else if (t->whole_disk)
-    r = export_open (n->snap->ino, n->disk->target, n->disk->volume,
-                     n->disk->format, n->disk->virtual_size, is_delta (n),
-                     &h->exp);
-  else if (t->render)
-    h->data = t->render (n, &h->len);
-  else if (t->generate)
-    r = t->generate (n, &h->data, &h->len);
-  else
-    r = -EINVAL; /* a link */
-
-  if (r < 0)
-    handle_close (h);
-  else
-    *out = h;
-  return r;
-}
-
-void
-handle_close (struct handle *h)
-{
-  if (h == NULL)
-    return;
-  if (h->backing > 0)
-    backing_end (h->node);
-  if (h->held)
-    export_unhold (h->held);
-  if (h->fd >= 0)
-    close (h->fd);
-  if (h->exp)
-    export_close (h->exp);
-  remote_close (h->remote);
-  guestfiles_close (h->gfile);
-  free (h->data);
-  free (h->path);
-  free (h);
-}
-
-void
-handle_flush (struct handle *h)
-{
-  if (h->exp)
-    export_flush (h->exp);
-}
-
-ssize_t
-handle_read (struct handle *h, char *buf, size_t size, off_t off)
-{
-  ssize_t n;
-
-  if (h->exp)
-    return export_pread (h->exp, buf, size, (uint64_t)off);
-  if (h->gfile)
-    return (size_t)off >= h->len ? 0
-                                 : guestfiles_read (h->gfile, buf, size, off);
-  if (h->remote)
-    return (size_t)off >= h->len ? 0 : remote_read (h->remote, buf, size, off);
-  if (h->fd >= 0)
-    return (n = pread (h->fd, buf, size, off)) < 0 ? -errno : n;
-  if ((size_t)off >= h->len)
-    return 0;
-  n = (ssize_t)(size < h->len - (size_t)off ? size : h->len - (size_t)off);
-  memcpy (buf, h->data + off, (size_t)n);
-  return n;
-}
-
-off_t
-handle_seek (struct handle *h, off_t off, int whence)
-{
-  off_t r;
-
-  if (off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE))
-    return -EINVAL;
-  if (h->exp)
-    return (off_t)export_seek (h->exp, (uint64_t)off, whence == SEEK_DATA);
-  if (h->fd >= 0)
-    return (r = lseek (h->fd, off, whence)) < 0 ? -errno : r;
-  /* Generated content is all data. */
-  if ((size_t)off >= h->len)
-    return -ENXIO;
-  return whence == SEEK_DATA ? off : (off_t)h->len;
 }
