@@ -37,15 +37,18 @@ get (const struct node *n, struct guestfiles **out)
   struct guest_drive *d = xcalloc (n->snap->ndisks, sizeof *d);
   char *label
       = xasprintf ("VM '%s', snapshot '%s'", n->vm->name, n->snap->name);
+  size_t k = 0;
   int r;
 
+  /* The disks frozen at the snapshot, in the guest's order. */
   for (size_t i = 0; i < n->snap->ndisks; i++)
-    {
-      d[i].path = n->snap->disks[i].volume;
-      d[i].format = n->snap->disks[i].format;
-      d[i].target = n->snap->disks[i].target;
-    }
-  r = guestfiles_get (n->snap->ino, d, n->snap->ndisks, label, out);
+    if (n->snap->disks[i].volume && n->snap->disks[i].format)
+      {
+        d[k].path = n->snap->disks[i].volume;
+        d[k].format = n->snap->disks[i].format;
+        d[k++].target = n->snap->disks[i].target;
+      }
+  r = guestfiles_get (n->snap->ino, d, k, label, out);
   free (d);
   free (label);
   return r;
