@@ -125,6 +125,16 @@ cmp "$r/big.bin" "$work/untar/big.bin" || fail "big.bin through tar"
 assert_eq "$(cd "$r/dir" && find . | sort)" "$(cd "$work/untar/dir" && find . | sort)" \
     "the tree through tar"
 
+# A file manager's copy: GIO's (Nautilus, PCManFM, Thunar), attributes
+# kept; its listing with every attribute.
+out=$(gio list -a '*' "$F1/dir") || fail "gio list -a: $out"
+echo "$out" | grep -q "^hardlink	" || fail "gio list lacks hardlink: $out"
+gio copy -p "$F1/big.bin" "$work/gio-big.bin" || fail "gio copy"
+cmp "$r/big.bin" "$work/gio-big.bin" || fail "big.bin through gio copy"
+gio copy -p "$F1/note.txt" "$work/gio-note.txt" || fail "gio copy of note.txt"
+assert_eq "$(stat -c %Y "$r/note.txt")" "$(stat -c %Y "$work/gio-note.txt")" \
+    "note.txt's time through gio copy -p"
+
 # --- s2: no operating system, one directory per file system ----------------
 wait "$s2_look" || fail "the first ls of s2's files/"
 # One appliance a snapshot, whoever reads.
