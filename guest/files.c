@@ -81,6 +81,7 @@ static pthread_cond_t reg_cond = PTHREAD_COND_INITIALIZER;
 static struct guestfiles *all;
 static unsigned idle_seconds = 60;
 static bool reaper_started, reaper_stop;
+static bool tcg_only; /* KVM failed once: TCG from then on */
 static pthread_t reaper;
 
 /* --- names and attributes --------------------------------------------- */
@@ -201,34 +202,75 @@ mount_inspected (struct guestfiles *gf, const char *root)
   free_strings (mps);
 }
 
-/* No operating system: each file system in a directory of its own. */
+/* An empty directory for file system NAME, and the line that says why it
+ * shows nothing (TYPE: libguestfs's name of what is there). */
+static void
+show_unreadable (struct guestfiles *gf, const char *name, const char *type)
+{
+  if (strcmp (type, "crypto_LUKS") == 0)
+    add_error (gf, "%s: encrypted (LUKS), and vmsnapfs has no key", name);
+  else if (strcmp (type, "unknown") == 0 || type[0] == '\0')
+    add_error (gf, "%s: no file system that libguestfs can read", name);
+  else
+    add_error (gf, "%s: %s, which libguestfs cannot read", name, type);
+}
+
+/* Mount DEV of TYPE at a directory of its own, or say why not. */
+static void
+mount_one (struct guestfiles *gf, const char *dev, const char *type,
+           bool readable)
+{
+  char *name = fs_dir_name (gf, dev), *mp = xasprintf ("/%s", name);
+
+  if (guestfs_mkmountpoint (gf->g, mp) < 0)
+    add_error (gf, "%s: %s", name, guestfs_last_error (gf->g));
+  else if (!readable)
+    show_unreadable (gf, name, type);
+  else if (guestfs_mount_ro (gf->g, dev, mp) < 0)
+    add_error (gf, "%s (%s): %s", name, type, guestfs_last_error (gf->g));
+  free (name);
+  free (mp);
+}
+
+static bool
+listed (char **fss, const char *dev)
+{
+  for (size_t i = 0; fss && fss[i] && fss[i + 1]; i += 2)
+    if (strcmp (fss[i], dev) == 0)
+      return true;
+  return false;
+}
+
+/* No operating system: each file system in a directory of its own, and
+ * each partition that holds none (libguestfs lists no encrypted ones)
+ * empty, with its reason. */
 static void
 mount_each (struct guestfiles *gf)
 {
   char **fss = guestfs_list_filesystems (gf->g);
-  for (size_t i = 0; fss && fss[i] && fss[i + 1]; i += 2)
-    {
-      const char *dev = fss[i], *type = fss[i + 1];
-      char *name, *mp;
+  char **parts = guestfs_list_partitions (gf->g);
 
-      if (strcmp (type, "swap") == 0)
-        continue;
-      name = fs_dir_name (gf, dev);
-      mp = xasprintf ("/%s", name);
-      if (guestfs_mkmountpoint (gf->g, mp) < 0)
-        add_error (gf, "%s: %s", name, guestfs_last_error (gf->g));
-      else if (strcmp (type, "unknown") == 0)
-        add_error (gf, "%s: no file system that libguestfs can read", name);
-      else if (strcmp (type, "crypto_LUKS") == 0)
-        add_error (gf, "%s: encrypted (LUKS), and vmsnapfs has no key", name);
-      else if (guestfs_mount_ro (gf->g, dev, mp) < 0)
-        add_error (gf, "%s (%s): %s", name, type, guestfs_last_error (gf->g));
-      free (name);
-      free (mp);
-    }
   if (fss == NULL)
     add_error (gf, "the disks: %s", guestfs_last_error (gf->g));
+  for (size_t i = 0; fss && fss[i] && fss[i + 1]; i += 2)
+    if (strcmp (fss[i + 1], "swap") != 0)
+      mount_one (gf, fss[i], fss[i + 1],
+                 strcmp (fss[i + 1], "unknown") != 0
+                     && strcmp (fss[i + 1], "crypto_LUKS") != 0);
+  for (size_t i = 0; parts && parts[i]; i++)
+    if (!listed (fss, parts[i]))
+      {
+        /* Swap holds no files; LVM and RAID members show as the volumes
+         * made of them. */
+        char *type = guestfs_vfs_type (gf->g, parts[i]);
+        if (type == NULL
+            || (strcmp (type, "swap") != 0 && strcmp (type, "LVM2_member") != 0
+                && strcmp (type, "linux_raid_member") != 0))
+          mount_one (gf, parts[i], type ? type : "", false);
+        free (type);
+      }
   free_strings (fss);
+  free_strings (parts);
 }
 
 /* A handle with the drives added, launched; TCG when asked. */
@@ -281,16 +323,19 @@ start (struct guestfiles *gf, const struct guest_drive *drives, size_t n,
   struct guestfs_statns *root;
   const char *settings = getenv ("LIBGUESTFS_BACKEND_SETTINGS");
 
-  gf->g = launch (drives, n, false, &err);
+  bool tcg = __atomic_load_n (&tcg_only, __ATOMIC_RELAXED);
+
   /* Where KVM is there but unusable (nested, say), qemu fails: once more
-   * with TCG, slower but sure. */
-  if (gf->g == NULL && !(settings && strstr (settings, "force_tcg")))
+   * with TCG, slower but sure, and TCG from then on. */
+  gf->g = launch (drives, n, tcg, &err);
+  if (gf->g == NULL && !tcg && !(settings && strstr (settings, "force_tcg")))
     {
       log_warning ("%s: libguestfs did not start (%s); again without KVM.",
                    label, err);
       free (err);
       err = NULL;
-      gf->g = launch (drives, n, true, &err);
+      if ((gf->g = launch (drives, n, true, &err)) != NULL)
+        __atomic_store_n (&tcg_only, true, __ATOMIC_RELAXED);
     }
   if (gf->g == NULL)
     {

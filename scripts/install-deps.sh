@@ -9,6 +9,7 @@ PACKAGES="
   libfuse3-dev libvirt-dev libjson-c-dev libcmocka-dev libnbd-dev
   fuse3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
   libxml2-dev libguestfs-dev libguestfs-tools linux-image-amd64
+  e2fsprogs fdisk cryptsetup-bin
   busybox-static cpio rsync tar restic borgbackup bc python3 util-linux procps
   debhelper dpkg-dev lintian inotify-tools libglib2.0-bin
 "

@@ -7,8 +7,8 @@
 # system.
 . "$(dirname "$0")/functions.sh"
 
-command -v mkfs.ext4 >/dev/null && command -v sfdisk >/dev/null ||
-    skip "mkfs.ext4 and sfdisk are needed"
+command -v mkfs.ext4 >/dev/null && command -v sfdisk >/dev/null &&
+    command -v cryptsetup >/dev/null || skip "mkfs.ext4, sfdisk and cryptsetup are needed"
 # No KVM for the appliance on these machines (see ENVIRONMENT): the daemon
 # would find that out itself, a launch later.
 export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
@@ -43,11 +43,16 @@ printf 'odd\n' > "$r/$odd"
 printf 'second\n' > "$work/home/second.txt"
 mkfs.ext4 -q -F -L gfroot -d "$r" "$work/p1.img" 32M
 mkfs.ext4 -q -F -L gfhome -d "$work/home" "$work/p2.img" 16M
+# A third partition encrypted, whose key vmsnapfs never has.
+truncate -s 12M "$work/p3.img"
+printf 'not-given' | cryptsetup luksFormat --batch-mode --type luks1 \
+    --pbkdf-force-iterations 1000 "$work/p3.img" - || fail "luksFormat"
 truncate -s 64M "$work/disk.raw"
-printf 'label: dos\nstart=2048, size=65536, type=83\nstart=67584, size=32768, type=83\n' |
+printf 'label: dos\nstart=2048, size=65536, type=83\nstart=67584, size=32768, type=83\nstart=100352, size=24576, type=83\n' |
     sfdisk -q "$work/disk.raw"
 dd if="$work/p1.img" of="$work/disk.raw" bs=512 seek=2048 conv=notrunc status=none
 dd if="$work/p2.img" of="$work/disk.raw" bs=512 seek=67584 conv=notrunc status=none
+dd if="$work/p3.img" of="$work/disk.raw" bs=512 seek=100352 conv=notrunc status=none
 
 # The guest counts on vda only: vdb keeps its partition table.
 GUEST_AGENT=yes GUEST_CMDLINE=vmsnapfs.count=vda vm_define gf 2
@@ -139,10 +144,14 @@ assert_eq "$(stat -c %Y "$r/note.txt")" "$(stat -c %Y "$work/gio-note.txt")" \
 wait "$s2_look" || fail "the first ls of s2's files/"
 # One appliance a snapshot, whoever reads.
 assert_eq 2 "$(appliances)" "appliances for two snapshots"
-assert_eq "vda vdb1 vdb2" "$(ls "$F2" | xargs)" "the file systems of s2"
+assert_eq "vda vdb1 vdb2 vdb3" "$(ls "$F2" | xargs)" "the file systems of s2"
+# vda is the guest's counting disk, vdb3 encrypted: empty, and explained.
 grep -q '^vda: ' "$F2/.vmsnapfs-error" ||
     fail ".vmsnapfs-error does not explain vda: $(cat "$F2/.vmsnapfs-error")"
+grep -q '^vdb3: encrypted' "$F2/.vmsnapfs-error" ||
+    fail ".vmsnapfs-error does not explain vdb3: $(cat "$F2/.vmsnapfs-error")"
 [ -z "$(ls -A "$F2/vda")" ] || fail "vda is not an empty directory"
+[ -z "$(ls -A "$F2/vdb3")" ] || fail "vdb3 is not an empty directory"
 assert_eq "version two" "$(cat "$F2/vdb1/note.txt")" "note.txt at s2"
 [ ! -e "$F2/vdb1/doomed.txt" ] || fail "doomed.txt, deleted before s2, is in s2"
 assert_eq second "$(cat "$F2/vdb2/second.txt")" "the second partition at s2"
