@@ -38,6 +38,7 @@ printf 'doomed\n' > "$r/doomed.txt"
 head -c 3145728 /dev/urandom > "$r/big.bin" # more than one read
 ln -s /etc/passwd "$r/dir/sub/pw"
 mkfifo "$r/fifo"
+mknod "$r/null" c 1 3 # the host's /dev/null, were it opened as the host's
 odd=$(printf 'odd \377 name\tx') # any bytes but / and NUL
 printf 'odd\n' > "$r/$odd"
 printf 'second\n' > "$work/home/second.txt"
@@ -96,6 +97,9 @@ assert_eq 2 "$(stat -c %h "$F1/note.txt")" "note.txt's links"
 assert_eq "$(stat -c %i "$F1/note.txt")" "$(stat -c %i "$F1/dir/hardlink")" \
     "a hard link's inode"
 assert_eq fifo "$(stat -c %F "$F1/fifo")" "a pipe"
+assert_eq "character special file 0,0" "$(stat -c '%F %t,%T' "$F1/null")" \
+    "a device node, shown with no device numbers"
+assert_eq EACCES "$(errno_of open "$F1/null" r)" "a device node opened (nodev)"
 assert_eq odd "$(cat "$F1/$odd")" "a name of any bytes"
 ls "$F1" | grep -q '^odd' || fail "the odd name is not listed"
 
