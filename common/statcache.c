@@ -29,21 +29,10 @@ static pthread_mutex_t locks[LOCKS] = {
   [0 ... LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/* FNV-1a. */
-static size_t
-hash (const char *s)
-{
-  uint64_t h = 14695981039346656037ULL;
-
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return (size_t)h;
-}
-
 int
 stat_cached (const char *path, struct stat *st)
 {
-  size_t i = hash (path) & (SLOTS - 1);
+  size_t i = (size_t)hash_strings (path, NULL) & (SLOTS - 1);
   pthread_mutex_t *lock = &locks[i % LOCKS];
   struct slot *s = &slots[i];
   long long now = now_ms ();

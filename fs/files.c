@@ -79,8 +79,7 @@ static int
 lookup_guest (const char *name, struct node *n)
 {
   struct guestfiles *gf;
-  char *path = xasprintf (
-      "%s/%s", n->gpath && strcmp (n->gpath, "/") ? n->gpath : "", name);
+  char *path = xasprintf ("%s/%s", n->gpath ? n->gpath : "", name);
   struct stat st;
   int r;
 
@@ -126,17 +125,26 @@ link_guest (const struct node *n)
   return target ? target : xstrdup ("");
 }
 
-/* Some file system shows nothing, or libguestfs did not start. */
-static bool
-has_errors (const struct node *n)
+/* Why some file systems show nothing, or that libguestfs did not start:
+ * malloc'd, or NULL when every one shows. */
+static char *
+errors_of (const struct node *n)
 {
   struct guestfiles *gf;
   char *e;
 
   if (get (n, &gf) < 0)
-    return true;
+    return xstrdup ("libguestfs did not start: see the daemon's log\n");
   e = guestfiles_errors (gf);
   guestfiles_put (gf);
+  return e;
+}
+
+static bool
+has_errors (const struct node *n)
+{
+  char *e = errors_of (n);
+
   free (e);
   return e != NULL;
 }
@@ -144,16 +152,8 @@ has_errors (const struct node *n)
 static char *
 render_errors (const struct node *n, size_t *len)
 {
-  struct guestfiles *gf;
-  char *e = NULL;
+  char *e = errors_of (n);
 
-  if (get (n, &gf) == 0)
-    {
-      e = guestfiles_errors (gf);
-      guestfiles_put (gf);
-    }
-  else
-    e = xstrdup ("libguestfs did not start: see the daemon's log\n");
   *len = e ? strlen (e) : 0;
   return e ? e : xstrdup ("");
 }
