@@ -112,6 +112,7 @@ struct dom_xml
   size_t ndisks;
   struct dom_disk *disks;
   struct vs_meta meta;
+  bool emulated; /* <domain type='qemu'>: QEMU emulates the CPU (TCG) */
 };
 
 /* One external disk of a snapshot. */

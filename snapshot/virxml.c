@@ -181,6 +181,8 @@ dom_xml_parse (const char *xml, struct dom_xml **out)
   dx->ndisks = read_disks (
       &d, "/domain/devices/disk[@device='disk' and @type='file']", &dx->disks);
   meta_read_doc (&d, &dx->meta);
+  CLEANUP_FREE char *type = xd_string (&d, NULL, "string(/domain/@type)");
+  dx->emulated = type != NULL && strcmp (type, "qemu") == 0;
   xd_close (&d);
   *out = dx;
   return 0;

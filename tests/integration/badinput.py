@@ -36,11 +36,13 @@ def state():
     """What must not change: snapshots, current, state, disks, mode, files."""
     out = []
     for vm in (VM, OTHER):
-        out.append(virsh("snapshot-list", vm, "--tree"))
-        out.append(virsh("snapshot-current", vm, "--name"))
-        out.append(virsh("domstate", vm))
-        out.append(virsh("domblklist", vm))
-        out.append(virsh("metadata", vm, "https://vmsnapfs.org/xmlns/domain/1"))
+        # One virsh for the five questions (a command line of commands
+        # split by ';'): it runs each one even after one fails, and costs
+        # one connection, not five, on each of the table's lines.
+        out.append(virsh("; ".join(c % vm for c in (
+            "snapshot-list %s --tree", "snapshot-current %s --name",
+            "domstate %s", "domblklist %s",
+            "metadata %s https://vmsnapfs.org/xmlns/domain/1"))))
         d = "/var/lib/libvirt/images/" + vm
         out.append(" ".join(sorted(os.listdir(d))))
     return "\n".join(out)

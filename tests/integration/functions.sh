@@ -70,6 +70,7 @@ fail() {
 _diagnose() {
     for _vm in ${_vms:-}; do
         echo "--- $_vm: $(virsh -q domstate "$_vm" 2>&1), console ends with:"
+        grep -m 1 'Kernel panic' "/var/lib/libvirt/images/$_vm/console.log" 2>/dev/null || true
         tail -n 5 "/var/lib/libvirt/images/$_vm/console.log" 2>/dev/null || true
     done
     if [ -n "${DAEMON_LOG:-}" ] && [ -s "$DAEMON_LOG" ]; then

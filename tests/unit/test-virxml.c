@@ -184,6 +184,12 @@ test_domain (void **state)
   assert_string_equal (d->disks[0].source, "/img/vda.s1.qcow2");
   assert_string_equal (d->disks[0].format, "qcow2");
   assert_string_equal (d->meta.snapshot_mode, "disk");
+  assert_true (d->emulated);
+  dom_xml_free (d);
+
+  /* A guest on KVM is not emulated: its memory is saved live. */
+  assert_int_equal (dom_xml_parse ("<domain type='kvm'/>", &d), 0);
+  assert_false (d->emulated);
   dom_xml_free (d);
 
   /* The mode in another namespace is not ours. */
