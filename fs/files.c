@@ -40,6 +40,15 @@ get (const struct node *n, struct guestfiles **out)
   size_t k = 0;
   int r;
 
+  if (snapshot_readers_held (n->vm, n->snap->ino))
+    {
+      log_error ("%s: its files are not read now: an operation is about to "
+                 "change its volumes.",
+                 label);
+      free (d);
+      free (label);
+      return -EBUSY;
+    }
   /* The disks frozen at the snapshot, in the guest's order. */
   for (size_t i = 0; i < n->snap->ndisks; i++)
     if (n->snap->disks[i].volume && n->snap->disks[i].format)

@@ -82,6 +82,14 @@ node_open (const struct node *n, const struct caller *c, int flags,
                  (unsigned)c->uid, n->name, n->snap->name, n->vm->name);
   if (r < 0)
     return r;
+  if ((t->host_file || t->whole_disk || t->guest) && n->snap
+      && snapshot_readers_held (n->vm, n->snap->ino))
+    {
+      log_error ("Refused an open of '%s' of snapshot '%s' of VM '%s': an "
+                 "operation is about to change its volumes.",
+                 n->name, n->snap->name, n->vm->name);
+      return -EBUSY;
+    }
 
   h = xcalloc (1, sizeof *h);
   h->fd = -1;

@@ -233,6 +233,11 @@ int host_vm_command (const struct vs_vm *vm, const char *command);
 /* Set VM's snapshot mode: "memory", "disk" or "quiesce". */
 int host_set_snapshot_mode (const struct vs_vm *vm, const char *mode);
 
+/* Whether an operation on VM under way is about to change snapshot SNAP's
+ * volumes (a merge, a rename): its whole disks, frozen volumes and guest
+ * files are not opened meanwhile (EBUSY). */
+bool snapshot_readers_held (const struct vs_vm *vm, uint64_t snap);
+
 /* Preview SNAP on VM (shut off): its disks on new volumes over SNAP's,
  * the state it had kept for undo; resume set where SNAP has memory. */
 int host_preview (const struct vs_vm *vm, const char *snap);

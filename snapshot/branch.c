@@ -111,7 +111,7 @@ branch_plan (const struct vs_vm *vm, virDomainPtr dom,
   /* The branches' volumes are rewritten: no snapshot's files may be read
    * through them meanwhile. */
   for (size_t i = 0; i < vm->nsnaps && r == 0; i++)
-    if ((r = release_readers (vm->snaps[i]->ino, true)) < 0)
+    if ((r = release_readers (vm, vm->snaps[i]->ino, true)) < 0)
       log_error ("VM '%s': snapshot '%s' cannot be deleted while the files "
                  "of snapshot '%s' are read.",
                  vm->name, snap->name, vm->snaps[i]->name);

@@ -73,7 +73,7 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
   if ((r = lookup_domain (vm, &dom)) < 0)
     ;
   /* Its whole disks must not be read while their volumes change. */
-  else if ((r = release_readers (snap->ino, true)) < 0)
+  else if ((r = release_readers (vm, snap->ino, true)) < 0)
     log_error ("VM '%s': snapshot '%s' cannot be deleted while its whole "
                "disks or frozen volumes are read.",
                vm->name, name);

@@ -76,9 +76,10 @@ int lookup_domain (const struct vs_vm *vm, virDomainPtr *dom);
 
 /* Stop what reads snapshot SNAP's files before they change: its whole
  * disks' helpers, with VOLUMES its frozen volumes' opens, and the reader
- * of its guest files (export.h, guestfiles.h).  0, or -EBUSY (logged)
- * when one of them is open. */
-int release_readers (uint64_t snap, bool volumes);
+ * of its guest files (export.h, guestfiles.h); VM's operation, under way,
+ * keeps new ones out until it ends (snapshot_readers_held).  0, or -EBUSY
+ * (logged) when one of them is open. */
+int release_readers (const struct vs_vm *vm, uint64_t snap, bool volumes);
 
 /* Begin an operation on VM: -EBUSY when another one is under way.  End
  * it after host_sync: the next operation may plan from the view, which

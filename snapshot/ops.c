@@ -22,6 +22,8 @@ struct busy
   const struct host *host;
   char uuid[VIR_UUID_STRING_BUFLEN];
   virConnectPtr conn; /* the operation's own (host_open_own), or NULL */
+  uint64_t *held;     /* snapshots whose readers it stopped: no new ones */
+  size_t nheld;
 };
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct busy *busy;
@@ -58,6 +60,8 @@ vm_op_begin (const struct vs_vm *vm)
   busy = xrealloc (busy, (nbusy + 1) * sizeof *busy);
   busy[nbusy].host = vm->host;
   busy[nbusy].conn = NULL;
+  busy[nbusy].held = NULL;
+  busy[nbusy].nheld = 0;
   strcpy (busy[nbusy++].uuid, vm->uuid);
   pthread_mutex_unlock (&busy_lock);
 
@@ -123,6 +127,7 @@ vm_op_end (const struct vs_vm *vm)
   if ((i = find_busy (vm)) >= 0)
     {
       c = busy[i].conn;
+      free (busy[i].held);
       memmove (&busy[i], &busy[i + 1], (nbusy - (size_t)i - 1) * sizeof *busy);
       nbusy--;
     }
@@ -404,10 +409,34 @@ run_volume_tool (const char *what, const char *const argv[],
 }
 
 int
-release_readers (uint64_t snap, bool volumes)
+release_readers (const struct vs_vm *vm, uint64_t snap, bool volumes)
 {
-  int r = export_release_snapshot (snap, volumes);
+  ssize_t i;
+  int r;
 
+  /* New readers first: one that came between the release and the view
+   * that shows the change would read the volumes as they change. */
+  pthread_mutex_lock (&busy_lock);
+  if ((i = find_busy (vm)) >= 0)
+    {
+      busy[i].held = xrealloc (busy[i].held,
+                               (busy[i].nheld + 1) * sizeof *busy[i].held);
+      busy[i].held[busy[i].nheld++] = snap;
+    }
+  pthread_mutex_unlock (&busy_lock);
+  r = export_release_snapshot (snap, volumes);
   return r < 0 ? r
                : guestfiles_release_snapshot (snap, EXPORT_RELEASE_WAIT_MS);
+}
+
+bool
+snapshot_readers_held (const struct vs_vm *vm, uint64_t snap)
+{
+  SCOPED_LOCK (&busy_lock);
+  ssize_t i = find_busy (vm);
+
+  for (size_t k = 0; i >= 0 && k < busy[i].nheld; k++)
+    if (busy[i].held[k] == snap)
+      return true;
+  return false;
 }

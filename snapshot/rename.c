@@ -190,7 +190,7 @@ check (const struct vs_vm *vm, virDomainPtr dom, const struct vs_meta *m,
     }
   /* Open whole disks are known by the snapshot's inode, which its name
    * makes. */
-  if (release_readers (snap->ino, false) < 0)
+  if (release_readers (vm, snap->ino, false) < 0)
     {
       log_error ("VM '%s': cannot rename '%s' while its whole disks are "
                  "read.",
