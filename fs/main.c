@@ -323,8 +323,7 @@ main (int argc, char *argv[])
   if (opts.nhosts == 0 && add_host (&opts, NULL, DEFAULT_URI) < 0)
     goto out;
   merge_set_bandwidth (opts.merge_bandwidth);
-  if (opts.files_idle)
-    guestfiles_configure (opts.files_idle);
+  guestfiles_configure (opts.files_idle);
   if (opts.files && strcmp (opts.files, "visible") == 0)
     files_listed = true;
   else if (opts.files && strcmp (opts.files, "hidden") != 0)

@@ -287,7 +287,12 @@ launch (const struct guest_drive *drives, size_t n, bool tcg, char **err)
   guestfs_set_error_handler (g, NULL, NULL);
   /* The libvirt backend would show its appliance as a VM of the host. */
   if (getenv ("LIBGUESTFS_BACKEND") == NULL)
-    guestfs_set_backend (g, "direct");
+    {
+      guestfs_set_backend (g, "direct");
+      /* Not for libvirt's: its qemu runs as another user. */
+      if (guest_tmpdir ())
+        guestfs_set_tmpdir (g, guest_tmpdir ());
+    }
   guestfs_set_recovery_proc (g, 1);
   if (tcg)
     {
@@ -468,7 +473,9 @@ reaper_main (void *arg)
 void
 guestfiles_configure (unsigned seconds)
 {
-  idle_seconds = seconds;
+  if (seconds)
+    idle_seconds = seconds;
+  guest_tmpdir_sweep (NULL);
 }
 
 int
@@ -594,6 +601,7 @@ guestfiles_shutdown (void)
       list = gf->next;
       gf_free (gf);
     }
+  guest_tmpdir_remove ();
 }
 
 /* --- directories ------------------------------------------------------ */

@@ -35,6 +35,17 @@ struct guest_drive
   const char *target; /* "vda" */
 };
 
+/* The directory where this daemon's handles keep libguestfs's temporary
+ * files, made at the first call, when the directories of daemons that died
+ * (by SIGKILL: no guestfs_close removed theirs) are removed from $TMPDIR;
+ * NULL when it cannot be made (libguestfs then uses its own).  Removed by
+ * guest_tmpdir_remove. */
+const char *guest_tmpdir (void);
+void guest_tmpdir_remove (void);
+/* Remove from BASE ($TMPDIR when NULL) the directories of daemons that no
+ * longer run. */
+void guest_tmpdir_sweep (const char *base);
+
 /* The snapshot's handle, started if need be: a reference the caller puts
  * back with guestfiles_put.  SNAP names the snapshot (its inode), LABEL
  * it in the log.  Returns 0, or -EIO when libguestfs cannot start (logged;
@@ -80,7 +91,9 @@ char *guestfiles_errors (struct guestfiles *gf);
  * closed), logged; else 0. */
 int guestfiles_release_snapshot (uint64_t snap, long wait_ms);
 
-/* How long an unused handle lives, in seconds (default 60). */
+/* How long an unused handle lives, in seconds (0: the default, 60); and
+ * the temporary directories of daemons that died, removed now
+ * (guest_tmpdir_sweep). */
 void guestfiles_configure (unsigned idle_seconds);
 
 /* Stop every handle (unmount). */

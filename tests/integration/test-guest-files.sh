@@ -172,10 +172,17 @@ assert_eq "version one" "$(cat "$F1/note.txt")" "s1 after s2 was merged"
 
 # --- no appliance outlives the daemon --------------------------------------
 [ "$(appliances)" -ge 1 ] || fail "no appliance for s1"
+# libguestfs's temporary files (its overlays), in a directory of the
+# daemon's: a daemon killed leaves it, the next one removes it.
+tmpdirs=$(ls -d "${TMPDIR:-/tmp}"/vmsnapfs-guestfs.* 2>/dev/null)
+[ "$(echo "$tmpdirs" | wc -w)" -eq 1 ] ||
+    fail "not one temporary directory for libguestfs: '$tmpdirs'"
 kill -9 "$DAEMON_PID"
 wait_for 30 no_appliance || fail "an appliance outlived the daemon's kill -9"
+[ -d "$tmpdirs" ] || fail "libguestfs's directory went with the daemon's kill -9"
 stop_vmsnapfs
 mount_vmsnapfs -o files=visible,files_idle=2
+[ ! -e "$tmpdirs" ] || fail "the restarted daemon left the killed one's $tmpdirs"
 ls "$MNT/$vm/snapshots/s1" | grep -qx files || fail "files/ is not listed with files=visible"
 no_appliance || fail "an appliance started for a listing of the snapshot"
 
@@ -185,3 +192,5 @@ assert_eq "version one" "$(cat "$MNT/$vm/snapshots/s1/files/note.txt")" "s1 afte
 wait_for 20 no_appliance || fail "the appliance outlived files_idle=2"
 stop_vmsnapfs
 wait_for 30 no_appliance || fail "an appliance outlived the unmount"
+[ -z "$(ls -d "${TMPDIR:-/tmp}"/vmsnapfs-guestfs.* 2>/dev/null)" ] ||
+    fail "a temporary directory for libguestfs outlived the unmount"

@@ -10,6 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -244,6 +247,95 @@ test_confine_link (void **state)
     }
 }
 
+static void
+make_dir (const char *base, const char *name, const char *file)
+{
+  char *dir = xasprintf ("%s/%s", base, name);
+  assert_int_equal (mkdir (dir, 0700), 0);
+  if (file)
+    {
+      char *f = xasprintf ("%s/%s", dir, file);
+      int fd = open (f, O_CREAT | O_WRONLY, 0600);
+      assert_true (fd >= 0);
+      close (fd);
+      free (f);
+    }
+  free (dir);
+}
+
+static bool
+exists_in (const char *base, const char *name)
+{
+  char *p = xasprintf ("%s/%s", base, name);
+  struct stat st;
+  bool r = lstat (p, &st) == 0;
+
+  free (p);
+  return r;
+}
+
+static int
+rm_entry (const char *p, const struct stat *st, int type, struct FTW *f)
+{
+  (void)st;
+  (void)f;
+  return type == FTW_DP ? rmdir (p) : unlink (p);
+}
+
+/* libguestfs's temporary directories: those whose daemon died go, those of
+ * a running one (its lock held) stay, and so does anything else. */
+static void
+test_guest_tmpdir (void **state)
+{
+  char base[] = "/tmp/vmsnapfs-unit.XXXXXX";
+  char *p;
+  const char *ours;
+  int held;
+
+  (void)state;
+  assert_non_null (mkdtemp (base));
+  make_dir (base, "vmsnapfs-guestfs.dead", "lock");
+  make_dir (base, "vmsnapfs-guestfs.dead/libguestfsAbc", "overlay1");
+  make_dir (base, "vmsnapfs-guestfs.live", "lock");
+  make_dir (base, "vmsnapfs-guestfs.making", NULL);
+  make_dir (base, "other", "lock");
+  p = xasprintf ("%s/other", base);
+  char *link = xasprintf ("%s/vmsnapfs-guestfs.link", base);
+  assert_int_equal (symlink (p, link), 0);
+  free (p);
+  free (link);
+  p = xasprintf ("%s/vmsnapfs-guestfs.live/lock", base);
+  held = open (p, O_RDONLY);
+  free (p);
+  assert_true (held >= 0);
+  assert_int_equal (flock (held, LOCK_EX), 0);
+
+  guest_tmpdir_sweep (base);
+  assert_false (exists_in (base, "vmsnapfs-guestfs.dead"));
+  assert_true (exists_in (base, "vmsnapfs-guestfs.live/lock"));
+  assert_true (exists_in (base, "vmsnapfs-guestfs.making"));
+  assert_true (exists_in (base, "other/lock"));
+  assert_true (exists_in (base, "vmsnapfs-guestfs.link"));
+
+  /* This daemon's own: made under $TMPDIR, locked, kept by a sweep, gone
+   * at the end. */
+  setenv ("TMPDIR", base, 1);
+  ours = guest_tmpdir ();
+  assert_non_null (ours);
+  assert_memory_equal (ours, base, strlen (base));
+  p = xasprintf ("%s/lock", ours);
+  assert_int_equal (access (p, F_OK), 0);
+  guest_tmpdir_sweep (base);
+  assert_int_equal (access (p, F_OK), 0);
+  guest_tmpdir_remove ();
+  assert_int_equal (access (p, F_OK), -1);
+  free (p);
+  unsetenv ("TMPDIR");
+
+  close (held);
+  assert_int_equal (nftw (base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int
 main (void)
 {
@@ -256,6 +348,7 @@ main (void)
     cmocka_unit_test (test_format_duration),
     cmocka_unit_test (test_stat_cached),
     cmocka_unit_test (test_confine_link),
+    cmocka_unit_test (test_guest_tmpdir),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
