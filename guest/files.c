@@ -278,6 +278,7 @@ static guestfs_h *
 launch (const struct guest_drive *drives, size_t n, bool tcg, char **err)
 {
   guestfs_h *g = guestfs_create ();
+  char *backend;
 
   if (g == NULL)
     {
@@ -287,12 +288,13 @@ launch (const struct guest_drive *drives, size_t n, bool tcg, char **err)
   guestfs_set_error_handler (g, NULL, NULL);
   /* The libvirt backend would show its appliance as a VM of the host. */
   if (getenv ("LIBGUESTFS_BACKEND") == NULL)
-    {
-      guestfs_set_backend (g, "direct");
-      /* Not for libvirt's: its qemu runs as another user. */
-      if (guest_tmpdir ())
-        guestfs_set_tmpdir (g, guest_tmpdir ());
-    }
+    guestfs_set_backend (g, "direct");
+  /* The daemon's directory, for the direct backend (libvirt's qemu runs
+   * as another user). */
+  backend = guestfs_get_backend (g);
+  if (backend && strcmp (backend, "direct") == 0 && guest_tmpdir ())
+    guestfs_set_tmpdir (g, guest_tmpdir ());
+  free (backend);
   guestfs_set_recovery_proc (g, 1);
   if (tcg)
     {
