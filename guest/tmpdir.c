@@ -5,8 +5,8 @@
  * daemon killed with SIGKILL never closes: its appliance dies (the
  * recovery process), its directory stays.  So each daemon gives libguestfs
  * a directory of its own, $TMPDIR/vmsnapfs-guestfs.XXXXXX, holding a lock
- * on a file in it for as long as it runs; the next daemon to start a
- * handle removes the directories whose lock nobody holds.
+ * on a file in it for as long as it runs; the next daemon removes, as it
+ * starts (guestfiles_configure), the directories whose lock nobody holds.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -106,7 +106,6 @@ make_ours (void)
   char *tmp, *lock;
   int r;
 
-  guest_tmpdir_sweep (tmp_base ());
   if (mkdtemp (dir) == NULL)
     {
       log_warning ("Could not make a directory for libguestfs in '%s' (%m): "

@@ -36,14 +36,12 @@ struct guest_drive
 };
 
 /* The directory where this daemon's handles keep libguestfs's temporary
- * files, made at the first call, when the directories of daemons that died
- * (by SIGKILL: no guestfs_close removed theirs) are removed from $TMPDIR;
- * NULL when it cannot be made (libguestfs then uses its own).  Removed by
- * guest_tmpdir_remove. */
+ * files, made at the first call; NULL when it cannot be made (libguestfs
+ * then uses its own).  Removed by guest_tmpdir_remove. */
 const char *guest_tmpdir (void);
 void guest_tmpdir_remove (void);
 /* Remove from BASE ($TMPDIR when NULL) the directories of daemons that no
- * longer run. */
+ * longer run (by SIGKILL: no guestfs_close removed theirs). */
 void guest_tmpdir_sweep (const char *base);
 
 /* The snapshot's handle, started if need be: a reference the caller puts

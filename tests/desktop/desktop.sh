@@ -20,12 +20,13 @@ start_desktop() {
     on_exit "kill $DBUS_SESSION_BUS_PID 2>/dev/null"
 }
 
-# open_folder DIR: a PCManFM window on DIR, drawn.
+# open_folder DIR: a PCManFM window on DIR (a tab, where one is open
+# already: the window takes the folder's name), drawn.
 open_folder() {
     pcmanfm --no-desktop "$1" >>"$HOME/pcmanfm.log" 2>&1 &
     on_exit "kill $! 2>/dev/null"
-    wait_for 60 sh -c "xdotool search --onlyvisible --class pcmanfm | grep -q ." ||
-        fail "no PCManFM window: $(cat "$HOME/pcmanfm.log")"
+    wait_for 60 sh -c "xdotool search --onlyvisible --name '^$(basename "$1")' | grep -q ." ||
+        fail "no PCManFM window on $1: $(cat "$HOME/pcmanfm.log")"
     sleep 2 # drawn
 }
 

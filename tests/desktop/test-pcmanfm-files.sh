@@ -14,8 +14,8 @@ export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
 work=$(mktemp -d /tmp/vmsnapfs-deskfiles.XXXXXX)
 on_exit "rm -rf '$work'"
 r=$work/root
-mkdir -p "$r/etc" "$r/bin" "$r/usr/bin" "$r/home/alice/Documents" "$r/home/alice/Pictures" "$r/var/log"
-printf 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12"\n' > "$r/etc/os-release"
+linux_root "$r"
+mkdir -p "$r/home/alice/Documents" "$r/home/alice/Pictures" "$r/var/log"
 printf 'LABEL=deskroot / ext4 defaults 0 1\n' > "$r/etc/fstab"
 printf 'Quarterly figures, as sent on Monday.\n' > "$r/home/alice/Documents/report.txt"
 printf 'Shopping: bread, milk.\n' > "$r/home/alice/Documents/notes.txt"

@@ -144,6 +144,14 @@ vm_define() {
     virsh -q define "$VM_DIR/domain.xml" >/dev/null
 }
 
+# linux_root DIR: make DIR the root of a Linux system as libguestfs's
+# inspection finds one (os-release, bin, usr/bin); the caller adds the
+# fstab.
+linux_root() {
+    mkdir -p "$1/etc" "$1/bin" "$1/usr/bin"
+    printf 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12"\n' > "$1/etc/os-release"
+}
+
 # guest_disks DIR NDISKS SIZE: make DIR (mode 755) with NDISKS empty qcow2
 # disks of SIZE, vda.qcow2, vdb.qcow2...
 guest_disks() {

@@ -26,8 +26,8 @@ no_appliance || fail "an appliance runs before the test: $(pgrep -fa 'qemu-syste
 work=$(mktemp -d /tmp/vmsnapfs-gf.XXXXXX)
 on_exit "rm -rf '$work'"
 r=$work/root
-mkdir -p "$r/etc" "$r/bin" "$r/usr/bin" "$r/home" "$r/dir/sub" "$work/home"
-printf 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12"\n' > "$r/etc/os-release"
+linux_root "$r"
+mkdir -p "$r/home" "$r/dir/sub" "$work/home"
 printf 'LABEL=gfroot / ext4 defaults 0 1\nLABEL=gfhome /home ext4 defaults 0 2\n' > "$r/etc/fstab"
 printf 'guest-passwd-line\n' > "$r/etc/passwd"
 printf 'version one\n' > "$r/note.txt"
