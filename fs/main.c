@@ -277,7 +277,7 @@ main (int argc, char *argv[])
   struct fuse_args args = FUSE_ARGS_INIT (argc, argv);
   struct fuse_cmdline_opts cmd = { 0 };
   struct options opts = { 0 };
-  struct fuse *fuse = NULL;
+  struct fuse_session *se = NULL;
   int status = 1, r;
   bool max_threads_given = false;
 
@@ -343,13 +343,13 @@ main (int argc, char *argv[])
   fuse_opt_add_arg (&args, "-osubtype=vmsnapfs");
 
   /* Check everything that can fail before mounting. */
-  fuse = fuse_new (&args, fs_operations (), sizeof *fs_operations (), NULL);
-  if (fuse == NULL)
-    goto out; /* fuse_new said which option it did not know */
+  se = fs_session_new (&args);
+  if (se == NULL)
+    goto out; /* libfuse said which option it did not know */
   /* One host must answer; of several, those that do not are shown so. */
   if (opts.nhosts == 1 && host_check_uri (opts.uris[0]) < 0)
     goto out;
-  if (fuse_mount (fuse, cmd.mountpoint) < 0)
+  if (fuse_session_mount (se, cmd.mountpoint) < 0)
     goto out;
   tune_readahead (cmd.mountpoint);
   {
@@ -370,15 +370,15 @@ main (int argc, char *argv[])
                      (const char *const *)opts.uris, opts.nhosts)
              < 0)
     goto stop;
-  if (fuse_set_signal_handlers (fuse_get_session (fuse)) < 0)
+  if (fuse_set_signal_handlers (se) < 0)
     goto stop;
-  if (passthrough_setup (fuse_get_session (fuse)) < 0)
+  if (passthrough_setup (se) < 0)
     goto stop;
   log_info ("Mounted '%s'%s on '%s'.", opts.uris[0],
             opts.nhosts > 1 ? " and other hosts" : "", cmd.mountpoint);
 
   if (cmd.singlethread)
-    r = fuse_loop (fuse);
+    r = fuse_session_loop (se);
   else
     {
       struct fuse_loop_config *cfg = fuse_loop_cfg_create ();
@@ -391,11 +391,11 @@ main (int argc, char *argv[])
       /* UINT_MAX is "not given"; libfuse 3.14 would log it as invalid. */
       if (cmd.max_idle_threads != UINT_MAX)
         fuse_loop_cfg_set_idle_threads (cfg, cmd.max_idle_threads);
-      r = fuse_loop_mt (fuse, cfg);
+      r = fuse_session_loop_mt (se, cfg);
       fuse_loop_cfg_destroy (cfg);
     }
   status = r < 0 ? 1 : 0;
-  fuse_remove_signal_handlers (fuse_get_session (fuse));
+  fuse_remove_signal_handlers (se);
   log_info ("Unmounted '%s'.", cmd.mountpoint);
 
 stop:
@@ -403,10 +403,10 @@ stop:
   export_shutdown ();
   guestfiles_shutdown ();
 unmount:
-  fuse_unmount (fuse);
+  fuse_session_unmount (se);
 out:
-  if (fuse)
-    fuse_destroy (fuse);
+  if (se)
+    fuse_session_destroy (se);
   free (cmd.mountpoint);
   for (size_t i = 0; i < opts.nhosts; i++)
     {

@@ -1,4 +1,5 @@
-/* vmsnapfs: the FUSE operations.
+/* vmsnapfs: the FUSE operations, by path (lowlevel.c answers the kernel
+ * with them).
  *
  * Thread model.  FUSE's multithreaded loop runs these handlers on several
  * worker threads at once.  Each handler takes a reference to the current
@@ -8,11 +9,11 @@
  * host file's descriptor, or a copy of its content.  The threads of the
  * libvirt side are described in snapshot/host.c.
  *
- * Locks of the FUSE side, each held briefly and alone: resolve.c's
- * opened_lock (the open handles' paths), links.c's (temporary links),
- * backing.c's (which host file each node stands for), and export.c's
- * exports_lock, then an export's own lock (see there).  Paths are resolved
- * in resolve.c.
+ * Locks of the FUSE side, each held briefly and alone: inodes.c's
+ * table_lock (the kernel's node ids), resolve.c's opened_lock (the open
+ * handles' paths), links.c's (temporary links), backing.c's (which host
+ * file each node stands for), and export.c's exports_lock, then an
+ * export's own lock (see there).  Paths are resolved in resolve.c.
  *
  * Handlers are thin: they resolve, call the node's type (nodes.c), and
  * return 0 or -errno.  Operations that change a VM (a command written to
@@ -42,11 +43,6 @@
 
 #include "node-types.h"
 #include "resolve.h"
-
-/* How long the kernel may cache names and attributes, in seconds.  Changes
- * made outside vmsnapfs must show within a second: the refresh thread sees
- * them within HOST_POLL_MS, the kernel within this. */
-#define CACHE_TIMEOUT 0.3
 
 /* A verb begins on PATH: its failure is logged in one line, with the VM
  * the path is in and what in it the verb acted on (log_verb_begin); that
@@ -88,7 +84,7 @@ verb_end (int r, const char *verb, const char *what, const char *more)
 void
 caller_current (struct caller *c, bool groups)
 {
-  struct fuse_context *ctx = fuse_get_context ();
+  const struct fuse_ctx *ctx = fuse_req_ctx (fs_request ());
 
   c->uid = ctx->uid;
   c->gid = ctx->gid;
@@ -96,7 +92,8 @@ caller_current (struct caller *c, bool groups)
   /* Root needs none; for anyone else libfuse reads them from /proc. */
   if (groups && c->uid != 0)
     {
-      c->ngroups = fuse_getgroups (ACCESS_MAX_GROUPS, c->groups);
+      c->ngroups
+          = fuse_req_getgroups (fs_request (), ACCESS_MAX_GROUPS, c->groups);
       if (c->ngroups > ACCESS_MAX_GROUPS)
         c->ngroups = ACCESS_MAX_GROUPS;
       else if (c->ngroups < 0)
@@ -140,28 +137,11 @@ may_act (const char *verb, const char *path)
   return -EACCES;
 }
 
-/* libfuse's configuration, as op_init gets it: its timeouts are read
- * at each lookup (see link_just_made). */
-static struct fuse_config *config;
-
 static void *
 op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-  cfg->use_ino = 1;
-  cfg->hard_remove = 1; /* unlink means unlink, never a hidden rename */
-  cfg->readdir_ino = 1;
-  config = cfg;
-  cfg->entry_timeout = CACHE_TIMEOUT;
-  cfg->attr_timeout = CACHE_TIMEOUT;
-  cfg->negative_timeout = 0;
-  /* Pages are kept or dropped per open (node_open says which). */
-  cfg->kernel_cache = 0;
-  /* libfuse locks the path of every operation, and an rmdir or rename
-   * holds its directory's until it returns: the release of a file below
-   * it, which vmsnapfs waits for there (export_release_snapshot), would
-   * wait for it.  Operations on open files get no path and take no lock:
-   * they find what they need in the open's handle. */
-  cfg->nullpath_ok = 1;
+  (void)cfg; /* lowlevel.c's: the inode numbers are the tree's, pages
+              * are kept or dropped per open (node_open says which) */
   /* A frozen file never changes, an open whose name stands for another
    * file now drops the pages, and the files that do change are opened with
    * direct_io: the kernel need not check attributes before cached reads. */
@@ -178,80 +158,12 @@ op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
   return NULL;
 }
 
-/* A link made at the top is a clone: a directory at once.  The kernel
- * takes a symlink's reply only for a link (else EIO), so the lookup that
- * libfuse makes for the reply, on this thread, is answered "a link"; and
- * the entry the kernel then keeps is dropped, so that the next lookup
- * finds the directory.  The drop waits in the kernel for the symlink call
- * to end, so the caller could look again before it: that one reply is
- * given no cache time (libfuse reads its timeouts from the configuration
- * right after the lookup's getattr), and the drop, which ends after the
- * reply was read, puts them back. */
-static __thread char link_just_made[256 + 2];
-
-static void
-set_cache_timeout (double seconds)
-{
-  __atomic_store (&config->entry_timeout, &seconds, __ATOMIC_RELAXED);
-  __atomic_store (&config->attr_timeout, &seconds, __ATOMIC_RELAXED);
-}
-
-struct drop_entry
-{
-  struct fuse_session *se;
-  char *name;
-};
-
-static void *
-drop_entry_main (void *arg)
-{
-  struct drop_entry *d = arg;
-
-  /* Waits in the kernel for the symlink call to end, which holds the
-   * directory. */
-  fuse_lowlevel_notify_inval_entry (d->se, FUSE_ROOT_ID, d->name,
-                                    strlen (d->name));
-  set_cache_timeout (CACHE_TIMEOUT);
-  free (d->name);
-  free (d);
-  return NULL;
-}
-
-static void
-drop_entry_later (const char *name)
-{
-  struct drop_entry *d = xmalloc (sizeof *d);
-  pthread_attr_t attr;
-  pthread_t t;
-
-  d->se = fuse_get_session (fuse_get_context ()->fuse);
-  d->name = xstrdup (name);
-  pthread_attr_init (&attr);
-  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
-  if (pthread_create (&t, &attr, drop_entry_main, d) != 0)
-    {
-      free (d->name);
-      free (d);
-    }
-  pthread_attr_destroy (&attr);
-}
-
 static int
 op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
 {
   struct node n;
   struct caller c;
   int r;
-
-  if (link_just_made[0] && path && strcmp (path, link_just_made) == 0)
-    {
-      link_just_made[0] = '\0';
-      set_cache_timeout (0);
-      memset (st, 0, sizeof *st);
-      st->st_mode = S_IFLNK | 0777;
-      st->st_nlink = 1;
-      return 0;
-    }
 
   if ((r = resolve_open (path, fi, &n, false)) < 0)
     return r;
@@ -556,30 +468,6 @@ op_release (const char *path, struct fuse_file_info *fi)
 }
 
 static int
-op_opendir (const char *path, struct fuse_file_info *fi)
-{
-  struct handle *h;
-  struct node n;
-  int r;
-
-  if ((r = resolve_path (path, &n)) < 0)
-    return r;
-  node_release (&n);
-  h = xcalloc (1, sizeof *h);
-  h->fd = -1;
-  fi->fh = opened_add (h, path);
-  return 0;
-}
-
-static int
-op_releasedir (const char *path, struct fuse_file_info *fi)
-{
-  (void)path;
-  opened_close ((struct handle *)(uintptr_t)fi->fh);
-  return 0;
-}
-
-static int
 op_write (const char *path, const char *buf, size_t size, off_t off,
           struct fuse_file_info *fi)
 {
@@ -650,11 +538,6 @@ op_symlink (const char *target, const char *path)
       && (r = resolve_parent (path, &n, &name)) == 0)
     {
       r = node_symlink (&n, name, target);
-      if (r == 0 && n.vm == NULL) /* at the top: a clone */
-        {
-          snprintf (link_just_made, sizeof link_just_made, "%s", path);
-          drop_entry_later (name);
-        }
       node_release (&n);
     }
   verb_end (r, "symlink", what, arrow);
@@ -792,9 +675,7 @@ static const struct fuse_operations operations = {
   .getattr = op_getattr,
   .readlink = op_readlink,
   .statfs = op_statfs,
-  .opendir = op_opendir,
   .readdir = op_readdir,
-  .releasedir = op_releasedir,
   .open = op_open,
   .read_buf = op_read_buf,
   .lseek = op_lseek,

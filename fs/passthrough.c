@@ -12,7 +12,7 @@
  *   - add FOPEN_PASSTHROUGH and the backing file to the reply to an OPEN
  *     that passthrough_reply chose a backing file for.
  *
- * A request is answered by the thread that read it (the high-level API
+ * A request is answered by the thread that read it (lowlevel.c
  * answers before it returns), so a thread remembers the last request it
  * read, and an OPEN reply is recognised by its unique number.  Anything
  * that does not fit (an older kernel, no CAP_SYS_ADMIN, a host file on a

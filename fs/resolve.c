@@ -87,7 +87,7 @@ node_release (struct node *n)
 }
 
 /* Operations on open files and directories get no path from libfuse
- * (nullpath_ok): they find theirs in the handle, the one it was opened by,
+ * (lowlevel.c): they find theirs in the handle, the one it was opened by,
  * which a rename of a snapshot above it changes. */
 static pthread_mutex_t opened_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct handle *opened;

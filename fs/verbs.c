@@ -291,7 +291,7 @@ node_unlink (const struct node *dir, const char *name)
 static bool
 request_interrupted (void)
 {
-  return fuse_interrupted () != 0;
+  return fuse_req_interrupted (fs_request ()) != 0;
 }
 
 int

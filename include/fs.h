@@ -175,7 +175,15 @@ int node_rmdir (const struct node *dir, const char *name);
  * and with GROUPS its supplementary groups (read from /proc by libfuse). */
 void caller_current (struct caller *c, bool groups);
 
-/* The FUSE operations of vmsnapfs. */
+/* The FUSE operations of vmsnapfs, by path (fs/ops.c). */
 const struct fuse_operations *fs_operations (void);
+
+/* The session that answers FUSE's low-level protocol with them
+ * (fs/lowlevel.c), as fuse_session_new makes it: NULL for options it does
+ * not know (it says which). */
+struct fuse_session *fs_session_new (struct fuse_args *args);
+
+/* The FUSE request the calling worker thread serves. */
+fuse_req_t fs_request (void);
 
 #endif /* VMSNAPFS_FS_H */

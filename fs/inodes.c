@@ -1,0 +1,290 @@
+/* vmsnapfs: the kernel's inodes (see inodes.h).
+ *
+ * An inode is a name in its parent; its node id is its address (the root
+ * is FUSE's id 1).  A table hashes the named ones by parent and name.  An
+ * inode holds a reference on its parent, so that a path can always be
+ * built from it, and is freed when the kernel has forgotten it and no
+ * inode below it remains.  One lock, table_lock, guards it all; it is
+ * held briefly and calls nothing outside this file.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cleanup.h"
+#include "inodes.h"
+#include "util.h"
+
+#define ROOT_ID 1 /* FUSE_ROOT_ID */
+
+struct inode
+{
+  struct inode *parent; /* NULL for the root */
+  char *name;           /* NULL once unhashed */
+  mode_t type;
+  uint64_t nlookup;                    /* the kernel's lookups */
+  uint64_t children;                   /* inodes whose parent this is */
+  struct inode *next;                  /* in its hash chain */
+  struct inode *prev_made, *next_made; /* in the list of all */
+};
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct inode root = { .type = S_IFDIR, .nlookup = 1 };
+static struct inode **buckets;
+static size_t nbuckets, hashed, count;
+static struct inode *made; /* every inode but the root */
+
+static struct inode *
+from_id (uint64_t id)
+{
+  return id == ROOT_ID ? &root : (struct inode *)(uintptr_t)id;
+}
+
+static uint64_t
+to_id (const struct inode *i)
+{
+  return i == &root ? ROOT_ID : (uint64_t)(uintptr_t)i;
+}
+
+static size_t
+bucket_of (const struct inode *parent, const char *name)
+{
+  uint64_t h = 14695981039346656037ULL ^ (uintptr_t)parent;
+
+  for (const char *p = name; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  return h % nbuckets;
+}
+
+static struct inode **
+find (const struct inode *parent, const char *name)
+{
+  struct inode **p;
+
+  if (nbuckets == 0)
+    return NULL;
+  for (p = &buckets[bucket_of (parent, name)]; *p; p = &(*p)->next)
+    if ((*p)->parent == parent && strcmp ((*p)->name, name) == 0)
+      return p;
+  return NULL;
+}
+
+static void
+insert (struct inode *i)
+{
+  size_t b;
+
+  if (hashed + 1 > nbuckets)
+    {
+      size_t old = nbuckets;
+      struct inode **was = buckets;
+
+      nbuckets = old ? old * 2 : 1024;
+      buckets = xcalloc (nbuckets, sizeof *buckets);
+      for (size_t k = 0; k < old; k++)
+        for (struct inode *j = was[k], *next; j; j = next)
+          {
+            next = j->next;
+            b = bucket_of (j->parent, j->name);
+            j->next = buckets[b];
+            buckets[b] = j;
+          }
+      free (was);
+    }
+  b = bucket_of (i->parent, i->name);
+  i->next = buckets[b];
+  buckets[b] = i;
+  hashed++;
+}
+
+/* Take the inode at *P out of the table; it keeps its parent. */
+static void
+unhash_at (struct inode **p)
+{
+  struct inode *i = *p;
+
+  *p = i->next;
+  i->next = NULL;
+  free (i->name);
+  i->name = NULL;
+  hashed--;
+}
+
+/* Free I and the parents it held, as far as nothing holds them. */
+static void
+release (struct inode *i)
+{
+  while (i != &root && i->nlookup == 0 && i->children == 0)
+    {
+      struct inode *parent = i->parent;
+      struct inode **p;
+
+      if (i->name && (p = find (parent, i->name)))
+        unhash_at (p);
+      if (i->prev_made)
+        i->prev_made->next_made = i->next_made;
+      else
+        made = i->next_made;
+      if (i->next_made)
+        i->next_made->prev_made = i->prev_made;
+      free (i);
+      count--;
+      parent->children--;
+      i = parent;
+    }
+}
+
+uint64_t
+inodes_lookup (uint64_t parent_id, const char *name, mode_t type)
+{
+  SCOPED_LOCK (&table_lock);
+  struct inode *parent = from_id (parent_id), *i;
+  struct inode **p = name ? find (parent, name) : NULL;
+
+  type &= S_IFMT;
+  if (p && (*p)->type == type)
+    {
+      (*p)->nlookup++;
+      return to_id (*p);
+    }
+  if (p)
+    unhash_at (p); /* another file now: another inode */
+  i = xcalloc (1, sizeof *i);
+  i->parent = parent;
+  i->type = type;
+  i->nlookup = 1;
+  parent->children++;
+  count++;
+  i->next_made = made;
+  if (made)
+    made->prev_made = i;
+  made = i;
+  if (name)
+    {
+      i->name = xstrdup (name);
+      insert (i);
+    }
+  return to_id (i);
+}
+
+void
+inodes_forget (uint64_t id, uint64_t n)
+{
+  SCOPED_LOCK (&table_lock);
+  struct inode *i = from_id (id);
+
+  if (i == &root)
+    return;
+  i->nlookup = n < i->nlookup ? i->nlookup - n : 0;
+  release (i);
+}
+
+char *
+inodes_path (uint64_t id, const char *name)
+{
+  SCOPED_LOCK (&table_lock);
+  struct inode *i = from_id (id);
+  size_t len = name ? strlen (name) + 1 : 0;
+  char *path, *end;
+
+  for (struct inode *j = i; j != &root; j = j->parent)
+    {
+      if (j->name == NULL)
+        return NULL;
+      len += strlen (j->name) + 1;
+    }
+  if (len == 0)
+    return xstrdup ("/");
+  path = xmalloc (len + 1);
+  end = path + len;
+  *end = '\0';
+  if (name)
+    {
+      end -= strlen (name);
+      memcpy (end, name, strlen (name));
+      *--end = '/';
+    }
+  for (struct inode *j = i; j != &root; j = j->parent)
+    {
+      end -= strlen (j->name);
+      memcpy (end, j->name, strlen (j->name));
+      *--end = '/';
+    }
+  return path;
+}
+
+void
+inodes_unhash (uint64_t parent, const char *name)
+{
+  SCOPED_LOCK (&table_lock);
+  struct inode **p = find (from_id (parent), name);
+
+  if (p)
+    {
+      struct inode *i = *p;
+
+      unhash_at (p);
+      release (i);
+    }
+}
+
+void
+inodes_rename (uint64_t parent, const char *name, uint64_t newparent,
+               const char *newname)
+{
+  SCOPED_LOCK (&table_lock);
+  struct inode *to = from_id (newparent);
+  struct inode **p = find (to, newname), *i;
+
+  if (p)
+    {
+      i = *p;
+      unhash_at (p);
+      release (i);
+    }
+  if ((p = find (from_id (parent), name)) == NULL)
+    return;
+  i = *p;
+  unhash_at (p);
+  to->children++;
+  i->parent->children--;
+  /* The old parent may go now; I does not (it is still looked up, or
+   * it would not be in the table). */
+  {
+    struct inode *old = i->parent;
+
+    i->parent = to;
+    release (old);
+  }
+  i->name = xstrdup (newname);
+  insert (i);
+}
+
+size_t
+inodes_count (void)
+{
+  SCOPED_LOCK (&table_lock);
+
+  return count;
+}
+
+void
+inodes_clear (void)
+{
+  SCOPED_LOCK (&table_lock);
+
+  for (struct inode *i = made, *next; i; i = next)
+    {
+      next = i->next_made;
+      free (i->name);
+      free (i);
+    }
+  made = NULL;
+  free (buckets);
+  buckets = NULL;
+  nbuckets = hashed = count = 0;
+  root.children = 0;
+}
