@@ -264,6 +264,34 @@ inodes_rename (uint64_t parent, const char *name, uint64_t newparent,
 }
 
 size_t
+inodes_below (const char *host, const char *name, uint64_t **ids)
+{
+  SCOPED_LOCK (&table_lock);
+  struct inode *top = &root, **p;
+  size_t n = 0, room = 16;
+
+  *ids = NULL;
+  if (host && (p = find (top, host)))
+    top = *p;
+  else if (host)
+    return 0;
+  if ((p = find (top, name)) == NULL)
+    return 0;
+  top = *p;
+  *ids = xmalloc (room * sizeof **ids);
+  for (struct inode *i = made; i; i = i->next_made)
+    for (struct inode *j = i; j != &root; j = j->parent)
+      if (j == top)
+        {
+          if (n == room)
+            *ids = xrealloc (*ids, (room *= 2) * sizeof **ids);
+          (*ids)[n++] = to_id (i);
+          break;
+        }
+  return n;
+}
+
+size_t
 inodes_count (void)
 {
   SCOPED_LOCK (&table_lock);

@@ -36,6 +36,11 @@ void inodes_unhash (uint64_t parent, const char *name);
 void inodes_rename (uint64_t parent, const char *name, uint64_t newparent,
                     const char *newname);
 
+/* The ids of NAME in the top directory, or in directory HOST of it, and
+ * of everything under it the kernel holds: in *IDS (malloc'd, or NULL
+ * when none), their number returned. */
+size_t inodes_below (const char *host, const char *name, uint64_t **ids);
+
 /* How many ids the table holds (for the tests), and all of them freed. */
 size_t inodes_count (void);
 void inodes_clear (void);

@@ -3,15 +3,21 @@
  *
  * The kernel names files by node ids (inodes.c keeps which path each
  * stands for); ops.c works on paths.  This file turns one into the other,
- * as libfuse's high-level API would, and gives what that API cannot: a
- * cache time per reply.  All replies are given CACHE_TIMEOUT, but one: a
- * link made at the top is a clone's directory at once, and the kernel
- * takes nothing but a link in reply to symlink(2); that reply is a link
- * under an id of no name, with no cache time, so that the next look finds
- * the directory under an id of its own.  (The high-level API needed the
- * global timeouts set to 0 for that one reply, and a thread to drop the
- * entry after.)  The next step is longer times for what does not change
- * (a snapshot's files), with the kernel told when it does.
+ * as libfuse's high-level API would, and gives what that API cannot:
+ *
+ *   - a cache time per reply (node_cache_time): a moment for what may
+ *     change unseen, a minute for a snapshot's directory and files, whose
+ *     listing the kernel keeps too.  When a VM's view changes (a snapshot
+ *     made or deleted elsewhere, a merge done) or an operation through the
+ *     mount changed it, the kernel is told to drop what it holds of that
+ *     VM (vm_changed): attributes and pages, listings included.  Names it
+ *     still holds are looked at again with the attributes, by path;
+ *   - a link made at the top is a clone's directory at once, and the
+ *     kernel takes nothing but a link in reply to symlink(2): that reply
+ *     is a link under an id of no name, with no cache time, so that the
+ *     next look finds the directory under an id of its own.  (The
+ *     high-level API needed the global timeouts set to 0 for that one
+ *     reply, and a thread to drop the entry after.)
  *
  * No operation holds a lock on a path: an rmdir or rename waits for the
  * release of files below it (export_release_snapshot), which must not
@@ -31,16 +37,37 @@
 #include "inodes.h"
 #include "util.h"
 
-/* How long the kernel may cache names and attributes, in seconds.  Changes
- * made outside vmsnapfs must show within a second: the refresh thread sees
- * them within HOST_POLL_MS, the kernel within this. */
-#define CACHE_TIMEOUT 0.3
-
 /* An entry of a listing whose inode number is not given (as libfuse's). */
 #define UNKNOWN_INO 0xffffffff
 
 static const struct fuse_operations *ops;
+static struct fuse_session *session;
 static __thread fuse_req_t current;
+
+/* VM changes told so far, and how many there were when this thread's
+ * request began: a reply that a change may have overtaken (resolved in
+ * the view before it, sent after the kernel was told) gets a moment's
+ * cache time, not a minute's.  What is left is a reply sent before the
+ * change that the kernel takes in after the drop; the minute bounds it. */
+static uint64_t changes;
+static __thread uint64_t changes_at_begin;
+
+#define BEGIN(req)                                                            \
+  (current = (req),                                                           \
+   changes_at_begin = __atomic_load_n (&changes, __ATOMIC_ACQUIRE))
+
+/* How long the kernel may keep the attributes just given (see
+ * fs_cache_time and changes above). */
+static double
+cache_time (void)
+{
+  double t = fs_cache_time ();
+
+  if (t > NODE_CACHE_CHANGING
+      && __atomic_load_n (&changes, __ATOMIC_ACQUIRE) != changes_at_begin)
+    return NODE_CACHE_CHANGING;
+  return t;
+}
 
 fuse_req_t
 fs_request (void)
@@ -62,6 +89,48 @@ ll_destroy (void *data)
   inodes_clear ();
 }
 
+/* Drop what the kernel holds of VM (of directory HOST with several
+ * hosts): each id under it, the VM's directory included, loses its
+ * attributes and pages (a directory's pages are its kept listing).  Ids
+ * the kernel forgot meanwhile answer ENOENT, which is fine. */
+static void
+vm_changed (const char *host, const char *vm)
+{
+  uint64_t *ids;
+  size_t n = inodes_below (host, vm, &ids);
+
+  __atomic_add_fetch (&changes, 1, __ATOMIC_ACQ_REL);
+  for (size_t i = 0; i < n; i++)
+    fuse_lowlevel_notify_inval_inode (session, ids[i], 0, 0);
+  free (ids);
+}
+
+/* An operation through the mount changed what is under PATH: the VM it is
+ * in (a path at the top, a clone's, names one) is dropped before the reply,
+ * so that the caller's next look sees the change. */
+static void
+touched (const char *path)
+{
+  struct vs_fleet *f = fleet_get ();
+  bool several = f->nhosts > 1;
+  char *p = xstrdup (path + (path[0] == '/')), *vm = p, *host = NULL;
+
+  fleet_put (f);
+  if (several)
+    {
+      host = p;
+      vm = strchr (p, '/');
+      if (vm)
+        *vm++ = '\0';
+    }
+  if (vm && *vm)
+    {
+      vm[strcspn (vm, "/")] = '\0';
+      vm_changed (host, vm);
+    }
+  free (p);
+}
+
 /* An entry for PATH, NAME in PARENT, just looked up or made: its
  * attributes and a counted id in *E.  Returns 0 or -errno. */
 static int
@@ -74,7 +143,7 @@ entry_of (fuse_ino_t parent, const char *name, const char *path,
   if ((r = ops->getattr (path, &e->attr, NULL)) < 0)
     return r;
   e->ino = inodes_lookup (parent, name, e->attr.st_mode);
-  e->entry_timeout = e->attr_timeout = CACHE_TIMEOUT;
+  e->entry_timeout = e->attr_timeout = cache_time ();
   return 0;
 }
 
@@ -93,8 +162,6 @@ reply_entry (fuse_req_t req, int r, fuse_ino_t parent, const char *name,
   else if (fuse_reply_entry (req, &e) != 0)
     inodes_forget (e.ino, 1); /* the caller gave up */
 }
-
-#define BEGIN(req) (current = (req))
 
 static void
 ll_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -145,7 +212,7 @@ reply_attr (fuse_req_t req, int r, char *path, struct fuse_file_info *fi)
   if (r < 0)
     fuse_reply_err (req, -r);
   else
-    fuse_reply_attr (req, &st, CACHE_TIMEOUT);
+    fuse_reply_attr (req, &st, cache_time ());
   free (path);
 }
 
@@ -202,9 +269,12 @@ ll_mkdir (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
   char *path = inodes_path (parent, name);
 
+  int r = -ENOENT;
+
   BEGIN (req);
-  reply_entry (req, path ? ops->mkdir (path, mode) : -ENOENT, parent, name,
-               path);
+  if (path && (r = ops->mkdir (path, mode)) == 0)
+    touched (path);
+  reply_entry (req, r, parent, name, path);
   free (path);
 }
 
@@ -230,11 +300,12 @@ ll_symlink (fuse_req_t req, const char *target, fuse_ino_t parent,
 {
   char *path = inodes_path (parent, name);
   struct fuse_entry_param e;
-  int r;
+  int r = -ENOENT;
 
   BEGIN (req);
-  if (path == NULL || (r = ops->symlink (target, path)) < 0
-      || (r = entry_of (parent, name, path, &e)) < 0)
+  if (path && (r = ops->symlink (target, path)) == 0)
+    touched (path);
+  if (path == NULL || r < 0 || (r = entry_of (parent, name, path, &e)) < 0)
     {
       fuse_reply_err (req, path ? -r : ENOENT);
       free (path);
@@ -277,7 +348,10 @@ remove_name (fuse_req_t req, fuse_ino_t parent, const char *name,
 
   BEGIN (req);
   if (path && (r = op (path)) == 0)
-    inodes_unhash (parent, name);
+    {
+      inodes_unhash (parent, name);
+      touched (path);
+    }
   fuse_reply_err (req, -r);
   free (path);
 }
@@ -304,7 +378,11 @@ ll_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
 
   BEGIN (req);
   if (from && to && (r = ops->rename (from, to, flags)) == 0)
-    inodes_rename (parent, name, newparent, newname);
+    {
+      inodes_rename (parent, name, newparent, newname);
+      touched (from);
+      touched (to);
+    }
   fuse_reply_err (req, -r);
   free (from);
   free (to);
@@ -367,12 +445,18 @@ ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
   int r;
 
-  (void)ino;
   BEGIN (req);
   if ((r = ops->write (NULL, buf, size, off, fi)) < 0)
     fuse_reply_err (req, -r);
   else
-    fuse_reply_write (req, (size_t)r);
+    {
+      char *path = inodes_path (ino, NULL);
+
+      if (path)
+        touched (path); /* a command to a VM */
+      free (path);
+      fuse_reply_write (req, (size_t)r);
+    }
 }
 
 static void
@@ -480,7 +564,7 @@ fill_entry (void *opaque, const char *name, const struct stat *st, off_t off,
         {
           e.attr = *st;
           e.ino = inodes_lookup (l->dir, name, st->st_mode);
-          e.entry_timeout = e.attr_timeout = CACHE_TIMEOUT;
+          e.entry_timeout = e.attr_timeout = cache_time ();
         }
       else
         {
@@ -537,6 +621,8 @@ ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   if (r == 0 && !S_ISDIR (st.st_mode))
     r = -ENOTDIR;
   fi->fh = 0;
+  /* A snapshot's listing is kept until its VM changes (vm_changed). */
+  fi->cache_readdir = fi->keep_cache = cache_time () > NODE_CACHE_CHANGING;
   if (r < 0)
     fuse_reply_err (req, -r);
   else
@@ -592,5 +678,7 @@ struct fuse_session *
 fs_session_new (struct fuse_args *args)
 {
   ops = fs_operations ();
-  return fuse_session_new (args, &lowlevel_ops, sizeof lowlevel_ops, NULL);
+  host_on_vm_change (vm_changed);
+  session = fuse_session_new (args, &lowlevel_ops, sizeof lowlevel_ops, NULL);
+  return session;
 }

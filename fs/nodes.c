@@ -642,6 +642,20 @@ node_attrs_cheap (const struct node *n)
   return true;
 }
 
+double
+node_cache_time (const struct node *n)
+{
+  const struct node_type *t = n->type;
+
+  /* Below a snapshot, what is rendered comes from the view, and what is
+   * generated at open shows no size: a new view is all that changes them.
+   * A whole disk's blocks are what its map said, once read. */
+  if (n->snap == NULL || !vm_is_local (n->vm) || t->guest
+      || !node_attrs_cheap (n))
+    return NODE_CACHE_CHANGING;
+  return NODE_CACHE_FROZEN;
+}
+
 bool
 node_guarded (const struct node *n)
 {

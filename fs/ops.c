@@ -158,6 +158,17 @@ op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
   return NULL;
 }
 
+/* How long the kernel may keep the attributes this thread gave last (see
+ * node_cache_time): lowlevel.c reads it after each getattr, and after
+ * each entry of a listing that gives attributes. */
+static __thread double cache_time = NODE_CACHE_CHANGING;
+
+double
+fs_cache_time (void)
+{
+  return cache_time;
+}
+
 static int
 op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
 {
@@ -169,6 +180,7 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
     return r;
   caller_current (&c, node_guarded (&n));
   r = node_getattr (&n, &c, st);
+  cache_time = node_cache_time (&n);
   node_release (&n);
   return r;
 }
@@ -204,6 +216,7 @@ child_attrs (const struct fill_ctx *ctx, const char *name, struct stat *st)
   if (r < 0 || !node_attrs_cheap (&n))
     return -1;
   caller_current (&c, node_guarded (&n));
+  cache_time = node_cache_time (&n);
   return node_getattr (&n, &c, st) < 0 ? -1 : 0;
 }
 
@@ -218,7 +231,10 @@ fill (void *opaque, const char *name, const struct stat *st)
   /* A guest's directory was listed with its entries' attributes (its
    * fixed children, .vmsnapfs-error, carry none: no links). */
   if (ctx->path && st && ctx->dir->type->guest && st->st_nlink)
-    return ctx->filler (ctx->buf, name, st, ctx->at, FUSE_FILL_DIR_PLUS);
+    {
+      cache_time = NODE_CACHE_CHANGING;
+      return ctx->filler (ctx->buf, name, st, ctx->at, FUSE_FILL_DIR_PLUS);
+    }
   if (ctx->path && st && child_attrs (ctx, name, &full) == 0)
     return ctx->filler (ctx->buf, name, &full, ctx->at, FUSE_FILL_DIR_PLUS);
   return ctx->filler (ctx->buf, name, st, ctx->at, 0);

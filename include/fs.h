@@ -49,6 +49,18 @@ bool node_guarded (const struct node *n);
 /* Whether N's attributes come without a subprocess or a libvirt call. */
 bool node_attrs_cheap (const struct node *n);
 
+/* How long the kernel may keep N's name and attributes, in seconds.  What
+ * may change without a new view of its VM (a VM's state, its jobs), and
+ * everything above a snapshot, is kept a moment: changes made outside
+ * vmsnapfs must show within a second (SPEC).  A snapshot's directory and
+ * files change only with a new view of their VM, and the kernel is told
+ * then (host_on_vm_change): they are kept an hour, which bounds only what
+ * no view shows (a host file's mode changed by hand, which opens check
+ * anyway). */
+#define NODE_CACHE_CHANGING 0.3
+#define NODE_CACHE_FROZEN 3600.0
+double node_cache_time (const struct node *n);
+
 /* Call FILL (name, stat) for each entry of directory N.  Returns 0 or
  * -ENOTDIR. */
 int node_readdir (const struct node *n,
@@ -182,6 +194,10 @@ const struct fuse_operations *fs_operations (void);
  * (fs/lowlevel.c), as fuse_session_new makes it: NULL for options it does
  * not know (it says which). */
 struct fuse_session *fs_session_new (struct fuse_args *args);
+
+/* How long the kernel may keep the attributes the last getattr of this
+ * thread gave, or the last entry its listing gave them for (ops.c). */
+double fs_cache_time (void);
 
 /* The FUSE request the calling worker thread serves. */
 fuse_req_t fs_request (void);

@@ -132,6 +132,12 @@ int host_start (const char *const *names, const char *const *uris, size_t n);
  * valid. */
 void host_stop (void);
 
+/* FN is called after each new view of a host, on the thread that
+ * published it, for each VM whose view changed or went: with the host's
+ * directory name when there are several hosts (else NULL), and the VM's
+ * name in the view before.  Set before host_start. */
+void host_on_vm_change (void (*fn) (const char *host, const char *vm));
+
 /* Every host's current view (fleet_put drops it); never NULL after
  * host_start. */
 struct vs_fleet *fleet_get (void);

@@ -123,6 +123,37 @@ render_status (struct host *h, struct vs_host *v)
   v->reachable = h->down == NULL;
 }
 
+/* Who is told of VMs whose view changed (host_on_vm_change). */
+static void (*vm_change_fn) (const char *host, const char *vm);
+
+void
+host_on_vm_change (void (*fn) (const char *host, const char *vm))
+{
+  vm_change_fn = fn;
+}
+
+/* Tell of each VM of OLD that V, which replaces it, has not as it was:
+ * changed (another vs_vm), renamed, or gone.  Both are sorted by name. */
+static void
+tell_changes (const struct vs_host *old, const struct vs_host *v)
+{
+  const char *host = fleet_state.several ? v->name : NULL;
+  size_t j = 0;
+
+  if (vm_change_fn == NULL || old == NULL)
+    return;
+  for (size_t i = 0; i < old->nvms; i++)
+    {
+      int c = 1;
+
+      while (j < v->nvms
+             && (c = strcmp (v->vms[j]->name, old->vms[i]->name)) < 0)
+        j++;
+      if (c != 0 || v->vms[j] != old->vms[i])
+        vm_change_fn (host, old->vms[i]->name);
+    }
+}
+
 /* A new, empty view of H, as yet unpublished. */
 struct vs_host *
 new_view (struct host *h)
@@ -148,6 +179,7 @@ publish (struct host *h, struct vs_host *v)
   old = h->view;
   h->view = v;
   pthread_mutex_unlock (&h->lock);
+  tell_changes (old, v);
   host_unref (old);
 }
 
@@ -174,6 +206,7 @@ publish_from (struct host *h, const struct vs_host *base, struct vs_host *v)
       }
   h->view = v;
   pthread_mutex_unlock (&h->lock);
+  tell_changes (old, v);
   host_unref (old);
 }
 

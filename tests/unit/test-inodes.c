@@ -104,6 +104,47 @@ test_rename (void **state)
   inodes_clear ();
 }
 
+/* What the kernel holds under a VM, for telling it that the VM changed:
+ * the VM's directory and all below it, of no other VM, on one host or
+ * below a host's directory. */
+static void
+test_below (void **state)
+{
+  uint64_t web, db, snaps, s1, info, gone, host, hvm, *ids;
+  size_t n;
+
+  (void)state;
+  web = inodes_lookup (ROOT, "web", S_IFDIR);
+  db = inodes_lookup (ROOT, "db", S_IFDIR);
+  snaps = inodes_lookup (web, "snapshots", S_IFDIR);
+  s1 = inodes_lookup (snaps, "s1", S_IFDIR);
+  info = inodes_lookup (s1, "info", S_IFREG);
+  gone = inodes_lookup (s1, "vda.img", S_IFREG);
+  inodes_unhash (s1, "vda.img"); /* removed, still held */
+  inodes_lookup (db, "state", S_IFREG);
+  n = inodes_below (NULL, "web", &ids);
+  assert_int_equal (n, 5);
+  for (uint64_t want[] = { web, snaps, s1, info, gone }, *w = want;
+       w < want + 5; w++)
+    {
+      size_t k = 0;
+
+      while (k < n && ids[k] != *w)
+        k++;
+      assert_true (k < n);
+    }
+  free (ids);
+  assert_int_equal (inodes_below (NULL, "mail", &ids), 0);
+  assert_null (ids);
+  host = inodes_lookup (ROOT, "h1", S_IFDIR);
+  hvm = inodes_lookup (host, "web", S_IFDIR);
+  inodes_lookup (hvm, "jobs", S_IFREG);
+  assert_int_equal (inodes_below ("h1", "web", &ids), 2);
+  free (ids);
+  assert_int_equal (inodes_below ("h2", "web", &ids), 0);
+  inodes_clear ();
+}
+
 int
 main (void)
 {
@@ -111,6 +152,7 @@ main (void)
     cmocka_unit_test (test_paths),
     cmocka_unit_test (test_removed),
     cmocka_unit_test (test_rename),
+    cmocka_unit_test (test_below),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
