@@ -6,12 +6,17 @@
  * as libfuse's high-level API would, and gives what that API cannot:
  *
  *   - a cache time per reply (node_cache_time): a moment for what may
- *     change unseen, a minute for a snapshot's directory and files, whose
+ *     change unseen, an hour for a snapshot's directory and files, whose
  *     listing the kernel keeps too.  When a VM's view changes (a snapshot
  *     made or deleted elsewhere, a merge done) or an operation through the
  *     mount changed it, the kernel is told to drop what it holds of that
- *     VM (vm_changed): attributes and pages, listings included.  Names it
- *     still holds are looked at again with the attributes, by path;
+ *     VM (vm_changed): attributes and pages, listings included, from the
+ *     thread that published the view or that did the operation, and again
+ *     a moment later from a thread of its own (redrop_main).  Names it
+ *     still holds are looked at again with the attributes, by path.  Only
+ *     inodes are dropped, never names: dropping a name takes its
+ *     directory's lock, which an rmdir holds while it waits for the view
+ *     that would drop it;
  *   - a link made at the top is a clone's directory at once, and the
  *     kernel takes nothing but a link in reply to symlink(2): that reply
  *     is a link under an id of no name, with no cache time, so that the
@@ -30,6 +35,8 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +54,9 @@ static __thread fuse_req_t current;
 /* VM changes told so far, and how many there were when this thread's
  * request began: a reply that a change may have overtaken (resolved in
  * the view before it, sent after the kernel was told) gets a moment's
- * cache time, not a minute's.  What is left is a reply sent before the
- * change that the kernel takes in after the drop; the minute bounds it. */
+ * cache time, not an hour's.  What is left: a reply that was sent before
+ * the change, for a name the kernel did not hold yet, and that the kernel
+ * takes in after the drop.  The second drop, REDROP_MS later, catches it. */
 static uint64_t changes;
 static __thread uint64_t changes_at_begin;
 
@@ -75,34 +83,114 @@ fs_request (void)
   return current;
 }
 
+/* Drop what the kernel holds of VM (of directory HOST with several
+ * hosts): each id under it, the VM's directory included, loses its
+ * attributes and pages (a directory's pages are its kept listing).  Ids
+ * the kernel forgot meanwhile answer ENOENT, which is fine. */
+static void
+drop (const char *host, const char *vm)
+{
+  uint64_t *ids;
+  size_t n = inodes_below (host, vm, &ids);
+
+  for (size_t i = 0; i < n; i++)
+    fuse_lowlevel_notify_inval_inode (session, ids[i], 0, 0);
+  free (ids);
+}
+
+/* The second drops: VMs dropped once, dropped again by redrop_main a
+ * moment later, when every reply sent before the first is in. */
+#define REDROP_MS 200
+
+struct redrop
+{
+  char *host, *vm;
+  struct redrop *next;
+};
+
+static pthread_mutex_t redrop_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t redrop_cond = PTHREAD_COND_INITIALIZER;
+static struct redrop *redrops;
+static bool redrop_stop, redrop_running;
+static pthread_t redrop_thread;
+
+static void *
+redrop_main (void *arg)
+{
+  (void)arg;
+  pthread_mutex_lock (&redrop_lock);
+  while (!redrop_stop)
+    {
+      struct redrop *batch = redrops, *next;
+
+      if (batch == NULL)
+        {
+          pthread_cond_wait (&redrop_cond, &redrop_lock);
+          continue;
+        }
+      redrops = NULL;
+      pthread_mutex_unlock (&redrop_lock);
+      usleep (REDROP_MS * 1000);
+      for (struct redrop *r = batch; r; r = next)
+        {
+          next = r->next;
+          drop (r->host, r->vm);
+          free (r->host);
+          free (r->vm);
+          free (r);
+        }
+      pthread_mutex_lock (&redrop_lock);
+    }
+  pthread_mutex_unlock (&redrop_lock);
+  return NULL;
+}
+
+/* VM changed (see host_on_vm_change): dropped now, and again a moment
+ * later (see changes above). */
+static void
+vm_changed (const char *host, const char *vm)
+{
+  struct redrop *r = xmalloc (sizeof *r);
+
+  __atomic_add_fetch (&changes, 1, __ATOMIC_ACQ_REL);
+  drop (host, vm);
+  r->host = xstrdup_null (host);
+  r->vm = xstrdup (vm);
+  pthread_mutex_lock (&redrop_lock);
+  r->next = redrops;
+  redrops = r;
+  pthread_cond_signal (&redrop_cond);
+  pthread_mutex_unlock (&redrop_lock);
+}
+
 static void
 ll_init (void *data, struct fuse_conn_info *conn)
 {
   (void)data;
   ops->init (conn, NULL);
+  redrop_running
+      = pthread_create (&redrop_thread, NULL, redrop_main, NULL) == 0;
 }
 
 static void
 ll_destroy (void *data)
 {
   (void)data;
+  pthread_mutex_lock (&redrop_lock);
+  redrop_stop = true;
+  pthread_cond_signal (&redrop_cond);
+  pthread_mutex_unlock (&redrop_lock);
+  if (redrop_running)
+    pthread_join (redrop_thread, NULL);
+  for (struct redrop *r = redrops, *next; r; r = next)
+    {
+      next = r->next;
+      free (r->host);
+      free (r->vm);
+      free (r);
+    }
+  redrops = NULL;
   inodes_clear ();
-}
-
-/* Drop what the kernel holds of VM (of directory HOST with several
- * hosts): each id under it, the VM's directory included, loses its
- * attributes and pages (a directory's pages are its kept listing).  Ids
- * the kernel forgot meanwhile answer ENOENT, which is fine. */
-static void
-vm_changed (const char *host, const char *vm)
-{
-  uint64_t *ids;
-  size_t n = inodes_below (host, vm, &ids);
-
-  __atomic_add_fetch (&changes, 1, __ATOMIC_ACQ_REL);
-  for (size_t i = 0; i < n; i++)
-    fuse_lowlevel_notify_inval_inode (session, ids[i], 0, 0);
-  free (ids);
 }
 
 /* An operation through the mount changed what is under PATH: the VM it is
