@@ -6,8 +6,8 @@
  * as libfuse's high-level API would, and gives what that API cannot:
  *
  *   - a cache time per reply (node_cache_time): a moment for what may
- *     change unseen, an hour for a snapshot's directory and files, whose
- *     listing the kernel keeps too.  When a VM's view changes (a snapshot
+ *     change unseen, an hour for what a snapshot shows from its VM's view
+ *     (its directory, info, domain.xml).  When a VM's view changes (a snapshot
  *     made or deleted elsewhere, a merge done) or an operation through the
  *     mount changed it, the kernel is told to drop what it holds of that
  *     VM (vm_changed): attributes and pages, listings included, from the
@@ -709,8 +709,9 @@ ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   if (r == 0 && !S_ISDIR (st.st_mode))
     r = -ENOTDIR;
   fi->fh = 0;
-  /* A snapshot's listing is kept until its VM changes (vm_changed). */
-  fi->cache_readdir = fi->keep_cache = cache_time () > NODE_CACHE_CHANGING;
+  /* Listings are not kept (cache_readdir): one the kernel keeps carries no
+   * attributes, and a snapshot's volumes and whole disks, whose modes
+   * follow the host's files, would each be looked up again. */
   if (r < 0)
     fuse_reply_err (req, -r);
   else

@@ -649,9 +649,11 @@ node_cache_time (const struct node *n)
 
   /* Below a snapshot, what is rendered comes from the view, and what is
    * generated at open shows no size: a new view is all that changes them.
-   * A whole disk's blocks are what its map said, once read. */
-  if (n->snap == NULL || !vm_is_local (n->vm) || t->guest
-      || !node_attrs_cheap (n))
+   * What shows a host file's stat (a volume, memory, a whole disk's mode
+   * from its chain) follows that file, which no view tells of: a chmod on
+   * the host shows within a second. */
+  if (n->snap == NULL || !vm_is_local (n->vm) || t->guest || t->host_file
+      || t->whole_disk || t->chain_perms)
     return NODE_CACHE_CHANGING;
   return NODE_CACHE_FROZEN;
 }
