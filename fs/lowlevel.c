@@ -7,11 +7,11 @@
  *
  *   - a cache time per reply (node_cache_time): a moment for what may
  *     change unseen, an hour for what a snapshot shows from its VM's view
- *     (its directory, info, domain.xml).  When a VM's view changes (a snapshot
- *     made or deleted elsewhere, a merge done) or an operation through the
- *     mount changed it, the kernel is told to drop what it holds of that
- *     VM (vm_changed): attributes and pages, listings included, from the
- *     thread that published the view or that did the operation, and again
+ *     (its directory, info, domain.xml).  When a VM's view changes (a
+ *     snapshot made or deleted elsewhere, a merge done) or an operation
+ *     through the mount changed it, the kernel is told to drop what it
+ *     holds of that VM (vm_changed): attributes and pages, from the thread
+ *     that published the view or that did the operation, and again
  *     a moment later from a thread of its own (redrop_main).  Names it
  *     still holds are looked at again with the attributes, by path.  Only
  *     inodes are dropped, never names: dropping a name takes its
@@ -85,8 +85,8 @@ fs_request (void)
 
 /* Drop what the kernel holds of VM (of directory HOST with several
  * hosts): each id under it, the VM's directory included, loses its
- * attributes and pages (a directory's pages are its kept listing).  Ids
- * the kernel forgot meanwhile answer ENOENT, which is fine. */
+ * attributes and pages.  Ids the kernel forgot meanwhile answer ENOENT,
+ * which is fine. */
 static void
 drop (const char *host, const char *vm)
 {
@@ -114,6 +114,21 @@ static struct redrop *redrops;
 static bool redrop_stop, redrop_running;
 static pthread_t redrop_thread;
 
+/* Free the list from R on, dropping each VM first with DROP_FIRST. */
+static void
+redrop_free (struct redrop *r, bool drop_first)
+{
+  for (struct redrop *next; r; r = next)
+    {
+      next = r->next;
+      if (drop_first)
+        drop (r->host, r->vm);
+      free (r->host);
+      free (r->vm);
+      free (r);
+    }
+}
+
 static void *
 redrop_main (void *arg)
 {
@@ -121,7 +136,7 @@ redrop_main (void *arg)
   pthread_mutex_lock (&redrop_lock);
   while (!redrop_stop)
     {
-      struct redrop *batch = redrops, *next;
+      struct redrop *batch = redrops;
 
       if (batch == NULL)
         {
@@ -131,14 +146,7 @@ redrop_main (void *arg)
       redrops = NULL;
       pthread_mutex_unlock (&redrop_lock);
       usleep (REDROP_MS * 1000);
-      for (struct redrop *r = batch; r; r = next)
-        {
-          next = r->next;
-          drop (r->host, r->vm);
-          free (r->host);
-          free (r->vm);
-          free (r);
-        }
+      redrop_free (batch, true);
       pthread_mutex_lock (&redrop_lock);
     }
   pthread_mutex_unlock (&redrop_lock);
@@ -182,13 +190,7 @@ ll_destroy (void *data)
   pthread_mutex_unlock (&redrop_lock);
   if (redrop_running)
     pthread_join (redrop_thread, NULL);
-  for (struct redrop *r = redrops, *next; r; r = next)
-    {
-      next = r->next;
-      free (r->host);
-      free (r->vm);
-      free (r);
-    }
+  redrop_free (redrops, false);
   redrops = NULL;
   inodes_clear ();
 }
