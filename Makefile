@@ -56,7 +56,7 @@ MAIN_OBJ = $(BUILD)/fs/main.o
 UNIT_SRCS = $(wildcard tests/unit/test-*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: deb desktop-check all check check-only unit integration asan demo deps libvirtd \
+.PHONY: deb desktop-check all binaries check check-only unit integration asan demo deps libvirtd \
         guest clean format chaos install uninstall
 
 all: $(BUILD)/vmsnapfs
@@ -84,11 +84,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvmsnapfs.a
 # Installing packages and starting libvirtd come first, in a make of their
 # own, so that this one's pkg-config flags are read once they exist.  The
 # suite runs twice: as built, and with AddressSanitizer and UBSan.
+# Each pass builds first with every CPU, then runs its tests.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 check: deps libvirtd
+	$(MAKE) -j$(JOBS) binaries
 	$(MAKE) check-only
+	$(MAKE) -j$(JOBS) binaries SANITIZE=1
 	$(MAKE) check-only SANITIZE=1
 
 check-only: unit integration
+
+binaries: all $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -103,6 +110,7 @@ desktop-check: deps libvirtd all
 	VMSNAPFS=$(abspath $(BUILD)/vmsnapfs) sh tests/desktop/run.sh
 
 asan: deps libvirtd
+	$(MAKE) -j$(JOBS) binaries SANITIZE=1
 	$(MAKE) check-only SANITIZE=1
 
 # The daemon (mount.fuse3 runs it, found in PATH, for mount -t

@@ -52,6 +52,7 @@ struct clone
   uint64_t *need;     /* bytes each copy will take (qemu-img measure) */
   size_t copying;     /* the disk being copied */
   bool copying_memory;
+  int lock; /* on the clone, against other daemons (vm_lock_take) */
 };
 
 static pthread_mutex_t clones_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -122,6 +123,8 @@ clone_free (struct clone *c)
 {
   if (c == NULL)
     return;
+  if (c->host)
+    vm_lock_drop (c->host, c->uuid, c->lock);
   free (c->name);
   vs_meta_clear (&c->rec);
   free (c->need);
@@ -504,6 +507,8 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
   c->host = vm->host;
   memcpy (c->source_uuid, vm->uuid, sizeof c->source_uuid);
   clone_new_uuid (c->uuid);
+  if ((c->lock = vm_lock_take (c->host, c->uuid, name)) == -EBUSY)
+    return -EBUSY;
   c->rec.clone_vm = xstrdup (vm->name);
   c->rec.clone_snapshot = xstrdup (snap->name);
   c->rec.clone_disks = xcalloc (snap->ndisks, sizeof *c->rec.clone_disks);
@@ -596,6 +601,7 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
       goto out;
     }
   c = xcalloc (1, sizeof *c);
+  c->lock = VM_LOCK_NONE;
   if ((r = plan (vm, snap, name, c)) < 0)
     goto out;
 
@@ -664,15 +670,22 @@ clone_recover (struct host *h)
       struct vs_meta m = { 0 };
       CLEANUP_DOMAIN virDomainPtr src = NULL;
       struct clone *c;
+      int lock = VM_LOCK_NONE;
 
       virDomainGetUUIDString (doms[i], v.uuid);
-      if (meta_read (&v, doms[i], &m) < 0 || m.clone_vm == NULL)
+      if (meta_read (&v, doms[i], &m) < 0 || m.clone_vm == NULL
+          || (lock = vm_lock_take (h, v.uuid, v.name)) == -EBUSY)
         {
+          if (lock == -EBUSY)
+            log_info ("VM '%s': its clone is copied by another vmsnapfs; "
+                      "left to it.",
+                      v.name);
           vs_meta_clear (&m);
           virDomainFree (doms[i]);
           continue;
         }
       c = xcalloc (1, sizeof *c);
+      c->lock = lock;
       c->name = xstrdup (v.name);
       c->host = h;
       memcpy (c->uuid, v.uuid, sizeof c->uuid);

@@ -838,7 +838,12 @@ merge_recover (const struct vs_host *h)
       if (vm->merging == NULL || vm->merge_failed)
         continue;
       if (vm_op_begin (vm) < 0)
-        continue;
+        {
+          log_info ("VM '%s': the merge of snapshot '%s' is another "
+                    "vmsnapfs's; left to it.",
+                    vm->name, vm->merging);
+          continue;
+        }
       log_info ("VM '%s': a merge of snapshot '%s' was under way; carrying "
                 "it on.",
                 vm->name, vm->merging);

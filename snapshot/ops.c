@@ -24,6 +24,7 @@ struct busy
   virConnectPtr conn; /* the operation's own (host_open_own), or NULL */
   uint64_t *held;     /* snapshots whose readers it stopped: no new ones */
   size_t nheld;
+  int lock; /* vm_lock_take's, against other daemons */
 };
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct busy *busy;
@@ -49,6 +50,7 @@ vm_op_begin (const struct vs_vm *vm)
 {
   virConnectPtr c;
   ssize_t i;
+  int lock;
 
   pthread_mutex_lock (&busy_lock);
   if (find_busy (vm) >= 0)
@@ -62,14 +64,25 @@ vm_op_begin (const struct vs_vm *vm)
   busy[nbusy].conn = NULL;
   busy[nbusy].held = NULL;
   busy[nbusy].nheld = 0;
+  busy[nbusy].lock = VM_LOCK_NONE;
   strcpy (busy[nbusy++].uuid, vm->uuid);
   pthread_mutex_unlock (&busy_lock);
 
+  /* Then another daemon's: an operation it carries, or a record of one it
+   * was killed in (which it carries on at its start). */
+  if ((lock = vm_lock_take (vm->host, vm->uuid, vm->name)) == -EBUSY)
+    {
+      vm_op_end (vm);
+      return -EBUSY;
+    }
   /* Opened outside the lock: a connection takes round trips. */
   c = host_open_own (vm->host);
   pthread_mutex_lock (&busy_lock);
   if ((i = find_busy (vm)) >= 0)
-    busy[i].conn = c;
+    {
+      busy[i].conn = c;
+      busy[i].lock = lock;
+    }
   pthread_mutex_unlock (&busy_lock);
   return 0;
 }
@@ -121,17 +134,20 @@ void
 vm_op_end (const struct vs_vm *vm)
 {
   virConnectPtr c = NULL;
+  int lock = VM_LOCK_NONE;
   ssize_t i;
 
   pthread_mutex_lock (&busy_lock);
   if ((i = find_busy (vm)) >= 0)
     {
       c = busy[i].conn;
+      lock = busy[i].lock;
       free (busy[i].held);
       memmove (&busy[i], &busy[i + 1], (nbusy - (size_t)i - 1) * sizeof *busy);
       nbusy--;
     }
   pthread_mutex_unlock (&busy_lock);
+  vm_lock_drop (vm->host, vm->uuid, lock);
   if (c)
     virConnectClose (c);
 }

@@ -18,8 +18,9 @@ URI=${LIBVIRT_DEFAULT_URI:-qemu:///system}
 export LIBVIRT_DEFAULT_URI=$URI
 TEST_NAME=$(basename "$0" .sh)
 # Every VM a test defines is named with this prefix, so a leftover is easy
-# to spot and to sweep.
-VM_PREFIX=vmsnapfs-test-
+# to spot and to sweep; run.sh gives each of its workers its own
+# (vmsnapfs-test-w1-...).
+VM_PREFIX=${VM_PREFIX:-vmsnapfs-test-}
 
 _cleanups=""
 

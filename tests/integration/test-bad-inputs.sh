@@ -1,6 +1,7 @@
 #!/bin/bash
 # The table of bad inputs (data/bad-inputs.table): each call fails with the
 # errno it names, and leaves both VMs and their snapshots as they were.
+# alone: stops libvirtd
 . "$(dirname "$0")/functions.sh"
 
 vm_define badone

@@ -2,6 +2,7 @@
 # make deb builds a Debian package that lintian finds no error in; apt
 # installs it, its daemon mounts the host from an fstab line through
 # mount.fuse3, and apt removes it again.
+# alone: installs the package with apt
 . "$(dirname "$0")/functions.sh"
 requires dpkg-buildpackage lintian apt-get
 # The package is built as Debian builds it, never with sanitizers, and its

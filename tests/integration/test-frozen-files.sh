@@ -2,6 +2,7 @@
 # The frozen volume is byte for byte the file qemu stopped writing to, with
 # the guest's count of that moment on it; the memory file is libvirt's,
 # mode 0400; qemu-img reads both through the mount.
+# alone: outside changes within a second
 . "$(dirname "$0")/functions.sh"
 
 vm_define frozen

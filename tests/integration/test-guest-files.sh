@@ -5,6 +5,7 @@
 # Between two snapshots the guest changes files and moves its /etc away:
 # the first is laid out by inspection, the second one directory per file
 # system.
+# alone: counts libguestfs appliances host-wide
 . "$(dirname "$0")/functions.sh"
 
 command -v mkfs.ext4 >/dev/null && command -v sfdisk >/dev/null &&

@@ -1,6 +1,7 @@
 #!/bin/bash
 # info and info.json hold the right values, the same in both, and
 # domain.xml is the domain at the snapshot.
+# alone: outside changes within a second
 . "$(dirname "$0")/functions.sh"
 
 vm_define info 2

@@ -2,6 +2,7 @@
 # make install and make uninstall; the manual pages render without a
 # warning; the systemd unit passes systemd-analyze verify; mount -t
 # fuse.vmsnapfs and an fstab line mount the host, the source being the URI.
+# alone: installs into /usr/local, and mounts from fstab
 . "$(dirname "$0")/functions.sh"
 requires man systemd-analyze
 

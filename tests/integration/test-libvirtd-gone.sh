@@ -2,6 +2,7 @@
 # The tree is served from memory: with libvirtd frozen, stat, readdir and
 # reads of snapshot files still answer at once.  When libvirtd restarts,
 # the daemon reconnects and changes show again.
+# alone: freezes libvirtd
 . "$(dirname "$0")/functions.sh"
 
 vm_define gone

@@ -2,6 +2,7 @@
 # A merge survives a restart of libvirtd (the block job goes on in qemu,
 # and rmdir returns once it is done) and a qemu killed in its middle (the
 # merge ends offline with qemu-img, and the VM boots from its disk).
+# alone: restarts libvirtd
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
 

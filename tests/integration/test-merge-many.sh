@@ -3,6 +3,7 @@
 # libfuse's default of ten worker threads.  The mount answers throughout
 # (no request waits for a free worker), every rmdir ends with its merge
 # done, and the chains are whole.
+# alone: counts qemu-img host-wide, and the mount must answer within 5 s under twelve merges
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
 

@@ -3,6 +3,7 @@
 # metacharacters.  mkdir, mv and rmdir take them as they are, libvirt
 # holds them as they are, and the files made on the host have safe names.
 # Snapshots virsh made with such names show.
+# alone: outside changes within two seconds
 . "$(dirname "$0")/functions.sh"
 
 vm_define names

@@ -13,6 +13,7 @@
 # A hung remote libvirtd delays no other host; one stopped shows as
 # unreachable while the others work, and is back within 10 s of its start,
 # without a remount.
+# alone: two more libvirtds, and the time each host's ls takes
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/remote.sh"
 

@@ -3,6 +3,7 @@
 # nothing about another VM: while a snapshot of it waits on its monitor,
 # an ls -lR of the other VM, reads of its files and a snapshot of it go
 # on.  When the hung one runs again, its snapshot is made.
+# alone: the top listed within 5 s with a VM stopped
 . "$(dirname "$0")/functions.sh"
 
 vm_define slowa

@@ -2,6 +2,7 @@
 # Snapshots made and deleted with virsh appear and disappear within a
 # second: external with memory, disk-only, offline, and a second branch.
 # The active link follows libvirt's current snapshot.
+# alone: outside changes within a second
 . "$(dirname "$0")/functions.sh"
 
 vm_define appear

@@ -1,6 +1,7 @@
 #!/bin/bash
 # VMs are listed under the mount, and VM/state follows libvirt: start,
 # destroy, define and undefine show within a second.
+# alone: outside changes within a second
 . "$(dirname "$0")/functions.sh"
 
 vm_define state

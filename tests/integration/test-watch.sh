@@ -4,6 +4,7 @@
 # an open watch at once; one made by virsh shows at the next read of the
 # folder (within a second), as the kernel sends inotify events only for
 # changes made through the mount.
+# alone: outside changes within a second
 . "$(dirname "$0")/functions.sh"
 requires inotifywait
 
