@@ -5,6 +5,7 @@
 # and when the source is gone by then, the next daemon removes the
 # unfinished clone and every file it made.  A clone with no room for its
 # copies: ENOSPC, and nothing defined or written.
+# alone: leaves a clone record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
 

@@ -4,6 +4,7 @@
 # deletion in the VM's metadata and finishes it.  Both branches read what
 # they read before, nothing is left over, the record is gone, and the
 # guest counts on.
+# alone: leaves a deletion record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
 

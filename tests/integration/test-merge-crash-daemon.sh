@@ -4,6 +4,7 @@
 # finds the merge in the VM's metadata and carries it to its end.  The end
 # state is whole: merged, other snapshots unchanged, no volume or memory
 # file left over, no job recorded, and the guest counting on.
+# alone: leaves a merge record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
 

@@ -2,6 +2,7 @@
 # Unmounting in the middle of a long offline merge (qemu-img commit, its
 # rmdir interrupted) returns within seconds: the commit is stopped, the
 # merge stays recorded, and the next daemon carries it to its end.
+# alone: leaves a merge record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
 

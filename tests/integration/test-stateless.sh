@@ -5,6 +5,7 @@
 # over, no count of the previous run on the disk.  A start by virsh boots
 # from NAME's disk.  While stateless, rmdir NAME is EBUSY and mkdir works;
 # rm stateless needs the VM shut off and leaves it at NAME.
+# alone: every daemon running re-arms a stateless VM that stops
 . "$(dirname "$0")/functions.sh"
 
 vm_define stateless 1 64M

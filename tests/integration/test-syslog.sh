@@ -3,6 +3,7 @@
 # to syslog: one line per failed verb, naming the VM, the verb, what it
 # acted on, the errno and the cause; a verb that works logs what it did.
 # A small listener on /dev/log stands for the syslog daemon.
+# alone: its daemon acts on other tests' stateless VMs, and the test counts its lines
 . "$(dirname "$0")/functions.sh"
 
 if [ -e /dev/log ]; then
