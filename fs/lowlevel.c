@@ -610,8 +610,7 @@ ll_statfs (fuse_req_t req, fuse_ino_t ino)
   free (path);
 }
 
-/* A listing's reply, filled through fill_entry from the directory's
- * handle (dir_handle below). */
+/* A listing's reply, filled by ops.c's readdir through fill_entry. */
 struct listing
 {
   fuse_req_t req;
@@ -619,7 +618,6 @@ struct listing
   bool plus; /* READDIRPLUS: entries with attributes */
   char *buf;
   size_t size, len;
-  double timeout; /* the cache time of the entry being added */
 };
 
 static bool
@@ -656,7 +654,7 @@ fill_entry (void *opaque, const char *name, const struct stat *st, off_t off,
         {
           e.attr = *st;
           e.ino = inodes_lookup (l->dir, name, st->st_mode);
-          e.entry_timeout = e.attr_timeout = l->timeout;
+          e.entry_timeout = e.attr_timeout = cache_time ();
         }
       else
         {
@@ -672,112 +670,22 @@ fill_entry (void *opaque, const char *name, const struct stat *st, off_t off,
   return 0;
 }
 
-/* An open directory's listing, read whole by the first request from
- * offset 0 and served from here to the requests after it (the kernel
- * reads a directory in pieces: at least a second request, for the end).
- * ops.c's readdir then runs once an opendir instead of once a piece, and
- * the pieces of one listing agree.  A read from offset 0 again (rewinddir)
- * reads the directory again. */
-struct dir_entry
-{
-  char *name;
-  struct stat st;
-  bool has_st;
-  enum fuse_fill_dir_flags flags;
-  double timeout; /* cache_time () when it was read */
-};
-
-struct dir_handle
-{
-  pthread_mutex_t lock; /* two reads of one descriptor at once */
-  struct dir_entry *entries;
-  size_t n, cap;
-  bool read, plus;  /* read whole, and with attributes */
-  uint64_t changes; /* VM changes told when it was read */
-};
-
-static void
-dir_clear (struct dir_handle *d)
-{
-  for (size_t i = 0; i < d->n; i++)
-    free (d->entries[i].name);
-  d->n = 0;
-  d->read = false;
-}
-
-/* ops.c's filler while a listing is read whole: keep each entry.  Entry K
- * (from 1) is at offset K (ops.c). */
-static int
-keep_entry (void *opaque, const char *name, const struct stat *st, off_t off,
-            enum fuse_fill_dir_flags flags)
-{
-  struct dir_handle *d = opaque;
-  struct dir_entry *e;
-
-  (void)off;
-  if (d->n == d->cap)
-    {
-      d->cap = d->cap ? 2 * d->cap : 32;
-      d->entries = xrealloc (d->entries, d->cap * sizeof *d->entries);
-    }
-  e = &d->entries[d->n++];
-  e->name = xstrdup (name);
-  e->has_st = st != NULL;
-  if (st)
-    e->st = *st;
-  e->flags = flags;
-  e->timeout = cache_time ();
-  return 0;
-}
-
-/* Fill L from D's entries after offset OFF. */
-static void
-serve (struct listing *l, const struct dir_handle *d, off_t off)
-{
-  bool changed = __atomic_load_n (&changes, __ATOMIC_ACQUIRE) != d->changes;
-
-  for (size_t i = off > 0 ? (size_t)off : 0; i < d->n; i++)
-    {
-      const struct dir_entry *e = &d->entries[i];
-
-      /* A VM changed since it was read: a moment's cache time, as for a
-       * reply the change may have overtaken (cache_time). */
-      l->timeout = changed && e->timeout > NODE_CACHE_CHANGING
-                       ? NODE_CACHE_CHANGING
-                       : e->timeout;
-      if (fill_entry (l, e->name, e->has_st ? &e->st : NULL, (off_t)(i + 1),
-                      e->flags))
-        break;
-    }
-}
-
 static void
 list (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
       struct fuse_file_info *fi, bool plus)
 {
-  struct listing l = { req, ino, plus, NULL, size, 0, 0 };
-  struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-  int r = 0;
-  char *path = NULL;
+  struct listing l = { req, ino, plus, NULL, size, 0 };
+  int r;
+  char *path = path_for (ino, NULL, &r);
 
   BEGIN (req);
-  pthread_mutex_lock (&d->lock);
-  if (off == 0 || !d->read || (plus && !d->plus))
-    {
-      dir_clear (d);
-      d->changes = changes_at_begin;
-      if ((path = path_for (ino, NULL, &r)) != NULL && r == 0)
-        r = ops->readdir (path, d, keep_entry, 0, NULL,
-                          plus ? FUSE_READDIR_PLUS : 0);
-      d->read = r == 0;
-      d->plus = plus;
-    }
+  (void)fi; /* no handle: directories are not opened (see above) */
   if (r == 0)
     {
       l.buf = xmalloc (size ? size : 1);
-      serve (&l, d, off);
+      r = ops->readdir (path, &l, fill_entry, off, NULL,
+                        plus ? FUSE_READDIR_PLUS : 0);
     }
-  pthread_mutex_unlock (&d->lock);
   if (r < 0)
     fuse_reply_err (req, -r);
   else
@@ -786,9 +694,9 @@ list (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   free (path);
 }
 
-/* A directory opens if it is there; its handle keeps its listing (above).
- * (Not opening them at all, ENOSYS, would save two requests a directory,
- * but the kernel then caches every listing until the directory's mtime
+/* A directory opens if it is there: its listings name it by id.  (Not
+ * opening them at all, ENOSYS, would save two requests a directory, but
+ * the kernel then caches every listing until the directory's mtime
  * changes: a snapshot made elsewhere would not show.) */
 static void
 ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -802,39 +710,15 @@ ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     r = ops->getattr (path, &st, NULL);
   if (r == 0 && !S_ISDIR (st.st_mode))
     r = -ENOTDIR;
-  /* Listings are not kept by the kernel (cache_readdir): one it keeps
-   * carries no attributes, and a snapshot's volumes and whole disks, whose
-   * modes follow the host's files, would each be looked up again. */
+  fi->fh = 0;
+  /* Listings are not kept (cache_readdir): one the kernel keeps carries no
+   * attributes, and a snapshot's volumes and whole disks, whose modes
+   * follow the host's files, would each be looked up again. */
   if (r < 0)
     fuse_reply_err (req, -r);
   else
-    {
-      struct dir_handle *d = xcalloc (1, sizeof *d);
-
-      pthread_mutex_init (&d->lock, NULL);
-      fi->fh = (uintptr_t)d;
-      if (fuse_reply_open (req, fi) < 0)
-        {
-          /* Interrupted: no release will come. */
-          pthread_mutex_destroy (&d->lock);
-          free (d);
-        }
-    }
+    fuse_reply_open (req, fi);
   free (path);
-}
-
-static void
-ll_releasedir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-  struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-
-  (void)ino;
-  BEGIN (req);
-  dir_clear (d);
-  free (d->entries);
-  pthread_mutex_destroy (&d->lock);
-  free (d);
-  fuse_reply_err (req, 0);
 }
 
 static void
@@ -876,7 +760,6 @@ static const struct fuse_lowlevel_ops lowlevel_ops = {
   .create = ll_create,
   .poll = ll_poll,
   .opendir = ll_opendir,
-  .releasedir = ll_releasedir,
   .readdir = ll_readdir,
   .readdirplus = ll_readdirplus,
   .lseek = ll_lseek,
