@@ -59,8 +59,7 @@ vm_lock_take (const struct host *h, const char *uuid, const char *name)
       struct stat held, named;
       int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-      if (fd < 0 && errno == ENOENT && mkdir (EXPORT_RUN_DIR, 0700) == 0)
-        continue;
+      /* EXPORT_RUN_DIR is made at the start (export_init). */
       if (fd < 0)
         {
           /* Not a reason to refuse the operation: this daemon still

@@ -39,7 +39,7 @@ sweep() {
 
 # run_one TEST PREFIX: run TEST with its VMs named PREFIX*, record the
 # outcome in $work/NAME.rc and print its line (one write, so that two
-# workers' lines do not mix).
+# workers' lines do not mix).  The caller sweeps after it.
 run_one() {
     name=$(basename "$1" .sh)
     if ! virsh -c qemu:///system version >/dev/null 2>&1; then
@@ -58,7 +58,6 @@ run_one() {
 $(tail -n 30 "$logdir/$name.log" | sed 's/^/    /')" ;;
     esac
     printf '%s\n' "$line"
-    sweep "$2"
 }
 
 # worker N: take the next test nobody has taken (mkdir is the claim) until
@@ -67,6 +66,7 @@ worker() {
     for t in $together; do
         mkdir "$work/$(basename "$t" .sh).claim" 2>/dev/null || continue
         run_one "$t" "vmsnapfs-test-w$1-"
+        sweep "vmsnapfs-test-w$1-"
     done
 }
 

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "../../include/export.h"
 #include "../../snapshot/hostdef.h"
 #include "../../snapshot/internal.h"
 
@@ -109,6 +111,12 @@ main (void)
     {
       printf ("test-vmlock: skipped (needs root for /run/vmsnapfs)\n");
       return 0;
+    }
+  /* The daemon makes it at its start (export_init). */
+  if (mkdir (EXPORT_RUN_DIR, 0700) < 0 && errno != EEXIST)
+    {
+      perror (EXPORT_RUN_DIR);
+      return 1;
     }
   snprintf (uuid, sizeof uuid, "0000test-0000-4000-8000-%012d",
             (int)getpid ());
