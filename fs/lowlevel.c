@@ -176,6 +176,7 @@ ll_init (void *data, struct fuse_conn_info *conn)
 {
   (void)data;
   ops->init (conn, NULL);
+  hostwatch_start (vm_changed);
   redrop_running
       = pthread_create (&redrop_thread, NULL, redrop_main, NULL) == 0;
 }
@@ -184,6 +185,7 @@ static void
 ll_destroy (void *data)
 {
   (void)data;
+  hostwatch_stop (); /* it drops VMs, as the redrops do */
   pthread_mutex_lock (&redrop_lock);
   redrop_stop = true;
   pthread_cond_signal (&redrop_cond);
@@ -711,9 +713,13 @@ ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   if (r == 0 && !S_ISDIR (st.st_mode))
     r = -ENOTDIR;
   fi->fh = 0;
-  /* Listings are not kept (cache_readdir): one the kernel keeps carries no
-   * attributes, and a snapshot's volumes and whole disks, whose modes
-   * follow the host's files, would each be looked up again. */
+  /* A snapshot's listing changes only with a new view of its VM, and the
+   * kernel is told then (vm_changed drops its pages): it keeps it.  Its
+   * entries carry no attributes, but their names and attributes are kept
+   * as long (see node_cache_time), so an ls -l of it asks for nothing but
+   * the open and the release. */
+  if (r == 0 && cache_time () >= NODE_CACHE_FROZEN)
+    fi->cache_readdir = fi->keep_cache = 1;
   if (r < 0)
     fuse_reply_err (req, -r);
   else

@@ -642,6 +642,16 @@ node_attrs_cheap (const struct node *n)
   return true;
 }
 
+/* Whether every file of N's chain is watched. */
+static bool
+chain_covered (const struct node *n)
+{
+  for (size_t i = 0; i < n->disk->nchain; i++)
+    if (!hostwatch_covers (n->disk->chain[i]))
+      return false;
+  return true;
+}
+
 double
 node_cache_time (const struct node *n)
 {
@@ -650,10 +660,18 @@ node_cache_time (const struct node *n)
   /* Below a snapshot, what is rendered comes from the view, and what is
    * generated at open shows no size: a new view is all that changes them.
    * What shows a host file's stat (a volume, memory, a whole disk's mode
-   * from its chain) follows that file, which no view tells of: a chmod on
-   * the host shows within a second. */
-  if (n->snap == NULL || !vm_is_local (n->vm) || t->guest || t->host_file
-      || t->whole_disk || t->chain_perms)
+   * from its chain) follows that file, which no view tells of: kept only
+   * while the file is watched, so that a chmod on the host shows within a
+   * second; a whole disk's size, once its map was read. */
+  if (n->vm == NULL || !vm_is_local (n->vm) || t->guest || t == &t_temp_link)
+    return NODE_CACHE_CHANGING;
+  if (n->snap == NULL)
+    return NODE_CACHE_FROZEN;
+  if (t->host_file && !hostwatch_covers (t->host_file (n)))
+    return NODE_CACHE_CHANGING;
+  if ((t->whole_disk || t->chain_perms) && !chain_covered (n))
+    return NODE_CACHE_CHANGING;
+  if (t->whole_disk && !node_attrs_cheap (n))
     return NODE_CACHE_CHANGING;
   return NODE_CACHE_FROZEN;
 }

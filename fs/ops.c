@@ -179,8 +179,10 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
   if ((r = resolve_open (path, fi, &n, false)) < 0)
     return r;
   caller_current (&c, node_guarded (&n));
-  r = node_getattr (&n, &c, st);
+  /* First: it may start watching the host files the attributes come
+   * from, and a change after that is seen. */
   cache_time = node_cache_time (&n);
+  r = node_getattr (&n, &c, st);
   node_release (&n);
   return r;
 }

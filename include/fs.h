@@ -50,16 +50,27 @@ bool node_guarded (const struct node *n);
 bool node_attrs_cheap (const struct node *n);
 
 /* How long the kernel may keep N's name and attributes, in seconds.  What
- * may change without a new view of its VM (a VM's state, its jobs), what
- * shows a host file's stat (a volume's mode follows the host's), and
+ * may change without a new view of its VM (a VM's state, its jobs), and
  * everything above a snapshot, is kept a moment: changes made outside
  * vmsnapfs must show within a second (SPEC).  What a snapshot shows from
  * its VM's view (its directory, info, domain.xml) changes only with a new
  * view, and the kernel is told then (host_on_vm_change): it is kept an
- * hour, which bounds a reply the kernel took in after both drops. */
+ * hour, which bounds a reply the kernel took in after both drops.  So is
+ * what shows a host file's stat (a volume's mode follows the host's) when
+ * the files are watched (hostwatch_covers), else a moment. */
 #define NODE_CACHE_CHANGING 0.3
 #define NODE_CACHE_FROZEN 3600.0
 double node_cache_time (const struct node *n);
+
+/* The host files whose attributes the mount shows, watched (hostwatch.c):
+ * FN (host, vm) is called, from the watch's thread, for each VM that shows
+ * a file that changed (HOST: its directory with several hosts, else
+ * NULL).  Whether PATH's directory is watched (made so now if it can be):
+ * only then may the kernel keep what shows PATH's attributes. */
+typedef void hostwatch_fn (const char *host, const char *vm);
+void hostwatch_start (hostwatch_fn *fn);
+void hostwatch_stop (void);
+bool hostwatch_covers (const char *path);
 
 /* Call FILL (name, stat) for each entry of directory N.  Returns 0 or
  * -ENOTDIR. */

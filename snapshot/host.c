@@ -7,10 +7,14 @@
  *     host's refresh thread.
  *   - each host has a refresh thread, so that a slow or dead host never
  *     delays another: it builds new views at once for a VM an event named,
- *     and every HOST_POLL_MS compares each VM's snapshot fingerprint
- *     (libvirt has no event for snapshots made or deleted by others).  It
- *     also connects, and reconnects with backoff when the connection drops
- *     (libvirtd restarted, the link gone: keepalive notices).
+ *     and every HOST_POLL_MS compares the snapshot fingerprint of the VMs
+ *     looked at lately (libvirt has no event for snapshots made or deleted
+ *     by others).  It also connects, and reconnects with backoff when the
+ *     connection drops (libvirtd restarted, the link gone: keepalive
+ *     notices).
+ *   - a host on this machine has its snapshot files watched (snapwatch.c):
+ *     its thread names the VMs whose snapshots changed, as events do, and
+ *     only those are polled, for a few seconds after.
  *   - FUSE threads only take references to the views (fleet_get), and ask
  *     libvirt for block jobs when the jobs file is opened.
  *
@@ -131,52 +135,100 @@ host_sync (const struct vs_vm *vm, bool reread)
       }
 }
 
-void
-vm_looked (const struct vs_vm *vm)
+/* Note UUID in R as seen now; call with its host's lock held. */
+static void
+note_recent (struct recent *r, const char *uuid)
 {
-  struct host *h = vm->host;
   long long now = now_ms ();
   size_t oldest = 0;
 
-  if (h == NULL)
-    return;
-  SCOPED_LOCK (&h->lock);
-  for (size_t i = 0; i < h->nlooked; i++)
+  for (size_t i = 0; i < r->n; i++)
     {
-      if (strcmp (h->looked[i].uuid, vm->uuid) == 0)
+      if (strcmp (r->vms[i].uuid, uuid) == 0)
         {
-          h->looked[i].at = now;
+          r->vms[i].at = now;
           return;
         }
-      if (h->looked[i].at < h->looked[oldest].at)
+      if (r->vms[i].at < r->vms[oldest].at)
         oldest = i;
     }
-  if (h->nlooked < MAX_LOOKED)
+  if (r->n < MAX_LOOKED)
     {
-      h->looked = xrealloc (h->looked, (h->nlooked + 1) * sizeof *h->looked);
-      oldest = h->nlooked++;
+      r->vms = xrealloc (r->vms, (r->n + 1) * sizeof *r->vms);
+      oldest = r->n++;
     }
-  strcpy (h->looked[oldest].uuid, vm->uuid);
-  h->looked[oldest].at = now;
+  strcpy (r->vms[oldest].uuid, uuid);
+  r->vms[oldest].at = now;
 }
 
-/* The VMs of H looked at within HOST_LOOK_MS (malloc'd UUIDs, *N set),
- * the others forgotten.  Call with H->lock held. */
-char (*recently_looked (struct host *h, size_t *n))[VIR_UUID_STRING_BUFLEN]
+/* The VMs of R noted within HOST_LOOK_MS (malloc'd UUIDs, *N set), the
+ * others forgotten. */
+static char (*recent_uuids (struct recent *r,
+                            size_t *n))[VIR_UUID_STRING_BUFLEN]
 {
   long long since = now_ms () - HOST_LOOK_MS;
   char (*uuids)[VIR_UUID_STRING_BUFLEN];
   size_t k = 0;
 
-  for (size_t i = 0; i < h->nlooked; i++)
-    if (h->looked[i].at >= since)
-      h->looked[k++] = h->looked[i];
-  h->nlooked = k;
+  for (size_t i = 0; i < r->n; i++)
+    if (r->vms[i].at >= since)
+      r->vms[k++] = r->vms[i];
+  r->n = k;
   uuids = xcalloc (k ? k : 1, sizeof *uuids);
   for (size_t i = 0; i < k; i++)
-    strcpy (uuids[i], h->looked[i].uuid);
+    strcpy (uuids[i], r->vms[i].uuid);
   *n = k;
   return uuids;
+}
+
+/* With the snapshot files watched, a look costs nothing: the watch tells
+ * of every change. */
+void
+vm_looked (const struct vs_vm *vm)
+{
+  struct host *h = vm->host;
+
+  if (h == NULL || snapwatch_complete (h->watch))
+    return;
+  SCOPED_LOCK (&h->lock);
+  note_recent (&h->looked, vm->uuid);
+}
+
+/* Polled: with the snapshot files watched, the VMs whose files changed
+ * lately (libvirt writes a file before its own list may show the change:
+ * the next polls catch what the first rebuild missed); else the VMs
+ * looked at lately.  Call with H->lock held. */
+char (*to_poll (struct host *h, size_t *n))[VIR_UUID_STRING_BUFLEN]
+{
+  if (snapwatch_complete (h->watch))
+    {
+      h->looked.n = 0;
+      return recent_uuids (&h->changed, n);
+    }
+  return recent_uuids (&h->looked, n);
+}
+
+/* The watch saw the snapshot files of VM NAME change (NULL: of any). */
+static void
+on_snapshot_files (void *opaque, const char *name)
+{
+  struct host *h = opaque;
+  struct vs_host *v = host_get (h);
+  const struct vs_vm *vm = name ? host_find_vm (v, name) : NULL;
+
+  log_debug ("Snapshot files of VM '%s' changed.", name ? name : "(any)");
+  pthread_mutex_lock (&h->lock);
+  if (name == NULL)
+    h->all_dirty = true;
+  else if (vm)
+    {
+      add_dirty (h, vm->uuid, true);
+      note_recent (&h->changed, vm->uuid);
+    }
+  /* A VM not in the view yet comes with its own event. */
+  pthread_cond_signal (&h->cond);
+  pthread_mutex_unlock (&h->lock);
+  host_put (v);
 }
 
 static void
@@ -450,7 +502,7 @@ refresh_main (void *arg)
       h->all_dirty = false;
       h->ndirty = 0;
       free (looked);
-      looked = recently_looked (h, &nlooked);
+      looked = to_poll (h, &nlooked);
       pthread_mutex_unlock (&h->lock);
 
       connected = ensure_connected (h);
@@ -584,6 +636,18 @@ host_new (const char *given, const char *uri, size_t nth)
   return h;
 }
 
+/* Watch H's snapshot files when they are on this machine, before its
+ * first view is read: what changes after is seen. */
+static void
+watch_snapshot_files (struct host *h)
+{
+  char *dir = snapwatch_dir_for (h->uri);
+
+  if (dir)
+    h->watch = snapwatch_start (dir, on_snapshot_files, h);
+  free (dir);
+}
+
 int
 host_start (const char *const *names, const char *const *uris, size_t n)
 {
@@ -601,6 +665,7 @@ host_start (const char *const *names, const char *const *uris, size_t n)
                      h->down);
           return -1;
         }
+      watch_snapshot_files (h);
       if (h->conn)
         refresh (h);
       else
@@ -647,7 +712,8 @@ host_free (struct host *h)
   if (h->conn)
     drop_connection (h->conn, h->callbacks);
   host_unref (h->view);
-  free (h->looked);
+  free (h->looked.vms);
+  free (h->changed.vms);
   free (h->down);
   free (h->name);
   free (h->uri);
@@ -675,6 +741,8 @@ host_stop (void)
       if (h->thread)
         pthread_join (h->refresh_thread, NULL);
       h->thread = false;
+      snapwatch_stop (h->watch);
+      h->watch = NULL;
     }
   if (fleet_state.events)
     {

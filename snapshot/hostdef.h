@@ -33,6 +33,17 @@ struct dirty
   bool reread;
 };
 
+/* VMs by UUID, each with when it was last noted. */
+struct recent
+{
+  struct recent_vm
+  {
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    long long at;
+  } * vms;
+  size_t n;
+};
+
 struct host
 {
   pthread_mutex_t lock;
@@ -57,13 +68,13 @@ struct host
   char *down;
   time_t down_since;
   unsigned backoff_ms;
-  /* The VMs looked inside lately, by UUID, and when. */
-  struct looked
-  {
-    char uuid[VIR_UUID_STRING_BUFLEN];
-    long long at;
-  } * looked;
-  size_t nlooked;
+  /* The VMs looked inside lately, by UUID, and when; those whose
+   * snapshot files changed lately (seen by the watch). */
+  struct recent looked, changed;
+  /* libvirt's snapshot files of a host on this machine, watched: then
+   * only the VMs in CHANGED are polled, not those LOOKED at (snapwatch.c;
+   * NULL elsewhere). */
+  struct snapwatch *watch;
   /* The recovery of operations under way (merges, renames, clones) runs
    * once, after the first connection. */
   bool recovered;
@@ -84,13 +95,14 @@ extern struct fleet_state fleet_state;
 
 /* view.c: a new, empty view of H; build and publish H's view from libvirt
  * (every VM read again), or from DIRTY and the VMs LOOKED at lately only;
- * publish H as unreachable; the VMs of H looked at lately (malloc'd, *N set;
- * call with H->lock held). */
+ * publish H as unreachable.  host.c: the VMs of H to poll now, those
+ * looked at or changed lately (malloc'd, *N set; call with H->lock
+ * held). */
 struct vs_host *new_view (struct host *h);
 void refresh (struct host *hst);
 void refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
                    char (*looked)[VIR_UUID_STRING_BUFLEN], size_t nlooked);
 void publish_down (struct host *h);
-char (*recently_looked (struct host *h, size_t *n))[VIR_UUID_STRING_BUFLEN];
+char (*to_poll (struct host *h, size_t *n))[VIR_UUID_STRING_BUFLEN];
 
 #endif /* VMSNAPFS_HOSTDEF_H */

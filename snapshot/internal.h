@@ -156,6 +156,21 @@ virConnectPtr vm_op_conn (const struct vs_vm *vm);
 int vm_lock_take (const struct host *h, const char *uuid, const char *name);
 void vm_lock_drop (const struct host *h, const char *uuid, int fd);
 
+/* Snapshots made, deleted or changed by others, seen in libvirt's files
+ * on this machine (snapwatch.c).  The directory where libvirt at URI keeps
+ * them (malloc'd), or NULL when it is not on this machine or not known.
+ * Watch DIR: FN (OPAQUE, VM) is called from a thread of the watch, VM the
+ * name of a VM whose snapshots changed, or NULL for "any".  Returns NULL
+ * when DIR cannot be watched (logged).  snapwatch_complete: whether every
+ * change is still seen (else poll). */
+typedef void snapwatch_fn (void *opaque, const char *vm);
+struct snapwatch;
+char *snapwatch_dir_for (const char *uri);
+struct snapwatch *snapwatch_start (const char *dir, snapwatch_fn *fn,
+                                   void *opaque);
+bool snapwatch_complete (const struct snapwatch *w);
+void snapwatch_stop (struct snapwatch *w);
+
 /* Whether the mount shows several hosts, one directory each; H's
  * directory name. */
 bool host_several (void);

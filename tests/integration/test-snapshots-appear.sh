@@ -63,3 +63,18 @@ test ! -e "$S/mem/vda.qcow2" || fail "a volume of a deleted snapshot is still th
 wait_for 1 grep -qx "parent: " "$S/disk/info" || fail "disk's info still names its deleted parent"
 assert_eq "$(wc -c < "$S/disk/info")" "$(stat -c %s "$S/disk/info")" \
     "info's size after its parent went"
+
+# Seen without anyone looking: on this machine the daemon watches
+# libvirt's snapshot files, so a change made while nobody looks at the VM
+# (more than 3 s: nothing polls it) is in the first listing a second
+# later.  Polling alone would show the old list to that first look.
+sleep 4
+virsh -q snapshot-create-as "$vm" quiet --disk-only --atomic \
+    --diskspec "vda,snapshot=external,file=$VM_DIR/vda.quiet.qcow2" >/dev/null
+sleep 1
+assert_eq "disk quiet" "$(ls "$S" | tr '\n' ' ' | sed 's/ $//')" \
+    "the first listing after a snapshot made unseen"
+sleep 4
+virsh -q snapshot-delete "$vm" quiet --metadata >/dev/null
+sleep 1
+assert_eq "disk" "$(ls "$S")" "the first listing after a snapshot deleted unseen"
