@@ -77,6 +77,11 @@ ls -lR "$MNT" > /dev/null
 t0=$(date +%s%N)
 ls -lR "$MNT" > /dev/null
 lsr_mount=$(ms_since "$t0")
+# Once more: what the first ls -lR read while it changed (each VM's first
+# look, the maps read) the kernel keeps only a moment.
+t0=$(date +%s%N)
+ls -lR "$MNT" > /dev/null
+lsr_again=$(ms_since "$t0")
 tree=$(mktemp -d /tmp/vmsnapfs-scale-tree.XXXXXX)
 on_exit "umount '$tree' 2>/dev/null; rm -rf '$tree'"
 mount -t tmpfs vmsnapfs-scale "$tree"
@@ -100,7 +105,8 @@ lsr_tmpfs=$(ms_since "$t0")
 entries=$(find "$MNT" | wc -l)
 rss_kib=$(awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON_PID/status")
 
-# The tail of those looks: every VM listed is checked for 3 s.  Then
+# The tail of those looks (where the snapshot files are not watched, every
+# VM listed is checked for 3 s).  Then
 # idle, with the daemon.
 d0=$(cpu_ticks "$DAEMON_PID")
 l0=$(cpu_ticks "$libvirtd_pid")
@@ -142,8 +148,8 @@ pct() { awk -v t="$1" -v hz="$hz" -v s="$idle" 'BEGIN { printf "%.2f%%", 100 * t
 echo
 echo "scale: $vms VMs x $snaps snapshots (+2 running guests), $entries entries in the mount"
 echo "  start to a complete ls of the top: $start_ms ms (target <= 2000)"
-awk -v m="$lsr_mount" -v t="$lsr_tmpfs" 'BEGIN {
-    printf "  ls -lR, warm: mount %d ms, tmpfs %d ms, ratio %.2f (target <= 3)\n", m, t, m / (t ? t : 1) }'
+awk -v m="$lsr_mount" -v a="$lsr_again" -v t="$lsr_tmpfs" 'BEGIN {
+    printf "  ls -lR, warm: mount %d ms, tmpfs %d ms, ratio %.2f (target <= 3); again: %d ms, %.2f\n", m, t, m / (t ? t : 1), a, a / (t ? t : 1) }'
 awk -v d="$tail_daemon" -v l="$tail_libvirtd" -v hz="$hz" 'BEGIN {
     printf "  an ls -lR and the 5 s after it: daemon %.2f s of CPU, libvirtd %.2f s\n", d / hz, l / hz }'
 echo "  idle ${idle} s after that: daemon $(pct "$daemon_idle") of a core, libvirtd $(pct "$libvirtd_idle") (alone: $(pct "$base_idle"), extra $(pct $((libvirtd_idle - base_idle)))) (targets <= 1%)"

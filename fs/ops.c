@@ -180,9 +180,12 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
     return r;
   caller_current (&c, node_guarded (&n));
   /* First: it may start watching the host files the attributes come
-   * from, and a change after that is seen. */
+   * from, and a change after that is seen.  Again after, when the stat
+   * read what makes the attributes final (a whole disk's map). */
   cache_time = node_cache_time (&n);
   r = node_getattr (&n, &c, st);
+  if (r == 0 && cache_time < NODE_CACHE_FROZEN)
+    cache_time = node_cache_time (&n);
   node_release (&n);
   return r;
 }
