@@ -62,7 +62,7 @@ static bool running, broken;
 static pthread_t thread;
 static hostwatch_fn *changed;
 
-/* The slot of directory PATH (LEN bytes), or the empty one it would take.
+/* The slot of directory PATH, or the empty one it would take.
  * Call with LOCK held. */
 static struct dir *
 slot_of (const char *path)
@@ -156,12 +156,14 @@ shows (const struct vs_vm *vm, char **paths, size_t n)
       if (among (snap->memory_file, paths, n))
         return true;
       for (size_t d = 0; d < snap->ndisks; d++)
-        for (size_t c = 0; c < snap->disks[d].nchain; c++)
-          if (among (snap->disks[d].chain[c], paths, n))
+        {
+          /* The volume heads its chain, when the chain could be read. */
+          if (among (snap->disks[d].volume, paths, n))
             return true;
-      for (size_t d = 0; d < snap->ndisks; d++)
-        if (among (snap->disks[d].volume, paths, n))
-          return true;
+          for (size_t c = 0; c < snap->disks[d].nchain; c++)
+            if (among (snap->disks[d].chain[c], paths, n))
+              return true;
+        }
     }
   return false;
 }

@@ -6,8 +6,9 @@
  * as libfuse's high-level API would, and gives what that API cannot:
  *
  *   - a cache time per reply (node_cache_time): a moment for what may
- *     change unseen, an hour for what a snapshot shows from its VM's view
- *     (its directory, info, domain.xml).  When a VM's view changes (a
+ *     change unseen, an hour for what a VM shows from its view (its
+ *     directory, state, snapshots, info) and for host files' attributes
+ *     while they are watched (hostwatch.c).  When a VM's view changes (a
  *     snapshot made or deleted elsewhere, a merge done) or an operation
  *     through the mount changed it, the kernel is told to drop what it
  *     holds of that VM (vm_changed): attributes and pages, from the thread
@@ -713,7 +714,7 @@ ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   if (r == 0 && !S_ISDIR (st.st_mode))
     r = -ENOTDIR;
   fi->fh = 0;
-  /* A snapshot's listing changes only with a new view of its VM, and the
+  /* A listing below a VM changes only with a new view of the VM, and the
    * kernel is told then (vm_changed drops its pages): it keeps it.  Its
    * entries carry no attributes, but their names and attributes are kept
    * as long (see node_cache_time), so an ls -l of it asks for nothing but

@@ -657,7 +657,7 @@ node_cache_time (const struct node *n)
 {
   const struct node_type *t = n->type;
 
-  /* Below a snapshot, what is rendered comes from the view, and what is
+  /* Below a VM, what is rendered comes from the view, and what is
    * generated at open shows no size: a new view is all that changes them.
    * What shows a host file's stat (a volume, memory, a whole disk's mode
    * from its chain) follows that file, which no view tells of: kept only

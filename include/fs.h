@@ -50,14 +50,15 @@ bool node_guarded (const struct node *n);
 bool node_attrs_cheap (const struct node *n);
 
 /* How long the kernel may keep N's name and attributes, in seconds.  What
- * may change without a new view of its VM (a VM's state, its jobs), and
- * everything above a snapshot, is kept a moment: changes made outside
- * vmsnapfs must show within a second (SPEC).  What a snapshot shows from
- * its VM's view (its directory, info, domain.xml) changes only with a new
- * view, and the kernel is told then (host_on_vm_change): it is kept an
- * hour, which bounds a reply the kernel took in after both drops.  So is
- * what shows a host file's stat (a volume's mode follows the host's) when
- * the files are watched (hostwatch_covers), else a moment. */
+ * nothing tells of (the top, a remote host's VMs, a guest's files) is kept
+ * a moment: changes made outside vmsnapfs must show within a second
+ * (SPEC).  What a VM on this machine shows from its view (its directory,
+ * state, links, snapshots/, each snapshot's directory, info, domain.xml)
+ * changes only with a new view, and the kernel is told then
+ * (host_on_vm_change): it is kept an hour, which bounds a reply the kernel
+ * took in after both drops.  So is what shows a host file's stat (a
+ * volume's mode follows the host's) when the files are watched
+ * (hostwatch_covers), else a moment. */
 #define NODE_CACHE_CHANGING 0.3
 #define NODE_CACHE_FROZEN 3600.0
 double node_cache_time (const struct node *n);
