@@ -246,14 +246,26 @@ guest_counting() {
     [ -n "$(guest_count "$1")" ]
 }
 
-# console_mark NAME: how many lines the guest's console has now, to read
-# what comes after with console_since NAME MARK.
+# file_mark FILE: the size of a console file now, in bytes, to read what
+# comes after with file_since FILE MARK.  Bytes, not lines: a guest killed
+# mid-line leaves its last line without its newline, and the next boot's
+# output is appended to that line; counted in lines, the old line's count
+# would read as the new boot's first.
+file_mark() {
+    stat -c %s "$1" 2>/dev/null || echo 0
+}
+
+file_since() {
+    tail -c +"$(($2 + 1))" "$1" 2>/dev/null
+}
+
+# console_mark NAME / console_since NAME MARK: the same for a test VM.
 console_mark() {
-    wc -l < "/var/lib/libvirt/images/$VM_PREFIX$1/console.log"
+    file_mark "/var/lib/libvirt/images/$VM_PREFIX$1/console.log"
 }
 
 console_since() {
-    tail -n +"$(($2 + 1))" "/var/lib/libvirt/images/$VM_PREFIX$1/console.log"
+    file_since "/var/lib/libvirt/images/$VM_PREFIX$1/console.log" "$2"
 }
 
 # first_count_since NAME MARK: the first count printed after MARK.

@@ -146,9 +146,9 @@ assert_eq snapshots/m2/memory "$(readlink "$W/resume")" "resume after the revert
 # (within 2), with no boot.
 start_resumes() {
     console_file=$2
-    mark=$(wc -l < "$console_file" 2>/dev/null || echo 0)
+    mark=$(file_mark "$console_file")
     echo start > "$1/state"
-    since() { tail -n +"$((mark + 1))" "$console_file" 2>/dev/null; }
+    since() { file_since "$console_file" "$mark"; }
     counting_again() { since | grep -q '^count '; }
     wait_for 60 counting_again || fail "$4 does not count after the start"
     first=$(since | sed -n 's/^count \([0-9]*\).*/\1/p' | head -n 1)
