@@ -17,13 +17,9 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/inotify.h>
-#include <unistd.h>
 
 #include "fs.h"
 #include "host.h"
@@ -31,6 +27,7 @@
 #include "remote.h"
 #include "statcache.h"
 #include "util.h"
+#include "watcher.h"
 
 /* What a watched directory is watched for: a file's attributes changed,
  * written and closed, made, renamed or removed. */
@@ -57,10 +54,15 @@ struct dir
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dir dirs[SLOTS];
 static size_t ndirs;
-static int ifd = -1, stopfd = -1;
+static struct watcher watch = { .ifd = -1, .stopfd = -1 };
 static bool running, broken;
-static pthread_t thread;
 static hostwatch_fn *changed;
+
+/* What the thread gathers of one batch of events: the paths named, and
+ * whether events were lost. */
+static char **batch;
+static size_t nbatch;
+static bool batch_lost;
 
 /* The slot of directory PATH, or the empty one it would take.
  * Call with LOCK held. */
@@ -78,7 +80,7 @@ slot_of (const char *path)
 static void
 add_watch (struct dir *d)
 {
-  d->wd = inotify_add_watch (ifd, d->path, DIR_EVENTS);
+  d->wd = inotify_add_watch (watch.ifd, d->path, DIR_EVENTS);
   /* A stat kept from before the watch may be of before a change it did
    * not see. */
   stat_cache_clear ();
@@ -187,82 +189,59 @@ files_changed (char **paths, size_t n)
   fleet_put (f);
 }
 
-/* The events in BUF (LEN bytes) as the paths they name, into *PATHS (*N);
- * true when one says events were lost. */
-static bool
-paths_of (const char *buf, size_t len, char ***paths, size_t *n)
+/* One event E (see watcher_fn): its path gathered; at the end of a
+ * batch, the files named changed. */
+static void
+on_event (void *opaque, const struct inotify_event *e, bool failed)
 {
-  bool lost = false;
+  struct dir *d;
 
-  pthread_mutex_lock (&lock);
-  for (const char *q = buf; q < buf + len;)
+  (void)opaque;
+  if (e == NULL)
     {
-      const struct inotify_event *e = (const void *)q;
-      struct dir *d;
-
-      q += sizeof *e + e->len;
-      if (e->mask & IN_Q_OVERFLOW)
-        lost = true;
-      else if ((d = slot_of_wd (e->wd)) == NULL)
-        continue;
-      else if (e->mask & IN_IGNORED)
-        d->wd = WD_GONE; /* the directory is gone (or unmounted) */
-      else if (e->len > 0)
+      if (failed)
         {
-          *paths = xrealloc (*paths, (*n + 1) * sizeof **paths);
-          (*paths)[(*n)++] = xasprintf ("%s/%s", d->path, e->name);
+          pthread_mutex_lock (&lock);
+          broken = true; /* from now on nothing is covered */
+          pthread_mutex_unlock (&lock);
+          batch_lost = true;
         }
-    }
-  pthread_mutex_unlock (&lock);
-  return lost;
-}
-
-static void *
-watch_main (void *arg)
-{
-  char buf[64 * (sizeof (struct inotify_event) + NAME_MAX + 1)]
-      __attribute__ ((aligned (__alignof__(struct inotify_event))));
-
-  (void)arg;
-  for (;;)
-    {
-      struct pollfd p[2] = { { .fd = ifd, .events = POLLIN },
-                             { .fd = stopfd, .events = POLLIN } };
-      char **paths = NULL;
-      size_t n = 0;
-      bool lost = false;
-      ssize_t len;
-
-      if (poll (p, 2, -1) < 0 && errno != EINTR)
-        break;
-      if (p[1].revents)
-        break;
-      while ((len = read (ifd, buf, sizeof buf)) > 0)
-        lost |= paths_of (buf, (size_t)len, &paths, &n);
-      if (lost || n > 0)
-        files_changed (lost ? NULL : paths, n);
-      for (size_t i = 0; i < n; i++)
-        free (paths[i]);
-      free (paths);
+      if (batch_lost || nbatch > 0)
+        files_changed (batch_lost ? NULL : batch, nbatch);
+      for (size_t i = 0; i < nbatch; i++)
+        free (batch[i]);
+      free (batch);
+      batch = NULL;
+      nbatch = 0;
+      batch_lost = false;
+      return;
     }
   pthread_mutex_lock (&lock);
-  broken = true; /* from now on nothing is covered */
+  if (e->mask & IN_Q_OVERFLOW)
+    batch_lost = true;
+  else if ((d = slot_of_wd (e->wd)) != NULL && (e->mask & IN_IGNORED))
+    d->wd = WD_GONE; /* the directory is gone (or unmounted) */
+  else if (d != NULL && e->len > 0)
+    {
+      batch = xrealloc (batch, (nbatch + 1) * sizeof *batch);
+      batch[nbatch++] = xasprintf ("%s/%s", d->path, e->name);
+    }
   pthread_mutex_unlock (&lock);
-  return NULL;
 }
 
 void
 hostwatch_start (hostwatch_fn *fn)
 {
+  int r;
+
   changed = fn;
-  ifd = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
-  stopfd = eventfd (0, EFD_CLOEXEC);
-  if (ifd < 0 || stopfd < 0
-      || pthread_create (&thread, NULL, watch_main, NULL) != 0)
+  if ((r = watcher_init (&watch)) < 0
+      || (r = watcher_start (&watch, on_event, NULL)) < 0)
     {
       log_info ("Host files are not watched (%s): their attributes are "
                 "asked for again each time.",
-                strerror (errno));
+                strerror (-r));
+      watcher_stop (&watch);
       return;
     }
   running = true;
@@ -271,16 +250,8 @@ hostwatch_start (hostwatch_fn *fn)
 void
 hostwatch_stop (void)
 {
-  uint64_t one = 1;
-
-  if (running && write (stopfd, &one, sizeof one) == sizeof one)
-    pthread_join (thread, NULL);
+  watcher_stop (&watch);
   running = false;
-  if (ifd >= 0)
-    close (ifd);
-  if (stopfd >= 0)
-    close (stopfd);
-  ifd = stopfd = -1;
   for (size_t i = 0; i < SLOTS; i++)
     {
       free (dirs[i].path);

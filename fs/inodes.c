@@ -4,8 +4,10 @@
  * is FUSE's id 1).  A table hashes the named ones by parent and name.  An
  * inode holds a reference on its parent, so that a path can always be
  * built from it, and is freed when the kernel has forgotten it and no
- * inode below it remains.  One lock, table_lock, guards it all; it is
- * held briefly and calls nothing outside this file.
+ * inode below it remains.  Each knows its children, so that what is below
+ * a VM is found without a look at the rest (a drop, at each change of a
+ * VM, must not cost more with more VMs).  One lock, table_lock, guards it all;
+ * it is held briefly and calls nothing outside this file.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -25,17 +27,17 @@ struct inode
   struct inode *parent; /* NULL for the root */
   char *name;           /* NULL once unhashed */
   mode_t type;
-  uint64_t nlookup;                    /* the kernel's lookups */
-  uint64_t children;                   /* inodes whose parent this is */
-  struct inode *next;                  /* in its hash chain */
-  struct inode *prev_made, *next_made; /* in the list of all */
+  uint64_t nlookup;                  /* the kernel's lookups */
+  uint64_t born;                     /* see inodes_lookup */
+  struct inode *next;                /* in its hash chain */
+  struct inode *first_child;         /* inodes whose parent this is */
+  struct inode *prev_sib, *next_sib; /* among the parent's children */
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct inode root = { .type = S_IFDIR, .nlookup = 1 };
 static struct inode **buckets;
 static size_t nbuckets, hashed, count;
-static struct inode *made; /* every inode but the root */
 
 static struct inode *
 from_id (uint64_t id)
@@ -100,6 +102,43 @@ insert (struct inode *i)
   hashed++;
 }
 
+/* Make I a child of PARENT. */
+static void
+adopt (struct inode *parent, struct inode *i)
+{
+  i->parent = parent;
+  i->prev_sib = NULL;
+  i->next_sib = parent->first_child;
+  if (parent->first_child)
+    parent->first_child->prev_sib = i;
+  parent->first_child = i;
+}
+
+/* Take I out of its parent's children; it keeps the pointer to it. */
+static void
+disown (struct inode *i)
+{
+  if (i->prev_sib)
+    i->prev_sib->next_sib = i->next_sib;
+  else
+    i->parent->first_child = i->next_sib;
+  if (i->next_sib)
+    i->next_sib->prev_sib = i->prev_sib;
+}
+
+/* The inode after I in a walk of TOP and what is below it (TOP first,
+ * each parent before its children), or NULL at the end. */
+static struct inode *
+walk_next (struct inode *i, const struct inode *top)
+{
+  if (i->first_child)
+    return i->first_child;
+  for (; i != top; i = i->parent)
+    if (i->next_sib)
+      return i->next_sib;
+  return NULL;
+}
+
 /* Take the inode at *P out of the table; it keeps its parent. */
 static void
 unhash_at (struct inode **p)
@@ -117,28 +156,23 @@ unhash_at (struct inode **p)
 static void
 release (struct inode *i)
 {
-  while (i != &root && i->nlookup == 0 && i->children == 0)
+  while (i != &root && i->nlookup == 0 && i->first_child == NULL)
     {
       struct inode *parent = i->parent;
       struct inode **p;
 
       if (i->name && (p = find (parent, i->name)))
         unhash_at (p);
-      if (i->prev_made)
-        i->prev_made->next_made = i->next_made;
-      else
-        made = i->next_made;
-      if (i->next_made)
-        i->next_made->prev_made = i->prev_made;
+      disown (i);
       free (i);
       count--;
-      parent->children--;
       i = parent;
     }
 }
 
 uint64_t
-inodes_lookup (uint64_t parent_id, const char *name, mode_t type)
+inodes_lookup (uint64_t parent_id, const char *name, mode_t type,
+               uint64_t born)
 {
   SCOPED_LOCK (&table_lock);
   struct inode *parent = from_id (parent_id), *i;
@@ -153,15 +187,11 @@ inodes_lookup (uint64_t parent_id, const char *name, mode_t type)
   if (p)
     unhash_at (p); /* another file now: another inode */
   i = xcalloc (1, sizeof *i);
-  i->parent = parent;
+  adopt (parent, i);
+  i->born = born;
   i->type = type;
   i->nlookup = 1;
-  parent->children++;
   count++;
-  i->next_made = made;
-  if (made)
-    made->prev_made = i;
-  made = i;
   if (name)
     {
       i->name = xstrdup (name);
@@ -249,14 +279,13 @@ inodes_rename (uint64_t parent, const char *name, uint64_t newparent,
     return;
   i = *p;
   unhash_at (p);
-  to->children++;
-  i->parent->children--;
   /* The old parent may go now; I does not (it is still looked up, or
    * it would not be in the table). */
   {
     struct inode *old = i->parent;
 
-    i->parent = to;
+    disown (i);
+    adopt (to, i);
     release (old);
   }
   i->name = xstrdup (newname);
@@ -264,7 +293,8 @@ inodes_rename (uint64_t parent, const char *name, uint64_t newparent,
 }
 
 size_t
-inodes_below (const char *host, const char *name, uint64_t **ids)
+inodes_below (const char *host, const char *name, uint64_t born_before,
+              uint64_t **ids)
 {
   SCOPED_LOCK (&table_lock);
   struct inode *top = &root, **p;
@@ -279,15 +309,14 @@ inodes_below (const char *host, const char *name, uint64_t **ids)
     return 0;
   top = *p;
   *ids = xmalloc (room * sizeof **ids);
-  for (struct inode *i = made; i; i = i->next_made)
-    for (struct inode *j = i; j != &root; j = j->parent)
-      if (j == top)
-        {
-          if (n == room)
-            *ids = xrealloc (*ids, (room *= 2) * sizeof **ids);
-          (*ids)[n++] = to_id (i);
-          break;
-        }
+  for (struct inode *i = top; i; i = walk_next (i, top))
+    {
+      if (i->born >= born_before)
+        continue;
+      if (n == room)
+        *ids = xrealloc (*ids, (room *= 2) * sizeof **ids);
+      (*ids)[n++] = to_id (i);
+    }
   return n;
 }
 
@@ -304,15 +333,22 @@ inodes_clear (void)
 {
   SCOPED_LOCK (&table_lock);
 
-  for (struct inode *i = made, *next; i; i = next)
+  /* Leaves first: each inode goes once it has no child left. */
+  for (struct inode *i = root.first_child; i;)
     {
-      next = i->next_made;
+      struct inode *parent = i->parent;
+
+      if (i->first_child)
+        {
+          i = i->first_child;
+          continue;
+        }
+      disown (i);
       free (i->name);
       free (i);
+      i = parent == &root ? root.first_child : parent;
     }
-  made = NULL;
   free (buckets);
   buckets = NULL;
   nbuckets = hashed = count = 0;
-  root.children = 0;
 }

@@ -18,8 +18,11 @@
 /* The id of NAME in directory PARENT, whose files are of type TYPE
  * (S_IFMT bits), made if need be, with one more lookup counted.  A name
  * whose type changed (a link that became a clone's directory) gets a new
- * id.  With NAME NULL: an id of no name (for a reply that must not stay). */
-uint64_t inodes_lookup (uint64_t parent, const char *name, mode_t type);
+ * id.  With NAME NULL: an id of no name (for a reply that must not stay).
+ * An id made here is born at BORN (a number the caller counts up: see
+ * inodes_below). */
+uint64_t inodes_lookup (uint64_t parent, const char *name, mode_t type,
+                        uint64_t born);
 
 /* The kernel forgot N lookups of ID. */
 void inodes_forget (uint64_t id, uint64_t n);
@@ -37,9 +40,10 @@ void inodes_rename (uint64_t parent, const char *name, uint64_t newparent,
                     const char *newname);
 
 /* The ids of NAME in the top directory, or in directory HOST of it, and
- * of everything under it the kernel holds: in *IDS (malloc'd, or NULL
- * when none), their number returned. */
-size_t inodes_below (const char *host, const char *name, uint64_t **ids);
+ * of everything under it the kernel holds, born before BORN_BEFORE: in
+ * *IDS (malloc'd, or NULL when none), their number returned. */
+size_t inodes_below (const char *host, const char *name, uint64_t born_before,
+                     uint64_t **ids);
 
 /* How many ids the table holds (for the tests), and all of them freed. */
 size_t inodes_count (void);

@@ -53,27 +53,82 @@ static struct fuse_session *session;
 static __thread fuse_req_t current;
 
 /* VM changes told so far, and how many there were when this thread's
- * request began: a reply that a change may have overtaken (resolved in
- * the view before it, sent after the kernel was told) gets a moment's
- * cache time, not an hour's.  What is left: a reply that was sent before
- * the change, for a name the kernel did not hold yet, and that the kernel
- * takes in after the drop.  The second drop, REDROP_MS later, catches it. */
+ * request began: a reply that a change of its VM may have overtaken
+ * (resolved in the view before it, sent after the kernel was told) gets a
+ * moment's cache time, not an hour's.  What is left: a reply that was
+ * sent before the change, for a name the kernel did not hold yet, and that
+ * the kernel takes in after the drop.  The second drop, REDROP_MS later,
+ * catches it: it drops the ids born of requests that began before the
+ * change (an id is born with the count its request began at), not those
+ * given since, from the view after it.  (A reply for an id the kernel
+ * holds needs no second drop: the kernel drops attributes that a drop
+ * overtook.)
+ *
+ * The last RECENT changes are kept by number with the VM they were of, so
+ * that a change of one VM (each VM's first look makes a deeper view of it)
+ * costs the cache nothing of the others. */
+#define RECENT 1024
+
 static uint64_t changes;
 static __thread uint64_t changes_at_begin;
+static pthread_mutex_t recent_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t recent[RECENT]; /* change K's VM (fs_vm_key) at K % RECENT */
 
 #define BEGIN(req)                                                            \
   (current = (req),                                                           \
    changes_at_begin = __atomic_load_n (&changes, __ATOMIC_ACQUIRE))
+
+/* Count a change of the VM of KEY; returns its number. */
+static uint64_t
+count_change (uint64_t key)
+{
+  uint64_t k;
+
+  pthread_mutex_lock (&recent_lock);
+  recent[(changes + 1) % RECENT] = key;
+  k = __atomic_add_fetch (&changes, 1, __ATOMIC_ACQ_REL);
+  pthread_mutex_unlock (&recent_lock);
+  return k;
+}
+
+/* Whether a change of the VM of KEY (0: of any VM) was counted since this
+ * thread's request began. */
+static bool
+changed_since_begin (uint64_t key)
+{
+  uint64_t now = __atomic_load_n (&changes, __ATOMIC_ACQUIRE);
+  bool changed = false;
+
+  if (now == changes_at_begin)
+    return false;
+  if (key == 0 || now - changes_at_begin >= RECENT)
+    return true;
+  pthread_mutex_lock (&recent_lock);
+  for (uint64_t k = changes_at_begin + 1; k <= changes && !changed; k++)
+    changed = recent[k % RECENT] == key;
+  /* Overwritten meanwhile: not known. */
+  changed = changed || changes - changes_at_begin >= RECENT;
+  pthread_mutex_unlock (&recent_lock);
+  return changed;
+}
+
+uint64_t
+fs_vm_key (const char *host, const char *vm)
+{
+  uint64_t key = hash_strings (host ? host : "", vm, NULL);
+
+  return key ? key : 1;
+}
 
 /* How long the kernel may keep the attributes just given (see
  * fs_cache_time and changes above). */
 static double
 cache_time (void)
 {
-  double t = fs_cache_time ();
+  uint64_t vm;
+  double t = fs_cache_time (&vm);
 
-  if (t > NODE_CACHE_CHANGING
-      && __atomic_load_n (&changes, __ATOMIC_ACQUIRE) != changes_at_begin)
+  if (t > NODE_CACHE_CHANGING && changed_since_begin (vm))
     return NODE_CACHE_CHANGING;
   return t;
 }
@@ -84,15 +139,21 @@ fs_request (void)
   return current;
 }
 
+void
+fs_request_renew (void)
+{
+  changes_at_begin = __atomic_load_n (&changes, __ATOMIC_ACQUIRE);
+}
+
 /* Drop what the kernel holds of VM (of directory HOST with several
  * hosts): each id under it, the VM's directory included, loses its
  * attributes and pages.  Ids the kernel forgot meanwhile answer ENOENT,
  * which is fine. */
 static void
-drop (const char *host, const char *vm)
+drop (const char *host, const char *vm, uint64_t born_before)
 {
   uint64_t *ids;
-  size_t n = inodes_below (host, vm, &ids);
+  size_t n = inodes_below (host, vm, born_before, &ids);
 
   for (size_t i = 0; i < n; i++)
     fuse_lowlevel_notify_inval_inode (session, ids[i], 0, 0);
@@ -106,6 +167,7 @@ drop (const char *host, const char *vm)
 struct redrop
 {
   char *host, *vm;
+  uint64_t change; /* its number */
   struct redrop *next;
 };
 
@@ -123,7 +185,7 @@ redrop_free (struct redrop *r, bool drop_first)
     {
       next = r->next;
       if (drop_first)
-        drop (r->host, r->vm);
+        drop (r->host, r->vm, r->change);
       free (r->host);
       free (r->vm);
       free (r);
@@ -161,8 +223,8 @@ vm_changed (const char *host, const char *vm)
 {
   struct redrop *r = xmalloc (sizeof *r);
 
-  __atomic_add_fetch (&changes, 1, __ATOMIC_ACQ_REL);
-  drop (host, vm);
+  r->change = count_change (fs_vm_key (host, vm));
+  drop (host, vm, UINT64_MAX);
   r->host = xstrdup_null (host);
   r->vm = xstrdup (vm);
   pthread_mutex_lock (&redrop_lock);
@@ -235,7 +297,7 @@ entry_of (fuse_ino_t parent, const char *name, const char *path,
   memset (e, 0, sizeof *e);
   if ((r = ops->getattr (path, &e->attr, NULL)) < 0)
     return r;
-  e->ino = inodes_lookup (parent, name, e->attr.st_mode);
+  e->ino = inodes_lookup (parent, name, e->attr.st_mode, changes_at_begin);
   e->entry_timeout = e->attr_timeout = cache_time ();
   return 0;
 }
@@ -407,7 +469,7 @@ ll_symlink (fuse_req_t req, const char *target, fuse_ino_t parent,
   if (!S_ISLNK (e.attr.st_mode))
     {
       inodes_forget (e.ino, 1);
-      e.ino = inodes_lookup (parent, NULL, S_IFLNK);
+      e.ino = inodes_lookup (parent, NULL, S_IFLNK, changes_at_begin);
       e.attr.st_mode = S_IFLNK | 0777;
       e.attr.st_nlink = 1;
       e.attr.st_size = (off_t)strlen (target);
@@ -656,7 +718,7 @@ fill_entry (void *opaque, const char *name, const struct stat *st, off_t off,
       if (st && (flags & FUSE_FILL_DIR_PLUS) && !is_dot (name))
         {
           e.attr = *st;
-          e.ino = inodes_lookup (l->dir, name, st->st_mode);
+          e.ino = inodes_lookup (l->dir, name, st->st_mode, changes_at_begin);
           e.entry_timeout = e.attr_timeout = cache_time ();
         }
       else

@@ -159,14 +159,26 @@ op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
 }
 
 /* How long the kernel may keep the attributes this thread gave last (see
- * node_cache_time): lowlevel.c reads it after each getattr, and after
- * each entry of a listing that gives attributes. */
+ * node_cache_time), and of which VM they are: lowlevel.c reads them after
+ * each getattr, and after each entry of a listing that gives attributes. */
 static __thread double cache_time = NODE_CACHE_CHANGING;
+static __thread uint64_t cache_vm;
 
 double
-fs_cache_time (void)
+fs_cache_time (uint64_t *vm)
 {
+  *vm = cache_vm;
   return cache_time;
+}
+
+/* Set them for N. */
+static void
+note_cache_time (const struct node *n)
+{
+  cache_time = node_cache_time (n);
+  cache_vm = n->vm ? fs_vm_key (n->fleet->nhosts > 1 ? n->host->name : NULL,
+                                n->vm->name)
+                   : 0;
 }
 
 static int
@@ -182,10 +194,10 @@ op_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
   /* First: it may start watching the host files the attributes come
    * from, and a change after that is seen.  Again after, when the stat
    * read what makes the attributes final (a whole disk's map). */
-  cache_time = node_cache_time (&n);
+  note_cache_time (&n);
   r = node_getattr (&n, &c, st);
   if (r == 0 && cache_time < NODE_CACHE_FROZEN)
-    cache_time = node_cache_time (&n);
+    note_cache_time (&n);
   node_release (&n);
   return r;
 }
@@ -221,7 +233,7 @@ child_attrs (const struct fill_ctx *ctx, const char *name, struct stat *st)
   if (r < 0 || !node_attrs_cheap (&n))
     return -1;
   caller_current (&c, node_guarded (&n));
-  cache_time = node_cache_time (&n);
+  note_cache_time (&n);
   return node_getattr (&n, &c, st) < 0 ? -1 : 0;
 }
 

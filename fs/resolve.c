@@ -58,6 +58,7 @@ resolve_at (const char *path, struct node *n, const char **name, bool listing)
           fleet_put (f);
           if (d < 0)
             return d;
+          fs_request_renew (); /* what follows is of the deeper view */
           continue;
         }
       if (r < 0)

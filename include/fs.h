@@ -208,10 +208,20 @@ const struct fuse_operations *fs_operations (void);
 struct fuse_session *fs_session_new (struct fuse_args *args);
 
 /* How long the kernel may keep the attributes the last getattr of this
- * thread gave, or the last entry its listing gave them for (ops.c). */
-double fs_cache_time (void);
+ * thread gave, or the last entry its listing gave them for (ops.c), and
+ * in *VM which VM they are of (fs_vm_key; 0: none). */
+double fs_cache_time (uint64_t *vm);
+
+/* A key for VM (of HOST's directory with several hosts, else HOST NULL),
+ * as a change of it is told (host_on_vm_change): never 0. */
+uint64_t fs_vm_key (const char *host, const char *vm);
 
 /* The FUSE request the calling worker thread serves. */
 fuse_req_t fs_request (void);
+
+/* The calling thread's request goes on in a view taken after this call
+ * (it published a deeper view of a VM itself): the changes told so far
+ * cannot have overtaken what it gives from there (see lowlevel.c). */
+void fs_request_renew (void);
 
 #endif /* VMSNAPFS_FS_H */

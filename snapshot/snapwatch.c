@@ -19,18 +19,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/inotify.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "log.h"
 #include "util.h"
+#include "watcher.h"
 
 /* What each VM's directory is watched for: a file renamed into place,
  * written in place, removed or renamed away. */
@@ -50,15 +45,13 @@ struct watched
 struct snapwatch
 {
   char *dir;
-  int ifd;    /* inotify */
-  int stopfd; /* an eventfd: written by snapwatch_stop */
+  struct watcher watch;
   int top_wd;
   struct watched *vms; /* the thread's alone once it runs */
   size_t nvms, cap;
   bool complete;
   snapwatch_fn *fn;
   void *opaque;
-  pthread_t thread;
 };
 
 char *
@@ -103,7 +96,7 @@ static void
 watch_vm (struct snapwatch *w, const char *name)
 {
   char *path = xasprintf ("%s/%s", w->dir, name);
-  int wd = inotify_add_watch (w->ifd, path, VM_DIR_EVENTS);
+  int wd = inotify_add_watch (w->watch.ifd, path, VM_DIR_EVENTS);
   struct watched *v;
 
   free (path);
@@ -152,10 +145,20 @@ snapshot_file (const char *name)
 }
 
 static void
-handle (struct snapwatch *w, const struct inotify_event *e)
+handle (void *opaque, const struct inotify_event *e, bool failed)
 {
+  struct snapwatch *w = opaque;
   struct watched *v;
 
+  if (e == NULL)
+    {
+      if (failed)
+        {
+          set_incomplete (w, "no more events", NULL);
+          w->fn (w->opaque, NULL);
+        }
+      return;
+    }
   if (e->mask & IN_Q_OVERFLOW)
     {
       w->fn (w->opaque, NULL);
@@ -185,45 +188,10 @@ handle (struct snapwatch *w, const struct inotify_event *e)
     w->fn (w->opaque, v->name);
 }
 
-static void *
-watch_main (void *arg)
-{
-  struct snapwatch *w = arg;
-  char buf[64 * (sizeof (struct inotify_event) + NAME_MAX + 1)]
-      __attribute__ ((aligned (__alignof__(struct inotify_event))));
-
-  for (;;)
-    {
-      struct pollfd p[2] = { { .fd = w->ifd, .events = POLLIN },
-                             { .fd = w->stopfd, .events = POLLIN } };
-      ssize_t n;
-
-      if (poll (p, 2, -1) < 0 && errno != EINTR)
-        {
-          set_incomplete (w, strerror (errno), NULL);
-          break;
-        }
-      if (p[1].revents)
-        break;
-      while ((n = read (w->ifd, buf, sizeof buf)) > 0)
-        for (char *q = buf; q < buf + n;)
-          {
-            const struct inotify_event *e = (const void *)q;
-
-            handle (w, e);
-            q += sizeof *e + e->len;
-          }
-    }
-  return NULL;
-}
-
 static void
 free_watch (struct snapwatch *w)
 {
-  if (w->stopfd >= 0)
-    close (w->stopfd);
-  if (w->ifd >= 0)
-    close (w->ifd);
+  watcher_stop (&w->watch);
   for (size_t i = 0; i < w->nvms; i++)
     free (w->vms[i].name);
   free (w->vms);
@@ -235,6 +203,7 @@ struct snapwatch *
 snapwatch_start (const char *dir, snapwatch_fn *fn, void *opaque)
 {
   struct snapwatch *w = xcalloc (1, sizeof *w);
+  int r;
   DIR *d;
   struct dirent *de;
 
@@ -242,10 +211,11 @@ snapwatch_start (const char *dir, snapwatch_fn *fn, void *opaque)
   w->fn = fn;
   w->opaque = opaque;
   w->complete = true;
-  w->stopfd = -1;
-  w->ifd = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
-  if (w->ifd < 0
-      || (w->top_wd = inotify_add_watch (w->ifd, dir, TOP_DIR_EVENTS)) < 0)
+  if ((r = watcher_init (&w->watch)) < 0)
+    errno = -r;
+  if (r < 0
+      || (w->top_wd = inotify_add_watch (w->watch.ifd, dir, TOP_DIR_EVENTS))
+             < 0)
     {
       log_info ("Snapshots made by others are seen by polling: cannot watch "
                 "'%s' (%s).",
@@ -263,8 +233,7 @@ snapwatch_start (const char *dir, snapwatch_fn *fn, void *opaque)
   closedir (d);
   if (!w->complete)
     goto fail;
-  if ((w->stopfd = eventfd (0, EFD_CLOEXEC)) < 0
-      || pthread_create (&w->thread, NULL, watch_main, w) != 0)
+  if (watcher_start (&w->watch, handle, w) < 0)
     goto fail;
   log_debug ("Watching '%s' for snapshots made by others (%zu VMs).", dir,
              w->nvms);
@@ -284,11 +253,6 @@ snapwatch_complete (const struct snapwatch *w)
 void
 snapwatch_stop (struct snapwatch *w)
 {
-  uint64_t one = 1;
-
-  if (w == NULL)
-    return;
-  if (write (w->stopfd, &one, sizeof one) == sizeof one)
-    pthread_join (w->thread, NULL);
-  free_watch (w);
+  if (w != NULL)
+    free_watch (w);
 }

@@ -34,13 +34,13 @@ test_paths (void **state)
   (void)state;
   assert_path (ROOT, NULL, "/");
   assert_path (ROOT, "web", "/web");
-  vm = inodes_lookup (ROOT, "web", S_IFDIR | 0755);
-  snaps = inodes_lookup (vm, "snapshots", S_IFDIR);
-  s1 = inodes_lookup (snaps, "s1", S_IFDIR);
+  vm = inodes_lookup (ROOT, "web", S_IFDIR | 0755, 0);
+  snaps = inodes_lookup (vm, "snapshots", S_IFDIR, 0);
+  s1 = inodes_lookup (snaps, "s1", S_IFDIR, 0);
   assert_path (s1, NULL, "/web/snapshots/s1");
   assert_path (s1, "info", "/web/snapshots/s1/info");
   /* The same name, the same id, one more lookup. */
-  again = inodes_lookup (snaps, "s1", S_IFDIR);
+  again = inodes_lookup (snaps, "s1", S_IFDIR, 0);
   assert_int_equal (again, s1);
   assert_int_equal (inodes_count (), 3);
   inodes_forget (s1, 1);
@@ -61,21 +61,21 @@ test_removed (void **state)
   uint64_t vm, link, dir;
 
   (void)state;
-  vm = inodes_lookup (ROOT, "web", S_IFDIR);
-  link = inodes_lookup (vm, "tmp", S_IFLNK);
+  vm = inodes_lookup (ROOT, "web", S_IFDIR, 0);
+  link = inodes_lookup (vm, "tmp", S_IFLNK, 0);
   inodes_unhash (vm, "tmp");
   /* Its id lives on, with no path; the name is free for another. */
   assert_path (link, NULL, NULL);
-  assert_int_not_equal (inodes_lookup (vm, "tmp", S_IFLNK), link);
+  assert_int_not_equal (inodes_lookup (vm, "tmp", S_IFLNK, 0), link);
   /* A name whose file became another kind gets a new id: a clone's link
    * that is a directory now. */
-  link = inodes_lookup (ROOT, "copy", S_IFLNK);
-  dir = inodes_lookup (ROOT, "copy", S_IFDIR);
+  link = inodes_lookup (ROOT, "copy", S_IFLNK, 0);
+  dir = inodes_lookup (ROOT, "copy", S_IFDIR, 0);
   assert_int_not_equal (dir, link);
   assert_path (link, NULL, NULL);
   assert_path (dir, NULL, "/copy");
   /* An id of no name has no path. */
-  assert_path (inodes_lookup (ROOT, NULL, S_IFLNK), NULL, NULL);
+  assert_path (inodes_lookup (ROOT, NULL, S_IFLNK, 0), NULL, NULL);
   inodes_clear ();
   assert_int_equal (inodes_count (), 0);
 }
@@ -86,16 +86,16 @@ test_rename (void **state)
   uint64_t vm, snaps, a, disk, b, old;
 
   (void)state;
-  vm = inodes_lookup (ROOT, "web", S_IFDIR);
-  snaps = inodes_lookup (vm, "snapshots", S_IFDIR);
-  a = inodes_lookup (snaps, "a", S_IFDIR);
-  disk = inodes_lookup (a, "vda.img", S_IFREG);
-  old = inodes_lookup (snaps, "b", S_IFDIR);
+  vm = inodes_lookup (ROOT, "web", S_IFDIR, 0);
+  snaps = inodes_lookup (vm, "snapshots", S_IFDIR, 0);
+  a = inodes_lookup (snaps, "a", S_IFDIR, 0);
+  disk = inodes_lookup (a, "vda.img", S_IFREG, 0);
+  old = inodes_lookup (snaps, "b", S_IFDIR, 0);
   inodes_rename (snaps, "a", snaps, "b");
   /* What was below follows; what was there is removed. */
   assert_path (disk, NULL, "/web/snapshots/b/vda.img");
   assert_path (old, NULL, NULL);
-  b = inodes_lookup (snaps, "b", S_IFDIR);
+  b = inodes_lookup (snaps, "b", S_IFDIR, 0);
   assert_int_equal (b, a);
   assert_path (snaps, "a", "/web/snapshots/a");
   /* The removed one goes when forgotten; the renamed one stays. */
@@ -114,15 +114,15 @@ test_below (void **state)
   size_t n;
 
   (void)state;
-  web = inodes_lookup (ROOT, "web", S_IFDIR);
-  db = inodes_lookup (ROOT, "db", S_IFDIR);
-  snaps = inodes_lookup (web, "snapshots", S_IFDIR);
-  s1 = inodes_lookup (snaps, "s1", S_IFDIR);
-  info = inodes_lookup (s1, "info", S_IFREG);
-  gone = inodes_lookup (s1, "vda.img", S_IFREG);
+  web = inodes_lookup (ROOT, "web", S_IFDIR, 0);
+  db = inodes_lookup (ROOT, "db", S_IFDIR, 0);
+  snaps = inodes_lookup (web, "snapshots", S_IFDIR, 0);
+  s1 = inodes_lookup (snaps, "s1", S_IFDIR, 0);
+  info = inodes_lookup (s1, "info", S_IFREG, 0);
+  gone = inodes_lookup (s1, "vda.img", S_IFREG, 0);
   inodes_unhash (s1, "vda.img"); /* removed, still held */
-  inodes_lookup (db, "state", S_IFREG);
-  n = inodes_below (NULL, "web", &ids);
+  inodes_lookup (db, "state", S_IFREG, 0);
+  n = inodes_below (NULL, "web", UINT64_MAX, &ids);
   assert_int_equal (n, 5);
   for (uint64_t want[] = { web, snaps, s1, info, gone }, *w = want;
        w < want + 5; w++)
@@ -134,15 +134,30 @@ test_below (void **state)
       assert_true (k < n);
     }
   free (ids);
-  assert_int_equal (inodes_below (NULL, "mail", &ids), 0);
+  assert_int_equal (inodes_below (NULL, "mail", UINT64_MAX, &ids), 0);
   assert_null (ids);
-  host = inodes_lookup (ROOT, "h1", S_IFDIR);
-  hvm = inodes_lookup (host, "web", S_IFDIR);
-  inodes_lookup (hvm, "jobs", S_IFREG);
-  assert_int_equal (inodes_below ("h1", "web", &ids), 2);
+  host = inodes_lookup (ROOT, "h1", S_IFDIR, 0);
+  hvm = inodes_lookup (host, "web", S_IFDIR, 0);
+  inodes_lookup (hvm, "jobs", S_IFREG, 0);
+  assert_int_equal (inodes_below ("h1", "web", UINT64_MAX, &ids), 2);
   free (ids);
-  assert_int_equal (inodes_below ("h2", "web", &ids), 0);
+  assert_int_equal (inodes_below ("h2", "web", UINT64_MAX, &ids), 0);
+  /* A snapshot renamed into another VM: it and what is below it follow. */
+  inodes_rename (snaps, "s1", db, "s1");
+  assert_int_equal (inodes_below (NULL, "web", UINT64_MAX, &ids), 2);
+  free (ids);
+  assert_int_equal (inodes_below (NULL, "db", UINT64_MAX, &ids), 5);
+  free (ids);
+  /* Born later than asked for: left out (a second drop leaves out what
+   * was given after the change it follows). */
+  inodes_lookup (db, "late", S_IFREG, 7);
+  assert_int_equal (inodes_below (NULL, "db", 7, &ids), 5);
+  free (ids);
+  assert_int_equal (inodes_below (NULL, "db", 8, &ids), 6);
+  free (ids);
   inodes_clear ();
+  assert_int_equal (inodes_count (), 0);
+  assert_int_equal (inodes_below (NULL, "db", UINT64_MAX, &ids), 0);
 }
 
 int
