@@ -54,6 +54,9 @@ struct dir
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dir dirs[SLOTS];
 static size_t ndirs;
+/* The same by watch descriptor (the kernel numbers them from 1). */
+static struct dir **by_wd;
+static size_t nby_wd;
 static struct watcher watch = { .ifd = -1, .stopfd = -1 };
 static bool running, broken;
 static hostwatch_fn *changed;
@@ -90,16 +93,24 @@ add_watch (struct dir *d)
                  "asked for again each time.",
                  d->path, strerror (errno));
       d->wd = WD_NONE;
+      return;
     }
+  if ((size_t)d->wd >= nby_wd)
+    {
+      size_t n = 2 * (size_t)d->wd + 16;
+
+      by_wd = xrealloc (by_wd, n * sizeof *by_wd);
+      memset (by_wd + nby_wd, 0, (n - nby_wd) * sizeof *by_wd);
+      nby_wd = n;
+    }
+  by_wd[d->wd] = d;
 }
 
+/* The directory watched as WD, or NULL.  Call with LOCK held. */
 static struct dir *
 slot_of_wd (int wd)
 {
-  for (size_t i = 0; i < SLOTS; i++)
-    if (dirs[i].path && dirs[i].wd == wd)
-      return &dirs[i];
-  return NULL;
+  return wd >= 0 && (size_t)wd < nby_wd ? by_wd[wd] : NULL;
 }
 
 bool
@@ -220,7 +231,10 @@ on_event (void *opaque, const struct inotify_event *e, bool failed)
   if (e->mask & IN_Q_OVERFLOW)
     batch_lost = true;
   else if ((d = slot_of_wd (e->wd)) != NULL && (e->mask & IN_IGNORED))
-    d->wd = WD_GONE; /* the directory is gone (or unmounted) */
+    {
+      by_wd[e->wd] = NULL;
+      d->wd = WD_GONE; /* the directory is gone (or unmounted) */
+    }
   else if (d != NULL && e->len > 0)
     {
       batch = xrealloc (batch, (nbatch + 1) * sizeof *batch);
@@ -258,5 +272,8 @@ hostwatch_stop (void)
       dirs[i].path = NULL;
     }
   ndirs = 0;
+  free (by_wd);
+  by_wd = NULL;
+  nby_wd = 0;
   broken = false;
 }

@@ -90,6 +90,8 @@ struct vs_meta
   char *merge_memory;  /* its memory file, or NULL */
   bool merge_failed;   /* the merge stopped on an error; rmdir retries it */
   char *stateless;     /* every start begins at this snapshot, or NULL */
+  char *armed;         /* the stamp of the VM's volumes when a revert last
+                          left it at that snapshot (stateless.c), or NULL */
   char *branch;        /* a branch point being deleted, or NULL; */
   char *branch_memory; /* its memory file, or NULL */
   char *branch_parent; /* its parent, whose volumes made at it change */

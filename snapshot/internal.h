@@ -328,6 +328,18 @@ void stateless_start (void);
 void stateless_recover (const struct vs_host *v);
 void stateless_stop (void);
 
+/* A stamp of the volumes DX gives VM (each one's path, inode, size and
+ * modification time: a run that writes to one changes it), malloc'd; NULL
+ * when one cannot be read or VM is on another host. */
+char *stateless_stamp (const struct vs_vm *vm, const struct dom_xml *dx);
+
+/* Revert stateless VM (shut off) to its snapshot again, unless it is there
+ * already: its volumes are those the last revert left (the stamp it
+ * recorded) and, for a snapshot with memory, the restore is pending.
+ * Returns 0 when reverted, 1 when it was there already, -ENOENT when it
+ * is no longer stateless, or another -errno (revert.c). */
+int host_rearm (const struct vs_vm *vm);
+
 /* Branch points (branch.c): plan the deletion of SNAP, whose frozen
  * volumes other branches stand on, into M (its branch fields): -EBUSY,
  * -ENOSPC or -EIO (logged) when it cannot be done; run the deletion M's

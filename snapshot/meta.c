@@ -122,6 +122,7 @@ vs_meta_clear (struct vs_meta *m)
   free (m->rename_from);
   free (m->rename_to);
   free (m->stateless);
+  free (m->armed);
   vs_meta_clear_clone (m);
   vs_meta_clear_branch (m);
   memset (m, 0, sizeof *m);
@@ -316,6 +317,7 @@ meta_read_doc (struct doc *d, struct vs_meta *m)
   read_branch (d, m);
   m->stateless
       = xd_string (d, NULL, "string(" META "vmsnapfs:stateless/@snapshot)");
+  m->armed = xd_string (d, NULL, "string(" META "vmsnapfs:stateless/@armed)");
   m->rename_from
       = xd_string (d, NULL, "string(" META "vmsnapfs:rename/@from)");
   m->rename_to = xd_string (d, NULL, "string(" META "vmsnapfs:rename/@to)");
@@ -402,8 +404,11 @@ meta_node (xmlDocPtr doc, const struct vs_meta *m, bool with_ns)
         }
     }
   if (m->stateless)
-    xd_set_attr (xmlNewChild (root, ns, BAD_CAST "stateless", NULL),
-                 "snapshot", m->stateless);
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "stateless", NULL);
+      xd_set_attr (n, "snapshot", m->stateless);
+      xd_set_attr (n, "armed", m->armed);
+    }
   if (m->clone_vm)
     {
       n = xmlNewChild (root, ns, BAD_CAST "clone", NULL);

@@ -198,15 +198,21 @@ do_preview (struct op *o, const struct vs_snapshot *snap)
   return r;
 }
 
-/* The commit step: the kept state dropped. */
+/* The commit step: the kept state dropped.  A stateless VM committed to
+ * its snapshot records the stamp of its volumes (host_rearm). */
 static int
 do_commit (struct op *o)
 {
   /* The record without the preview, its fields borrowed from O's. */
   const struct vs_meta *k = &o->dx->meta;
+  CLEANUP_FREE char *armed
+      = k->stateless && k->preview && strcmp (k->stateless, k->preview) == 0
+            ? stateless_stamp (o->vm, o->dx)
+            : NULL;
   struct vs_meta m = { .snapshot_mode = k->snapshot_mode,
                        .resume = k->resume,
-                       .stateless = k->stateless };
+                       .stateless = k->stateless,
+                       .armed = armed };
   int r = op_define (o, NULL, 0, &m);
 
   if (r == 0)
@@ -302,6 +308,19 @@ host_undo (const struct vs_vm *vm)
   return r;
 }
 
+/* Revert O's VM to SNAP, or commit its preview of SNAP. */
+static int
+activate (struct op *o, const struct vs_snapshot *snap)
+{
+  int r;
+
+  /* Not previewing: revert, a preview and a commit in one step. */
+  if (o->dx->meta.preview == NULL
+      && ((r = do_preview (o, snap)) < 0 || (r = op_reread (o)) < 0))
+    return r; /* the preview step failed, and undid itself */
+  return do_commit (o);
+}
+
 int
 host_activate (const struct vs_vm *vm, const char *name)
 {
@@ -311,12 +330,47 @@ host_activate (const struct vs_vm *vm, const char *name)
 
   if ((r = op_open_target (vm, name, &o, &snap)) < 0)
     return r;
-  /* Not previewing: revert, a preview and a commit in one step. */
-  if (o.dx->meta.preview == NULL
-      && ((r = do_preview (&o, snap)) < 0 || (r = op_reread (&o)) < 0))
-    ; /* the preview step failed, and undid itself */
+  r = activate (&o, snap);
+  op_close (&o);
+  return r;
+}
+
+/* Whether O's VM is where host_rearm would take it: at its stateless
+ * snapshot SNAP as the last revert left it. */
+static bool
+armed (const struct op *o, const struct vs_snapshot *snap)
+{
+  const struct vs_meta *k = &o->dx->meta;
+  CLEANUP_FREE char *stamp = NULL;
+
+  if (k->preview || k->armed == NULL
+      || (snap->memory_file
+          && (k->resume == NULL || strcmp (k->resume, snap->name) != 0)))
+    return false;
+  stamp = stateless_stamp (o->vm, o->dx);
+  return stamp && strcmp (stamp, k->armed) == 0;
+}
+
+int
+host_rearm (const struct vs_vm *vm)
+{
+  const struct vs_snapshot *snap;
+  struct op o;
+  int r;
+
+  if (vm->stateless == NULL)
+    return -ENOENT;
+  if ((r = op_open_target (vm, vm->stateless, &o, &snap)) < 0)
+    return r;
+  /* Read again under the VM's lock: another vmsnapfs may have reverted
+   * it, or ended its stateless mode, meanwhile. */
+  if (o.dx->meta.stateless == NULL
+      || strcmp (o.dx->meta.stateless, snap->name) != 0)
+    r = -ENOENT;
+  else if (armed (&o, snap))
+    r = 1;
   else
-    r = do_commit (&o);
+    r = activate (&o, snap);
   op_close (&o);
   return r;
 }

@@ -12,17 +12,24 @@
  *
  * The stops are seen in libvirt's lifecycle events; a stop the daemon did
  * not see (it was not running) is made good when it starts: every
- * stateless VM found shut off is reverted again, which costs two empty
- * volumes when it was not needed.
+ * stateless VM found shut off is reverted again, unless it is where the
+ * last revert left it.  A revert records a stamp of the volumes it made
+ * (their inodes, sizes and times: a run that writes changes them), and a
+ * VM whose volumes still have it, with its memory restore still pending,
+ * is left alone.  So is a stop that every vmsnapfs of the host sees: the
+ * first to take the VM's lock reverts it, the others find it done.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cleanup.h"
 #include "internal.h"
 #include "log.h"
+#include "remote.h"
 #include "util.h"
 #include "virxml.h"
 
@@ -104,6 +111,29 @@ static struct rearm *queue;
 static bool stopping, running;
 static pthread_t thread;
 
+char *
+stateless_stamp (const struct vs_vm *vm, const struct dom_xml *dx)
+{
+  CLEANUP_FREE char *all = xstrdup ("");
+
+  if (!vm_is_local (vm))
+    return NULL;
+  for (size_t i = 0; i < dx->ndisks; i++)
+    {
+      struct stat st;
+      char *more;
+
+      if (dx->disks[i].source == NULL || stat (dx->disks[i].source, &st) < 0)
+        return NULL;
+      more = xasprintf ("%s%s %ju %jd %lld.%09ld\n", all, dx->disks[i].source,
+                        (uintmax_t)st.st_ino, (intmax_t)st.st_size,
+                        (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+      free (all);
+      all = more;
+    }
+  return xasprintf ("%016" PRIx64, hash_strings (all, NULL));
+}
+
 /* Whether VM UUID of H runs (or cannot be asked). */
 static bool
 is_running (struct host *h, const char *uuid)
@@ -123,6 +153,15 @@ is_running (struct host *h, const char *uuid)
   return active;
 }
 
+static const struct vs_vm *
+find_vm (const struct vs_host *h, const char *uuid)
+{
+  for (size_t i = 0; i < h->nvms; i++)
+    if (strcmp (h->vms[i]->uuid, uuid) == 0)
+      return h->vms[i];
+  return NULL;
+}
+
 /* Revert the stateless VM UUID of HOST to its snapshot, if it is one and
  * is shut off; another operation under way is waited for.  Returns whether
  * it is done (or not needed). */
@@ -130,19 +169,30 @@ static bool
 rearm (struct host *host, const char *uuid)
 {
   struct vs_host *h = host_get (host);
-  const struct vs_vm *vm = NULL;
+  const struct vs_vm *vm = find_vm (h, uuid);
   bool done = true;
 
-  for (size_t i = 0; i < h->nvms; i++)
-    if (strcmp (h->vms[i]->uuid, uuid) == 0)
-      vm = h->vms[i];
+  /* Its snapshots are needed: a VM nobody looked at yet (as each one is
+   * when the daemon starts) is read whole first. */
+  if (vm && vm->stateless && vm->shallow)
+    {
+      int r = host_deepen (vm);
+
+      host_put (h);
+      h = host_get (host);
+      vm = r == 0 ? find_vm (h, uuid) : NULL;
+    }
   if (vm && vm->stateless)
     {
-      int r = host_activate (vm, vm->stateless);
+      int r = host_rearm (vm);
 
       if (r == 0)
         log_info ("VM '%s': stateless: back at snapshot '%s' for its next "
                   "start.",
+                  vm->name, vm->stateless);
+      else if (r == 1)
+        log_info ("VM '%s': stateless: at snapshot '%s' already (no run "
+                  "since its last revert, or another vmsnapfs reverted it).",
                   vm->name, vm->stateless);
       else if (r == -EBUSY)
         done = false; /* running again, or another operation: later */

@@ -4,8 +4,11 @@
 # from NAME's, no boot) and leave no trace for the next: no volume left
 # over, no count of the previous run on the disk.  A start by virsh boots
 # from NAME's disk.  While stateless, rmdir NAME is EBUSY and mkdir works;
-# rm stateless needs the VM shut off and leaves it at NAME.
-# alone: every daemon running re-arms a stateless VM that stops
+# rm stateless needs the VM shut off and leaves it at NAME.  A second
+# daemon finds the VM at NAME at its start and leaves it; a stop that both
+# see is reverted once.
+# alone: every daemon running re-arms a stateless VM that stops (the test
+# counts the reverts of its two)
 . "$(dirname "$0")/functions.sh"
 
 vm_define stateless 1 64M
@@ -49,7 +52,29 @@ one_run() {
 }
 one_run 1
 files=$(ls "$VM_DIR" | grep -v console.log | wc -l)
+
+# A second vmsnapfs of the same host, started with the VM shut off at s1
+# as the last revert left it: it leaves it there (the revert that makes
+# good a stop it did not see is not needed).
+M2=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
+L2=$M2.log
+on_exit "rm -rf '$M2' '$L2'"
+"$VMSNAPFS" -f "-ouri=$URI" "$M2" >"$L2" 2>&1 &
+P2=$!
+on_exit "fusermount3 -u '$M2' 2>/dev/null || umount -l '$M2'; wait $P2"
+wait_for 10 mountpoint -q "$M2" || fail "the second daemon did not mount: $(cat "$L2")"
+wait_for 10 grep -q "stateless: at snapshot 's1' already" "$L2" ||
+    fail "the second daemon did not find the VM at s1: $(tail -n 3 "$L2")"
+! grep -q "stateless: back at snapshot" "$L2" ||
+    fail "the second daemon reverted the VM at its start"
+said() { cat "$DAEMON_LOG" "$L2" | grep -c "stateless: $1 snapshot 's1'"; }
+reverts=$(said "back at")
+already=$(said at)
+# Both see the next stop: one reverts, the other finds it done.
 one_run 2
+found_done() { [ "$(said at)" -gt "$already" ]; }
+wait_for 10 found_done || fail "the other daemon did not find the VM back at s1"
+assert_eq $((reverts + 1)) "$(said "back at")" "reverts of one stop seen by two daemons"
 one_run 3
 assert_eq "$files" "$(ls "$VM_DIR" | grep -v console.log | wc -l)" \
     "files after three runs: the runs' volumes are dropped"

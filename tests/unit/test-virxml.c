@@ -565,6 +565,7 @@ test_stateless_branch_records (void **state)
       .volume = (char *)"/i/s1.qcow2" },
   };
   struct vs_meta m = { .stateless = (char *)"golden",
+                       .armed = (char *)"00ff",
                        .branch = (char *)"s1",
                        .branch_memory = (char *)"/i/s1.mem",
                        .nbranch = 2,
@@ -576,6 +577,7 @@ test_stateless_branch_records (void **state)
   assert_non_null (xml);
   assert_int_equal (dom_xml_parse (xml, &d), 0);
   assert_string_equal (d->meta.stateless, "golden");
+  assert_string_equal (d->meta.armed, "00ff");
   assert_string_equal (d->meta.branch, "s1");
   assert_string_equal (d->meta.branch_memory, "/i/s1.mem");
   assert_int_equal (d->meta.nbranch, 2);
