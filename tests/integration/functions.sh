@@ -392,6 +392,18 @@ exited() {
     [ ! -r "/proc/$1/stat" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]
 }
 
+# mount_second_vmsnapfs: another daemon of the same host on a mount of its
+# own, M2, its log in L2, its pid in P2 (removed and stopped at exit).
+mount_second_vmsnapfs() {
+    M2=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
+    L2=$M2.log
+    on_exit "rm -rf '$M2' '$L2'"
+    "$VMSNAPFS" -f "-ouri=$URI" "$M2" >"$L2" 2>&1 &
+    P2=$!
+    on_exit "fusermount3 -u '$M2' 2>/dev/null || umount -l '$M2'; wait $P2"
+    wait_for 10 mountpoint -q "$M2" || fail "the second daemon did not mount: $(cat "$L2")"
+}
+
 # stop_vmsnapfs: unmount and wait for the daemon; its exit status in
 # DAEMON_STATUS.
 stop_vmsnapfs() {

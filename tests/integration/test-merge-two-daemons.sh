@@ -18,13 +18,7 @@ on_exit "kill $rmdir_pid 2>/dev/null"
 wait_for 20 grep -q '^vda .* s1$' "$V/jobs" || fail "no merge in jobs"
 
 # The second daemon, started while the first merges.
-M2=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
-L2=$M2.log
-on_exit "rm -rf '$M2' '$L2'"
-"$VMSNAPFS" -f "-ouri=$URI" "$M2" >"$L2" 2>&1 &
-P2=$!
-on_exit "fusermount3 -u '$M2' 2>/dev/null || umount -l '$M2'; wait $P2"
-wait_for 10 mountpoint -q "$M2" || fail "the second daemon did not mount: $(cat "$L2")"
+mount_second_vmsnapfs
 V2=$M2/${VM_PREFIX}two
 wait_for 10 test -d "$V2/snapshots/s1" || fail "the second mount does not show s1"
 wait_for 10 grep -q "merge of snapshot 's1' is another vmsnapfs's; left to it" "$L2" ||

@@ -56,13 +56,7 @@ files=$(ls "$VM_DIR" | grep -v console.log | wc -l)
 # A second vmsnapfs of the same host, started with the VM shut off at s1
 # as the last revert left it: it leaves it there (the revert that makes
 # good a stop it did not see is not needed).
-M2=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
-L2=$M2.log
-on_exit "rm -rf '$M2' '$L2'"
-"$VMSNAPFS" -f "-ouri=$URI" "$M2" >"$L2" 2>&1 &
-P2=$!
-on_exit "fusermount3 -u '$M2' 2>/dev/null || umount -l '$M2'; wait $P2"
-wait_for 10 mountpoint -q "$M2" || fail "the second daemon did not mount: $(cat "$L2")"
+mount_second_vmsnapfs
 wait_for 10 grep -q "stateless: at snapshot 's1' already" "$L2" ||
     fail "the second daemon did not find the VM at s1: $(tail -n 3 "$L2")"
 ! grep -q "stateless: back at snapshot" "$L2" ||
