@@ -169,6 +169,15 @@ new_view (struct host *h)
   return v;
 }
 
+/* One more reference to V, which the publisher holds while it tells of
+ * the changes: once published, a newer view (a VM read whole by another
+ * thread) may replace it and drop the view's own. */
+static void
+held (struct vs_host *v)
+{
+  __atomic_add_fetch (&v->refs, 1, __ATOMIC_RELAXED);
+}
+
 /* Publish V as H's view. */
 static void
 publish (struct host *h, struct vs_host *v)
@@ -178,8 +187,10 @@ publish (struct host *h, struct vs_host *v)
   pthread_mutex_lock (&h->lock);
   old = h->view;
   h->view = v;
+  held (v);
   pthread_mutex_unlock (&h->lock);
   tell_changes (old, v);
+  host_unref (v);
   host_unref (old);
 }
 
@@ -205,8 +216,10 @@ publish_from (struct host *h, const struct vs_host *base, struct vs_host *v)
           }
       }
   h->view = v;
+  held (v);
   pthread_mutex_unlock (&h->lock);
   tell_changes (old, v);
+  host_unref (v);
   host_unref (old);
 }
 
