@@ -319,6 +319,9 @@ void clone_stop (void);
 size_t clone_jobs (const char *uuid, size_t max, char **targets,
                    virDomainBlockJobInfo *infos, char **snaps);
 
+/* The index of VM UUID in view H, or -1 (view.c). */
+ssize_t vm_index (const struct vs_host *h, const char *uuid);
+
 /* Stateless VMs (stateless.c): revert VM UUID of host H to its snapshot
  * after a stop (an event); start the thread that does it; queue the
  * stateless VMs of view V that stopped while the daemon was away; stop the

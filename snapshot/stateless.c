@@ -153,13 +153,13 @@ is_running (struct host *h, const char *uuid)
   return active;
 }
 
+/* VM UUID of view H, or NULL. */
 static const struct vs_vm *
 find_vm (const struct vs_host *h, const char *uuid)
 {
-  for (size_t i = 0; i < h->nvms; i++)
-    if (strcmp (h->vms[i]->uuid, uuid) == 0)
-      return h->vms[i];
-  return NULL;
+  ssize_t i = vm_index (h, uuid);
+
+  return i < 0 ? NULL : h->vms[i];
 }
 
 /* Revert the stateless VM UUID of HOST to its snapshot, if it is one and

@@ -91,7 +91,7 @@ keep_deep (const struct vs_vm *prev)
   return prev && !prev->shallow;
 }
 
-static ssize_t
+ssize_t
 vm_index (const struct vs_host *h, const char *uuid)
 {
   for (size_t i = 0; i < h->nvms; i++)
