@@ -249,4 +249,18 @@ char *snap_xml_rename (const char *xml, const char *name);
 char *snap_xml_reparent (const char *xml, const char *parent);
 void snap_xml_free (struct snap_xml *s);
 
+/* The XML of a transient domain NAME (xmlmake.c) with nothing but one
+ * virtio disk, vda, on file DISK of FORMAT: a helper for a block job. */
+char *helper_domain_xml (const char *name, const char *disk,
+                         const char *format);
+
+/* The XML of a "dir" storage pool NAME on directory DIR, which its build
+ * makes with MODE (0: libvirt's default). */
+char *dir_pool_xml (const char *name, const char *dir, unsigned mode);
+
+/* The XML of a volume NAME of CAPACITY bytes in FORMAT, standing on
+ * BACKING (of BACKING_FORMAT) unless BACKING is NULL. */
+char *volume_xml (const char *name, uint64_t capacity, const char *format,
+                  const char *backing, const char *backing_format);
+
 #endif /* VMSNAPFS_VIRXML_H */

@@ -75,14 +75,7 @@ helper_start (const struct vs_vm *vm, const char *target, const char *disk,
     return -EIO;
   name = xasprintf ("%s%.8s-%s", HELPER_PREFIX, vm->uuid, target);
   destroy_leftover (*c, name);
-  xml = xasprintf ("<domain type='qemu'><name>%s</name>"
-                   "<memory unit='MiB'>64</memory><vcpu>1</vcpu>"
-                   "<os><type>hvm</type></os><devices>"
-                   "<disk type='file' device='disk'>"
-                   "<driver name='qemu' type='%s'/><source file='%s'/>"
-                   "<target dev='vda' bus='virtio'/></disk>"
-                   "<memballoon model='none'/></devices></domain>",
-                   name, format, disk);
+  xml = helper_domain_xml (name, disk, format);
   *d = virDomainCreateXML (
       *c, xml, VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY);
   if (*d == NULL)

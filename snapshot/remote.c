@@ -60,9 +60,7 @@ pool_for_dir (virConnectPtr c, const char *dir)
     }
   snprintf (name, sizeof name, "vmsnapfs-%016" PRIx64,
             hash_strings (dir, NULL));
-  xml = xasprintf ("<pool type='dir'><name>%s</name>"
-                   "<target><path>%s</path></target></pool>",
-                   name, dir);
+  xml = dir_pool_xml (name, dir, 0);
   if ((p = virStoragePoolCreateXML (c, xml, 0)) == NULL
       && (p = virStoragePoolLookupByName (c, name)) == NULL)
     log_error ("Cannot make '%s' a storage pool on the remote host: %s", dir,
@@ -202,12 +200,7 @@ host_make_overlay (struct host *h, const char *path, const char *backing,
         size = ch->images[0].virtual_size;
       chain_free (ch);
     }
-  xml = xasprintf ("<volume><name>%s</name>"
-                   "<capacity unit='bytes'>%" PRIu64 "</capacity>"
-                   "<target><format type='qcow2'/></target>"
-                   "<backingStore><path>%s</path><format type='%s'/>"
-                   "</backingStore></volume>",
-                   strrchr (path, '/') + 1, size, backing, format);
+  xml = volume_xml (strrchr (path, '/') + 1, size, "qcow2", backing, format);
   if ((pool = pool_for_dir (c, dirname (copy))) != NULL)
     v = virStorageVolCreateXML (pool, xml, 0);
   if (v == NULL)
@@ -451,10 +444,7 @@ copy_whole (virConnectPtr c, const char *src, const char *dst,
       virStorageVolDelete (old, 0);
       virStorageVolFree (old);
     }
-  xml = xasprintf ("<volume><name>%s</name>"
-                   "<capacity unit='bytes'>%" PRIu64 "</capacity>"
-                   "<target><format type='%s'/></target></volume>",
-                   name, capacity, format);
+  xml = volume_xml (name, capacity, format, NULL, NULL);
   made = virStorageVolCreateXMLFrom (pool, xml, from, 0);
   if (made == NULL)
     {
@@ -642,10 +632,8 @@ remote_save_image_copy (struct host *h, const char *src, const char *dst,
       remote_close (f);
       return -EIO;
     }
-  xml = xasprintf ("<volume><name>%s</name>"
-                   "<capacity unit='bytes'>%" PRIu64 "</capacity>"
-                   "<target><format type='raw'/></target></volume>",
-                   strrchr (dst, '/') + 1, out_len + (size - skip));
+  xml = volume_xml (strrchr (dst, '/') + 1, out_len + (size - skip), "raw",
+                    NULL, NULL);
   if ((pool = pool_for_dir (f->conn, dirname (dir))) == NULL
       || (v = virStorageVolCreateXML (pool, xml, 0)) == NULL
       || (r = upload_image (f->conn, v, f, out, out_len, skip, size)) < 0)
@@ -681,11 +669,7 @@ remote_make_dir (struct host *h, const char *dir)
       /* A transient pool whose build makes the directory. */
       snprintf (name, sizeof name, "vmsnapfs-%016" PRIx64,
                 hash_strings (dir, NULL));
-      xml = xasprintf ("<pool type='dir'><name>%s</name>"
-                       "<target><path>%s</path>"
-                       "<permissions><mode>0755</mode></permissions>"
-                       "</target></pool>",
-                       name, dir);
+      xml = dir_pool_xml (name, dir, 0755);
       p = virStoragePoolCreateXML (c, xml, VIR_STORAGE_POOL_CREATE_WITH_BUILD);
       if (p == NULL)
         log_error ("Cannot make the directory '%s' on its host: %s", dir,
@@ -716,10 +700,8 @@ remote_upload (struct host *h, const char *local, const char *path)
       log_error ("Cannot read '%s': %m.", local);
       goto out;
     }
-  xml = xasprintf ("<volume><name>%s</name>"
-                   "<capacity unit='bytes'>%lld</capacity>"
-                   "<target><format type='raw'/></target></volume>",
-                   strrchr (path, '/') + 1, (long long)sb.st_size);
+  xml = volume_xml (strrchr (path, '/') + 1, (uint64_t)sb.st_size, "raw",
+                    NULL, NULL);
   if ((pool = pool_for_dir (c, dirname (dir))) == NULL
       || (v = virStorageVolCreateXML (pool, xml, 0)) == NULL
       || (st = virStreamNew (c, 0)) == NULL
