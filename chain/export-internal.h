@@ -35,7 +35,7 @@ struct export
   pthread_cond_t cond;  /* a connection came free */
   int readers;          /* opens not closed since they last read (flush) */
   int opens;            /* opens not yet released */
-  int pins;             /* stats reading its map (export_data_bytes) */
+  int pins;             /* stats reading its map (export.c's pin) */
   time_t idle_since;
   pid_t pid; /* the helper, or 0 */
   char *sock, *pidfile;

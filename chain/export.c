@@ -8,8 +8,8 @@
  * export's lock guards the fields below it in struct export, and is held
  * across the slow calls that fill them (qemu-img map, starting qemu-nbd);
  * whoever holds exports_lock only tries an export's lock, so that one slow
- * disk stalls no other.  A stat that reads a map (export_data_bytes) pins
- * the export instead of opening it: it is not freed meanwhile, and a
+ * disk stalls no other.  A stat that reads a map (export_data_bytes,
+ * export_extents) pins the export instead of opening it: it is not freed meanwhile, and a
  * merge waits for it as for a release.  Reads take neither lock for their
  * I/O: an open keeps its export. */
 #include <dirent.h>
@@ -265,19 +265,25 @@ find_export (uint64_t snap, const char *target, const char *volume,
   return e;
 }
 
-/* E's map, read once; the map of its changes when DELTA. */
+/* E's map, read once; the map of its changes when DELTA.  Without PROBE,
+ * only a map read before, and not waited for while E is busy: -EAGAIN. */
 static int
-get_map (struct export *e, bool delta, const struct map **m)
+get_map (struct export *e, bool delta, bool probe, const struct map **m)
 {
-  SCOPED_LOCK (&e->lock);
-  int r;
+  int r = 0;
 
-  if (e->map == NULL && (r = map_probe (e->volume, e->format, &e->map)) < 0)
-    return r;
-  if (delta && e->changes == NULL)
+  if (!probe && pthread_mutex_trylock (&e->lock) != 0)
+    return -EAGAIN;
+  if (probe)
+    pthread_mutex_lock (&e->lock);
+  if (e->map == NULL)
+    r = probe ? map_probe (e->volume, e->format, &e->map) : -EAGAIN;
+  if (r == 0 && delta && e->changes == NULL)
     e->changes = map_changes (e->map);
-  *m = delta ? e->changes : e->map;
-  return 0;
+  if (r == 0)
+    *m = delta ? e->changes : e->map;
+  pthread_mutex_unlock (&e->lock);
+  return r;
 }
 
 /* One open of a whole disk. */
@@ -317,7 +323,7 @@ export_open (uint64_t snap, const char *target, const char *volume,
   if (e->map == NULL && e->place)
     e->map = map_dup (e->place);
   pthread_mutex_unlock (&e->lock);
-  if ((r = get_map (e, delta, &m)) < 0)
+  if ((r = get_map (e, delta, true, &m)) < 0)
     goto fail;
   /* qemu-nbd started now when it will be needed, so that an open fails
    * rather than a read. */
@@ -441,7 +447,7 @@ read_changes (struct export *e, char *buf, size_t size, uint64_t off)
   const struct map *c;
   uint64_t end = off + size;
 
-  if (get_map (e, true, &c) < 0)
+  if (get_map (e, true, true, &c) < 0)
     return -EIO;
   while (off < end)
     {
@@ -495,9 +501,36 @@ export_seek (struct export_reader *r, uint64_t off, bool data)
 {
   const struct map *m;
 
-  if (get_map (r->e, r->delta, &m) < 0)
+  if (get_map (r->e, r->delta, true, &m) < 0)
     return -EIO;
   return map_seek (m, off, data);
+}
+
+/* The export of disk TARGET of snapshot SNAP on VOLUME, pinned: not freed
+ * meanwhile, and a merge waits for it as for a release.  With PROBE, made
+ * when new; without, -EAGAIN when there is none. */
+static int
+pin (uint64_t snap, const char *target, const char *volume,
+     const char *format, bool probe, struct export **out)
+{
+  SCOPED_LOCK (&exports_lock);
+  struct export *e = probe ? find_export (snap, target, volume, format)
+                           : lookup_export (snap, target, volume);
+
+  if (e == NULL)
+    return -EAGAIN;
+  e->pins++;
+  *out = e;
+  return 0;
+}
+
+static void
+unpin (struct export *e)
+{
+  SCOPED_LOCK (&exports_lock);
+
+  if (--e->pins == 0)
+    pthread_cond_broadcast (&released_cond);
 }
 
 int
@@ -506,42 +539,20 @@ export_data_bytes (uint64_t snap, const char *target, const char *volume,
 {
   const struct map *m;
   struct export *e;
-  int r = -EAGAIN;
+  int r;
 
-  pthread_mutex_lock (&exports_lock);
-  /* Busy (its map being read): the probe below waits for it. */
-  if ((e = lookup_export (snap, target, volume)) != NULL
-      && pthread_mutex_trylock (&e->lock) == 0)
-    {
-      if (e->map)
-        {
-          *bytes = delta ? e->map->changed_bytes : e->map->data_bytes;
-          r = 0;
-        }
-      pthread_mutex_unlock (&e->lock);
-    }
-  if (r == 0 || !probe)
-    {
-      pthread_mutex_unlock (&exports_lock);
-      return r;
-    }
-  e = find_export (snap, target, volume, format);
-  e->pins++;
-  pthread_mutex_unlock (&exports_lock);
-
-  if ((r = get_map (e, delta, &m)) == 0)
+  if ((r = pin (snap, target, volume, format, probe, &e)) < 0)
+    return r;
+  if ((r = get_map (e, delta, probe, &m)) == 0)
     *bytes = m->data_bytes;
-
-  pthread_mutex_lock (&exports_lock);
-  if (--e->pins == 0)
-    pthread_cond_broadcast (&released_cond);
-  pthread_mutex_unlock (&exports_lock);
+  unpin (e);
   return r;
 }
 
 int
 export_extents (uint64_t snap, const char *target, const char *volume,
-                const char *format, bool delta, struct extent **out, size_t *n)
+                const char *format, bool probe, bool delta,
+                struct extent **out, size_t *n)
 {
   const struct map *m;
   struct export *e;
@@ -549,15 +560,17 @@ export_extents (uint64_t snap, const char *target, const char *volume,
 
   *out = NULL;
   *n = 0;
-  SCOPED_LOCK (&exports_lock); /* E may not be freed meanwhile */
-  e = find_export (snap, target, volume, format);
-  if ((r = get_map (e, delta, &m)) < 0)
+  if ((r = pin (snap, target, volume, format, probe, &e)) < 0)
     return r;
-  *out = xmalloc (m->n * sizeof **out + 1);
-  for (size_t i = 0; i < m->n; i++)
-    if (m->extents[i].data)
-      (*out)[(*n)++] = m->extents[i];
-  return 0;
+  if ((r = get_map (e, delta, probe, &m)) == 0)
+    {
+      *out = xmalloc (m->n * sizeof **out + 1);
+      for (size_t i = 0; i < m->n; i++)
+        if (m->extents[i].data)
+          (*out)[(*n)++] = m->extents[i];
+    }
+  unpin (e);
+  return r;
 }
 
 /* Whether the whole disks of snapshot SNAP are open: 2 when one is read

@@ -30,8 +30,11 @@ struct node_type
                 void *ctx);
   /* Files: content rendered from the view (malloc'd) ... */
   char *(*render) (const struct node *n, size_t *len);
-  /* ... or read from the host at open; size 0 in stat ... */
+  /* ... or read from the host at open: size 0 in stat (a status file,
+   * as /proc's), unless SIZE gives the length of what GENERATE gives
+   * (only from what is known without PROBE: -EAGAIN) ... */
   int (*generate) (const struct node *n, char **out, size_t *len);
+  int (*size) (const struct node *n, bool probe, uint64_t *size);
   /* ... or a host file, read straight ... */
   const char *(*host_file) (const struct node *n);
   /* ... or the whole disk of a snapshot, read through qemu (with DELTA,

@@ -344,22 +344,23 @@ is_delta (const struct node *n)
   return n->type->delta && against_parent (n);
 }
 
+/* The list of what changed, from the map the delta's whole disk is read
+ * by (only when it was read, without PROBE: -EAGAIN). */
 static int
-generate_delta_json (const struct node *n, char **out, size_t *len)
+delta_json (const struct node *n, bool probe, char **out, size_t *len)
 {
   struct extent *ext;
   size_t next;
   uint64_t changed = 0;
-  json_object *o = json_object_new_object (), *arr;
+  json_object *o, *arr;
   int r;
 
   if ((r = export_extents (n->snap->ino, n->disk->target, n->disk->volume,
-                           n->disk->format, against_parent (n), &ext, &next))
+                           n->disk->format, probe, against_parent (n), &ext,
+                           &next))
       < 0)
-    {
-      json_object_put (o);
-      return r;
-    }
+    return r;
+  o = json_object_new_object ();
   arr = json_object_new_array ();
   for (size_t i = 0; i < next; i++)
     {
@@ -390,6 +391,28 @@ generate_delta_json (const struct node *n, char **out, size_t *len)
   *len = strlen (*out);
   json_object_put (o);
   return 0;
+}
+
+static int
+generate_delta_json (const struct node *n, char **out, size_t *len)
+{
+  return delta_json (n, true, out, len);
+}
+
+/* Its true size, so that tar and rsync copy it whole. */
+static int
+size_delta_json (const struct node *n, bool probe, uint64_t *size)
+{
+  char *s;
+  size_t len;
+  int r = delta_json (n, probe, &s, &len);
+
+  if (r == 0)
+    {
+      *size = len;
+      free (s);
+    }
+  return r;
 }
 
 /* --- the types -------------------------------------------------------- */
@@ -423,6 +446,7 @@ static const struct node_type t_delta_img = {
  * below changes it. */
 static const struct node_type t_delta_json = { .mode = S_IFREG | 0444,
                                                .generate = generate_delta_json,
+                                               .size = size_delta_json,
                                                .chain_perms = true,
                                                .volatile_content = true,
                                                .disk = true };
@@ -632,8 +656,9 @@ node_attrs_cheap (const struct node *n)
     return vm_is_local (n->vm);
   if (n->type->guest)
     return true; /* each directory is listed with its attributes */
-  /* A whole disk's, once its map was read. */
-  if (n->type->whole_disk)
+  /* A whole disk's, and the size of the list of its changes, once its map
+   * was read. */
+  if (n->type->whole_disk || n->type->size)
     return vm_is_local (n->vm)
            && export_data_bytes (n->snap->ino, n->disk->target,
                                  n->disk->volume, n->disk->format, false,
@@ -658,11 +683,12 @@ node_cache_time (const struct node *n)
   const struct node_type *t = n->type;
 
   /* Below a VM, what is rendered comes from the view, and what is
-   * generated at open shows no size: a new view is all that changes them.
-   * What shows a host file's stat (a volume, memory, a whole disk's mode
-   * from its chain) follows that file, which no view tells of: kept only
-   * while the file is watched, so that a chmod on the host shows within a
-   * second; a whole disk's size, once its map was read. */
+   * generated at open shows no size or one from a disk's map: a new view
+   * is all that changes them.  What shows a host file's stat (a volume,
+   * memory, a whole disk's mode from its chain) follows that file, which
+   * no view tells of: kept only while the file is watched, so that a chmod
+   * on the host shows within a second; a size from a disk's map, once the
+   * map was read. */
   if (n->vm == NULL || !vm_is_local (n->vm) || t->guest || t == &t_temp_link)
     return NODE_CACHE_CHANGING;
   if (n->snap == NULL)
@@ -671,7 +697,7 @@ node_cache_time (const struct node *n)
     return NODE_CACHE_CHANGING;
   if ((t->whole_disk || t->chain_perms) && !chain_covered (n))
     return NODE_CACHE_CHANGING;
-  if (t->whole_disk && !node_attrs_cheap (n))
+  if ((t->whole_disk || t->size) && !node_attrs_cheap (n))
     return NODE_CACHE_CHANGING;
   return NODE_CACHE_FROZEN;
 }
@@ -721,6 +747,15 @@ node_getattr (const struct node *n, const struct caller *c, struct stat *st)
                      n->disk->volume);
       st->st_size = (off_t)n->disk->virtual_size;
       st->st_blocks = (blkcnt_t)((data + 511) / 512);
+    }
+  else if (t->size)
+    {
+      /* Read as a whole disk's map is: for a caller who may read it. */
+      uint64_t size = 0;
+
+      t->size (n, c == NULL || access_read (c, st) == 0, &size);
+      st->st_size = (off_t)size;
+      st->st_blocks = (blkcnt_t)((size + 511) / 512);
     }
   else if (t->render)
     {

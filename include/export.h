@@ -74,12 +74,13 @@ int export_data_bytes (uint64_t snap, const char *target, const char *volume,
                        const char *format, bool probe, bool delta,
                        uint64_t *bytes);
 
-/* The data extents of the disk (with DELTA, of what changed), in order:
- * a malloc'd array in *OUT of *N.  Returns 0 or -errno (logged). */
+/* The data extents of the disk (with DELTA, of what changed), in order,
+ * from the same map as export_data_bytes (PROBE as there): a malloc'd
+ * array in *OUT of *N.  Returns 0, -EAGAIN or -errno (logged). */
 struct extent;
 int export_extents (uint64_t snap, const char *target, const char *volume,
-                    const char *format, bool delta, struct extent **out,
-                    size_t *n);
+                    const char *format, bool probe, bool delta,
+                    struct extent **out, size_t *n);
 
 /* Stop the helpers of snapshot SNAP before its volumes change: -EBUSY when
  * one of its whole disks is open, or with VOLUMES one of its frozen
