@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "access.h"
 #include "export.h"
@@ -281,6 +282,12 @@ main (int argc, char *argv[])
   int status = 1, r;
   bool max_threads_given = false;
 
+  /* Every file made for a VM (volumes, memory images, copies, their
+   * ".part"), by the daemon or by the qemu-img and cp it runs, is its
+   * owner's alone: a guest's disk is not for other users of the host to
+   * read.  Directories made for a VM's files are given their mode
+   * (make_vm_dir). */
+  umask (077);
   for (int i = 1; i < argc; i++)
     if (strstr (argv[i], "max_threads="))
       max_threads_given = true;

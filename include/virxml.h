@@ -258,7 +258,7 @@ char *helper_domain_xml (const char *name, const char *disk,
  * makes with MODE (0: libvirt's default). */
 char *dir_pool_xml (const char *name, const char *dir, unsigned mode);
 
-/* The XML of a volume NAME of CAPACITY bytes in FORMAT, standing on
+/* The XML of a volume NAME of CAPACITY bytes in FORMAT, mode 0600, standing on
  * BACKING (of BACKING_FORMAT) unless BACKING is NULL. */
 char *volume_xml (const char *name, uint64_t capacity, const char *format,
                   const char *backing, const char *backing_format);

@@ -55,6 +55,7 @@ struct plan
   unsigned flags; /* for virDomainSnapshotCreateXML */
   size_t nfiles;
   char **files; /* the new files it will make */
+  bool made;    /* the overlays are made here, not by libvirt */
 };
 
 static void
@@ -87,6 +88,16 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
    * 3 tries in 36 here; saved with the guest paused, none of 25 did. */
   if (memory && state == VIR_DOMAIN_RUNNING && !dx->emulated)
     p->flags |= VIR_DOMAIN_SNAPSHOT_CREATE_LIVE;
+  /* Shut off, libvirt 9.0 makes the overlays with qemu-img and its own
+   * umask: readable by all (CVE-2025-13193).  So they are made here, mode
+   * 0600, and libvirt takes them as they are.  (Running, it makes them
+   * 0600 itself.) */
+  p->made = !active;
+  for (size_t i = 0; i < dx->ndisks; i++)
+    if (dx->disks[i].format == NULL)
+      p->made = false;
+  if (p->made)
+    p->flags |= VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT;
 
   strbuf_printf (&b, "<domainsnapshot>\n  <name>");
   xml_escaped (&b, name);
@@ -122,6 +133,27 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
     }
   strbuf_printf (&b, "  </disks>\n</domainsnapshot>\n");
   p->xml = strbuf_steal (&b, NULL);
+}
+
+/* Make PLAN's overlays, one on each disk of DX, for libvirt to take.
+ * Returns 0, or -EIO with none left (logged). */
+static int
+make_overlays (const struct vs_vm *vm, const char *name,
+               const struct dom_xml *dx, const struct plan *p)
+{
+  for (size_t i = 0; i < dx->ndisks; i++)
+    if (host_make_overlay (vm->host, p->files[i], dx->disks[i].source,
+                           dx->disks[i].format, 0)
+        < 0)
+      {
+        log_error ("VM '%s': snapshot '%s' failed: the overlay '%s' of disk "
+                   "'%s' cannot be made.",
+                   vm->name, name, p->files[i], dx->disks[i].target);
+        while (i-- > 0)
+          host_file_unlink (vm->host, p->files[i]);
+        return -EIO;
+      }
+  return 0;
 }
 
 /* After libvirt said a snapshot failed: remove the files PLAN names, but
@@ -237,6 +269,8 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
   make_plan (vm, name, state, dx, &plan);
   log_debug ("VM '%s': creating snapshot '%s', flags 0x%x:\n%s", vm->name,
              name, plan.flags, plan.xml);
+  if (plan.made && (r = make_overlays (vm, name, dx, &plan)) < 0)
+    goto out;
   snap = virDomainSnapshotCreateXML (dom, plan.xml, plan.flags);
   if (snap == NULL)
     {

@@ -541,7 +541,9 @@ copy_snapshot (struct import *im, const struct isnap *s)
       for (size_t j = 0; p && j < p->ndisks; j++)
         if (strcmp (p->disks[j].target, d->target) == 0)
           pd = &p->disks[j];
-      if (d->convert)
+      if ((r = create_private (dst)) < 0)
+        log_error ("Import: cannot create '%s': %s.", dst, strerror (-r));
+      else if (d->convert)
         {
           const char *argv[] = { "qemu-img", "convert", "-q",    "-f", "raw",
                                  "-O",       "qcow2",   d->file, dst,  NULL };
@@ -788,11 +790,13 @@ host_import (struct host *host, const char *dir, const char *name)
             }
           im.made_dir = true;
         }
-      else if (mkdir (im.dir, 0755) == 0)
+      else if ((r = make_vm_dir (im.dir)) == 0)
         im.made_dir = true;
-      else if (errno != EEXIST)
+      else if (r == -EEXIST)
+        r = 0;
+      else
         {
-          log_error ("Import: cannot make '%s': %m.", im.dir);
+          log_error ("Import: cannot make '%s': %s.", im.dir, strerror (-r));
           r = -EIO;
         }
     }

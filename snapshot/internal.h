@@ -103,6 +103,16 @@ void host_sync (const struct vs_vm *vm, bool reread);
 char *new_volume_path (struct host *h, const char *beside, const char *stem,
                        const char *ext);
 
+/* Make DIR for a VM's files, mode 0711: libvirt's qemu user goes through
+ * it to the files libvirt gives it.  Returns 0 or -errno (-EEXIST: it is
+ * there, left as it is). */
+int make_vm_dir (const char *dir);
+
+/* Create PATH empty, mode 0600, where nothing is: for a tool that would
+ * give its copy the mode of what it copies (cp).  Returns 0 or -errno
+ * (-EEXIST where something is). */
+int create_private (const char *path);
+
 struct vs_meta;
 struct dom_xml;
 

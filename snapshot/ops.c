@@ -2,7 +2,9 @@
  * errors mapped to SPEC.md's errnos, and the commands of the state and
  * snapshot-mode files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
 #include <string.h>
@@ -404,6 +406,35 @@ new_volume_path (struct host *h, const char *beside, const char *stem,
       p = xasprintf ("%s/%s-%d.%s", dir, safe, i, ext);
     }
   return p;
+}
+
+int
+make_vm_dir (const char *dir)
+{
+  if (mkdir (dir, 0700) < 0)
+    return -errno;
+  /* Wider than the umask: qemu, as libvirt's user, goes through it to the
+   * files libvirt gives it, and sees no others. */
+  if (chmod (dir, 0711) < 0)
+    {
+      int e = errno;
+
+      rmdir (dir);
+      return -e;
+    }
+  return 0;
+}
+
+int
+create_private (const char *path)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0600);
+
+  if (fd < 0)
+    return -errno;
+  close (fd);
+  return 0;
 }
 
 int

@@ -669,7 +669,7 @@ remote_make_dir (struct host *h, const char *dir)
       /* A transient pool whose build makes the directory. */
       snprintf (name, sizeof name, "vmsnapfs-%016" PRIx64,
                 hash_strings (dir, NULL));
-      xml = dir_pool_xml (name, dir, 0755);
+      xml = dir_pool_xml (name, dir, 0711);
       p = virStoragePoolCreateXML (c, xml, VIR_STORAGE_POOL_CREATE_WITH_BUILD);
       if (p == NULL)
         log_error ("Cannot make the directory '%s' on its host: %s", dir,

@@ -94,15 +94,19 @@ char *
 volume_xml (const char *name, uint64_t capacity, const char *format,
             const char *backing, const char *backing_format)
 {
-  xmlNodePtr root, b;
+  xmlNodePtr root, target, b;
   xmlDocPtr doc = new_doc ("volume", &root);
   char c[32];
 
   child_text (root, "name", name);
   snprintf (c, sizeof c, "%" PRIu64, capacity);
   xd_set_attr (child_text (root, "capacity", c), "unit", "bytes");
-  child_attr (xmlNewChild (root, NULL, BAD_CAST "target", NULL), "format",
-              "type", format);
+  target = xmlNewChild (root, NULL, BAD_CAST "target", NULL);
+  child_attr (target, "format", "type", format);
+  /* A guest's disk or memory is its owner's alone, as the daemon's own
+   * files are (its umask). */
+  child_text (xmlNewChild (target, NULL, BAD_CAST "permissions", NULL),
+              "mode", "0600");
   if (backing)
     {
       b = xmlNewChild (root, NULL, BAD_CAST "backingStore", NULL);

@@ -121,6 +121,7 @@ test_volume (void **state)
       check (xml, "string(/volume/capacity)", max);
       check (xml, "string(/volume/capacity/@unit)", "bytes");
       check (xml, "string(/volume/target/format/@type)", "raw");
+      check (xml, "string(/volume/target/permissions/mode)", "0600");
       check (xml, "string(count(/volume/backingStore))", "0");
       free (xml);
       xml = volume_xml (name, 0, "qcow2", hostile[i], "raw");
