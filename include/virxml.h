@@ -207,6 +207,13 @@ char *dom_xml_clone (const char *xml, const struct dom_identity *id,
                      const struct disk_change *changes, size_t nchanges,
                      const struct vs_meta *meta);
 
+/* Domain XML with the graphics passwords (VNC, SPICE) that domain FROM
+ * holds and XML lacks, the Nth display of a type taking the Nth's of FROM
+ * (clone-xml.c): XML shown without secrets (an export's domain.xml), FROM
+ * a memory image's header.  Returns the new XML (malloc'd), or NULL when
+ * either is not a domain. */
+char *dom_xml_add_secrets (const char *xml, const char *from);
+
 /* A snapshot's XML made the clone's, to redefine in it: its <domain> as
  * dom_xml_clone makes it, with disks per FROZEN; the volume made at the
  * snapshot for each disk per OVERLAYS (N of each); its memory file MEMORY

@@ -131,6 +131,72 @@ out:
   return s;
 }
 
+/* Whether display G is of TYPE. */
+static bool
+of_type (xmlNodePtr g, const xmlChar *type)
+{
+  xmlChar *t = xmlGetProp (g, BAD_CAST "type");
+  bool same = t && type && xmlStrcmp (t, type) == 0;
+
+  xmlFree (t);
+  return same;
+}
+
+/* The Nth display of TYPE among the N nodes of OBJ, or NULL. */
+static xmlNodePtr
+nth_display (xmlXPathObjectPtr obj, int n, const xmlChar *type, int nth)
+{
+  for (int i = 0; i < n; i++)
+    if (of_type (obj->nodesetval->nodeTab[i], type) && nth-- == 0)
+      return obj->nodesetval->nodeTab[i];
+  return NULL;
+}
+
+char *
+dom_xml_add_secrets (const char *xml, const char *from)
+{
+  static const char *const secret[] = { "passwd", "passwdValidTo" };
+  xmlXPathObjectPtr have = NULL, saved = NULL;
+  struct doc d, f;
+  char *s = NULL;
+  int nh, ns;
+
+  f.doc = NULL, f.ctx = NULL;
+  if (xd_open (xml, &d) < 0 || !xd_root_is (&d, "domain")
+      || xd_open (from, &f) < 0 || !xd_root_is (&f, "domain"))
+    goto out;
+  have = xd_nodes (&d, "/domain/devices/graphics", &nh);
+  saved = xd_nodes (&f, "/domain/devices/graphics", &ns);
+  for (int i = 0; i < nh; i++)
+    {
+      xmlNodePtr g = have->nodesetval->nodeTab[i];
+      xmlChar *type = xmlGetProp (g, BAD_CAST "type");
+      xmlNodePtr src;
+      int nth = 0;
+
+      for (int j = 0; j < i; j++)
+        nth += of_type (have->nodesetval->nodeTab[j], type);
+      src = nth_display (saved, ns, type, nth);
+
+      for (size_t k = 0; src && k < 2; k++)
+        {
+          xmlChar *v = xmlGetProp (src, BAD_CAST secret[k]);
+
+          if (v && !xmlHasProp (g, BAD_CAST secret[k]))
+            xmlSetProp (g, BAD_CAST secret[k], v);
+          xmlFree (v);
+        }
+      xmlFree (type);
+    }
+  s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
+out:
+  xmlXPathFreeObject (have);
+  xmlXPathFreeObject (saved);
+  xd_close (&d);
+  xd_close (&f);
+  return s;
+}
+
 /* Point the <disks> entry of TARGET in snapshot document D at SOURCE. */
 static bool
 edit_snap_disk (struct doc *d, const struct disk_change *ch)

@@ -445,6 +445,32 @@ start_worker (struct clone *c)
 
 /* --- the verb ------------------------------------------------------------ */
 
+/* The domain snapshot NAME of DOM recorded, with its secrets (VNC and
+ * SPICE passwords), which the view's copy is shown without (malloc'd), or
+ * NULL (logged). */
+static char *
+secure_domain (virDomainPtr dom, const char *vm, const char *name)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr s = NULL;
+  CLEANUP_FREE char *xml = NULL;
+  struct snap_xml *sx = NULL;
+  char *domain = NULL;
+
+  if ((s = virDomainSnapshotLookupByName (dom, name, 0)) == NULL
+      || (xml = virDomainSnapshotGetXMLDesc (s, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+             == NULL
+      || snap_xml_parse (xml, &sx) < 0 || sx->domain_xml == NULL)
+    log_error ("VM '%s': cannot read the domain of snapshot '%s': %s", vm,
+               name, xml ? "its XML is not valid" : virt_error ());
+  else
+    {
+      domain = sx->domain_xml;
+      sx->domain_xml = NULL;
+    }
+  snap_xml_free (sx);
+  return domain;
+}
+
 /* The bytes a whole copy of VOLUME (FORMAT) of H takes as qcow2, in *NEED:
  * on a remote host, its virtual size (no qemu-img measure there). */
 static int
@@ -563,7 +589,7 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
 {
   virConnectPtr conn = NULL;
   CLEANUP_DOMAIN virDomainPtr dom = NULL, exists = NULL, made = NULL;
-  CLEANUP_FREE char *xml = NULL;
+  CLEANUP_FREE char *xml = NULL, *domain = NULL;
   struct vs_snapshot *snap = NULL;
   struct disk_change *ch = NULL;
   struct clone *c = NULL;
@@ -600,6 +626,11 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
       r = snap == NULL ? -EINVAL : -EBUSY;
       goto out;
     }
+  if ((domain = secure_domain (dom, vm->name, snapshot)) == NULL)
+    {
+      r = -EIO;
+      goto out;
+    }
   c = xcalloc (1, sizeof *c);
   c->lock = VM_LOCK_NONE;
   if ((r = plan (vm, snap, name, c)) < 0)
@@ -616,7 +647,7 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
   {
     struct dom_identity id
         = { .name = name, .uuid = c->uuid, .old_name = vm->name };
-    xml = dom_xml_clone (snap->domain_xml, &id, ch, c->rec.nclone, &m);
+    xml = dom_xml_clone (domain, &id, ch, c->rec.nclone, &m);
   }
   if (xml == NULL || (made = virDomainDefineXML (conn, xml)) == NULL)
     {

@@ -644,6 +644,32 @@ roll_back (struct import *im, virDomainPtr dom)
     rmdir (im->dir);
 }
 
+/* Give S's domain the secrets (VNC and SPICE passwords) that its memory
+ * image holds as libvirt saved them, read from NEWVM's copy: the mount
+ * shows domain.xml without them, so an export's has none. */
+static void
+add_saved_secrets (virConnectPtr conn, struct isnap *s)
+{
+  CLEANUP_FREE char *saved = NULL;
+  char *with;
+
+  if (s->memory_copy == NULL)
+    return;
+  saved = virDomainSaveImageGetXMLDesc (conn, s->memory_copy,
+                                        VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+  if (saved == NULL || (with = dom_xml_add_secrets (s->domain_xml, saved))
+                           == NULL)
+    {
+      log_warning ("Import: the secrets in the memory of '%s' cannot be "
+                   "read; it is imported without them: %s",
+                   s->name, saved ? "its XML" : virt_error ());
+      virResetLastError ();
+      return;
+    }
+  free (s->domain_xml);
+  s->domain_xml = with;
+}
+
 /* Make IM's VM: files, definition, snapshots. */
 static int
 make (struct import *im, virConnectPtr conn)
@@ -660,6 +686,8 @@ make (struct import *im, virConnectPtr conn)
   id.old_name = im->old_name;
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
     r = copy_snapshot (im, &im->snaps[i]);
+  for (size_t i = 0; i < im->nsnaps && r == 0; i++)
+    add_saved_secrets (conn, &im->snaps[i]);
   for (size_t k = 0; k < a->ndisks && r == 0; k++)
     {
       const struct idisk *d = &a->disks[k];

@@ -1,9 +1,14 @@
 #!/bin/bash
 # No secret shows in the mount, and none is lost on the way through: a VM's
-# VNC password and a disk's LUKS passphrase appear in no file of the tree,
-# and the password survives a preview, an undo, a revert, a merge and a
-# memory restore (virsh dumpxml --security-info before and after).
+# VNC password and a disk's LUKS passphrase appear in no file of the tree
+# but disks and memory, and the password survives a preview, an undo, a
+# revert, a merge and a memory restore (virsh dumpxml --security-info
+# before and after); a clone keeps it, in its definition, its snapshot and
+# its resumed run; an import of an rsync'ed export keeps it where the
+# export's memory image holds it (the active snapshot's, and the VM's
+# definition), as the export's domain.xml never does.
 . "$(dirname "$0")/functions.sh"
+requires rsync
 
 PW=Vn4711xq # VNC takes 8 characters at most
 PASS=luks-pass-0815
@@ -20,17 +25,20 @@ redefine() {
     virsh -q define "$_xml" >/dev/null
 }
 
-# has_password WHAT: the password is in the VM's persistent definition, in
-# its live one while it runs, and in the snapshots' own definitions.
+# has_password WHAT [VM [SNAPSHOT...]]: the password is in the persistent
+# definition of VM (by default the first one), in its live one while it
+# runs, and in the snapshots' own definitions (by default all).
 has_password() {
-    virsh dumpxml --inactive --security-info "$vm" | grep -q "passwd='$PW'" ||
+    _v=${2:-$vm}
+    virsh dumpxml --inactive --security-info "$_v" | grep -q "passwd='$PW'" ||
         fail "$1: the VNC password is gone from the definition"
-    if [ "$(virsh -q domstate "$vm")" = running ]; then
-        virsh dumpxml --security-info "$vm" | grep -q "passwd='$PW'" ||
+    if [ "$(virsh -q domstate "$_v")" = running ]; then
+        virsh dumpxml --security-info "$_v" | grep -q "passwd='$PW'" ||
             fail "$1: the VNC password is gone from the running VM"
     fi
-    for s in $(virsh -q snapshot-list "$vm" --name); do
-        virsh snapshot-dumpxml --security-info "$vm" "$s" | grep -q "passwd='$PW'" ||
+    if [ $# -gt 2 ]; then shift 2; else set -- $(virsh -q snapshot-list "$_v" --name); fi
+    for s in "$@"; do
+        virsh snapshot-dumpxml --security-info "$_v" "$s" | grep -q "passwd='$PW'" ||
             fail "$1: the VNC password is gone from snapshot $s"
     done
 }
@@ -69,6 +77,27 @@ mkdir "$V/snapshots/m2"
 rmdir "$V/snapshots/m2"
 has_password "live merge"
 
+# --- a clone and an import keep it ------------------------------------------
+clone=${VM_PREFIX}secclone
+imp=${VM_PREFIX}secimp
+on_exit "vm_remove '$clone'; vm_remove '$imp'"
+ln -s "$vm/snapshots/m1" "$MNT/$clone" || fail "the clone: $(tail -n 2 "$DAEMON_LOG")"
+no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
+wait_for 120 no_jobs "$MNT/$clone" || fail "the clone's copy does not end"
+wait_for 10 test -L "$MNT/$clone/resume" || fail "no resume in the clone"
+has_password "clone" "$clone"
+echo start > "$MNT/$clone/state"
+assert_eq running "$(cat "$MNT/$clone/state")" "the clone after its start"
+has_password "the clone's resumed run" "$clone"
+virsh -q destroy "$clone" >/dev/null
+
+W=$(mktemp -d /var/tmp/vmsnapfs-secrets.XXXXXX)
+on_exit "rm -rf '$W'"
+rsync -a --sparse --exclude '*.img' "$V/" "$W/vm/" || fail "rsync of the VM"
+grep -rq "passwd=" "$W/vm" --include=domain.xml && fail "the export's domain.xml has a password"
+ln -s "$W/vm" "$MNT/$imp" || fail "the import: $(tail -n 2 "$DAEMON_LOG")"
+has_password "import" "$imp" m1
+
 # --- a disk with a LUKS passphrase, in libvirt's secret store ----------------
 vm_define lux 2
 vm2=${VM_PREFIX}lux
@@ -90,12 +119,12 @@ virsh -q snapshot-create-as "$vm2" l1 --disk-only --atomic \
     --diskspec vdb,snapshot=no >/dev/null
 wait_for 5 test -d "$MNT/$vm2/snapshots/l1" || fail "snapshot l1 does not show"
 
-# Every file the mount generates, of both VMs: no password, no passphrase
-# (nor its base64).  The LUKS disk is there, by its secret's UUID.
-files=$(find "$MNT/$vm" "$MNT/$vm2" -type f \
-    \( -name info -o -name info.json -o -name domain.xml -o -name state \
-       -o -name snapshot-mode -o -name jobs -o -name jobs.json \))
-[ -n "$files" ] || fail "no generated files found"
+# Every file of the mount but disks and memory, of every VM here: no
+# password, no passphrase (nor its base64).  The LUKS disk is there, by
+# its secret's UUID.
+files=$(find "$MNT/$vm" "$MNT/$vm2" "$MNT/$clone" "$MNT/$imp" -type f \
+    ! -name '*.qcow2' ! -name '*.img' ! -name '*.raw' ! -name memory)
+[ "$(echo "$files" | grep -c /domain.xml)" -ge 6 ] || fail "too few files found: $files"
 b64=$(printf %s "$PASS" | base64)
 for f in $files; do
     if grep -q -e "$PW" -e "$PASS" -e "$b64" "$f"; then

@@ -547,6 +547,60 @@ test_clone (void **state)
   assert_null (dom_xml_clone ("<domain/>", &id, NULL, 0, NULL));
 }
 
+/* The passwords a memory image's domain holds, given to a domain shown
+ * without them: display by display, of the same type, in order; a
+ * password the domain has is kept; garbage refused. */
+static void
+test_add_secrets (void **state)
+{
+  static const struct
+  {
+    const char *xml, *from, *want; /* WANT: NULL for a refusal */
+  } cases[] = {
+    { "<domain><devices><graphics type='vnc' port='-1'/></devices></domain>",
+      "<domain><devices><graphics type='vnc' passwd='pw1'/></devices></domain>",
+      "<graphics type=\"vnc\" port=\"-1\" passwd=\"pw1\"/>" },
+    /* Two VNC and a SPICE display, listed in another order. */
+    { "<domain><devices><graphics type='vnc'/><graphics type='spice'/>"
+      "<graphics type='vnc'/></devices></domain>",
+      "<domain><devices><graphics type='spice' passwd='sp' "
+      "passwdValidTo='2030-01-01T00:00:00'/><graphics type='vnc' passwd='a'/>"
+      "<graphics type='vnc' passwd='b'/></devices></domain>",
+      "<graphics type=\"vnc\" passwd=\"a\"/><graphics type=\"spice\" "
+      "passwd=\"sp\" passwdValidTo=\"2030-01-01T00:00:00\"/>"
+      "<graphics type=\"vnc\" passwd=\"b\"/>" },
+    /* Its own password is kept; a display FROM lacks gets none. */
+    { "<domain><devices><graphics type='vnc' passwd='own'/>"
+      "<graphics type='vnc'/></devices></domain>",
+      "<domain><devices><graphics type='vnc' passwd='old'/></devices></domain>",
+      "<graphics type=\"vnc\" passwd=\"own\"/><graphics type=\"vnc\"/>" },
+    { "<domain><devices><graphics type='vnc'/></devices></domain>",
+      "<domain><devices/></domain>", "<graphics type=\"vnc\"/>" },
+    { "<domain><devices/></domain>", "<domain/>", "<devices/>" },
+    { "<domain><devices/></domain>", "<domainsnapshot/>", NULL },
+    { "<domainsnapshot/>", "<domain/>", NULL },
+    { "<domain><devices>", "<domain/>", NULL },
+    { "<domain/>", "", NULL },
+    { "", "<domain/>", NULL },
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      char *out = dom_xml_add_secrets (cases[i].xml, cases[i].from);
+
+      if (cases[i].want == NULL)
+        assert_null (out);
+      else
+        {
+          assert_non_null (out);
+          if (strstr (out, cases[i].want) == NULL)
+            fail_msg ("case %zu: '%s' has no '%s'", i, out, cases[i].want);
+        }
+      free (out);
+    }
+}
+
 /* The records of a stateless VM and of a branch point's deletion. */
 static void
 test_stateless_branch_records (void **state)
@@ -608,6 +662,7 @@ main (void)
     cmocka_unit_test (test_live_chain),
     cmocka_unit_test (test_edit),
     cmocka_unit_test (test_clone),
+    cmocka_unit_test (test_add_secrets),
     cmocka_unit_test (test_stateless_branch_records),
   };
   return cmocka_run_group_tests_name ("virxml", tests, NULL, NULL);
