@@ -552,6 +552,10 @@ ll_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   BEGIN (req);
   if (r == 0)
     r = ops->open (path, fi);
+  /* The node stands for other bytes: its size too, maybe (its pages go
+   * with the reply). */
+  if (r == 0 && fs_open_renewed ())
+    fuse_lowlevel_notify_inval_inode (session, ino, -1, 0);
   if (r < 0)
     fuse_reply_err (req, -r);
   else if (fuse_reply_open (req, fi) != 0)

@@ -43,6 +43,7 @@ struct options
   unsigned long merge_bandwidth;
   unsigned files_idle; /* seconds a snapshot's files/ lives unused */
   char *files;         /* "visible": list files/ (else opened by name) */
+  char *passthrough;   /* "off": the daemon reads frozen files itself */
   int help;
   int version;
   char *words[2]; /* the arguments that are no options: [SOURCE] MOUNTPOINT */
@@ -66,6 +67,7 @@ static const struct fuse_opt option_spec[] = {
   OPT ("merge_bandwidth=%lu", merge_bandwidth),
   OPT ("files_idle=%u", files_idle),
   OPT ("files=%s", files),
+  OPT ("passthrough=%s", passthrough),
   OPT ("-h", help),
   OPT ("--help", help),
   OPT ("-V", version),
@@ -182,6 +184,8 @@ usage (const char *prog)
           "    -o files_idle=S     stop a snapshot's files/ reader (a\n"
           "                        libguestfs appliance) unused for S s\n"
           "                        (default 60)\n"
+          "    -o passthrough=off  the daemon reads frozen files, not the\n"
+          "                        kernel from the host's (FUSE passthrough)\n"
           "    -f                  stay in the foreground, log to stderr\n"
           "    -d                  debug: foreground, with debug messages\n"
           "    -s                  single-threaded\n"
@@ -339,6 +343,14 @@ main (int argc, char *argv[])
                opts.files);
       goto out;
     }
+  if (opts.passthrough && strcmp (opts.passthrough, "off") == 0)
+    passthrough_refuse ();
+  else if (opts.passthrough && strcmp (opts.passthrough, "on") != 0)
+    {
+      fprintf (stderr, "vmsnapfs: passthrough=%s: 'on' or 'off'\n",
+               opts.passthrough);
+      goto out;
+    }
 
   /* Permissions are checked by the kernel from the modes the tree shows. */
   fuse_opt_add_arg (&args, "-odefault_permissions");
@@ -423,6 +435,7 @@ out:
   free (opts.readers);
   free (opts.operators);
   free (opts.files);
+  free (opts.passthrough);
   free (opts.words[0]);
   free (opts.words[1]);
   fuse_opt_free_args (&args);

@@ -677,6 +677,17 @@ chain_covered (const struct node *n)
   return true;
 }
 
+/* Whether opens of N from before a merge still read another host file
+ * (backing_stale): its attributes are theirs until they are closed. */
+static bool
+host_file_stale (const struct node *n)
+{
+  struct stat hs;
+
+  return stat_cached (n->type->host_file (n), &hs) == 0
+         && backing_stale (node_ino (n), &hs);
+}
+
 double
 node_cache_time (const struct node *n)
 {
@@ -687,13 +698,15 @@ node_cache_time (const struct node *n)
    * is all that changes them.  What shows a host file's stat (a volume,
    * memory, a whole disk's mode from its chain) follows that file, which
    * no view tells of: kept only while the file is watched, so that a chmod
-   * on the host shows within a second; a size from a disk's map, once the
-   * map was read. */
+   * on the host shows within a second, and not while opens from before a
+   * merge show the file they read; a size from a disk's map, once the map
+   * was read. */
   if (n->vm == NULL || !vm_is_local (n->vm) || t->guest || t == &t_temp_link)
     return NODE_CACHE_CHANGING;
   if (n->snap == NULL)
     return NODE_CACHE_FROZEN;
-  if (t->host_file && !hostwatch_covers (t->host_file (n)))
+  if (t->host_file
+      && (!hostwatch_covers (t->host_file (n)) || host_file_stale (n)))
     return NODE_CACHE_CHANGING;
   if ((t->whole_disk || t->chain_perms) && !chain_covered (n))
     return NODE_CACHE_CHANGING;
@@ -726,6 +739,8 @@ node_getattr (const struct node *n, const struct caller *c, struct stat *st)
   st->st_blksize = 4096;
   if (t->host_file)
     {
+      if (vm_is_local (n->vm))
+        backing_stale (st->st_ino, &hs);
       st->st_size = hs.st_size;
       st->st_blocks = hs.st_blocks;
       st->st_mtim = st->st_ctim = st->st_atim = hs.st_mtim;

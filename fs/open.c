@@ -19,6 +19,34 @@
 
 #include "node-types.h"
 
+/* Record the open H of N, which stands for the file of stat ST now (open
+ * on FD, passed through with PASS): *CACHE becomes PAGE_CACHE_DROP when N
+ * stood for another at its last open.  -EBUSY (logged) while opens from
+ * before still read that one. */
+static int
+note_open (const struct node *n, int fd, const struct stat *st, bool pass,
+           struct handle *h, enum page_cache *cache)
+{
+  bool same;
+
+  if (backing_note_open (node_ino (n), fd, st, &same,
+                         pass ? &h->backing : NULL)
+      < 0)
+    {
+      log_error ("VM '%s': '%s' of snapshot '%s' stands for other bytes "
+                 "since a merge, and opens from before it still read the "
+                 "old ones: EBUSY until they are closed.",
+                 n->vm->name, n->name, n->snap->name);
+      return -EBUSY;
+    }
+  h->node = node_ino (n);
+  h->noted = true;
+  h->renewed = !same;
+  if (!same)
+    *cache = PAGE_CACHE_DROP;
+  return 0;
+}
+
 /* Open host file FILE of N for H: the kernel reads it itself where it can
  * (*CACHE is PAGE_CACHE_HOST), or the daemon does. */
 static int
@@ -26,26 +54,16 @@ open_host_file (const struct node *n, const char *file, struct handle *h,
                 enum page_cache *cache)
 {
   struct stat st;
-  bool same, pass = passthrough_enabled ();
+  bool pass = passthrough_enabled ();
+  int r;
 
   if ((h->fd = open (file, O_RDONLY | O_CLOEXEC)) < 0
       || fstat (h->fd, &st) < 0)
     return -errno;
-  if (backing_note_open (node_ino (n), h->fd, &st, &same,
-                         pass ? &h->backing : NULL)
-      < 0)
-    {
-      log_error ("VM '%s': '%s' of snapshot '%s' stands for another host "
-                 "file since a merge, and opens from before it still read "
-                 "the old one: EBUSY until they are closed.",
-                 n->vm->name, n->name, n->snap->name);
-      return -EBUSY;
-    }
-  if (!same)
-    *cache = PAGE_CACHE_DROP;
+  if ((r = note_open (n, h->fd, &st, pass, h, cache)) < 0)
+    return r;
   if (h->backing > 0)
     {
-      h->node = node_ino (n);
       *cache = PAGE_CACHE_HOST;
       return 0;
     }
@@ -56,6 +74,34 @@ open_host_file (const struct node *n, const char *file, struct handle *h,
   /* Backup tools read front to back: read ahead further. */
   posix_fadvise (h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   return 0;
+}
+
+/* Open the whole disk of N for H.  A delta stands for other bytes once a
+ * merge below gave its snapshot another frozen volume. */
+static int
+open_whole_disk (const struct node *n, struct handle *h,
+                 enum page_cache *cache)
+{
+  struct stat st;
+  int r;
+
+  if (n->type->delta)
+    {
+      if (stat (n->disk->volume, &st) < 0)
+        {
+          r = -errno;
+          log_error ("VM '%s': the volume '%s' of snapshot '%s' cannot be "
+                     "read: %s.",
+                     n->vm->name, n->disk->volume, n->snap->name,
+                     strerror (errno));
+          return r;
+        }
+      if ((r = note_open (n, -1, &st, false, h, cache)) < 0)
+        return r;
+    }
+  return export_open (n->snap->ino, n->disk->target, n->disk->volume,
+                      n->disk->format, n->disk->virtual_size, is_delta (n),
+                      &h->exp);
 }
 
 int
@@ -121,9 +167,7 @@ node_open (const struct node *n, const struct caller *c, int flags,
         export_hold (h->held = n->snap->ino);
     }
   else if (t->whole_disk)
-    r = export_open (n->snap->ino, n->disk->target, n->disk->volume,
-                     n->disk->format, n->disk->virtual_size, is_delta (n),
-                     &h->exp);
+    r = open_whole_disk (n, h, cache);
   else if (t->render)
     h->data = t->render (n, &h->len);
   else if (t->generate)
@@ -143,8 +187,8 @@ handle_close (struct handle *h)
 {
   if (h == NULL)
     return;
-  if (h->backing > 0)
-    backing_end (h->node);
+  if (h->noted)
+    backing_end (h->node, h->backing > 0);
   if (h->held)
     export_unhold (h->held);
   if (h->fd >= 0)

@@ -320,6 +320,16 @@ op_statfs (const char *path, struct statvfs *st)
   return 0;
 }
 
+/* Whether the last open of this thread stands for another file than the
+ * node's last open (lowlevel.c drops the node's attributes then). */
+static __thread bool open_renewed;
+
+bool
+fs_open_renewed (void)
+{
+  return open_renewed;
+}
+
 static int
 op_open (const char *path, struct fuse_file_info *fi)
 {
@@ -335,6 +345,7 @@ op_open (const char *path, struct fuse_file_info *fi)
   if ((r = resolve_path (path, &n)) < 0)
     return r;
   caller_current (&c, node_guarded (&n));
+  open_renewed = false;
   r = node_open (&n, &c, fi->flags, &h, &cache);
   node_release (&n);
   if (r < 0)
@@ -343,6 +354,7 @@ op_open (const char *path, struct fuse_file_info *fi)
         log_debug ("Refused a write open of '%s': read-only.", path);
       return r;
     }
+  open_renewed = h->renewed;
   fi->fh = opened_add (h, path);
   fi->direct_io = cache == PAGE_CACHE_NONE;
   fi->keep_cache = cache == PAGE_CACHE_KEEP;

@@ -93,6 +93,7 @@ static int dev_fd = -1;      /* the session's /dev/fuse */
 static uint64_t init_unique; /* the INIT request, while unanswered */
 static bool offered;         /* by the kernel at INIT */
 static atomic_bool enabled;  /* and accepted: read by every thread */
+static bool refused;         /* -o passthrough=off */
 
 /* The last request this thread read, and the backing file its reply
  * names (0: none). */
@@ -148,10 +149,13 @@ accept_passthrough (struct iovec *out)
 {
   struct init_out *init = out->iov_base;
 
-  if (!offered || out->iov_len < sizeof *init || !has_sys_admin ())
+  if (refused || !offered || out->iov_len < sizeof *init
+      || !has_sys_admin ())
     {
       log_info ("No FUSE passthrough (%s): the daemon reads frozen files.",
-                offered ? "it needs CAP_SYS_ADMIN" : "the kernel has none");
+                refused    ? "-o passthrough=off"
+                : offered ? "it needs CAP_SYS_ADMIN"
+                          : "the kernel has none");
       return;
     }
   init->flags |= INIT_EXT;
@@ -247,6 +251,12 @@ passthrough_close (int backing)
 
   if (backing > 0 && ioctl (dev_fd, IOC_BACKING_CLOSE, &id) < 0)
     log_warning ("Closing a passthrough backing file: %s.", strerror (errno));
+}
+
+void
+passthrough_refuse (void)
+{
+  refused = true;
 }
 
 bool

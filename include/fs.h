@@ -94,7 +94,9 @@ struct handle
   char *path; /* what it was opened by, renames followed (fs/ops.c) */
   struct handle *prev, *next; /* the open handles (fs/ops.c) */
   int backing;   /* the kernel reads the frozen file itself: its id, or 0 */
-  uint64_t node; /* with BACKING, the node's inode */
+  bool noted;    /* recorded with backing_note_open... */
+  bool renewed;  /* ...as standing for another file than at its last open */
+  uint64_t node; /* with NOTED, the node's inode */
   uint64_t held; /* a frozen volume: its snapshot, held open (export.h) */
   struct remote_file *remote;    /* or a remote host's file (remote.h), of
                                     LEN bytes */
@@ -134,26 +136,33 @@ int passthrough_setup (struct fuse_session *se);
 /* The hooks themselves, with DEV the /dev/fuse that backing files are
  * registered on (for the unit tests). */
 const struct fuse_custom_io *passthrough_io (int dev);
-/* Whether the kernel took passthrough at its INIT. */
+/* Whether the kernel took passthrough at its INIT; not offered to it
+ * after passthrough_refuse (-o passthrough=off). */
 bool passthrough_enabled (void);
+void passthrough_refuse (void);
 /* A backing id for host file FD, or 0 when it cannot have one. */
 int passthrough_open (int fd);
 /* The reply to the OPEN this thread is answering names BACKING. */
 void passthrough_reply (int backing);
 void passthrough_close (int backing);
 
-/* Which host file each node stands for (fs/backing.c).  Record that node
- * NODE (its inode) now stands for host file FD (stat ST), and set *SAME to
- * whether it stood for the same file at its last open (false when not
- * known: the first open, or one after the node was forgotten).  With BACKING,
- * pass the file through where the kernel can: *BACKING is the backing id, held
- * until backing_end, or 0.  Returns 0, or -EBUSY when opens of NODE from
- * before still pass another file through (those just closed are waited for,
- * EXPORT_RELEASE_WAIT_MS). */
+/* Which file each node stands for (fs/backing.c).  Record an open of
+ * node NODE (its inode), which now stands for the file of stat ST (open
+ * on FD, or -1), and set *SAME to whether it stood for the same file at
+ * its last open (false when not known: the first open, or one after the
+ * node was forgotten).  With BACKING, pass FD through where the kernel
+ * can: *BACKING is the backing id, or 0.  Returns 0, or -EBUSY when opens
+ * of NODE from before still read another file (those just closed are
+ * waited for, EXPORT_RELEASE_WAIT_MS): they read it through the kernel's
+ * pages of the node, or its one backing file. */
 int backing_note_open (uint64_t node, int fd, const struct stat *st,
                        bool *same, int *backing);
-/* An open of NODE whose file was passed through is released. */
-void backing_end (uint64_t node);
+/* An open recorded is released; PASSED: it had a backing id. */
+void backing_end (uint64_t node, bool passed);
+/* Whether opens of NODE still read another file than the one of stat ST
+ * (NODE's now): then ST's size, blocks and time become that file's, as
+ * the kernel reads it for them. */
+bool backing_stale (uint64_t node, struct stat *st);
 
 /* Whether N takes commands written to it. */
 bool node_writable (const struct node *n);
@@ -211,6 +220,11 @@ struct fuse_session *fs_session_new (struct fuse_args *args);
  * thread gave, or the last entry its listing gave them for (ops.c), and
  * in *VM which VM they are of (fs_vm_key; 0: none). */
 double fs_cache_time (uint64_t *vm);
+
+/* Whether the last open this thread made stands for another file than
+ * the node's open before (a merge below): the kernel's attributes of the
+ * node are stale (ops.c). */
+bool fs_open_renewed (void);
 
 /* A key for VM (of HOST's directory with several hosts, else HOST NULL),
  * as a change of it is told (host_on_vm_change): never 0. */

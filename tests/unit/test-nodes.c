@@ -571,26 +571,70 @@ test_several_hosts (void **state)
   free_fleet (f);
 }
 
-/* The table of which file each node stood for stays bounded: nodes no
- * open passes through are forgotten, and a forgotten node is never taken
- * for the same file. */
+/* An open recorded and released at once (backing.c): whether NODE stood
+ * for the file of ST at its last open. */
+static bool
+open_and_close (uint64_t node, const struct stat *st)
+{
+  bool same;
+
+  assert_int_equal (backing_note_open (node, -1, st, &same, NULL), 0);
+  backing_end (node, false);
+  return same;
+}
+
+/* The table of which file each node stood for stays bounded: nodes with
+ * no open are forgotten, and a forgotten node is never taken for the same
+ * file. */
 static void
 test_backing_forgets (void **state)
 {
   struct stat st;
+
+  (void)state;
+  assert_int_equal (stat (volume, &st), 0);
+  assert_false (open_and_close (12345, &st));
+  assert_true (open_and_close (12345, &st));
+  for (uint64_t i = 0; i < 3 * 4096; i++)
+    open_and_close (1000000 + i, &st);
+  assert_false (open_and_close (12345, &st));
+}
+
+/* While an open of a node reads one file, an open of the node standing for
+ * another is refused (after EXPORT_RELEASE_WAIT_MS), and the node shows
+ * the size of the file its open reads; once that open is released, the
+ * other opens, its pages dropped. */
+static void
+test_backing_old_opens (void **state)
+{
+  struct stat st, merged, shown;
   bool same;
 
   (void)state;
   assert_int_equal (stat (volume, &st), 0);
-  assert_int_equal (backing_note_open (12345, -1, &st, &same, NULL), 0);
-  assert_false (same);
-  assert_int_equal (backing_note_open (12345, -1, &st, &same, NULL), 0);
+  merged = st;
+  merged.st_ino++; /* another host file, of another size */
+  merged.st_size += 65536;
+  assert_int_equal (backing_note_open (777, -1, &st, &same, NULL), 0);
+  assert_int_equal (backing_note_open (777, -1, &st, &same, NULL), 0);
   assert_true (same);
-  for (uint64_t i = 0; i < 3 * 4096; i++)
-    assert_int_equal (backing_note_open (1000000 + i, -1, &st, &same, NULL),
-                      0);
-  assert_int_equal (backing_note_open (12345, -1, &st, &same, NULL), 0);
+  shown = merged;
+  assert_true (backing_stale (777, &shown));
+  assert_int_equal (shown.st_size, st.st_size);
+  shown = st;
+  assert_false (backing_stale (777, &shown));
+  assert_int_equal (backing_note_open (777, -1, &merged, &same, NULL),
+                    -EBUSY);
+  backing_end (777, false);
+  assert_int_equal (backing_note_open (777, -1, &merged, &same, NULL),
+                    -EBUSY);
+  backing_end (777, false);
+  shown = merged;
+  assert_false (backing_stale (777, &shown));
+  assert_int_equal (shown.st_size, merged.st_size);
+  assert_int_equal (backing_note_open (777, -1, &merged, &same, NULL), 0);
   assert_false (same);
+  backing_end (777, false);
 }
 
 /* --- who may do what (access.h) ---------------------------------------- */
@@ -748,6 +792,7 @@ main (void)
     cmocka_unit_test (test_rename_across_views),
     cmocka_unit_test (test_several_hosts),
     cmocka_unit_test (test_backing_forgets),
+    cmocka_unit_test (test_backing_old_opens),
     cmocka_unit_test (test_modes),
     cmocka_unit_test (test_open_checks_caller),
     cmocka_unit_test (test_verbs_and_groups),
