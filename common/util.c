@@ -298,6 +298,15 @@ run_capture_until (const char *const argv[], size_t max_out, int timeout_ms,
                    bool (*cancel) (void), char **out, size_t *out_len,
                    char **err)
 {
+  return run_capture_keep (argv, -1, max_out, timeout_ms, cancel, out,
+                           out_len, err);
+}
+
+int
+run_capture_keep (const char *const argv[], int keep, size_t max_out,
+                  int timeout_ms, bool (*cancel) (void), char **out,
+                  size_t *out_len, char **err)
+{
   int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
   posix_spawn_file_actions_t fa;
   struct strbuf ob = { 0 }, eb = { 0 };
@@ -318,6 +327,10 @@ run_capture_until (const char *const argv[], size_t max_out, int timeout_ms,
   posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2 (&fa, outp[1], 1);
   posix_spawn_file_actions_adddup2 (&fa, errp[1], 2);
+  /* dup2 onto itself: the child keeps it, close-on-exec cleared (glibc
+   * 2.29, POSIX 2024), and no other child sees it. */
+  if (keep > 2)
+    posix_spawn_file_actions_adddup2 (&fa, keep, keep);
   r = posix_spawnp (&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
   posix_spawn_file_actions_destroy (&fa);
   close (outp[1]);

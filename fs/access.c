@@ -3,7 +3,6 @@
  * The groups are set once, before the mount, and only read afterwards:
  * no lock.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <stdio.h>
@@ -140,44 +139,4 @@ access_verb_attrs (struct stat *st)
   st->st_gid = operators_gid;
   if (st->st_mode & S_IWUSR)
     st->st_mode |= S_IWGRP;
-}
-
-int
-access_read_tree (const struct caller *c, const char *path, int depth,
-                  char **denied)
-{
-  struct stat st;
-  struct dirent *e;
-  DIR *d;
-  int r;
-
-  *denied = NULL;
-  if (lstat (path, &st) < 0)
-    return 0; /* gone: what reads it says what is missing */
-  if (S_ISLNK (st.st_mode))
-    return 0; /* read as a link, not followed */
-  r = S_ISDIR (st.st_mode)   ? access_mode (c, &st, 05)
-      : S_ISREG (st.st_mode) ? access_mode (c, &st, 04)
-                             : 0;
-  if (r < 0)
-    {
-      *denied = strdup (path);
-      return r;
-    }
-  if (S_ISDIR (st.st_mode) && depth > 0 && (d = opendir (path)) != NULL)
-    {
-      while (r == 0 && (e = readdir (d)) != NULL)
-        if (strcmp (e->d_name, ".") != 0 && strcmp (e->d_name, "..") != 0)
-          {
-            char *p = NULL;
-
-            if (asprintf (&p, "%s/%s", path, e->d_name) < 0)
-              r = -ENOMEM;
-            else
-              r = access_read_tree (c, p, depth - 1, denied);
-            free (p);
-          }
-      closedir (d);
-    }
-  return r;
 }

@@ -106,20 +106,6 @@ caller_current (struct caller *c, bool groups)
     }
 }
 
-int
-caller_may_read_tree (const char *dir)
-{
-  CLEANUP_FREE char *denied = NULL;
-  struct caller c;
-  int r;
-
-  caller_current (&c, true);
-  if ((r = access_read_tree (&c, dir, 3, &denied)) < 0)
-    log_error ("uid %u may not read '%s': nothing is imported.",
-               (unsigned)c.uid, denied ? denied : dir);
-  return r;
-}
-
 /* Whether the caller may use the verbs (access.h): asked before anything
  * is done, so that no one else makes root call libvirt.  Returns 0 or
  * -EACCES (logged). */

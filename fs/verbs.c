@@ -141,10 +141,11 @@ top_link (const struct node *root, const char *name, const char *target)
               log_error ("A VM named '%s' exists.", name);
               return -EEXIST;
             }
+          struct caller c;
+
           /* An import: the files are read with the caller's rights. */
-          if ((r = caller_may_read_tree (target)) < 0)
-            return r;
-          return host_import (root->host->host, target, name);
+          caller_current (&c, true);
+          return host_import (root->host->host, target, name, &c);
         }
       target += mlen + 1;
       if ((r = skip_host (root, &target)) < 0)

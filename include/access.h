@@ -10,8 +10,8 @@
  *
  * The kernel enforces the modes (default_permissions); the daemon asks
  * again, with the caller's own uid and groups, before it reads disk bytes,
- * starts qemu, or calls libvirt for a verb, and before an import reads a
- * directory as root.  No FUSE, no libvirt: the unit tests drive it with
+ * starts qemu, or calls libvirt for a verb; an import reads a directory
+ * with the caller's uid and groups (snapshot/import-read.c).  No FUSE, no libvirt: the unit tests drive it with
  * made-up callers.
  */
 #ifndef VMSNAPFS_ACCESS_H
@@ -51,13 +51,6 @@ int access_read (const struct caller *c, const struct stat *st);
 /* Whether C may do WANT (04 read, 02 write, 01 search or run, or'ed) to a
  * file of ST's owner, group and mode: 0 or -EACCES.  Root may. */
 int access_mode (const struct caller *c, const struct stat *st, mode_t want);
-
-/* Whether C may search and list every directory from PATH down DEPTH
- * levels and read every file there (links are not followed), as an
- * import reads them: 0, or -EACCES with the first path refused in
- * *DENIED (malloc'd), or -ENOMEM. */
-int access_read_tree (const struct caller *c, const char *path, int depth,
-                      char **denied);
 
 /* What a file of disk bytes shows, whose host file is of HOST_UID,
  * HOST_GID and HOST_MODE: the same less write bits, and with readers,

@@ -180,11 +180,6 @@ int node_mkdir (const struct node *parent, const char *name);
  * and "active" commits or reverts to the snapshot TARGET names
  * ("snapshots/NAME"); any other name is a temporary link, for ln -sfn.
  * Returns 0 or -errno (-EINVAL for a target that is no snapshot). */
-/* Whether the caller of this FUSE request may read every file under DIR
- * (and search and list every directory, DIR included), two levels deep, as
- * an import reads them: 0, or -EACCES (logged). */
-int caller_may_read_tree (const char *dir);
-
 /* The mount point's real path, for link targets given absolute. */
 void node_set_mountpoint (const char *path);
 

@@ -80,6 +80,12 @@ int run_capture_until (const char *const argv[], size_t max_out,
                        int timeout_ms, bool (*cancel) (void), char **out,
                        size_t *out_len, char **err);
 
+/* run_capture_until, the child given descriptor KEEP (> 2; -1: none) open
+ * under its number, as /dev/fd/KEEP, though it is close-on-exec here. */
+int run_capture_keep (const char *const argv[], int keep, size_t max_out,
+                      int timeout_ms, bool (*cancel) (void), char **out,
+                      size_t *out_len, char **err);
+
 /* Set *UNTIL to MS milliseconds from now on CLOCK, for
  * pthread_cond_timedwait. */
 void deadline_ms (struct timespec *until, clockid_t clock, long ms);

@@ -24,380 +24,28 @@
  * files, and `resume` is set where the active snapshot has memory.  A
  * failure at any step undefines NEWVM and removes every file made.
  *
+ * The directory is read with the caller's rights, by descriptor, and no
+ * file that a volume's header names is opened (import-read.c); a caller
+ * who is not root imports only a domain that names no host resource but
+ * the files the import makes (import-policy.c).
+ *
  * What the source VM wrote after its last snapshot is not in an export.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <json-c/json.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "chain.h"
 #include "cleanup.h"
-#include "internal.h"
+#include "import.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
 
-#define IMPORT_MAX_SNAPSHOTS 4096
-#define IMPORT_MAX_FILE (64 * 1024 * 1024)
 #define DEFAULT_IMAGES "/var/lib/libvirt/images"
-
-struct idisk
-{
-  char *target;
-  char *file;   /* in the export */
-  char *format; /* of FILE */
-  bool convert; /* a whole raw disk: made a qcow2 volume */
-  uint64_t size;
-  char *copy;    /* NEWVM's */
-  char *overlay; /* the volume made at the snapshot, in NEWVM */
-};
-
-struct isnap
-{
-  char *name;
-  char *parent;
-  long long created;
-  const char *state; /* libvirt's word */
-  char *domain_xml;
-  char *memory;
-  char *memory_copy;
-  size_t ndisks;
-  struct idisk *disks;
-  bool done; /* redefined */
-};
-
-struct import
-{
-  struct host *host;
-  char *stage; /* a remote host's: where its files are made here first */
-  const char *name;
-  char uuid[VIR_UUID_STRING_BUFLEN];
-  char *old_name; /* the source VM's, from the active domain.xml */
-  char *dir;      /* NEWVM's, for its files */
-  bool made_dir;
-  size_t nsnaps;
-  struct isnap *snaps;
-  size_t active;
-};
-
-static void
-import_free (struct import *im)
-{
-  for (size_t i = 0; i < im->nsnaps; i++)
-    {
-      struct isnap *s = &im->snaps[i];
-
-      for (size_t k = 0; k < s->ndisks; k++)
-        {
-          free (s->disks[k].target);
-          free (s->disks[k].file);
-          free (s->disks[k].format);
-          free (s->disks[k].copy);
-          free (s->disks[k].overlay);
-        }
-      free (s->disks);
-      free (s->name);
-      free (s->parent);
-      free (s->domain_xml);
-      free (s->memory);
-      free (s->memory_copy);
-    }
-  free (im->snaps);
-  free (im->old_name);
-  free (im->dir);
-}
-
-/* The contents of PATH (malloc'd, NUL-terminated), or NULL. */
-static char *
-read_small (const char *path)
-{
-  CLEANUP_FREE char *buf = NULL;
-  FILE *f = fopen (path, "re");
-  size_t len = 0, cap = 0, n;
-  char *r;
-
-  if (f == NULL)
-    return NULL;
-  do
-    {
-      if (len + 4096 + 1 > cap)
-        buf = xrealloc (buf, cap = (cap + 4096) * 2);
-      n = fread (buf + len, 1, 4096, f);
-      len += n;
-    }
-  while (n > 0 && len <= IMPORT_MAX_FILE);
-  fclose (f);
-  if (len > IMPORT_MAX_FILE)
-    return NULL;
-  buf[len] = '\0';
-  r = buf;
-  buf = NULL;
-  return r;
-}
-
-static const char *
-jstr (json_object *o, const char *key)
-{
-  json_object *v;
-
-  return json_object_object_get_ex (o, key, &v)
-                 && json_object_is_type (v, json_type_string)
-             ? json_object_get_string (v)
-             : NULL;
-}
-
-/* libvirt's state word for a snapshot of SPEC's VM_STATE, with or without
- * memory. */
-static const char *
-libvirt_state (const char *vm_state, bool memory)
-{
-  if (memory)
-    return "running";
-  if (vm_state && strcmp (vm_state, "shut_off") == 0)
-    return "shutoff";
-  return "disk-snapshot";
-}
-
-static bool
-is_memory_image (const char *path)
-{
-  char magic[16];
-  FILE *f = fopen (path, "re");
-  bool ok = f && fread (magic, 1, 16, f) == 16
-            && memcmp (magic, "LibvirtQemudSave", 16) == 0;
-
-  if (f)
-    fclose (f);
-  return ok;
-}
-
-/* Read snapshot directory SDIR into S: DEFAULT_NAME when info.json names
- * none, WHOLE for a whole VM's export (frozen volumes), else one
- * snapshot's (whole disks).  Returns 0 or -EINVAL (logged). */
-static int
-read_snapshot (const char *sdir, const char *default_name, bool whole,
-               struct isnap *s)
-{
-  CLEANUP_FREE char *info = NULL, *dpath = NULL, *ipath = NULL, *mpath = NULL;
-  json_object *o = NULL, *disks = NULL;
-  struct dom_xml *dx = NULL;
-  const char *created, *mem;
-  bool memory;
-  int r = -EINVAL;
-
-  dpath = xasprintf ("%s/domain.xml", sdir);
-  ipath = xasprintf ("%s/info.json", sdir);
-  mpath = xasprintf ("%s/memory", sdir);
-  if ((s->domain_xml = read_small (dpath)) == NULL
-      || dom_xml_parse (s->domain_xml, &dx) < 0)
-    {
-      log_error ("Import: '%s' is missing or not a domain's XML.", dpath);
-      goto out;
-    }
-  info = read_small (ipath);
-  if (info && (o = json_tokener_parse (info)) == NULL)
-    {
-      log_error ("Import: '%s' is not JSON.", ipath);
-      goto out;
-    }
-  if (o == NULL && whole)
-    {
-      log_error ("Import: '%s' is missing.", ipath);
-      goto out;
-    }
-  s->name = xstrdup (o && jstr (o, "name") ? jstr (o, "name") : default_name);
-  s->parent = o && jstr (o, "parent") && *jstr (o, "parent")
-                  ? xstrdup (jstr (o, "parent"))
-                  : NULL;
-  if (!whole)
-    {
-      free (s->parent);
-      s->parent = NULL; /* one snapshot: a root */
-    }
-  s->created = time (NULL);
-  if (o && (created = jstr (o, "created")) != NULL)
-    {
-      struct tm tm = { 0 };
-
-      if (strptime (created, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        s->created = (long long)timegm (&tm);
-    }
-  mem = o ? jstr (o, "memory") : NULL;
-  memory = mem ? strcmp (mem, "yes") == 0 : access (mpath, F_OK) == 0;
-  if (memory && !is_memory_image (mpath))
-    {
-      log_error ("Import: snapshot '%s' had memory, and '%s' is missing or "
-                 "not a memory image.",
-                 s->name, mpath);
-      goto out;
-    }
-  s->memory = memory ? xstrdup (mpath) : NULL;
-  s->state = libvirt_state (o ? jstr (o, "vm_state") : NULL, memory);
-  if (o)
-    json_object_object_get_ex (o, "disks", &disks);
-
-  s->disks = xcalloc (dx->ndisks ? dx->ndisks : 1, sizeof *s->disks);
-  for (size_t i = 0; i < dx->ndisks; i++)
-    {
-      const char *t = dx->disks[i].target;
-      struct idisk *d = &s->disks[s->ndisks++];
-      const char *fmt = NULL;
-      uint64_t want = 0;
-      struct chain *c = NULL;
-
-      d->target = xstrdup (t);
-      for (size_t j = 0; disks && j < json_object_array_length (disks); j++)
-        {
-          json_object *dj = json_object_array_get_idx (disks, j), *v;
-
-          if (jstr (dj, "target") && strcmp (jstr (dj, "target"), t) == 0)
-            {
-              fmt = jstr (dj, "format");
-              if (json_object_object_get_ex (dj, "virtual_size", &v))
-                want = (uint64_t)json_object_get_int64 (v);
-            }
-        }
-      if (whole)
-        {
-          d->format
-              = xstrdup (fmt && strcmp (fmt, "raw") == 0 ? "raw" : "qcow2");
-          d->file = xasprintf ("%s/%s.%s", sdir, t, d->format);
-        }
-      else
-        {
-          d->file = xasprintf ("%s/%s.img", sdir, t);
-          d->format = xstrdup ("raw");
-          d->convert = true;
-          if (access (d->file, F_OK) != 0)
-            {
-              free (d->file);
-              d->file = xasprintf ("%s/%s.qcow2", sdir, t);
-              free (d->format);
-              d->format = xstrdup ("qcow2");
-              d->convert = false;
-            }
-        }
-      if (access (d->file, R_OK) != 0)
-        {
-          log_error ("Import: snapshot '%s' has no file for disk '%s' "
-                     "('%s').",
-                     s->name, t, d->file);
-          goto out;
-        }
-      if (chain_probe (d->file, d->format, false, &c) < 0)
-        {
-          log_error ("Import: '%s' is not a %s volume.", d->file, d->format);
-          goto out;
-        }
-      d->size = c->images[0].virtual_size;
-      if ((s->parent == NULL) != (c->images[0].backing == NULL))
-        {
-          log_error ("Import: '%s' %s, and snapshot '%s' %s.", d->file,
-                     c->images[0].backing ? "has a backing file"
-                                          : "stands on nothing",
-                     s->name, s->parent ? "has a parent" : "is a root");
-          chain_free (c);
-          goto out;
-        }
-      chain_free (c);
-      if (want && want != d->size)
-        {
-          log_error ("Import: disk '%s' of snapshot '%s' is of %llu bytes, "
-                     "not the %llu info.json says.",
-                     t, s->name, (unsigned long long)d->size,
-                     (unsigned long long)want);
-          goto out;
-        }
-    }
-  if (s->ndisks == 0)
-    {
-      log_error ("Import: snapshot '%s' has no disk.", s->name);
-      goto out;
-    }
-  r = 0;
-out:
-  json_object_put (o);
-  dom_xml_free (dx);
-  return r;
-}
-
-static ssize_t
-find_snap (const struct import *im, const char *name)
-{
-  for (size_t i = 0; i < im->nsnaps; i++)
-    if (strcmp (im->snaps[i].name, name) == 0)
-      return (ssize_t)i;
-  return -1;
-}
-
-/* Read a whole VM's export DIR into IM. */
-static int
-read_vm (const char *dir, struct import *im)
-{
-  CLEANUP_FREE char *sdir = xasprintf ("%s/snapshots", dir);
-  CLEANUP_FREE char *alink = xasprintf ("%s/active", dir);
-  char target[512];
-  DIR *d = opendir (sdir);
-  struct dirent *e;
-  ssize_t n;
-  int r = 0;
-
-  if (d == NULL)
-    return -EINVAL;
-  while (r == 0 && (e = readdir (d)) != NULL)
-    {
-      CLEANUP_FREE char *p = NULL;
-
-      if (e->d_name[0] == '.')
-        continue;
-      if (im->nsnaps == IMPORT_MAX_SNAPSHOTS)
-        {
-          r = -EINVAL;
-          break;
-        }
-      p = xasprintf ("%s/%s", sdir, e->d_name);
-      im->snaps = xrealloc (im->snaps, (im->nsnaps + 1) * sizeof *im->snaps);
-      memset (&im->snaps[im->nsnaps], 0, sizeof *im->snaps);
-      r = read_snapshot (p, e->d_name, true, &im->snaps[im->nsnaps++]);
-    }
-  closedir (d);
-  if (r < 0)
-    return r;
-  if (im->nsnaps == 0)
-    {
-      log_error ("Import: '%s' holds no snapshot.", sdir);
-      return -EINVAL;
-    }
-  for (size_t i = 0; i < im->nsnaps; i++)
-    if (im->snaps[i].parent && find_snap (im, im->snaps[i].parent) < 0)
-      {
-        log_error ("Import: the parent '%s' of snapshot '%s' is not in the "
-                   "export: the chain is broken.",
-                   im->snaps[i].parent, im->snaps[i].name);
-        return -EINVAL;
-      }
-  n = readlink (alink, target, sizeof target - 1);
-  if (n <= 10 || strncmp (target, "snapshots/", 10) != 0)
-    {
-      log_error ("Import: '%s' is not a link to snapshots/NAME.", alink);
-      return -EINVAL;
-    }
-  target[n] = '\0';
-  if ((n = find_snap (im, target + 10)) < 0)
-    {
-      log_error ("Import: 'active' names '%s', which is not in the export.",
-                 target);
-      return -EINVAL;
-    }
-  im->active = (size_t)n;
-  return 0;
-}
 
 /* The directory NEWVM's files go to: in libvirt's default storage pool
  * (its target path), else DEFAULT_IMAGES. */
@@ -424,7 +72,6 @@ static int
 plan_files (struct import *im)
 {
   uint64_t need = 0;
-  struct stat st;
 
   for (size_t i = 0; i < im->nsnaps; i++)
     {
@@ -438,18 +85,16 @@ plan_files (struct import *im)
 
           d->copy = new_volume_path (im->host, stem, strrchr (stem, '/') + 1,
                                      d->convert ? "qcow2" : d->format);
-          if (stat (d->file, &st) == 0)
-            need += (uint64_t)st.st_blocks * 512;
+          need += d->file.bytes;
         }
-      if (s->memory)
+      if (s->memory.rel)
         {
           CLEANUP_FREE char *stem
               = xasprintf ("%s/%s.%s", im->dir, im->name, s->name);
 
           s->memory_copy = new_volume_path (im->host, stem,
                                             strrchr (stem, '/') + 1, "mem");
-          if (stat (s->memory, &st) == 0)
-            need += (uint64_t)st.st_size;
+          need += s->memory.bytes;
         }
     }
   /* The volume made at each snapshot: its child's copy, or for the active
@@ -491,13 +136,87 @@ plan_files (struct import *im)
   return 0;
 }
 
+/* The disks of snapshot S as its frozen volumes' copies (malloc'd). */
+static struct disk_change *
+frozen_disks (const struct isnap *s)
+{
+  struct disk_change *frozen = xcalloc (s->ndisks, sizeof *frozen);
+
+  for (size_t k = 0; k < s->ndisks; k++)
+    {
+      const struct idisk *d = &s->disks[k];
+
+      frozen[k] = (struct disk_change){ d->target, d->copy,
+                                        d->convert ? "qcow2" : d->format };
+    }
+  return frozen;
+}
+
+/* Whether IM's caller may define domain XML, made NEWVM's, of snapshot S:
+ * root may; anyone else, only a domain that names no host resource other
+ * than what the import makes (import-policy.c).  0, or -EPERM (logged). */
+static int
+policy (const struct import *im, const struct isnap *s, const char *xml)
+{
+  char why[256];
+  int r;
+
+  if (im->x.who->uid == 0)
+    return 0;
+  r = import_policy (xml, im->dir, import_host_file_ok, (void *)im->x.who, why,
+                     sizeof why);
+  if (r == -EPERM)
+    log_error ("Import: uid %u may not import a domain with %s (snapshot "
+               "'%s'): only root may.",
+               (unsigned)im->x.who->uid, why, s->name);
+  else if (r < 0)
+    log_error ("Import: the domain of snapshot '%s' cannot be read.", s->name);
+  return r;
+}
+
+/* Whether every snapshot's domain passes policy, before anything is
+ * copied: 0, -EPERM or -EINVAL (logged). */
+static int
+check_domains (struct import *im)
+{
+  struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
+  int r = 0;
+
+  for (size_t i = 0; i < im->nsnaps && r == 0; i++)
+    {
+      struct isnap *s = &im->snaps[i];
+      CLEANUP_FREE struct disk_change *frozen = frozen_disks (s);
+      CLEANUP_FREE char *xml
+          = dom_xml_clone (s->domain_xml, &id, frozen, s->ndisks, NULL);
+
+      r = xml ? policy (im, s, xml) : -EINVAL;
+    }
+  return r;
+}
+
+struct saved
+{
+  struct import *im;
+  const struct isnap *s;
+};
+
+/* The domain in snapshot S's memory image made NEWVM's, its disks the
+ * copies; NULL when the caller may not define it (IM->refused set). */
 static char *
 edit_saved (const char *xml, void *arg)
 {
-  const struct import *im = arg;
+  struct saved *sv = arg;
+  struct import *im = sv->im;
   struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
+  CLEANUP_FREE struct disk_change *frozen = frozen_disks (sv->s);
+  char *out = dom_xml_clone (xml, &id, frozen, sv->s->ndisks, NULL);
 
-  return dom_xml_clone (xml, &id, NULL, 0, NULL);
+  if (out && (im->refused = policy (im, sv->s, out)) < 0)
+    {
+      free (out);
+      return NULL;
+    }
+  return out;
 }
 
 /* Where file PATH of NEWVM is made (malloc'd): PATH itself, or for a
@@ -524,12 +243,53 @@ unstage (const struct import *im, const char *dst, const char *path)
   return r;
 }
 
-/* Copy the files of snapshot S, and give its volumes their parent's. */
+/* Copy disk D of the export, open on FD, to DST: a whole raw disk made a
+ * qcow2 volume, else the file as it is.  qemu-img reads the export only as
+ * raw bytes; a qcow2's header is read by hand (import-read.c). */
+static int
+copy_disk (const struct idisk *d, int fd, const char *dst)
+{
+  char src[32];
+
+  snprintf (src, sizeof src, "/dev/fd/%d", fd);
+  if (d->convert)
+    {
+      const char *argv[] = { "qemu-img", "convert", "-q", "-f", "raw",
+                             "-O",       "qcow2",   src,  dst,  NULL };
+      return run_volume_tool_fd ("Import: qemu-img convert", argv, fd, NULL);
+    }
+  else
+    {
+      const char *argv[] = { "cp", "--sparse=always", src, dst, NULL };
+      return run_volume_tool_fd ("Import: cp", argv, fd, NULL);
+    }
+}
+
+/* Whether the copy DST of a qcow2 volume is one of its own (no external
+ * data file: its author may have changed it since it was read): 0 or
+ * -EINVAL (logged). */
+static int
+check_copy (const struct idisk *d, const char *dst)
+{
+  CLEANUP_CLOSE int fd = open (dst, O_RDONLY | O_CLOEXEC);
+  uint64_t size;
+  bool backing;
+
+  if (fd >= 0 && import_qcow2_header (fd, &size, &backing) == 0)
+    return 0;
+  log_error ("Import: '%s' is not a qcow2 volume of its own (no external "
+             "data file).",
+             d->file.shown);
+  return -EINVAL;
+}
+
+/* Copy the files of snapshot S, and give its volumes their parent's: the
+ * backing file a volume's header names is never used. */
 static int
 copy_snapshot (struct import *im, const struct isnap *s)
 {
   const struct isnap *p
-      = s->parent ? &im->snaps[find_snap (im, s->parent)] : NULL;
+      = s->parent ? &im->snaps[import_find_snap (im, s->parent)] : NULL;
   int r = 0;
 
   for (size_t k = 0; k < s->ndisks && r == 0; k++)
@@ -537,23 +297,19 @@ copy_snapshot (struct import *im, const struct isnap *s)
       const struct idisk *d = &s->disks[k];
       const struct idisk *pd = NULL;
       CLEANUP_FREE char *dst = staged (im, d->copy);
+      CLEANUP_CLOSE int fd = import_reopen (&im->x, &d->file);
 
       for (size_t j = 0; p && j < p->ndisks; j++)
         if (strcmp (p->disks[j].target, d->target) == 0)
           pd = &p->disks[j];
-      if ((r = create_private (dst)) < 0)
+      if (fd < 0)
+        r = fd;
+      else if ((r = create_private (dst)) < 0)
         log_error ("Import: cannot create '%s': %s.", dst, strerror (-r));
-      else if (d->convert)
-        {
-          const char *argv[] = { "qemu-img", "convert", "-q",    "-f", "raw",
-                                 "-O",       "qcow2",   d->file, dst,  NULL };
-          r = run_volume_tool ("Import: qemu-img convert", argv, NULL);
-        }
       else
-        {
-          const char *argv[] = { "cp", "--sparse=always", d->file, dst, NULL };
-          r = run_volume_tool ("Import: cp", argv, NULL);
-        }
+        r = copy_disk (d, fd, dst);
+      if (r == 0 && !d->convert && strcmp (d->format, "qcow2") == 0)
+        r = check_copy (d, dst);
       if (r == 0 && p && pd == NULL)
         {
           log_error ("Import: snapshot '%s' has disk '%s', its parent '%s' "
@@ -568,14 +324,27 @@ copy_snapshot (struct import *im, const struct isnap *s)
                   pd->copy,   "-F",     pd->format, dst,  NULL };
           r = run_volume_tool ("Import: qemu-img rebase -u", argv, NULL);
         }
+      else if (r == 0 && !d->convert && strcmp (d->format, "qcow2") == 0)
+        {
+          /* A root: no backing file, whatever the header says now. */
+          const char *argv[] = { "qemu-img", "rebase", "-u", "-f", "qcow2",
+                                 "-b",       "",       dst,  NULL };
+          r = run_volume_tool ("Import: qemu-img rebase -u", argv, NULL);
+        }
       if (r == 0)
         r = unstage (im, dst, d->copy);
     }
-  if (r == 0 && s->memory)
+  if (r == 0 && s->memory.rel)
     {
       CLEANUP_FREE char *dst = staged (im, s->memory_copy);
+      CLEANUP_CLOSE int fd = import_reopen (&im->x, &s->memory);
+      struct saved sv = { im, s };
 
-      r = save_image_copy (s->memory, dst, edit_saved, im);
+      r = fd < 0
+              ? fd
+              : save_image_copy_fd (fd, s->memory.shown, dst, edit_saved, &sv);
+      if (r < 0 && im->refused < 0)
+        r = im->refused;
       if (r == 0)
         r = unstage (im, dst, s->memory_copy);
     }
@@ -587,7 +356,7 @@ static int
 redefine (struct import *im, virDomainPtr dom, struct isnap *s, bool current)
 {
   struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
-  struct disk_change *frozen = xcalloc (s->ndisks, sizeof *frozen);
+  struct disk_change *frozen = frozen_disks (s);
   struct disk_change *overlays = xcalloc (s->ndisks, sizeof *overlays);
   CLEANUP_FREE char *domain = NULL, *xml = NULL;
   virDomainSnapshotPtr made = NULL;
@@ -597,8 +366,6 @@ redefine (struct import *im, virDomainPtr dom, struct isnap *s, bool current)
     {
       const struct idisk *d = &s->disks[k];
 
-      frozen[k] = (struct disk_change){ d->target, d->copy,
-                                        d->convert ? "qcow2" : d->format };
       overlays[k] = (struct disk_change){ d->target, d->overlay, "qcow2" };
     }
   if ((domain = dom_xml_clone (s->domain_xml, &id, frozen, s->ndisks, NULL))
@@ -698,11 +465,13 @@ make (struct import *im, virConnectPtr conn)
         r = -EIO;
       ch[k] = (struct disk_change){ d->target, d->overlay, "qcow2" };
     }
-  m.resume = a->memory ? a->name : NULL;
+  m.resume = a->memory.rel ? a->name : NULL;
   if (r == 0)
     {
       xml = dom_xml_clone (a->domain_xml, &id, ch, a->ndisks, &m);
-      if (xml == NULL || (dom = virDomainDefineXML (conn, xml)) == NULL)
+      if (xml && (r = policy (im, a, xml)) < 0)
+        ;
+      else if (xml == NULL || (dom = virDomainDefineXML (conn, xml)) == NULL)
         {
           log_error ("Import: libvirt refuses the domain of '%s': %s", a->name,
                      xml ? virt_error () : "it cannot be edited");
@@ -717,7 +486,7 @@ make (struct import *im, virConnectPtr conn)
       for (size_t i = 0; i < im->nsnaps && r == 0; i++)
         {
           struct isnap *s = &im->snaps[i];
-          ssize_t p = s->parent ? find_snap (im, s->parent) : -1;
+          ssize_t p = s->parent ? import_find_snap (im, s->parent) : -1;
 
           if (s->done || (p >= 0 && !im->snaps[p].done))
             continue;
@@ -755,13 +524,13 @@ domain_name (const char *xml)
 }
 
 int
-host_import (struct host *host, const char *dir, const char *name)
+host_import (struct host *host, const char *dir, const char *name,
+             const struct caller *who)
 {
   virConnectPtr conn = NULL;
   virDomainPtr exists = NULL;
-  struct import im = { .host = host, .name = name };
-  CLEANUP_FREE char *sdir = NULL;
-  struct stat st;
+  struct import im = { .host = host, .name = name, .x = { .fd = -1 } };
+  CLEANUP_FREE char *copy = xstrdup (dir);
   int r;
 
   if ((r = snapshot_name_check (name)) < 0)
@@ -769,32 +538,23 @@ host_import (struct host *host, const char *dir, const char *name)
       log_error ("'%s' is not a name for a VM.", name);
       return r;
     }
-  if (stat (dir, &st) < 0 || !S_ISDIR (st.st_mode))
-    {
-      log_error ("Import: '%s' is not a directory.", dir);
-      return -EINVAL;
-    }
+  if ((r = import_open_dir (&im.x, dir, who)) < 0)
+    return r;
   if ((conn = host_conn (host)) == NULL)
-    return -EIO;
+    {
+      import_free (&im);
+      return -EIO;
+    }
   if ((exists = virDomainLookupByName (conn, name)) != NULL)
     {
       virDomainFree (exists);
       virConnectClose (conn);
+      import_free (&im);
       log_error ("A VM named '%s' exists.", name);
       return -EEXIST;
     }
   virResetLastError ();
-  sdir = xasprintf ("%s/snapshots", dir);
-  if (stat (sdir, &st) == 0 && S_ISDIR (st.st_mode))
-    r = read_vm (dir, &im);
-  else
-    {
-      CLEANUP_FREE char *copy = xstrdup (dir);
-
-      im.snaps = xcalloc (1, sizeof *im.snaps);
-      im.nsnaps = 1;
-      r = read_snapshot (dir, basename (copy), false, &im.snaps[0]);
-    }
+  r = import_read (&im, basename (copy));
   if (r == 0
       && (im.old_name = domain_name (im.snaps[im.active].domain_xml)) == NULL)
     r = -EINVAL;
@@ -828,7 +588,7 @@ host_import (struct host *host, const char *dir, const char *name)
           r = -EIO;
         }
     }
-  if (r == 0 && (r = plan_files (&im)) < 0)
+  if (r == 0 && ((r = plan_files (&im)) < 0 || (r = check_domains (&im)) < 0))
     roll_back (&im, NULL);
   if (r == 0)
     {

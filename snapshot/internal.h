@@ -219,6 +219,9 @@ bool room_beside (const char *path, uint64_t need);
  * failure is logged as "WHAT failed: <the tool's first error line>". */
 int run_volume_tool (const char *what, const char *const argv[],
                      bool (*cancel) (void));
+/* The same, the tool given descriptor KEEP as /dev/fd/KEEP. */
+int run_volume_tool_fd (const char *what, const char *const argv[], int keep,
+                        bool (*cancel) (void));
 
 /* Whether H's URI names this machine: the host files its view names can
  * be looked at here. */
@@ -296,6 +299,10 @@ int helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
  * (logged); nothing is left at DST on a failure. */
 int save_image_copy (const char *src, const char *dst,
                      char *(*edit) (const char *xml, void *arg), void *arg);
+/* The same from IN, open on the image SRC (named in messages). */
+int save_image_copy_fd (int in, const char *src, const char *dst,
+                        char *(*edit) (const char *xml, void *arg),
+                        void *arg);
 /* The same for the first LEN bytes HDR of an image: its new header into
  * *OUT (malloc'd), *OUT_LEN bytes, and in *SKIP the length of the old one,
  * where the stream starts.  Returns 0, 1 when HDR is shorter than *SKIP

@@ -441,9 +441,16 @@ int
 run_volume_tool (const char *what, const char *const argv[],
                  bool (*cancel) (void))
 {
+  return run_volume_tool_fd (what, argv, -1, cancel);
+}
+
+int
+run_volume_tool_fd (const char *what, const char *const argv[], int keep,
+                    bool (*cancel) (void))
+{
   CLEANUP_FREE char *out = NULL, *err = NULL;
-  int r = run_capture_until (argv, 65536, 24 * 3600 * 1000, cancel, &out, NULL,
-                             &err);
+  int r = run_capture_keep (argv, keep, 65536, 24 * 3600 * 1000, cancel, &out,
+                            NULL, &err);
 
   if (r == -ECANCELED)
     return -ESHUTDOWN;

@@ -151,15 +151,27 @@ int
 save_image_copy (const char *src, const char *dst,
                  char *(*edit) (const char *xml, void *arg), void *arg)
 {
+  int in = open (src, O_RDONLY | O_CLOEXEC), r;
+
+  if (in < 0)
+    {
+      r = -errno;
+      log_error ("Cannot open the memory image '%s': %m.", src);
+      return r;
+    }
+  r = save_image_copy_fd (in, src, dst, edit, arg);
+  close (in);
+  return r;
+}
+
+int
+save_image_copy_fd (int in, const char *src, const char *dst,
+                    char *(*edit) (const char *xml, void *arg), void *arg)
+{
   CLEANUP_FREE char *head = NULL, *out = NULL;
   size_t len = SAVE_HEADER_SIZE, out_len, skip;
-  int in = -1, fd = -1, r;
+  int fd = -1, r;
 
-  if ((in = open (src, O_RDONLY | O_CLOEXEC)) < 0)
-    {
-      log_error ("Cannot open the memory image '%s': %m.", src);
-      return -errno;
-    }
   /* The fixed header, then its data as it says. */
   for (;;)
     {
@@ -192,8 +204,6 @@ save_image_copy (const char *src, const char *dst,
     goto write_failed;
   r = 0;
 out:
-  if (in >= 0)
-    close (in);
   if (fd >= 0)
     close (fd);
   return r;

@@ -1,0 +1,136 @@
+/* vmsnapfs: what the files of an import share (import.c, import-read.c,
+ * import-policy.c), and nothing else sees.
+ *
+ * An export directory is read with its importer's rights: every name in it
+ * is opened by a thread that runs with the caller's file-system uid, gid
+ * and groups, relative to the directory, never through a link that leaves
+ * it, and only regular files are taken.  What is read is read through the
+ * descriptor opened so; the tools that copy are given it as /dev/fd/N.
+ */
+#ifndef VMSNAPFS_IMPORT_H
+#define VMSNAPFS_IMPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "access.h"
+#include "internal.h"
+
+#define IMPORT_MAX_SNAPSHOTS 4096
+#define IMPORT_MAX_FILE (64 * 1024 * 1024)
+
+/* The directory being imported, open with its caller's rights. */
+struct import_dir
+{
+  int fd;
+  const char *path; /* as the caller named it, for messages */
+  const struct caller *who;
+};
+
+/* A file of the export: its name in it, and the file it was when read. */
+struct xfile
+{
+  char *rel;   /* relative to the export's directory */
+  char *shown; /* the export's path and REL, for messages */
+  dev_t dev;
+  ino_t ino;
+  uint64_t bytes; /* room its copy takes */
+};
+
+struct idisk
+{
+  char *target;
+  struct xfile file; /* in the export */
+  char *format;      /* of FILE */
+  bool convert;      /* a whole raw disk: made a qcow2 volume */
+  uint64_t size;
+  char *copy;    /* NEWVM's */
+  char *overlay; /* the volume made at the snapshot, in NEWVM */
+};
+
+struct isnap
+{
+  char *name;
+  char *parent;
+  long long created;
+  const char *state; /* libvirt's word */
+  char *domain_xml;
+  struct xfile memory; /* rel NULL: none */
+  char *memory_copy;
+  size_t ndisks;
+  struct idisk *disks;
+  bool done; /* redefined */
+};
+
+struct import
+{
+  struct host *host;
+  struct import_dir x;
+  char *stage; /* a remote host's: where its files are made here first */
+  const char *name;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  char *old_name; /* the source VM's, from the active domain.xml */
+  char *dir;      /* NEWVM's, for its files */
+  bool made_dir;
+  size_t nsnaps;
+  struct isnap *snaps;
+  size_t active;
+  int refused; /* a memory image's domain the caller may not define */
+};
+
+/* Run FN (ARG) in a thread of its own with C's file-system rights (its
+ * uid, gid and groups; root's as they are): what FN returns, or -EACCES
+ * when the rights cannot be taken. */
+int as_caller (const struct caller *c, int (*fn) (void *), void *arg);
+
+/* Open directory PATH as its caller WHO into X (X->fd): 0, or -EACCES,
+ * -EINVAL (not a directory, or missing), logged. */
+int import_open_dir (struct import_dir *x, const char *path,
+                     const struct caller *who);
+
+/* Open the regular file REL of X with X's caller's rights, and fill ST:
+ * the descriptor (close-on-exec), -ENOENT (not logged), or -EACCES (not
+ * readable, or a link that leaves X), -EINVAL (not a regular file), -EIO,
+ * logged. */
+int import_open (const struct import_dir *x, const char *rel, struct stat *st);
+
+/* Open F of X again, as import_open does, and check that it is the file
+ * read before: the descriptor, or a negative errno (logged). */
+int import_reopen (const struct import_dir *x, const struct xfile *f);
+
+/* The virtual size of the qcow2 image open on FD into *SIZE, and whether
+ * its header names a backing file into *BACKING, read by hand (no file it
+ * names is opened): 0, or -EINVAL for what is not a qcow2 image of its
+ * own (an external data file is another file: refused). */
+int import_qcow2_header (int fd, uint64_t *size, bool *backing);
+
+/* Whether PATH, a host file a domain boots from (a kernel...), may be
+ * named by the domain of caller ARG (a struct caller): absolute, with no
+ * link, '.' or '..' on its way, each directory down to it root's and
+ * writable by no one else (so that the name stands for this file for
+ * good: its owner may change its bytes, not make it another file), a
+ * regular file ARG may open to read.  0 or -EPERM. */
+int import_host_file_ok (const char *path, void *arg);
+
+/* Read export X into IM: a whole VM's (snapshots/, active) or one
+ * snapshot's, NAME the directory's own.  0, -EINVAL, -EACCES (logged). */
+int import_read (struct import *im, const char *name);
+
+/* The index of snapshot NAME in IM, or -1. */
+ssize_t import_find_snap (const struct import *im, const char *name);
+
+/* Free what IM holds. */
+void import_free (struct import *im);
+
+/* Whether a caller who is not root may define domain XML (as the import
+ * edited it, its files in OWN_DIR): 0, or -EPERM with the refused element
+ * named in WHY (WHY_LEN bytes), or -EINVAL for XML that is not a domain.
+ * MAY_READ (PATH, ARG) says whether the caller may read a host file the
+ * domain boots from (0 or -errno).  (import-policy.c) */
+int import_policy (const char *xml, const char *own_dir,
+                   int (*may_read) (const char *path, void *arg), void *arg,
+                   char *why, size_t why_len);
+
+#endif /* VMSNAPFS_IMPORT_H */

@@ -1,0 +1,186 @@
+#!/bin/bash
+# An import reads the caller's directory with the caller's rights, and the
+# domain it defines reaches nothing the caller could not (a shared mount,
+# -o allow_other,operators=GROUP, and a real user of that group).
+#
+# Refused, nothing defined and nothing left: a disk that is a link to a
+# root-only file (EACCES, as the operator and as root: no link that leaves
+# the directory), a FIFO named domain.xml (EINVAL at once, no hang), a
+# device node, a file the operator may not read (EACCES), a qcow2 whose
+# header names a root-only file as its external data file (EINVAL, both);
+# a domain with <hostdev>, <qemu:commandline> or a kernel of the
+# operator's own (EPERM for the operator; root may import the hostdev).
+# A qcow2 whose header names a root-only backing file is imported on its
+# parent's copy: the root-only bytes are in no disk of the new VM.  An
+# operator's import of the test guest (its kernel root's) still works.
+. "$(dirname "$0")/functions.sh"
+requires setpriv useradd groupadd rsync
+
+# --- an operator, removed at exit --------------------------------------------
+P=vmsnapfs-ir
+groupdel "$P-ops" 2>/dev/null || true
+userdel "$P-op" 2>/dev/null || true
+groupadd "$P-ops"
+on_exit "groupdel '$P-ops'"
+useradd -M -U -s /bin/sh -G "$P-ops" "$P-op"
+on_exit "userdel '$P-op'"
+OP=$P-op
+
+W=$(mktemp -d /var/tmp/vmsnapfs-ir.XXXXXX)
+on_exit "rm -rf '$W'"
+chmod 755 "$W"
+install -m 0755 "$TOP/tests/integration/errno.py" "$W/errno.py"
+
+# A secret: root's alone, in a directory of root's alone.
+SD=$(mktemp -d /root/vmsnapfs-secret.XXXXXX)
+on_exit "rm -rf '$SD'"
+chmod 700 "$SD"
+SECRET=$SD/secret.raw
+yes VMSNAPFS-SECRET-BYTES | head -c 1M > "$SECRET"
+truncate -s 16M "$SECRET" # the size of the disk it stands for
+chmod 600 "$SECRET"
+
+# as_op SYSCALL ARGS...: the errno of a system call made by the operator.
+as_op() {
+    setpriv --reuid="$OP" --regid="$(id -g "$OP")" --init-groups -- \
+        /usr/bin/python3 "$W/errno.py" "$@"
+}
+
+# refused ERRNO WHO DIR WHAT: an import of DIR by WHO (op or root) fails
+# with ERRNO, and defines and leaves nothing.
+n=0
+refused() {
+    n=$((n + 1))
+    _name=${VM_PREFIX}ir$n
+    on_exit "vm_remove '$_name'"
+    if [ "$2" = op ]; then
+        _got=$(as_op symlink "$3" "$MNT/$_name")
+    else
+        _got=$(errno_of symlink "$3" "$MNT/$_name")
+    fi
+    assert_eq "$1" "$_got" "$4 (by $2)"
+    virsh -q dominfo "$_name" >/dev/null 2>&1 && fail "$4 (by $2): a VM is defined"
+    [ ! -e "/var/lib/libvirt/images/$_name" ] || fail "$4 (by $2): files are left"
+}
+
+# imported WHO DIR: an import of DIR by WHO succeeds; its name in NEW.
+imported() {
+    n=$((n + 1))
+    NEW=${VM_PREFIX}ir$n
+    on_exit "vm_remove '$NEW'"
+    if [ "$1" = op ]; then
+        assert_eq OK "$(as_op symlink "$2" "$MNT/$NEW")" "an import of $2 by the operator: $(tail -n 1 "$DAEMON_LOG")"
+    else
+        assert_eq OK "$(errno_of symlink "$2" "$MNT/$NEW")" "an import of $2 by root: $(tail -n 1 "$DAEMON_LOG")"
+    fi
+    virsh -q dominfo "$NEW" >/dev/null || fail "the import of $2 defined no VM"
+}
+
+# --- the exports: one snapshot's, and a whole VM's of two -------------------
+vm_define ir 1 16M
+vm=${VM_PREFIX}ir
+mount_vmsnapfs -o allow_other,operators=$P-ops
+wait_for 5 test -d "$MNT/$vm/snapshots" || fail "the VM does not show"
+mkdir "$MNT/$vm/snapshots/s1" "$MNT/$vm/snapshots/s2"
+rsync -a --sparse "$MNT/$vm/snapshots/s1/" "$W/one/" || fail "rsync of a snapshot"
+rsync -a --sparse --exclude '*.img' "$MNT/$vm/" "$W/vm/" || fail "rsync of the VM"
+chown -R "$OP" "$W/one" "$W/vm"
+chmod -R u+rw "$W/one" "$W/vm"
+
+# copy NAME: a copy of the one-snapshot export, the operator's.
+copy() {
+    cp -a "$W/one" "$W/$1"
+}
+
+# --- an operator's import of the test guest works -----------------------------
+imported op "$W/one"
+vm_remove "$NEW"
+
+# --- item 1: read with the caller's rights ----------------------------------
+copy link
+ln -sfn "$SECRET" "$W/link/vda.img"
+refused EACCES op "$W/link" "a disk that is a link to a root-only file"
+refused EACCES root "$W/link" "a disk that is a link out of the directory"
+grep -q "may not read '$W/link/vda.img'" "$DAEMON_LOG" ||
+    fail "the log does not name the link refused"
+
+copy fifo
+rm "$W/fifo/domain.xml"
+mkfifo "$W/fifo/domain.xml"
+chown "$OP" "$W/fifo/domain.xml"
+# A daemon that opened it waits for a writer: one comes after 60 s, so
+# that the test fails rather than hangs (the symlink call waits for the
+# daemon's answer, whatever the signal).
+python3 -c "import os, time; time.sleep(60); os.close(os.open('$W/fifo/domain.xml', os.O_WRONLY | os.O_NONBLOCK))" 2>/dev/null &
+writer=$!
+on_exit "kill $writer 2>/dev/null || true"
+t0=$(date +%s)
+refused EINVAL op "$W/fifo" "a FIFO named domain.xml"
+[ $(($(date +%s) - t0)) -lt 50 ] || fail "the import waited on the FIFO"
+grep -q "'$W/fifo/domain.xml' is not a regular file" "$DAEMON_LOG" ||
+    fail "the log does not say the FIFO is no regular file"
+
+copy dev
+rm "$W/dev/vda.img"
+mknod "$W/dev/vda.img" c 1 5 # /dev/zero
+refused EINVAL op "$W/dev" "a device node for a disk"
+
+copy noread
+chown root "$W/noread/vda.img"
+chmod 600 "$W/noread/vda.img"
+refused EACCES op "$W/noread" "a disk the operator may not read"
+
+# A qcow2 whose external data file is the secret: its header is the
+# author's, the data file another file.
+copy dfile
+rm "$W/dfile/vda.img"
+qemu-img create -q -f qcow2 -o "data_file=$W/dfile/data.raw,data_file_raw=on" \
+    "$W/dfile/vda.qcow2" 16M
+qemu-img amend -f qcow2 -o "data_file=$SECRET" "$W/dfile/vda.qcow2"
+rm "$W/dfile/data.raw"
+chown "$OP" "$W/dfile/vda.qcow2"
+refused EINVAL op "$W/dfile" "a qcow2 whose data file is a root-only file"
+refused EINVAL root "$W/dfile" "a qcow2 with an external data file"
+
+# A layer whose header names the secret as its backing file: imported on
+# its parent's copy, as info.json says, and the secret in no disk.
+cp -a "$W/vm" "$W/backing"
+qemu-img rebase -u -f qcow2 -b "$SECRET" -F raw "$W/backing/snapshots/s2/vda.qcow2"
+for who in op root; do
+    imported $who "$W/backing"
+    if grep -q VMSNAPFS-SECRET "$MNT/$NEW/snapshots/s2/vda.img"; then
+        fail "the import by $who holds the secret named as a backing file"
+    fi
+    if virsh dumpxml "$NEW" | grep -q "$SD"; then
+        fail "the import by $who names the secret"
+    fi
+    for f in /var/lib/libvirt/images/"$NEW"/*.qcow2; do
+        qemu-img info -U "$f" | grep -q "$SD" && fail "'$f' names the secret"
+    done
+    vm_remove "$NEW"
+done
+
+# --- item 2: no host resource in the operator's domain ------------------------
+copy hostdev
+sed -i "s|</devices>|<hostdev mode='subsystem' type='usb'><source><vendor id='0x1d6b'/><product id='0x0002'/></source></hostdev></devices>|" \
+    "$W/hostdev/domain.xml"
+refused EPERM op "$W/hostdev" "a domain with a hostdev"
+grep -q "may not import a domain with <hostdev" "$DAEMON_LOG" ||
+    fail "the log does not name the hostdev"
+imported root "$W/hostdev"
+vm_remove "$NEW"
+
+copy cmdline
+sed -i -e "s|<domain type='qemu'|<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'|" \
+    -e "s|</devices>|</devices><qemu:commandline><qemu:arg value='-fw_cfg'/><qemu:arg value='name=opt/s,file=$SECRET'/></qemu:commandline>|" \
+    "$W/cmdline/domain.xml"
+grep -q "qemu:commandline" "$W/cmdline/domain.xml" || fail "the test did not edit domain.xml"
+refused EPERM op "$W/cmdline" "a domain with a qemu:commandline"
+
+copy kernel
+kernel=$(sed -n 's|.*<kernel>\(.*\)</kernel>.*|\1|p' "$W/kernel/domain.xml")
+cp "$kernel" "$W/kernel/vmlinuz"
+chown "$OP" "$W/kernel/vmlinuz"
+sed -i "s|<kernel>[^<]*</kernel>|<kernel>$W/kernel/vmlinuz</kernel>|" "$W/kernel/domain.xml"
+refused EPERM op "$W/kernel" "a domain booting a kernel of the operator's"
+exit 0

@@ -1,0 +1,319 @@
+/* Unit tests of snapshot/import-policy.c: what a domain imported by a
+ * caller who is not root may name.  A table of domains as an import leaves
+ * them (files in the new VM's directory), the test guest's own, and
+ * hostile ones: each must be allowed, or refused with EPERM naming the
+ * element. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../snapshot/import.h"
+
+#define OWN "/var/lib/libvirt/images/new"
+
+/* The host files a domain may boot from: these two, as if root owned
+ * them all along their path and the caller may read them. */
+static int
+may_read (const char *path, void *arg)
+{
+  (void)arg;
+  return strcmp (path, "/boot/vmlinuz") == 0
+                 || strcmp (path, "/usr/bin/qemu-system-x86_64") == 0
+             ? 0
+             : -EPERM;
+}
+
+#define DOM(devices)                                                          \
+  "<domain type='qemu'><name>new</name><uuid>1</uuid>"                        \
+  "<memory unit='MiB'>256</memory><vcpu>1</vcpu>"                             \
+  "<os><type arch='x86_64' machine='pc'>hvm</type>"                           \
+  "<kernel>/boot/vmlinuz</kernel><cmdline>console=ttyS0</cmdline></os>"       \
+  "<resource><partition>/machine</partition></resource>"                      \
+  "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"                 \
+  "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"        \
+  "<source file='" OWN "/new.vda.qcow2'/><target dev='vda'/></disk>" devices  \
+  "</devices></domain>"
+
+#define OS(os)                                                                \
+  "<domain type='qemu'><name>new</name><os><type>hvm</type>" os               \
+  "</os><devices/></domain>"
+
+struct policy_case
+{
+  const char *what;
+  const char *xml;
+  int want;
+  const char *names; /* in WHY when refused */
+};
+
+static const struct policy_case cases[] = {
+  { "the test guest as imported",
+    DOM ("<serial type='file'><source path='" OWN "/console.log' "
+         "append='on'/><target port='0'/></serial>"
+         "<console type='file'><source path='" OWN "/console.log'/></console>"
+         "<channel type='unix'><source mode='bind' path='" OWN "/agent.0'/>"
+         "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
+         "<memballoon model='none'/>"),
+    0, NULL },
+  { "a desktop VM",
+    DOM ("<interface type='network'><mac address='52:54:00:1:2:3'/>"
+         "<source network='default'/><target dev='vnet3'/>"
+         "<model type='virtio'/></interface>"
+         "<interface type='bridge'><source bridge='br0'/></interface>"
+         "<graphics type='spice' autoport='yes'/><audio id='1' type='spice'/>"
+         "<video><model type='qxl'/></video><input type='tablet' bus='usb'/>"
+         "<console type='pty' tty='/dev/pts/3'><source path='/dev/pts/3'/>"
+         "</console><redirdev bus='usb' type='spicevmc'/>"
+         "<rng model='virtio'><backend model='random'>/dev/urandom</backend>"
+         "</rng><tpm model='tpm-crb'><backend type='emulator'/></tpm>"
+         "<disk type='file' device='cdrom'><target dev='sda'/></disk>"),
+    0, NULL },
+  { "metadata of another namespace",
+    "<domain type='qemu'><name>n</name><metadata><app:x xmlns:app='urn:a' "
+    "path='/etc/shadow'/></metadata><devices/></domain>",
+    0, NULL },
+  { "qemu:commandline",
+    "<domain type='qemu' "
+    "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>n</name>"
+    "<devices/><qemu:commandline><qemu:arg value='-drive'/>"
+    "<qemu:arg value='file=/etc/shadow'/></qemu:commandline></domain>",
+    -EPERM, "qemu:commandline" },
+  { "qemu:override in devices",
+    DOM ("<qemu:x xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'/>"),
+    -EPERM, "qemu:x" },
+  { "hostdev",
+    DOM ("<hostdev mode='subsystem' type='usb'><source><vendor id='0x1'/>"
+         "<product id='0x2'/></source></hostdev>"),
+    -EPERM, "hostdev" },
+  { "filesystem",
+    DOM ("<filesystem type='mount'><source dir='/'/><target dir='r'/>"
+         "</filesystem>"),
+    -EPERM, "filesystem" },
+  { "a block disk",
+    DOM ("<disk type='block' device='disk'><source dev='/dev/sda'/>"
+         "<target dev='vdb'/></disk>"),
+    -EPERM, "disk type=block" },
+  { "a network disk",
+    DOM ("<disk type='network' device='disk'><source protocol='nbd' "
+         "name='x'><host name='h'/></source><target dev='vdb'/></disk>"),
+    -EPERM, "disk type=network" },
+  { "a file disk the import did not make",
+    DOM ("<disk type='file' device='disk'><source file='/root/x.qcow2'/>"
+         "<target dev='vdb'/></disk>"),
+    -EPERM, "/root/x.qcow2" },
+  { "a path out of the new VM's directory by '..'",
+    DOM ("<disk type='file' device='disk'><source file='" OWN
+         "/../../../../etc/shadow'/><target dev='vdb'/></disk>"),
+    -EPERM, "etc/shadow" },
+  { "a disk of no type (not one the import makes)",
+    DOM ("<disk device='disk'><source file='" OWN "/left.qcow2'/>"
+         "<target dev='vdb'/></disk>"),
+    -EPERM, "disk" },
+  { "a disk of no device (not one the import makes)",
+    DOM ("<disk type='file'><source file='" OWN "/left.qcow2'/>"
+         "<target dev='vdb'/></disk>"),
+    -EPERM, "disk" },
+  { "a file of the new VM's directory the import does not give",
+    "<domain type='qemu'><name>n</name><sysinfo type='fwcfg'>"
+    "<entry name='opt/x' file='" OWN "/left.qcow2'/></sysinfo><devices/>"
+    "</domain>",
+    -EPERM, "entry" },
+  { "a disk's data file in the new VM's directory",
+    DOM ("<disk type='file' device='disk'><source file='" OWN "/b.qcow2'>"
+         "<dataStore type='file'><source file='" OWN "/left'/></dataStore>"
+         "</source><target dev='vdb'/></disk>"),
+    -EPERM, "source" },
+  { "a cdrom with a host file",
+    DOM ("<disk type='file' device='cdrom'><source file='/root/x.iso'/>"
+         "<target dev='sda'/></disk>"),
+    -EPERM, "disk type=file" },
+  { "a lun", DOM ("<disk type='file' device='lun'><target dev='sda'/></disk>"),
+    -EPERM, "disk" },
+  { "an encrypted disk with a host secret",
+    DOM ("<disk type='file' device='disk'><source file='" OWN "/b.qcow2'>"
+         "<encryption format='luks'><secret type='passphrase' uuid='u'/>"
+         "</encryption></source><target dev='vdb'/></disk>"),
+    -EPERM, "encryption" },
+  { "an interface with a script",
+    DOM ("<interface type='bridge'><source bridge='br0'/>"
+         "<script path='/tmp/x.sh'/></interface>"),
+    -EPERM, "script" },
+  { "an ethernet interface",
+    DOM ("<interface type='ethernet'><target dev='tap0'/></interface>"),
+    -EPERM, "interface type=ethernet" },
+  { "a direct interface",
+    DOM ("<interface type='direct'><source dev='eth0' mode='vepa'/>"
+         "</interface>"),
+    -EPERM, "interface type=direct" },
+  { "a network interface on a host's tap",
+    DOM ("<interface type='network'><source network='default'/>"
+         "<target dev='eth0'/></interface>"),
+    -EPERM, "target" },
+  { "a vhost-user interface",
+    DOM ("<interface type='vhostuser'><source type='unix' path='/run/x' "
+         "mode='client'/></interface>"),
+    -EPERM, "vhostuser" },
+  { "a serial on a host device",
+    DOM ("<serial type='dev'><source path='/dev/ttyS0'/></serial>"), -EPERM,
+    "serial type=dev" },
+  { "a serial writing a host file",
+    DOM ("<serial type='file'><source path='/etc/cron.d/x'/></serial>"),
+    -EPERM, "/etc/cron.d/x" },
+  { "a serial file by a relative name",
+    DOM ("<serial type='file'><source path='etc/x'/></serial>"), -EPERM,
+    "etc/x" },
+  { "a channel connecting to a host socket",
+    DOM ("<channel type='unix'><source mode='connect' "
+         "path='/run/docker.sock'/><target type='virtio'/></channel>"),
+    -EPERM, "channel type=unix" },
+  { "a console on tcp",
+    DOM ("<console type='tcp'><source mode='bind' host='0.0.0.0' "
+         "service='23'/></console>"),
+    -EPERM, "console type=tcp" },
+  { "a log to a host file",
+    DOM ("<serial type='pty'><log file='/etc/x'/></serial>"), -EPERM,
+    "/etc/x" },
+  { "a pty's path out of /dev/pts",
+    DOM ("<console type='pty'><source path='/dev/pts/../sda'/></console>"),
+    -EPERM, "/dev/pts/../sda" },
+  { "a kernel the caller may not read",
+    "<domain type='qemu'><name>n</name><os><type>hvm</type>"
+    "<kernel>/root/secret</kernel></os><devices/></domain>",
+    -EPERM, "kernel" },
+  { "an initrd by a relative name", OS ("<initrd>etc/shadow</initrd>"), -EPERM,
+    "initrd" },
+  { "a dtb elsewhere", OS ("<dtb>/home/x/dtb</dtb>"), -EPERM, "dtb" },
+  { "a writable loader", OS ("<loader type='pflash'>/boot/vmlinuz</loader>"),
+    -EPERM, "loader" },
+  { "a read-only loader",
+    OS ("<loader readonly='yes' type='pflash'>"
+        "/boot/vmlinuz</loader>"),
+    0, NULL },
+  { "an nvram file", OS ("<nvram>/etc/shadow</nvram>"), -EPERM, "nvram" },
+  { "an nvram template elsewhere", OS ("<nvram template='/root/vars.fd'/>"),
+    -EPERM, "nvram" },
+  { "an LXC init", OS ("<init>/bin/sh</init>"), -EPERM, "init" },
+  { "an emulator of the caller's",
+    "<domain type='qemu'><name>n</name><devices>"
+    "<emulator>/home/x/qemu</emulator></devices></domain>",
+    -EPERM, "emulator" },
+  { "blkiotune",
+    "<domain type='qemu'><name>n</name><blkiotune><device>"
+    "<path>/dev/sda</path><weight>1</weight></device></blkiotune>"
+    "<devices/></domain>",
+    -EPERM, "blkiotune" },
+  { "a static seclabel",
+    "<domain type='qemu'><name>n</name><seclabel type='static' model='dac' "
+    "relabel='yes'><label>0:0</label></seclabel><devices/></domain>",
+    -EPERM, "seclabel" },
+  { "a cgroup of one's own",
+    "<domain type='qemu'><name>n</name><resource><partition>/system.slice"
+    "</partition></resource><devices/></domain>",
+    -EPERM, "partition" },
+  { "sysinfo from a host file",
+    "<domain type='qemu'><name>n</name><sysinfo type='fwcfg'>"
+    "<entry name='opt/x' file='/etc/shadow'/></sysinfo><devices/></domain>",
+    -EPERM, "/etc/shadow" },
+  { "smartcard", DOM ("<smartcard mode='passthrough' type='tcp'/>"), -EPERM,
+    "smartcard" },
+  { "a passthrough tpm",
+    DOM ("<tpm><backend type='passthrough'><device path='/dev/tpm0'/>"
+         "</backend></tpm>"),
+    -EPERM, "tpm" },
+  { "redirdev on tcp",
+    DOM ("<redirdev bus='usb' type='tcp'><source mode='connect' "
+         "host='h' service='1'/></redirdev>"),
+    -EPERM, "redirdev" },
+  { "shmem", DOM ("<shmem name='x'/>"), -EPERM, "shmem" },
+  { "nvdimm",
+    DOM ("<memory model='nvdimm'><source><path>/dev/pmem0</path></source>"
+         "</memory>"),
+    -EPERM, "memory" },
+  { "an rng from a host device",
+    DOM ("<rng model='virtio'><backend model='random'>/dev/hwrng</backend>"
+         "</rng>"),
+    -EPERM, "/dev/hwrng" },
+  { "an rng from a socket",
+    DOM ("<rng model='virtio'><backend model='egd' type='tcp'/></rng>"),
+    -EPERM, "rng" },
+  { "an evdev input",
+    DOM ("<input type='evdev'><source dev='/dev/input/event0'/></input>"),
+    -EPERM, "input" },
+  { "sdl graphics", DOM ("<graphics type='sdl' display=':0'/>"), -EPERM,
+    "graphics" },
+  { "a vnc socket elsewhere",
+    DOM ("<graphics type='vnc' socket='/run/x.sock'/>"), -EPERM,
+    "/run/x.sock" },
+  { "host audio", DOM ("<audio id='1' type='alsa'/>"), -EPERM, "audio" },
+  { "a lease", DOM ("<lease><lockspace>x</lockspace></lease>"), -EPERM,
+    "lease" },
+  { "an unknown device", DOM ("<frobnicator/>"), -EPERM, "frobnicator" },
+  { "an unknown element of domain",
+    "<domain type='qemu'><name>n</name><idmap/><devices/></domain>", -EPERM,
+    "idmap" },
+  { "an attribute of another namespace",
+    DOM ("<video x:file='/etc/shadow' xmlns:x='urn:x'/>"), -EPERM, "video" },
+  { "an entity",
+    "<!DOCTYPE domain [<!ENTITY s '/etc/shadow'>]><domain type='qemu'>"
+    "<name>n</name><os><type>hvm</type><kernel>&s;</kernel></os><devices/>"
+    "</domain>",
+    -EPERM, "kernel" },
+  { "not XML", "<domain", -EINVAL, NULL },
+  { "not a domain", "<network/>", -EINVAL, NULL },
+  { "empty", "", -EINVAL, NULL },
+};
+
+static void
+test_policy (void **state)
+{
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      const struct policy_case *c = &cases[i];
+      char why[256];
+      int r = import_policy (c->xml, OWN, may_read, NULL, why, sizeof why);
+
+      if (r != c->want || (c->names && !strstr (why, c->names)))
+        fail_msg ("%s: got %d (%s), want %d naming '%s'", c->what, r, why,
+                  c->want, c->names ? c->names : "");
+    }
+}
+
+/* A domain of a few thousand devices, all allowed, and one refused at the
+ * end: the walk reaches it. */
+static void
+test_long (void **state)
+{
+  char *xml = NULL, *devs = NULL, why[256];
+  size_t len = 0;
+  FILE *f = open_memstream (&devs, &len);
+
+  (void)state;
+  for (int i = 0; i < 5000; i++)
+    fprintf (f, "<controller type='pci' index='%d'/>", i);
+  fputs ("<hostdev/>", f);
+  fclose (f);
+  assert_true (asprintf (&xml, DOM ("%s"), devs) > 0);
+  assert_int_equal (-EPERM,
+                    import_policy (xml, OWN, may_read, NULL, why, sizeof why));
+  assert_non_null (strstr (why, "hostdev"));
+  free (xml);
+  free (devs);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_policy),
+    cmocka_unit_test (test_long),
+  };
+
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
