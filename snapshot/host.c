@@ -246,7 +246,7 @@ on_lifecycle (virConnectPtr c, virDomainPtr dom, int event, int detail,
       char uuid[VIR_UUID_STRING_BUFLEN];
 
       if (virDomainGetUUIDString (dom, uuid) == 0)
-        stateless_stopped (h, uuid);
+        stateless_stopped (h, uuid, detail);
     }
 }
 

@@ -247,8 +247,12 @@ host_vm_command (const struct vs_vm *vm, const char *command)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)
     ;
+  /* A managed save image is a run to resume, as virsh start resumes it:
+   * the memory of a snapshot restored instead would meet volumes that run
+   * changed, and the image would be lost. */
   else if (strcmp (command, "start") == 0 && vm->resume
-           && virDomainIsActive (dom) == 0)
+           && virDomainIsActive (dom) == 0
+           && virDomainHasManagedSaveImage (dom, 0) == 0)
     r = restore_memory (vm, dom);
   else if (commands[i].run (dom) < 0)
     {

@@ -10,8 +10,11 @@
  * start with a pending restore restores the snapshot's memory with
  * virDomainRestoreFlags, the saved XML changed to name the current disks.
  *
- * All of it needs the VM shut off (EBUSY), and runs under the VM's
- * operation lock.
+ * All of it needs the VM shut off with no managed save image (EBUSY: the
+ * image's run resumes on the volumes the VM has now), and runs under the
+ * VM's operation lock.  A client of libvirt's own (virsh start) does not
+ * take that lock: the state is read again right before any volume is
+ * removed, and a VM started meanwhile keeps its volumes (EBUSY).
  */
 #include <errno.h>
 #include <string.h>
@@ -31,6 +34,8 @@ struct op
   virDomainPtr dom;
   char *xml;
   struct dom_xml *dx;
+  int reason;  /* why it is shut off (virDomainShutoffReason) */
+  bool saved;  /* refused: it has a managed save image */
 };
 
 static void
@@ -44,11 +49,47 @@ op_close (struct op *o)
   vm_op_end (o->vm);
 }
 
+/* Whether O's VM is shut off with no managed save image: 0, or -EBUSY
+ * (logged, O->saved set for an image) or -EIO.  WHEN says when it was
+ * asked, for the log. */
+static int
+check_idle (struct op *o, const char *when)
+{
+  int state, saved;
+
+  if (virDomainGetState (o->dom, &state, &o->reason, 0) < 0
+      || (saved = virDomainHasManagedSaveImage (o->dom, 0)) < 0)
+    {
+      log_error ("VM '%s': cannot read its state: %s", o->vm->name,
+                 virt_error ());
+      return -EIO;
+    }
+  if (state != VIR_DOMAIN_SHUTOFF)
+    {
+      log_error ("VM '%s': it is %s%s; a preview, commit, revert or undo "
+                 "needs it shut off%s.",
+                 o->vm->name, domain_state_word (state), when,
+                 *when ? ", and it keeps its volumes" : "");
+      return -EBUSY;
+    }
+  if (saved)
+    {
+      o->saved = true;
+      log_error ("VM '%s': it has a managed save image%s, whose run its "
+                 "next start resumes on the volumes it has now; no preview, "
+                 "commit, revert, undo or stateless revert before that run "
+                 "ends.",
+                 o->vm->name, when);
+      return -EBUSY;
+    }
+  return 0;
+}
+
 /* Begin an operation on VM, which must be shut off. */
 static int
 op_open (const struct vs_vm *vm, struct op *o)
 {
-  int r, state, reason;
+  int r;
 
   memset (o, 0, sizeof *o);
   o->vm = vm;
@@ -56,21 +97,13 @@ op_open (const struct vs_vm *vm, struct op *o)
     return r;
   if ((r = lookup_domain (vm, &o->dom)) < 0)
     ;
-  else if (virDomainGetState (o->dom, &state, &reason, 0) < 0)
-    r = -EIO;
-  else if (state != VIR_DOMAIN_SHUTOFF)
-    {
-      log_error ("VM '%s': it is %s; a preview, commit, revert or undo "
-                 "needs it shut off.",
-                 vm->name, domain_state_word (state));
-      r = -EBUSY;
-    }
-  else
+  else if ((r = check_idle (o, "")) == 0)
     r = read_inactive (vm->name, o->dom, &o->xml, &o->dx);
   if (r < 0)
     {
       op_close (o);
       o->vm = NULL;
+      o->dom = NULL;
     }
   return r;
 }
@@ -110,10 +143,16 @@ set_current (struct op *o, const char *snap)
 }
 
 /* Remove the files of a dropped state; volumes that some snapshot still
- * stands on are kept. */
-static void
+ * stands on are kept.  The state is read again first: a VM that another
+ * client of libvirt started (or saved) since the operation began may run
+ * on them, and keeps them all (-EBUSY, logged). */
+static int
 drop_volumes (struct op *o, const struct vs_meta *m, bool kept)
 {
+  int r = check_idle (o, " now (started meanwhile)");
+
+  if (r < 0)
+    return r;
   for (size_t i = 0; i < m->ndisks; i++)
     {
       const char *path = kept ? m->disks[i].kept : m->disks[i].preview;
@@ -131,6 +170,7 @@ drop_volumes (struct op *o, const struct vs_meta *m, bool kept)
       else
         log_info ("VM '%s': removed '%s'.", o->vm->name, path);
     }
+  return 0;
 }
 
 /* The preview step: new overlays over SNAP's volumes, the state kept. */
@@ -190,7 +230,7 @@ do_preview (struct op *o, const struct vs_snapshot *snap)
       op_define (o, ch, m.ndisks, &dx->meta);
     }
   if (r < 0)
-    drop_volumes (o, &m, false);
+    (void)drop_volumes (o, &m, false);
   else
     log_info ("VM '%s': previewing snapshot '%s'.", o->vm->name, snap->name);
   vs_meta_clear (&m);
@@ -215,11 +255,12 @@ do_commit (struct op *o)
                        .armed = armed };
   int r = op_define (o, NULL, 0, &m);
 
-  if (r == 0)
-    {
-      drop_volumes (o, k, true);
-      log_info ("VM '%s': committed snapshot '%s'.", o->vm->name, k->preview);
-    }
+  if (r == 0 && (r = drop_volumes (o, k, true)) < 0)
+    /* Started meanwhile, on the volumes the preview kept or on its own:
+     * the record that names them both, again. */
+    op_define (o, NULL, 0, NULL);
+  else if (r == 0)
+    log_info ("VM '%s': committed snapshot '%s'.", o->vm->name, k->preview);
   return r;
 }
 
@@ -300,8 +341,16 @@ host_undo (const struct vs_vm *vm)
   if ((r = op_define (&o, ch, k->ndisks, &m)) == 0)
     {
       set_current (&o, k->kept_current);
-      drop_volumes (&o, k, false);
-      log_info ("VM '%s': undid the preview of '%s'.", vm->name, k->preview);
+      if ((r = drop_volumes (&o, k, false)) < 0)
+        {
+          /* Started meanwhile, maybe on the preview's volumes: still
+           * previewing. */
+          op_define (&o, NULL, 0, NULL);
+          set_current (&o, k->preview);
+        }
+      else
+        log_info ("VM '%s': undid the preview of '%s'.", vm->name,
+                  k->preview);
     }
   free (ch);
   op_close (&o);
@@ -355,18 +404,25 @@ int
 host_rearm (const struct vs_vm *vm)
 {
   const struct vs_snapshot *snap;
-  struct op o;
+  struct op o = { 0 };
   int r;
 
   if (vm->stateless == NULL)
     return -ENOENT;
   if ((r = op_open_target (vm, vm->stateless, &o, &snap)) < 0)
-    return r;
+    return o.saved ? 2 : r; /* its saved run resumes: left as it is */
   /* Read again under the VM's lock: another vmsnapfs may have reverted
    * it, or ended its stateless mode, meanwhile. */
   if (o.dx->meta.stateless == NULL
       || strcmp (o.dx->meta.stateless, snap->name) != 0)
     r = -ENOENT;
+  else if (!shutoff_ends_run (o.reason))
+    {
+      log_info ("VM '%s': stateless: it stopped %s, which does not end its "
+                "run; left as it is.",
+                vm->name, stop_cause (o.reason));
+      r = 2;
+    }
   else if (armed (&o, snap))
     r = 1;
   else

@@ -18,6 +18,16 @@
  * VM whose volumes still have it, with its memory restore still pending,
  * is left alone.  So is a stop that every vmsnapfs of the host sees: the
  * first to take the VM's lock reverts it, the others find it done.
+ *
+ * Only a stop that ends a run (a shutdown, a destroy, a crash, a failure
+ * of qemu) re-arms the VM.  A save (managed or to a file) and a migration
+ * stop it too, but its run goes on later, or elsewhere, on the volumes it
+ * has now: those stops, by the event's detail or by the reason libvirt
+ * gives a VM found shut off, leave it as it is, and so does a managed
+ * save image (revert.c refuses with it).  A revert by libvirt to one of
+ * its snapshots is not the end of a run either; vmsnapfs's own revert
+ * needs the VM shut off and defines it anew, which stops nothing: no
+ * re-arm follows from a re-arm.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -98,11 +108,77 @@ host_stateless_clear (const struct vs_vm *vm)
 
 /* --- after each run ------------------------------------------------------ */
 
+/* The reason a VM stays shut off after a stop of DETAIL; -1 for a detail
+ * this code does not know. */
+static int
+stop_reason (int detail)
+{
+  switch (detail)
+    {
+    case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+      return VIR_DOMAIN_SHUTOFF_SHUTDOWN;
+    case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
+      return VIR_DOMAIN_SHUTOFF_DESTROYED;
+    case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+      return VIR_DOMAIN_SHUTOFF_CRASHED;
+    case VIR_DOMAIN_EVENT_STOPPED_FAILED:
+      return VIR_DOMAIN_SHUTOFF_FAILED;
+    case VIR_DOMAIN_EVENT_STOPPED_MIGRATED:
+      return VIR_DOMAIN_SHUTOFF_MIGRATED;
+    case VIR_DOMAIN_EVENT_STOPPED_SAVED:
+      return VIR_DOMAIN_SHUTOFF_SAVED;
+    case VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT:
+      return VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT;
+    default:
+      return -1;
+    }
+}
+
+bool
+shutoff_ends_run (int reason)
+{
+  switch (reason)
+    {
+    case VIR_DOMAIN_SHUTOFF_UNKNOWN: /* never run, or libvirtd restarted */
+    case VIR_DOMAIN_SHUTOFF_SHUTDOWN:
+    case VIR_DOMAIN_SHUTOFF_DESTROYED:
+    case VIR_DOMAIN_SHUTOFF_CRASHED:
+    case VIR_DOMAIN_SHUTOFF_FAILED:
+    case VIR_DOMAIN_SHUTOFF_DAEMON:
+      return true;
+    default: /* saved, migrated, reverted by libvirt, or not known */
+      return false;
+    }
+}
+
+bool
+stop_ends_run (int detail)
+{
+  return shutoff_ends_run (stop_reason (detail));
+}
+
+const char *
+stop_cause (int reason)
+{
+  switch (reason)
+    {
+    case VIR_DOMAIN_SHUTOFF_SAVED:
+      return "by a save (managed, or to a file)";
+    case VIR_DOMAIN_SHUTOFF_MIGRATED:
+      return "by a migration to another host";
+    case VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT:
+      return "by libvirt's revert to a snapshot";
+    default:
+      return "for a reason libvirt does not name";
+    }
+}
+
 struct rearm
 {
   struct rearm *next;
   struct host *host;
   char uuid[VIR_UUID_STRING_BUFLEN];
+  int detail; /* the stop's (virDomainEventStoppedDetailType), or -1 */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -166,12 +242,21 @@ find_vm (const struct vs_host *h, const char *uuid)
  * is shut off; another operation under way is waited for.  Returns whether
  * it is done (or not needed). */
 static bool
-rearm (struct host *host, const char *uuid)
+rearm (struct host *host, const char *uuid, int detail)
 {
   struct vs_host *h = host_get (host);
   const struct vs_vm *vm = find_vm (h, uuid);
   bool done = true;
 
+  if (detail >= 0 && !stop_ends_run (detail))
+    {
+      if (vm && vm->stateless)
+        log_info ("VM '%s': stateless: it stopped %s, which does not end "
+                  "its run; left as it is.",
+                  vm->name, stop_cause (stop_reason (detail)));
+      host_put (h);
+      return true;
+    }
   /* Its snapshots are needed: a VM nobody looked at yet (as each one is
    * when the daemon starts) is read whole first. */
   if (vm && vm->stateless && vm->shallow)
@@ -196,6 +281,7 @@ rearm (struct host *host, const char *uuid)
                   vm->name, vm->stateless);
       else if (r == -EBUSY)
         done = false; /* running again, or another operation: later */
+      /* r == 2: saved, or migrated: left as it is (logged). */
     }
   host_put (h);
   return done;
@@ -218,7 +304,8 @@ rearm_main (void *arg)
         }
       queue = q->next;
       pthread_mutex_unlock (&lock);
-      for (int i = 0; i < REARM_TRIES && !rearm (q->host, q->uuid); i++)
+      for (int i = 0;
+           i < REARM_TRIES && !rearm (q->host, q->uuid, q->detail); i++)
         {
           pthread_mutex_lock (&lock);
           deadline_ms (&until, CLOCK_REALTIME, REARM_RETRY_MS);
@@ -236,12 +323,13 @@ rearm_main (void *arg)
 }
 
 void
-stateless_stopped (struct host *h, const char *uuid)
+stateless_stopped (struct host *h, const char *uuid, int detail)
 {
   struct rearm *q = xcalloc (1, sizeof *q);
   SCOPED_LOCK (&lock);
 
   q->host = h;
+  q->detail = detail;
   snprintf (q->uuid, sizeof q->uuid, "%s", uuid);
   q->next = queue;
   queue = q;
@@ -265,7 +353,7 @@ stateless_recover (const struct vs_host *h)
   /* Stops while the daemon was away. */
   for (size_t i = 0; i < h->nvms; i++)
     if (h->vms[i]->stateless && strcmp (h->vms[i]->state, "shut_off") == 0)
-      stateless_stopped (h->host, h->vms[i]->uuid);
+      stateless_stopped (h->host, h->vms[i]->uuid, -1);
 }
 
 void

@@ -180,6 +180,7 @@ vm_dir_on_tmpfs() {
 # and files.  Safe to call for a VM that does not exist.
 vm_remove() {
     virsh -q destroy "$1" >/dev/null 2>&1 || true
+    virsh -q managedsave-remove "$1" >/dev/null 2>&1 || true
     for _s in $(virsh -q snapshot-list "$1" --name 2>/dev/null); do
         virsh -q snapshot-delete "$1" "$_s" --metadata >/dev/null 2>&1 || true
     done
@@ -327,6 +328,16 @@ chain_length() {
 # vm_volume NAME [TARGET]: the volume disk TARGET (vda) of VM NAME is on.
 vm_volume() {
     virsh -q domblklist "$VM_PREFIX$1" | awk -v t="${2:-vda}" '$1 == t { print $2 }'
+}
+
+# vm_summary VM DIR: what a refused verb leaves as it was: VM's disks and
+# snapshots, the links of its directory DIR in the mount, and the files of
+# VM_DIR.
+vm_summary() {
+    virsh -q domblklist "$1"
+    virsh -q snapshot-list "$1" --name
+    ls -l "$2" | awk '/->/ { print $9, $11 }'
+    ls "$VM_DIR"
 }
 
 # snapshot_memory NAME SNAP: the memory file libvirt names for snapshot SNAP.

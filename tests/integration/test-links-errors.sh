@@ -15,12 +15,7 @@ V=$MNT/$vm
 mkdir "$V/snapshots/s1"
 mkdir "$V/snapshots/s2"
 
-state() {
-    virsh -q domblklist "$vm"
-    virsh -q snapshot-list "$vm" --name
-    ls -l "$V" | awk '/->/ { print $9, $11 }'
-    ls "$VM_DIR"
-}
+state() { vm_summary "$vm" "$V"; }
 before=$(state)
 
 assert_eq EBUSY "$(errno_of symlink snapshots/s1 "$V/preview")" "preview while running"
