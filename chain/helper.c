@@ -8,7 +8,6 @@
 #include <libnbd.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "cleanup.h"
 #include "export-internal.h"
 #include "log.h"
@@ -133,9 +133,6 @@ start_helper (struct export *e)
                          "--shared", shared, "--socket", e->sock,
                          "--image-opts", opts, NULL };
   char **env = helper_environ ();
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  sigset_t none, all;
   struct nbd_handle *h = NULL;
   long waited = 0;
   FILE *f;
@@ -143,27 +140,13 @@ start_helper (struct export *e)
 
   snprintf (shared, sizeof shared, "%d", EXPORT_CONNECTIONS + 1);
   unlink (e->sock);
-  posix_spawn_file_actions_init (&fa);
-  posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
-  /* FUSE's threads block every signal, and the daemon ignores SIGPIPE:
-   * the helper must not inherit either, or SIGTERM would not stop it. */
-  sigemptyset (&none);
-  sigfillset (&all);
-  posix_spawnattr_init (&attr);
-  posix_spawnattr_setsigmask (&attr, &none);
-  posix_spawnattr_setsigdefault (&attr, &all);
-  posix_spawnattr_setflags (&attr,
-                            POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  r = posix_spawnp (&e->pid, argv[0], &fa, &attr, (char *const *) argv,
-                    env);
+  /* stderr stays the daemon's, for qemu-nbd's own messages. */
+  r = child_spawn (argv, env, -1, 2, &e->pid);
   free_environ (env);
-  posix_spawnattr_destroy (&attr);
-  posix_spawn_file_actions_destroy (&fa);
   if (r != 0)
     {
       e->pid = 0;
-      log_error ("Cannot run qemu-nbd: %s.", strerror (r));
+      log_error ("Cannot run qemu-nbd: %s.", strerror (-r));
       return -EIO;
     }
   /* For the next daemon, should this one die without stopping it. */

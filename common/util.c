@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "cleanup.h"
 #include "log.h"
 #include "util.h"
-
-extern char **environ;
 
 static void *
 check_alloc (void *p)
@@ -308,7 +306,6 @@ run_capture_keep (const char *const argv[], int keep, size_t max_out,
                   size_t *out_len, char **err)
 {
   int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
-  posix_spawn_file_actions_t fa;
   struct strbuf ob = { 0 }, eb = { 0 };
   pid_t pid;
   int status, r = 0, open_fds = 2;
@@ -323,22 +320,13 @@ run_capture_keep (const char *const argv[], int keep, size_t max_out,
       log_error ("Cannot make a pipe for '%s': %s.", argv[0], strerror (-r));
       goto cleanup;
     }
-  posix_spawn_file_actions_init (&fa);
-  posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2 (&fa, outp[1], 1);
-  posix_spawn_file_actions_adddup2 (&fa, errp[1], 2);
-  /* dup2 onto itself: the child keeps it, close-on-exec cleared (glibc
-   * 2.29, POSIX 2024), and no other child sees it. */
-  if (keep > 2)
-    posix_spawn_file_actions_adddup2 (&fa, keep, keep);
-  r = posix_spawnp (&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-  posix_spawn_file_actions_destroy (&fa);
+  r = child_spawn_keep (argv, NULL, outp[1], errp[1], keep, &pid);
   close (outp[1]);
   close (errp[1]);
   outp[1] = errp[1] = -1;
   if (r != 0)
     {
-      log_error ("Cannot run '%s': %s.", argv[0], strerror (r));
+      log_error ("Cannot run '%s': %s.", argv[0], strerror (-r));
       r = -EIO;
       goto cleanup;
     }
