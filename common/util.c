@@ -146,6 +146,20 @@ safe_file_name (const char *name)
   return s;
 }
 
+char *
+file_name_part (const char *name)
+{
+  struct strbuf b = { 0 };
+
+  for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+    if ((isalnum (*p) && isascii (*p)) || *p == '_'
+        || (*p == '-' && p > (const unsigned char *) name))
+      strbuf_printf (&b, "%c", *p);
+    else
+      strbuf_printf (&b, "%%%02X", *p);
+  return strbuf_steal (&b, NULL);
+}
+
 void
 format_iso8601 (time_t t, char buf[static 32])
 {

@@ -46,6 +46,13 @@ uint64_t hash_strings (const char *first, ...) __attribute__ ((sentinel));
  * that two names never meet in one. */
 char *safe_file_name (const char *name);
 
+/* NAME as the first part of a host file name, before a '.' (malloc'd):
+ * bytes outside [A-Za-z0-9_-], and a leading '-', as %XX (upper-case hex).
+ * It holds no '.', and two names never give one part: the files of two
+ * VMs never meet, whatever follows (VM "x" with snapshot "vda.s", VM
+ * "x.vda" with snapshot "s"). */
+char *file_name_part (const char *name);
+
 /* Format T as ISO 8601 in UTC: "2026-11-23T17:48:07Z". */
 void format_iso8601 (time_t t, char buf[static 32]);
 /* Whether S is valid UTF-8 (shortest forms, no surrogates) without

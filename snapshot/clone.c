@@ -543,15 +543,15 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
     {
       const struct vs_disk *sd = &snap->disks[i];
       struct clone_disk *d = &c->rec.clone_disks[c->rec.nclone++];
-      CLEANUP_FREE char *stem = xasprintf ("%s.%s", name, sd->target);
-      CLEANUP_FREE char *ostem
-          = xasprintf ("%s.%s.%s", name, sd->target, snap->name);
+      CLEANUP_FREE char *ostem = xasprintf ("%s.%s", sd->target, snap->name);
 
       d->target = xstrdup (sd->target);
       d->source = xstrdup (sd->volume);
       d->format = xstrdup (sd->format);
-      d->copy = new_volume_path (vm->host, sd->volume, stem, "qcow2");
-      d->overlay = new_volume_path (vm->host, sd->volume, ostem, "qcow2");
+      d->copy = new_volume_path (vm->host, sd->volume, name, sd->target,
+                                 "qcow2");
+      d->overlay
+          = new_volume_path (vm->host, sd->volume, name, ostem, "qcow2");
       if (measure_copy (vm->host, sd->volume, sd->format, &c->need[i]) < 0)
         {
           log_error ("VM '%s': cannot measure '%s' of snapshot '%s'.",
@@ -562,11 +562,9 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
     }
   if (snap->memory_file)
     {
-      CLEANUP_FREE char *stem = xasprintf ("%s.%s", name, snap->name);
-
       c->rec.clone_memory = xstrdup (snap->memory_file);
-      c->rec.clone_memory_copy
-          = new_volume_path (vm->host, snap->memory_file, stem, "mem");
+      c->rec.clone_memory_copy = new_volume_path (
+          vm->host, snap->memory_file, name, snap->name, "mem");
       if (stat (snap->memory_file, &st) == 0)
         total += (uint64_t)st.st_size;
     }

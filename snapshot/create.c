@@ -108,8 +108,8 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
                    SNAPSHOT_QUIESCED_MARK);
   if (memory)
     {
-      CLEANUP_FREE char *stem = xasprintf ("%s.%s", vm->name, name);
-      char *mem = new_volume_path (vm->host, dx->disks[0].source, stem, "mem");
+      char *mem = new_volume_path (vm->host, dx->disks[0].source, vm->name,
+                                   name, "mem");
       strbuf_printf (&b, "  <memory snapshot='external' file='");
       xml_escaped (&b, mem);
       strbuf_printf (&b, "'/>\n");
@@ -119,9 +119,9 @@ make_plan (const struct vs_vm *vm, const char *name, int state,
   for (size_t i = 0; i < dx->ndisks; i++)
     {
       CLEANUP_FREE char *stem
-          = xasprintf ("%s.%s.%s", vm->name, dx->disks[i].target, name);
-      char *overlay
-          = new_volume_path (vm->host, dx->disks[i].source, stem, "qcow2");
+          = xasprintf ("%s.%s", dx->disks[i].target, name);
+      char *overlay = new_volume_path (vm->host, dx->disks[i].source,
+                                       vm->name, stem, "qcow2");
       strbuf_printf (&b, "    <disk name='");
       xml_escaped (&b, dx->disks[i].target);
       strbuf_printf (&b, "' snapshot='external' type='file'>\n"

@@ -80,20 +80,16 @@ plan_files (struct import *im)
       for (size_t k = 0; k < s->ndisks; k++)
         {
           struct idisk *d = &s->disks[k];
-          CLEANUP_FREE char *stem = xasprintf ("%s/%s.%s.%s", im->dir,
-                                               im->name, d->target, s->name);
+          CLEANUP_FREE char *stem = xasprintf ("%s.%s", d->target, s->name);
 
-          d->copy = new_volume_path (im->host, stem, strrchr (stem, '/') + 1,
-                                     d->convert ? "qcow2" : d->format);
+          d->copy = new_volume_in (im->host, im->dir, im->name, stem,
+                                   d->convert ? "qcow2" : d->format);
           need += d->file.bytes;
         }
       if (s->memory.rel)
         {
-          CLEANUP_FREE char *stem
-              = xasprintf ("%s/%s.%s", im->dir, im->name, s->name);
-
-          s->memory_copy = new_volume_path (im->host, stem,
-                                            strrchr (stem, '/') + 1, "mem");
+          s->memory_copy
+              = new_volume_in (im->host, im->dir, im->name, s->name, "mem");
           need += s->memory.bytes;
         }
     }
@@ -111,9 +107,8 @@ plan_files (struct import *im)
             d->overlay = xstrdup (im->snaps[j].disks[k].copy);
         if (i == im->active || d->overlay == NULL)
           {
-            CLEANUP_FREE char *stem
-                = xasprintf ("%s/%s.%s.from-%s", im->dir, im->name, d->target,
-                             im->snaps[i].name);
+            CLEANUP_FREE char *stem = xasprintf ("%s.from-%s", d->target,
+                                                 im->snaps[i].name);
 
             if (i == im->active)
               {
@@ -121,8 +116,8 @@ plan_files (struct import *im)
                 d->overlay = NULL;
               }
             if (d->overlay == NULL)
-              d->overlay = new_volume_path (im->host, stem,
-                                            strrchr (stem, '/') + 1, "qcow2");
+              d->overlay = new_volume_in (im->host, im->dir, im->name, stem,
+                                          "qcow2");
           }
       }
   /* The copies all go to NEWVM's directory (on a remote host, each is

@@ -98,10 +98,16 @@ bool vm_op_busy (const struct vs_vm *vm);
  * at most HOST_SYNC_WAIT_MS (logged). */
 void host_sync (const struct vs_vm *vm, bool reread);
 
-/* A path in the directory of BESIDE, a file of host H, named STEM.EXT, or
- * STEM-N.EXT where that exists there (malloc'd). */
-char *new_volume_path (struct host *h, const char *beside, const char *stem,
-                       const char *ext);
+/* A path for a new file of VM (named so) in directory DIR of host H:
+ * DIR/VM.STEM.EXT, or DIR/VM.STEM-N.EXT where that exists there, VM's
+ * name per file_name_part and STEM per safe_file_name, so that no two VMs
+ * are given one name (malloc'd). */
+char *new_volume_in (struct host *h, const char *dir, const char *vm,
+                     const char *stem, const char *ext);
+
+/* new_volume_in, in the directory of BESIDE (a file of host H). */
+char *new_volume_path (struct host *h, const char *beside, const char *vm,
+                       const char *stem, const char *ext);
 
 /* Make DIR for a VM's files, mode 0711: libvirt's qemu user goes through
  * it to the files libvirt gives it.  Returns 0 or -errno (-EEXIST: it is

@@ -396,20 +396,28 @@ define_changed (const struct vs_vm *vm, const char *xml,
 }
 
 char *
-new_volume_path (struct host *h, const char *beside, const char *stem,
-                 const char *ext)
+new_volume_in (struct host *h, const char *dir, const char *vm,
+               const char *stem, const char *ext)
 {
-  CLEANUP_FREE char *copy = xstrdup (beside);
+  CLEANUP_FREE char *part = file_name_part (vm);
   CLEANUP_FREE char *safe = safe_file_name (stem);
-  const char *dir = dirname (copy);
-  char *p = xasprintf ("%s/%s.%s", dir, safe, ext);
+  char *p = xasprintf ("%s/%s.%s.%s", dir, part, safe, ext);
 
   for (int i = 1; host_file_exists (h, p); i++)
     {
       free (p);
-      p = xasprintf ("%s/%s-%d.%s", dir, safe, i, ext);
+      p = xasprintf ("%s/%s.%s-%d.%s", dir, part, safe, i, ext);
     }
   return p;
+}
+
+char *
+new_volume_path (struct host *h, const char *beside, const char *vm,
+                 const char *stem, const char *ext)
+{
+  CLEANUP_FREE char *copy = xstrdup (beside);
+
+  return new_volume_in (h, dirname (copy), vm, stem, ext);
 }
 
 int

@@ -206,11 +206,12 @@ do_preview (struct op *o, const struct vs_snapshot *snap)
           r = -EINVAL;
           break;
         }
-      stem = xasprintf ("%s.%s.from-%s", o->vm->name, cur->target, snap->name);
+      stem = xasprintf ("%s.from-%s", cur->target, snap->name);
       k->target = xstrdup (cur->target);
       k->kept = xstrdup (cur->source);
       k->format = xstrdup_null (cur->format);
-      k->preview = new_volume_path (o->vm->host, cur->source, stem, "qcow2");
+      k->preview = new_volume_path (o->vm->host, cur->source, o->vm->name,
+                                    stem, "qcow2");
       m.ndisks++;
       if ((r = host_make_overlay (o->vm->host, k->preview, frozen->volume,
                                   frozen->format, frozen->virtual_size))

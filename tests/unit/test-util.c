@@ -79,6 +79,49 @@ test_safe_file_name_distinct (void **state)
   free (b);
 }
 
+/* The first part of a file name, a VM's: as is where safe, else %XX; no
+ * dot, and two names never give one part. */
+static void
+test_file_name_part (void **state)
+{
+  static const char *const cases[][2] = {
+    { "web", "web" },
+    { "web-01_prod", "web-01_prod" },
+    { "x.vda", "x%2Evda" },
+    { "x_vda", "x_vda" },
+    { "x%2Evda", "x%252Evda" },
+    { "-rf", "%2Drf" },
+    { ".hidden", "%2Ehidden" },
+    { "../etc", "%2E%2E%2Fetc" },
+    { "a b", "a%20b" },
+    { "caf\xc3\xa9", "caf%C3%A9" },
+    { "$(reboot)", "%24%28reboot%29" },
+  };
+  /* Names whose files met before: VM.TARGET.NAME made one of these. */
+  static const char *const apart[] = { "x", "x.vda", "x.vda.vdb", "x_vda",
+                                       "x-vda", "x%2Evda", "x vda", "-x" };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      char *s = file_name_part (cases[i][0]);
+
+      assert_string_equal (s, cases[i][1]);
+      assert_null (strchr (s, '.'));
+      assert_null (strchr (s, '/'));
+      free (s);
+    }
+  for (size_t i = 0; i < sizeof apart / sizeof apart[0]; i++)
+    for (size_t j = i + 1; j < sizeof apart / sizeof apart[0]; j++)
+      {
+        char *a = file_name_part (apart[i]), *b = file_name_part (apart[j]);
+
+        assert_string_not_equal (a, b);
+        free (a);
+        free (b);
+      }
+}
+
 struct text_case
 {
   const char *s;
@@ -342,6 +385,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_safe_file_name),
     cmocka_unit_test (test_safe_file_name_distinct),
+    cmocka_unit_test (test_file_name_part),
     cmocka_unit_test (test_utf8_text_ok),
     cmocka_unit_test (test_printable),
     cmocka_unit_test (test_format_size),
