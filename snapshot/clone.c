@@ -457,7 +457,8 @@ secure_domain (virDomainPtr dom, const char *vm, const char *name)
   char *domain = NULL;
 
   if ((s = virDomainSnapshotLookupByName (dom, name, 0)) == NULL
-      || (xml = virDomainSnapshotGetXMLDesc (s, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+      || (xml
+          = virDomainSnapshotGetXMLDesc (s, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
              == NULL
       || snap_xml_parse (xml, &sx) < 0 || sx->domain_xml == NULL)
     log_error ("VM '%s': cannot read the domain of snapshot '%s': %s", vm,

@@ -419,8 +419,8 @@ add_saved_secrets (virConnectPtr conn, struct isnap *s)
     return;
   saved = virDomainSaveImageGetXMLDesc (conn, s->memory_copy,
                                         VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
-  if (saved == NULL || (with = dom_xml_add_secrets (s->domain_xml, saved))
-                           == NULL)
+  if (saved == NULL
+      || (with = dom_xml_add_secrets (s->domain_xml, saved)) == NULL)
     {
       log_warning ("Import: the secrets in the memory of '%s' cannot be "
                    "read; it is imported without them: %s",

@@ -558,7 +558,8 @@ test_add_secrets (void **state)
     const char *xml, *from, *want; /* WANT: NULL for a refusal */
   } cases[] = {
     { "<domain><devices><graphics type='vnc' port='-1'/></devices></domain>",
-      "<domain><devices><graphics type='vnc' passwd='pw1'/></devices></domain>",
+      "<domain><devices><graphics type='vnc' "
+      "passwd='pw1'/></devices></domain>",
       "<graphics type=\"vnc\" port=\"-1\" passwd=\"pw1\"/>" },
     /* Two VNC and a SPICE display, listed in another order. */
     { "<domain><devices><graphics type='vnc'/><graphics type='spice'/>"
@@ -572,7 +573,8 @@ test_add_secrets (void **state)
     /* Its own password is kept; a display FROM lacks gets none. */
     { "<domain><devices><graphics type='vnc' passwd='own'/>"
       "<graphics type='vnc'/></devices></domain>",
-      "<domain><devices><graphics type='vnc' passwd='old'/></devices></domain>",
+      "<domain><devices><graphics type='vnc' "
+      "passwd='old'/></devices></domain>",
       "<graphics type=\"vnc\" passwd=\"own\"/><graphics type=\"vnc\"/>" },
     { "<domain><devices><graphics type='vnc'/></devices></domain>",
       "<domain><devices/></domain>", "<graphics type=\"vnc\"/>" },
