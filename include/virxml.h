@@ -74,6 +74,16 @@ struct branch_child
   bool live;
 };
 
+/* A clone being copied from snapshot SNAPSHOT of the VM whose record has
+ * the pin: the clone CLONE, of UUID.  The VM's snapshots are not merged or
+ * renamed while it holds (clonepin.c). */
+struct clone_pin
+{
+  char *snapshot;
+  char *clone;
+  char *uuid;
+};
+
 /* vmsnapfs's own record in a domain's <metadata>: the truth about what
  * vmsnapfs has done to the VM, kept by libvirt. */
 struct vs_meta
@@ -107,6 +117,8 @@ struct vs_meta
   char *clone_memory_copy; /* the clone's copy of it */
   size_t nclone;
   struct clone_disk *clone_disks;
+  size_t npins; /* clones copied from this VM's snapshots */
+  struct clone_pin *pins;
 };
 
 struct dom_xml
@@ -160,6 +172,11 @@ void vs_meta_clear_branch (struct vs_meta *m);
 
 /* Forget M's clone. */
 void vs_meta_clear_clone (struct vs_meta *m);
+
+/* Add a pin to M (copies of the strings); forget pin I of M. */
+void vs_meta_add_pin (struct vs_meta *m, const char *snapshot,
+                      const char *clone, const char *uuid);
+void vs_meta_drop_pin (struct vs_meta *m, size_t i);
 
 /* Forget M's merge. */
 void vs_meta_clear_merge (struct vs_meta *m);

@@ -21,7 +21,9 @@
  * restart from what the record and the files say.  A failure before the
  * end undefines NEWVM and removes every file it made: nothing is left.
  * While a copy runs, the source VM's snapshots are not merged or renamed
- * (EBUSY): the volumes being read stay as they are.
+ * (EBUSY): the volumes being read stay as they are.  The pin that says so
+ * is in the source's record, where every vmsnapfs sees it (clonepin.c),
+ * from before NEWVM is defined until it is finished or removed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -65,17 +67,6 @@ is_stopping (void)
 {
   SCOPED_LOCK (&clones_lock);
   return stopping;
-}
-
-bool
-clone_source_busy (const char *uuid)
-{
-  SCOPED_LOCK (&clones_lock);
-
-  for (struct clone *c = clones; c; c = c->next)
-    if (strcmp (c->source_uuid, uuid) == 0)
-      return true;
-  return false;
 }
 
 /* The allocated bytes of PATH, 0 when it cannot be read. */
@@ -410,6 +401,9 @@ worker_main (void *arg)
     }
   if (conn)
     virConnectClose (conn);
+  if (r != -ESHUTDOWN && c->source_uuid[0])
+    clone_unpin (c->host, c->source_uuid, c->rec.clone_vm, c->uuid,
+                 is_stopping);
   if (r != -ESHUTDOWN)
     host_sync (&v, true);
   unregister (c);
@@ -632,7 +626,8 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
     }
   c = xcalloc (1, sizeof *c);
   c->lock = VM_LOCK_NONE;
-  if ((r = plan (vm, snap, name, c)) < 0)
+  if ((r = plan (vm, snap, name, c)) < 0
+      || (r = clone_pin (vm, dom, snapshot, name, c->uuid)) < 0)
     goto out;
 
   /* NEWVM, with disks that do not exist yet: nobody starts it before the
@@ -657,6 +652,7 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
       r = xml ? -virt_errno () : -EIO;
       if (r == -EBUSY || r == -EAGAIN || r == -ENOSPC)
         r = -EIO;
+      clone_unpin_locked (vm, dom, c->uuid);
       goto out;
     }
   log_info ("VM '%s': defined the clone '%s' of snapshot '%s'; copying.",
@@ -666,7 +662,10 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
 
     memcpy (v.uuid, c->uuid, sizeof v.uuid);
     if ((r = start_worker (c)) < 0)
-      roll_back (c, made);
+      {
+        roll_back (c, made);
+        clone_unpin_locked (vm, dom, c->uuid);
+      }
     else
       c = NULL; /* the worker's */
     host_sync (&v, false);
@@ -703,7 +702,9 @@ clone_recover (struct host *h)
       int lock = VM_LOCK_NONE;
 
       virDomainGetUUIDString (doms[i], v.uuid);
-      if (meta_read (&v, doms[i], &m) < 0 || m.clone_vm == NULL
+      if (meta_read (&v, doms[i], &m) == 0 && m.npins)
+        clone_pins_prune (h, doms[i]); /* a daemon killed at the end */
+      if (m.clone_vm == NULL
           || (lock = vm_lock_take (h, v.uuid, v.name)) == -EBUSY)
         {
           if (lock == -EBUSY)
@@ -737,8 +738,19 @@ clone_recover (struct host *h)
           roll_back (c, doms[i]);
           clone_free (c);
         }
-      else if (start_worker (c) < 0)
-        clone_free (c);
+      else
+        {
+          /* Pinned since the clone began, unless an older vmsnapfs began
+           * it. */
+          if (clone_pin_ensure (h, c->source_uuid, m.clone_vm,
+                                m.clone_snapshot, c->name, c->uuid)
+              < 0)
+            log_warning ("VM '%s': cannot pin its source '%s': its "
+                         "snapshots may be merged while it is copied.",
+                         c->name, m.clone_vm);
+          if (start_worker (c) < 0)
+            clone_free (c);
+        }
       virDomainFree (doms[i]);
     }
   free (doms);

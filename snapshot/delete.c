@@ -38,6 +38,8 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
   struct vs_snapshot *now = NULL;
   struct dom_xml *dx = NULL;
+  CLEANUP_FREE char *what
+      = xasprintf ("snapshot '%s' cannot be deleted", name);
   struct merge *m;
   int r;
 
@@ -61,24 +63,21 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
                                                                 : "resume");
       return -EBUSY;
     }
-  if (clone_source_busy (vm->uuid))
-    {
-      log_error ("VM '%s': snapshot '%s' cannot be deleted while a clone is "
-                 "copied from the VM's volumes.",
-                 vm->name, name);
-      return -EBUSY;
-    }
   if ((r = vm_op_begin (vm)) < 0)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)
+    ;
+  else if ((r = read_inactive (vm->name, dom, NULL, &dx)) < 0)
+    ;
+  /* A clone copying from any snapshot of the VM reads through the volumes
+   * a merge changes. */
+  else if ((r = clone_pins_check (vm, dom, &dx->meta, what)) < 0)
     ;
   /* Its whole disks must not be read while their volumes change. */
   else if ((r = release_readers (vm, snap->ino, true)) < 0)
     log_error ("VM '%s': snapshot '%s' cannot be deleted while its whole "
                "disks or frozen volumes are read.",
                vm->name, name);
-  else if ((r = read_inactive (vm->name, dom, NULL, &dx)) < 0)
-    ;
   else if (dx->meta.branch)
     {
       /* A deletion of a branch point that stopped on an error: again. */

@@ -329,18 +329,44 @@ int save_image_header (const char *hdr, size_t len,
                        char *(*edit) (const char *xml, void *arg), void *arg,
                        char **out, size_t *out_len, size_t *skip);
 
-/* Clones (clone.c): whether a clone is being copied from VM UUID's
- * snapshots, whose volumes must then stay as they are; carry on the clones
- * a previous daemon began; and the copies' progress for the jobs files of
- * the clone with UUID: up to MAX jobs into TARGETS (malloc'd), INFOS and
- * SNAPS (malloc'd), their count returned. */
-bool clone_source_busy (const char *uuid);
+/* Clones (clone.c): carry on the clones a previous daemon began; and the
+ * copies' progress for the jobs files of the clone with UUID: up to MAX
+ * jobs into TARGETS (malloc'd), INFOS and SNAPS (malloc'd), their count
+ * returned. */
 /* A new random UUID (version 4) for a new VM. */
 void clone_new_uuid (char out[VIR_UUID_STRING_BUFLEN]);
 void clone_recover (struct host *h);
 void clone_stop (void);
 size_t clone_jobs (const char *uuid, size_t max, char **targets,
                    virDomainBlockJobInfo *infos, char **snaps);
+
+/* A clone's pin on its source VM (clonepin.c), which keeps the source's
+ * snapshots from being merged or renamed while the clone copies from one.
+ * With VM's operation under way (DOM, VM's domain): pin snapshot SNAPSHOT
+ * for the clone NAME of UUID, before the clone is defined; drop that pin
+ * again (a clone that failed at once); and check VM's record M for a pin
+ * that holds, for a verb that would do WHAT ("snapshot 's1' cannot be
+ * deleted"): -EBUSY (logged, naming the clone) when one does, 0 when none
+ * does, the stale ones (their clones gone or finished) dropped from M for
+ * the caller's next write of it, or -EIO.  Without the operation: drop the
+ * pin of the clone of UUID from the record of its source (SOURCE_UUID,
+ * SOURCE_NAME) when the clone is over, waiting for the source's other
+ * operation to end or for STOP (a stale pin is left when it does not);
+ * make sure the source of a clone being carried on is pinned; drop the
+ * stale pins of DOM at the start (the recovery). */
+int clone_pin (const struct vs_vm *vm, virDomainPtr dom, const char *snapshot,
+               const char *name, const char *uuid);
+int clone_unpin_locked (const struct vs_vm *vm, virDomainPtr dom,
+                        const char *uuid);
+int clone_pins_check (const struct vs_vm *vm, virDomainPtr dom,
+                      struct vs_meta *m, const char *what);
+void clone_unpin (struct host *h, const char *source_uuid,
+                  const char *source_name, const char *uuid,
+                  bool (*stop) (void));
+int clone_pin_ensure (struct host *h, const char *source_uuid,
+                      const char *source_name, const char *snapshot,
+                      const char *name, const char *uuid);
+void clone_pins_prune (struct host *h, virDomainPtr dom);
 
 /* The index of VM UUID in view H, or -1 (view.c). */
 ssize_t vm_index (const struct vs_host *h, const char *uuid);

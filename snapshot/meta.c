@@ -90,6 +90,27 @@ vs_meta_clear_clone (struct vs_meta *m)
 }
 
 void
+vs_meta_add_pin (struct vs_meta *m, const char *snapshot, const char *clone,
+                 const char *uuid)
+{
+  m->pins = xrealloc (m->pins, (m->npins + 1) * sizeof *m->pins);
+  m->pins[m->npins++] = (struct clone_pin){ .snapshot = xstrdup (snapshot),
+                                            .clone = xstrdup (clone),
+                                            .uuid = xstrdup (uuid) };
+}
+
+void
+vs_meta_drop_pin (struct vs_meta *m, size_t i)
+{
+  free (m->pins[i].snapshot);
+  free (m->pins[i].clone);
+  free (m->pins[i].uuid);
+  memmove (&m->pins[i], &m->pins[i + 1],
+           (m->npins - i - 1) * sizeof *m->pins);
+  m->npins--;
+}
+
+void
 vs_meta_clear_merge (struct vs_meta *m)
 {
   free (m->merge);
@@ -125,6 +146,9 @@ vs_meta_clear (struct vs_meta *m)
   free (m->armed);
   vs_meta_clear_clone (m);
   vs_meta_clear_branch (m);
+  while (m->npins)
+    vs_meta_drop_pin (m, m->npins - 1);
+  free (m->pins);
   memset (m, 0, sizeof *m);
 }
 
@@ -266,6 +290,27 @@ read_clone (struct doc *d, struct vs_meta *m)
 }
 
 static void
+read_pins (struct doc *d, struct vs_meta *m)
+{
+  int n;
+  xmlXPathObjectPtr obj = xd_nodes (d, META "vmsnapfs:pin", &n);
+
+  m->pins = xcalloc (n, sizeof *m->pins);
+  for (int i = 0; i < n; i++)
+    {
+      struct clone_pin *p = &m->pins[m->npins];
+      const struct attr a[] = { { "snapshot", &p->snapshot, true },
+                                { "clone", &p->clone, true },
+                                { "uuid", &p->uuid, true } };
+
+      m->npins++;
+      if (!read_attrs (d, obj->nodesetval->nodeTab[i], a, 3))
+        vs_meta_drop_pin (m, m->npins - 1);
+    }
+  xmlXPathFreeObject (obj);
+}
+
+static void
 read_branch (struct doc *d, struct vs_meta *m)
 {
   xmlXPathObjectPtr obj;
@@ -315,6 +360,7 @@ meta_read_doc (struct doc *d, struct vs_meta *m)
   read_merge (d, m);
   read_clone (d, m);
   read_branch (d, m);
+  read_pins (d, m);
   m->stateless
       = xd_string (d, NULL, "string(" META "vmsnapfs:stateless/@snapshot)");
   m->armed = xd_string (d, NULL, "string(" META "vmsnapfs:stateless/@armed)");
@@ -427,6 +473,13 @@ meta_node (xmlDocPtr doc, const struct vs_meta *m, bool with_ns)
           xd_set_attr (k, "copy", c->copy);
           xd_set_attr (k, "overlay", c->overlay);
         }
+    }
+  for (size_t i = 0; i < m->npins; i++)
+    {
+      n = xmlNewChild (root, ns, BAD_CAST "pin", NULL);
+      xd_set_attr (n, "snapshot", m->pins[i].snapshot);
+      xd_set_attr (n, "clone", m->pins[i].clone);
+      xd_set_attr (n, "uuid", m->pins[i].uuid);
     }
   if (m->rename_from)
     {

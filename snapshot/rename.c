@@ -204,6 +204,8 @@ int
 host_snapshot_rename (const struct vs_vm *vm, const char *from, const char *to)
 {
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  CLEANUP_FREE char *what
+      = xasprintf ("snapshot '%s' cannot be renamed", from);
   struct vs_meta m = { 0 };
   int r;
 
@@ -219,13 +221,6 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from, const char *to)
     }
   if (strcmp (from, to) == 0)
     return vm_find_snapshot (vm, from) ? 0 : -ENOENT;
-  if (clone_source_busy (vm->uuid))
-    {
-      log_error ("VM '%s': its snapshots are not renamed while a clone is "
-                 "copied from them.",
-                 vm->name);
-      return -EBUSY;
-    }
   if ((r = vm_op_begin (vm)) < 0)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)
@@ -234,6 +229,9 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from, const char *to)
     ;
   else if (m.rename_from && (r = finish (vm, dom, &m)) < 0)
     ; /* an earlier rename that did not end */
+  /* A clone's last step reads its snapshot by name. */
+  else if ((r = clone_pins_check (vm, dom, &m, what)) < 0)
+    ;
   else if ((r = check (vm, dom, &m, from, to)) == 0)
     {
       log_info ("VM '%s': renaming snapshot '%s' to '%s'.", vm->name, from,

@@ -188,6 +188,9 @@ do_preview (struct op *o, const struct vs_snapshot *snap)
   m.kept_current = current_snapshot_name (o->dom);
   m.kept_resume = xstrdup_null (dx->meta.resume);
   m.resume = snap->memory_file ? xstrdup (snap->name) : NULL;
+  for (size_t i = 0; i < dx->meta.npins; i++)
+    vs_meta_add_pin (&m, dx->meta.pins[i].snapshot, dx->meta.pins[i].clone,
+                     dx->meta.pins[i].uuid);
   m.disks = xcalloc (dx->ndisks, sizeof *m.disks);
   for (size_t i = 0; i < dx->ndisks && r == 0; i++)
     {
@@ -253,7 +256,9 @@ do_commit (struct op *o)
   struct vs_meta m = { .snapshot_mode = k->snapshot_mode,
                        .resume = k->resume,
                        .stateless = k->stateless,
-                       .armed = armed };
+                       .armed = armed,
+                       .npins = k->npins,
+                       .pins = k->pins };
   int r = op_define (o, NULL, 0, &m);
 
   if (r == 0 && (r = drop_volumes (o, k, true)) < 0)
@@ -339,6 +344,8 @@ host_undo (const struct vs_vm *vm)
   m.snapshot_mode = k->snapshot_mode;
   m.resume = k->kept_resume;
   m.stateless = k->stateless;
+  m.npins = k->npins;
+  m.pins = k->pins;
   if ((r = op_define (&o, ch, k->ndisks, &m)) == 0)
     {
       set_current (&o, k->kept_current);

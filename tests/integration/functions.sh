@@ -378,6 +378,13 @@ no_merge_record() {
         2>/dev/null | grep -q merge
 }
 
+# clone_pins SOURCE CLONE: how many pins VM CLONE, a clone being copied,
+# has in the record of its source VM SOURCE (full names).
+clone_pins() {
+    virsh metadata "$1" https://vmsnapfs.org/xmlns/domain/1 2>/dev/null |
+        grep -c "<pin .*clone=\"$2\"" || true
+}
+
 # --- the daemon -------------------------------------------------------------
 
 # mount_vmsnapfs [OPTIONS...]: mount vmsnapfs at a fresh directory in the

@@ -3,8 +3,10 @@
 # the copy, the next daemon finds the clone in the new VM's metadata and
 # finishes it (no .part file left, the memory resumed on the first start);
 # and when the source is gone by then, the next daemon removes the
-# unfinished clone and every file it made.  A clone with no room for its
-# copies: ENOSPC, and nothing defined or written.
+# unfinished clone and every file it made.  Meanwhile the source's record
+# pins the snapshot: the next daemon refuses its rmdir from its first
+# request on.  A clone with no room for its copies: ENOSPC, and nothing
+# defined or written.
 # alone: leaves a clone record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
@@ -31,11 +33,19 @@ wait_for 20 copying "$clone" || fail "no copy in jobs: $(cat "$MNT/$clone/jobs")
 kill -KILL "$DAEMON_PID"
 ls "$SRC_DIR" | grep -q '\.part$' || fail "no copy under way when killed"
 stop_vmsnapfs
-mount_vmsnapfs -o merge_bandwidth=240
+# The source's record pins s1 for the clone, with no daemon left: the next
+# one refuses to merge s1 from its first request, before its recovery has
+# carried the copy on, and after.
+pins() { clone_pins "$vm" "$clone"; }
+assert_eq 1 "$(pins)" "pins of the clone after the kill"
+mount_vmsnapfs -o merge_bandwidth=24
 S=$MNT/$vm/snapshots
+assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir s1 as the next daemon starts"
 wait_for 10 test -d "$MNT/$clone" || fail "the clone is gone after the restart"
 grep -q "carrying on its clone" "$DAEMON_LOG" || fail "no recovery in the log"
 wait_for 120 no_jobs "$clone" || fail "the copy was not finished"
+no_pin() { [ "$(pins)" = 0 ]; }
+wait_for 10 no_pin || fail "the pin stays after the clone"
 wait_for 10 test -L "$MNT/$clone/resume" || fail "no resume after the recovery"
 ls "$SRC_DIR" | grep -q '\.part$' && fail "a .part file is left"
 cmp "$MNT/$clone/snapshots/s1/vda.img" "$S/s1/vda.img" || fail "the copy differs"

@@ -301,6 +301,66 @@ test_merge_record (void **state)
   dom_xml_free (d);
 }
 
+/* A clone's pins on its source: kept through a write and a read, in
+ * order, beside the rest; a pin without one of its attributes is none,
+ * and a clone's own domain carries none of its source's. */
+static void
+test_pins (void **state)
+{
+  struct vs_meta m = { .stateless = (char *)"s1" };
+  struct dom_xml *d;
+  char *xml;
+
+  (void)state;
+  vs_meta_add_pin (&m, "s1", "c1", "uuid-1");
+  vs_meta_add_pin (&m, "s&2", "c'2", "uuid-2");
+  vs_meta_add_pin (&m, "s3", "c3", "uuid-3");
+  vs_meta_drop_pin (&m, 0);
+  xml = dom_xml_edit ("<domain><name>x</name></domain>", NULL, 0, &m);
+  assert_int_equal (dom_xml_parse (xml, &d), 0);
+  assert_int_equal (d->meta.npins, 2);
+  assert_string_equal (d->meta.pins[0].snapshot, "s&2");
+  assert_string_equal (d->meta.pins[0].clone, "c'2");
+  assert_string_equal (d->meta.pins[0].uuid, "uuid-2");
+  assert_string_equal (d->meta.pins[1].uuid, "uuid-3");
+  assert_string_equal (d->meta.stateless, "s1");
+  dom_xml_free (d);
+  free (xml);
+  m.stateless = NULL;
+  vs_meta_clear (&m);
+
+  assert_int_equal (
+      dom_xml_parse ("<domain><metadata><v:vmsnapfs xmlns:v='" VMSNAPFS_XMLNS
+                     "'><v:pin snapshot='s1' clone='c'/><v:pin snapshot='s2'"
+                     " clone='d' uuid='u'/><v:pin uuid='w'/></v:vmsnapfs>"
+                     "</metadata></domain>",
+                     &d),
+      0);
+  assert_int_equal (d->meta.npins, 1);
+  assert_string_equal (d->meta.pins[0].clone, "d");
+  dom_xml_free (d);
+
+  /* A snapshot taken while a clone copied holds the pin in its domain: a
+   * clone of it does not inherit the pin. */
+  {
+    struct dom_identity id = { .name = "y",
+                               .uuid = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+                               .old_name = "x" };
+    char *clone;
+
+    vs_meta_add_pin (&m, "s1", "c1", "uuid-1");
+    xml = dom_xml_edit ("<domain><name>x</name></domain>", NULL, 0, &m);
+    clone = dom_xml_clone (xml, &id, NULL, 0, NULL);
+    assert_non_null (clone);
+    assert_int_equal (dom_xml_parse (clone, &d), 0);
+    assert_int_equal (d->meta.npins, 0);
+    dom_xml_free (d);
+    free (clone);
+    free (xml);
+    vs_meta_clear (&m);
+  }
+}
+
 static void
 test_rename (void **state)
 {
@@ -660,6 +720,7 @@ main (void)
     cmocka_unit_test (test_domain),
     cmocka_unit_test (test_meta_round_trip),
     cmocka_unit_test (test_merge_record),
+    cmocka_unit_test (test_pins),
     cmocka_unit_test (test_rename),
     cmocka_unit_test (test_live_chain),
     cmocka_unit_test (test_edit),
