@@ -103,6 +103,13 @@ void refresh (struct host *hst);
 void refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
                    char (*looked)[VIR_UUID_STRING_BUFLEN], size_t nlooked);
 void publish_down (struct host *h);
+
+/* Put DEEP, a VM read whole, in H's view in place of SEEN, the shallow VM
+ * it was read for (view.c): 0, also when the VM is gone or deep already;
+ * -EAGAIN when the view has it built anew since (an event), for DEEP may
+ * show what was before. */
+int view_put_deep (struct host *hst, const struct vs_vm *seen,
+                   struct vs_vm *deep);
 char (*to_poll (struct host *h, size_t *n))[VIR_UUID_STRING_BUFLEN];
 
 #endif /* VMSNAPFS_HOSTDEF_H */

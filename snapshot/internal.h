@@ -371,6 +371,14 @@ void clone_pins_prune (struct host *h, virDomainPtr dom);
 /* The index of VM UUID in view H, or -1 (view.c). */
 ssize_t vm_index (const struct vs_host *h, const char *uuid);
 
+/* V was built from view BASE while CUR was published (view.c): where V
+ * took a VM as BASE had it, shallow, and CUR has it deep under the same
+ * name (host_deepen read its snapshots meanwhile), put CUR's in V.  A VM
+ * V built anew (an event named it) stays as built: a deep one read
+ * before the event would show what was.  Returns how many were put. */
+size_t view_keep_deep (const struct vs_host *base, const struct vs_host *cur,
+                       struct vs_host *v);
+
 /* Stateless VMs (stateless.c): revert VM UUID of host H to its snapshot
  * after a stop (an event of DETAIL, virDomainEventStoppedDetailType; -1:
  * not known) that ends its run; start the thread that does it; queue the

@@ -16,6 +16,9 @@
 
 /* --- the view --------------------------------------------------------- */
 
+/* How many times host_deepen reads a VM that events keep building anew. */
+#define DEEPEN_TRIES 5
+
 struct vs_host *
 host_get (struct host *h)
 {
@@ -194,8 +197,31 @@ publish (struct host *h, struct vs_host *v)
   host_unref (old);
 }
 
+size_t
+view_keep_deep (const struct vs_host *base, const struct vs_host *cur,
+                struct vs_host *v)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < v->nvms; i++)
+    {
+      struct vs_vm *vm = v->vms[i];
+      ssize_t b = vm->shallow ? vm_index (base, vm->uuid) : -1;
+      ssize_t j = b >= 0 && base->vms[b] == vm ? vm_index (cur, vm->uuid) : -1;
+
+      if (j >= 0 && !cur->vms[j]->shallow
+          && strcmp (cur->vms[j]->name, vm->name) == 0)
+        {
+          v->vms[i] = vm_ref (cur->vms[j]);
+          vm_unref (vm);
+          n++;
+        }
+    }
+  return n;
+}
+
 /* Publish V, built from BASE, as H's view.  A VM host_deepen published
- * meanwhile stays deep where V has it shallow. */
+ * meanwhile stays deep where V took it from BASE (view_keep_deep). */
 static void
 publish_from (struct host *h, const struct vs_host *base, struct vs_host *v)
 {
@@ -204,17 +230,7 @@ publish_from (struct host *h, const struct vs_host *base, struct vs_host *v)
   pthread_mutex_lock (&h->lock);
   old = h->view;
   if (old != base)
-    for (size_t i = 0; i < v->nvms; i++)
-      {
-        ssize_t j = v->vms[i]->shallow ? vm_index (old, v->vms[i]->uuid) : -1;
-
-        if (j >= 0 && !old->vms[j]->shallow
-            && strcmp (old->vms[j]->name, v->vms[i]->name) == 0)
-          {
-            vm_unref (v->vms[i]);
-            v->vms[i] = vm_ref (old->vms[j]);
-          }
-      }
+    view_keep_deep (base, old, v);
   h->view = v;
   held (v);
   pthread_mutex_unlock (&h->lock);
@@ -224,37 +240,19 @@ publish_from (struct host *h, const struct vs_host *base, struct vs_host *v)
 }
 
 int
-host_deepen (const struct vs_vm *vm)
+view_put_deep (struct host *hst, const struct vs_vm *seen, struct vs_vm *deep)
 {
-  struct host *hst = vm->host;
-  virConnectPtr c = vm_conn (vm);
-  virDomainPtr dom = c ? virDomainLookupByUUIDString (c, vm->uuid) : NULL;
-  /* Read before the close, which resets it. */
-  bool gone = c && dom == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
-  struct vs_vm *deep;
-
-  if (dom == NULL)
-    log_error ("VM '%s': cannot read its snapshots: %s", vm->name,
-               gone ? "libvirt has it no more" : virt_error ());
-  if (c)
-    virConnectClose (c);
-  if (dom == NULL)
-    return gone ? -ENOENT : -EIO;
-  deep = build_vm (hst, dom, vm, false, true);
-  virDomainFree (dom);
-  if (deep == NULL)
-    return -EIO;
-  /* Swapped into the view of the moment, which may be newer than VM's. */
   for (;;)
     {
       struct vs_host *old = host_get (hst), *v;
-      ssize_t i = vm_index (old, vm->uuid);
+      ssize_t i = vm_index (old, deep->uuid);
 
-      if (i < 0 || !old->vms[i]->shallow)
+      if (i < 0 || !old->vms[i]->shallow || old->vms[i] != seen)
         {
-          host_put (old); /* gone, or deep already */
-          vm_unref (deep);
-          return 0;
+          bool changed = i >= 0 && old->vms[i]->shallow;
+
+          host_put (old); /* gone, deep already, or built anew */
+          return changed ? -EAGAIN : 0;
         }
       v = new_view (hst);
       v->vms = xcalloc (old->nvms, sizeof *v->vms);
@@ -267,13 +265,56 @@ host_deepen (const struct vs_vm *vm)
           pthread_mutex_unlock (&hst->lock);
           host_unref (old); /* the view's */
           host_put (old);
-          vm_unref (deep);
           return 0;
         }
       pthread_mutex_unlock (&hst->lock);
       host_unref (v);
       host_put (old);
     }
+}
+
+int
+host_deepen (const struct vs_vm *vm)
+{
+  struct host *hst = vm->host;
+  virConnectPtr c = vm_conn (vm);
+  virDomainPtr dom = c ? virDomainLookupByUUIDString (c, vm->uuid) : NULL;
+  /* Read before the close, which resets it. */
+  bool gone = c && dom == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
+  int r = -EAGAIN;
+
+  if (dom == NULL)
+    log_error ("VM '%s': cannot read its snapshots: %s", vm->name,
+               gone ? "libvirt has it no more" : virt_error ());
+  if (c)
+    virConnectClose (c);
+  if (dom == NULL)
+    return gone ? -ENOENT : -EIO;
+  /* Swapped into the view of the moment, which may be newer than VM's;
+   * read again when the VM was built anew meanwhile (an event). */
+  for (int tries = 0; r == -EAGAIN && tries < DEEPEN_TRIES; tries++)
+    {
+      struct vs_host *at = host_get (hst);
+      ssize_t i = vm_index (at, vm->uuid);
+      struct vs_vm *deep;
+
+      if (i < 0 || !at->vms[i]->shallow)
+        r = 0; /* gone, or deep already */
+      else if ((deep = build_vm (hst, dom, at->vms[i], false, true)) == NULL)
+        r = -EIO;
+      else
+        {
+          r = view_put_deep (hst, at->vms[i], deep);
+          vm_unref (deep);
+        }
+      host_put (at);
+    }
+  virDomainFree (dom);
+  if (r == -EAGAIN)
+    log_debug ("VM '%s': changed at each of %d reads of its snapshots; "
+               "left to the next.",
+               vm->name, DEEPEN_TRIES);
+  return r == -EAGAIN ? 0 : r;
 }
 
 /* Build a new view of H from libvirt, every VM read again (at the start,

@@ -1,0 +1,150 @@
+/* Unit tests of snapshot/view.c: a VM read whole (host_deepen) while the
+ * refresh thread builds a new view never puts back what an event changed.
+ * view_keep_deep: the refresh publishes a view built from an older one; a
+ * VM it took as it was keeps its deepened form, one it built anew stays
+ * as built.  view_put_deep: the VM read whole goes in only in place of the
+ * shallow VM it was read for. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../snapshot/hostdef.h"
+#include "util.h"
+
+static struct vs_vm *
+vm (const char *name, const char *uuid, bool shallow)
+{
+  struct vs_vm *v = xcalloc (1, sizeof *v);
+
+  v->refs = 1;
+  v->name = xstrdup (name);
+  snprintf (v->uuid, sizeof v->uuid, "%s", uuid);
+  v->shallow = shallow;
+  return v;
+}
+
+/* A view of the N VMs given (sorted by name), each one more reference. */
+static struct vs_host *
+view (size_t n, ...)
+{
+  struct vs_host *h = xcalloc (1, sizeof *h);
+  va_list ap;
+
+  h->refs = 1;
+  h->vms = xcalloc (n + 1, sizeof *h->vms);
+  va_start (ap, n);
+  for (size_t i = 0; i < n; i++)
+    h->vms[h->nvms++] = vm_ref (va_arg (ap, struct vs_vm *));
+  va_end (ap);
+  return h;
+}
+
+#define UX "00000000-0000-4000-8000-00000000000x"
+#define UY "00000000-0000-4000-8000-00000000000y"
+#define UZ "00000000-0000-4000-8000-00000000000z"
+#define UW "00000000-0000-4000-8000-00000000000w"
+
+static void
+test_keep_deep (void **state)
+{
+  /* x: taken as it was, read whole meanwhile: deep wins.
+   * y: read whole meanwhile from its old state, and built anew by the
+   *    refresh for an event: the refresh's wins (the bug).
+   * z: deep all along.  w: renamed (w2) while read whole under w. */
+  struct vs_vm *x0 = vm ("x", UX, true), *xd = vm ("x", UX, false);
+  struct vs_vm *y0 = vm ("y", UY, true), *yd = vm ("y", UY, false);
+  struct vs_vm *y1 = vm ("y", UY, true);
+  struct vs_vm *z0 = vm ("z", UZ, false);
+  struct vs_vm *w0 = vm ("w2", UW, true), *wd = vm ("w", UW, false);
+  struct vs_host *base = view (4, w0, x0, y0, z0);
+  struct vs_host *cur = view (4, wd, xd, yd, z0);
+  struct vs_host *v = view (4, w0, x0, y1, z0);
+
+  (void)state;
+  assert_int_equal (view_keep_deep (base, cur, v), 1);
+  assert_ptr_equal (v->vms[0], w0);
+  assert_ptr_equal (v->vms[1], xd);
+  assert_ptr_equal (v->vms[2], y1);
+  assert_ptr_equal (v->vms[3], z0);
+  assert_int_equal (xd->refs, 3); /* cur, v, ours */
+  assert_int_equal (x0->refs, 2); /* base, ours */
+
+  /* Nothing read whole meanwhile: the same. */
+  assert_int_equal (view_keep_deep (base, base, v), 0);
+  assert_ptr_equal (v->vms[2], y1);
+
+  host_unref (base);
+  host_unref (cur);
+  host_unref (v);
+  for (struct vs_vm **p = (struct vs_vm *[]){ x0, xd, y0, yd, y1, z0, w0, wd,
+                                              NULL };
+       *p; p++)
+    {
+      assert_int_equal ((*p)->refs, 1);
+      vm_unref (*p);
+    }
+}
+
+static void
+test_put_deep (void **state)
+{
+  struct host h = { .name = (char *)"here", .uri = (char *)"test:///" };
+  struct vs_vm *x0 = vm ("x", UX, true), *xd = vm ("x", UX, false);
+  struct vs_vm *x1 = vm ("x", UX, true), *xd2 = vm ("x", UX, false);
+  struct vs_vm *z0 = vm ("z", UZ, false);
+  struct vs_host *v;
+
+  (void)state;
+  pthread_mutex_init (&h.lock, NULL);
+
+  /* Read whole for the shallow x0 of the view: put in. */
+  h.view = view (2, x0, z0);
+  assert_int_equal (view_put_deep (&h, x0, xd), 0);
+  assert_ptr_equal (h.view->vms[0], xd);
+  assert_ptr_equal (h.view->vms[1], z0);
+
+  /* Built anew (x1, an event) after x0 was read whole: not put in. */
+  host_unref (h.view);
+  h.view = view (2, x1, z0);
+  assert_int_equal (view_put_deep (&h, x0, xd2), -EAGAIN);
+  assert_ptr_equal (h.view->vms[0], x1);
+  /* Read again for x1: put in. */
+  assert_int_equal (view_put_deep (&h, x1, xd2), 0);
+  assert_ptr_equal (h.view->vms[0], xd2);
+
+  /* Deep already, or gone: nothing to do. */
+  v = h.view;
+  assert_int_equal (view_put_deep (&h, x1, xd), 0);
+  assert_ptr_equal (h.view, v);
+  host_unref (h.view);
+  h.view = view (1, z0);
+  assert_int_equal (view_put_deep (&h, x1, xd), 0);
+  assert_int_equal (h.view->nvms, 1);
+
+  host_unref (h.view);
+  for (struct vs_vm **p = (struct vs_vm *[]){ x0, xd, x1, xd2, z0, NULL };
+       *p; p++)
+    {
+      assert_int_equal ((*p)->refs, 1);
+      vm_unref (*p);
+    }
+  pthread_mutex_destroy (&h.lock);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_keep_deep),
+    cmocka_unit_test (test_put_deep),
+  };
+
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
