@@ -10,6 +10,11 @@
  * file (as a new view of the VM does), and until then the kernel keeps
  * the attributes (hostwatch_covers says where it may).
  *
+ * Two paths to one directory (a symbolic link, a bind mount) are one
+ * watch: inotify gives the second path the first one's descriptor.  Each
+ * event is told under every path of the directory, and the directory's
+ * end (IN_IGNORED) ends the watch of them all.
+ *
  * Not seen: a file written without being closed (IN_MODIFY is left out:
  * every write of a running guest's own disk, in the same directories,
  * would wake the watch).  A frozen file is not written but by a merge,
@@ -49,12 +54,14 @@ struct dir
 {
   char *path; /* NULL: an empty slot; slots are never emptied */
   int wd;
+  struct dir *same; /* the next path watched as WD (one directory) */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dir dirs[SLOTS];
 static size_t ndirs;
-/* The same by watch descriptor (the kernel numbers them from 1). */
+/* The same by watch descriptor (the kernel numbers them from 1): the
+ * first path of each, the others following it by SAME. */
 static struct dir **by_wd;
 static size_t nby_wd;
 static struct watcher watch = { .ifd = -1, .stopfd = -1 };
@@ -103,6 +110,8 @@ add_watch (struct dir *d)
       memset (by_wd + nby_wd, 0, (n - nby_wd) * sizeof *by_wd);
       nby_wd = n;
     }
+  /* Another path to a directory watched already: one watch. */
+  d->same = by_wd[d->wd];
   by_wd[d->wd] = d;
 }
 
@@ -232,14 +241,21 @@ on_event (void *opaque, const struct inotify_event *e, bool failed)
     batch_lost = true;
   else if ((d = slot_of_wd (e->wd)) != NULL && (e->mask & IN_IGNORED))
     {
+      /* The directory is gone (or unmounted), under every path. */
       by_wd[e->wd] = NULL;
-      d->wd = WD_GONE; /* the directory is gone (or unmounted) */
+      for (struct dir *next; d; d = next)
+        {
+          next = d->same;
+          d->wd = WD_GONE;
+          d->same = NULL;
+        }
     }
-  else if (d != NULL && e->len > 0)
-    {
-      batch = xrealloc (batch, (nbatch + 1) * sizeof *batch);
-      batch[nbatch++] = xasprintf ("%s/%s", d->path, e->name);
-    }
+  else if (e->len > 0)
+    for (; d; d = d->same)
+      {
+        batch = xrealloc (batch, (nbatch + 1) * sizeof *batch);
+        batch[nbatch++] = xasprintf ("%s/%s", d->path, e->name);
+      }
   pthread_mutex_unlock (&lock);
 }
 
@@ -270,6 +286,7 @@ hostwatch_stop (void)
     {
       free (dirs[i].path);
       dirs[i].path = NULL;
+      dirs[i].same = NULL;
     }
   ndirs = 0;
   free (by_wd);
