@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "changes.h"
 #include "fs.h"
 #include "inodes.h"
 #include "util.h"
@@ -52,9 +53,8 @@ static const struct fuse_operations *ops;
 static struct fuse_session *session;
 static __thread fuse_req_t current;
 
-/* VM changes told so far, and how many there were when this thread's
- * request began: a reply that a change of its VM may have overtaken
- * (resolved in the view before it, sent after the kernel was told) gets a
+/* The count of VM changes told (changes.h) when this thread's request
+ * began: a reply that a change of its VM may have overtaken gets a
  * moment's cache time, not an hour's.  What is left: a reply that was
  * sent before the change, for a name the kernel did not hold yet, and that
  * the kernel takes in after the drop.  The second drop, REDROP_MS later,
@@ -62,73 +62,21 @@ static __thread fuse_req_t current;
  * change (an id is born with the count its request began at), not those
  * given since, from the view after it.  (A reply for an id the kernel
  * holds needs no second drop: the kernel drops attributes that a drop
- * overtook.)
- *
- * The last RECENT changes are kept by number with the VM they were of, so
- * that a change of one VM (each VM's first look makes a deeper view of it)
- * costs the cache nothing of the others. */
-#define RECENT 1024
-
-static uint64_t changes;
+ * overtook.)  A change of one VM (each VM's first look makes a deeper
+ * view of it) costs the cache nothing of the others. */
 static __thread uint64_t changes_at_begin;
-static pthread_mutex_t recent_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t recent[RECENT]; /* change K's VM (fs_vm_key) at K % RECENT */
 
-#define BEGIN(req)                                                            \
-  (current = (req),                                                           \
-   changes_at_begin = __atomic_load_n (&changes, __ATOMIC_ACQUIRE))
-
-/* Count a change of the VM of KEY; returns its number. */
-static uint64_t
-count_change (uint64_t key)
-{
-  uint64_t k;
-
-  pthread_mutex_lock (&recent_lock);
-  recent[(changes + 1) % RECENT] = key;
-  k = __atomic_add_fetch (&changes, 1, __ATOMIC_ACQ_REL);
-  pthread_mutex_unlock (&recent_lock);
-  return k;
-}
-
-/* Whether a change of the VM of KEY (0: of any VM) was counted since this
- * thread's request began. */
-static bool
-changed_since_begin (uint64_t key)
-{
-  uint64_t now = __atomic_load_n (&changes, __ATOMIC_ACQUIRE);
-  bool changed = false;
-
-  if (now == changes_at_begin)
-    return false;
-  if (key == 0 || now - changes_at_begin >= RECENT)
-    return true;
-  pthread_mutex_lock (&recent_lock);
-  for (uint64_t k = changes_at_begin + 1; k <= changes && !changed; k++)
-    changed = recent[k % RECENT] == key;
-  /* Overwritten meanwhile: not known. */
-  changed = changed || changes - changes_at_begin >= RECENT;
-  pthread_mutex_unlock (&recent_lock);
-  return changed;
-}
-
-uint64_t
-fs_vm_key (const char *host, const char *vm)
-{
-  uint64_t key = hash_strings (host ? host : "", vm, NULL);
-
-  return key ? key : 1;
-}
+#define BEGIN(req) (current = (req), changes_at_begin = changes_now ())
 
 /* How long the kernel may keep the attributes just given (see
- * fs_cache_time and changes above). */
+ * fs_cache_time and changes_at_begin above). */
 static double
 cache_time (void)
 {
   uint64_t vm;
   double t = fs_cache_time (&vm);
 
-  if (t > NODE_CACHE_CHANGING && changed_since_begin (vm))
+  if (t > NODE_CACHE_CHANGING && changes_since (changes_at_begin, vm))
     return NODE_CACHE_CHANGING;
   return t;
 }
@@ -142,7 +90,7 @@ fs_request (void)
 void
 fs_request_renew (void)
 {
-  changes_at_begin = __atomic_load_n (&changes, __ATOMIC_ACQUIRE);
+  changes_at_begin = changes_now ();
 }
 
 /* Drop what the kernel holds of VM (of directory HOST with several
@@ -217,13 +165,13 @@ redrop_main (void *arg)
 }
 
 /* VM changed (see host_on_vm_change): dropped now, and again a moment
- * later (see changes above). */
+ * later (see changes_at_begin above). */
 static void
 vm_changed (const char *host, const char *vm)
 {
   struct redrop *r = xmalloc (sizeof *r);
 
-  r->change = count_change (fs_vm_key (host, vm));
+  r->change = changes_count (fs_vm_key (host, vm));
   drop (host, vm, UINT64_MAX);
   r->host = xstrdup_null (host);
   r->vm = xstrdup (vm);
