@@ -116,6 +116,14 @@ skip_host (const struct node *root, const char **target)
   return 0;
 }
 
+/* Whether the caller of the FUSE request this thread serves gave up on it
+ * (a signal, Ctrl-C). */
+static bool
+request_interrupted (void)
+{
+  return fuse_req_interrupted (fs_request ()) != 0;
+}
+
 /* A link NAME -> TARGET at the top (or in a host's directory): a clone of
  * the snapshot TARGET names, "VM/snapshots/SNAP" relative to the mount or
  * absolute within it ("../HOST/VM/snapshots/SNAP" or absolute with
@@ -145,7 +153,8 @@ top_link (const struct node *root, const char *name, const char *target)
 
           /* An import: the files are read with the caller's rights. */
           caller_current (&c, true);
-          return host_import (root->host->host, target, name, &c);
+          return host_import (root->host->host, target, name, &c,
+                              request_interrupted);
         }
       target += mlen + 1;
       if ((r = skip_host (root, &target)) < 0)
@@ -285,14 +294,6 @@ node_unlink (const struct node *dir, const char *name)
              "rm resume drops a memory restore).",
              dir->vm->name, name);
   return -EPERM;
-}
-
-/* Whether the caller of the FUSE request this thread serves gave up on it
- * (a signal, Ctrl-C). */
-static bool
-request_interrupted (void)
-{
-  return fuse_req_interrupted (fs_request ()) != 0;
 }
 
 int

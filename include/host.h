@@ -225,14 +225,16 @@ int host_clone (const struct vs_vm *vm, const char *snap, const char *name);
 
 /* Import DIR, a directory copied out of the mount (a whole VM's, or one
  * snapshot's), as a new VM NAME (snapshot/import.c), DIR read with WHO's
- * rights.  -EINVAL for a directory that is not one, missing a disk, of a
- * wrong size or a broken chain, holding what is not a regular file, or a
- * domain libvirt refuses; -EACCES for a file WHO may not read or a link
- * that leaves DIR; -EPERM for a domain that names host resources, WHO not
- * root; -EEXIST, -ENOSPC; nothing is left on a failure. */
+ * rights, stopped when CANCEL (may be NULL) says WHO gave up.  -EINVAL
+ * for a directory that is not one, missing a disk, of a wrong size or a
+ * broken chain, holding what is not a regular file, or a domain libvirt
+ * refuses; -EACCES for a file WHO may not read or a link that leaves DIR;
+ * -EPERM for a domain that names host resources, WHO not root; -EEXIST
+ * when a VM has the name or another import makes it; -ENOSPC; -EINTR when
+ * stopped; nothing is left on a failure. */
 struct caller;
 int host_import (struct host *host, const char *dir, const char *name,
-                 const struct caller *who);
+                 const struct caller *who, bool (*cancel) (void));
 
 /* Limit merges to MIB_PER_S MiB/s (0: no limit). */
 void merge_set_bandwidth (unsigned long mib_per_s);

@@ -452,6 +452,7 @@ recover_main (void *arg)
   merge_recover (v);
   rename_recover (v);
   clone_recover (h);
+  import_recover (h);
   branch_recover (v);
   stateless_recover (v);
   host_put (v);

@@ -27,7 +27,10 @@
  * The directory is read with the caller's rights, by descriptor, and no
  * file that a volume's header names is opened (import-read.c); a caller
  * who is not root imports only a domain that names no host resource but
- * the files the import makes (import-policy.c).
+ * the files the import makes (import-policy.c).  One import of a name at
+ * a time, across daemons; each file made O_EXCL and recorded, so that a
+ * daemon killed meanwhile leaves nothing to the next one's recovery
+ * (import-record.c); the copy stops when the caller gives up (EINTR).
  *
  * What the source VM wrote after its last snapshot is not in an export.
  */
@@ -45,26 +48,14 @@
 #include "util.h"
 #include "virxml.h"
 
-#define DEFAULT_IMAGES "/var/lib/libvirt/images"
-
-/* The directory NEWVM's files go to: in libvirt's default storage pool
- * (its target path), else DEFAULT_IMAGES. */
+/* The directory NEWVM's files go to (malloc'd): in libvirt's default
+ * storage pool, else /var/lib/libvirt/images. */
 static char *
 images_dir (virConnectPtr conn, const char *name)
 {
-  virStoragePoolPtr pool = virStoragePoolLookupByName (conn, "default");
-  CLEANUP_FREE char *xml = pool ? virStoragePoolGetXMLDesc (pool, 0) : NULL;
-  char *base = NULL, *a, *b;
+  CLEANUP_FREE char *base = import_images_base (conn);
 
-  if (pool)
-    virStoragePoolFree (pool);
-  if (xml && (a = strstr (xml, "<path>")) && (b = strstr (a, "</path>")))
-    base = xasprintf ("%.*s", (int)(b - a - 6), a + 6);
-  else
-    virResetLastError ();
-  a = xasprintf ("%s/%s", base ? base : DEFAULT_IMAGES, name);
-  free (base);
-  return a;
+  return xasprintf ("%s/%s", base, name);
 }
 
 /* Plan NEWVM's files, and check the room.  Returns 0 or -ENOSPC. */
@@ -238,11 +229,45 @@ unstage (const struct import *im, const char *dst, const char *path)
   return r;
 }
 
+/* Whether IM's caller gave up: -EINTR (logged) or 0. */
+static int
+interrupted (const struct import *im)
+{
+  if (im->cancel == NULL || !im->cancel ())
+    return 0;
+  log_info ("Import: '%s' interrupted by its caller; nothing is kept.",
+            im->name);
+  return -EINTR;
+}
+
+/* Make file PATH of NEWVM, a name no one else has (O_EXCL), mode 0600, so
+ * that another import or anyone else's file of that name is never written
+ * or removed, and record it (import-record.c): 0, or -EEXIST or another
+ * -errno (logged).  A remote host's files are made there later, by
+ * libvirt. */
+static int
+claim (struct import *im, const char *path, bool *made)
+{
+  int r;
+
+  if (im->stage)
+    return 0;
+  if ((r = create_private (path)) < 0)
+    {
+      log_error ("Import: cannot make '%s': %s.", path, strerror (-r));
+      return r;
+    }
+  *made = true;
+  return import_record_file (im, path);
+}
+
 /* Copy disk D of the export, open on FD, to DST: a whole raw disk made a
  * qcow2 volume, else the file as it is.  qemu-img reads the export only as
- * raw bytes; a qcow2's header is read by hand (import-read.c). */
+ * raw bytes; a qcow2's header is read by hand (import-read.c).  Stopped
+ * when IM's caller gives up (-ESHUTDOWN). */
 static int
-copy_disk (const struct idisk *d, int fd, const char *dst)
+copy_disk (const struct import *im, const struct idisk *d, int fd,
+           const char *dst)
 {
   char src[32];
 
@@ -251,12 +276,13 @@ copy_disk (const struct idisk *d, int fd, const char *dst)
     {
       const char *argv[] = { "qemu-img", "convert", "-q", "-f", "raw",
                              "-O",       "qcow2",   src,  dst,  NULL };
-      return run_volume_tool_fd ("Import: qemu-img convert", argv, fd, NULL);
+      return run_volume_tool_fd ("Import: qemu-img convert", argv, fd,
+                                 im->cancel);
     }
   else
     {
       const char *argv[] = { "cp", "--sparse=always", src, dst, NULL };
-      return run_volume_tool_fd ("Import: cp", argv, fd, NULL);
+      return run_volume_tool_fd ("Import: cp", argv, fd, im->cancel);
     }
 }
 
@@ -281,7 +307,7 @@ check_copy (const struct idisk *d, const char *dst)
 /* Copy the files of snapshot S, and give its volumes their parent's: the
  * backing file a volume's header names is never used. */
 static int
-copy_snapshot (struct import *im, const struct isnap *s)
+copy_snapshot (struct import *im, struct isnap *s)
 {
   const struct isnap *p
       = s->parent ? &im->snaps[import_find_snap (im, s->parent)] : NULL;
@@ -289,7 +315,7 @@ copy_snapshot (struct import *im, const struct isnap *s)
 
   for (size_t k = 0; k < s->ndisks && r == 0; k++)
     {
-      const struct idisk *d = &s->disks[k];
+      struct idisk *d = &s->disks[k];
       const struct idisk *pd = NULL;
       CLEANUP_FREE char *dst = staged (im, d->copy);
       CLEANUP_CLOSE int fd = import_reopen (&im->x, &d->file);
@@ -297,12 +323,9 @@ copy_snapshot (struct import *im, const struct isnap *s)
       for (size_t j = 0; p && j < p->ndisks; j++)
         if (strcmp (p->disks[j].target, d->target) == 0)
           pd = &p->disks[j];
-      if (fd < 0)
-        r = fd;
-      else if ((r = create_private (dst)) < 0)
-        log_error ("Import: cannot create '%s': %s.", dst, strerror (-r));
-      else
-        r = copy_disk (d, fd, dst);
+      if ((r = fd) >= 0 && (r = claim (im, d->copy, &d->made)) == 0
+          && (r = copy_disk (im, d, fd, dst)) == -ESHUTDOWN)
+        r = interrupted (im) < 0 ? -EINTR : -EIO;
       if (r == 0 && !d->convert && strcmp (d->format, "qcow2") == 0)
         r = check_copy (d, dst);
       if (r == 0 && p && pd == NULL)
@@ -326,8 +349,8 @@ copy_snapshot (struct import *im, const struct isnap *s)
                                  "-b",       "",       dst,  NULL };
           r = run_volume_tool ("Import: qemu-img rebase -u", argv, NULL);
         }
-      if (r == 0)
-        r = unstage (im, dst, d->copy);
+      if (r == 0 && (r = unstage (im, dst, d->copy)) == 0)
+        d->made = true;
     }
   if (r == 0 && s->memory.rel)
     {
@@ -335,13 +358,14 @@ copy_snapshot (struct import *im, const struct isnap *s)
       CLEANUP_CLOSE int fd = import_reopen (&im->x, &s->memory);
       struct saved sv = { im, s };
 
-      r = fd < 0
-              ? fd
-              : save_image_copy_fd (fd, s->memory.shown, dst, edit_saved, &sv);
+      if ((r = fd) >= 0
+          && (r = claim (im, s->memory_copy, &s->memory_made)) == 0)
+        r = save_image_copy_fd (fd, s->memory.shown, dst, im->stage == NULL,
+                                edit_saved, &sv);
       if (r < 0 && im->refused < 0)
         r = im->refused;
-      if (r == 0)
-        r = unstage (im, dst, s->memory_copy);
+      if (r == 0 && (r = unstage (im, dst, s->memory_copy)) == 0)
+        s->memory_made = true;
     }
   return r;
 }
@@ -395,13 +419,15 @@ roll_back (struct import *im, virDomainPtr dom)
     {
       for (size_t k = 0; k < im->snaps[i].ndisks; k++)
         {
-          host_file_unlink (im->host, im->snaps[i].disks[k].copy);
-          if (i == im->active)
+          if (im->snaps[i].disks[k].made)
+            host_file_unlink (im->host, im->snaps[i].disks[k].copy);
+          if (im->snaps[i].disks[k].overlay_made)
             host_file_unlink (im->host, im->snaps[i].disks[k].overlay);
         }
-      if (im->snaps[i].memory_copy)
+      if (im->snaps[i].memory_made)
         host_file_unlink (im->host, im->snaps[i].memory_copy);
     }
+  import_record_end (im); /* nothing left */
   if (im->made_dir && im->stage == NULL)
     rmdir (im->dir);
 }
@@ -446,22 +472,28 @@ make (struct import *im, virConnectPtr conn)
   int r = 0;
 
   id.old_name = im->old_name;
+  r = import_record_begin (im);
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
-    r = copy_snapshot (im, &im->snaps[i]);
+    if ((r = interrupted (im)) == 0)
+      r = copy_snapshot (im, &im->snaps[i]);
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
     add_saved_secrets (conn, &im->snaps[i]);
   for (size_t k = 0; k < a->ndisks && r == 0; k++)
     {
-      const struct idisk *d = &a->disks[k];
+      struct idisk *d = &a->disks[k];
 
+      if ((r = claim (im, d->overlay, &d->overlay_made)) < 0)
+        break;
       if (host_make_overlay (im->host, d->overlay, d->copy,
                              d->convert ? "qcow2" : d->format, 0)
           < 0)
         r = -EIO;
+      else
+        d->overlay_made = true;
       ch[k] = (struct disk_change){ d->target, d->overlay, "qcow2" };
     }
   m.resume = a->memory.rel ? a->name : NULL;
-  if (r == 0)
+  if (r == 0 && (r = interrupted (im)) == 0)
     {
       xml = dom_xml_clone (a->domain_xml, &id, ch, a->ndisks, &m);
       if (xml && (r = policy (im, a, xml)) < 0)
@@ -501,6 +533,8 @@ make (struct import *im, virConnectPtr conn)
     r = redefine (im, dom, a, true);
   if (r < 0)
     roll_back (im, dom);
+  else
+    import_record_end (im); /* the VM whole */
   if (dom)
     virDomainFree (dom);
   free (ch);
@@ -520,33 +554,47 @@ domain_name (const char *xml)
 
 int
 host_import (struct host *host, const char *dir, const char *name,
-             const struct caller *who)
+             const struct caller *who, bool (*cancel) (void))
 {
   virConnectPtr conn = NULL;
   virDomainPtr exists = NULL;
-  struct import im = { .host = host, .name = name, .x = { .fd = -1 } };
+  struct import im = {
+    .host = host,
+    .name = name,
+    .x = { .fd = -1 },
+    .cancel = cancel,
+    .record = -1,
+  };
   CLEANUP_FREE char *copy = xstrdup (dir);
-  int r;
+  int lock, r;
 
   if ((r = snapshot_name_check (name)) < 0)
     {
       log_error ("'%s' is not a name for a VM.", name);
       return r;
     }
+  /* One import of a name at a time, in this daemon and in every daemon of
+   * this machine. */
+  if ((lock = import_name_take (host, name)) == -EEXIST)
+    return -EEXIST;
   if ((r = import_open_dir (&im.x, dir, who)) < 0)
-    return r;
+    goto out;
   if ((conn = host_conn (host)) == NULL)
     {
-      import_free (&im);
-      return -EIO;
+      r = -EIO;
+      goto out;
     }
+  /* The name is this import's: a record in its directory is of one cut
+   * short, whose VM and files go first. */
+  im.dir = images_dir (conn, name);
+  if (host_is_local (host))
+    import_recover_dir (host, im.dir, false);
   if ((exists = virDomainLookupByName (conn, name)) != NULL)
     {
       virDomainFree (exists);
-      virConnectClose (conn);
-      import_free (&im);
       log_error ("A VM named '%s' exists.", name);
-      return -EEXIST;
+      r = -EEXIST;
+      goto out;
     }
   virResetLastError ();
   r = import_read (&im, basename (copy));
@@ -559,7 +607,6 @@ host_import (struct host *host, const char *dir, const char *name,
 
       clone_new_uuid (uuid_buf);
       memcpy (im.uuid, uuid_buf, sizeof im.uuid);
-      im.dir = images_dir (conn, name);
       if (!host_is_local (host))
         {
           /* Made here first, then copied there through libvirt. */
@@ -600,12 +647,15 @@ host_import (struct host *host, const char *dir, const char *name,
                 dir, im.nsnaps, im.snaps[im.active].name);
       host_sync (&v, false);
     }
+out:
   if (im.stage)
     {
       rmdir (im.stage);
       free (im.stage);
     }
   import_free (&im);
-  virConnectClose (conn);
+  if (conn)
+    virConnectClose (conn);
+  import_name_drop (host, name, lock);
   return r;
 }

@@ -46,8 +46,9 @@ struct idisk
   char *format;      /* of FILE */
   bool convert;      /* a whole raw disk: made a qcow2 volume */
   uint64_t size;
-  char *copy;    /* NEWVM's */
-  char *overlay; /* the volume made at the snapshot, in NEWVM */
+  char *copy;              /* NEWVM's */
+  char *overlay;           /* the volume made at the snapshot, in NEWVM */
+  bool made, overlay_made; /* by this import: removed on a failure */
 };
 
 struct isnap
@@ -59,6 +60,7 @@ struct isnap
   char *domain_xml;
   struct xfile memory; /* rel NULL: none */
   char *memory_copy;
+  bool memory_made;
   size_t ndisks;
   struct idisk *disks;
   bool done; /* redefined */
@@ -78,6 +80,8 @@ struct import
   struct isnap *snaps;
   size_t active;
   int refused; /* a memory image's domain the caller may not define */
+  bool (*cancel) (void); /* whether the caller gave up (may be NULL) */
+  int record;            /* import-record.c's, or -1 */
 };
 
 /* Run FN (ARG) in a thread of its own with C's file-system rights (its
@@ -123,6 +127,33 @@ ssize_t import_find_snap (const struct import *im, const char *name);
 
 /* Free what IM holds. */
 void import_free (struct import *im);
+
+/* --- the record of an import under way (import-record.c) --- */
+
+/* The directory of libvirt's default storage pool (malloc'd), else
+ * /var/lib/libvirt/images: where imports make their VMs' directories. */
+char *import_images_base (virConnectPtr conn);
+
+/* Take NAME for an import, in this daemon and every daemon of this
+ * machine: the lock's descriptor (or VM_LOCK_NONE), or -EEXIST when an
+ * import of NAME is under way (logged).  Drop it with import_name_drop. */
+int import_name_take (struct host *h, const char *name);
+void import_name_drop (struct host *h, const char *name, int lock);
+
+/* Start IM's record in IM->dir (a local host's; else nothing): 0 or -EIO
+ * (logged). */
+int import_record_begin (struct import *im);
+
+/* Record file PATH, just made by IM (O_EXCL): 0 or -EIO (logged). */
+int import_record_file (struct import *im, const char *path);
+
+/* The VM whole, or its files removed: the record goes. */
+void import_record_end (struct import *im);
+
+/* Roll back the import cut short whose record is in DIR, if any: its VM
+ * (unless it runs) and the files it made; LOCK: take its name first (left
+ * when an import of it is under way). */
+void import_recover_dir (struct host *h, const char *dir, bool lock);
 
 /* Whether a caller who is not root may define domain XML (as the import
  * edited it, its files in OWN_DIR): 0, or -EPERM with the refused element

@@ -305,8 +305,10 @@ int helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
  * (logged); nothing is left at DST on a failure. */
 int save_image_copy (const char *src, const char *dst,
                      char *(*edit) (const char *xml, void *arg), void *arg);
-/* The same from IN, open on the image SRC (named in messages). */
+/* The same from IN, open on the image SRC (named in messages); DST made
+ * already (empty) when EXISTS. */
 int save_image_copy_fd (int in, const char *src, const char *dst,
+                        bool exists,
                         char *(*edit) (const char *xml, void *arg),
                         void *arg);
 /* The same for the first LEN bytes HDR of an image: its new header into
@@ -336,6 +338,8 @@ int save_image_header (const char *hdr, size_t len,
 /* A new random UUID (version 4) for a new VM. */
 void clone_new_uuid (char out[VIR_UUID_STRING_BUFLEN]);
 void clone_recover (struct host *h);
+/* Roll back every import of local host H cut short (import-record.c). */
+void import_recover (struct host *h);
 void clone_stop (void);
 size_t clone_jobs (const char *uuid, size_t max, char **targets,
                    virDomainBlockJobInfo *infos, char **snaps);

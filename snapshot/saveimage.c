@@ -159,13 +159,13 @@ save_image_copy (const char *src, const char *dst,
       log_error ("Cannot open the memory image '%s': %m.", src);
       return r;
     }
-  r = save_image_copy_fd (in, src, dst, edit, arg);
+  r = save_image_copy_fd (in, src, dst, false, edit, arg);
   close (in);
   return r;
 }
 
 int
-save_image_copy_fd (int in, const char *src, const char *dst,
+save_image_copy_fd (int in, const char *src, const char *dst, bool exists,
                     char *(*edit) (const char *xml, void *arg), void *arg)
 {
   CLEANUP_FREE char *head = NULL, *out = NULL;
@@ -192,7 +192,11 @@ save_image_copy_fd (int in, const char *src, const char *dst,
       log_error ("'%s' cannot be copied as a memory image.", src);
       goto out;
     }
-  if ((fd = open (dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+  if ((fd = open (dst,
+                  O_WRONLY | O_CLOEXEC | O_NOFOLLOW
+                      | (exists ? O_TRUNC : O_CREAT | O_EXCL),
+                  0600))
+      < 0)
     {
       r = -errno;
       log_error ("Cannot create '%s': %m.", dst);

@@ -6,10 +6,12 @@
     errno.py symlink|rename|rename-noreplace|link FROM TO
     errno.py write PATH DATA
     errno.py rmdir-interrupted SECONDS PATH
+    errno.py symlink-interrupted SECONDS FROM TO
 
 rmdir-interrupted sends the process SIGALRM after SECONDS, with a handler
 that does nothing, and makes the one rmdir(2) call itself (Python would
 retry an EINTR): it prints EINTR when the file system gave up the call.
+symlink-interrupted does the same for symlink(2).
 """
 import ctypes
 import errno
@@ -18,12 +20,12 @@ import signal
 import sys
 
 
-def rmdir_interrupted(seconds, path):
+def interrupted(seconds, call, *paths):
     libc = ctypes.CDLL(None, use_errno=True)
     signal.signal(signal.SIGALRM, lambda *_: None)
     signal.siginterrupt(signal.SIGALRM, True)
     signal.setitimer(signal.ITIMER_REAL, float(seconds))
-    if libc.rmdir(path.encode()) < 0:
+    if getattr(libc, call)(*[p.encode() for p in paths]) < 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
 
@@ -55,7 +57,9 @@ def call(op, args):
     elif op == "rmdir":
         os.rmdir(args[0])
     elif op == "rmdir-interrupted":
-        rmdir_interrupted(args[0], args[1])
+        interrupted(args[0], "rmdir", args[1])
+    elif op == "symlink-interrupted":
+        interrupted(args[0], "symlink", args[1], args[2])
     elif op == "unlink":
         os.unlink(args[0])
     elif op == "truncate":

@@ -17,7 +17,8 @@
 requires setpriv useradd groupadd rsync
 
 # --- an operator, removed at exit --------------------------------------------
-P=vmsnapfs-ir
+# Named for this run's VM prefix: runs beside each other keep apart.
+P=vmsnapfs-ir$(printf %s "$VM_PREFIX" | cksum | cut -c1-6)
 groupdel "$P-ops" 2>/dev/null || true
 userdel "$P-op" 2>/dev/null || true
 groupadd "$P-ops"

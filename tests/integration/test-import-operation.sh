@@ -1,0 +1,106 @@
+#!/bin/bash
+# An import is an operation like the others:
+#   - two imports of one name at once, by two daemons of the host, give one
+#     VM and one EEXIST, the VM's volumes whole (qemu-img check);
+#   - an import whose caller gives up (a signal: the kernel's FUSE
+#     interrupt) stops its copy, returns EINTR and leaves nothing;
+#   - an import cut short by kill -9 of the daemon leaves nothing once a
+#     daemon runs again (the record the import keeps in the new VM's
+#     directory names every file it made), no VM, and the name is free.
+# The daemons run with a cp that waits while a flag file exists (from the
+# Nth copy on, N in the file), so that each of these happens mid-copy.  (Two links in one mount's directory do
+# not overlap: the kernel makes them one after the other.)
+. "$(dirname "$0")/functions.sh"
+requires rsync
+
+W=$(mktemp -d /var/tmp/vmsnapfs-io.XXXXXX)
+on_exit "rm -rf '$W'"
+mkdir "$W/bin"
+cat > "$W/bin/cp" <<EOF
+#!/bin/sh
+n=\$((\$(cat '$W/calls' 2>/dev/null || echo 0) + 1))
+echo \$n > '$W/calls'
+if [ -e '$W/slow' ] && [ \$n -ge "\$(cat '$W/slow')" ]; then
+    echo \$\$ > '$W/cp.pid'
+    while [ -e '$W/slow' ]; do sleep 0.1; done
+fi
+exec /bin/cp "\$@"
+EOF
+chmod 755 "$W/bin/cp"
+export PATH=$W/bin:$PATH # the daemons'
+
+# slow [N]: the next copies wait, from the Nth (1) on; copying: one waits
+# now.
+slow() {
+    rm -f "$W/cp.pid" "$W/calls"
+    echo "${1:-1}" > "$W/slow"
+}
+copying() {
+    wait_for 30 test -s "$W/cp.pid"
+}
+
+vm_define io 1 16M
+vm=${VM_PREFIX}io
+mount_vmsnapfs
+mount_second_vmsnapfs
+wait_for 5 test -d "$MNT/$vm/snapshots" || fail "the VM does not show"
+mkdir "$MNT/$vm/snapshots/s1" "$MNT/$vm/snapshots/s2"
+rsync -a --sparse --exclude '*.img' "$MNT/$vm/" "$W/vm/" || fail "rsync of the VM"
+new=${VM_PREFIX}io-new
+D=/var/lib/libvirt/images/$new
+on_exit "vm_remove '$new'"
+
+# --- two imports of one name at once -----------------------------------------
+slow
+errno_of symlink "$W/vm" "$MNT/$new" > "$W/r1" &
+p1=$!
+copying || fail "the first import does not copy"
+errno_of symlink "$W/vm" "$M2/$new" > "$W/r2" &
+p2=$!
+wait_for 30 test -s "$W/r2" || true # refused at once, or not
+rm "$W/slow"
+wait $p1 $p2
+assert_eq "OK EEXIST" "$(cat "$W/r1" "$W/r2" | xargs)" \
+    "an import, and one of its name by another daemon meanwhile"
+for f in "$D"/*.qcow2; do
+    qemu-img check -q "$f" || fail "'$f' of the import is not whole"
+done
+assert_eq "s1 s2" "$(ls "$MNT/$new/snapshots" | xargs)" "the imported snapshots"
+[ ! -e "$D/.vmsnapfs-import" ] || fail "a whole import keeps its record"
+vm_remove "$new"
+
+# --- an import given up mid-copy ---------------------------------------------
+slow
+errno_of symlink-interrupted 1 "$W/vm" "$MNT/$new" > "$W/r" &
+p1=$!
+wait_for 30 test -s "$W/r" || true # given up at once, or not
+rm "$W/slow"
+wait $p1
+assert_eq EINTR "$(cat "$W/r")" "an import interrupted by a signal"
+virsh -q dominfo "$new" >/dev/null 2>&1 && fail "the interrupted import defined a VM"
+[ ! -e "$D" ] || fail "the interrupted import left: $(ls -A "$D" | xargs)"
+grep -q "Import: '$new' interrupted by its caller" "$DAEMON_LOG" ||
+    fail "the log does not say the import was interrupted"
+
+# --- an import cut short by kill -9 ------------------------------------------
+slow 2 # one snapshot's volume copied, the other's under way
+errno_of symlink "$W/vm" "$MNT/$new" > "$W/r" &
+ln_pid=$!
+copying || fail "the import does not copy"
+[ -e "$D/.vmsnapfs-import" ] || fail "the import keeps no record in '$D'"
+kill -KILL "$DAEMON_PID"
+kill -KILL "$(cat "$W/cp.pid")" # a child that dies with its parent
+wait "$ln_pid" || true
+stop_vmsnapfs
+rm "$W/slow"
+[ "$(ls "$D" | grep -c 'qcow2$')" = 2 ] ||
+    fail "the killed import left not what the test means: $(ls -A "$D" | xargs)"
+mount_vmsnapfs
+wait_for 30 test ! -e "$D" || fail "the cut-short import left: $(ls -A "$D" | xargs)"
+virsh -q dominfo "$new" >/dev/null 2>&1 && fail "the cut-short import defined a VM"
+grep -q "Import of '$new' into '$D' was cut short" "$DAEMON_LOG" ||
+    fail "the log does not say the import was rolled back"
+assert_eq OK "$(errno_of symlink "$W/vm" "$MNT/$new")" \
+    "the import again: $(tail -n 1 "$DAEMON_LOG")"
+assert_eq "s1 s2" "$(ls "$MNT/$new/snapshots" | xargs)" "the import again"
+exit 0
