@@ -55,10 +55,10 @@ mkdir "$S/s3"
 mkdir "$S/s4"
 # s1 and s2: a volume and a memory file each; s3 and s4 a volume each.
 all_private "after the snapshots" 6
-rmdir "$S/s3"
 ln -sfn snapshots/s1 "$V/preview"
 ln -sfn snapshots/s1 "$V/active"
 ln -sfn snapshots/s2 "$V/active"
+rmdir "$S/s3"
 
 # A clone of s1, and an import of the rsync'ed export.
 ln -s "$vm/snapshots/s1" "$MNT/$clone" || fail "the clone: $(tail -n 2 "$DAEMON_LOG")"
