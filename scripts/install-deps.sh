@@ -11,7 +11,7 @@ PACKAGES="
   libxml2-dev libguestfs-dev libguestfs-tools linux-image-amd64
   e2fsprogs fdisk cryptsetup-bin
   busybox-static cpio rsync tar restic borgbackup bc python3 util-linux procps
-  debhelper dpkg-dev lintian inotify-tools libglib2.0-bin
+  debhelper dpkg-dev lintian inotify-tools libglib2.0-bin gdb
 "
 
 # make desktop-check: a file manager under Xvfb, and what shoots it.

@@ -7,6 +7,8 @@
 #   - an import cut short by kill -9 of the daemon leaves nothing once a
 #     daemon runs again (the record the import keeps in the new VM's
 #     directory names every file it made), no VM, and the name is free.
+# alone: kills its daemon mid-import and leaves a record that the next daemon
+# to start, any test's, rolls back.
 # The daemons run with a cp that waits while a flag file exists (from the
 # Nth copy on, N in the file), so that each of these happens mid-copy.  (Two links in one mount's directory do
 # not overlap: the kernel makes them one after the other.)
