@@ -40,6 +40,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 mkdir -p /var/log/libvirt /var/run/libvirt
+# The daemons outlive the caller and keep what it left open: a lock held
+# on a descriptor (flock LOCKFILE CMD) would be held for as long as they
+# run.  They get none but the standard three.
+exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
 pgrep -x virtlogd >/dev/null || virtlogd -d
 pgrep -x libvirtd >/dev/null || libvirtd -d
 

@@ -385,6 +385,56 @@ clone_pins() {
         grep -c "<pin .*clone=\"$2\"" || true
 }
 
+# --- the host's own VMs ----------------------------------------------------
+
+# VMs that are no test's, as a host where the suite runs has its own: one
+# running, one shut off with a snapshot.  run.sh defines them for the whole
+# run, so that every test shows it passes beside them; named so that no
+# sweep of test VMs (vmsnapfs-test-*) removes them mid-run.  No guest boots
+# in them (an empty disk): they cost the host next to nothing.
+FOREIGN_VMS="vmsnapfs-foreign-run vmsnapfs-foreign-off"
+
+# foreign_vms_define: define them anew, start the running one, and give the
+# other a snapshot.
+foreign_vms_define() {
+    foreign_vms_remove
+    for _f in $FOREIGN_VMS; do
+        _d=/var/lib/libvirt/images/$_f
+        guest_disks "$_d" 1 64M
+        cat > "$_d/domain.xml" <<XML
+<domain type='qemu'>
+  <name>$_f</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$_d/vda.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XML
+        virsh -q define "$_d/domain.xml" >/dev/null || return 1
+    done
+    virsh -q start vmsnapfs-foreign-run >/dev/null &&
+        virsh -q snapshot-create-as vmsnapfs-foreign-off before --disk-only \
+            --diskspec "vda,snapshot=external,file=/var/lib/libvirt/images/vmsnapfs-foreign-off/vda.before.qcow2" \
+            >/dev/null
+}
+
+# foreign_vms_remove: remove them and their files, if they are there.
+foreign_vms_remove() {
+    for _f in $FOREIGN_VMS; do
+        vm_remove "$_f"
+    done
+}
+
 # --- the daemon -------------------------------------------------------------
 
 # mount_vmsnapfs [OPTIONS...]: mount vmsnapfs at a fresh directory in the

@@ -23,6 +23,7 @@ jobs=${TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
 mkdir -p "$logdir"
 work=$(mktemp -d /tmp/vmsnapfs-run.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 
 # Leftovers of a run that was killed: mounts, then the VMs whose names
 # start with $1 (every test VM when none is given).
@@ -35,6 +36,12 @@ sweep() {
     for vm in $(virsh -q list --all --name 2>/dev/null | grep "^${1:-vmsnapfs-test-}"); do
         (. "$here/functions.sh"; trap - EXIT; vm_remove "$vm")
     done
+}
+
+# foreign define|remove: the host's own VMs (functions.sh), one running
+# and one shut off, there for the whole run: the suite passes beside them.
+foreign() {
+    (. "$here/functions.sh"; trap - EXIT; "foreign_vms_$1")
 }
 
 # run_one TEST PREFIX: run TEST with its VMs named PREFIX*, record the
@@ -73,6 +80,8 @@ worker() {
 sh "$top/scripts/start-libvirtd.sh" || exit 1
 sh "$top/tests/guest/build.sh" >/dev/null || exit 1
 sweep
+trap 'foreign remove; rm -rf "$work"' EXIT
+foreign define || { echo "run.sh: cannot define the host's own VMs" >&2; exit 1; }
 
 tests=${*:-$(ls "$here"/test-*.sh)}
 together="" alone=""
