@@ -153,9 +153,10 @@ void host_put (struct vs_host *h);
 void vm_looked (const struct vs_vm *vm);
 
 /* VM was built shallow (vm->shallow: the top of the tree needs no more):
- * read the rest now, in the caller's thread, and publish it.  Returns 0
- * when the view now holds VM in full (look it up again), -ENOENT when
- * libvirt has it no more, or -EIO (logged). */
+ * read the rest now and publish it, waiting for that at most the
+ * connection's keepalive time.  Returns 0 when the view now holds VM in
+ * full (look it up again), -ENOENT when libvirt has it no more, or -EIO
+ * (logged): libvirt failed, or has not answered yet. */
 int host_deepen (const struct vs_vm *vm);
 
 /* Lookups in a view; NULL when absent. */

@@ -321,9 +321,9 @@ register_events (struct host *h, virConnectPtr c, int ids[static NCALLBACKS])
   if (virConnectRegisterCloseCallback (c, on_close, h, NULL) < 0)
     log_warning ("Cannot register for the closing of the connection: %s",
                  virt_error ());
-  /* Notice a dead libvirtd, or a dead link, within 15 s even when no call
-   * is made. */
-  virConnectSetKeepAlive (c, 5, 3);
+  /* Notice a dead libvirtd, or a dead link, even when no call is made;
+   * a call that waits on one fails then. */
+  virConnectSetKeepAlive (c, HOST_KEEPALIVE_S, HOST_KEEPALIVE_COUNT);
 }
 
 /* Deregister C's callbacks, IDS, and close C. */
@@ -369,7 +369,7 @@ host_open_own (struct host *h)
   pthread_mutex_unlock (&h->lock);
   if (!up || (c = virConnectOpen (h->uri)) == NULL)
     return NULL;
-  virConnectSetKeepAlive (c, 5, 3);
+  virConnectSetKeepAlive (c, HOST_KEEPALIVE_S, HOST_KEEPALIVE_COUNT);
   return c;
 }
 
@@ -727,6 +727,7 @@ host_free (struct host *h)
 void
 host_stop (void)
 {
+  host_deepen_wait ();
   stateless_stop ();
   merge_stop ();
   clone_stop ();

@@ -23,6 +23,19 @@
  * each time up to the most, so that a host back is seen within that. */
 #define RECONNECT_FIRST_MS 500
 #define RECONNECT_MAX_MS 4000
+/* The keepalive of every connection: a ping after HOST_KEEPALIVE_S
+ * seconds of silence, then every HOST_KEEPALIVE_S, and the connection is
+ * closed (its calls fail) when HOST_KEEPALIVE_COUNT pings in a row get no
+ * answer: a libvirtd that stops answering is given up within the sum. */
+#define HOST_KEEPALIVE_S 5
+#define HOST_KEEPALIVE_COUNT 3
+/* The longest a look into a VM waits for its first full read: an
+ * interval past the keepalive's time, so that a libvirtd that stops
+ * answering fails the read first (with libvirt's error); this bounds the
+ * look where libvirtd answers the pings but not the calls (its workers
+ * hang). */
+#define HOST_DEEPEN_WAIT_MS                                                   \
+  (HOST_KEEPALIVE_S * (HOST_KEEPALIVE_COUNT + 2) * 1000)
 
 /* A VM to rebuild.  REREAD: read the XML of every snapshot again (a change
  * from outside); otherwise only new snapshots are read (after an
@@ -110,6 +123,9 @@ void publish_down (struct host *h);
  * show what was before. */
 int view_put_deep (struct host *hst, const struct vs_vm *seen,
                    struct vs_vm *deep);
+/* view.c: wait until no thread reads a VM whole for host_deepen (at
+ * host_stop: they use the hosts). */
+void host_deepen_wait (void);
 char (*to_poll (struct host *h, size_t *n))[VIR_UUID_STRING_BUFLEN];
 
 #endif /* VMSNAPFS_HOSTDEF_H */

@@ -273,8 +273,9 @@ view_put_deep (struct host *hst, const struct vs_vm *seen, struct vs_vm *deep)
     }
 }
 
-int
-host_deepen (const struct vs_vm *vm)
+/* Read VM whole and swap it into the view (host_deepen's work). */
+static int
+read_deep (const struct vs_vm *vm)
 {
   struct host *hst = vm->host;
   virConnectPtr c = vm_conn (vm);
@@ -285,7 +286,9 @@ host_deepen (const struct vs_vm *vm)
 
   if (dom == NULL)
     log_error ("VM '%s': cannot read its snapshots: %s", vm->name,
-               gone ? "libvirt has it no more" : virt_error ());
+               gone ? "libvirt has it no more"
+               : c  ? virt_error ()
+                    : "not connected to libvirt (tried again)");
   if (c)
     virConnectClose (c);
   if (dom == NULL)
@@ -315,6 +318,137 @@ host_deepen (const struct vs_vm *vm)
                "left to the next.",
                vm->name, DEEPEN_TRIES);
   return r == -EAGAIN ? 0 : r;
+}
+
+/* Deepenings under way, one per VM: a thread of its own reads the VM
+ * (read_deep), and whoever looks into it meanwhile waits for that read,
+ * for HOST_DEEPEN_WAIT_MS at most.  A libvirtd that stops answering holds
+ * that thread (until the keepalive closes the connection, or for good when
+ * only its workers hang), never the looker: it gets EIO, and a look after
+ * the read finds the VM whole.  deepen_lock guards the list; it is held
+ * only to look at it, never across a libvirt call. */
+struct deepening
+{
+  struct host *host;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  struct vs_vm *vm; /* the shallow VM read, referenced */
+  int result;
+  bool done;
+  unsigned refs; /* its thread's and each waiter's */
+  struct deepening *next;
+};
+
+static pthread_mutex_t deepen_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t deepen_cond = PTHREAD_COND_INITIALIZER;
+static struct deepening *deepenings;
+static unsigned deepen_threads; /* running (host_stop waits for them) */
+
+/* Drop a reference to D; call with deepen_lock held. */
+static void
+deepening_put (struct deepening *d)
+{
+  if (--d->refs > 0)
+    return;
+  vm_unref (d->vm);
+  free (d);
+}
+
+static void *
+deepen_main (void *arg)
+{
+  struct deepening *d = arg;
+  int r = read_deep (d->vm);
+  SCOPED_LOCK (&deepen_lock);
+
+  d->result = r;
+  d->done = true;
+  for (struct deepening **p = &deepenings; *p; p = &(*p)->next)
+    if (*p == d)
+      {
+        *p = d->next;
+        break;
+      }
+  deepen_threads--;
+  pthread_cond_broadcast (&deepen_cond);
+  deepening_put (d);
+  return NULL;
+}
+
+/* The deepening of VM under way, or a new one started; with a reference
+ * for the caller, or NULL when no thread could start.  Call with
+ * deepen_lock held. */
+static struct deepening *
+deepening_get (const struct vs_vm *vm)
+{
+  struct deepening *d;
+  pthread_attr_t attr;
+  pthread_t t;
+  int r;
+
+  for (d = deepenings; d; d = d->next)
+    if (d->host == vm->host && strcmp (d->uuid, vm->uuid) == 0)
+      {
+        d->refs++;
+        return d;
+      }
+  d = xcalloc (1, sizeof *d);
+  d->host = vm->host;
+  snprintf (d->uuid, sizeof d->uuid, "%s", vm->uuid);
+  d->vm = vm_ref ((struct vs_vm *)vm);
+  d->refs = 2;
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  r = pthread_create (&t, &attr, deepen_main, d);
+  pthread_attr_destroy (&attr);
+  if (r != 0)
+    {
+      vm_unref (d->vm);
+      free (d);
+      return NULL;
+    }
+  d->next = deepenings;
+  deepenings = d;
+  deepen_threads++;
+  return d;
+}
+
+int
+host_deepen (const struct vs_vm *vm)
+{
+  struct deepening *d;
+  struct timespec until;
+  bool done;
+  int r;
+
+  pthread_mutex_lock (&deepen_lock);
+  if ((d = deepening_get (vm)) == NULL)
+    {
+      pthread_mutex_unlock (&deepen_lock);
+      return read_deep (vm); /* no thread: in the caller's */
+    }
+  deadline_ms (&until, CLOCK_REALTIME, HOST_DEEPEN_WAIT_MS);
+  while (!d->done
+         && pthread_cond_timedwait (&deepen_cond, &deepen_lock, &until)
+                != ETIMEDOUT)
+    ;
+  done = d->done;
+  r = done ? d->result : -EIO;
+  deepening_put (d);
+  pthread_mutex_unlock (&deepen_lock);
+  if (!done)
+    log_error ("VM '%s': libvirt did not give its snapshots within %d s: "
+               "EIO (they are read on, and show once it answers).",
+               vm->name, HOST_DEEPEN_WAIT_MS / 1000);
+  return r;
+}
+
+void
+host_deepen_wait (void)
+{
+  SCOPED_LOCK (&deepen_lock);
+
+  while (deepen_threads > 0)
+    pthread_cond_wait (&deepen_cond, &deepen_lock);
 }
 
 /* Build a new view of H from libvirt, every VM read again (at the start,
