@@ -361,7 +361,9 @@ copy_snapshot (struct import *im, struct isnap *s)
       if ((r = fd) >= 0
           && (r = claim (im, s->memory_copy, &s->memory_made)) == 0)
         r = save_image_copy_fd (fd, s->memory.shown, dst, im->stage == NULL,
-                                edit_saved, &sv);
+                                im->cancel, edit_saved, &sv);
+      if (r == -ESHUTDOWN)
+        r = interrupted (im) < 0 ? -EINTR : -EIO;
       if (r < 0 && im->refused < 0)
         r = im->refused;
       if (r == 0 && (r = unstage (im, dst, s->memory_copy)) == 0)

@@ -306,9 +306,10 @@ int helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
 int save_image_copy (const char *src, const char *dst,
                      char *(*edit) (const char *xml, void *arg), void *arg);
 /* The same from IN, open on the image SRC (named in messages); DST made
- * already (empty) when EXISTS. */
+ * already (empty) when EXISTS; stopped when CANCEL (may be NULL) says so,
+ * looked at every 64 MiB: -ESHUTDOWN, and nothing left at DST. */
 int save_image_copy_fd (int in, const char *src, const char *dst,
-                        bool exists,
+                        bool exists, bool (*cancel) (void),
                         char *(*edit) (const char *xml, void *arg),
                         void *arg);
 /* The same for the first LEN bytes HDR of an image: its new header into

@@ -58,16 +58,24 @@ write_full (int fd, const void *buf, size_t len)
   return 0;
 }
 
-/* Copy the rest of IN (from its offset) to OUT. */
+/* The bytes copied between two looks at the caller's CANCEL. */
+#define COPY_CHUNK (64 * 1024 * 1024)
+
+/* Copy the rest of IN (from its offset) to OUT, stopped (-1, errno
+ * ECANCELED) when CANCEL (may be NULL) says so between chunks. */
 static int
-copy_rest (int in, int out)
+copy_rest (int in, int out, bool (*cancel) (void))
 {
   char buf[1 << 16];
+  size_t since = 0;
 
   for (;;)
     {
-      ssize_t n = copy_file_range (in, NULL, out, NULL, 1 << 30, 0);
+      ssize_t n;
 
+      if (cancel && cancel ())
+        goto cancelled;
+      n = copy_file_range (in, NULL, out, NULL, COPY_CHUNK, 0);
       if (n == 0)
         return 0;
       if (n > 0)
@@ -89,7 +97,16 @@ copy_rest (int in, int out)
         return 0;
       if (write_full (out, buf, (size_t)n) < 0)
         return -1;
+      if ((since += (size_t)n) >= COPY_CHUNK)
+        {
+          since = 0;
+          if (cancel && cancel ())
+            goto cancelled;
+        }
     }
+cancelled:
+  errno = ECANCELED;
+  return -1;
 }
 
 int
@@ -159,13 +176,14 @@ save_image_copy (const char *src, const char *dst,
       log_error ("Cannot open the memory image '%s': %m.", src);
       return r;
     }
-  r = save_image_copy_fd (in, src, dst, false, edit, arg);
+  r = save_image_copy_fd (in, src, dst, false, NULL, edit, arg);
   close (in);
   return r;
 }
 
 int
 save_image_copy_fd (int in, const char *src, const char *dst, bool exists,
+                    bool (*cancel) (void),
                     char *(*edit) (const char *xml, void *arg), void *arg)
 {
   CLEANUP_FREE char *head = NULL, *out = NULL;
@@ -203,7 +221,7 @@ save_image_copy_fd (int in, const char *src, const char *dst, bool exists,
       goto out;
     }
   if (lseek (in, (off_t)skip, SEEK_SET) < 0
-      || write_full (fd, out, out_len) < 0 || copy_rest (in, fd) < 0
+      || write_full (fd, out, out_len) < 0 || copy_rest (in, fd, cancel) < 0
       || fsync (fd) < 0)
     goto write_failed;
   r = 0;
@@ -212,8 +230,9 @@ out:
     close (fd);
   return r;
 write_failed:
-  r = errno == ENOSPC ? -ENOSPC : -EIO;
-  log_error ("Cannot write '%s': %m.", dst);
+  r = errno == ENOSPC ? -ENOSPC : errno == ECANCELED ? -ESHUTDOWN : -EIO;
+  if (r != -ESHUTDOWN)
+    log_error ("Cannot write '%s': %m.", dst);
   unlink (dst);
   goto out;
 }
