@@ -98,7 +98,10 @@ no_meta_stateless() {
 }
 no_meta_stateless || fail "stateless is still recorded"
 # No longer stateless: a run's stop leaves the VM where the run left it.
-echo start > "$V/state"
+# (The second daemon may still hold the VM for its look at the last stop:
+# EBUSY, another operation under way; one more try.)
+start_vm() { echo start > "$V/state"; }
+wait_for 10 start_vm || fail "echo start: $(tail -n 1 "$DAEMON_LOG")"
 wait_for 30 counted_past stateless $((at_s1 + 20)) || fail "the last run"
 virsh -q destroy "$vm" >/dev/null
 sleep 2
