@@ -39,6 +39,10 @@ head -c 1M "$S/s1/vda.img" > /dev/null
 pid=$DAEMON_PID
 stray=$(helpers "$pid")
 [ -n "$stray" ] || fail "no qemu-nbd after an open"
+# The daemon's pid file, for the next daemon should this one die.  Looked
+# at while it lives: after its death any daemon that starts may sweep it,
+# a test's running beside this one too.
+ls /run/vmsnapfs/"$pid"-*.pid >/dev/null 2>&1 || fail "no pid file written"
 kill -KILL "$pid"
 stop_vmsnapfs
 # The kernel kills it with the daemon (its parent-death signal).
@@ -46,7 +50,6 @@ no_helpers() { [ -z "$(helpers "$1")" ]; }
 no_run_files() { ! ls /run/vmsnapfs/"$1"-* >/dev/null 2>&1; }
 wait_for 10 no_helpers "$pid" ||
     fail "the qemu-nbd of a daemon killed with SIGKILL still runs: $stray"
-ls /run/vmsnapfs/"$pid"-*.pid >/dev/null 2>&1 || fail "no pid file left"
 mount_vmsnapfs
 wait_for 5 no_run_files "$pid" ||
     fail "the next daemon left the dead one's pid file and socket"
