@@ -50,7 +50,7 @@ ALL_CFLAGS = -std=gnu11 $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SO
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 LIBS = $(PKG_LIBS) -lpthread
 
-LIB_SRCS = $(wildcard common/*.c chain/*.c guest/*.c snapshot/*.c) $(filter-out fs/main.c,$(wildcard fs/*.c))
+LIB_SRCS = $(wildcard common/*.c chain/*.c guest/*.c host/*.c snapshot/*.c snapshot/*/*.c) $(filter-out fs/main.c,$(wildcard fs/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/fs/main.o
 UNIT_SRCS = $(wildcard tests/unit/test-*.c)
