@@ -7,6 +7,7 @@
 #   make desktop-check   PCManFM under Xvfb on the mount, screenshots kept
 #   make demo       install, start libvirtd and a small VM, mount it
 #   make unit       build and run the unit tests only
+#   make layers     print the layers; fail on a loop of files or a call upward
 #   make install    the daemon, manual pages, systemd unit, examples, in PREFIX
 #                   (/usr/local), DESTDIR for staging; make uninstall
 #   make deb        a Debian package: build/deb/vmsnapfs_VERSION_ARCH.deb
@@ -56,7 +57,7 @@ MAIN_OBJ = $(BUILD)/fs/main.o
 UNIT_SRCS = $(wildcard tests/unit/test-*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: deb desktop-check all binaries check check-only unit integration asan demo deps libvirtd \
+.PHONY: deb desktop-check all binaries check check-only layers unit integration asan demo deps libvirtd \
         guest clean format chaos install uninstall
 
 all: $(BUILD)/vmsnapfs
@@ -96,6 +97,11 @@ check: deps libvirtd
 check-only: unit integration
 
 binaries: all $(UNIT_BINS)
+
+# The layers: no loop of files, no call from a lower layer to a higher one.
+layers: all
+	sh tests/layers/run.sh
+	python3 scripts/check-layers $(BUILD)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
