@@ -91,7 +91,7 @@ struct vs_vm
   bool shallow;      /* state and definition only: no snapshots read yet */
 };
 
-/* One libvirt connection (snapshot/host.c). */
+/* One libvirt connection (host/host.c). */
 struct host;
 
 /* The view of one host. */

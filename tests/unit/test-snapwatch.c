@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/snapwatch.c: a real directory laid out as
+/* Unit tests of host/snapwatch.c: a real directory laid out as
  * libvirt's qemu driver keeps its snapshot files, changed as it changes
  * them (NAME.xml.new written, then renamed over NAME.xml), and the VMs the
  * watch names for each change. */

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/vmlock.c: one daemon at a time on a VM.  Real
+/* Unit tests of host/vmlock.c: one daemon at a time on a VM.  Real
  * lock files under /run/vmsnapfs; another daemon is a child process. */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "../../include/export.h"
-#include "../../snapshot/hostdef.h"
+#include "../../host/hostdef.h"
 #include "../../snapshot/internal.h"
 
 static struct host here = { .uri = (char *)"qemu:///system" };

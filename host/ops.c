@@ -12,7 +12,7 @@
 #include "cleanup.h"
 #include "export.h"
 #include "guestfiles.h"
-#include "internal.h"
+#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"

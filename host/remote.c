@@ -21,7 +21,7 @@
 
 #include "chain.h"
 #include "cleanup.h"
-#include "internal.h"
+#include "../snapshot/internal.h"
 #include "log.h"
 #include "remote.h"
 #include "util.h"

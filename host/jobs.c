@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "internal.h"
+#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 

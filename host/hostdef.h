@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "internal.h"
+#include "../snapshot/internal.h"
 
 /* Most VMs named by events between two refreshes; more means "all". */
 #define MAX_DIRTY 64

@@ -12,7 +12,7 @@
 
 #include "chain.h"
 #include "cleanup.h"
-#include "internal.h"
+#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"

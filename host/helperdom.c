@@ -26,7 +26,7 @@
 #include <time.h>
 
 #include "cleanup.h"
-#include "internal.h"
+#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"

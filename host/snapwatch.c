@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 #include "watcher.h"

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "internal.h"
+#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 

@@ -28,7 +28,7 @@
 #include "cleanup.h"
 #include "export.h"
 #include "hostdef.h"
-#include "internal.h"
+#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 

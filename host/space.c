@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "../snapshot/internal.h"
 #include "util.h"
 
 /* Measure the file system of SOURCE's directory into *ST when it has less
