@@ -34,6 +34,7 @@
 #include "util.h"
 
 #include "hostdef.h"
+#include "verbtable.h"
 
 struct fleet_state fleet_state;
 
@@ -246,7 +247,7 @@ on_lifecycle (virConnectPtr c, virDomainPtr dom, int event, int detail,
       char uuid[VIR_UUID_STRING_BUFLEN];
 
       if (virDomainGetUUIDString (dom, uuid) == 0)
-        stateless_stopped (h, uuid, detail);
+        verbs_vm_stopped (h, uuid, detail);
     }
 }
 
@@ -266,7 +267,7 @@ on_block_job (virConnectPtr c, virDomainPtr dom, const char *disk, int type,
   log_debug ("Event: block job %d on '%s' of VM '%s': status %d.", type, disk,
              virDomainGetName (dom), status);
   mark_dirty (opaque, dom);
-  merge_wake ();
+  verbs_block_job ();
 }
 
 static void
@@ -449,12 +450,7 @@ recover_main (void *arg)
   struct host *h = arg;
   struct vs_host *v = host_get (h);
 
-  merge_recover (v);
-  rename_recover (v);
-  clone_recover (h);
-  import_recover (h);
-  branch_recover (v);
-  stateless_recover (v);
+  verbs_recover (h, v);
   host_put (v);
   return NULL;
 }
@@ -683,7 +679,7 @@ host_start (const char *const *names, const char *const *uris, size_t n)
       return -1;
     }
   fleet_state.events = true;
-  stateless_start ();
+  verbs_start ();
   for (size_t i = 0; i < n; i++)
     {
       struct host *h = fleet_state.hosts[i];
@@ -728,9 +724,7 @@ void
 host_stop (void)
 {
   host_deepen_wait ();
-  stateless_stop ();
-  merge_stop ();
-  clone_stop ();
+  verbs_stop ();
   for (size_t i = 0; i < fleet_state.n; i++)
     {
       struct host *h = fleet_state.hosts[i];

@@ -19,6 +19,7 @@
 #include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
+#include "verbtable.h"
 
 static const char *
 job_type_word (int type)
@@ -188,14 +189,15 @@ json_job (const char *target, const virDomainBlockJobInfo *info,
   return o;
 }
 
-/* The copies of a clone under way, as jobs of type "copy". */
+/* The copies of a clone under way (the verbs' jobs), as jobs of type
+ * "copy". */
 static void
 add_clone_jobs (const struct vs_vm *vm, enum jobs_view view, json_object *arr,
                 struct strbuf *b)
 {
   char *targets[16], *snaps[16];
   virDomainBlockJobInfo infos[16];
-  size_t n = clone_jobs (vm->uuid, 16, targets, infos, snaps);
+  size_t n = verbs_jobs (vm->uuid, 16, targets, infos, snaps);
 
   for (size_t i = 0; i < n; i++)
     {

@@ -219,6 +219,72 @@ static const struct
   { "destroy", virDomainDestroy },
 };
 
+/* Start VM by restoring the memory of its resume snapshot onto its
+ * current disks, and forget the pending restore. */
+static int
+restore_memory (const struct vs_vm *vm, virDomainPtr dom)
+{
+  virConnectPtr c = NULL;
+  CLEANUP_FREE char *saved = NULL, *xml = NULL;
+  const struct vs_snapshot *snap;
+  struct disk_change *ch = NULL;
+  struct dom_xml *dx = NULL;
+  int r = -EIO;
+
+  if ((snap = vm_find_snapshot (vm, vm->resume)) == NULL
+      || snap->memory_file == NULL)
+    {
+      log_error ("VM '%s': the memory of snapshot '%s' is gone; remove "
+                 "'resume' to boot instead.",
+                 vm->name, vm->resume);
+      return -EIO;
+    }
+  if (read_inactive (vm->name, dom, NULL, &dx) < 0)
+    return -EIO;
+  if ((c = vm_conn (vm)) == NULL
+      || (saved = virDomainSaveImageGetXMLDesc (
+              c, snap->memory_file, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE))
+             == NULL)
+    {
+      log_error ("VM '%s': cannot read the memory of '%s': %s", vm->name,
+                 snap->name, virt_error ());
+      goto out;
+    }
+  /* The saved domain names the volumes of the snapshot's time: point it
+   * at the VM's disks now. */
+  ch = xcalloc (dx->ndisks, sizeof *ch);
+  for (size_t i = 0; i < dx->ndisks; i++)
+    ch[i] = (struct disk_change){ dx->disks[i].target, dx->disks[i].source,
+                                  dx->disks[i].format };
+  if ((xml = dom_xml_edit (saved, ch, dx->ndisks, NULL)) == NULL)
+    {
+      log_error ("VM '%s': the memory of '%s' is of other disks.", vm->name,
+                 snap->name);
+      goto out;
+    }
+  if (virDomainRestoreFlags (c, snap->memory_file, xml,
+                             VIR_DOMAIN_SAVE_RUNNING)
+      < 0)
+    {
+      r = -virt_errno ();
+      log_error ("VM '%s': cannot restore the memory of '%s': %s", vm->name,
+                 snap->name, virt_error ());
+      goto out;
+    }
+  /* Restored once: the next start boots. */
+  free (dx->meta.resume);
+  dx->meta.resume = NULL;
+  r = meta_write (vm, dom, &dx->meta);
+  log_info ("VM '%s': restored the memory of snapshot '%s'.", vm->name,
+            snap->name);
+out:
+  if (c)
+    virConnectClose (c);
+  free (ch);
+  dom_xml_free (dx);
+  return r;
+}
+
 int
 host_vm_command (const struct vs_vm *vm, const char *command)
 {

@@ -285,4 +285,6 @@ void snapshot_render (struct vs_snapshot *s);
 /* libvirt's snapshot state word as SPEC.md spells a VM state. */
 const char *vm_state_word (const char *libvirt_word);
 
+#include "verbs.h"
+
 #endif /* VMSNAPFS_HOST_H */

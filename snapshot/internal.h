@@ -142,10 +142,6 @@ int define_changed (const struct vs_vm *vm, const char *xml,
                     const struct disk_change *changes, size_t n,
                     const struct vs_meta *meta);
 
-/* Start VM by restoring the memory of its resume snapshot onto its
- * current disks, and forget the pending restore. */
-int restore_memory (const struct vs_vm *vm, virDomainPtr dom);
-
 /* Host H's connection, or VM's host's, with a reference the caller drops
  * with virConnectClose; NULL while disconnected. */
 virConnectPtr host_conn (struct host *h);
