@@ -36,48 +36,6 @@
 #include "hostdef.h"
 #include "verbtable.h"
 
-struct fleet_state fleet_state;
-
-static void
-quiet_error (void *opaque, virErrorPtr err)
-{
-  (void)opaque;
-  (void)err; /* each caller logs libvirt's errors where it has context */
-}
-
-static void
-virt_init_once (void)
-{
-  virInitialize ();
-  virSetErrorFunc (NULL, quiet_error);
-  virEventRegisterDefaultImpl ();
-}
-
-static void
-virt_init (void)
-{
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-  pthread_once (&once, virt_init_once);
-}
-
-int
-host_check_uri (const char *uri)
-{
-  virConnectPtr c;
-
-  virt_init ();
-  c = virConnectOpen (uri);
-  if (c == NULL)
-    {
-      fprintf (stderr, "vmsnapfs: cannot connect to libvirt at '%s': %s\n",
-               uri, virt_error ());
-      return -1;
-    }
-  virConnectClose (c);
-  return 0;
-}
-
 /* --- events ----------------------------------------------------------- */
 
 /* Note UUID for the next refresh; call with H->lock held. */
@@ -338,42 +296,6 @@ drop_connection (virConnectPtr c, const int ids[static NCALLBACKS])
   virConnectClose (c);
 }
 
-virConnectPtr
-host_conn (struct host *h)
-{
-  SCOPED_LOCK (&h->lock);
-
-  if (h->conn && !h->conn_lost)
-    {
-      virConnectRef (h->conn);
-      return h->conn;
-    }
-  return NULL;
-}
-
-virConnectPtr
-vm_conn (const struct vs_vm *vm)
-{
-  virConnectPtr c = vm_op_conn (vm);
-
-  return c ? c : host_conn (vm->host);
-}
-
-virConnectPtr
-host_open_own (struct host *h)
-{
-  virConnectPtr c;
-  bool up;
-
-  pthread_mutex_lock (&h->lock);
-  up = h->conn && !h->conn_lost;
-  pthread_mutex_unlock (&h->lock);
-  if (!up || (c = virConnectOpen (h->uri)) == NULL)
-    return NULL;
-  virConnectSetKeepAlive (c, HOST_KEEPALIVE_S, HOST_KEEPALIVE_COUNT);
-  return c;
-}
-
 /* Note why H cannot be reached, the first time it fails. */
 static void
 note_down (struct host *h, const char *why)
@@ -550,21 +472,6 @@ wake_event_loop (int timer, void *opaque)
 {
   (void)opaque;
   virEventRemoveTimeout (timer);
-}
-
-const char *
-host_name (const struct host *h)
-{
-  return h->name;
-}
-
-bool
-host_is_local (const struct host *h)
-{
-  const char *rest = h->uri ? strstr (h->uri, "://") : NULL;
-
-  /* "qemu:///system": no host between "//" and the path. */
-  return rest && rest[3] == '/';
 }
 
 /* A name for the host of URI when it does not answer: its address. */

@@ -106,6 +106,9 @@ struct fleet_state
 };
 extern struct fleet_state fleet_state;
 
+/* conn.c: set libvirt up, once (its error handler, its event loop). */
+void virt_init (void);
+
 /* view.c: a new, empty view of H; build and publish H's view from libvirt
  * (every VM read again), or from DIRTY and the VMs LOOKED at lately only;
  * publish H as unreachable.  host.c: the VMs of H to poll now, those

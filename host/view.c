@@ -56,12 +56,6 @@ fleet_put (struct vs_fleet *f)
   free (f);
 }
 
-bool
-host_several (void)
-{
-  return fleet_state.several;
-}
-
 static int
 compare_vms (const void *a, const void *b)
 {
