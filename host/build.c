@@ -12,10 +12,14 @@
 
 #include "chain.h"
 #include "cleanup.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "build.h"
+#include "conn.h"
+#include "files.h"
+#include "vmop.h"
 
 const char *
 domain_state_word (int state)

@@ -2,14 +2,15 @@
  * libvirt set up once, H's shared connection (host.c connects and
  * reconnects it), connections of a caller's own, what H is called and
  * where it is. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cleanup.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 
+#include "conn.h"
 #include "hostdef.h"
 
 struct fleet_state fleet_state;
@@ -101,4 +102,21 @@ bool
 host_several (void)
 {
   return fleet_state.several;
+}
+
+int
+virt_errno (void)
+{
+  virErrorPtr e = virGetLastError ();
+  const char *m = e && e->message ? e->message : "";
+
+  if (strstr (m, strerror (ENOSPC)))
+    return ENOSPC;
+  if (e
+      && (e->code == VIR_ERR_AGENT_UNRESPONSIVE
+          || e->code == VIR_ERR_AGENT_UNSYNCED || strstr (m, "guest agent")))
+    return EAGAIN;
+  if (e && e->code == VIR_ERR_OPERATION_INVALID)
+    return EBUSY; /* "domain is not running", "is already running"... */
+  return EIO;
 }

@@ -26,10 +26,13 @@
 #include <time.h>
 
 #include "cleanup.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "conn.h"
+#include "helperdom.h"
+#include "vmop.h"
 
 /* How often the helper's block job is looked at, in milliseconds. */
 #define HELPER_POLL_MS 200

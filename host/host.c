@@ -29,11 +29,13 @@
 #include <time.h>
 
 #include "cleanup.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 
+#include "conn.h"
 #include "hostdef.h"
+#include "refresh.h"
+#include "snapwatch.h"
 #include "verbtable.h"
 
 /* --- events ----------------------------------------------------------- */

@@ -8,7 +8,9 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "../snapshot/internal.h"
+#include <libvirt/libvirt.h>
+
+#include "host.h"
 
 /* Most VMs named by events between two refreshes; more means "all". */
 #define MAX_DIRTY 64

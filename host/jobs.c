@@ -16,10 +16,13 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
+
+#include "conn.h"
+#include "jobs.h"
 #include "verbtable.h"
+#include "vmop.h"
 
 static const char *
 job_type_word (int type)

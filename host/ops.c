@@ -10,10 +10,15 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "conn.h"
+#include "files.h"
+#include "ops.h"
+#include "refresh.h"
+#include "vmop.h"
 
 int
 snapshot_name_check (const char *name)

@@ -21,10 +21,13 @@
 
 #include "chain.h"
 #include "cleanup.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "remote.h"
 #include "util.h"
+
+#include "conn.h"
+#include "files.h"
+#include "saveimage.h"
 #include "xmldoc.h"
 
 /* The bytes each call on a download stream asks for. */

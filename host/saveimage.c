@@ -18,9 +18,10 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
+
+#include "saveimage.h"
 
 #define SAVE_MAGIC "LibvirtQemudSave"
 #define SAVE_HEADER_SIZE 92 /* magic, 5 words, 14 unused */

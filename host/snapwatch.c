@@ -22,10 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 #include "watcher.h"
+
+#include "snapwatch.h"
 
 /* What each VM's directory is watched for: a file renamed into place,
  * written in place, removed or renamed away. */

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../snapshot/internal.h"
 #include "util.h"
+
+#include "conn.h"
+#include "space.h"
 
 /* Measure the file system of SOURCE's directory into *ST when it has less
  * room than *ST (or *ST is empty, FOUND false).  Returns whether SOURCE

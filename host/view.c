@@ -10,9 +10,14 @@
 #include <time.h>
 
 #include "cleanup.h"
-#include "hostdef.h"
 #include "log.h"
 #include "util.h"
+
+#include "build.h"
+#include "conn.h"
+#include "helperdom.h"
+#include "hostdef.h"
+#include "vmop.h"
 
 /* --- the view --------------------------------------------------------- */
 

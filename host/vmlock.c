@@ -27,10 +27,11 @@
 
 #include "cleanup.h"
 #include "export.h"
-#include "hostdef.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
+
+#include "hostdef.h"
+#include "vmlock.h"
 
 static char *
 lock_path (const struct host *h, const char *uuid)

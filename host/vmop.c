@@ -10,10 +10,13 @@
 #include "cleanup.h"
 #include "export.h"
 #include "guestfiles.h"
-#include "../snapshot/internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "conn.h"
+#include "vmlock.h"
+#include "vmop.h"
 
 /* The VMs with an operation under way, by host and UUID (one VM may be
  * defined on two hosts).  Few at once: a list. */
@@ -150,23 +153,6 @@ vm_op_end (const struct vs_vm *vm)
   vm_lock_drop (vm->host, vm->uuid, lock);
   if (c)
     virConnectClose (c);
-}
-
-int
-virt_errno (void)
-{
-  virErrorPtr e = virGetLastError ();
-  const char *m = e && e->message ? e->message : "";
-
-  if (strstr (m, strerror (ENOSPC)))
-    return ENOSPC;
-  if (e
-      && (e->code == VIR_ERR_AGENT_UNRESPONSIVE
-          || e->code == VIR_ERR_AGENT_UNSYNCED || strstr (m, "guest agent")))
-    return EAGAIN;
-  if (e && e->code == VIR_ERR_OPERATION_INVALID)
-    return EBUSY; /* "domain is not running", "is already running"... */
-  return EIO;
 }
 
 int

@@ -31,10 +31,21 @@
 #include "chain.h"
 #include "cleanup.h"
 #include "export.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/conn.h"
+#include "host/files.h"
+#include "host/helperdom.h"
+#include "host/jobs.h"
+#include "host/refresh.h"
+#include "host/space.h"
+#include "host/vmop.h"
+
+#include "snapshot/delete.h"
+#include "snapshot/hooks.h"
+#include "snapshot/rename.h"
 
 #define PULL_WAIT_MS (24 * 3600 * 1000)
 

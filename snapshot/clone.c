@@ -37,10 +37,23 @@
 
 #include "chain.h"
 #include "cleanup.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/build.h"
+#include "host/conn.h"
+#include "host/files.h"
+#include "host/ops.h"
+#include "host/refresh.h"
+#include "host/saveimage.h"
+#include "host/space.h"
+#include "host/vmlock.h"
+#include "host/vmop.h"
+
+#include "snapshot/clone.h"
+#include "snapshot/delete.h"
+#include "snapshot/hooks.h"
 
 /* A clone under way. */
 struct clone

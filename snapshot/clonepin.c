@@ -22,10 +22,15 @@
 #include <time.h>
 
 #include "cleanup.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/conn.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/clone.h"
 
 /* How long a clone waits for its source's other operation to end to drop
  * its pin, and how often it asks again. */

@@ -17,10 +17,15 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/conn.h"
+#include "host/files.h"
+#include "host/ops.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
 
 /* Escape S for an XML attribute or text. */
 static void

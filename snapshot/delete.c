@@ -11,10 +11,17 @@
 
 #include "cleanup.h"
 #include "export.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/build.h"
+#include "host/conn.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/clone.h"
+#include "snapshot/delete.h"
 
 /* Whether the merge record M still fits the files: every disk whose commit
  * is not done has its TOP and its BASE.  A record planned from a view

@@ -24,9 +24,15 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "import.h"
 #include "log.h"
 #include "util.h"
+
+#include "host/conn.h"
+#include "host/vmlock.h"
+
+#include "snapshot/hooks.h"
+
+#include "import.h"
 
 #define IMPORT_RECORD ".vmsnapfs-import"
 #define DEFAULT_IMAGES "/var/lib/libvirt/images"

@@ -43,10 +43,20 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "import.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/conn.h"
+#include "host/files.h"
+#include "host/ops.h"
+#include "host/refresh.h"
+#include "host/saveimage.h"
+#include "host/space.h"
+
+#include "snapshot/clone.h"
+
+#include "import.h"
 
 /* The directory NEWVM's files go to (malloc'd): in libvirt's default
  * storage pool, else /var/lib/libvirt/images. */

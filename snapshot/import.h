@@ -16,7 +16,9 @@
 #include <sys/types.h>
 
 #include "access.h"
-#include "internal.h"
+#include <libvirt/libvirt.h>
+
+#include "host.h"
 
 #define IMPORT_MAX_SNAPSHOTS 4096
 #define IMPORT_MAX_FILE (64 * 1024 * 1024)

@@ -42,10 +42,19 @@
 #include "chain.h"
 #include "cleanup.h"
 #include "export.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/conn.h"
+#include "host/files.h"
+#include "host/helperdom.h"
+#include "host/jobs.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/delete.h"
+#include "snapshot/hooks.h"
 
 /* How long a worker waits for a block job event before it looks anyway. */
 #define MERGE_POLL_MS 500

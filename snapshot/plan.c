@@ -13,10 +13,13 @@
 
 #include "chain.h"
 #include "cleanup.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/files.h"
+
+#include "snapshot/delete.h"
 
 /* The backing file of volume PATH of FORMAT on H (malloc'd), or NULL.  A
  * volume of no known format is not read: its format is never guessed. */

@@ -22,10 +22,17 @@
 
 #include "cleanup.h"
 #include "export.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/conn.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/clone.h"
+#include "snapshot/hooks.h"
+#include "snapshot/rename.h"
 
 /* Define snapshot XML (renamed NAME by snap_xml_rename unless NULL) on
  * DOM again, with FLAGS added to REDEFINE. */

@@ -21,10 +21,18 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/build.h"
+#include "host/conn.h"
+#include "host/files.h"
+#include "host/ops.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/stateless.h"
 
 /* One operation's context: the VM, libvirt's domain, its persistent XML
  * and what vmsnapfs recorded in it. */

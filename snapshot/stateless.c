@@ -37,11 +37,19 @@
 #include <sys/stat.h>
 
 #include "cleanup.h"
-#include "internal.h"
 #include "log.h"
 #include "remote.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/build.h"
+#include "host/conn.h"
+#include "host/ops.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/hooks.h"
+#include "snapshot/stateless.h"
 
 /* How long a revert waits for the VM's other operation to end, and how
  * often it asks again. */

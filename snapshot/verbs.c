@@ -7,8 +7,9 @@
  * clones' copies. */
 #include "verbs.h"
 
-#include "../host/verbtable.h"
-#include "internal.h"
+#include "host/verbtable.h"
+
+#include "snapshot/hooks.h"
 
 static void
 recover (struct host *h, const struct vs_host *v)

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "../../snapshot/internal.h"
+#include "../../host/saveimage.h"
 
 #define OLD_XML "<domain><name>old</name></domain>"
 #define NEW_XML "<domain><name>new</name></domain>"

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "../../snapshot/internal.h"
+#include "../../host/snapwatch.h"
 
 /* What the watch named, in order ("*" for NULL: any VM). */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -8,8 +8,9 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <libvirt/libvirt.h>
 
-#include "../../snapshot/internal.h"
+#include "../../snapshot/stateless.h"
 
 static void
 test_stop_events (void **state)

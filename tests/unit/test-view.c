@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "../../host/hostdef.h"
+#include "../../host/build.h"
 #include "util.h"
 
 static struct vs_vm *

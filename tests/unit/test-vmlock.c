@@ -17,7 +17,7 @@
 
 #include "../../include/export.h"
 #include "../../host/hostdef.h"
-#include "../../snapshot/internal.h"
+#include "../../host/vmlock.h"
 
 static struct host here = { .uri = (char *)"qemu:///system" };
 static struct host there = { .uri = (char *)"qemu+tcp://10.0.0.2/system" };
