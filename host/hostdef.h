@@ -1,6 +1,7 @@
-/* vmsnapfs: a libvirt connection as host.c (connections, events,
- * threads) and view.c (the views built from it) share it; nothing else
- * sees it. */
+/* vmsnapfs: a libvirt connection as the model's files share it: conn.c
+ * (the connection as every thread uses it), events.c (connecting, events),
+ * host.c (threads), view.c and deepen.c (the views built from it);
+ * nothing else sees it. */
 #ifndef VMSNAPFS_HOSTDEF_H
 #define VMSNAPFS_HOSTDEF_H
 
@@ -108,12 +109,21 @@ struct fleet_state
 };
 extern struct fleet_state fleet_state;
 
+/* events.c: make sure H has a live connection, its events registered;
+ * reconnect when it was lost (true when connected).  Drop connection C
+ * and its event callbacks IDS.  Watch H's snapshot files when they are on
+ * this machine, before its first view is read: what changes after is
+ * seen. */
+bool ensure_connected (struct host *h);
+void drop_connection (virConnectPtr c, const int ids[static NCALLBACKS]);
+void watch_snapshot_files (struct host *h);
+
 /* conn.c: set libvirt up, once (its error handler, its event loop). */
 void virt_init (void);
 
 /* view.c: a new, empty view of H; build and publish H's view from libvirt
  * (every VM read again), or from DIRTY and the VMs LOOKED at lately only;
- * publish H as unreachable.  host.c: the VMs of H to poll now, those
+ * publish H as unreachable.  events.c: the VMs of H to poll now, those
  * looked at or changed lately (malloc'd, *N set; call with H->lock
  * held). */
 struct vs_host *new_view (struct host *h);

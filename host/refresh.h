@@ -1,4 +1,4 @@
-/* vmsnapfs: waiting for the refresh thread (host.c). */
+/* vmsnapfs: waiting for the refresh thread (events.c; host.c runs the thread). */
 #ifndef VMSNAPFS_HOST_REFRESH_H
 #define VMSNAPFS_HOST_REFRESH_H
 
