@@ -177,22 +177,6 @@ held (struct vs_host *v)
   __atomic_add_fetch (&v->refs, 1, __ATOMIC_RELAXED);
 }
 
-/* Publish V as H's view. */
-static void
-publish (struct host *h, struct vs_host *v)
-{
-  struct vs_host *old;
-
-  pthread_mutex_lock (&h->lock);
-  old = h->view;
-  h->view = v;
-  held (v);
-  pthread_mutex_unlock (&h->lock);
-  tell_changes (old, v);
-  host_unref (v);
-  host_unref (old);
-}
-
 size_t
 view_keep_deep (const struct vs_host *base, const struct vs_host *cur,
                 struct vs_host *v)
@@ -217,15 +201,16 @@ view_keep_deep (const struct vs_host *base, const struct vs_host *cur,
 }
 
 /* Publish V, built from BASE, as H's view.  A VM host_deepen published
- * meanwhile stays deep where V took it from BASE (view_keep_deep). */
+ * meanwhile stays deep where V took it from BASE (view_keep_deep).  With
+ * no BASE (a view read whole, or none), V as it is. */
 static void
-publish_from (struct host *h, const struct vs_host *base, struct vs_host *v)
+publish (struct host *h, const struct vs_host *base, struct vs_host *v)
 {
   struct vs_host *old;
 
   pthread_mutex_lock (&h->lock);
   old = h->view;
-  if (old != base)
+  if (base && old != base)
     view_keep_deep (base, old, v);
   h->view = v;
   held (v);
@@ -331,7 +316,7 @@ refresh (struct host *hst)
       return;
     }
   log_debug ("Publishing a new view of '%s': %zu VMs.", hst->name, h->nvms);
-  publish (hst, h);
+  publish (hst, NULL, h);
 }
 
 /* Take VM UUID of the new view H a step: rebuilt (REBUILD, reading every
@@ -418,7 +403,7 @@ refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
     }
   qsort (h->vms, h->nvms, sizeof *h->vms, compare_vms);
   log_debug ("Publishing a new view of '%s': %zu VMs.", hst->name, h->nvms);
-  publish_from (hst, old, h);
+  publish (hst, old, h);
   host_put (old);
 }
 
@@ -436,5 +421,5 @@ publish_down (struct host *h)
         v->vms[v->nvms++] = vm_ref (old->vms[i]);
     }
   host_put (old);
-  publish (h, v);
+  publish (h, NULL, v);
 }
