@@ -1,5 +1,5 @@
 /* vmsnapfs: the hosts' libvirt connections as every thread uses them:
- * libvirt set up once, H's shared connection (host.c connects and
+ * libvirt set up once, H's shared connection (events.c connects and
  * reconnects it), connections of a caller's own, what H is called and
  * where it is. */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* vmsnapfs: a file of host H, wherever H is: on this machine, or through
- * libvirt's storage API for a remote host (remote.c). */
+ * libvirt's storage API for a remote host (files.c, on remote.c's pools). */
 #ifndef VMSNAPFS_HOST_FILES_H
 #define VMSNAPFS_HOST_FILES_H
 

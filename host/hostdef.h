@@ -138,7 +138,7 @@ void publish_down (struct host *h);
  * show what was before. */
 int view_put_deep (struct host *hst, const struct vs_vm *seen,
                    struct vs_vm *deep);
-/* view.c: wait until no thread reads a VM whole for host_deepen (at
+/* deepen.c: wait until no thread reads a VM whole for host_deepen (at
  * host_stop: they use the hosts). */
 void host_deepen_wait (void);
 char (*to_poll (struct host *h, size_t *n))[VIR_UUID_STRING_BUFLEN];
