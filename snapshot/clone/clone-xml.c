@@ -19,7 +19,7 @@
 #include "cleanup.h"
 #include "util.h"
 #include "virxml.h"
-#include "../host/xmldoc.h"
+#include "host/xmldoc.h"
 
 /* The clone's file for the source's PATH: in the same directory (or ID's
  * own), the source's name replaced by the clone's in the file name, or the

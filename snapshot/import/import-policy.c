@@ -35,7 +35,7 @@
 
 #include "cleanup.h"
 #include "import.h"
-#include "../host/xmldoc.h"
+#include "host/xmldoc.h"
 
 struct pol
 {
