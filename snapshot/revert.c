@@ -32,7 +32,8 @@
 #include "host/refresh.h"
 #include "host/vmop.h"
 
-#include "snapshot/stateless.h"
+#include "snapshot/revert.h"
+#include "snapshot/runs.h"
 
 /* One operation's context: the VM, libvirt's domain, its persistent XML
  * and what vmsnapfs recorded in it. */

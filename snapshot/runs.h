@@ -1,13 +1,17 @@
-/* vmsnapfs: what stateless VMs (stateless.c) and preview/revert
- * (revert.c) share. */
-#ifndef VMSNAPFS_SNAPSHOT_STATELESS_H
-#define VMSNAPFS_SNAPSHOT_STATELESS_H
+/* vmsnapfs: when a VM's run ends, and what the last revert left
+ * (snapshot/runs.c), for revert.c and stateless.c. */
+#ifndef VMSNAPFS_SNAPSHOT_RUNS_H
+#define VMSNAPFS_SNAPSHOT_RUNS_H
 
 #include <stdbool.h>
 
-#include "host.h"
-
+struct vs_vm;
 struct dom_xml;
+
+/* The reason a VM stays shut off after a stop of DETAIL
+ * (virDomainEventStoppedDetailType), as virDomainShutoffReason; -1 for a
+ * detail this code does not know. */
+int stop_reason (int detail);
 
 /* Whether a stop of DETAIL (virDomainEventStoppedDetailType), or a VM
  * shut off for REASON (virDomainShutoffReason), ends the VM's run: a
@@ -24,13 +28,4 @@ const char *stop_cause (int reason);
  * when one cannot be read or VM is on another host. */
 char *stateless_stamp (const struct vs_vm *vm, const struct dom_xml *dx);
 
-/* Revert stateless VM (shut off) to its snapshot again, unless it is there
- * already: its volumes are those the last revert left (the stamp it
- * recorded) and, for a snapshot with memory, the restore is pending.
- * Returns 0 when reverted, 1 when it was there already, 2 when it is left
- * as it is because its run goes on (a managed save image, or a stop that
- * does not end a run: logged), -ENOENT when it is no longer stateless, or
- * another -errno (revert.c). */
-int host_rearm (const struct vs_vm *vm);
-
-#endif /* VMSNAPFS_SNAPSHOT_STATELESS_H */
+#endif /* VMSNAPFS_SNAPSHOT_RUNS_H */
