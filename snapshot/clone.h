@@ -1,4 +1,5 @@
-/* vmsnapfs: what other verbs use of clones (clone.c, clonepin.c). */
+/* vmsnapfs: what other verbs use of clones (snapshot/clone/: a new VM's
+ * UUID, clone-xml.c; the pins, clonepin.c). */
 #ifndef VMSNAPFS_SNAPSHOT_CLONE_H
 #define VMSNAPFS_SNAPSHOT_CLONE_H
 

@@ -27,6 +27,8 @@
 #include "host/refresh.h"
 #include "host/vmop.h"
 
+#include "snapshot/shared.h"
+
 /* Escape S for an XML attribute or text. */
 static void
 xml_escaped (struct strbuf *b, const char *s)
@@ -240,16 +242,8 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
   struct plan plan = { 0 };
   int state, r;
 
-  if ((r = snapshot_name_check (name)) < 0)
-    {
-      CLEANUP_FREE char *shown = printable (name);
-
-      log_error ("VM '%s': '%s' is not a valid snapshot name: 1 to %d "
-                 "bytes of UTF-8 without '/' or control characters, not "
-                 "starting with '.'.",
-                 vm->name, shown, SNAPSHOT_NAME_MAX);
-      return r;
-    }
+  if ((r = snapshot_name_valid (vm, name)) < 0)
+    return r;
   if (vm->preview)
     {
       log_error ("VM '%s': snapshot '%s' is being previewed; commit or undo "

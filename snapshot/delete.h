@@ -1,6 +1,6 @@
-/* vmsnapfs: what rmdir of a snapshot is made of, shared by its files:
- * the plan (plan.c), the merge (merge.c) and a branch point's deletion
- * (branch.c); and the merges' bandwidth, which clones keep to too. */
+/* vmsnapfs: what rmdir of a snapshot is made of (snapshot/delete/),
+ * shared by its files: the plan (plan.c), the merge (merge.c) and a
+ * branch point's deletion (branch.c). */
 #ifndef VMSNAPFS_SNAPSHOT_DELETE_H
 #define VMSNAPFS_SNAPSHOT_DELETE_H
 
@@ -23,9 +23,6 @@ struct merge;
 struct merge *merge_start (const struct vs_vm *vm, const char *snapshot);
 struct merge *merge_find (const struct vs_vm *vm, const char *name);
 int merge_wait (struct merge *m, bool (*interrupted) (void));
-/* The limit merge_set_bandwidth set, in MiB/s (0: none); clones' copies
- * keep to it too. */
-unsigned long merge_bandwidth (void);
 
 /* A volume of a disk, and its backing file where the view knows it. */
 struct vol

@@ -1,4 +1,5 @@
-/* vmsnapfs: a source VM's XML made a clone's (virxml.h).
+/* vmsnapfs: a source VM's XML made a clone's (virxml.h), and a new VM's
+ * UUID (clone.h).
  *
  * A clone is another VM: its own name and UUID, its own MAC addresses,
  * its own disks, and its own files for what the source's character
@@ -15,11 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "cleanup.h"
 #include "util.h"
 #include "virxml.h"
+
 #include "host/xmldoc.h"
+
+#include "snapshot/clone.h"
 
 /* The clone's file for the source's PATH: in the same directory (or ID's
  * own), the source's name replaced by the clone's in the file name, or the
@@ -61,6 +66,23 @@ move_files (struct doc *d, const char *xpath, const struct dom_identity *id)
       xmlFree (old);
     }
   xmlXPathFreeObject (obj);
+}
+
+void
+clone_new_uuid (char out[VIR_UUID_STRING_BUFLEN])
+{
+  unsigned char u[16];
+
+  if (getrandom (u, sizeof u, 0) != (ssize_t)sizeof u)
+    for (size_t i = 0; i < sizeof u; i++)
+      u[i] = (unsigned char)(now_ms () >> (i % 8)) ^ (unsigned char)rand ();
+  u[6] = (u[6] & 0x0f) | 0x40;
+  u[8] = (u[8] & 0x3f) | 0x80;
+  snprintf (out, VIR_UUID_STRING_BUFLEN,
+            "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+            "%02x%02x%02x%02x%02x%02x",
+            u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+            u[11], u[12], u[13], u[14], u[15]);
 }
 
 /* A MAC address in qemu's range (52:54:00) for interface I of the VM with

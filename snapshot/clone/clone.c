@@ -29,7 +29,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,8 +51,8 @@
 #include "host/vmop.h"
 
 #include "snapshot/clone.h"
-#include "snapshot/delete.h"
 #include "snapshot/hooks.h"
+#include "snapshot/shared.h"
 
 /* A clone under way. */
 struct clone
@@ -314,11 +313,11 @@ out:
 static int
 finish (struct clone *c, virDomainPtr dom)
 {
-  struct vs_vm v = { .name = c->name, .host = c->host };
+  struct vs_vm v;
   struct vs_meta m = { 0 };
   int r;
 
-  memcpy (v.uuid, c->uuid, sizeof v.uuid);
+  vm_stand_in (&v, c->host, c->name, c->uuid);
   if ((r = meta_read (&v, dom, &m)) < 0)
     return r;
   vs_meta_clear_clone (&m);
@@ -381,10 +380,10 @@ worker_main (void *arg)
   struct clone *c = arg;
   virConnectPtr conn = host_conn (c->host);
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  struct vs_vm v = { .name = c->name, .host = c->host };
+  struct vs_vm v;
   int r = conn ? 0 : -ESHUTDOWN;
 
-  memcpy (v.uuid, c->uuid, sizeof v.uuid);
+  vm_stand_in (&v, c->host, c->name, c->uuid);
   for (size_t i = 0; r == 0 && i < c->rec.nclone; i++)
     r = copy_disk (c, i);
   if (r == 0)
@@ -428,19 +427,13 @@ worker_main (void *arg)
 static int
 start_worker (struct clone *c)
 {
-  pthread_attr_t attr;
-  pthread_t t;
   int e;
 
   pthread_mutex_lock (&clones_lock);
   c->next = clones;
   clones = c;
   pthread_mutex_unlock (&clones_lock);
-  pthread_attr_init (&attr);
-  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
-  e = pthread_create (&t, &attr, worker_main, c);
-  pthread_attr_destroy (&attr);
-  if (e != 0)
+  if ((e = worker_start (worker_main, c)) != 0)
     {
       log_error ("VM '%s': cannot start the clone's copy: %s", c->name,
                  strerror (e));
@@ -509,23 +502,6 @@ measure_copy (struct host *h, const char *volume, const char *format,
     r = -EIO;
   json_object_put (o);
   return r;
-}
-
-void
-clone_new_uuid (char out[VIR_UUID_STRING_BUFLEN])
-{
-  unsigned char u[16];
-
-  if (getrandom (u, sizeof u, 0) != (ssize_t)sizeof u)
-    for (size_t i = 0; i < sizeof u; i++)
-      u[i] = (unsigned char)(now_ms () >> (i % 8)) ^ (unsigned char)rand ();
-  u[6] = (u[6] & 0x0f) | 0x40;
-  u[8] = (u[8] & 0x3f) | 0x80;
-  snprintf (out, VIR_UUID_STRING_BUFLEN,
-            "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-            "%02x%02x%02x%02x%02x%02x",
-            u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
-            u[11], u[12], u[13], u[14], u[15]);
 }
 
 /* Plan the clone NAME of snapshot SNAP of VM into C: its files, beside
@@ -671,9 +647,9 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
   log_info ("VM '%s': defined the clone '%s' of snapshot '%s'; copying.",
             vm->name, name, snapshot);
   {
-    struct vs_vm v = { .name = (char *)name, .host = vm->host };
+    struct vs_vm v;
 
-    memcpy (v.uuid, c->uuid, sizeof v.uuid);
+    vm_stand_in (&v, vm->host, name, c->uuid);
     if ((r = start_worker (c)) < 0)
       {
         roll_back (c, made);
@@ -707,14 +683,15 @@ clone_recover (struct host *h)
                                 VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
   for (int i = 0; i < n; i++)
     {
-      struct vs_vm v
-          = { .name = (char *)virDomainGetName (doms[i]), .host = h };
+      char uuid[VIR_UUID_STRING_BUFLEN] = "";
+      struct vs_vm v;
       struct vs_meta m = { 0 };
       CLEANUP_DOMAIN virDomainPtr src = NULL;
       struct clone *c;
       int lock = VM_LOCK_NONE;
 
-      virDomainGetUUIDString (doms[i], v.uuid);
+      virDomainGetUUIDString (doms[i], uuid);
+      vm_stand_in (&v, h, virDomainGetName (doms[i]), uuid);
       if (meta_read (&v, doms[i], &m) == 0 && m.npins)
         clone_pins_prune (h, doms[i]); /* a daemon killed at the end */
       if (m.clone_vm == NULL

@@ -31,6 +31,7 @@
 #include "host/vmop.h"
 
 #include "snapshot/clone.h"
+#include "snapshot/shared.h"
 
 /* How long a clone waits for its source's other operation to end to drop
  * its pin, and how often it asks again. */
@@ -43,7 +44,7 @@ pin_holds (virConnectPtr conn, const struct vs_vm *source,
            const struct clone_pin *p)
 {
   CLEANUP_DOMAIN virDomainPtr d = virDomainLookupByUUIDString (conn, p->uuid);
-  struct vs_vm v = { .name = p->clone, .host = source->host };
+  struct vs_vm v;
   struct vs_meta m = { 0 };
   int r;
 
@@ -57,7 +58,7 @@ pin_holds (virConnectPtr conn, const struct vs_vm *source,
                  p->clone, virt_error ());
       return -EIO;
     }
-  snprintf (v.uuid, sizeof v.uuid, "%s", p->uuid);
+  vm_stand_in (&v, source->host, p->clone, p->uuid);
   if ((r = meta_read (&v, d, &m)) < 0)
     return r;
   r = m.clone_vm && strcmp (m.clone_snapshot, p->snapshot) == 0;
@@ -202,11 +203,11 @@ void
 clone_unpin (struct host *h, const char *source_uuid, const char *source_name,
              const char *uuid, bool (*stop) (void))
 {
-  struct vs_vm v = { .name = (char *)source_name, .host = h };
+  struct vs_vm v;
   struct edit e = { .what = UNPIN, .uuid = uuid };
   int r = -EBUSY;
 
-  snprintf (v.uuid, sizeof v.uuid, "%s", source_uuid);
+  vm_stand_in (&v, h, source_name, source_uuid);
   for (int i = 0; i < UNPIN_TRIES; i++)
     {
       struct timespec t = { 0, UNPIN_RETRY_MS * 1000000L };
@@ -229,14 +230,14 @@ clone_pin_ensure (struct host *h, const char *source_uuid,
 {
   struct edit e
       = { .what = ENSURE, .uuid = uuid, .snapshot = snapshot, .name = name };
-  struct vs_vm v = { .name = (char *)source_name, .host = h };
+  struct vs_vm v;
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
   struct vs_meta m = { 0 };
   bool pinned;
   int r;
 
   /* Pinned as a rule: then the source's lock is not needed. */
-  snprintf (v.uuid, sizeof v.uuid, "%s", source_uuid);
+  vm_stand_in (&v, h, source_name, source_uuid);
   if ((r = lookup_domain (&v, &dom)) < 0 || (r = meta_read (&v, dom, &m)) < 0)
     return r;
   pinned = find_pin (&m, uuid) < m.npins;
@@ -247,9 +248,11 @@ clone_pin_ensure (struct host *h, const char *source_uuid,
 void
 clone_pins_prune (struct host *h, virDomainPtr dom)
 {
-  struct vs_vm v = { .name = (char *)virDomainGetName (dom), .host = h };
+  char uuid[VIR_UUID_STRING_BUFLEN] = "";
+  struct vs_vm v;
   struct edit e = { .what = PRUNE };
 
-  virDomainGetUUIDString (dom, v.uuid);
+  virDomainGetUUIDString (dom, uuid);
+  vm_stand_in (&v, h, virDomainGetName (dom), uuid);
   edit (&v, &e);
 }

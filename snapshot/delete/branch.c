@@ -45,7 +45,8 @@
 
 #include "snapshot/delete.h"
 #include "snapshot/hooks.h"
-#include "snapshot/rename.h"
+#include "snapshot/redefine.h"
+#include "snapshot/shared.h"
 
 #define PULL_WAIT_MS (24 * 3600 * 1000)
 
@@ -407,23 +408,23 @@ branch_run (const struct vs_vm *vm, virDomainPtr dom)
   return r;
 }
 
+static bool
+deleting (const struct vs_vm *vm)
+{
+  return vm->branch_deleting;
+}
+
+static void
+carry_on (const struct vs_vm *vm, virDomainPtr dom)
+{
+  branch_run (vm, dom);
+}
+
 void
 branch_recover (const struct vs_host *h)
 {
-
-  for (size_t i = 0; i < h->nvms; i++)
-    {
-      const struct vs_vm *vm = h->vms[i];
-      CLEANUP_DOMAIN virDomainPtr dom = NULL;
-
-      if (!vm->branch_deleting || vm_op_begin (vm) < 0)
-        continue;
-      log_info ("VM '%s': the deletion of a branch point was under way; "
-                "carrying it on.",
-                vm->name);
-      if (lookup_domain (vm, &dom) == 0)
-        branch_run (vm, dom);
-      host_sync (vm, true);
-      vm_op_end (vm);
-    }
+  recover_each (h, deleting,
+                "the deletion of a branch point was under way; carrying it "
+                "on.",
+                carry_on);
 }

@@ -55,6 +55,7 @@
 
 #include "snapshot/delete.h"
 #include "snapshot/hooks.h"
+#include "snapshot/shared.h"
 
 /* How long a worker waits for a block job event before it looks anyway. */
 #define MERGE_POLL_MS 500
@@ -76,7 +77,6 @@ static pthread_cond_t workers_cond = PTHREAD_COND_INITIALIZER;
 static struct merge *workers;
 static bool stopping;
 static uint64_t wakeups;
-static unsigned long bandwidth_mib; /* 0: unlimited */
 
 /* One merge under way, shared by its worker and the rmdir waiting for it. */
 struct merge
@@ -111,18 +111,6 @@ merge_unref (struct merge *m)
   pthread_mutex_destroy (&m->lock);
   pthread_cond_destroy (&m->cond);
   free (m);
-}
-
-unsigned long
-merge_bandwidth (void)
-{
-  return bandwidth_mib;
-}
-
-void
-merge_set_bandwidth (unsigned long mib_per_s)
-{
-  bandwidth_mib = mib_per_s;
 }
 
 void
@@ -304,7 +292,7 @@ commit_remote (const struct vs_vm *vm, const struct look *l,
       return -EIO;
     }
   r = helper_commit (vm, md, nkids ? kids[0].path : NULL,
-                     nkids ? kids[0].format : NULL, bandwidth_mib,
+                     nkids ? kids[0].format : NULL, merge_bandwidth (),
                      is_stopping);
   free (kids);
   return r;
@@ -339,9 +327,9 @@ commit_offline (const struct vs_vm *vm, const struct look *l,
   argv[n++] = "-d"; /* TOP is deleted afterwards: don't empty it */
   argv[n++] = "-b";
   argv[n++] = md->base;
-  if (bandwidth_mib)
+  if (merge_bandwidth ())
     {
-      snprintf (rate, sizeof rate, "%luM", bandwidth_mib);
+      snprintf (rate, sizeof rate, "%luM", merge_bandwidth ());
       argv[n++] = "-r";
       argv[n++] = rate;
     }
@@ -369,8 +357,8 @@ commit_live (struct merge *m, virDomainPtr dom, size_t i,
     }
   log_info ("VM '%s': %s commit of '%s' into '%s' on disk '%s'.", m->vm->name,
             active ? "active-layer" : "block", md->top, md->base, md->target);
-  if (virDomainBlockCommit (dom, md->target, md->base, md->top, bandwidth_mib,
-                            flags)
+  if (virDomainBlockCommit (dom, md->target, md->base, md->top,
+                            merge_bandwidth (), flags)
       < 0)
     {
       log_error ("VM '%s': cannot start the block commit of disk '%s': %s",
@@ -754,8 +742,6 @@ struct merge *
 merge_start (const struct vs_vm *vm, const char *snapshot)
 {
   struct merge *m = xcalloc (1, sizeof *m);
-  pthread_attr_t attr;
-  pthread_t t;
   int e;
 
   m->refs = 2;
@@ -767,11 +753,7 @@ merge_start (const struct vs_vm *vm, const char *snapshot)
   m->next = workers;
   workers = m;
   pthread_mutex_unlock (&workers_lock);
-  pthread_attr_init (&attr);
-  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
-  e = pthread_create (&t, &attr, worker_main, m);
-  pthread_attr_destroy (&attr);
-  if (e != 0)
+  if ((e = worker_start (worker_main, m)) != 0)
     {
       log_error ("VM '%s': cannot start the merge worker: %s", vm->name,
                  strerror (e));

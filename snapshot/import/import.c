@@ -55,6 +55,7 @@
 #include "host/space.h"
 
 #include "snapshot/clone.h"
+#include "snapshot/shared.h"
 
 #include "import.h"
 
@@ -652,9 +653,9 @@ host_import (struct host *host, const char *dir, const char *name,
     }
   if (r == 0)
     {
-      struct vs_vm v = { .name = (char *)name, .host = host };
+      struct vs_vm v;
 
-      memcpy (v.uuid, im.uuid, sizeof v.uuid);
+      vm_stand_in (&v, host, name, im.uuid);
       log_info ("VM '%s': imported from '%s' (%zu snapshots), at '%s'.", name,
                 dir, im.nsnaps, im.snaps[im.active].name);
       host_sync (&v, false);
