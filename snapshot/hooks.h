@@ -19,10 +19,10 @@ void merge_stop (void);
 /* Finish the renames of snapshots a previous daemon recorded (rename.c). */
 void rename_recover (const struct vs_host *h);
 
-/* Clones (clone.c): carry on the clones a previous daemon began; stop
- * their copies; the copies' progress for the jobs files of the clone with
- * UUID: up to MAX jobs into TARGETS (malloc'd), INFOS and SNAPS
- * (malloc'd), their count returned. */
+/* Clones (clone/clone.c): carry on the clones a previous daemon began;
+ * (clone/clone-copy.c) stop their copies; the copies' progress for the
+ * jobs files of the clone with UUID: up to MAX jobs into TARGETS
+ * (malloc'd), INFOS and SNAPS (malloc'd), their count returned. */
 void clone_recover (struct host *h);
 void clone_stop (void);
 size_t clone_jobs (const char *uuid, size_t max, char **targets,
