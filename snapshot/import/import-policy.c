@@ -24,9 +24,11 @@
  *     rendernode, whatever they start with) in the new VM's directory, but
  *     for the files it boots from (<emulator>, <kernel>, <initrd>, <dtb>,
  *     a read-only <loader>, an ACPI table, an NVRAM template): those are
- *     host files MAY_READ accepts (import-read.c: in directories that
+ *     host files MAY_READ accepts (import-open.c: in directories that
  *     are root's all along the path, and readable by the caller).  No
  *     <nvram> file: qemu writes it.
+ *
+ * import_domain_ok applies it to an import: root imports any domain.
  */
 #include <errno.h>
 #include <libxml/tree.h>
@@ -35,6 +37,8 @@
 
 #include "cleanup.h"
 #include "import.h"
+#include "log.h"
+
 #include "host/xmldoc.h"
 
 struct pol
@@ -412,5 +416,25 @@ import_policy (const char *xml, const char *own_dir,
         r = check_paths (&p, c);
     }
   xd_close (&d);
+  return r;
+}
+
+int
+import_domain_ok (const struct import *im, const struct isnap *s,
+                  const char *xml)
+{
+  char why[256];
+  int r;
+
+  if (im->x.who->uid == 0)
+    return 0;
+  r = import_policy (xml, im->dir, import_host_file_ok, (void *)im->x.who, why,
+                     sizeof why);
+  if (r == -EPERM)
+    log_error ("Import: uid %u may not import a domain with %s (snapshot "
+               "'%s'): only root may.",
+               (unsigned)im->x.who->uid, why, s->name);
+  else if (r < 0)
+    log_error ("Import: the domain of snapshot '%s' cannot be read.", s->name);
   return r;
 }

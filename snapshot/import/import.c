@@ -35,11 +35,9 @@
  * What the source VM wrote after its last snapshot is not in an export.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -51,7 +49,6 @@
 #include "host/files.h"
 #include "host/ops.h"
 #include "host/refresh.h"
-#include "host/saveimage.h"
 #include "host/space.h"
 
 #include "snapshot/clone.h"
@@ -133,44 +130,6 @@ plan_files (struct import *im)
   return 0;
 }
 
-/* The disks of snapshot S as its frozen volumes' copies (malloc'd). */
-static struct disk_change *
-frozen_disks (const struct isnap *s)
-{
-  struct disk_change *frozen = xcalloc (s->ndisks, sizeof *frozen);
-
-  for (size_t k = 0; k < s->ndisks; k++)
-    {
-      const struct idisk *d = &s->disks[k];
-
-      frozen[k] = (struct disk_change){ d->target, d->copy,
-                                        d->convert ? "qcow2" : d->format };
-    }
-  return frozen;
-}
-
-/* Whether IM's caller may define domain XML, made NEWVM's, of snapshot S:
- * root may; anyone else, only a domain that names no host resource other
- * than what the import makes (import-policy.c).  0, or -EPERM (logged). */
-static int
-policy (const struct import *im, const struct isnap *s, const char *xml)
-{
-  char why[256];
-  int r;
-
-  if (im->x.who->uid == 0)
-    return 0;
-  r = import_policy (xml, im->dir, import_host_file_ok, (void *)im->x.who, why,
-                     sizeof why);
-  if (r == -EPERM)
-    log_error ("Import: uid %u may not import a domain with %s (snapshot "
-               "'%s'): only root may.",
-               (unsigned)im->x.who->uid, why, s->name);
-  else if (r < 0)
-    log_error ("Import: the domain of snapshot '%s' cannot be read.", s->name);
-  return r;
-}
-
 /* Whether every snapshot's domain passes policy, before anything is
  * copied: 0, -EPERM or -EINVAL (logged). */
 static int
@@ -182,203 +141,11 @@ check_domains (struct import *im)
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
     {
       struct isnap *s = &im->snaps[i];
-      CLEANUP_FREE struct disk_change *frozen = frozen_disks (s);
+      CLEANUP_FREE struct disk_change *frozen = import_frozen_disks (s);
       CLEANUP_FREE char *xml
           = dom_xml_clone (s->domain_xml, &id, frozen, s->ndisks, NULL);
 
-      r = xml ? policy (im, s, xml) : -EINVAL;
-    }
-  return r;
-}
-
-struct saved
-{
-  struct import *im;
-  const struct isnap *s;
-};
-
-/* The domain in snapshot S's memory image made NEWVM's, its disks the
- * copies; NULL when the caller may not define it (IM->refused set). */
-static char *
-edit_saved (const char *xml, void *arg)
-{
-  struct saved *sv = arg;
-  struct import *im = sv->im;
-  struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
-  CLEANUP_FREE struct disk_change *frozen = frozen_disks (sv->s);
-  char *out = dom_xml_clone (xml, &id, frozen, sv->s->ndisks, NULL);
-
-  if (out && (im->refused = policy (im, sv->s, out)) < 0)
-    {
-      free (out);
-      return NULL;
-    }
-  return out;
-}
-
-/* Where file PATH of NEWVM is made (malloc'd): PATH itself, or for a
- * remote host its name in the staging directory here. */
-static char *
-staged (const struct import *im, const char *path)
-{
-  if (im->stage == NULL)
-    return xstrdup (path);
-  return xasprintf ("%s/%s", im->stage, strrchr (path, '/') + 1);
-}
-
-/* A staged file DST goes to PATH on the remote host (backing files named
- * as they are there), and is removed here. */
-static int
-unstage (const struct import *im, const char *dst, const char *path)
-{
-  int r;
-
-  if (im->stage == NULL)
-    return 0;
-  r = remote_upload (im->host, dst, path);
-  unlink (dst);
-  return r;
-}
-
-/* Whether IM's caller gave up: -EINTR (logged) or 0. */
-static int
-interrupted (const struct import *im)
-{
-  if (im->cancel == NULL || !im->cancel ())
-    return 0;
-  log_info ("Import: '%s' interrupted by its caller; nothing is kept.",
-            im->name);
-  return -EINTR;
-}
-
-/* Make file PATH of NEWVM, a name no one else has (O_EXCL), mode 0600, so
- * that another import or anyone else's file of that name is never written
- * or removed, and record it (import-record.c): 0, or -EEXIST or another
- * -errno (logged).  A remote host's files are made there later, by
- * libvirt. */
-static int
-claim (struct import *im, const char *path, bool *made)
-{
-  int r;
-
-  if (im->stage)
-    return 0;
-  if ((r = create_private (path)) < 0)
-    {
-      log_error ("Import: cannot make '%s': %s.", path, strerror (-r));
-      return r;
-    }
-  *made = true;
-  return import_record_file (im, path);
-}
-
-/* Copy disk D of the export, open on FD, to DST: a whole raw disk made a
- * qcow2 volume, else the file as it is.  qemu-img reads the export only as
- * raw bytes; a qcow2's header is read by hand (import-read.c).  Stopped
- * when IM's caller gives up (-ESHUTDOWN). */
-static int
-copy_disk (const struct import *im, const struct idisk *d, int fd,
-           const char *dst)
-{
-  char src[32];
-
-  snprintf (src, sizeof src, "/dev/fd/%d", fd);
-  if (d->convert)
-    {
-      const char *argv[] = { "qemu-img", "convert", "-q", "-f", "raw",
-                             "-O",       "qcow2",   src,  dst,  NULL };
-      return run_volume_tool_fd ("Import: qemu-img convert", argv, fd,
-                                 im->cancel);
-    }
-  else
-    {
-      const char *argv[] = { "cp", "--sparse=always", src, dst, NULL };
-      return run_volume_tool_fd ("Import: cp", argv, fd, im->cancel);
-    }
-}
-
-/* Whether the copy DST of a qcow2 volume is one of its own (no external
- * data file: its author may have changed it since it was read): 0 or
- * -EINVAL (logged). */
-static int
-check_copy (const struct idisk *d, const char *dst)
-{
-  CLEANUP_CLOSE int fd = open (dst, O_RDONLY | O_CLOEXEC);
-  uint64_t size;
-  bool backing;
-
-  if (fd >= 0 && import_qcow2_header (fd, &size, &backing) == 0)
-    return 0;
-  log_error ("Import: '%s' is not a qcow2 volume of its own (no external "
-             "data file).",
-             d->file.shown);
-  return -EINVAL;
-}
-
-/* Copy the files of snapshot S, and give its volumes their parent's: the
- * backing file a volume's header names is never used. */
-static int
-copy_snapshot (struct import *im, struct isnap *s)
-{
-  const struct isnap *p
-      = s->parent ? &im->snaps[import_find_snap (im, s->parent)] : NULL;
-  int r = 0;
-
-  for (size_t k = 0; k < s->ndisks && r == 0; k++)
-    {
-      struct idisk *d = &s->disks[k];
-      const struct idisk *pd = NULL;
-      CLEANUP_FREE char *dst = staged (im, d->copy);
-      CLEANUP_CLOSE int fd = import_reopen (&im->x, &d->file);
-
-      for (size_t j = 0; p && j < p->ndisks; j++)
-        if (strcmp (p->disks[j].target, d->target) == 0)
-          pd = &p->disks[j];
-      if ((r = fd) >= 0 && (r = claim (im, d->copy, &d->made)) == 0
-          && (r = copy_disk (im, d, fd, dst)) == -ESHUTDOWN)
-        r = interrupted (im) < 0 ? -EINTR : -EIO;
-      if (r == 0 && !d->convert && strcmp (d->format, "qcow2") == 0)
-        r = check_copy (d, dst);
-      if (r == 0 && p && pd == NULL)
-        {
-          log_error ("Import: snapshot '%s' has disk '%s', its parent '%s' "
-                     "has not.",
-                     s->name, d->target, p->name);
-          r = -EINVAL;
-        }
-      if (r == 0 && pd)
-        {
-          const char *argv[]
-              = { "qemu-img", "rebase", "-u",       "-f", d->format, "-b",
-                  pd->copy,   "-F",     pd->format, dst,  NULL };
-          r = run_volume_tool ("Import: qemu-img rebase -u", argv, NULL);
-        }
-      else if (r == 0 && !d->convert && strcmp (d->format, "qcow2") == 0)
-        {
-          /* A root: no backing file, whatever the header says now. */
-          const char *argv[] = { "qemu-img", "rebase", "-u", "-f", "qcow2",
-                                 "-b",       "",       dst,  NULL };
-          r = run_volume_tool ("Import: qemu-img rebase -u", argv, NULL);
-        }
-      if (r == 0 && (r = unstage (im, dst, d->copy)) == 0)
-        d->made = true;
-    }
-  if (r == 0 && s->memory.rel)
-    {
-      CLEANUP_FREE char *dst = staged (im, s->memory_copy);
-      CLEANUP_CLOSE int fd = import_reopen (&im->x, &s->memory);
-      struct saved sv = { im, s };
-
-      if ((r = fd) >= 0
-          && (r = claim (im, s->memory_copy, &s->memory_made)) == 0)
-        r = save_image_copy_fd (fd, s->memory.shown, dst, im->stage == NULL,
-                                im->cancel, edit_saved, &sv);
-      if (r == -ESHUTDOWN)
-        r = interrupted (im) < 0 ? -EINTR : -EIO;
-      if (r < 0 && im->refused < 0)
-        r = im->refused;
-      if (r == 0 && (r = unstage (im, dst, s->memory_copy)) == 0)
-        s->memory_made = true;
+      r = xml ? import_domain_ok (im, s, xml) : -EINVAL;
     }
   return r;
 }
@@ -388,7 +155,7 @@ static int
 redefine (struct import *im, virDomainPtr dom, struct isnap *s, bool current)
 {
   struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
-  struct disk_change *frozen = frozen_disks (s);
+  struct disk_change *frozen = import_frozen_disks (s);
   struct disk_change *overlays = xcalloc (s->ndisks, sizeof *overlays);
   CLEANUP_FREE char *domain = NULL, *xml = NULL;
   virDomainSnapshotPtr made = NULL;
@@ -487,15 +254,15 @@ make (struct import *im, virConnectPtr conn)
   id.old_name = im->old_name;
   r = import_record_begin (im);
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
-    if ((r = interrupted (im)) == 0)
-      r = copy_snapshot (im, &im->snaps[i]);
+    if ((r = import_interrupted (im)) == 0)
+      r = import_copy_snapshot (im, &im->snaps[i]);
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
     add_saved_secrets (conn, &im->snaps[i]);
   for (size_t k = 0; k < a->ndisks && r == 0; k++)
     {
       struct idisk *d = &a->disks[k];
 
-      if ((r = claim (im, d->overlay, &d->overlay_made)) < 0)
+      if ((r = import_claim (im, d->overlay, &d->overlay_made)) < 0)
         break;
       if (host_make_overlay (im->host, d->overlay, d->copy,
                              d->convert ? "qcow2" : d->format, 0)
@@ -506,10 +273,10 @@ make (struct import *im, virConnectPtr conn)
       ch[k] = (struct disk_change){ d->target, d->overlay, "qcow2" };
     }
   m.resume = a->memory.rel ? a->name : NULL;
-  if (r == 0 && (r = interrupted (im)) == 0)
+  if (r == 0 && (r = import_interrupted (im)) == 0)
     {
       xml = dom_xml_clone (a->domain_xml, &id, ch, a->ndisks, &m);
-      if (xml && (r = policy (im, a, xml)) < 0)
+      if (xml && (r = import_domain_ok (im, a, xml)) < 0)
         ;
       else if (xml == NULL || (dom = virDomainDefineXML (conn, xml)) == NULL)
         {

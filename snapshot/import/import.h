@@ -1,5 +1,6 @@
-/* vmsnapfs: what the files of an import share (import.c, import-read.c,
- * import-policy.c), and nothing else sees.
+/* vmsnapfs: what the files of an import share (import.c, import-copy.c,
+ * import-open.c, import-read.c, import-policy.c, import-record.c), and
+ * nothing else sees.
  *
  * An export directory is read with its importer's rights: every name in it
  * is opened by a thread that runs with the caller's file-system uid, gid
@@ -86,6 +87,8 @@ struct import
   int record;            /* import-record.c's, or -1 */
 };
 
+/* --- opened with the caller's rights (import-open.c) --- */
+
 /* Run FN (ARG) in a thread of its own with C's file-system rights (its
  * uid, gid and groups; root's as they are): what FN returns, or -EACCES
  * when the rights cannot be taken. */
@@ -102,15 +105,14 @@ int import_open_dir (struct import_dir *x, const char *path,
  * logged. */
 int import_open (const struct import_dir *x, const char *rel, struct stat *st);
 
+/* The same with FLAGS added (O_DIRECTORY: a directory, which is then not
+ * refused as no regular file). */
+int import_open_beneath (const struct import_dir *x, const char *rel,
+                         int flags, struct stat *st);
+
 /* Open F of X again, as import_open does, and check that it is the file
  * read before: the descriptor, or a negative errno (logged). */
 int import_reopen (const struct import_dir *x, const struct xfile *f);
-
-/* The virtual size of the qcow2 image open on FD into *SIZE, and whether
- * its header names a backing file into *BACKING, read by hand (no file it
- * names is opened): 0, or -EINVAL for what is not a qcow2 image of its
- * own (an external data file is another file: refused). */
-int import_qcow2_header (int fd, uint64_t *size, bool *backing);
 
 /* Whether PATH, a host file a domain boots from (a kernel...), may be
  * named by the domain of caller ARG (a struct caller): absolute, with no
@@ -119,6 +121,14 @@ int import_qcow2_header (int fd, uint64_t *size, bool *backing);
  * good: its owner may change its bytes, not make it another file), a
  * regular file ARG may open to read.  0 or -EPERM. */
 int import_host_file_ok (const char *path, void *arg);
+
+/* --- the export read (import-read.c) --- */
+
+/* The virtual size of the qcow2 image open on FD into *SIZE, and whether
+ * its header names a backing file into *BACKING, read by hand (no file it
+ * names is opened): 0, or -EINVAL for what is not a qcow2 image of its
+ * own (an external data file is another file: refused). */
+int import_qcow2_header (int fd, uint64_t *size, bool *backing);
 
 /* Read export X into IM: a whole VM's (snapshots/, active) or one
  * snapshot's, NAME the directory's own.  0, -EINVAL, -EACCES (logged). */
@@ -165,5 +175,31 @@ void import_recover_dir (struct host *h, const char *dir, bool lock);
 int import_policy (const char *xml, const char *own_dir,
                    int (*may_read) (const char *path, void *arg), void *arg,
                    char *why, size_t why_len);
+
+/* Whether IM's caller may define domain XML, made NEWVM's, of snapshot S:
+ * root may; anyone else, only a domain that names no host resource other
+ * than what the import makes (import_policy).  0, or -EPERM (logged). */
+int import_domain_ok (const struct import *im, const struct isnap *s,
+                      const char *xml);
+
+/* --- the copies (import-copy.c) --- */
+
+/* The disks of snapshot S as its frozen volumes' copies (malloc'd). */
+struct disk_change *import_frozen_disks (const struct isnap *s);
+
+/* Whether IM's caller gave up: -EINTR (logged) or 0. */
+int import_interrupted (const struct import *im);
+
+/* Make file PATH of NEWVM, a name no one else has (O_EXCL), mode 0600, so
+ * that another import or anyone else's file of that name is never written
+ * or removed, and record it (import-record.c), *MADE set: 0, or -EEXIST or
+ * another -errno (logged).  A remote host's files are made there later, by
+ * libvirt. */
+int import_claim (struct import *im, const char *path, bool *made);
+
+/* Copy the files of snapshot S, and give its volumes their parent's: the
+ * backing file a volume's header names is never used.  0, or -EINTR when
+ * the caller gave up, or another -errno (logged). */
+int import_copy_snapshot (struct import *im, struct isnap *s);
 
 #endif /* VMSNAPFS_IMPORT_H */
