@@ -8,7 +8,14 @@
  * New files go beside each disk's current volume, named VM.TARGET.NAME.qcow2
  * and VM.NAME.mem, with a number added where a file of that name exists.
  * When libvirt fails, anything at those names is removed: it can only be
- * what the failed attempt left.
+ * what the failed attempt left (unless the VM uses it: a reply lost after
+ * libvirt made the snapshot).
+ *
+ * Crash model: no record; the snapshot is one atomic libvirt call.  A
+ * shut-off VM's overlays are made here just before it (mode 0600): a
+ * daemon killed in between leaves them, named by nothing (orphan files,
+ * never lost data).  The next daemon has nothing to carry on.  See
+ * doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <stdlib.h>

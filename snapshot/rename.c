@@ -12,9 +12,11 @@
  *   4. vmsnapfs's record (preview, resume, and what a preview keeps) names
  *      the new one.
  *
- * Before step 1 the rename is written in vmsnapfs's record in the VM's
- * metadata, and step 4 removes it: a daemon killed in between finishes the
- * rename when it starts again.  Each step can be done again safely.
+ * Crash model: before step 1 the rename is written in vmsnapfs's record
+ * in the VM's metadata (rename_from, rename_to), and step 4 removes it;
+ * each step can be done again.  The next daemon finds the record and
+ * finishes the rename (rename_recover); one whose step 1 had not begun is
+ * dropped.  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <stdlib.h>

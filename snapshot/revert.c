@@ -15,6 +15,13 @@
  * VM's operation lock.  A client of libvirt's own (virsh start) does not
  * take that lock: the state is read again right before any volume is
  * removed, and a VM started meanwhile keeps its volumes (EBUSY).
+ *
+ * Crash model: the record (what a preview keeps, "resume") changes with
+ * the disks in the one virDomainDefineXML; new overlays are made before
+ * it, dropped volumes removed after it.  A daemon killed in between leaves
+ * files that nothing names, never a VM on missing volumes; the next daemon
+ * has nothing to carry on, and a pending restore waits for the next start
+ * through VM/state.  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <string.h>

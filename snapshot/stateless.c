@@ -27,7 +27,14 @@
  * save image (revert.c refuses with it).  A revert by libvirt to one of
  * its snapshots is not the end of a run either; vmsnapfs's own revert
  * needs the VM shut off and defines it anew, which stops nothing: no
- * re-arm follows from a re-arm.
+ * re-arm follows from a re-arm.  Which stops end a run, and the stamp,
+ * are runs.c's.
+ *
+ * Crash model: the record names the snapshot (<vmsnapfs:stateless>) and
+ * the stamp of the last revert (revert.c writes both with the disks).  A
+ * stop no daemon saw is made good by the next daemon: every stateless VM
+ * it finds shut off is queued (stateless_recover) and reverted unless its
+ * volumes still have the stamp.  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -17,13 +17,20 @@
  *      restores it, as a preview's does.
  *
  * Until step 3 NEWVM's disks do not exist, so no client can start it
- * (vmsnapfs says EBUSY).  Each step is done again or skipped after a
- * restart from what the record and the files say.  A failure before the
- * end undefines NEWVM and removes every file it made: nothing is left.
- * While a copy runs, the source VM's snapshots are not merged or renamed
- * (EBUSY): the volumes being read stay as they are.  The pin that says so
- * is in the source's record, where every vmsnapfs sees it (clonepin.c),
- * from before NEWVM is defined until it is finished or removed.
+ * (vmsnapfs says EBUSY).  A failure before the end undefines NEWVM and
+ * removes every file it made: nothing is left.  While a copy runs, the
+ * source VM's snapshots are not merged or renamed (EBUSY): the volumes
+ * being read stay as they are.  The copy is clone-copy.c's.
+ *
+ * Crash model: the pin goes in the source's record (clonepin.c) before
+ * NEWVM is defined, and NEWVM is defined with its own record of the
+ * clone (<vmsnapfs:clone>: source, snapshot, each disk's copy and
+ * overlay) before a byte is copied; copies go through ".part" files
+ * renamed when whole; the record becomes "resume NAME" last, then the pin
+ * is dropped.  The next daemon finds the record and carries the clone on,
+ * each step done again or skipped from what the files say (clone_recover),
+ * or rolls it back when its source is gone; stale pins are dropped.  See
+ * doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <string.h>

@@ -14,7 +14,8 @@
  * The pin is dropped when the clone is finished or rolled back; one left
  * by a daemon killed in between is stale (its clone gone, or finished),
  * ignored by the checks, and dropped by the next write of VM's record
- * after a check, or by the recovery (clone_recover).
+ * after a check, or by the recovery (clone_recover).  See doc/DESIGN.md,
+ * Crash models.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -19,9 +19,14 @@
  *     snapshots above deleted first).
  *
  * The room is checked first (each branch may take a copy of S's volume).
- * Every step is recorded in the VM's metadata before it is made
- * (<vmsnapfs:branch>) and can be made again: a daemon that starts finds
- * the record and finishes.  Runs under the VM's operation lock.
+ * Runs under the VM's operation lock.
+ *
+ * Crash model: the whole deletion (each branch volume, the backing file
+ * it gets, S's parent) is written in the VM's record (<vmsnapfs:branch>)
+ * before the first step; each step looks at the files first and can be
+ * made again; S's metadata goes before its volumes, the record last.  The
+ * next daemon finds the record and runs the deletion again
+ * (branch_recover).  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <string.h>

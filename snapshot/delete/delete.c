@@ -3,6 +3,13 @@
  * between a merge (merge.c: S's volume made at S committed into S's frozen
  * volume) and, for a branch point, the move of its data up into its
  * branches (branch.c).
+ *
+ * Crash model: under the VM's operation lock, the plan is written in the
+ * VM's record (<vmsnapfs:merge> or <vmsnapfs:branch>) before any volume
+ * changes; the next daemon finds it and carries the deletion on
+ * (merge_recover, branch_recover); a record left marked failed is tried
+ * again by the next rmdir, planned again when it no longer fits the
+ * files.  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
-/* vmsnapfs: rmdir of a snapshot, by merge.
+/* vmsnapfs: rmdir of a snapshot, by merge: the workers (merge-step.c
+ * takes each step).
  *
  * Snapshot S made, on each disk, a new volume TOP over the volume BASE that
  * froze at S.  Deleting S commits TOP into BASE: BASE then holds what TOP
@@ -11,25 +12,26 @@
  * - Otherwise (VM shut off, or TOP on a branch the VM does not run):
  *   qemu-img commit.
  *
- * Like vdsm's live merge, it is built to survive a crash of anything at any
- * point.  The merge is recorded in the VM's libvirt metadata before its
- * first step, with each disk's phase:
+ * A worker thread carries the merge, so an interrupted rmdir returns EINTR
+ * while the merge goes on.
  *
- *   commit    TOP's data is going into BASE.  Redoing it is harmless: BASE
- *             is written by nothing else while TOP stands on it.
- *   repoint   BASE holds TOP's data, and the VM's chain no longer has TOP.
- *             What still names TOP (snapshot volumes of other branches, the
- *             state a preview keeps, the VM's definition) is pointed at BASE
- *             with metadata-only changes, then TOP is deleted.
+ * Crash model (vdsm's live merge): delete.c writes the merge in the VM's
+ * record (<vmsnapfs:merge>) before the first step, each disk in its
+ * phase, and each step can be done again:
  *
- * A phase ends when the actual chain says so (libvirt's live XML, or
- * qemu-img on the files), never on an event or a return code alone.  Then
- * the snapshot's metadata and memory file go, and the record last.  A
- * worker thread carries the merge, so an interrupted rmdir returns EINTR
- * while the merge goes on; a daemon that starts finds recorded merges and
- * carries them to their end.  A merge that fails leaves the VM's chain
- * whole and usable and the record marked failed: the snapshot shows
- * "status: failed", and the next rmdir of it tries again.
+ *   commit    TOP's data is going into BASE (BASE is written by nothing
+ *             else while TOP stands on it);
+ *   repoint   BASE holds TOP's data and the chain no longer has TOP: what
+ *             still names TOP is pointed at BASE (metadata only), then
+ *             TOP is deleted.
+ *
+ * A phase ends when the chain says so (libvirt's live XML, or qemu-img on
+ * the files), never on an event or a return code alone; the record is
+ * written as each commit phase ends.  Then the snapshot's metadata and
+ * memory file go, and the record last.  The next daemon finds the record
+ * and carries the merge to its end (merge_recover).  A merge that fails
+ * leaves the chain whole and the record marked failed: "status: failed",
+ * and the next rmdir tries again.  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -12,7 +12,8 @@
  * daemon's recovery, or by the next import of that name) is of an import
  * that was cut short: its VM, if it got as far as being defined, and its
  * files are removed.  Either the whole VM or nothing.  Local hosts only:
- * a remote host's files are made there by libvirt, one at a time.
+ * a remote host's files are made there by libvirt, one at a time.  See
+ * doc/DESIGN.md, Crash models.
  */
 #include <dirent.h>
 #include <errno.h>

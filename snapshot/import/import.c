@@ -25,14 +25,21 @@
  * failure at any step undefines NEWVM and removes every file made.
  *
  * The directory is read with the caller's rights, by descriptor, and no
- * file that a volume's header names is opened (import-read.c); a caller
- * who is not root imports only a domain that names no host resource but
- * the files the import makes (import-policy.c).  One import of a name at
- * a time, across daemons; each file made O_EXCL and recorded, so that a
- * daemon killed meanwhile leaves nothing to the next one's recovery
- * (import-record.c); the copy stops when the caller gives up (EINTR).
+ * file that a volume's header names is opened (import-open.c,
+ * import-read.c); a caller who is not root imports only a domain that
+ * names no host resource but the files the import makes
+ * (import-policy.c).  One import of a name at a time, across daemons; the
+ * copy (import-copy.c) stops when the caller gives up (EINTR).
  *
  * What the source VM wrote after its last snapshot is not in an export.
+ *
+ * Crash model: the import's record (a file in NEWVM's directory,
+ * import-record.c) names each file the import makes, written and synced
+ * once the file is made (O_EXCL) and before a byte is copied into it; it
+ * goes when the VM is whole or rolled back.  The next daemon (or the next
+ * import of that name) finds a record and rolls that import back: its VM,
+ * unless it runs, and every file it made (import_recover).  Either the
+ * whole VM or nothing.  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <libgen.h>
