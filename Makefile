@@ -46,7 +46,7 @@ WARNINGS = -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes \
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SOURCE \
-             -DVMSNAPFS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) \
+             -DVMSNAPFS_VERSION='"$(VERSION)"' -Iinclude -I. $(PKG_CFLAGS) \
              -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 LIBS = $(PKG_LIBS) -lpthread

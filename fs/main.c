@@ -384,6 +384,7 @@ main (int argc, char *argv[])
    * the mount wait in the kernel until the loop runs, so nobody sees the
    * tree before its first view is built. */
   log_init (cmd.foreground, cmd.debug);
+  verbs_init ();
   if (export_init () < 0
       || host_start ((const char *const *)opts.names,
                      (const char *const *)opts.uris, opts.nhosts)

@@ -91,7 +91,7 @@ struct vs_vm
   bool shallow;      /* state and definition only: no snapshots read yet */
 };
 
-/* One libvirt connection (snapshot/host.c). */
+/* One libvirt connection (host/host.c). */
 struct host;
 
 /* The view of one host. */
@@ -190,7 +190,8 @@ int fleet_statfs (const struct vs_fleet *f, struct statvfs *st);
  * Each returns 0 or -errno (the errno of SPEC.md), logs its failure once,
  * and leaves the VM as it was when it fails.  One operation runs at a time
  * on a VM: another one meanwhile gets -EBUSY.  Each returns once the
- * published view shows its result. */
+ * published view shows its result.  The verbs (snapshots made, deleted,
+ * renamed, previewed, cloned, imported) are in verbs.h. */
 
 /* Longest snapshot name, in bytes. */
 #define SNAPSHOT_NAME_MAX 128
@@ -199,46 +200,6 @@ int fleet_statfs (const struct vs_fleet *f, struct statvfs *st);
  * and no control characters, not starting with '.'.  Returns 0, -EINVAL
  * or -ENAMETOOLONG. */
 int snapshot_name_check (const char *name);
-
-/* Take snapshot NAME of VM: all disks at one instant, with the memory when
- * the VM runs and its snapshot mode is "memory". */
-int host_snapshot_create (const struct vs_vm *vm, const char *name);
-
-/* Delete snapshot NAME of VM by merging its volumes (live while the VM
- * runs), with its memory file.  Blocks until done; returns -EINTR when
- * INTERRUPTED (may be NULL) says so first, the merge going on.  -EBUSY for
- * a snapshot that preview, resume or stateless points to.  A snapshot
- * that several branches stand on is moved up into them (branch.c). */
-int host_snapshot_delete (const struct vs_vm *vm, const char *name,
-                          bool (*interrupted) (void));
-
-/* Rename snapshot FROM of VM to TO: -EINVAL or -ENAMETOOLONG for a bad
- * name, -EEXIST when TO is taken, -EBUSY while a merge is under way or the
- * snapshot's whole disks are read. */
-int host_snapshot_rename (const struct vs_vm *vm, const char *from,
-                          const char *to);
-
-/* Clone snapshot SNAP of VM into a new VM NAME, memory included (see
- * snapshot/clone.c): returns once NAME is defined and its copy begun.
- * -EINVAL or -ENAMETOOLONG for a bad name, -EEXIST when a VM has it,
- * -ENOSPC when the copies would not fit. */
-int host_clone (const struct vs_vm *vm, const char *snap, const char *name);
-
-/* Import DIR, a directory copied out of the mount (a whole VM's, or one
- * snapshot's), as a new VM NAME (snapshot/import.c), DIR read with WHO's
- * rights, stopped when CANCEL (may be NULL) says WHO gave up.  -EINVAL
- * for a directory that is not one, missing a disk, of a wrong size or a
- * broken chain, holding what is not a regular file, or a domain libvirt
- * refuses; -EACCES for a file WHO may not read or a link that leaves DIR;
- * -EPERM for a domain that names host resources, WHO not root; -EEXIST
- * when a VM has the name or another import makes it; -ENOSPC; -EINTR when
- * stopped; nothing is left on a failure. */
-struct caller;
-int host_import (struct host *host, const char *dir, const char *name,
-                 const struct caller *who, bool (*cancel) (void));
-
-/* Limit merges to MIB_PER_S MiB/s (0: no limit). */
-void merge_set_bandwidth (unsigned long mib_per_s);
 
 /* Run COMMAND ("start", "shutdown" or "destroy") on VM. */
 int host_vm_command (const struct vs_vm *vm, const char *command);
@@ -250,27 +211,6 @@ int host_set_snapshot_mode (const struct vs_vm *vm, const char *mode);
  * volumes (a merge, a rename): its whole disks, frozen volumes and guest
  * files are not opened meanwhile (EBUSY). */
 bool snapshot_readers_held (const struct vs_vm *vm, uint64_t snap);
-
-/* Preview SNAP on VM (shut off): its disks on new volumes over SNAP's,
- * the state it had kept for undo; resume set where SNAP has memory. */
-int host_preview (const struct vs_vm *vm, const char *snap);
-
-/* Undo VM's preview: back to the kept state, exactly. */
-int host_undo (const struct vs_vm *vm);
-
-/* Make SNAP VM's active snapshot: commit the preview of SNAP, or revert to
- * SNAP (a preview and a commit in one step). */
-int host_activate (const struct vs_vm *vm, const char *snap);
-
-/* Make VM (shut off) stateless at SNAP: reverted to SNAP now, and again
- * after every run (stateless.c).  -EBUSY while it runs or previews. */
-int host_stateless_set (const struct vs_vm *vm, const char *snap);
-
-/* End VM's stateless mode (shut off), leaving it at its snapshot. */
-int host_stateless_clear (const struct vs_vm *vm);
-
-/* Forget VM's pending memory restore: the next start boots. */
-int host_resume_clear (const struct vs_vm *vm);
 
 /* Model lifetime, for the builder and the unit tests. */
 struct vs_snapshot *snapshot_ref (struct vs_snapshot *s);
@@ -284,5 +224,7 @@ void snapshot_render (struct vs_snapshot *s);
 
 /* libvirt's snapshot state word as SPEC.md spells a VM state. */
 const char *vm_state_word (const char *libvirt_word);
+
+#include "verbs.h"
 
 #endif /* VMSNAPFS_HOST_H */

@@ -1,5 +1,5 @@
 /* vmsnapfs: the files of a host that the daemon cannot open, read
- * through libvirt's storage API (snapshot/remote.c).
+ * through libvirt's storage API (host/remote.c).
  *
  * A VM of a remote host (a URI with a host name: qemu+ssh://, qemu+tcp://)
  * has its volumes and memory images on that host.  Each directory that

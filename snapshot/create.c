@@ -8,7 +8,14 @@
  * New files go beside each disk's current volume, named VM.TARGET.NAME.qcow2
  * and VM.NAME.mem, with a number added where a file of that name exists.
  * When libvirt fails, anything at those names is removed: it can only be
- * what the failed attempt left.
+ * what the failed attempt left (unless the VM uses it: a reply lost after
+ * libvirt made the snapshot).
+ *
+ * Crash model: no record; the snapshot is one atomic libvirt call.  A
+ * shut-off VM's overlays are made here just before it (mode 0600): a
+ * daemon killed in between leaves them, named by nothing (orphan files,
+ * never lost data).  The next daemon has nothing to carry on.  See
+ * doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,10 +24,17 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/conn.h"
+#include "host/files.h"
+#include "host/ops.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/shared.h"
 
 /* Escape S for an XML attribute or text. */
 static void
@@ -235,16 +249,8 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
   struct plan plan = { 0 };
   int state, r;
 
-  if ((r = snapshot_name_check (name)) < 0)
-    {
-      CLEANUP_FREE char *shown = printable (name);
-
-      log_error ("VM '%s': '%s' is not a valid snapshot name: 1 to %d "
-                 "bytes of UTF-8 without '/' or control characters, not "
-                 "starting with '.'.",
-                 vm->name, shown, SNAPSHOT_NAME_MAX);
-      return r;
-    }
+  if ((r = snapshot_name_valid (vm, name)) < 0)
+    return r;
   if (vm->preview)
     {
       log_error ("VM '%s': snapshot '%s' is being previewed; commit or undo "

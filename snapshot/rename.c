@@ -12,9 +12,11 @@
  *   4. vmsnapfs's record (preview, resume, and what a preview keeps) names
  *      the new one.
  *
- * Before step 1 the rename is written in vmsnapfs's record in the VM's
- * metadata, and step 4 removes it: a daemon killed in between finishes the
- * rename when it starts again.  Each step can be done again safely.
+ * Crash model: before step 1 the rename is written in vmsnapfs's record
+ * in the VM's metadata (rename_from, rename_to), and step 4 removes it;
+ * each step can be done again.  The next daemon finds the record and
+ * finishes the rename (rename_recover); one whose step 1 had not begun is
+ * dropped.  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,74 +24,18 @@
 
 #include "cleanup.h"
 #include "export.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
 
-/* Define snapshot XML (renamed NAME by snap_xml_rename unless NULL) on
- * DOM again, with FLAGS added to REDEFINE. */
-static int
-redefine (const struct vs_vm *vm, virDomainPtr dom, const char *xml,
-          const char *name, unsigned flags)
-{
-  CLEANUP_FREE char *def = snap_xml_rename (xml, name);
-  virDomainSnapshotPtr s = NULL;
+#include "host/conn.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
 
-  if (def)
-    s = virDomainSnapshotCreateXML (
-        dom, def, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | flags);
-  if (s == NULL)
-    {
-      log_error ("VM '%s': cannot define snapshot '%s' again: %s", vm->name,
-                 name ? name : "(a child)",
-                 def ? virt_error () : "its XML cannot be edited");
-      return -EIO;
-    }
-  virDomainSnapshotFree (s);
-  return 0;
-}
-
-int
-move_children (const struct vs_vm *vm, virDomainPtr dom, const char *from,
-               const char *to)
-{
-  virDomainSnapshotPtr *all = NULL;
-  int n = virDomainListAllSnapshots (dom, &all, 0), r = 0;
-
-  if (n < 0)
-    {
-      log_error ("VM '%s': cannot list its snapshots: %s", vm->name,
-                 virt_error ());
-      return -EIO;
-    }
-  for (int i = 0; i < n; i++)
-    {
-      CLEANUP_FREE char *xml = NULL;
-      struct snap_xml *sx = NULL;
-
-      if (r == 0
-          && (xml = virDomainSnapshotGetXMLDesc (
-                  all[i], VIR_DOMAIN_SNAPSHOT_XML_SECURE))
-          && snap_xml_parse (xml, &sx) == 0 && sx->parent
-          && strcmp (sx->parent, from) == 0)
-        {
-          CLEANUP_FREE char *moved = snap_xml_reparent (xml, to);
-
-          r = moved ? redefine (vm, dom, moved, NULL, 0) : -EIO;
-        }
-      else if (r == 0 && xml == NULL)
-        {
-          log_error ("VM '%s': cannot read a snapshot: %s", vm->name,
-                     virt_error ());
-          r = -EIO;
-        }
-      snap_xml_free (sx);
-      virDomainSnapshotFree (all[i]);
-    }
-  free (all);
-  return r;
-}
+#include "snapshot/clone.h"
+#include "snapshot/hooks.h"
+#include "snapshot/redefine.h"
+#include "snapshot/shared.h"
 
 /* Replace FROM by TO in *FIELD. */
 static void
@@ -118,7 +64,7 @@ finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *m)
       if ((xml
            = virDomainSnapshotGetXMLDesc (old, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
               == NULL
-          || (r = redefine (vm, dom, xml, to, 0)) < 0)
+          || (r = snapshot_redefine (vm, dom, xml, to, 0)) < 0)
         return xml ? r : -EIO;
       renamed = virDomainSnapshotLookupByName (dom, to, 0);
     }
@@ -132,8 +78,8 @@ finish (const struct vs_vm *vm, virDomainPtr dom, struct vs_meta *m)
               renamed, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
 
           if (again == NULL
-              || (r = redefine (vm, dom, again, NULL,
-                                VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT))
+              || (r = snapshot_redefine (vm, dom, again, NULL,
+                                         VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT))
                      < 0)
             return again ? r : -EIO;
         }
@@ -209,16 +155,8 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from, const char *to)
   struct vs_meta m = { 0 };
   int r;
 
-  if ((r = snapshot_name_check (to)) < 0)
-    {
-      CLEANUP_FREE char *shown = printable (to);
-
-      log_error ("VM '%s': '%s' is not a valid snapshot name: 1 to %d "
-                 "bytes of UTF-8 without '/' or control characters, not "
-                 "starting with '.'.",
-                 vm->name, shown, SNAPSHOT_NAME_MAX);
-      return r;
-    }
+  if ((r = snapshot_name_valid (vm, to)) < 0)
+    return r;
   if (strcmp (from, to) == 0)
     return vm_find_snapshot (vm, from) ? 0 : -ENOENT;
   if ((r = vm_op_begin (vm)) < 0)
@@ -248,26 +186,27 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from, const char *to)
   return r;
 }
 
+static bool
+renaming (const struct vs_vm *vm)
+{
+  return vm->renaming;
+}
+
+/* The rename VM's record says a previous daemon began, finished. */
+static void
+carry_on (const struct vs_vm *vm, virDomainPtr dom)
+{
+  struct vs_meta m = { 0 };
+
+  if (meta_read (vm, dom, &m) == 0 && m.rename_from)
+    finish (vm, dom, &m);
+  vs_meta_clear (&m);
+}
+
 void
 rename_recover (const struct vs_host *h)
 {
-
-  for (size_t i = 0; i < h->nvms; i++)
-    {
-      const struct vs_vm *vm = h->vms[i];
-      CLEANUP_DOMAIN virDomainPtr dom = NULL;
-      struct vs_meta m = { 0 };
-
-      if (!vm->renaming || vm_op_begin (vm) < 0)
-        continue;
-      log_info ("VM '%s': a rename of a snapshot was under way; finishing "
-                "it.",
-                vm->name);
-      if (lookup_domain (vm, &dom) == 0 && meta_read (vm, dom, &m) == 0
-          && m.rename_from)
-        finish (vm, dom, &m);
-      vs_meta_clear (&m);
-      host_sync (vm, true);
-      vm_op_end (vm);
-    }
+  recover_each (h, renaming,
+                "a rename of a snapshot was under way; finishing it.",
+                carry_on);
 }

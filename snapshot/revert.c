@@ -15,16 +15,32 @@
  * VM's operation lock.  A client of libvirt's own (virsh start) does not
  * take that lock: the state is read again right before any volume is
  * removed, and a VM started meanwhile keeps its volumes (EBUSY).
+ *
+ * Crash model: the record (what a preview keeps, "resume") changes with
+ * the disks in the one virDomainDefineXML; new overlays are made before
+ * it, dropped volumes removed after it.  A daemon killed in between leaves
+ * files that nothing names, never a VM on missing volumes; the next daemon
+ * has nothing to carry on, and a pending restore waits for the next start
+ * through VM/state.  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "internal.h"
 #include "log.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/build.h"
+#include "host/conn.h"
+#include "host/files.h"
+#include "host/ops.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/revert.h"
+#include "snapshot/runs.h"
 
 /* One operation's context: the VM, libvirt's domain, its persistent XML
  * and what vmsnapfs recorded in it. */
@@ -454,68 +470,4 @@ int
 host_resume_clear (const struct vs_vm *vm)
 {
   return meta_update (vm, clear_resume, NULL);
-}
-
-int
-restore_memory (const struct vs_vm *vm, virDomainPtr dom)
-{
-  virConnectPtr c = NULL;
-  CLEANUP_FREE char *saved = NULL, *xml = NULL;
-  const struct vs_snapshot *snap;
-  struct disk_change *ch = NULL;
-  struct dom_xml *dx = NULL;
-  int r = -EIO;
-
-  if ((snap = vm_find_snapshot (vm, vm->resume)) == NULL
-      || snap->memory_file == NULL)
-    {
-      log_error ("VM '%s': the memory of snapshot '%s' is gone; remove "
-                 "'resume' to boot instead.",
-                 vm->name, vm->resume);
-      return -EIO;
-    }
-  if (read_inactive (vm->name, dom, NULL, &dx) < 0)
-    return -EIO;
-  if ((c = vm_conn (vm)) == NULL
-      || (saved = virDomainSaveImageGetXMLDesc (
-              c, snap->memory_file, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE))
-             == NULL)
-    {
-      log_error ("VM '%s': cannot read the memory of '%s': %s", vm->name,
-                 snap->name, virt_error ());
-      goto out;
-    }
-  /* The saved domain names the volumes of the snapshot's time: point it
-   * at the VM's disks now. */
-  ch = xcalloc (dx->ndisks, sizeof *ch);
-  for (size_t i = 0; i < dx->ndisks; i++)
-    ch[i] = (struct disk_change){ dx->disks[i].target, dx->disks[i].source,
-                                  dx->disks[i].format };
-  if ((xml = dom_xml_edit (saved, ch, dx->ndisks, NULL)) == NULL)
-    {
-      log_error ("VM '%s': the memory of '%s' is of other disks.", vm->name,
-                 snap->name);
-      goto out;
-    }
-  if (virDomainRestoreFlags (c, snap->memory_file, xml,
-                             VIR_DOMAIN_SAVE_RUNNING)
-      < 0)
-    {
-      r = -virt_errno ();
-      log_error ("VM '%s': cannot restore the memory of '%s': %s", vm->name,
-                 snap->name, virt_error ());
-      goto out;
-    }
-  /* Restored once: the next start boots. */
-  free (dx->meta.resume);
-  dx->meta.resume = NULL;
-  r = meta_write (vm, dom, &dx->meta);
-  log_info ("VM '%s': restored the memory of snapshot '%s'.", vm->name,
-            snap->name);
-out:
-  if (c)
-    virConnectClose (c);
-  free (ch);
-  dom_xml_free (dx);
-  return r;
 }

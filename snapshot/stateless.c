@@ -27,21 +27,34 @@
  * save image (revert.c refuses with it).  A revert by libvirt to one of
  * its snapshots is not the end of a run either; vmsnapfs's own revert
  * needs the VM shut off and defines it anew, which stops nothing: no
- * re-arm follows from a re-arm.
+ * re-arm follows from a re-arm.  Which stops end a run, and the stamp,
+ * are runs.c's.
+ *
+ * Crash model: the record names the snapshot (<vmsnapfs:stateless>) and
+ * the stamp of the last revert (revert.c writes both with the disks).  A
+ * stop no daemon saw is made good by the next daemon: every stateless VM
+ * it finds shut off is queued (stateless_recover) and reverted unless its
+ * volumes still have the stamp.  See doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cleanup.h"
-#include "internal.h"
 #include "log.h"
-#include "remote.h"
 #include "util.h"
 #include "virxml.h"
+
+#include "host/build.h"
+#include "host/conn.h"
+#include "host/ops.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/hooks.h"
+#include "snapshot/revert.h"
+#include "snapshot/runs.h"
 
 /* How long a revert waits for the VM's other operation to end, and how
  * often it asks again. */
@@ -108,71 +121,6 @@ host_stateless_clear (const struct vs_vm *vm)
 
 /* --- after each run ------------------------------------------------------ */
 
-/* The reason a VM stays shut off after a stop of DETAIL; -1 for a detail
- * this code does not know. */
-static int
-stop_reason (int detail)
-{
-  switch (detail)
-    {
-    case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
-      return VIR_DOMAIN_SHUTOFF_SHUTDOWN;
-    case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
-      return VIR_DOMAIN_SHUTOFF_DESTROYED;
-    case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
-      return VIR_DOMAIN_SHUTOFF_CRASHED;
-    case VIR_DOMAIN_EVENT_STOPPED_FAILED:
-      return VIR_DOMAIN_SHUTOFF_FAILED;
-    case VIR_DOMAIN_EVENT_STOPPED_MIGRATED:
-      return VIR_DOMAIN_SHUTOFF_MIGRATED;
-    case VIR_DOMAIN_EVENT_STOPPED_SAVED:
-      return VIR_DOMAIN_SHUTOFF_SAVED;
-    case VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT:
-      return VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT;
-    default:
-      return -1;
-    }
-}
-
-bool
-shutoff_ends_run (int reason)
-{
-  switch (reason)
-    {
-    case VIR_DOMAIN_SHUTOFF_UNKNOWN: /* never run, or libvirtd restarted */
-    case VIR_DOMAIN_SHUTOFF_SHUTDOWN:
-    case VIR_DOMAIN_SHUTOFF_DESTROYED:
-    case VIR_DOMAIN_SHUTOFF_CRASHED:
-    case VIR_DOMAIN_SHUTOFF_FAILED:
-    case VIR_DOMAIN_SHUTOFF_DAEMON:
-      return true;
-    default: /* saved, migrated, reverted by libvirt, or not known */
-      return false;
-    }
-}
-
-bool
-stop_ends_run (int detail)
-{
-  return shutoff_ends_run (stop_reason (detail));
-}
-
-const char *
-stop_cause (int reason)
-{
-  switch (reason)
-    {
-    case VIR_DOMAIN_SHUTOFF_SAVED:
-      return "by a save (managed, or to a file)";
-    case VIR_DOMAIN_SHUTOFF_MIGRATED:
-      return "by a migration to another host";
-    case VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT:
-      return "by libvirt's revert to a snapshot";
-    default:
-      return "for a reason libvirt does not name";
-    }
-}
-
 struct rearm
 {
   struct rearm *next;
@@ -186,29 +134,6 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static struct rearm *queue;
 static bool stopping, running;
 static pthread_t thread;
-
-char *
-stateless_stamp (const struct vs_vm *vm, const struct dom_xml *dx)
-{
-  CLEANUP_FREE char *all = xstrdup ("");
-
-  if (!vm_is_local (vm))
-    return NULL;
-  for (size_t i = 0; i < dx->ndisks; i++)
-    {
-      struct stat st;
-      char *more;
-
-      if (dx->disks[i].source == NULL || stat (dx->disks[i].source, &st) < 0)
-        return NULL;
-      more = xasprintf ("%s%s %ju %jd %lld.%09ld\n", all, dx->disks[i].source,
-                        (uintmax_t)st.st_ino, (intmax_t)st.st_size,
-                        (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-      free (all);
-      all = more;
-    }
-  return xasprintf ("%016" PRIx64, hash_strings (all, NULL));
-}
 
 /* Whether VM UUID of H runs (or cannot be asked). */
 static bool

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "../../snapshot/hostdef.h"
+#include "../../host/hostdef.h"
 #include "fs.h"
 #include "util.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/import-policy.c: what a domain imported by a
+/* Unit tests of snapshot/import/import-policy.c: what a domain imported by a
  * caller who is not root may name.  A table of domains as an import leaves
  * them (files in the new VM's directory), the test guest's own, and
  * hostile ones: each must be allowed, or refused with EPERM naming the
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "../../snapshot/import.h"
+#include "../../snapshot/import/import.h"
 
 #define OWN "/var/lib/libvirt/images/new"
 

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/saveimage.c: a memory image copied with another
+/* Unit tests of host/saveimage.c: a memory image copied with another
  * domain in its header, the stream after it unchanged, and a copy that its
  * caller gives up on (an import interrupted by Ctrl-C) stops between
  * chunks and leaves nothing.  Real files in a temporary directory. */
@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "../../snapshot/internal.h"
+#include "../../host/saveimage.h"
 
 #define OLD_XML "<domain><name>old</name></domain>"
 #define NEW_XML "<domain><name>new</name></domain>"

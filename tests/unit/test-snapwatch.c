@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/snapwatch.c: a real directory laid out as
+/* Unit tests of host/snapwatch.c: a real directory laid out as
  * libvirt's qemu driver keeps its snapshot files, changed as it changes
  * them (NAME.xml.new written, then renamed over NAME.xml), and the VMs the
  * watch names for each change. */
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "../../snapshot/internal.h"
+#include "../../host/snapwatch.h"
 
 /* What the watch named, in order ("*" for NULL: any VM). */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

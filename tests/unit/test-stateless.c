@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/stateless.c's choice of the stops that end a
+/* Unit tests of snapshot/runs.c's choice of the stops that end a
  * run: only those re-arm a stateless VM.  A save or a migration stops the
  * VM too, but its run goes on (later, or on another host) on the volumes
  * it has now, which a revert would delete. */
@@ -8,8 +8,9 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <libvirt/libvirt.h>
 
-#include "../../snapshot/internal.h"
+#include "../../snapshot/runs.h"
 
 static void
 test_stop_events (void **state)

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/view.c: a VM read whole (host_deepen) while the
+/* Unit tests of host/view.c: a VM read whole (host_deepen) while the
  * refresh thread builds a new view never puts back what an event changed.
  * view_keep_deep: the refresh publishes a view built from an older one; a
  * VM it took as it was keeps its deepened form, one it built anew stays
@@ -15,7 +15,8 @@
 
 #include <cmocka.h>
 
-#include "../../snapshot/hostdef.h"
+#include "../../host/hostdef.h"
+#include "../../host/build.h"
 #include "util.h"
 
 static struct vs_vm *

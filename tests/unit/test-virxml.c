@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/virxml.c: libvirt's domain and snapshot XML, as
+/* Unit tests of host/virxml.c: libvirt's domain and snapshot XML, as
  * libvirt 9.0 writes it, and malformed and hostile XML. */
 #include <errno.h>
 #include <setjmp.h>

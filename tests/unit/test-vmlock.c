@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/vmlock.c: one daemon at a time on a VM.  Real
+/* Unit tests of host/vmlock.c: one daemon at a time on a VM.  Real
  * lock files under /run/vmsnapfs; another daemon is a child process. */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,8 +16,8 @@
 #include <cmocka.h>
 
 #include "../../include/export.h"
-#include "../../snapshot/hostdef.h"
-#include "../../snapshot/internal.h"
+#include "../../host/hostdef.h"
+#include "../../host/vmlock.h"
 
 static struct host here = { .uri = (char *)"qemu:///system" };
 static struct host there = { .uri = (char *)"qemu+tcp://10.0.0.2/system" };

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/xmlmake.c: the helper domain, pool and volume XML
+/* Unit tests of host/xmlmake.c: the helper domain, pool and volume XML
  * vmsnapfs writes for libvirt, with hostile paths and names ('&', '\'',
  * '<', '"', ']]>', a newline...) that must parse back as themselves. */
 #include <inttypes.h>

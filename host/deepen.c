@@ -1,0 +1,201 @@
+/* vmsnapfs: a VM read whole when someone looks inside it (host_deepen):
+ * the top of the tree shows shallow VMs (state and definition only); the
+ * first look into one reads its snapshots, in a thread of its own that
+ * the lookers share, and swaps the deep VM into the view of the moment
+ * (view.c). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "util.h"
+
+#include "build.h"
+#include "conn.h"
+#include "hostdef.h"
+#include "vmop.h"
+
+/* How many times host_deepen reads a VM that events keep building anew. */
+#define DEEPEN_TRIES 5
+
+/* Read VM whole and swap it into the view (host_deepen's work). */
+static int
+read_deep (const struct vs_vm *vm)
+{
+  struct host *hst = vm->host;
+  virConnectPtr c = vm_conn (vm);
+  virDomainPtr dom = c ? virDomainLookupByUUIDString (c, vm->uuid) : NULL;
+  /* Read before the close, which resets it. */
+  bool gone = c && dom == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
+  int r = -EAGAIN;
+
+  if (dom == NULL)
+    log_error ("VM '%s': cannot read its snapshots: %s", vm->name,
+               gone ? "libvirt has it no more"
+               : c  ? virt_error ()
+                    : "not connected to libvirt (tried again)");
+  if (c)
+    virConnectClose (c);
+  if (dom == NULL)
+    return gone ? -ENOENT : -EIO;
+  /* Swapped into the view of the moment, which may be newer than VM's;
+   * read again when the VM was built anew meanwhile (an event). */
+  for (int tries = 0; r == -EAGAIN && tries < DEEPEN_TRIES; tries++)
+    {
+      struct vs_host *at = host_get (hst);
+      ssize_t i = vm_index (at, vm->uuid);
+      struct vs_vm *deep;
+
+      if (i < 0 || !at->vms[i]->shallow)
+        r = 0; /* gone, or deep already */
+      else if ((deep = build_vm (hst, dom, at->vms[i], false, true)) == NULL)
+        r = -EIO;
+      else
+        {
+          r = view_put_deep (hst, at->vms[i], deep);
+          vm_unref (deep);
+        }
+      host_put (at);
+    }
+  virDomainFree (dom);
+  if (r == -EAGAIN)
+    log_debug ("VM '%s': changed at each of %d reads of its snapshots; "
+               "left to the next.",
+               vm->name, DEEPEN_TRIES);
+  return r == -EAGAIN ? 0 : r;
+}
+
+/* Deepenings under way, one per VM: a thread of its own reads the VM
+ * (read_deep), and whoever looks into it meanwhile waits for that read,
+ * for HOST_DEEPEN_WAIT_MS at most.  A libvirtd that stops answering holds
+ * that thread (until the keepalive closes the connection, or for good when
+ * only its workers hang), never the looker: it gets EIO, and a look after
+ * the read finds the VM whole.  deepen_lock guards the list; it is held
+ * only to look at it, never across a libvirt call. */
+struct deepening
+{
+  struct host *host;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  struct vs_vm *vm; /* the shallow VM read, referenced */
+  int result;
+  bool done;
+  unsigned refs; /* its thread's and each waiter's */
+  struct deepening *next;
+};
+
+static pthread_mutex_t deepen_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t deepen_cond = PTHREAD_COND_INITIALIZER;
+static struct deepening *deepenings;
+static unsigned deepen_threads; /* running (host_stop waits for them) */
+
+/* Drop a reference to D; call with deepen_lock held. */
+static void
+deepening_put (struct deepening *d)
+{
+  if (--d->refs > 0)
+    return;
+  vm_unref (d->vm);
+  free (d);
+}
+
+static void *
+deepen_main (void *arg)
+{
+  struct deepening *d = arg;
+  int r = read_deep (d->vm);
+  SCOPED_LOCK (&deepen_lock);
+
+  d->result = r;
+  d->done = true;
+  for (struct deepening **p = &deepenings; *p; p = &(*p)->next)
+    if (*p == d)
+      {
+        *p = d->next;
+        break;
+      }
+  deepen_threads--;
+  pthread_cond_broadcast (&deepen_cond);
+  deepening_put (d);
+  return NULL;
+}
+
+/* The deepening of VM under way, or a new one started; with a reference
+ * for the caller, or NULL when no thread could start.  Call with
+ * deepen_lock held. */
+static struct deepening *
+deepening_get (const struct vs_vm *vm)
+{
+  struct deepening *d;
+  pthread_attr_t attr;
+  pthread_t t;
+  int r;
+
+  for (d = deepenings; d; d = d->next)
+    if (d->host == vm->host && strcmp (d->uuid, vm->uuid) == 0)
+      {
+        d->refs++;
+        return d;
+      }
+  d = xcalloc (1, sizeof *d);
+  d->host = vm->host;
+  snprintf (d->uuid, sizeof d->uuid, "%s", vm->uuid);
+  d->vm = vm_ref ((struct vs_vm *)vm);
+  d->refs = 2;
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  r = pthread_create (&t, &attr, deepen_main, d);
+  pthread_attr_destroy (&attr);
+  if (r != 0)
+    {
+      vm_unref (d->vm);
+      free (d);
+      return NULL;
+    }
+  d->next = deepenings;
+  deepenings = d;
+  deepen_threads++;
+  return d;
+}
+
+int
+host_deepen (const struct vs_vm *vm)
+{
+  struct deepening *d;
+  struct timespec until;
+  bool done;
+  int r;
+
+  pthread_mutex_lock (&deepen_lock);
+  if ((d = deepening_get (vm)) == NULL)
+    {
+      pthread_mutex_unlock (&deepen_lock);
+      return read_deep (vm); /* no thread: in the caller's */
+    }
+  deadline_ms (&until, CLOCK_REALTIME, HOST_DEEPEN_WAIT_MS);
+  while (!d->done
+         && pthread_cond_timedwait (&deepen_cond, &deepen_lock, &until)
+                != ETIMEDOUT)
+    ;
+  done = d->done;
+  r = done ? d->result : -EIO;
+  deepening_put (d);
+  pthread_mutex_unlock (&deepen_lock);
+  if (!done)
+    log_error ("VM '%s': libvirt did not give its snapshots within %d s: "
+               "EIO (they are read on, and show once it answers).",
+               vm->name, HOST_DEEPEN_WAIT_MS / 1000);
+  return r;
+}
+
+void
+host_deepen_wait (void)
+{
+  SCOPED_LOCK (&deepen_lock);
+
+  while (deepen_threads > 0)
+    pthread_cond_wait (&deepen_cond, &deepen_lock);
+}

@@ -1,0 +1,29 @@
+/* vmsnapfs: block jobs on a remote host's VM that is shut off, run in a
+ * paused helper domain (helperdom.c). */
+#ifndef VMSNAPFS_HOST_HELPERDOM_H
+#define VMSNAPFS_HOST_HELPERDOM_H
+
+#include <stdbool.h>
+
+#include "host.h"
+
+/* The helper domains' names; never shown. */
+#define HELPER_PREFIX "vmsnapfs-commit-"
+
+/* Commit MD's top into its base on VM's remote host, VM shut off: its
+ * disk CHILD (of CHILD_FORMAT), the one volume standing on the top, whose
+ * backing file the commit rewrites; or with none, the top itself, pivoted
+ * to the base.  Returns 0, -ESHUTDOWN when STOP says so first, or -EIO
+ * (logged). */
+struct merge_disk;
+int helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
+                   const char *child, const char *child_format,
+                   unsigned long bandwidth, bool (*stop) (void));
+/* The same for a block pull into volume PATH (FORMAT) of disk TARGET, down
+ * to BASE (NULL: everything): PATH then reads as before, standing on BASE
+ * (a branch point's deletion).  0 or -EIO (logged). */
+int helper_pull (const struct vs_vm *vm, const char *target, const char *path,
+                 const char *format, const char *base,
+                 unsigned long bandwidth);
+
+#endif /* VMSNAPFS_HOST_HELPERDOM_H */

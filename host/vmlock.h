@@ -1,0 +1,17 @@
+/* vmsnapfs: one daemon at a time on a VM, across the daemons of this
+ * machine (vmlock.c). */
+#ifndef VMSNAPFS_HOST_VMLOCK_H
+#define VMSNAPFS_HOST_VMLOCK_H
+
+struct host;
+
+/* The lock on VM UUID of host H, for the operations that vm_op_begin
+ * starts and for a clone's copy.  Returns the lock's descriptor,
+ * VM_LOCK_NONE when no lock could be made (logged; go on), or -EBUSY when
+ * another daemon holds it (logged).  vm_lock_drop takes either of the
+ * first two. */
+#define VM_LOCK_NONE (-1)
+int vm_lock_take (const struct host *h, const char *uuid, const char *name);
+void vm_lock_drop (const struct host *h, const char *uuid, int fd);
+
+#endif /* VMSNAPFS_HOST_VMLOCK_H */

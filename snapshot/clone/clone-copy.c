@@ -1,0 +1,444 @@
+/* vmsnapfs: a clone's copy (clone-copy.h): the worker that copies a
+ * snapshot's volumes and memory into the clone's files and finishes the
+ * clone, or rolls it back; the copies under way, for the jobs files and
+ * the daemon's stop.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "chain.h"
+#include "cleanup.h"
+#include "clone-copy.h"
+#include "log.h"
+#include "util.h"
+#include "virxml.h"
+
+#include "host/conn.h"
+#include "host/files.h"
+#include "host/ops.h"
+#include "host/refresh.h"
+#include "host/saveimage.h"
+#include "host/vmlock.h"
+#include "host/vmop.h"
+
+#include "snapshot/clone.h"
+#include "snapshot/hooks.h"
+#include "snapshot/shared.h"
+
+static pthread_mutex_t clones_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t clones_cond = PTHREAD_COND_INITIALIZER;
+static struct clone *clones;
+static bool stopping;
+
+static bool
+is_stopping (void)
+{
+  SCOPED_LOCK (&clones_lock);
+  return stopping;
+}
+
+/* The allocated bytes of PATH, 0 when it cannot be read. */
+static uint64_t
+allocated (const char *path)
+{
+  struct stat st;
+
+  return stat (path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+size_t
+clone_jobs (const char *uuid, size_t max, char **targets,
+            virDomainBlockJobInfo *infos, char **snaps)
+{
+  SCOPED_LOCK (&clones_lock);
+  size_t n = 0;
+
+  for (struct clone *c = clones; c && n < max; c = c->next)
+    {
+      const struct clone_disk *d;
+      CLEANUP_FREE char *part = NULL;
+
+      if (strcmp (c->uuid, uuid) != 0 || c->copying_memory
+          || c->copying >= c->rec.nclone)
+        continue;
+      d = &c->rec.clone_disks[c->copying];
+      part = xasprintf ("%s.part", d->copy);
+      targets[n] = xstrdup (d->target);
+      snaps[n] = xstrdup (c->rec.clone_snapshot);
+      infos[n] = (virDomainBlockJobInfo){
+        .type = VIR_DOMAIN_BLOCK_JOB_TYPE_COPY,
+        .end = c->need[c->copying],
+        .cur = allocated (part),
+      };
+      if (infos[n].cur > infos[n].end)
+        infos[n].cur = infos[n].end;
+      n++;
+    }
+  return n;
+}
+
+void
+clone_free (struct clone *c)
+{
+  if (c == NULL)
+    return;
+  if (c->host)
+    vm_lock_drop (c->host, c->uuid, c->lock);
+  free (c->name);
+  vs_meta_clear (&c->rec);
+  free (c->need);
+  free (c);
+}
+
+/* --- the copy ------------------------------------------------------------ */
+
+/* Copy disk I of C whole into its own volume, unless done. */
+static int
+copy_disk (struct clone *c, size_t i)
+{
+  const struct clone_disk *d = &c->rec.clone_disks[i];
+  CLEANUP_FREE char *part = xasprintf ("%s.part", d->copy);
+  char rate[32];
+  const char *argv[]
+      = { "qemu-img", "convert", "-q", "-f",      d->format, "-O",
+          "qcow2",    "-r",      rate, d->source, part,      NULL };
+  int r;
+
+  /* -r 0 would be a limit of nothing: no limit is a huge one. */
+  snprintf (rate, sizeof rate, "%luM",
+            merge_bandwidth () ? merge_bandwidth () : 1024UL * 1024);
+  if (!host_is_local (c->host))
+    {
+      /* A copy there is made again: one a killed daemon began looks
+       * whole. */
+      pthread_mutex_lock (&clones_lock);
+      c->copying = i;
+      pthread_mutex_unlock (&clones_lock);
+      log_info ("VM '%s': copying '%s' of '%s' into '%s' on its host.",
+                c->name, d->target, c->rec.clone_snapshot, d->copy);
+      return remote_copy_whole (c->host, d->source, d->copy, "qcow2",
+                                c->need[i]);
+    }
+  if (access (d->copy, F_OK) == 0)
+    return 0;
+  unlink (part); /* a copy a stopped daemon began */
+  pthread_mutex_lock (&clones_lock);
+  c->copying = i;
+  pthread_mutex_unlock (&clones_lock);
+  log_info ("VM '%s': copying '%s' of '%s' into '%s'.", c->name, d->target,
+            c->rec.clone_snapshot, d->copy);
+  if ((r = run_volume_tool ("The clone's qemu-img convert", argv, is_stopping))
+          == 0
+      && rename (part, d->copy) < 0)
+    r = -errno;
+  if (r < 0)
+    unlink (part);
+  return r;
+}
+
+/* The clone's domain in the memory image: its identity and disks. */
+static char *
+edit_saved (const char *xml, void *arg)
+{
+  const struct clone *c = arg;
+  struct dom_identity id
+      = { .name = c->name, .uuid = c->uuid, .old_name = c->rec.clone_vm };
+  struct disk_change *ch = xcalloc (c->rec.nclone, sizeof *ch);
+  char *s;
+
+  for (size_t i = 0; i < c->rec.nclone; i++)
+    ch[i] = (struct disk_change){ c->rec.clone_disks[i].target,
+                                  c->rec.clone_disks[i].overlay, "qcow2" };
+  s = dom_xml_clone (xml, &id, ch, c->rec.nclone, NULL);
+  free (ch);
+  return s;
+}
+
+static int
+copy_memory (struct clone *c)
+{
+  const char *copy = c->rec.clone_memory_copy;
+  CLEANUP_FREE char *part = NULL;
+  int r;
+
+  if (c->rec.clone_memory == NULL)
+    return 0;
+  if (!host_is_local (c->host))
+    {
+      pthread_mutex_lock (&clones_lock);
+      c->copying_memory = true;
+      pthread_mutex_unlock (&clones_lock);
+      host_file_unlink (c->host, copy); /* begun by a killed daemon */
+      return remote_save_image_copy (c->host, c->rec.clone_memory, copy,
+                                     edit_saved, c);
+    }
+  if (access (copy, F_OK) == 0)
+    return 0;
+  part = xasprintf ("%s.part", copy);
+  unlink (part);
+  pthread_mutex_lock (&clones_lock);
+  c->copying_memory = true;
+  pthread_mutex_unlock (&clones_lock);
+  r = save_image_copy (c->rec.clone_memory, part, edit_saved, c);
+  if (r == 0 && rename (part, copy) < 0)
+    r = -errno;
+  if (r < 0)
+    unlink (part);
+  return r;
+}
+
+static int
+make_overlays (struct clone *c)
+{
+  for (size_t i = 0; i < c->rec.nclone; i++)
+    {
+      const struct clone_disk *d = &c->rec.clone_disks[i];
+
+      if (host_file_exists (c->host, d->overlay))
+        continue;
+      if (host_make_overlay (c->host, d->overlay, d->copy, "qcow2", c->need[i])
+          < 0)
+        return -EIO;
+    }
+  return 0;
+}
+
+/* Snapshot NAME in the clone DOM, as the source has it, made the clone's;
+ * unless it is there. */
+static int
+define_snapshot (struct clone *c, virDomainPtr dom)
+{
+  virConnectPtr conn = virDomainGetConnect (dom);
+  CLEANUP_DOMAIN virDomainPtr src = NULL;
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr s = NULL, made = NULL;
+  CLEANUP_FREE char *xml = NULL, *mine = NULL;
+  struct dom_identity id
+      = { .name = c->name, .uuid = c->uuid, .old_name = c->rec.clone_vm };
+  size_t n = c->rec.nclone;
+  struct disk_change *frozen = xcalloc (n, sizeof *frozen);
+  struct disk_change *overlays = xcalloc (n, sizeof *overlays);
+  int r = -EIO;
+
+  if ((s = virDomainSnapshotLookupByName (dom, c->rec.clone_snapshot, 0)))
+    {
+      r = 0;
+      goto out;
+    }
+  for (size_t i = 0; i < n; i++)
+    {
+      const struct clone_disk *d = &c->rec.clone_disks[i];
+
+      frozen[i] = (struct disk_change){ d->target, d->copy, "qcow2" };
+      overlays[i] = (struct disk_change){ d->target, d->overlay, "qcow2" };
+    }
+  if ((src = virDomainLookupByUUIDString (conn, c->source_uuid)) == NULL
+      || (s = virDomainSnapshotLookupByName (src, c->rec.clone_snapshot, 0))
+             == NULL
+      || (xml
+          = virDomainSnapshotGetXMLDesc (s, VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+             == NULL)
+    {
+      log_error ("VM '%s': cannot read snapshot '%s' of '%s' any more: %s",
+                 c->name, c->rec.clone_snapshot, c->rec.clone_vm,
+                 virt_error ());
+      goto out;
+    }
+  if ((mine = snap_xml_clone (xml, &id, frozen, overlays, n,
+                              c->rec.clone_memory_copy))
+      == NULL)
+    {
+      log_error ("VM '%s': snapshot '%s' of '%s' cannot be made its own.",
+                 c->name, c->rec.clone_snapshot, c->rec.clone_vm);
+      goto out;
+    }
+  made = virDomainSnapshotCreateXML (dom, mine,
+                                     VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+                                         | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT);
+  if (made == NULL)
+    log_error ("VM '%s': cannot define its snapshot '%s': %s", c->name,
+               c->rec.clone_snapshot, virt_error ());
+  else
+    r = 0;
+out:
+  free (frozen);
+  free (overlays);
+  return r;
+}
+
+/* The end: the record made "resume NAME" where there is memory. */
+static int
+finish (struct clone *c, virDomainPtr dom)
+{
+  struct vs_vm v;
+  struct vs_meta m = { 0 };
+  int r;
+
+  vm_stand_in (&v, c->host, c->name, c->uuid);
+  if ((r = meta_read (&v, dom, &m)) < 0)
+    return r;
+  vs_meta_clear_clone (&m);
+  free (m.resume);
+  m.resume = c->rec.clone_memory ? xstrdup (c->rec.clone_snapshot) : NULL;
+  r = meta_write (&v, dom, &m);
+  vs_meta_clear (&m);
+  return r;
+}
+
+void
+clone_roll_back (struct clone *c, virDomainPtr dom)
+{
+  const char *files[3];
+
+  if (dom
+      && virDomainUndefineFlags (dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                                          | VIR_DOMAIN_UNDEFINE_NVRAM)
+             < 0)
+    log_error ("VM '%s': cannot undefine the unfinished clone: %s", c->name,
+               virt_error ());
+  for (size_t i = 0; i < c->rec.nclone; i++)
+    {
+      const struct clone_disk *d = &c->rec.clone_disks[i];
+      CLEANUP_FREE char *part = xasprintf ("%s.part", d->copy);
+
+      files[0] = d->copy, files[1] = part, files[2] = d->overlay;
+      for (size_t k = 0; k < 3; k++)
+        if (host_file_unlink (c->host, files[k]) == 0)
+          log_info ("VM '%s': removed '%s'.", c->name, files[k]);
+    }
+  if (c->rec.clone_memory_copy)
+    {
+      CLEANUP_FREE char *part
+          = xasprintf ("%s.part", c->rec.clone_memory_copy);
+
+      unlink (part);
+      host_file_unlink (c->host, c->rec.clone_memory_copy);
+    }
+}
+
+static void
+unregister (struct clone *c)
+{
+  SCOPED_LOCK (&clones_lock);
+
+  for (struct clone **p = &clones; *p; p = &(*p)->next)
+    if (*p == c)
+      {
+        *p = c->next;
+        break;
+      }
+  pthread_cond_broadcast (&clones_cond);
+}
+
+static void *
+worker_main (void *arg)
+{
+  struct clone *c = arg;
+  virConnectPtr conn = host_conn (c->host);
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  struct vs_vm v;
+  int r = conn ? 0 : -ESHUTDOWN;
+
+  vm_stand_in (&v, c->host, c->name, c->uuid);
+  for (size_t i = 0; r == 0 && i < c->rec.nclone; i++)
+    r = copy_disk (c, i);
+  if (r == 0)
+    r = copy_memory (c);
+  if (r == 0)
+    r = make_overlays (c);
+  if (r == 0 && (dom = virDomainLookupByUUIDString (conn, c->uuid)) == NULL)
+    {
+      log_error ("VM '%s': the clone went away while it was copied.", c->name);
+      r = -ENOENT;
+    }
+  if (r == 0 && (r = define_snapshot (c, dom)) == 0)
+    r = finish (c, dom);
+  if (r == 0)
+    log_info ("VM '%s': cloned from snapshot '%s' of '%s'.", c->name,
+              c->rec.clone_snapshot, c->rec.clone_vm);
+  else if (r == -ESHUTDOWN)
+    log_info ("VM '%s': the clone's copy stops here; the next start of "
+              "vmsnapfs carries it on.",
+              c->name);
+  else
+    {
+      log_error ("VM '%s': the clone failed; it is removed.", c->name);
+      if (dom == NULL && conn)
+        dom = virDomainLookupByUUIDString (conn, c->uuid);
+      clone_roll_back (c, dom);
+    }
+  if (conn)
+    virConnectClose (conn);
+  if (r != -ESHUTDOWN && c->source_uuid[0])
+    clone_unpin (c->host, c->source_uuid, c->rec.clone_vm, c->uuid,
+                 is_stopping);
+  if (r != -ESHUTDOWN)
+    host_sync (&v, true);
+  unregister (c);
+  clone_free (c);
+  return NULL;
+}
+
+int
+clone_copy_start (struct clone *c)
+{
+  int e;
+
+  pthread_mutex_lock (&clones_lock);
+  c->next = clones;
+  clones = c;
+  pthread_mutex_unlock (&clones_lock);
+  if ((e = worker_start (worker_main, c)) != 0)
+    {
+      log_error ("VM '%s': cannot start the clone's copy: %s", c->name,
+                 strerror (e));
+      unregister (c);
+      return -EIO;
+    }
+  return 0;
+}
+
+int
+clone_measure (struct host *h, const char *volume, const char *format,
+               uint64_t *need)
+{
+  const char *argv[] = { "qemu-img", "measure", "--output=json", "-f", format,
+                         "-O",       "qcow2",   volume,          NULL };
+  CLEANUP_FREE char *out = NULL;
+  json_object *o, *req;
+  int r;
+
+  if (!host_is_local (h))
+    {
+      struct chain *c = NULL;
+
+      if ((r = host_chain (h, volume, format, false, &c)) == 0)
+        *need = c->images[0].virtual_size;
+      chain_free (c);
+      return r;
+    }
+  if ((r = run_capture (argv, 65536, 60000, &out, NULL, NULL)) < 0)
+    return -EIO;
+  o = json_tokener_parse (out);
+  if (o && json_object_object_get_ex (o, "required", &req))
+    *need = (uint64_t)json_object_get_int64 (req);
+  else
+    r = -EIO;
+  json_object_put (o);
+  return r;
+}
+
+void
+clone_stop (void)
+{
+  SCOPED_LOCK (&clones_lock);
+
+  stopping = true;
+  while (clones)
+    pthread_cond_wait (&clones_cond, &clones_lock);
+}

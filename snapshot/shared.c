@@ -1,0 +1,90 @@
+/* vmsnapfs: what several verbs share, below them all (shared.h). */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "host.h"
+#include "log.h"
+#include "util.h"
+
+#include "host/conn.h"
+#include "host/refresh.h"
+#include "host/vmop.h"
+
+#include "snapshot/shared.h"
+
+static unsigned long bandwidth_mib; /* 0: unlimited */
+
+unsigned long
+merge_bandwidth (void)
+{
+  return bandwidth_mib;
+}
+
+void
+merge_set_bandwidth (unsigned long mib_per_s)
+{
+  bandwidth_mib = mib_per_s;
+}
+
+int
+worker_start (void *(*fn) (void *), void *arg)
+{
+  pthread_attr_t attr;
+  pthread_t t;
+  int e;
+
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  e = pthread_create (&t, &attr, fn, arg);
+  pthread_attr_destroy (&attr);
+  return e;
+}
+
+int
+snapshot_name_valid (const struct vs_vm *vm, const char *name)
+{
+  int r;
+
+  if ((r = snapshot_name_check (name)) < 0)
+    {
+      CLEANUP_FREE char *shown = printable (name);
+
+      log_error ("VM '%s': '%s' is not a valid snapshot name: 1 to %d "
+                 "bytes of UTF-8 without '/' or control characters, not "
+                 "starting with '.'.",
+                 vm->name, shown, SNAPSHOT_NAME_MAX);
+    }
+  return r;
+}
+
+void
+vm_stand_in (struct vs_vm *v, struct host *h, const char *name,
+             const char *uuid)
+{
+  memset (v, 0, sizeof *v);
+  v->name = (char *)name;
+  v->host = h;
+  snprintf (v->uuid, sizeof v->uuid, "%s", uuid);
+}
+
+void
+recover_each (const struct vs_host *h,
+              bool (*pending) (const struct vs_vm *vm), const char *what,
+              void (*carry) (const struct vs_vm *vm, virDomainPtr dom))
+{
+  for (size_t i = 0; i < h->nvms; i++)
+    {
+      const struct vs_vm *vm = h->vms[i];
+      CLEANUP_DOMAIN virDomainPtr dom = NULL;
+
+      if (!pending (vm) || vm_op_begin (vm) < 0)
+        continue;
+      log_info ("VM '%s': %s", vm->name, what);
+      if (lookup_domain (vm, &dom) == 0)
+        carry (vm, dom);
+      host_sync (vm, true);
+      vm_op_end (vm);
+    }
+}
