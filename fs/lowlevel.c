@@ -31,7 +31,7 @@
  * theirs in the open's handle, which renames follow.
  *
  * Each handler runs on a worker thread of libfuse's loop; the request it
- * serves is kept for the thread (fs_request), where ops.c finds its
+ * serves is kept for the thread (request.c), where ops.c finds its
  * caller and whether it was interrupted.
  */
 #include <errno.h>
@@ -44,6 +44,7 @@
 #include "changes.h"
 #include "fs.h"
 #include "inodes.h"
+#include "request.h"
 #include "util.h"
 
 /* An entry of a listing whose inode number is not given (as libfuse's). */
@@ -51,46 +52,17 @@
 
 static const struct fuse_operations *ops;
 static struct fuse_session *session;
-static __thread fuse_req_t current;
-
-/* The count of VM changes told (changes.h) when this thread's request
- * began: a reply that a change of its VM may have overtaken gets a
- * moment's cache time, not an hour's.  What is left: a reply that was
- * sent before the change, for a name the kernel did not hold yet, and that
- * the kernel takes in after the drop.  The second drop, REDROP_MS later,
- * catches it: it drops the ids born of requests that began before the
- * change (an id is born with the count its request began at), not those
- * given since, from the view after it.  (A reply for an id the kernel
- * holds needs no second drop: the kernel drops attributes that a drop
- * overtook.)  A change of one VM (each VM's first look makes a deeper
- * view of it) costs the cache nothing of the others. */
-static __thread uint64_t changes_at_begin;
-
-#define BEGIN(req) (current = (req), changes_at_begin = changes_now ())
-
 /* How long the kernel may keep the attributes just given (see
- * fs_cache_time and changes_at_begin above). */
+ * fs_cache_time, and changes_at_begin in request.c). */
 static double
 cache_time (void)
 {
   uint64_t vm;
   double t = fs_cache_time (&vm);
 
-  if (t > NODE_CACHE_CHANGING && changes_since (changes_at_begin, vm))
+  if (t > NODE_CACHE_CHANGING && changes_since (fs_request_changes (), vm))
     return NODE_CACHE_CHANGING;
   return t;
-}
-
-fuse_req_t
-fs_request (void)
-{
-  return current;
-}
-
-void
-fs_request_renew (void)
-{
-  changes_at_begin = changes_now ();
 }
 
 /* Drop what the kernel holds of VM (of directory HOST with several
@@ -165,7 +137,7 @@ redrop_main (void *arg)
 }
 
 /* VM changed (see host_on_vm_change): dropped now, and again a moment
- * later (see changes_at_begin above). */
+ * later (see request.c: changes_at_begin). */
 static void
 vm_changed (const char *host, const char *vm)
 {
@@ -245,7 +217,8 @@ entry_of (fuse_ino_t parent, const char *name, const char *path,
   memset (e, 0, sizeof *e);
   if ((r = ops->getattr (path, &e->attr, NULL)) < 0)
     return r;
-  e->ino = inodes_lookup (parent, name, e->attr.st_mode, changes_at_begin);
+  e->ino
+      = inodes_lookup (parent, name, e->attr.st_mode, fs_request_changes ());
   e->entry_timeout = e->attr_timeout = cache_time ();
   return 0;
 }
@@ -271,7 +244,7 @@ ll_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
 {
   char *path = inodes_path (parent, name);
 
-  BEGIN (req);
+  fs_request_begin (req);
   reply_entry (req, path ? 0 : -ENOENT, parent, name, path);
   free (path);
 }
@@ -325,7 +298,7 @@ ll_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   int r;
   char *path = path_for (ino, fi, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   reply_attr (req, r, path, fi);
 }
 
@@ -338,7 +311,7 @@ ll_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
   int r;
   char *path = path_for (ino, fi, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
     r = ops->chmod (path, attr->st_mode, fi);
   if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
@@ -357,7 +330,7 @@ ll_readlink (fuse_req_t req, fuse_ino_t ino)
   int r;
   char *path = path_for (ino, NULL, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (r == 0)
     r = ops->readlink (path, buf, sizeof buf);
   if (r < 0)
@@ -374,7 +347,7 @@ ll_mkdir (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 
   int r = -ENOENT;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (path && (r = ops->mkdir (path, mode)) == 0)
     touched (path);
   reply_entry (req, r, parent, name, path);
@@ -387,7 +360,7 @@ ll_mknod (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
   char *path = inodes_path (parent, name);
 
-  BEGIN (req);
+  fs_request_begin (req);
   reply_entry (req, path ? ops->mknod (path, mode, rdev) : -ENOENT, parent,
                name, path);
   free (path);
@@ -405,7 +378,7 @@ ll_symlink (fuse_req_t req, const char *target, fuse_ino_t parent,
   struct fuse_entry_param e;
   int r = -ENOENT;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (path && (r = ops->symlink (target, path)) == 0)
     touched (path);
   if (path == NULL || r < 0 || (r = entry_of (parent, name, path, &e)) < 0)
@@ -417,7 +390,7 @@ ll_symlink (fuse_req_t req, const char *target, fuse_ino_t parent,
   if (!S_ISLNK (e.attr.st_mode))
     {
       inodes_forget (e.ino, 1);
-      e.ino = inodes_lookup (parent, NULL, S_IFLNK, changes_at_begin);
+      e.ino = inodes_lookup (parent, NULL, S_IFLNK, fs_request_changes ());
       e.attr.st_mode = S_IFLNK | 0777;
       e.attr.st_nlink = 1;
       e.attr.st_size = (off_t)strlen (target);
@@ -434,7 +407,7 @@ ll_link (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 {
   char *from = inodes_path (ino, NULL), *to = inodes_path (newparent, newname);
 
-  BEGIN (req);
+  fs_request_begin (req);
   reply_entry (req, from && to ? ops->link (from, to) : -ENOENT, newparent,
                newname, to);
   free (from);
@@ -449,7 +422,7 @@ remove_name (fuse_req_t req, fuse_ino_t parent, const char *name,
   char *path = inodes_path (parent, name);
   int r = -ENOENT;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (path && (r = op (path)) == 0)
     {
       inodes_unhash (parent, name);
@@ -479,7 +452,7 @@ ll_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
   char *to = inodes_path (newparent, newname);
   int r = -ENOENT;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (from && to && (r = ops->rename (from, to, flags)) == 0)
     {
       inodes_rename (parent, name, newparent, newname);
@@ -497,7 +470,7 @@ ll_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   int r;
   char *path = path_for (ino, NULL, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (r == 0)
     r = ops->open (path, fi);
   /* The node stands for other bytes: its size too, maybe (its pages go
@@ -518,7 +491,7 @@ ll_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
   char *path = inodes_path (parent, name);
   int r;
 
-  BEGIN (req);
+  fs_request_begin (req);
   r = path ? ops->create (path, mode, fi) : -ENOENT;
   /* ops.c makes nothing: a read-only file system. */
   fuse_reply_err (req, r < 0 ? -r : EROFS);
@@ -533,7 +506,7 @@ ll_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   int r;
 
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   if ((r = ops->read_buf (NULL, &bv, size, off, fi)) < 0)
     {
       fuse_reply_err (req, -r);
@@ -552,7 +525,7 @@ ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
   int r;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if ((r = ops->write (NULL, buf, size, off, fi)) < 0)
     fuse_reply_err (req, -r);
   else
@@ -570,7 +543,7 @@ static void
 ll_flush (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   fuse_reply_err (req, -ops->flush (NULL, fi));
 }
 
@@ -578,7 +551,7 @@ static void
 ll_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   if (fi->flush)
     ops->flush (NULL, fi);
   ops->release (NULL, fi);
@@ -593,7 +566,7 @@ ll_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
   int r;
 
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   if ((r = ops->poll (NULL, fi, ph, &revents)) < 0)
     fuse_reply_err (req, -r);
   else
@@ -607,7 +580,7 @@ ll_lseek (fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
   off_t r;
 
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   if ((r = ops->lseek (NULL, off, whence, fi)) < 0)
     fuse_reply_err (req, (int)-r);
   else
@@ -620,7 +593,7 @@ ll_statfs (fuse_req_t req, fuse_ino_t ino)
   struct statvfs st;
   char *path = inodes_path (ino, NULL);
 
-  BEGIN (req);
+  fs_request_begin (req);
   memset (&st, 0, sizeof st);
   ops->statfs (path, &st);
   fuse_reply_statfs (req, &st);
@@ -670,7 +643,8 @@ fill_entry (void *opaque, const char *name, const struct stat *st, off_t off,
       if (st && (flags & FUSE_FILL_DIR_PLUS) && !is_dot (name))
         {
           e.attr = *st;
-          e.ino = inodes_lookup (l->dir, name, st->st_mode, changes_at_begin);
+          e.ino = inodes_lookup (l->dir, name, st->st_mode,
+                                 fs_request_changes ());
           e.entry_timeout = e.attr_timeout = cache_time ();
         }
       else
@@ -695,7 +669,7 @@ list (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   int r;
   char *path = path_for (ino, NULL, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   (void)fi; /* no handle: directories are not opened (see above) */
   if (r == 0)
     {
@@ -722,7 +696,7 @@ ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   int r;
   char *path = path_for (ino, NULL, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (r == 0)
     r = ops->getattr (path, &st, NULL);
   if (r == 0 && !S_ISDIR (st.st_mode))

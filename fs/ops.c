@@ -81,31 +81,6 @@ verb_end (int r, const char *verb, const char *what, const char *more)
   return r;
 }
 
-void
-caller_current (struct caller *c, bool groups)
-{
-  const struct fuse_ctx *ctx = fuse_req_ctx (fs_request ());
-
-  c->uid = ctx->uid;
-  c->gid = ctx->gid;
-  c->ngroups = 0;
-  /* Root needs none; for anyone else libfuse reads them from /proc. */
-  if (groups && c->uid != 0)
-    {
-      c->ngroups
-          = fuse_req_getgroups (fs_request (), ACCESS_MAX_GROUPS, c->groups);
-      if (c->ngroups > ACCESS_MAX_GROUPS)
-        c->ngroups = ACCESS_MAX_GROUPS;
-      else if (c->ngroups < 0)
-        {
-          log_warning ("Cannot read the groups of process %d (uid %u): "
-                       "only its own group counts.",
-                       (int)ctx->pid, (unsigned)c->uid);
-          c->ngroups = 0;
-        }
-    }
-}
-
 /* Whether the caller may use the verbs (access.h): asked before anything
  * is done, so that no one else makes root call libvirt.  Returns 0 or
  * -EACCES (logged). */
