@@ -11,10 +11,10 @@
  *     while they are watched (hostwatch.c).  When a VM's view changes (a
  *     snapshot made or deleted elsewhere, a merge done) or an operation
  *     through the mount changed it, the kernel is told to drop what it
- *     holds of that VM (vm_changed): attributes and pages, from the thread
- *     that published the view or that did the operation, and again
- *     a moment later from a thread of its own (redrop_main).  Names it
- *     still holds are looked at again with the attributes, by path.  Only
+ *     holds of that VM (drop_vm, drop.c): attributes and pages, from the
+ *     thread that published the view or that did the operation, and
+ *     again a moment later from a thread of its own.  Names it still
+ *     holds are looked at again with the attributes, by path.  Only
  *     inodes are dropped, never names: dropping a name takes its
  *     directory's lock, which an rmdir holds while it waits for the view
  *     that would drop it;
@@ -36,12 +36,11 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "changes.h"
+#include "drop.h"
 #include "fs.h"
 #include "inodes.h"
 #include "request.h"
@@ -52,6 +51,7 @@
 
 static const struct fuse_operations *ops;
 static struct fuse_session *session;
+
 /* How long the kernel may keep the attributes just given (see
  * fs_cache_time, and changes_at_begin in request.c). */
 static double
@@ -65,103 +65,13 @@ cache_time (void)
   return t;
 }
 
-/* Drop what the kernel holds of VM (of directory HOST with several
- * hosts): each id under it, the VM's directory included, loses its
- * attributes and pages.  Ids the kernel forgot meanwhile answer ENOENT,
- * which is fine. */
-static void
-drop (const char *host, const char *vm, uint64_t born_before)
-{
-  uint64_t *ids;
-  size_t n = inodes_below (host, vm, born_before, &ids);
-
-  for (size_t i = 0; i < n; i++)
-    fuse_lowlevel_notify_inval_inode (session, ids[i], 0, 0);
-  free (ids);
-}
-
-/* The second drops: VMs dropped once, dropped again by redrop_main a
- * moment later, when every reply sent before the first is in. */
-#define REDROP_MS 200
-
-struct redrop
-{
-  char *host, *vm;
-  uint64_t change; /* its number */
-  struct redrop *next;
-};
-
-static pthread_mutex_t redrop_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t redrop_cond = PTHREAD_COND_INITIALIZER;
-static struct redrop *redrops;
-static bool redrop_stop, redrop_running;
-static pthread_t redrop_thread;
-
-/* Free the list from R on, dropping each VM first with DROP_FIRST. */
-static void
-redrop_free (struct redrop *r, bool drop_first)
-{
-  for (struct redrop *next; r; r = next)
-    {
-      next = r->next;
-      if (drop_first)
-        drop (r->host, r->vm, r->change);
-      free (r->host);
-      free (r->vm);
-      free (r);
-    }
-}
-
-static void *
-redrop_main (void *arg)
-{
-  (void)arg;
-  pthread_mutex_lock (&redrop_lock);
-  while (!redrop_stop)
-    {
-      struct redrop *batch = redrops;
-
-      if (batch == NULL)
-        {
-          pthread_cond_wait (&redrop_cond, &redrop_lock);
-          continue;
-        }
-      redrops = NULL;
-      pthread_mutex_unlock (&redrop_lock);
-      usleep (REDROP_MS * 1000);
-      redrop_free (batch, true);
-      pthread_mutex_lock (&redrop_lock);
-    }
-  pthread_mutex_unlock (&redrop_lock);
-  return NULL;
-}
-
-/* VM changed (see host_on_vm_change): dropped now, and again a moment
- * later (see request.c: changes_at_begin). */
-static void
-vm_changed (const char *host, const char *vm)
-{
-  struct redrop *r = xmalloc (sizeof *r);
-
-  r->change = changes_count (fs_vm_key (host, vm));
-  drop (host, vm, UINT64_MAX);
-  r->host = xstrdup_null (host);
-  r->vm = xstrdup (vm);
-  pthread_mutex_lock (&redrop_lock);
-  r->next = redrops;
-  redrops = r;
-  pthread_cond_signal (&redrop_cond);
-  pthread_mutex_unlock (&redrop_lock);
-}
-
 static void
 ll_init (void *data, struct fuse_conn_info *conn)
 {
   (void)data;
   ops->init (conn, NULL);
-  hostwatch_start (vm_changed);
-  redrop_running
-      = pthread_create (&redrop_thread, NULL, redrop_main, NULL) == 0;
+  hostwatch_start (drop_vm);
+  drop_start ();
 }
 
 static void
@@ -169,41 +79,8 @@ ll_destroy (void *data)
 {
   (void)data;
   hostwatch_stop (); /* it drops VMs, as the redrops do */
-  pthread_mutex_lock (&redrop_lock);
-  redrop_stop = true;
-  pthread_cond_signal (&redrop_cond);
-  pthread_mutex_unlock (&redrop_lock);
-  if (redrop_running)
-    pthread_join (redrop_thread, NULL);
-  redrop_free (redrops, false);
-  redrops = NULL;
+  drop_stop ();
   inodes_clear ();
-}
-
-/* An operation through the mount changed what is under PATH: the VM it is
- * in (a path at the top, a clone's, names one) is dropped before the reply,
- * so that the caller's next look sees the change. */
-static void
-touched (const char *path)
-{
-  struct vs_fleet *f = fleet_get ();
-  bool several = f->nhosts > 1;
-  char *p = xstrdup (path + (path[0] == '/')), *vm = p, *host = NULL;
-
-  fleet_put (f);
-  if (several)
-    {
-      host = p;
-      vm = strchr (p, '/');
-      if (vm)
-        *vm++ = '\0';
-    }
-  if (vm && *vm)
-    {
-      vm[strcspn (vm, "/")] = '\0';
-      vm_changed (host, vm);
-    }
-  free (p);
 }
 
 /* An entry for PATH, NAME in PARENT, just looked up or made: its
@@ -349,7 +226,7 @@ ll_mkdir (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 
   fs_request_begin (req);
   if (path && (r = ops->mkdir (path, mode)) == 0)
-    touched (path);
+    drop_touched (path);
   reply_entry (req, r, parent, name, path);
   free (path);
 }
@@ -380,7 +257,7 @@ ll_symlink (fuse_req_t req, const char *target, fuse_ino_t parent,
 
   fs_request_begin (req);
   if (path && (r = ops->symlink (target, path)) == 0)
-    touched (path);
+    drop_touched (path);
   if (path == NULL || r < 0 || (r = entry_of (parent, name, path, &e)) < 0)
     {
       fuse_reply_err (req, path ? -r : ENOENT);
@@ -426,7 +303,7 @@ remove_name (fuse_req_t req, fuse_ino_t parent, const char *name,
   if (path && (r = op (path)) == 0)
     {
       inodes_unhash (parent, name);
-      touched (path);
+      drop_touched (path);
     }
   fuse_reply_err (req, -r);
   free (path);
@@ -456,8 +333,8 @@ ll_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
   if (from && to && (r = ops->rename (from, to, flags)) == 0)
     {
       inodes_rename (parent, name, newparent, newname);
-      touched (from);
-      touched (to);
+      drop_touched (from);
+      drop_touched (to);
     }
   fuse_reply_err (req, -r);
   free (from);
@@ -533,7 +410,7 @@ ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
       char *path = inodes_path (ino, NULL);
 
       if (path)
-        touched (path); /* a command to a VM */
+        drop_touched (path); /* a command to a VM */
       free (path);
       fuse_reply_write (req, (size_t)r);
     }
@@ -703,7 +580,7 @@ ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     r = -ENOTDIR;
   fi->fh = 0;
   /* A listing below a VM changes only with a new view of the VM, and the
-   * kernel is told then (vm_changed drops its pages): it keeps it.  Its
+   * kernel is told then (drop_vm drops its pages): it keeps it.  Its
    * entries carry no attributes, but their names and attributes are kept
    * as long (see node_cache_time), so an ls -l of it asks for nothing but
    * the open and the release. */
@@ -764,7 +641,8 @@ struct fuse_session *
 fs_session_new (struct fuse_args *args)
 {
   ops = fs_operations ();
-  host_on_vm_change (vm_changed);
+  host_on_vm_change (drop_vm);
   session = fuse_session_new (args, &lowlevel_ops, sizeof lowlevel_ops, NULL);
+  drop_set_session (session);
   return session;
 }
