@@ -11,6 +11,7 @@
 #include "access.h"
 #include "export.h"
 #include "fs.h"
+#include "host.h"
 #include "log.h"
 #include "remote.h"
 #include "statcache.h"

@@ -42,6 +42,7 @@
 #include "changes.h"
 #include "drop.h"
 #include "fs.h"
+#include "host.h"
 #include "inodes.h"
 #include "request.h"
 #include "util.h"

@@ -19,6 +19,7 @@
 #include "chain.h"
 #include "export.h"
 #include "fs.h"
+#include "host.h"
 #include "links.h"
 #include "remote.h"
 #include "util.h"

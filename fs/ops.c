@@ -38,6 +38,7 @@
 #include "access.h"
 #include "cleanup.h"
 #include "fs.h"
+#include "host.h"
 #include "log.h"
 #include "util.h"
 

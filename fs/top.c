@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "host.h"
 #include "util.h"
 
 #include "node-types.h"

@@ -1,7 +1,8 @@
 /* vmsnapfs: the file system: paths to nodes, and the FUSE operations.
  *
  * The only header that includes <fuse.h>.  This module never calls
- * libvirt: it reads the view of host.h.
+ * libvirt: it reads the view of host.h, which only the files that read
+ * the view include.
  */
 #ifndef VMSNAPFS_FS_H
 #define VMSNAPFS_FS_H
@@ -14,8 +15,14 @@
 #include <sys/stat.h>
 
 #include "access.h"
-#include "host.h"
 
+/* The model of the hosts (host.h), included by the files of fs/ that
+ * read it. */
+struct vs_fleet;
+struct vs_host;
+struct vs_vm;
+struct vs_snapshot;
+struct vs_disk;
 struct node_type;
 
 /* A path resolved against one view of the hosts. */
