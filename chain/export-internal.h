@@ -1,5 +1,6 @@
 /* vmsnapfs: what the files of chain/ that serve whole disks share: an
- * export, and its qemu-nbd helper (helper.c).  Locking: see export.c. */
+ * export (export.c), its reads (read.c) and its qemu-nbd helper
+ * (helper.c).  Locking: see export.c. */
 #ifndef VMSNAPFS_EXPORT_INTERNAL_H
 #define VMSNAPFS_EXPORT_INTERNAL_H
 
@@ -12,6 +13,11 @@
 
 #include "chain.h"
 #include "export.h"
+
+/* Largest read served in one call (FUSE asks for 512 KiB at most), and
+ * the size of the requests it is split into. */
+#define EXPORT_MAX_READ (1024 * 1024)
+#define EXPORT_CHUNK (256 * 1024)
 
 struct export
 {
@@ -52,5 +58,18 @@ void stop_helper (struct export *e);
 int take_conn (struct export *e, int *slot);
 /* Give back the connection in SLOT, closed when BROKEN. */
 void give_conn (struct export *e, int slot, bool broken);
+/* Stop the helpers that pid files of the run directory name, left by a
+ * daemon that died (helper.c). */
+void sweep_strays (void);
+
+/* The direct reads of E (read.c): open its chain's files and map them
+ * (with E->lock held; on any doubt E has none), close them, and whether
+ * every run of its data can be read so. */
+void open_direct (struct export *e);
+void drop_direct (struct export *e);
+bool all_direct (const struct export *e);
+/* Read SIZE bytes of E's disk at OFF, all within it, into BUF: directly
+ * where it can, else through the helper.  Returns 0 or -EIO. */
+int read_disk (struct export *e, void *buf, size_t size, uint64_t off);
 
 #endif /* VMSNAPFS_EXPORT_INTERNAL_H */

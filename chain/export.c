@@ -12,13 +12,11 @@
  * export_extents) pins the export instead of opening it: it is not freed meanwhile, and a
  * merge waits for it as for a release.  Reads take neither lock for their
  * I/O: an open keeps its export. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libnbd.h>
 #include <pthread.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +33,6 @@
 #include "log.h"
 #include "util.h"
 
-/* Largest read served in one call (FUSE asks for 512 KiB at most), and
- * the size of the requests it is split into. */
-#define EXPORT_MAX_READ (1024 * 1024)
-#define EXPORT_CHUNK (256 * 1024)
-
 static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reaper_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t released_cond = PTHREAD_COND_INITIALIZER; /* an open */
@@ -50,135 +43,6 @@ static struct export *exports;
 static struct export *by_snap[EXPORT_BUCKETS];
 static pthread_t reaper;
 static bool reaper_running, stopping;
-
-/* --- direct reads ------------------------------------------------------- */
-
-/* qemu-img map tells where each run of a disk is stored: zeros, or plain
- * bytes at an offset of one file of the chain.  Those runs are read
- * straight from the files, with qemu-img's word for where they are; what
- * it gives no offset for (compressed clusters) goes through qemu-nbd.
- *
- * The map must be of the very files read.  They are opened first, the map
- * made, and the chain read again: the same files (same inodes) both times,
- * or no direct reads.  Then the files may change only as merges change
- * them, and a merge never moves a byte that a reader of this disk is
- * shown: it writes only where a newer image of the chain covers (a commit
- * into an image of it), or deletes files that stay open here, or rewrites
- * a header. */
-
-static void
-drop_direct (struct export *e)
-{
-  for (uint32_t i = 0; i < e->nfds; i++)
-    close (e->fds[i]);
-  free (e->fds);
-  e->fds = NULL;
-  e->nfds = 0;
-  map_free (e->place);
-  e->place = NULL;
-}
-
-/* Whether C is the chain whose files E holds open. */
-static bool
-same_files (const struct export *e, const struct chain *c)
-{
-  struct stat a, b;
-
-  if (c->n != e->nfds)
-    return false;
-  for (size_t i = 0; i < c->n; i++)
-    if (fstat (e->fds[i], &a) < 0 || stat (c->images[i].filename, &b) < 0
-        || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
-      return false;
-  return true;
-}
-
-/* Open E's chain for direct reads; call with E->lock held.  On any doubt,
- * E has no direct reads, and every read goes through qemu-nbd. */
-static void
-open_direct (struct export *e)
-{
-  struct chain *c = NULL, *again = NULL;
-  const char *why = NULL;
-
-  e->direct_tried = true;
-  if (chain_probe (e->volume, e->format, true, &c) < 0)
-    why = "its chain cannot be read";
-  for (size_t i = 0; why == NULL && i < c->n; i++)
-    if (!c->images[i].own_data || c->images[i].filename[0] != '/')
-      why = "an image of its chain keeps its data elsewhere";
-  if (why == NULL)
-    {
-      e->fds = xcalloc (c->n, sizeof *e->fds);
-      for (; e->nfds < c->n; e->nfds++)
-        if ((e->fds[e->nfds]
-             = open (c->images[e->nfds].filename, O_RDONLY | O_CLOEXEC))
-            < 0)
-          {
-            why = "a file of its chain cannot be opened";
-            break;
-          }
-    }
-  if (why == NULL && map_probe (e->volume, e->format, &e->place) < 0)
-    why = "it cannot be mapped";
-  else if (why == NULL
-           && (chain_probe (e->volume, e->format, true, &again) < 0
-               || !same_files (e, again)))
-    why = "its chain changed while it was mapped";
-  else if (why == NULL && e->place->depths > e->nfds)
-    why = "its map names images beyond its chain";
-  chain_free (c);
-  chain_free (again);
-  if (why)
-    {
-      log_info ("Whole disk of '%s' read through qemu-nbd only: %s.",
-                e->volume, why);
-      drop_direct (e);
-    }
-}
-
-/* Whether every run of E's data can be read directly. */
-static bool
-all_direct (const struct export *e)
-{
-  if (e->place == NULL)
-    return false;
-  for (size_t i = 0; i < e->place->nruns; i++)
-    if (e->place->runs[i].depth == RUN_ELSEWHERE)
-      return false;
-  return true;
-}
-
-/* Read SIZE bytes at OFF from the files, with no lock: the caller is a
- * reader, and E->place lives while E has one.  Returns 0, or -1 when part
- * of it is for qemu-nbd, or a read falls short. */
-static int
-read_direct (const struct export *e, char *buf, size_t size, uint64_t off)
-{
-  const struct run *run;
-  size_t n;
-
-  if (e->place == NULL || off + size > e->place->size)
-    return -1;
-  n = map_runs (e->place, off, size, &run);
-  for (size_t i = 0; i < n; i++, run++)
-    {
-      uint64_t from = off > run->start ? off : run->start;
-      uint64_t to = run->start + run->length;
-      size_t len = (size_t)((to < off + size ? to : off + size) - from);
-      char *dst = buf + (from - off);
-
-      if (run->depth == RUN_ZERO)
-        memset (dst, 0, len);
-      else if (run->depth == RUN_ELSEWHERE)
-        return -1;
-      else if (pread_full (e->fds[run->depth], dst, len,
-                           (off_t)(run->offset + (from - run->start)))
-               != (ssize_t)len)
-        return -1;
-    }
-  return 0;
-}
 
 /* --- the registry ------------------------------------------------------- */
 
@@ -376,67 +240,6 @@ export_close (struct export_reader *r)
   pthread_mutex_unlock (&e->lock);
   pthread_mutex_unlock (&exports_lock);
   free (r);
-}
-
-/* Read SIZE bytes at OFF on connection H as several requests in flight:
- * qemu-nbd serves them in parallel, and a cold volume is read with the
- * depth that qemu-img convert gives it.  Returns 0 or -1. */
-static int
-pread_parallel (struct nbd_handle *h, char *buf, size_t size, uint64_t off)
-{
-  int64_t cookies[EXPORT_MAX_READ / EXPORT_CHUNK + 1];
-  size_t n = 0;
-  int r = 0;
-
-  for (size_t done = 0; done < size && n < sizeof cookies / sizeof *cookies;
-       done += EXPORT_CHUNK)
-    {
-      size_t len = size - done < EXPORT_CHUNK ? size - done : EXPORT_CHUNK;
-      int64_t c = nbd_aio_pread (h, buf + done, len, off + done,
-                                 NBD_NULL_COMPLETION, 0);
-      if (c < 0)
-        {
-          r = -1;
-          break;
-        }
-      cookies[n++] = c;
-    }
-  for (size_t i = 0; i < n; i++)
-    {
-      int done;
-
-      while ((done = nbd_aio_command_completed (h, cookies[i])) == 0)
-        if (nbd_poll (h, -1) < 0)
-          return -1;
-      if (done < 0)
-        r = -1;
-    }
-  return r;
-}
-
-/* Read SIZE bytes of E's disk at OFF, all within it, into BUF.  Returns 0
- * or -EIO. */
-static int
-read_disk (struct export *e, void *buf, size_t size, uint64_t off)
-{
-  int slot;
-
-  if (read_direct (e, buf, size, off) == 0)
-    return 0;
-  for (int attempt = 0; attempt < 2; attempt++)
-    {
-      if (take_conn (e, &slot) < 0)
-        return -EIO;
-      if (pread_parallel (e->conn[slot], buf, size, off) == 0)
-        {
-          give_conn (e, slot, false);
-          return 0;
-        }
-      log_warning ("Reading '%s' through qemu-nbd failed: %s", e->volume,
-                   nbd_get_error ());
-      give_conn (e, slot, true);
-    }
-  return -EIO;
 }
 
 /* Read as read_disk, what changed only: zeros where the frozen volume
@@ -742,87 +545,15 @@ reaper_main (void *arg)
   return NULL;
 }
 
-/* Whether PID is a running vmsnapfs (another daemon: its helpers are its
- * own). */
-static bool
-is_vmsnapfs (long pid)
-{
-  char path[64], comm[32] = "";
-  FILE *f;
-
-  snprintf (path, sizeof path, "/proc/%ld/comm", pid);
-  if ((f = fopen (path, "r")) == NULL)
-    return false;
-  if (fgets (comm, sizeof comm, f) == NULL)
-    comm[0] = '\0';
-  fclose (f);
-  return strncmp (comm, "vmsnapfs", 8) == 0;
-}
-
-/* Stop the helper that pid file NAME (in the run directory) names, unless
- * the daemon that started it still runs. */
-static void
-sweep_stray (const char *name)
-{
-  CLEANUP_FREE char *pidfile = xasprintf ("%s/%s", EXPORT_RUN_DIR, name);
-  CLEANUP_FREE char *sock = NULL;
-  char path[64], cmdline[4096];
-  long daemon = strtol (name, NULL, 10), helper = 0;
-  size_t n;
-  FILE *f;
-
-  if (daemon == getpid () || is_vmsnapfs (daemon))
-    return;
-  sock = xasprintf ("%.*s.sock", (int)(strlen (pidfile) - 4), pidfile);
-  if ((f = fopen (pidfile, "r")) != NULL)
-    {
-      if (fscanf (f, "%ld", &helper) != 1)
-        helper = 0;
-      fclose (f);
-    }
-  snprintf (path, sizeof path, "/proc/%ld/cmdline", helper);
-  if (helper > 0 && (f = fopen (path, "r")) != NULL)
-    {
-      n = fread (cmdline, 1, sizeof cmdline - 1, f);
-      fclose (f);
-      for (size_t i = 0; i < n; i++)
-        if (cmdline[i] == '\0')
-          cmdline[i] = ' ';
-      cmdline[n] = '\0';
-      /* The pid may have been reused: only a qemu-nbd on our socket. */
-      if (strstr (cmdline, "qemu-nbd") && strstr (cmdline, sock))
-        {
-          kill ((pid_t)helper, SIGKILL); /* read-only: nothing to flush */
-          log_info ("Stopped a qemu-nbd (pid %ld) left by a daemon that "
-                    "died.",
-                    helper);
-        }
-    }
-  unlink (pidfile);
-  unlink (sock);
-}
-
 int
 export_init (void)
 {
-  DIR *d;
-  struct dirent *de;
-
   if (mkdir (EXPORT_RUN_DIR, 0700) < 0 && errno != EEXIST)
     {
       log_error ("Cannot make '%s': %m", EXPORT_RUN_DIR);
       return -errno;
     }
-  if ((d = opendir (EXPORT_RUN_DIR)) != NULL)
-    {
-      while ((de = readdir (d)) != NULL)
-        {
-          size_t len = strlen (de->d_name);
-          if (len > 4 && strcmp (de->d_name + len - 4, ".pid") == 0)
-            sweep_stray (de->d_name);
-        }
-      closedir (d);
-    }
+  sweep_strays ();
   stopping = false;
   if (pthread_create (&reaper, NULL, reaper_main, NULL) != 0)
     return -EAGAIN;

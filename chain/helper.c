@@ -1,7 +1,8 @@
 /* vmsnapfs: the qemu-nbd helper of a whole disk: started on the first
  * read that only qemu can serve (compressed clusters, say), read through
- * libnbd over a few connections, stopped when idle or at exit.  See
- * export.h. */
+ * libnbd over a few connections, stopped when idle or at exit; and the
+ * helpers a daemon that died left, stopped at the start.  See export.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -232,3 +233,80 @@ give_conn (struct export *e, int slot, bool broken)
   pthread_cond_broadcast (&e->cond);
 }
 
+/* Whether PID is a running vmsnapfs (another daemon: its helpers are its
+ * own). */
+static bool
+is_vmsnapfs (long pid)
+{
+  char path[64], comm[32] = "";
+  FILE *f;
+
+  snprintf (path, sizeof path, "/proc/%ld/comm", pid);
+  if ((f = fopen (path, "r")) == NULL)
+    return false;
+  if (fgets (comm, sizeof comm, f) == NULL)
+    comm[0] = '\0';
+  fclose (f);
+  return strncmp (comm, "vmsnapfs", 8) == 0;
+}
+
+/* Stop the helper that pid file NAME (in the run directory) names, unless
+ * the daemon that started it still runs. */
+static void
+sweep_stray (const char *name)
+{
+  CLEANUP_FREE char *pidfile = xasprintf ("%s/%s", EXPORT_RUN_DIR, name);
+  CLEANUP_FREE char *sock = NULL;
+  char path[64], cmdline[4096];
+  long daemon = strtol (name, NULL, 10), helper = 0;
+  size_t n;
+  FILE *f;
+
+  if (daemon == getpid () || is_vmsnapfs (daemon))
+    return;
+  sock = xasprintf ("%.*s.sock", (int)(strlen (pidfile) - 4), pidfile);
+  if ((f = fopen (pidfile, "r")) != NULL)
+    {
+      if (fscanf (f, "%ld", &helper) != 1)
+        helper = 0;
+      fclose (f);
+    }
+  snprintf (path, sizeof path, "/proc/%ld/cmdline", helper);
+  if (helper > 0 && (f = fopen (path, "r")) != NULL)
+    {
+      n = fread (cmdline, 1, sizeof cmdline - 1, f);
+      fclose (f);
+      for (size_t i = 0; i < n; i++)
+        if (cmdline[i] == '\0')
+          cmdline[i] = ' ';
+      cmdline[n] = '\0';
+      /* The pid may have been reused: only a qemu-nbd on our socket. */
+      if (strstr (cmdline, "qemu-nbd") && strstr (cmdline, sock))
+        {
+          kill ((pid_t)helper, SIGKILL); /* read-only: nothing to flush */
+          log_info ("Stopped a qemu-nbd (pid %ld) left by a daemon that "
+                    "died.",
+                    helper);
+        }
+    }
+  unlink (pidfile);
+  unlink (sock);
+}
+
+void
+sweep_strays (void)
+{
+  DIR *d;
+  struct dirent *de;
+
+  if ((d = opendir (EXPORT_RUN_DIR)) != NULL)
+    {
+      while ((de = readdir (d)) != NULL)
+        {
+          size_t len = strlen (de->d_name);
+          if (len > 4 && strcmp (de->d_name + len - 4, ".pid") == 0)
+            sweep_stray (de->d_name);
+        }
+      closedir (d);
+    }
+}

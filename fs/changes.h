@@ -4,7 +4,7 @@
  * more than the last.  A request notes the count when it begins; a reply
  * that a change of its VM may have overtaken (resolved in the view before
  * the change, sent after the kernel was told) gets a moment's cache time,
- * not an hour's (see lowlevel.c).  That question is asked for each entry
+ * not an hour's (see request.c).  That question is asked for each entry
  * of a listing, so it is answered without a lock or a scan: each VM's key
  * (fs_vm_key) falls in one of CHANGE_SLOTS slots, which keeps the number
  * of the latest change of any VM in it.  Two VMs in one slot make an

@@ -11,10 +11,10 @@
  *     while they are watched (hostwatch.c).  When a VM's view changes (a
  *     snapshot made or deleted elsewhere, a merge done) or an operation
  *     through the mount changed it, the kernel is told to drop what it
- *     holds of that VM (vm_changed): attributes and pages, from the thread
- *     that published the view or that did the operation, and again
- *     a moment later from a thread of its own (redrop_main).  Names it
- *     still holds are looked at again with the attributes, by path.  Only
+ *     holds of that VM (drop_vm, drop.c): attributes and pages, from the
+ *     thread that published the view or that did the operation, and
+ *     again a moment later from a thread of its own.  Names it still
+ *     holds are looked at again with the attributes, by path.  Only
  *     inodes are dropped, never names: dropping a name takes its
  *     directory's lock, which an rmdir holds while it waits for the view
  *     that would drop it;
@@ -31,19 +31,20 @@
  * theirs in the open's handle, which renames follow.
  *
  * Each handler runs on a worker thread of libfuse's loop; the request it
- * serves is kept for the thread (fs_request), where ops.c finds its
+ * serves is kept for the thread (request.c), where ops.c finds its
  * caller and whether it was interrupted.
  */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "changes.h"
+#include "drop.h"
 #include "fs.h"
+#include "host.h"
 #include "inodes.h"
+#include "request.h"
 #include "util.h"
 
 /* An entry of a listing whose inode number is not given (as libfuse's). */
@@ -51,135 +52,18 @@
 
 static const struct fuse_operations *ops;
 static struct fuse_session *session;
-static __thread fuse_req_t current;
-
-/* The count of VM changes told (changes.h) when this thread's request
- * began: a reply that a change of its VM may have overtaken gets a
- * moment's cache time, not an hour's.  What is left: a reply that was
- * sent before the change, for a name the kernel did not hold yet, and that
- * the kernel takes in after the drop.  The second drop, REDROP_MS later,
- * catches it: it drops the ids born of requests that began before the
- * change (an id is born with the count its request began at), not those
- * given since, from the view after it.  (A reply for an id the kernel
- * holds needs no second drop: the kernel drops attributes that a drop
- * overtook.)  A change of one VM (each VM's first look makes a deeper
- * view of it) costs the cache nothing of the others. */
-static __thread uint64_t changes_at_begin;
-
-#define BEGIN(req) (current = (req), changes_at_begin = changes_now ())
 
 /* How long the kernel may keep the attributes just given (see
- * fs_cache_time and changes_at_begin above). */
+ * fs_cache_time, and changes_at_begin in request.c). */
 static double
 cache_time (void)
 {
   uint64_t vm;
   double t = fs_cache_time (&vm);
 
-  if (t > NODE_CACHE_CHANGING && changes_since (changes_at_begin, vm))
+  if (t > NODE_CACHE_CHANGING && changes_since (fs_request_changes (), vm))
     return NODE_CACHE_CHANGING;
   return t;
-}
-
-fuse_req_t
-fs_request (void)
-{
-  return current;
-}
-
-void
-fs_request_renew (void)
-{
-  changes_at_begin = changes_now ();
-}
-
-/* Drop what the kernel holds of VM (of directory HOST with several
- * hosts): each id under it, the VM's directory included, loses its
- * attributes and pages.  Ids the kernel forgot meanwhile answer ENOENT,
- * which is fine. */
-static void
-drop (const char *host, const char *vm, uint64_t born_before)
-{
-  uint64_t *ids;
-  size_t n = inodes_below (host, vm, born_before, &ids);
-
-  for (size_t i = 0; i < n; i++)
-    fuse_lowlevel_notify_inval_inode (session, ids[i], 0, 0);
-  free (ids);
-}
-
-/* The second drops: VMs dropped once, dropped again by redrop_main a
- * moment later, when every reply sent before the first is in. */
-#define REDROP_MS 200
-
-struct redrop
-{
-  char *host, *vm;
-  uint64_t change; /* its number */
-  struct redrop *next;
-};
-
-static pthread_mutex_t redrop_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t redrop_cond = PTHREAD_COND_INITIALIZER;
-static struct redrop *redrops;
-static bool redrop_stop, redrop_running;
-static pthread_t redrop_thread;
-
-/* Free the list from R on, dropping each VM first with DROP_FIRST. */
-static void
-redrop_free (struct redrop *r, bool drop_first)
-{
-  for (struct redrop *next; r; r = next)
-    {
-      next = r->next;
-      if (drop_first)
-        drop (r->host, r->vm, r->change);
-      free (r->host);
-      free (r->vm);
-      free (r);
-    }
-}
-
-static void *
-redrop_main (void *arg)
-{
-  (void)arg;
-  pthread_mutex_lock (&redrop_lock);
-  while (!redrop_stop)
-    {
-      struct redrop *batch = redrops;
-
-      if (batch == NULL)
-        {
-          pthread_cond_wait (&redrop_cond, &redrop_lock);
-          continue;
-        }
-      redrops = NULL;
-      pthread_mutex_unlock (&redrop_lock);
-      usleep (REDROP_MS * 1000);
-      redrop_free (batch, true);
-      pthread_mutex_lock (&redrop_lock);
-    }
-  pthread_mutex_unlock (&redrop_lock);
-  return NULL;
-}
-
-/* VM changed (see host_on_vm_change): dropped now, and again a moment
- * later (see changes_at_begin above). */
-static void
-vm_changed (const char *host, const char *vm)
-{
-  struct redrop *r = xmalloc (sizeof *r);
-
-  r->change = changes_count (fs_vm_key (host, vm));
-  drop (host, vm, UINT64_MAX);
-  r->host = xstrdup_null (host);
-  r->vm = xstrdup (vm);
-  pthread_mutex_lock (&redrop_lock);
-  r->next = redrops;
-  redrops = r;
-  pthread_cond_signal (&redrop_cond);
-  pthread_mutex_unlock (&redrop_lock);
 }
 
 static void
@@ -187,9 +71,8 @@ ll_init (void *data, struct fuse_conn_info *conn)
 {
   (void)data;
   ops->init (conn, NULL);
-  hostwatch_start (vm_changed);
-  redrop_running
-      = pthread_create (&redrop_thread, NULL, redrop_main, NULL) == 0;
+  hostwatch_start (drop_vm);
+  drop_start ();
 }
 
 static void
@@ -197,41 +80,8 @@ ll_destroy (void *data)
 {
   (void)data;
   hostwatch_stop (); /* it drops VMs, as the redrops do */
-  pthread_mutex_lock (&redrop_lock);
-  redrop_stop = true;
-  pthread_cond_signal (&redrop_cond);
-  pthread_mutex_unlock (&redrop_lock);
-  if (redrop_running)
-    pthread_join (redrop_thread, NULL);
-  redrop_free (redrops, false);
-  redrops = NULL;
+  drop_stop ();
   inodes_clear ();
-}
-
-/* An operation through the mount changed what is under PATH: the VM it is
- * in (a path at the top, a clone's, names one) is dropped before the reply,
- * so that the caller's next look sees the change. */
-static void
-touched (const char *path)
-{
-  struct vs_fleet *f = fleet_get ();
-  bool several = f->nhosts > 1;
-  char *p = xstrdup (path + (path[0] == '/')), *vm = p, *host = NULL;
-
-  fleet_put (f);
-  if (several)
-    {
-      host = p;
-      vm = strchr (p, '/');
-      if (vm)
-        *vm++ = '\0';
-    }
-  if (vm && *vm)
-    {
-      vm[strcspn (vm, "/")] = '\0';
-      vm_changed (host, vm);
-    }
-  free (p);
 }
 
 /* An entry for PATH, NAME in PARENT, just looked up or made: its
@@ -245,7 +95,8 @@ entry_of (fuse_ino_t parent, const char *name, const char *path,
   memset (e, 0, sizeof *e);
   if ((r = ops->getattr (path, &e->attr, NULL)) < 0)
     return r;
-  e->ino = inodes_lookup (parent, name, e->attr.st_mode, changes_at_begin);
+  e->ino
+      = inodes_lookup (parent, name, e->attr.st_mode, fs_request_changes ());
   e->entry_timeout = e->attr_timeout = cache_time ();
   return 0;
 }
@@ -271,7 +122,7 @@ ll_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
 {
   char *path = inodes_path (parent, name);
 
-  BEGIN (req);
+  fs_request_begin (req);
   reply_entry (req, path ? 0 : -ENOENT, parent, name, path);
   free (path);
 }
@@ -325,7 +176,7 @@ ll_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   int r;
   char *path = path_for (ino, fi, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   reply_attr (req, r, path, fi);
 }
 
@@ -338,7 +189,7 @@ ll_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
   int r;
   char *path = path_for (ino, fi, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
     r = ops->chmod (path, attr->st_mode, fi);
   if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
@@ -357,7 +208,7 @@ ll_readlink (fuse_req_t req, fuse_ino_t ino)
   int r;
   char *path = path_for (ino, NULL, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (r == 0)
     r = ops->readlink (path, buf, sizeof buf);
   if (r < 0)
@@ -374,9 +225,9 @@ ll_mkdir (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 
   int r = -ENOENT;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (path && (r = ops->mkdir (path, mode)) == 0)
-    touched (path);
+    drop_touched (path);
   reply_entry (req, r, parent, name, path);
   free (path);
 }
@@ -387,7 +238,7 @@ ll_mknod (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
   char *path = inodes_path (parent, name);
 
-  BEGIN (req);
+  fs_request_begin (req);
   reply_entry (req, path ? ops->mknod (path, mode, rdev) : -ENOENT, parent,
                name, path);
   free (path);
@@ -405,9 +256,9 @@ ll_symlink (fuse_req_t req, const char *target, fuse_ino_t parent,
   struct fuse_entry_param e;
   int r = -ENOENT;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (path && (r = ops->symlink (target, path)) == 0)
-    touched (path);
+    drop_touched (path);
   if (path == NULL || r < 0 || (r = entry_of (parent, name, path, &e)) < 0)
     {
       fuse_reply_err (req, path ? -r : ENOENT);
@@ -417,7 +268,7 @@ ll_symlink (fuse_req_t req, const char *target, fuse_ino_t parent,
   if (!S_ISLNK (e.attr.st_mode))
     {
       inodes_forget (e.ino, 1);
-      e.ino = inodes_lookup (parent, NULL, S_IFLNK, changes_at_begin);
+      e.ino = inodes_lookup (parent, NULL, S_IFLNK, fs_request_changes ());
       e.attr.st_mode = S_IFLNK | 0777;
       e.attr.st_nlink = 1;
       e.attr.st_size = (off_t)strlen (target);
@@ -434,7 +285,7 @@ ll_link (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 {
   char *from = inodes_path (ino, NULL), *to = inodes_path (newparent, newname);
 
-  BEGIN (req);
+  fs_request_begin (req);
   reply_entry (req, from && to ? ops->link (from, to) : -ENOENT, newparent,
                newname, to);
   free (from);
@@ -449,11 +300,11 @@ remove_name (fuse_req_t req, fuse_ino_t parent, const char *name,
   char *path = inodes_path (parent, name);
   int r = -ENOENT;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (path && (r = op (path)) == 0)
     {
       inodes_unhash (parent, name);
-      touched (path);
+      drop_touched (path);
     }
   fuse_reply_err (req, -r);
   free (path);
@@ -479,12 +330,12 @@ ll_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
   char *to = inodes_path (newparent, newname);
   int r = -ENOENT;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (from && to && (r = ops->rename (from, to, flags)) == 0)
     {
       inodes_rename (parent, name, newparent, newname);
-      touched (from);
-      touched (to);
+      drop_touched (from);
+      drop_touched (to);
     }
   fuse_reply_err (req, -r);
   free (from);
@@ -497,7 +348,7 @@ ll_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   int r;
   char *path = path_for (ino, NULL, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (r == 0)
     r = ops->open (path, fi);
   /* The node stands for other bytes: its size too, maybe (its pages go
@@ -518,7 +369,7 @@ ll_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
   char *path = inodes_path (parent, name);
   int r;
 
-  BEGIN (req);
+  fs_request_begin (req);
   r = path ? ops->create (path, mode, fi) : -ENOENT;
   /* ops.c makes nothing: a read-only file system. */
   fuse_reply_err (req, r < 0 ? -r : EROFS);
@@ -533,7 +384,7 @@ ll_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   int r;
 
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   if ((r = ops->read_buf (NULL, &bv, size, off, fi)) < 0)
     {
       fuse_reply_err (req, -r);
@@ -552,7 +403,7 @@ ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
   int r;
 
-  BEGIN (req);
+  fs_request_begin (req);
   if ((r = ops->write (NULL, buf, size, off, fi)) < 0)
     fuse_reply_err (req, -r);
   else
@@ -560,7 +411,7 @@ ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
       char *path = inodes_path (ino, NULL);
 
       if (path)
-        touched (path); /* a command to a VM */
+        drop_touched (path); /* a command to a VM */
       free (path);
       fuse_reply_write (req, (size_t)r);
     }
@@ -570,7 +421,7 @@ static void
 ll_flush (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   fuse_reply_err (req, -ops->flush (NULL, fi));
 }
 
@@ -578,7 +429,7 @@ static void
 ll_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   if (fi->flush)
     ops->flush (NULL, fi);
   ops->release (NULL, fi);
@@ -593,7 +444,7 @@ ll_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
   int r;
 
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   if ((r = ops->poll (NULL, fi, ph, &revents)) < 0)
     fuse_reply_err (req, -r);
   else
@@ -607,7 +458,7 @@ ll_lseek (fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
   off_t r;
 
   (void)ino;
-  BEGIN (req);
+  fs_request_begin (req);
   if ((r = ops->lseek (NULL, off, whence, fi)) < 0)
     fuse_reply_err (req, (int)-r);
   else
@@ -620,7 +471,7 @@ ll_statfs (fuse_req_t req, fuse_ino_t ino)
   struct statvfs st;
   char *path = inodes_path (ino, NULL);
 
-  BEGIN (req);
+  fs_request_begin (req);
   memset (&st, 0, sizeof st);
   ops->statfs (path, &st);
   fuse_reply_statfs (req, &st);
@@ -670,7 +521,8 @@ fill_entry (void *opaque, const char *name, const struct stat *st, off_t off,
       if (st && (flags & FUSE_FILL_DIR_PLUS) && !is_dot (name))
         {
           e.attr = *st;
-          e.ino = inodes_lookup (l->dir, name, st->st_mode, changes_at_begin);
+          e.ino = inodes_lookup (l->dir, name, st->st_mode,
+                                 fs_request_changes ());
           e.entry_timeout = e.attr_timeout = cache_time ();
         }
       else
@@ -695,7 +547,7 @@ list (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   int r;
   char *path = path_for (ino, NULL, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   (void)fi; /* no handle: directories are not opened (see above) */
   if (r == 0)
     {
@@ -722,14 +574,14 @@ ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   int r;
   char *path = path_for (ino, NULL, &r);
 
-  BEGIN (req);
+  fs_request_begin (req);
   if (r == 0)
     r = ops->getattr (path, &st, NULL);
   if (r == 0 && !S_ISDIR (st.st_mode))
     r = -ENOTDIR;
   fi->fh = 0;
   /* A listing below a VM changes only with a new view of the VM, and the
-   * kernel is told then (vm_changed drops its pages): it keeps it.  Its
+   * kernel is told then (drop_vm drops its pages): it keeps it.  Its
    * entries carry no attributes, but their names and attributes are kept
    * as long (see node_cache_time), so an ls -l of it asks for nothing but
    * the open and the release. */
@@ -790,7 +642,8 @@ struct fuse_session *
 fs_session_new (struct fuse_args *args)
 {
   ops = fs_operations ();
-  host_on_vm_change (vm_changed);
+  host_on_vm_change (drop_vm);
   session = fuse_session_new (args, &lowlevel_ops, sizeof lowlevel_ops, NULL);
+  drop_set_session (session);
   return session;
 }

@@ -1,9 +1,11 @@
 /* vmsnapfs: what a node type is, for the files of fs/ (nodes.c has the
- * types, verbs.c the verbs that change things). */
+ * types of a VM and below, top.c the top's, attrs.c what each shows in
+ * stat and listings, verbs.c the verbs that change things). */
 #ifndef VMSNAPFS_NODE_TYPES_H
 #define VMSNAPFS_NODE_TYPES_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "access.h"
@@ -68,12 +70,15 @@ struct node_type
   bool guest;
   /* The name used for the inode number of a fixed child. */
   const char *ino_name;
+  /* The inode number, for the top's types (top.c): else node_ino's. */
+  uint64_t (*ino) (const struct node *n);
 };
 
-/* The types the verbs act on; the top of a mount of several hosts, one
- * directory (t_root) each (top.c). */
-extern const struct node_type t_root, t_vm, t_snapshots, t_snapshot;
-extern const struct node_type t_fleet, t_host_status;
+/* The types the verbs act on (nodes.c); a link of ln -sfn, before its
+ * rename (nodes.c); the top: the VMs of a host (t_root), and with several
+ * hosts one directory (t_root) each and its status (top.c). */
+extern const struct node_type t_vm, t_snapshots, t_snapshot, t_temp_link;
+extern const struct node_type t_root, t_fleet, t_host_status;
 
 /* A snapshot's files/ (files.c); the attributes of a node of the guest's
  * (INO: its inode number where the guest gives none) and its open. */
@@ -83,14 +88,15 @@ int guest_getattr (const struct node *n, struct stat *st, uint64_t ino);
 int guest_open (const struct node *n, const struct caller *c,
                 struct handle *h);
 
-/* N's inode number; whether it reads what changed only; the owner, group
- * and mode it shows into ST, and for a host file its stat into *HS (0 or
- * -errno): for the opens of open.c (nodes.c). */
+/* N's inode number; whether it reads what changed only (nodes.c). */
 uint64_t node_ino (const struct node *n);
 bool is_delta (const struct node *n);
-int node_perms (const struct node *n, struct stat *st, struct stat *hs);
+/* The inode number of NAME in the directory of inode number PARENT
+ * (nodes.c). */
+uint64_t child_ino (uint64_t parent, const char *name);
 
-/* What N's VMs look like: listed, looked up (nodes.c). */
-int lookup_vm (const char *name, struct node *n);
+/* The owner, group and mode N shows into ST, and for a host file its stat
+ * into *HS (0 or -errno): for the opens of open.c (attrs.c). */
+int node_perms (const struct node *n, struct stat *st, struct stat *hs);
 
 #endif /* VMSNAPFS_NODE_TYPES_H */

@@ -13,6 +13,7 @@
 #include "export.h"
 #include "fs.h"
 #include "guestfiles.h"
+#include "host.h"
 #include "log.h"
 #include "remote.h"
 #include "util.h"

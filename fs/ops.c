@@ -12,8 +12,11 @@
  * Locks of the FUSE side, each held briefly and alone: inodes.c's
  * table_lock (the kernel's node ids), resolve.c's opened_lock (the open
  * handles' paths), links.c's (temporary links), backing.c's (which host
- * file each node stands for), and export.c's exports_lock, then an
- * export's own lock (see there).  Paths are resolved in resolve.c.
+ * file each node stands for), changes.c's (the count of VM changes),
+ * hostwatch.c's (the watched directories), drop.c's redrop_lock (the VMs
+ * to drop again a moment later), and export.c's exports_lock, then an
+ * export's own lock (see there).  Paths are resolved in resolve.c; the
+ * request a thread serves is kept in request.c.
  *
  * Handlers are thin: they resolve, call the node's type (nodes.c), and
  * return 0 or -errno.  Operations that change a VM (a command written to
@@ -21,27 +24,26 @@
  * once the view shows their result; one runs at a time per VM (see
  * snapshot/ops.c), so other workers stay free for other VMs.  Frozen files are
  * served from the host file's descriptor without a copy (read_buf with an fd
- * buffer); whole disks from a per-thread memfd (see reply_area).
+ * buffer); whole disks from a per-thread memfd (see reply.c).
  */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "access.h"
 #include "cleanup.h"
 #include "fs.h"
+#include "host.h"
 #include "log.h"
 #include "util.h"
 
 #include "node-types.h"
+#include "reply.h"
 #include "resolve.h"
 
 /* A verb begins on PATH: its failure is logged in one line, with the VM
@@ -79,31 +81,6 @@ verb_end (int r, const char *verb, const char *what, const char *more)
   log_verb_end (r, verb, w ? w : what);
   free (w);
   return r;
-}
-
-void
-caller_current (struct caller *c, bool groups)
-{
-  const struct fuse_ctx *ctx = fuse_req_ctx (fs_request ());
-
-  c->uid = ctx->uid;
-  c->gid = ctx->gid;
-  c->ngroups = 0;
-  /* Root needs none; for anyone else libfuse reads them from /proc. */
-  if (groups && c->uid != 0)
-    {
-      c->ngroups
-          = fuse_req_getgroups (fs_request (), ACCESS_MAX_GROUPS, c->groups);
-      if (c->ngroups > ACCESS_MAX_GROUPS)
-        c->ngroups = ACCESS_MAX_GROUPS;
-      else if (c->ngroups < 0)
-        {
-          log_warning ("Cannot read the groups of process %d (uid %u): "
-                       "only its own group counts.",
-                       (int)ctx->pid, (unsigned)c->uid);
-          c->ngroups = 0;
-        }
-    }
 }
 
 /* Whether the caller may use the verbs (access.h): asked before anything
@@ -349,112 +326,12 @@ op_open (const char *path, struct fuse_file_info *fi)
   return 0;
 }
 
-/* Replies built in memory (whole disks, read through qemu-nbd) are
- * written into a per-thread area backed by a memfd and handed to FUSE as
- * a file: libfuse splices a file's pages to the kernel, but copies a
- * memory buffer into a pipe first, in freshly allocated pages; that second
- * copy was a quarter of the daemon's time on a cold read.  A worker thread
- * replies before it takes its next request, so one area per thread is
- * enough; it goes with the thread. */
-#define REPLY_AREA_SIZE (1024 * 1024)
-
-struct reply_area
-{
-  int fd;
-  char *mem;
-};
-
-static pthread_key_t reply_area_key;
-static pthread_once_t reply_area_once = PTHREAD_ONCE_INIT;
-
-static void
-reply_area_free (void *p)
-{
-  struct reply_area *a = p;
-
-  munmap (a->mem, REPLY_AREA_SIZE);
-  close (a->fd);
-  free (a);
-}
-
-static void
-reply_area_key_init (void)
-{
-  if (pthread_key_create (&reply_area_key, reply_area_free) != 0)
-    abort ();
-}
-
-/* This thread's area, or NULL when one cannot be made. */
-static struct reply_area *
-reply_area (void)
-{
-  struct reply_area *a;
-  int fd;
-  void *mem;
-
-  pthread_once (&reply_area_once, reply_area_key_init);
-  if ((a = pthread_getspecific (reply_area_key)))
-    return a;
-  if ((fd = memfd_create ("vmsnapfs-reply", MFD_CLOEXEC)) < 0)
-    return NULL;
-  if (ftruncate (fd, REPLY_AREA_SIZE) < 0
-      || (mem = mmap (NULL, REPLY_AREA_SIZE, PROT_READ | PROT_WRITE,
-                      MAP_SHARED, fd, 0))
-             == MAP_FAILED)
-    {
-      close (fd);
-      return NULL;
-    }
-  a = xmalloc (sizeof *a);
-  a->fd = fd;
-  a->mem = mem;
-  pthread_setspecific (reply_area_key, a);
-  return a;
-}
-
 static int
 op_read_buf (const char *path, struct fuse_bufvec **bufp, size_t size,
              off_t off, struct fuse_file_info *fi)
 {
-  struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-  struct fuse_bufvec *bv = xmalloc (sizeof *bv);
-  struct reply_area *a;
-  ssize_t n;
-
   (void)path;
-  *bv = FUSE_BUFVEC_INIT (size);
-  if (h->fd >= 0)
-    {
-      bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-      bv->buf[0].fd = h->fd;
-      bv->buf[0].pos = off;
-    }
-  else if (size <= REPLY_AREA_SIZE && (a = reply_area ()))
-    {
-      if ((n = handle_read (h, a->mem, size, off)) < 0)
-        goto fail;
-      bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-      bv->buf[0].fd = a->fd;
-      bv->buf[0].pos = 0;
-      bv->buf[0].size = (size_t)n;
-    }
-  else
-    {
-      /* libfuse frees a memory buffer once it has replied. */
-      bv->buf[0].mem = xmalloc (size ? size : 1);
-      if ((n = handle_read (h, bv->buf[0].mem, size, off)) < 0)
-        {
-          free (bv->buf[0].mem);
-          goto fail;
-        }
-      bv->buf[0].size = (size_t)n;
-    }
-  *bufp = bv;
-  return 0;
-
-fail:
-  free (bv);
-  return (int)n;
+  return reply_read ((struct handle *)(uintptr_t)fi->fh, bufp, size, off);
 }
 
 /* poll(2), as Go programs (restic) do on every file they open: files are

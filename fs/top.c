@@ -1,20 +1,60 @@
 /* vmsnapfs: the top of the tree, and paths resolved from it.
  *
- * With one host the top is the host's directory (t_root: its VMs).  With
+ * A host's directory (t_root) holds its VMs (nodes.c's t_vm each).  With
+ * one host the top is the host's directory.  With
  * several (-o uri given more than once, -o hosts), the top holds one
  * directory per host, named as the host is, each of them a t_root with a
  * "status" file beside the VMs that says whether the host answers.
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs.h"
+#include "host.h"
 #include "util.h"
 
 #include "node-types.h"
+
+/* The inode numbers of the top's nodes. */
+static uint64_t
+fleet_ino (const struct node *n)
+{
+  (void)n;
+  return 1;
+}
+
+static uint64_t
+root_ino (const struct node *n)
+{
+  return n->fleet->nhosts > 1 ? n->host->ino : 1;
+}
+
+static uint64_t
+status_ino (const struct node *n)
+{
+  return child_ino (n->host->ino, "status");
+}
+
+static int
+lookup_vm (const char *name, struct node *n)
+{
+  return (n->vm = host_find_vm (n->host, name)) ? 0 : -ENOENT;
+}
+
+static void
+list_vms (const struct node *n,
+          int (*fill) (void *, const char *, const struct stat *), void *ctx)
+{
+  for (size_t i = 0; i < n->host->nvms; i++)
+    {
+      struct stat st
+          = { .st_ino = n->host->vms[i]->ino, .st_mode = S_IFDIR | 0555 };
+      if (fill (ctx, n->host->vms[i]->name, &st))
+        return;
+    }
+}
 
 static int
 lookup_host (const char *name, struct node *n)
@@ -61,23 +101,28 @@ render_status (const struct node *n, size_t *len)
 const struct node_type t_host_status = { .mode = S_IFREG | 0444,
                                          .exists = has_status,
                                          .render = render_status,
-                                         .volatile_content = true };
+                                         .volatile_content = true,
+                                         .ino = status_ino };
+
+/* The VMs of a host: the top, or a host's directory with several.  Links
+ * there make clones and imports: operators may write. */
+static const struct child host_children[] = {
+  { "status", &t_host_status },
+  { NULL, NULL },
+};
+const struct node_type t_root = { .mode = S_IFDIR | 0755,
+                                  .children = host_children,
+                                  .lookup = lookup_vm,
+                                  .named = &t_vm,
+                                  .list = list_vms,
+                                  .verbs = true,
+                                  .ino = root_ino };
 
 const struct node_type t_fleet = { .mode = S_IFDIR | 0555,
                                    .lookup = lookup_host,
                                    .named = &t_root,
-                                   .list = list_hosts };
-
-time_t
-fleet_mtime (const struct vs_fleet *f)
-{
-  time_t t = 0;
-
-  for (size_t i = 0; i < f->nhosts; i++)
-    if (f->hosts[i]->mtime > t)
-      t = f->hosts[i]->mtime;
-  return t;
-}
+                                   .list = list_hosts,
+                                   .ino = fleet_ino };
 
 static int
 resolve_child (struct node *n, const char *name)

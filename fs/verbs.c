@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "host.h"
 #include "links.h"
 #include "log.h"
 #include "node-types.h"

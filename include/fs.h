@@ -1,7 +1,8 @@
 /* vmsnapfs: the file system: paths to nodes, and the FUSE operations.
  *
  * The only header that includes <fuse.h>.  This module never calls
- * libvirt: it reads the view of host.h.
+ * libvirt: it reads the view of host.h, which only the files that read
+ * the view include.
  */
 #ifndef VMSNAPFS_FS_H
 #define VMSNAPFS_FS_H
@@ -14,8 +15,14 @@
 #include <sys/stat.h>
 
 #include "access.h"
-#include "host.h"
 
+/* The model of the hosts (host.h), included by the files of fs/ that
+ * read it. */
+struct vs_fleet;
+struct vs_host;
+struct vs_vm;
+struct vs_snapshot;
+struct vs_disk;
 struct node_type;
 
 /* A path resolved against one view of the hosts. */
@@ -36,10 +43,11 @@ struct node
  * component below a file). */
 int node_resolve (const struct vs_fleet *f, const char *path, struct node *n);
 
-/* The newest of F's hosts' views' times. */
+/* The newest of F's hosts' views' times (fs/attrs.c). */
 time_t fleet_mtime (const struct vs_fleet *f);
 
-/* Fill ST for N, as caller C sees it (NULL: root); see access.h. */
+/* Fill ST for N, as caller C sees it (NULL: root); see access.h.  This,
+ * and what follows up to node_readlink: fs/attrs.c. */
 int node_getattr (const struct node *n, const struct caller *c,
                   struct stat *st);
 
@@ -91,8 +99,8 @@ struct handle
   struct export_reader *exp; /* or a whole disk (export.h); or NULL */
   char *data;                /* or the whole content */
   size_t len;
-  char *path; /* what it was opened by, renames followed (fs/ops.c) */
-  struct handle *prev, *next; /* the open handles (fs/ops.c) */
+  char *path; /* what it was opened by, renames followed (fs/resolve.c) */
+  struct handle *prev, *next; /* the open handles (fs/resolve.c) */
   int backing;   /* the kernel reads the frozen file itself: its id, or 0 */
   bool noted;    /* recorded with backing_note_open... */
   bool renewed;  /* ...as standing for another file than at its last open */
@@ -199,8 +207,9 @@ int node_unlink (const struct node *dir, const char *name);
 /* rmdir(DIR/NAME). */
 int node_rmdir (const struct node *dir, const char *name);
 
-/* The caller of the FUSE request this thread serves: its uid and group,
- * and with GROUPS its supplementary groups (read from /proc by libfuse). */
+/* The caller of the FUSE request this thread serves (fs/request.c): its uid
+ * and group, and with GROUPS its supplementary groups (read from /proc by
+ * libfuse). */
 void caller_current (struct caller *c, bool groups);
 
 /* The FUSE operations of vmsnapfs, by path (fs/ops.c). */
@@ -225,12 +234,12 @@ bool fs_open_renewed (void);
  * as a change of it is told (host_on_vm_change): never 0. */
 uint64_t fs_vm_key (const char *host, const char *vm);
 
-/* The FUSE request the calling worker thread serves. */
+/* The FUSE request the calling worker thread serves (fs/request.c). */
 fuse_req_t fs_request (void);
 
 /* The calling thread's request goes on in a view taken after this call
  * (it published a deeper view of a VM itself): the changes told so far
- * cannot have overtaken what it gives from there (see lowlevel.c). */
+ * cannot have overtaken what it gives from there (see request.c). */
 void fs_request_renew (void);
 
 #endif /* VMSNAPFS_FS_H */

@@ -73,6 +73,8 @@ void format_duration (uint64_t secs, char buf[static 16]);
  * the count read, or -1 with errno set. */
 ssize_t pread_full (int fd, void *buf, size_t size, off_t off);
 
+/* Programs run to their end (common/run.c, above child.c and log.c). */
+
 /* Run ARGV (no shell), with no stdin.  Capture at most MAX_OUT bytes of its
  * stdout in *OUT (NUL-terminated, length in *OUT_LEN) and the first line of
  * its stderr in *ERR (may be NULL).  Returns 0 when it exits 0, -EIO when it

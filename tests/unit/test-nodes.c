@@ -15,6 +15,7 @@
 
 #include "access.h"
 #include "fs.h"
+#include "host.h"
 #include "statcache.h"
 #include "util.h"
 
