@@ -15,7 +15,9 @@
 #                   with faults, invariants checked (SEED=S replays one)
 
 VERSION = 0.1.0
-PKGS = fuse3 libvirt json-c libxml-2.0 libnbd libguestfs
+PKGS = fuse3 libvirt json-c libxml-2.0 libnbd
+# Compiled against, never linked: guest/loader.c loads it when installed.
+PKGS_OPTIONAL = libguestfs
 
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
@@ -43,13 +45,13 @@ CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes \
            -Wmissing-prototypes -Wmissing-declarations -Wwrite-strings \
            -Wformat=2 -Wno-format-nonliteral
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(PKGS_OPTIONAL) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SOURCE \
              -DVMSNAPFS_VERSION='"$(VERSION)"' -Iinclude -I. $(PKG_CFLAGS) \
              -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
-LIBS = $(PKG_LIBS) -lpthread
+LIBS = $(PKG_LIBS) -lpthread -ldl
 
 LIB_SRCS = $(wildcard common/*.c chain/*.c guest/*.c host/*.c snapshot/*.c snapshot/*/*.c) $(filter-out fs/main.c,$(wildcard fs/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)

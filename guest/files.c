@@ -5,17 +5,19 @@
  * each handle's lock serializes its calls to the appliance and guards its
  * kept answers.  The order is reg_lock, then a handle's lock, never the
  * other way.
+ *
+ * The handle is started, and its file systems laid out, by launch.c;
+ * libguestfs is called through loader.c's table.
  */
 #include <errno.h>
-#include <guestfs.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
 #include "guestfiles.h"
+#include "handle.h"
 #include "log.h"
 #include "util.h"
 
@@ -23,48 +25,8 @@
 #define CHUNK (2 * 1024 * 1024)
 /* Names one call stats. */
 #define STAT_BATCH 1000
-#define DIR_BUCKETS 256
 /* After a start that failed, looks fail at once for so long. */
 #define RETRY_MS 5000
-
-struct entry
-{
-  char *name;
-  struct stat st;
-};
-
-/* A directory listed once: its entries sorted by name. */
-struct dir
-{
-  char *path;
-  struct entry *entries;
-  size_t n;
-  struct dir *next;
-};
-
-enum state
-{
-  STARTING,
-  READY,
-  FAILED,
-};
-
-struct guestfiles
-{
-  uint64_t snap;
-  struct guestfiles *next;
-  enum state state;     /* reg_lock */
-  unsigned refs;        /* reg_lock: gets and opens */
-  long long last_used;  /* reg_lock */
-  pthread_mutex_t lock; /* what follows */
-  guestfs_h *g;
-  bool os;        /* laid out by inspection */
-  char **targets; /* the drives' guest names, in the order added */
-  size_t ntargets;
-  char *errors; /* a line per file system that shows nothing */
-  struct stat root;
-  struct dir *dirs[DIR_BUCKETS];
-};
 
 struct guestfiles_file
 {
@@ -81,305 +43,7 @@ static pthread_cond_t reg_cond = PTHREAD_COND_INITIALIZER;
 static struct guestfiles *all;
 static unsigned idle_seconds = 60;
 static bool reaper_started, reaper_stop;
-static bool tcg_only; /* KVM failed once: TCG from then on */
 static pthread_t reaper;
-
-/* --- names and attributes --------------------------------------------- */
-
-/* The directory a file system of device DEV shows as: the guest's name of
- * its disk and the partition number ("/dev/sdb1" of the second drive is
- * "vdb1"), a logical volume's "VG-LV", else DEV without "/dev/". */
-static char *
-fs_dir_name (const struct guestfiles *gf, const char *dev)
-{
-  const char *p = dev;
-  size_t index = 0, letters = 0;
-  char *name, *s;
-
-  if (strncmp (p, "/dev/sd", 7) == 0)
-    {
-      for (p += 7; *p >= 'a' && *p <= 'z'; p++, letters++)
-        index = index * 26 + (size_t)(*p - 'a') + (letters ? 26 : 0);
-      if (letters && index < gf->ntargets
-          && strspn (p, "0123456789") == strlen (p))
-        return xasprintf ("%s%s", gf->targets[index], p);
-    }
-  name = xstrdup (strncmp (dev, "/dev/", 5) == 0 ? dev + 5 : dev);
-  for (s = name; *s; s++)
-    if (*s == '/')
-      *s = '-';
-  return name;
-}
-
-/* A unique inode number for an entry of file system DEV of snapshot SNAP
- * (splitmix64 of the three): tar and rsync -H find hard links by it. */
-static ino_t
-entry_ino (uint64_t snap, int64_t dev, int64_t ino)
-{
-  uint64_t x = snap ^ ((uint64_t)dev * 0x9e3779b97f4a7c15ULL)
-               ^ ((uint64_t)ino * 0xbf58476d1ce4e5b9ULL);
-
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return (ino_t)(x ^ (x >> 31));
-}
-
-static void
-stat_from (const struct guestfiles *gf, const struct guestfs_statns *s,
-           struct stat *st)
-{
-  memset (st, 0, sizeof *st);
-  st->st_ino = entry_ino (gf->snap, s->st_dev, s->st_ino);
-  st->st_mode = (mode_t)s->st_mode;
-  st->st_nlink = (nlink_t)s->st_nlink;
-  st->st_uid = (uid_t)s->st_uid;
-  st->st_gid = (gid_t)s->st_gid;
-  st->st_rdev = 0; /* a guest's device numbers mean nothing here */
-  st->st_size = (off_t)s->st_size;
-  st->st_blksize = 4096;
-  st->st_blocks = (blkcnt_t)s->st_blocks;
-  st->st_atim.tv_sec = s->st_atime_sec;
-  st->st_atim.tv_nsec = s->st_atime_nsec;
-  st->st_mtim.tv_sec = s->st_mtime_sec;
-  st->st_mtim.tv_nsec = s->st_mtime_nsec;
-  st->st_ctim.tv_sec = s->st_ctime_sec;
-  st->st_ctim.tv_nsec = s->st_ctime_nsec;
-}
-
-/* libguestfs's last error as -errno (EIO when it gives none). */
-static int
-last_errno (guestfs_h *g)
-{
-  int e = guestfs_last_errno (g);
-  return e > 0 ? -e : -EIO;
-}
-
-static void
-free_strings (char **v)
-{
-  for (size_t i = 0; v && v[i]; i++)
-    free (v[i]);
-  free (v);
-}
-
-static void add_error (struct guestfiles *gf, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
-
-static void
-add_error (struct guestfiles *gf, const char *fmt, ...)
-{
-  va_list ap;
-  char *line, *all_lines;
-
-  va_start (ap, fmt);
-  if (vasprintf (&line, fmt, ap) < 0)
-    abort ();
-  va_end (ap);
-  all_lines = xasprintf ("%s%s\n", gf->errors ? gf->errors : "", line);
-  free (line);
-  free (gf->errors);
-  gf->errors = all_lines;
-}
-
-/* --- starting and laying out ------------------------------------------ */
-
-/* Mount what inspection found, "/" first. */
-static void
-mount_inspected (struct guestfiles *gf, const char *root)
-{
-  char **mps = guestfs_inspect_get_mountpoints (gf->g, root);
-  size_t n = 0;
-
-  for (; mps && mps[n]; n += 2)
-    ;
-  /* Shorter mount points first: "/" before "/boot". */
-  for (size_t len = 1; len < 4096 && n; len++)
-    for (size_t i = 0; i < n; i += 2)
-      if (strlen (mps[i]) == len
-          && guestfs_mount_ro (gf->g, mps[i + 1], mps[i]) < 0)
-        add_error (gf, "%s (%s): %s", mps[i], mps[i + 1],
-                   guestfs_last_error (gf->g));
-  free_strings (mps);
-}
-
-/* An empty directory for file system NAME, and the line that says why it
- * shows nothing (TYPE: libguestfs's name of what is there). */
-static void
-show_unreadable (struct guestfiles *gf, const char *name, const char *type)
-{
-  if (strcmp (type, "crypto_LUKS") == 0)
-    add_error (gf, "%s: encrypted (LUKS), and vmsnapfs has no key", name);
-  else if (strcmp (type, "unknown") == 0 || type[0] == '\0')
-    add_error (gf, "%s: no file system that libguestfs can read", name);
-  else
-    add_error (gf, "%s: %s, which libguestfs cannot read", name, type);
-}
-
-/* Mount DEV of TYPE at a directory of its own, or say why not. */
-static void
-mount_one (struct guestfiles *gf, const char *dev, const char *type,
-           bool readable)
-{
-  char *name = fs_dir_name (gf, dev), *mp = xasprintf ("/%s", name);
-
-  if (guestfs_mkmountpoint (gf->g, mp) < 0)
-    add_error (gf, "%s: %s", name, guestfs_last_error (gf->g));
-  else if (!readable)
-    show_unreadable (gf, name, type);
-  else if (guestfs_mount_ro (gf->g, dev, mp) < 0)
-    add_error (gf, "%s (%s): %s", name, type, guestfs_last_error (gf->g));
-  free (name);
-  free (mp);
-}
-
-static bool
-listed (char **fss, const char *dev)
-{
-  for (size_t i = 0; fss && fss[i] && fss[i + 1]; i += 2)
-    if (strcmp (fss[i], dev) == 0)
-      return true;
-  return false;
-}
-
-/* No operating system: each file system in a directory of its own, and
- * each partition that holds none (libguestfs lists no encrypted ones)
- * empty, with its reason. */
-static void
-mount_each (struct guestfiles *gf)
-{
-  char **fss = guestfs_list_filesystems (gf->g);
-  char **parts = guestfs_list_partitions (gf->g);
-
-  if (fss == NULL)
-    add_error (gf, "the disks: %s", guestfs_last_error (gf->g));
-  for (size_t i = 0; fss && fss[i] && fss[i + 1]; i += 2)
-    if (strcmp (fss[i + 1], "swap") != 0)
-      mount_one (gf, fss[i], fss[i + 1],
-                 strcmp (fss[i + 1], "unknown") != 0
-                     && strcmp (fss[i + 1], "crypto_LUKS") != 0);
-  for (size_t i = 0; parts && parts[i]; i++)
-    if (!listed (fss, parts[i]))
-      {
-        /* Swap holds no files; LVM and RAID members show as the volumes
-         * made of them. */
-        char *type = guestfs_vfs_type (gf->g, parts[i]);
-        if (type == NULL
-            || (strcmp (type, "swap") != 0 && strcmp (type, "LVM2_member") != 0
-                && strcmp (type, "linux_raid_member") != 0))
-          mount_one (gf, parts[i], type ? type : "", false);
-        free (type);
-      }
-  free_strings (fss);
-  free_strings (parts);
-}
-
-/* A handle with the drives added, launched; TCG when asked. */
-static guestfs_h *
-launch (const struct guest_drive *drives, size_t n, bool tcg, char **err)
-{
-  guestfs_h *g = guestfs_create ();
-  char *backend;
-
-  if (g == NULL)
-    {
-      *err = xstrdup ("guestfs_create failed");
-      return NULL;
-    }
-  guestfs_set_error_handler (g, NULL, NULL);
-  /* The libvirt backend would show its appliance as a VM of the host. */
-  if (getenv ("LIBGUESTFS_BACKEND") == NULL)
-    guestfs_set_backend (g, "direct");
-  /* The daemon's directory, for the direct backend (libvirt's qemu runs
-   * as another user). */
-  backend = guestfs_get_backend (g);
-  if (backend && strcmp (backend, "direct") == 0 && guest_tmpdir ())
-    guestfs_set_tmpdir (g, guest_tmpdir ());
-  free (backend);
-  guestfs_set_recovery_proc (g, 1);
-  if (tcg)
-    {
-      /* A flag, not NAME=VALUE: "force_tcg=" fails the launch. */
-      char *flags[] = { (char *)"force_tcg", NULL };
-      guestfs_set_backend_settings (g, flags);
-    }
-  for (size_t i = 0; i < n; i++)
-    {
-      char *name = xasprintf ("/dev/%s", drives[i].target);
-      int r = guestfs_add_drive_opts (
-          g, drives[i].path, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
-          GUESTFS_ADD_DRIVE_OPTS_FORMAT, drives[i].format,
-          GUESTFS_ADD_DRIVE_OPTS_NAME, name, -1);
-      free (name);
-      if (r < 0)
-        goto fail;
-    }
-  if (guestfs_launch (g) == 0)
-    return g;
-fail:
-  *err = xstrdup (guestfs_last_error (g) ? guestfs_last_error (g) : "?");
-  guestfs_close (g);
-  return NULL;
-}
-
-static int
-start (struct guestfiles *gf, const struct guest_drive *drives, size_t n,
-       const char *label)
-{
-  long long t0 = now_ms ();
-  char *err = NULL, **roots;
-  struct guestfs_statns *root;
-  const char *settings = getenv ("LIBGUESTFS_BACKEND_SETTINGS");
-
-  bool tcg = __atomic_load_n (&tcg_only, __ATOMIC_RELAXED);
-
-  /* Where KVM is there but unusable (nested, say), qemu fails: once more
-   * with TCG, slower but sure, and TCG from then on. */
-  gf->g = launch (drives, n, tcg, &err);
-  if (gf->g == NULL && !tcg && !(settings && strstr (settings, "force_tcg")))
-    {
-      log_warning ("%s: libguestfs did not start (%s); again without KVM.",
-                   label, err);
-      free (err);
-      err = NULL;
-      if ((gf->g = launch (drives, n, true, &err)) != NULL)
-        __atomic_store_n (&tcg_only, true, __ATOMIC_RELAXED);
-    }
-  if (gf->g == NULL)
-    {
-      log_error ("%s: libguestfs did not start: %s", label, err);
-      free (err);
-      return -EIO;
-    }
-  gf->ntargets = n;
-  gf->targets = xcalloc (n ? n : 1, sizeof *gf->targets);
-  for (size_t i = 0; i < n; i++)
-    gf->targets[i] = xstrdup (drives[i].target);
-
-  roots = guestfs_inspect_os (gf->g);
-  gf->os = roots && roots[0];
-  if (gf->os)
-    mount_inspected (gf, roots[0]);
-  else
-    mount_each (gf);
-  free_strings (roots);
-
-  /* With nothing mounted at "/", its stat is refused: a directory. */
-  if ((root = guestfs_lstatns (gf->g, "/")) != NULL)
-    {
-      stat_from (gf, root, &gf->root);
-      guestfs_free_statns (root);
-    }
-  else
-    {
-      gf->root.st_mode = S_IFDIR | 0555;
-      gf->root.st_nlink = 2;
-      gf->root.st_ino = entry_ino (gf->snap, 0, 0);
-    }
-  log_info ("%s: guest files ready in %lld ms (%s)%s%s", label, now_ms () - t0,
-            gf->os ? "inspected" : "one directory per file system",
-            gf->errors ? "; not shown: " : "", gf->errors ? gf->errors : "");
-  return 0;
-}
 
 /* --- the registry ----------------------------------------------------- */
 
@@ -404,7 +68,7 @@ static void
 gf_free (struct guestfiles *gf)
 {
   if (gf->g)
-    guestfs_close (gf->g);
+    gfs.close (gf->g);
   dirs_free (gf);
   for (size_t i = 0; i < gf->ntargets; i++)
     free (gf->targets[i]);
@@ -528,7 +192,7 @@ guestfiles_get (uint64_t snap, const struct guest_drive *drives,
   pthread_mutex_lock (&gf->lock);
   free (gf->errors);
   gf->errors = NULL;
-  r = start (gf, drives, ndrives, label);
+  r = guest_start (gf, drives, ndrives, label);
   pthread_mutex_unlock (&gf->lock);
 
   pthread_mutex_lock (&reg_lock);
@@ -636,8 +300,14 @@ dir_get (struct guestfiles *gf, const char *path, struct dir **out)
         *out = d;
         return 0;
       }
-  if ((names = guestfs_ls (gf->g, path)) == NULL)
-    return last_errno (gf->g);
+  if (gf->g == NULL) /* no libguestfs: an empty "/", nothing else */
+    {
+      if (strcmp (path, "/") != 0)
+        return -ENOENT;
+      names = xcalloc (1, sizeof *names);
+    }
+  else if ((names = gfs.ls (gf->g, path)) == NULL)
+    return guest_last_errno (gf->g);
   for (; names[n]; n++)
     ;
   d = xcalloc (1, sizeof *d);
@@ -650,23 +320,23 @@ dir_get (struct guestfiles *gf, const char *path, struct dir **out)
       struct guestfs_statns_list *l;
 
       names[i + k] = NULL; /* a batch of K names */
-      l = guestfs_lstatnslist (gf->g, path, names + i);
+      l = gfs.lstatnslist (gf->g, path, names + i);
       names[i + k] = saved;
       for (size_t j = 0; j < k; j++)
         {
           d->entries[d->n].name = names[i + j];
           names[i + j] = NULL;
           if (l && j < l->len)
-            stat_from (gf, &l->val[j], &d->entries[d->n].st);
+            guest_stat_from (gf->snap, &l->val[j], &d->entries[d->n].st);
           d->n++;
         }
       if (l)
-        guestfs_free_statns_list (l);
+        gfs.free_statns_list (l);
       else
         log_warning ("libguestfs cannot stat the entries of '%s': %s", path,
-                     guestfs_last_error (gf->g));
+                     gfs.last_error (gf->g));
     }
-  free_strings (names);
+  guest_free_strings (names);
   qsort (d->entries, d->n, sizeof *d->entries, entry_cmp);
   d->next = gf->dirs[b];
   gf->dirs[b] = d;
@@ -792,11 +462,11 @@ int
 guestfiles_readlink (struct guestfiles *gf, const char *path, char **out)
 {
   SCOPED_LOCK (&gf->lock);
-  char *target = guestfs_readlink (gf->g, path);
+  char *target = gfs.readlink (gf->g, path);
   const char *in = path;
 
   if (target == NULL)
-    return last_errno (gf->g);
+    return guest_last_errno (gf->g);
   /* Without an operating system, each file system is its own tree. */
   if (!gf->os && strchr (path + 1, '/'))
     in = strchr (path + 1, '/');
@@ -833,10 +503,10 @@ fill_chunk (struct guestfiles_file *f, off_t off)
   char *data;
 
   pthread_mutex_lock (&gf->lock);
-  data = guestfs_pread (gf->g, f->path, CHUNK, off, &len);
+  data = gfs.pread (gf->g, f->path, CHUNK, off, &len);
   if (data == NULL)
     log_error ("libguestfs cannot read '%s' at %lld: %s", f->path,
-               (long long)off, guestfs_last_error (gf->g));
+               (long long)off, gfs.last_error (gf->g));
   pthread_mutex_unlock (&gf->lock);
   if (data == NULL)
     return -EIO;

@@ -16,6 +16,11 @@
  * the handle: a directory is listed with its attributes in one call, a
  * file read in large chunks.
  *
+ * libguestfs is optional: loaded at the first look when it is installed
+ * (guest/loader.c), the daemon never linked with it.  Without it, each
+ * snapshot's handle shows an empty "/", and guestfiles_errors the line
+ * that says what to install.
+ *
  * Paths are the guest's, "/" first.  No FUSE here, no libvirt.
  */
 #ifndef VMSNAPFS_GUESTFILES_H
@@ -46,8 +51,8 @@ void guest_tmpdir_sweep (const char *base);
 
 /* The snapshot's handle, started if need be: a reference the caller puts
  * back with guestfiles_put.  SNAP names the snapshot (its inode), LABEL
- * it in the log.  Returns 0, or -EIO when libguestfs cannot start (logged;
- * a look 5 s later tries again). */
+ * it in the log.  Returns 0 (also without libguestfs), or -EIO when
+ * libguestfs cannot start (logged; a look 5 s later tries again). */
 struct guestfiles;
 int guestfiles_get (uint64_t snap, const struct guest_drive *drives,
                     size_t ndrives, const char *label,

@@ -497,3 +497,11 @@ stop_vmsnapfs() {
         _sanitizer_failed=1
     fi
 }
+
+# libguestfs_file: the path of libguestfs.so.0 (ldconfig's), or nothing
+# when it is not installed.  A test that binds /dev/null over it in a
+# mount namespace of its own (unshare -m) plays a host without libguestfs:
+# dlopen fails, a program linked with it does not start.
+libguestfs_file() {
+    ldconfig -p | awk '$1 == "libguestfs.so.0" { print $NF; exit }'
+}

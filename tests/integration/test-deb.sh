@@ -1,7 +1,8 @@
 #!/bin/bash
-# make deb builds a Debian package that lintian finds no error in; apt
-# installs it, its daemon mounts the host from an fstab line through
-# mount.fuse3, and apt removes it again.
+# make deb builds a Debian package that lintian finds no error in, which
+# only recommends libguestfs; apt installs it, its daemon mounts the host
+# from an fstab line through mount.fuse3 where libguestfs is hidden (files/
+# then says what to install), and apt removes it again.
 # alone: installs the package with apt
 . "$(dirname "$0")/functions.sh"
 requires dpkg-buildpackage lintian apt-get
@@ -24,6 +25,10 @@ depends=$(dpkg-deb -f "$deb" Depends)
 for d in libfuse3-3 libvirt0 libnbd0 fuse3 qemu-utils; do
     echo "$depends" | grep -q "\\b$d\\b" || fail "Depends lacks $d: $depends"
 done
+# libguestfs (qemu-system, supermin and more) only for files/: recommended.
+if echo "$depends" | grep -q guestfs; then fail "Depends has libguestfs: $depends"; fi
+recommends=$(dpkg-deb -f "$deb" Recommends)
+echo "$recommends" | grep -q "\\blibguestfs0\\b" || fail "Recommends lacks libguestfs0: $recommends"
 assert_eq "./lib/systemd/system/vmsnapfs@.service
 ./usr/sbin/vmsnapfs
 ./usr/share/doc/vmsnapfs/changelog.gz
@@ -57,20 +62,31 @@ man -w 5 vmsnapfs | grep -q "^/usr/share/man/man5/vmsnapfs.5.gz$" ||
 
 # Mounted from an fstab line, as mount -a at boot would: mount.fuse3 runs
 # the packaged daemon (the first vmsnapfs in its PATH, which a make
-# install in /usr/local would shadow).
+# install in /usr/local would shadow).  As on a host without libguestfs,
+# which the package only recommends: in a mount namespace of its own where
+# libguestfs.so.0 reads as an empty file, seen from here through the
+# daemon's /proc/PID/root.
 vm_define deb
 M=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
 F=$(mktemp /tmp/vmsnapfs-fstab.XXXXXX)
 on_exit "rm -f '$F'; rmdir '$M'"
-on_exit "umount '$M' 2>/dev/null || true"
 echo "qemu:///system $M fuse.vmsnapfs allow_other,_netdev 0 0" > "$F"
-PATH=/usr/sbin:/usr/bin:/sbin:/bin mount --fstab "$F" "$M" ||
-    fail "mount of an fstab line"
-wait_for 5 test -d "$M/${VM_PREFIX}deb/snapshots" || fail "the VM does not show"
+PATH=/usr/sbin:/usr/bin:/sbin:/bin unshare -m --propagation private sh -c \
+    '[ -z "$1" ] || mount --bind /dev/null "$1"; mount --fstab "$2" "$3"' \
+    sh "$(libguestfs_file)" "$F" "$M" || fail "mount of an fstab line"
 pid=$(pgrep -f "[v]msnapfs qemu:///system $M" | head -n 1)
+[ -n "$pid" ] || fail "no daemon serves the mount"
+on_exit "nsenter -t $pid -m umount '$M' 2>/dev/null || true"
+R=/proc/$pid/root$M
+wait_for 5 test -d "$R/${VM_PREFIX}deb/snapshots" || fail "the VM does not show"
 assert_eq /usr/sbin/vmsnapfs "$(readlink "/proc/$pid/exe")" "the daemon that serves the mount"
-assert_eq shut_off "$(cat "$M/${VM_PREFIX}deb/state")" "the VM's state through the mount"
-umount "$M"
+assert_eq shut_off "$(cat "$R/${VM_PREFIX}deb/state")" "the VM's state through the mount"
+mkdir "$R/${VM_PREFIX}deb/snapshots/s1" || fail "mkdir of a snapshot"
+assert_eq .vmsnapfs-error "$(ls -A "$R/${VM_PREFIX}deb/snapshots/s1/files")" \
+    "files/ without libguestfs"
+grep -q "apt install libguestfs0" "$R/${VM_PREFIX}deb/snapshots/s1/files/.vmsnapfs-error" ||
+    fail "files/.vmsnapfs-error does not say what to install"
+nsenter -t "$pid" -m umount "$M"
 wait_for 10 sh -c "! pgrep -f '[v]msnapfs qemu:///system $M' >/dev/null" ||
     fail "the daemon did not exit after umount"
 
