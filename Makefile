@@ -96,7 +96,7 @@ check: deps libvirtd
 	$(MAKE) -j$(JOBS) binaries SANITIZE=1
 	$(MAKE) check-only SANITIZE=1
 
-check-only: unit integration
+check-only: layers unit integration
 
 binaries: all $(UNIT_BINS)
 

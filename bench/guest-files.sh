@@ -18,7 +18,7 @@
 
 mib=${1:-500}
 nfiles=${2:-50}
-# No KVM on the test machines (see README); the same for both sides.
+# No KVM on the test machines (see bench/README.md); the same for both sides.
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
 

@@ -52,8 +52,8 @@ one_round() {
 }
 
 # rmdir_retried DIR: rmdir, retried while it is EBUSY, and counted: an .img
-# just read and closed must not hold a merge back (README, "Never wrong
-# bytes"), so the count should stay 0.
+# just read and closed must not hold a merge back (vmsnapfs(5),
+# rmdir), so the count should stay 0.
 ebusy=0
 rmdir_retried() {
     for _try in 1 2 3 4 5; do
