@@ -7,7 +7,7 @@
  * reference before it returns: the view is immutable, so handlers share it
  * without locks.  An open file holds no reference to the view: it holds the
  * host file's descriptor, or a copy of its content.  The threads of the
- * libvirt side are described in snapshot/host.c.
+ * libvirt side are described in host/host.c and doc/DESIGN.md.
  *
  * Locks of the FUSE side, each held briefly and alone: inodes.c's
  * table_lock (the kernel's node ids), resolve.c's opened_lock (the open
@@ -22,7 +22,7 @@
  * return 0 or -errno.  Operations that change a VM (a command written to
  * state, mkdir of a snapshot) run in the calling worker thread and return
  * once the view shows their result; one runs at a time per VM (see
- * snapshot/ops.c), so other workers stay free for other VMs.  Frozen files are
+ * host/vmop.c), so other workers stay free for other VMs.  Frozen files are
  * served from the host file's descriptor without a copy (read_buf with an fd
  * buffer); whole disks from a per-thread memfd (see reply.c).
  */

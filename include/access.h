@@ -11,7 +11,7 @@
  * The kernel enforces the modes (default_permissions); the daemon asks
  * again, with the caller's own uid and groups, before it reads disk bytes,
  * starts qemu, or calls libvirt for a verb; an import reads a directory
- * with the caller's uid and groups (snapshot/import-read.c).  No FUSE, no libvirt: the unit tests drive it with
+ * with the caller's uid and groups (snapshot/import/import-open.c).  No FUSE, no libvirt: the unit tests drive it with
  * made-up callers.
  */
 #ifndef VMSNAPFS_ACCESS_H

@@ -34,13 +34,13 @@ int host_snapshot_rename (const struct vs_vm *vm, const char *from,
                           const char *to);
 
 /* Clone snapshot SNAP of VM into a new VM NAME, memory included (see
- * snapshot/clone.c): returns once NAME is defined and its copy begun.
+ * snapshot/clone/clone.c): returns once NAME is defined and its copy begun.
  * -EINVAL or -ENAMETOOLONG for a bad name, -EEXIST when a VM has it,
  * -ENOSPC when the copies would not fit. */
 int host_clone (const struct vs_vm *vm, const char *snap, const char *name);
 
 /* Import DIR, a directory copied out of the mount (a whole VM's, or one
- * snapshot's), as a new VM NAME (snapshot/import.c), DIR read with WHO's
+ * snapshot's), as a new VM NAME (snapshot/import/import.c), DIR read with WHO's
  * rights, stopped when CANCEL (may be NULL) says WHO gave up.  -EINVAL
  * for a directory that is not one, missing a disk, of a wrong size or a
  * broken chain, holding what is not a regular file, or a domain libvirt

@@ -1,6 +1,6 @@
 /* vmsnapfs: an inotify instance and the thread that reads it.
  *
- * snapshot/snapwatch.c (libvirt's snapshot files) and fs/hostwatch.c (the
+ * host/snapwatch.c (libvirt's snapshot files) and fs/hostwatch.c (the
  * host files a snapshot shows) each add their own watches and make their
  * own sense of the events; the waiting, reading and stopping are here. */
 #ifndef VMSNAPFS_WATCHER_H

@@ -15,8 +15,9 @@
  * Crash model: before step 1 the rename is written in vmsnapfs's record
  * in the VM's metadata (rename_from, rename_to), and step 4 removes it;
  * each step can be done again.  The next daemon finds the record and
- * finishes the rename (rename_recover); one whose step 1 had not begun is
- * dropped.  See doc/DESIGN.md, Crash models.
+ * finishes the rename (rename_recover), from step 1 if need be; a record
+ * whose old and new names are both gone is dropped.  See doc/DESIGN.md,
+ * Crash models.
  */
 #include <errno.h>
 #include <stdlib.h>

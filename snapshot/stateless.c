@@ -31,7 +31,9 @@
  * are runs.c's.
  *
  * Crash model: the record names the snapshot (<vmsnapfs:stateless>) and
- * the stamp of the last revert (revert.c writes both with the disks).  A
+ * the stamp of the last revert.  A re-arm's revert writes both with the
+ * disks; `ln -sfn ... stateless` writes the name after its revert, so a
+ * daemon killed between the two leaves the VM reverted, not stateless.  A
  * stop no daemon saw is made good by the next daemon: every stateless VM
  * it finds shut off is queued (stateless_recover) and reverted unless its
  * volumes still have the stamp.  See doc/DESIGN.md, Crash models.
