@@ -2,7 +2,7 @@
  * time per VM, in this daemon and across the daemons of this machine
  * (vmlock.c), with a connection of its own; the readers it stopped held
  * off until it ends; the VM's domain, definition and vmsnapfs's record in
- * libvirt; errors mapped to SPEC.md's errnos. */
+ * libvirt; errors mapped to the errnos of vmsnapfs(5). */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>

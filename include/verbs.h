@@ -1,5 +1,5 @@
 /* vmsnapfs: the verbs (snapshot/), as the filesystem calls them.  Each
- * returns 0 or -errno (the errno of SPEC.md), logs its failure once, and
+ * returns 0 or -errno (the errnos of vmsnapfs(5)), logs its failure once, and
  * leaves the VM as it was when it fails.  One operation runs at a time on
  * a VM: another one meanwhile gets -EBUSY.  Each returns once the
  * published view shows its result. */
