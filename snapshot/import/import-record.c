@@ -188,7 +188,7 @@ undefine_cut (struct host *h, const char *name, const char *uuid)
   return r;
 }
 
-void
+int
 import_recover_dir (struct host *h, const char *dir, bool lock)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/" IMPORT_RECORD, dir);
@@ -198,14 +198,15 @@ import_recover_dir (struct host *h, const char *dir, bool lock)
   int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), held = -1;
   size_t files = 0, n = strlen (dir);
   struct stat st;
+  int r = 0;
 
   if (fd < 0)
-    return;
+    return 0;
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != 0
       || st.st_size > IMPORT_MAX_FILE)
     {
       close (fd);
-      return;
+      return 0;
     }
   text = xcalloc (1, (size_t)st.st_size + 1);
   if (pread_full (fd, text, (size_t)st.st_size, 0) != st.st_size
@@ -215,11 +216,11 @@ import_recover_dir (struct host *h, const char *dir, bool lock)
     {
       close (fd);
       log_warning ("'%s' is not a record of an import: left.", path);
-      return;
+      return 0;
     }
   close (fd);
   if (lock && (held = import_name_take (h, name)) == -EEXIST)
-    return; /* under way */
+    return 0; /* under way */
   if (undefine_cut (h, name, uuid) == -EBUSY)
     log_warning ("Import of '%s' cut short, but the VM it defined runs: "
                  "kept.",
@@ -239,8 +240,12 @@ import_recover_dir (struct host *h, const char *dir, bool lock)
   unlink (path);
   if (strcmp (made, "made") == 0)
     rmdir (dir); /* when empty */
+  /* Of DIR's own name: its import may take DIR again. */
+  if (strcmp (name, strrchr (dir, '/') ? strrchr (dir, '/') + 1 : dir) == 0)
+    r = strcmp (made, "made") == 0 ? 2 : 1;
   if (lock)
     import_name_drop (h, name, held);
+  return r;
 }
 
 void

@@ -353,7 +353,7 @@ host_import (struct host *host, const char *dir, const char *name,
     .record = -1,
   };
   CLEANUP_FREE char *copy = xstrdup (dir);
-  int lock, r;
+  int lock, r, recovered = 0;
 
   if ((r = snapshot_name_check (name)) < 0)
     {
@@ -375,7 +375,7 @@ host_import (struct host *host, const char *dir, const char *name,
    * short, whose VM and files go first. */
   im.dir = images_dir (conn, name);
   if (host_is_local (host))
-    import_recover_dir (host, im.dir, false);
+    recovered = import_recover_dir (host, im.dir, false);
   if ((exists = virDomainLookupByName (conn, name)) != NULL)
     {
       virDomainFree (exists);
@@ -409,8 +409,18 @@ host_import (struct host *host, const char *dir, const char *name,
         }
       else if ((r = make_vm_dir (im.dir)) == 0)
         im.made_dir = true;
+      else if (r == -EEXIST && recovered > 0)
+        {
+          /* Left by this name's import cut short, just rolled back: its
+           * own again, made by it or found by it as before. */
+          im.made_dir = recovered == 2;
+          r = 0;
+        }
       else if (r == -EEXIST)
-        r = 0;
+        /* Its files would count as the import's own. */
+        log_error ("Import: '%s' exists, and no import of '%s' made it: "
+                   "the name is in use.",
+                   im.dir, name);
       else
         {
           log_error ("Import: cannot make '%s': %s.", im.dir, strerror (-r));

@@ -164,8 +164,10 @@ void import_record_end (struct import *im);
 
 /* Roll back the import cut short whose record is in DIR, if any: its VM
  * (unless it runs) and the files it made; LOCK: take its name first (left
- * when an import of it is under way). */
-void import_recover_dir (struct host *h, const char *dir, bool lock);
+ * when an import of it is under way).  2 when a record of DIR's own
+ * name was rolled back, of an import that made DIR; 1 when of one that
+ * found DIR; else 0. */
+int import_recover_dir (struct host *h, const char *dir, bool lock);
 
 /* Whether a caller who is not root may define domain XML (as the import
  * edited it, its files in OWN_DIR): 0, or -EPERM with the refused element

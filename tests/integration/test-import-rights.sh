@@ -13,6 +13,8 @@
 # A qcow2 whose header names a root-only backing file is imported on its
 # parent's copy: the root-only bytes are in no disk of the new VM.  An
 # operator's import of the test guest (its kernel root's) still works.
+# An import into a directory that is there already (not made by an import
+# of its name): EEXIST, its file untouched, nothing defined.
 . "$(dirname "$0")/functions.sh"
 requires setpriv useradd groupadd rsync
 
@@ -184,4 +186,20 @@ cp "$kernel" "$W/kernel/vmlinuz"
 chown "$OP" "$W/kernel/vmlinuz"
 sed -i "s|<kernel>[^<]*</kernel>|<kernel>$W/kernel/vmlinuz</kernel>|" "$W/kernel/domain.xml"
 refused EPERM op "$W/kernel" "a domain booting a kernel of the operator's"
+
+# --- a directory the new VM would use, already there --------------------------
+# Its files would count as the import's own: EEXIST, and it is left as it
+# was (the default pool's directory, where an import makes its VM's).
+taken=${VM_PREFIX}irtaken
+T=/var/lib/libvirt/images/$taken
+mkdir -m 755 "$T"
+on_exit "vm_remove '$taken'; rm -rf '$T'"
+echo someone-elses > "$T/file"
+assert_eq EEXIST "$(as_op symlink "$W/one" "$MNT/$taken")" \
+    "an import into a directory it did not make"
+virsh -q dominfo "$taken" >/dev/null 2>&1 && fail "an import into '$T' defined a VM"
+assert_eq "file" "$(ls -A "$T" | xargs)" "what '$T' holds after the import"
+assert_eq someone-elses "$(cat "$T/file")" "the file in '$T' after the import"
+grep -q "Import: '$T' exists, and no import of '$taken' made it" "$DAEMON_LOG" ||
+    fail "the log does not name the directory in use"
 exit 0
