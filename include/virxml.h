@@ -210,14 +210,16 @@ struct dom_identity
   const char *name;
   const char *uuid;
   const char *old_name;
-  const char *dir; /* where its files go; NULL: beside the source's */
+  const char *dir; /* an import's own directory, where its files go, named
+                     there anew; NULL (a clone): beside the source's */
 };
 
 /* Edit a domain's XML into a clone's (clone-xml.c): ID's name and UUID; a
  * MAC address of its own for each interface, made from the UUID (the same
  * for the same UUID); each file a character device writes (console, serial
  * log) and each socket one binds moved to one of its own, in the same
- * directory, the source's name replaced by the clone's (or prefixed);
+ * directory, the source's name replaced by the clone's (or prefixed), or
+ * for an import (ID's dir) named console.log, channel.sock... there;
  * disks per CHANGES, and META as vmsnapfs's record unless NULL (else
  * none).  Returns the new XML (malloc'd), or NULL. */
 char *dom_xml_clone (const char *xml, const struct dom_identity *id,

@@ -26,18 +26,16 @@
 
 #include "snapshot/clone.h"
 
-/* The clone's file for the source's PATH: in the same directory (or ID's
- * own), the source's name replaced by the clone's in the file name, or the
- * clone's name put before it (malloc'd). */
+/* The clone's file for the source's PATH: in the same directory, the
+ * source's name replaced by the clone's in the file name, or the clone's
+ * name put before it (malloc'd). */
 static char *
 clone_path (const char *path, const struct dom_identity *id)
 {
   CLEANUP_FREE char *d = xstrdup (path), *b = xstrdup (path);
-  const char *dir = id->dir ? id->dir : dirname (d), *base = basename (b);
+  const char *dir = dirname (d), *base = basename (b);
   const char *at = strstr (base, id->old_name);
 
-  if (strcmp (id->name, id->old_name) == 0)
-    return xasprintf ("%s/%s", dir, base); /* imported under its name */
   if (at == NULL)
     return xasprintf ("%s/%s.%s", dir, id->name, base);
   return xasprintf ("%s/%.*s%s%s", dir, (int)(at - base), base, id->name,
@@ -65,6 +63,98 @@ move_files (struct doc *d, const char *xpath, const struct dom_identity *id)
         }
       xmlFree (old);
     }
+  xmlXPathFreeObject (obj);
+}
+
+/* An import's file for character-device file or socket A (an attribute
+ * of <source> or <log>), the Nth of the domain's: named here, never by the
+ * export, "KIND.log" or "KIND.sock" ("KIND-I..." for the next of a kind),
+ * KIND "console" for a serial port or console, else the device's element
+ * name: never a volume's (.qcow2, .raw), a memory image's (.mem) nor the
+ * import's record, whatever the source named (malloc'd). */
+static char *
+import_file_name (const xmlNode *a, char **given, size_t n)
+{
+  const xmlNode *dev = a->parent ? a->parent->parent : NULL;
+  const char *el = dev && dev->name ? (const char *)dev->name : "chardev";
+  bool file = strcmp ((const char *)a->parent->name, "log") == 0;
+  char kind[17] = "console";
+  xmlChar *type = dev ? xmlGetProp (dev, BAD_CAST "type") : NULL;
+  char *name = NULL;
+
+  file |= type && xmlStrcmp (type, BAD_CAST "file") == 0;
+  xmlFree (type);
+  if (strcmp (el, "serial") != 0 && strcmp (el, "console") != 0)
+    {
+      size_t k = 0;
+
+      for (; el[k] && k < sizeof kind - 1; k++)
+        kind[k] = (el[k] >= 'a' && el[k] <= 'z') ? el[k] : 'x';
+      kind[k] = '\0';
+    }
+  for (int i = 0; name == NULL; i++)
+    {
+      bool used = false;
+
+      name = i ? xasprintf ("%s-%d.%s", kind, i, file ? "log" : "sock")
+               : xasprintf ("%s.%s", kind, file ? "log" : "sock");
+      for (size_t j = 0; j < n && !used; j++)
+        used = strcmp (given[j], name) == 0;
+      if (used)
+        {
+          free (name);
+          name = NULL;
+        }
+    }
+  return name;
+}
+
+/* An import's files for what its character devices write and bind, in its
+ * own directory ID->dir, each named by import_file_name: the same source
+ * path, the same file. */
+static void
+import_files (struct doc *d, const struct dom_identity *id)
+{
+  int n;
+  xmlXPathObjectPtr obj
+      = xd_nodes (d,
+                  "/domain/devices/*[@type='file']/source/@path"
+                  " | /domain/devices/*/log/@file"
+                  " | /domain/devices/*[@type='unix']/source[@mode='bind']"
+                  "/@path",
+                  &n);
+  char **from = xcalloc ((size_t)n + 1, sizeof *from);
+  char **given = xcalloc ((size_t)n + 1, sizeof *given);
+  size_t k = 0;
+
+  for (int i = 0; i < n; i++)
+    {
+      xmlNodePtr a = obj->nodesetval->nodeTab[i];
+      char *old = (char *)xmlNodeGetContent (a);
+      CLEANUP_FREE char *path = NULL;
+      size_t j = 0;
+
+      if (old && old[0] == '/')
+        {
+          while (j < k && strcmp (from[j], old) != 0)
+            j++;
+          if (j == k)
+            {
+              given[k] = import_file_name (a, given, k);
+              from[k++] = xstrdup (old);
+            }
+          path = xasprintf ("%s/%s", id->dir, given[j]);
+          xmlSetProp (a->parent, a->name, BAD_CAST path);
+        }
+      xmlFree (old);
+    }
+  for (size_t j = 0; j < k; j++)
+    {
+      free (from[j]);
+      free (given[j]);
+    }
+  free (from);
+  free (given);
   xmlXPathFreeObject (obj);
 }
 
@@ -123,7 +213,13 @@ edit_identity (struct doc *d, const struct dom_identity *id)
     }
   xmlXPathFreeObject (obj);
   /* Files that consoles and serial ports write, their logs, and the
-   * sockets channels bind (an agent's). */
+   * sockets channels bind (an agent's): an import's named anew in its own
+   * directory (the export's names are its author's). */
+  if (id->dir)
+    {
+      import_files (d, id);
+      return true;
+    }
   move_files (d, "/domain/devices/*[@type='file']/source/@path", id);
   move_files (d, "/domain/devices/*/log/@file", id);
   move_files (d, "/domain/devices/*[@type='unix']/source[@mode='bind']/@path",

@@ -13,8 +13,10 @@
 # A qcow2 whose header names a root-only backing file is imported on its
 # parent's copy: the root-only bytes are in no disk of the new VM.  An
 # operator's import of the test guest (its kernel root's) still works.
-# An import into a directory that is there already (not made by an import
-# of its name): EEXIST, its file untouched, nothing defined.
+# The new VM's console files are named by the import (console.log...),
+# whatever the export named: never its record nor a volume.  An import
+# into a directory that is there already (not made by an import of its
+# name): EEXIST, its file untouched, nothing defined.
 . "$(dirname "$0")/functions.sh"
 requires setpriv useradd groupadd rsync
 
@@ -186,6 +188,36 @@ cp "$kernel" "$W/kernel/vmlinuz"
 chown "$OP" "$W/kernel/vmlinuz"
 sed -i "s|<kernel>[^<]*</kernel>|<kernel>$W/kernel/vmlinuz</kernel>|" "$W/kernel/domain.xml"
 refused EPERM op "$W/kernel" "a domain booting a kernel of the operator's"
+
+# --- console files named by the import, not by the export -------------------
+# A serial port (and its console) that writes the import's record, or the
+# file a volume of the import will be, in a domain named as the new VM (so
+# that its files' names were kept): the new VM's console is console.log.
+chardev_files() {
+    virsh dumpxml "$1" | python3 -c 'import sys, xml.etree.ElementTree as E
+for c in E.parse(sys.stdin).getroot().find("devices"):
+    if c.tag in ("serial", "console", "channel", "parallel"):
+        for e in c:
+            if e.tag in ("source", "log"):
+                print(e.get("path") or e.get("file") or "")'
+}
+for what in record volume; do
+    next=${VM_PREFIX}ir$((n + 1))
+    case $what in
+    record) bad=.vmsnapfs-import ;;
+    volume) bad=$next.vda.s1.qcow2 ;;
+    esac
+    copy "cd-$what"
+    sed -i -e "0,/<name>/s|<name>[^<]*</name>|<name>$next</name>|" \
+        -e "s|path=[\"'][^\"']*console.log[\"']|path='$W/cd-$what/$bad'|" "$W/cd-$what/domain.xml"
+    grep -q "path='$W/cd-$what/$bad'" "$W/cd-$what/domain.xml" ||
+        fail "the test did not edit domain.xml"
+    imported op "$W/cd-$what"
+    assert_eq "/var/lib/libvirt/images/$NEW/console.log" \
+        "$(chardev_files "$NEW" | sort -u | xargs)" \
+        "the console files of an import whose export names $bad"
+    vm_remove "$NEW"
+done
 
 # --- a directory the new VM would use, already there --------------------------
 # Its files would count as the import's own: EEXIST, and it is left as it

@@ -591,16 +591,38 @@ test_clone (void **state)
   assert_null (snap_xml_clone (full, &id, &fr, &ch, 1, NULL));
   free (full);
   /* An import's files go to its own directory (on another host, the
-   * source's does not exist). */
+   * source's does not exist), named there: never the export's names (its
+   * record's, a volume's), the same source the same file. */
   id.dir = "/j/web2";
   again = dom_xml_clone (xml, &id, &ch, 1, &m);
   assert_non_null (again);
-  assert_non_null (strstr (again, "\"/j/web2/web2.console.log\""));
-  assert_non_null (strstr (again, "\"/j/web2/web2-serial.log\""));
+  assert_non_null (strstr (again, "\"/j/web2/console.log\""));
+  assert_non_null (strstr (again, "\"/j/web2/console-1.log\""));
   free (again);
   id.name = id.old_name = "web";
   again = dom_xml_clone (xml, &id, &ch, 1, &m);
   assert_non_null (strstr (again, "\"/j/web2/console.log\""));
+  free (again);
+  again = dom_xml_clone (
+      "<domain><name>web</name><devices>"
+      "<serial type='file'><source path='/x/.vmsnapfs-import'/>"
+      "<log file='/x/web.vda.s1.qcow2'/></serial>"
+      "<console type='file'><source path='/x/.vmsnapfs-import'/></console>"
+      "<channel type='unix'><source mode='bind' path='/x/web.s1.mem'/>"
+      "</channel><channel type='file'><source path='/x/a.log'/></channel>"
+      "</devices></domain>",
+      &id, NULL, 0, NULL);
+  assert_non_null (again);
+  assert_null (strstr (again, "/x/"));
+  assert_null (strstr (again, "vmsnapfs-import"));
+  assert_null (strstr (again, ".qcow2"));
+  assert_null (strstr (again, ".mem"));
+  assert_non_null (strstr (again, "<source path=\"/j/web2/console.log\"/>"
+                                  "<log file=\"/j/web2/console-1.log\"/>"));
+  assert_non_null (strstr (again, "<console type=\"file\"><source "
+                                  "path=\"/j/web2/console.log\"/>"));
+  assert_non_null (strstr (again, "\"/j/web2/channel.sock\""));
+  assert_non_null (strstr (again, "\"/j/web2/channel.log\""));
   free (again);
   id.name = "web2";
   id.dir = NULL;
