@@ -50,9 +50,8 @@ edit_saved (const char *xml, void *arg)
 {
   struct saved *sv = arg;
   struct import *im = sv->im;
-  struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
   CLEANUP_FREE struct disk_change *frozen = import_frozen_disks (sv->s);
-  char *out = dom_xml_clone (xml, &id, frozen, sv->s->ndisks, NULL);
+  char *out = import_domain_xml (im, xml, frozen, sv->s->ndisks, NULL);
 
   if (out && (im->refused = import_domain_ok (im, sv->s, out)) < 0)
     {
@@ -217,6 +216,62 @@ import_copy_snapshot (struct import *im, struct isnap *s)
         r = im->refused;
       if (r == 0 && (r = unstage (im, dst, s->memory_copy)) == 0)
         s->memory_made = true;
+    }
+  return r;
+}
+
+/* Copy host file B->from, open on FD, into B->copy (made, empty): 0 or
+ * -EIO (logged). */
+static int
+copy_bytes (int fd, const struct iboot *b, const char *dst)
+{
+  CLEANUP_CLOSE int out = open (
+      dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  char buf[65536];
+  ssize_t got;
+
+  if (out < 0)
+    goto fail;
+  while ((got = read (fd, buf, sizeof buf)) != 0)
+    {
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0)
+        goto fail;
+      for (ssize_t done = 0, w; done < got; done += w)
+        if ((w = write (out, buf + done, (size_t)(got - done))) < 0)
+          goto fail;
+    }
+  if (fsync (out) == 0)
+    return 0;
+fail:
+  log_error ("Import: cannot copy '%s' to '%s': %m.", b->from, dst);
+  return -EIO;
+}
+
+int
+import_copy_boots (struct import *im)
+{
+  int r = 0;
+
+  im->boots_copied = true;
+  for (size_t i = 0; i < im->nboots && r == 0; i++)
+    {
+      struct iboot *b = &im->boots[i];
+      CLEANUP_FREE char *dst = staged (im, b->copy);
+      CLEANUP_CLOSE int fd = -1;
+
+      if ((r = import_claim (im, b->copy, &b->made)) < 0)
+        break;
+      if ((fd = import_host_open (b->from, im->x.who)) < 0)
+        {
+          log_error ("Import: uid %u may not read '%s' (%s) any more.",
+                     (unsigned)im->x.who->uid, b->from, b->kind);
+          r = -EPERM;
+        }
+      else if ((r = copy_bytes (fd, b, dst)) == 0
+               && (r = unstage (im, dst, b->copy)) == 0)
+        b->made = true;
     }
   return r;
 }

@@ -21,24 +21,28 @@
  *     emulated TPM, dimm and virtio-mem memory, spicevmc redirection;
  *   - every path it names (any attribute or text that starts with '/',
  *     and the attributes file, path, socket, dir, evdev, template,
- *     rendernode, whatever they start with) in the new VM's directory, but
- *     for the files it boots from (<emulator>, <kernel>, <initrd>, <dtb>,
- *     a read-only <loader>, an ACPI table, an NVRAM template): those are
- *     host files MAY_READ accepts (import-open.c: in directories that
- *     are root's all along the path, and readable by the caller).  No
- *     <nvram> file: qemu writes it.
+ *     rendernode, whatever they start with) in the new VM's directory
+ *     (<kernel>, <initrd>, <dtb> and ACPI tables too: the import's copies,
+ *     import-boot.c), but for an <emulator> libvirt's capabilities list,
+ *     and a read-only <loader> and an NVRAM template: host files MAY_READ
+ *     accepts (import-open.c: in directories that are root's all along
+ *     the path, and readable by the caller).  No <nvram> file: qemu
+ *     writes it.
  *
  * import_domain_ok applies it to an import: root imports any domain.
  */
 #include <errno.h>
 #include <libxml/tree.h>
+#include <libxml/xpath.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cleanup.h"
 #include "import.h"
 #include "log.h"
+#include "util.h"
 
+#include "host/conn.h"
 #include "host/xmldoc.h"
 
 struct pol
@@ -46,6 +50,7 @@ struct pol
   const char *own;
   int (*may_read) (const char *path, void *arg);
   void *arg;
+  char *const *emulators;
   char *why;
   size_t why_len;
 };
@@ -144,6 +149,11 @@ pty (const xmlNode *n)
 static const char *const boots[]
     = { "emulator", "kernel", "initrd", "dtb", "loader", "table", NULL };
 
+/* Those of them libvirt makes qemu's while it runs (a setuid bit lost):
+ * the import copies them into the new VM's directory. */
+static const char *const copied[]
+    = { "kernel", "initrd", "dtb", "table", NULL };
+
 /* Whether VALUE, a path named by element N (in attribute NAME, or its text
  * when NULL), may stand: 0 or -EPERM. */
 static int
@@ -153,6 +163,25 @@ check_path (struct pol *p, const xmlNode *n, const char *name,
   const char *el = (const char *)n->name;
   char what[200];
 
+  if (name == NULL && is (n, "emulator"))
+    {
+      for (char *const *e = p->emulators; e && *e; e++)
+        if (strcmp (*e, value) == 0)
+          return 0;
+      snprintf (what, sizeof what,
+                "naming '%.100s', not an emulator libvirt lists", value);
+      return refuse (p, n, what);
+    }
+  if (name == NULL && in_list (el, copied))
+    {
+      if (value[0] == '/' && own_path (p, value))
+        return 0; /* the import's copy */
+      snprintf (what, sizeof what,
+                "naming '%.100s', not a file the caller may read in "
+                "directories only root may change",
+                value);
+      return refuse (p, n, what);
+    }
   if ((name == NULL && in_list (el, boots))
       || (is (n, "nvram") && name && strcmp (name, "template") == 0))
     {
@@ -367,9 +396,8 @@ check_device (struct pol *p, const xmlNode *n)
 }
 
 int
-import_policy (const char *xml, const char *own_dir,
-               int (*may_read) (const char *path, void *arg), void *arg,
-               char *why, size_t why_len)
+import_policy (const char *xml, const struct import_rules *rules, char *why,
+               size_t why_len)
 {
   static const char *const top[]
       = { "name",          "uuid",           "genid",       "title",
@@ -381,7 +409,9 @@ import_policy (const char *xml, const char *own_dir,
           "on_crash",      "on_lockfailure", "pm",          "perf",
           "devices",       "seclabel",       "keywrap",     "launchSecurity",
           "sysinfo",       "resource",       NULL };
-  struct pol p = { own_dir, may_read, arg, why, why_len };
+  struct pol p
+      = { rules->own_dir, rules->may_read, rules->arg, rules->emulators, why,
+          why_len };
   xmlNodePtr root;
   struct doc d;
   int r = 0;
@@ -423,13 +453,14 @@ int
 import_domain_ok (const struct import *im, const struct isnap *s,
                   const char *xml)
 {
+  struct import_rules rules
+      = { im->dir, import_host_file_ok, (void *)im->x.who, im->emulators };
   char why[256];
   int r;
 
   if (im->x.who->uid == 0)
     return 0;
-  r = import_policy (xml, im->dir, import_host_file_ok, (void *)im->x.who, why,
-                     sizeof why);
+  r = import_policy (xml, &rules, why, sizeof why);
   if (r == -EPERM)
     log_error ("Import: uid %u may not import a domain with %s (snapshot "
                "'%s'): only root may.",
@@ -437,4 +468,41 @@ import_domain_ok (const struct import *im, const struct isnap *s,
   else if (r < 0)
     log_error ("Import: the domain of snapshot '%s' cannot be read.", s->name);
   return r;
+}
+
+char **
+import_emulators (virConnectPtr conn)
+{
+  CLEANUP_FREE char *caps = virConnectGetCapabilities (conn);
+  char **list = xcalloc (1, sizeof *list);
+  size_t k = 0;
+  struct doc d;
+  int n;
+
+  if (caps == NULL)
+    {
+      log_warning ("Import: libvirt's capabilities cannot be read: %s",
+                   virt_error ());
+      virResetLastError ();
+      return list;
+    }
+  if (xd_open (caps, &d) == 0)
+    {
+      xmlXPathObjectPtr obj = xd_nodes (
+          &d, "//guest/arch/emulator | //guest/arch/domain/emulator", &n);
+
+      list = xrealloc (list, ((size_t)n + 1) * sizeof *list);
+      for (int i = 0; i < n; i++)
+        {
+          char *t = (char *)xmlNodeGetContent (obj->nodesetval->nodeTab[i]);
+
+          if (t && t[0] == '/')
+            list[k++] = xstrdup (t);
+          xmlFree (t);
+        }
+      list[k] = NULL;
+      xmlXPathFreeObject (obj);
+    }
+  xd_close (&d);
+  return list;
 }

@@ -468,6 +468,9 @@ import_free (struct import *im)
       free (s->memory_copy);
     }
   free (im->snaps);
+  for (size_t i = 0; im->emulators && im->emulators[i]; i++)
+    free (im->emulators[i]);
+  free (im->emulators);
   free (im->old_name);
   free (im->dir);
   if (im->x.fd >= 0)

@@ -113,8 +113,8 @@ plan_files (struct import *im)
             d->overlay = xstrdup (im->snaps[j].disks[k].copy);
         if (i == im->active || d->overlay == NULL)
           {
-            CLEANUP_FREE char *stem = xasprintf ("%s.from-%s", d->target,
-                                                 im->snaps[i].name);
+            CLEANUP_FREE char *stem
+                = xasprintf ("%s.from-%s", d->target, im->snaps[i].name);
 
             if (i == im->active)
               {
@@ -122,8 +122,8 @@ plan_files (struct import *im)
                 d->overlay = NULL;
               }
             if (d->overlay == NULL)
-              d->overlay = new_volume_in (im->host, im->dir, im->name, stem,
-                                          "qcow2");
+              d->overlay
+                  = new_volume_in (im->host, im->dir, im->name, stem, "qcow2");
           }
       }
   /* The copies all go to NEWVM's directory (on a remote host, each is
@@ -142,7 +142,6 @@ plan_files (struct import *im)
 static int
 check_domains (struct import *im)
 {
-  struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
   int r = 0;
 
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
@@ -150,7 +149,7 @@ check_domains (struct import *im)
       struct isnap *s = &im->snaps[i];
       CLEANUP_FREE struct disk_change *frozen = import_frozen_disks (s);
       CLEANUP_FREE char *xml
-          = dom_xml_clone (s->domain_xml, &id, frozen, s->ndisks, NULL);
+          = import_domain_xml (im, s->domain_xml, frozen, s->ndisks, NULL);
 
       r = xml ? import_domain_ok (im, s, xml) : -EINVAL;
     }
@@ -161,7 +160,6 @@ check_domains (struct import *im)
 static int
 redefine (struct import *im, virDomainPtr dom, struct isnap *s, bool current)
 {
-  struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
   struct disk_change *frozen = import_frozen_disks (s);
   struct disk_change *overlays = xcalloc (s->ndisks, sizeof *overlays);
   CLEANUP_FREE char *domain = NULL, *xml = NULL;
@@ -174,7 +172,7 @@ redefine (struct import *im, virDomainPtr dom, struct isnap *s, bool current)
 
       overlays[k] = (struct disk_change){ d->target, d->overlay, "qcow2" };
     }
-  if ((domain = dom_xml_clone (s->domain_xml, &id, frozen, s->ndisks, NULL))
+  if ((domain = import_domain_xml (im, s->domain_xml, frozen, s->ndisks, NULL))
           != NULL
       && (xml = snap_xml_make (s->name, s->parent, s->created, s->state,
                                s->memory_copy, overlays, s->ndisks, domain))
@@ -214,6 +212,7 @@ roll_back (struct import *im, virDomainPtr dom)
       if (im->snaps[i].memory_made)
         host_file_unlink (im->host, im->snaps[i].memory_copy);
     }
+  import_boots_remove (im);
   import_record_end (im); /* nothing left */
   if (im->made_dir && im->stage == NULL)
     rmdir (im->dir);
@@ -250,7 +249,6 @@ static int
 make (struct import *im, virConnectPtr conn)
 {
   struct isnap *a = &im->snaps[im->active];
-  struct dom_identity id = { im->name, im->uuid, NULL, im->dir };
   struct disk_change *ch = xcalloc (a->ndisks, sizeof *ch);
   struct vs_meta m = { 0 };
   CLEANUP_FREE char *xml = NULL;
@@ -258,8 +256,9 @@ make (struct import *im, virConnectPtr conn)
   size_t left = im->nsnaps;
   int r = 0;
 
-  id.old_name = im->old_name;
   r = import_record_begin (im);
+  if (r == 0)
+    r = import_copy_boots (im);
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
     if ((r = import_interrupted (im)) == 0)
       r = import_copy_snapshot (im, &im->snaps[i]);
@@ -282,7 +281,7 @@ make (struct import *im, virConnectPtr conn)
   m.resume = a->memory.rel ? a->name : NULL;
   if (r == 0 && (r = import_interrupted (im)) == 0)
     {
-      xml = dom_xml_clone (a->domain_xml, &id, ch, a->ndisks, &m);
+      xml = import_domain_xml (im, a->domain_xml, ch, a->ndisks, &m);
       if (xml && (r = import_domain_ok (im, a, xml)) < 0)
         ;
       else if (xml == NULL || (dom = virDomainDefineXML (conn, xml)) == NULL)
@@ -384,6 +383,8 @@ host_import (struct host *host, const char *dir, const char *name,
       goto out;
     }
   virResetLastError ();
+  if (who->uid != 0)
+    im.emulators = import_emulators (conn);
   r = import_read (&im, basename (copy));
   if (r == 0
       && (im.old_name = domain_name (im.snaps[im.active].domain_xml)) == NULL)
@@ -450,6 +451,7 @@ out:
       rmdir (im.stage);
       free (im.stage);
     }
+  import_boots_free (&im);
   import_free (&im);
   if (conn)
     virConnectClose (conn);

@@ -21,6 +21,9 @@
 
 #include "host.h"
 
+struct disk_change; /* virxml.h */
+struct vs_meta;
+
 #define IMPORT_MAX_SNAPSHOTS 4096
 #define IMPORT_MAX_FILE (64 * 1024 * 1024)
 
@@ -69,6 +72,16 @@ struct isnap
   bool done; /* redefined */
 };
 
+/* A host file the domain boots from (a kernel...), and its copy in NEWVM's
+ * directory (import-boot.c). */
+struct iboot
+{
+  char *kind; /* the element: kernel, initrd, dtb, table */
+  char *from;
+  char *copy;
+  bool made; /* by this import: removed on a failure */
+};
+
 struct import
 {
   struct host *host;
@@ -85,6 +98,10 @@ struct import
   int refused; /* a memory image's domain the caller may not define */
   bool (*cancel) (void); /* whether the caller gave up (may be NULL) */
   int record;            /* import-record.c's, or -1 */
+  size_t nboots;         /* a caller's who is not root: the copies */
+  struct iboot *boots;
+  bool boots_copied; /* no copy planned after */
+  char **emulators;  /* libvirt's, for a caller who is not root */
 };
 
 /* --- opened with the caller's rights (import-open.c) --- */
@@ -121,6 +138,10 @@ int import_reopen (const struct import_dir *x, const struct xfile *f);
  * good: its owner may change its bytes, not make it another file), a
  * regular file ARG may open to read.  0 or -EPERM. */
 int import_host_file_ok (const char *path, void *arg);
+
+/* Open host file PATH, one import_host_file_ok accepts, to read it with
+ * WHO's rights: the descriptor, or -EPERM. */
+int import_host_open (const char *path, const struct caller *who);
 
 /* --- the export read (import-read.c) --- */
 
@@ -169,14 +190,29 @@ void import_record_end (struct import *im);
  * found DIR; else 0. */
 int import_recover_dir (struct host *h, const char *dir, bool lock);
 
+/* What a domain of a caller who is not root may name: OWN_DIR, the new
+ * VM's directory; MAY_READ (PATH, ARG), whether the caller may read a
+ * host file the domain boots from (0 or -errno); EMULATORS, libvirt's
+ * (NULL-terminated). */
+struct import_rules
+{
+  const char *own_dir;
+  int (*may_read) (const char *path, void *arg);
+  void *arg;
+  char *const *emulators;
+};
+
 /* Whether a caller who is not root may define domain XML (as the import
- * edited it, its files in OWN_DIR): 0, or -EPERM with the refused element
- * named in WHY (WHY_LEN bytes), or -EINVAL for XML that is not a domain.
- * MAY_READ (PATH, ARG) says whether the caller may read a host file the
- * domain boots from (0 or -errno).  (import-policy.c) */
-int import_policy (const char *xml, const char *own_dir,
-                   int (*may_read) (const char *path, void *arg), void *arg,
+ * edited it: its files in the new VM's directory, the files it boots from
+ * copied there): 0, or -EPERM with the refused element named in WHY
+ * (WHY_LEN bytes), or -EINVAL for XML that is not a domain.
+ * (import-policy.c) */
+int import_policy (const char *xml, const struct import_rules *rules,
                    char *why, size_t why_len);
+
+/* The emulators libvirt's capabilities list (NULL-terminated, malloc'd;
+ * empty when they cannot be read). */
+char **import_emulators (virConnectPtr conn);
 
 /* Whether IM's caller may define domain XML, made NEWVM's, of snapshot S:
  * root may; anyone else, only a domain that names no host resource other
@@ -184,7 +220,26 @@ int import_policy (const char *xml, const char *own_dir,
 int import_domain_ok (const struct import *im, const struct isnap *s,
                       const char *xml);
 
+/* --- the files booted from (import-boot.c) --- */
+
+/* Domain XML made NEWVM's (dom_xml_clone: its name, UUID, console files,
+ * the disks per CHANGES, META), and for a caller who is not root each
+ * file it boots from (kernel, initrd, dtb, ACPI table) its copy's, planned
+ * here: malloc'd, or NULL. */
+char *import_domain_xml (struct import *im, const char *xml,
+                         const struct disk_change *changes, size_t n,
+                         const struct vs_meta *meta);
+
+/* Remove the copies this import made; free their plan. */
+void import_boots_remove (struct import *im);
+void import_boots_free (struct import *im);
+
 /* --- the copies (import-copy.c) --- */
+
+/* Make the copies of the files booted from planned (import-boot.c), made
+ * O_EXCL and recorded, read with the caller's rights: 0 or -errno
+ * (logged).  No copy is planned after. */
+int import_copy_boots (struct import *im);
 
 /* The disks of snapshot S as its frozen volumes' copies (malloc'd). */
 struct disk_change *import_frozen_disks (const struct isnap *s);

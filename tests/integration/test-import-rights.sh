@@ -9,7 +9,11 @@
 # device node, a file the operator may not read (EACCES), a qcow2 whose
 # header names a root-only file as its external data file (EINVAL, both);
 # a domain with <hostdev>, <qemu:commandline> or a kernel of the
-# operator's own (EPERM for the operator; root may import the hostdev).
+# operator's own or an emulator libvirt does not list (EPERM for the
+# operator; root may import the hostdev).  The files an operator's domain
+# boots from (kernel, initrd...) are copied into the new VM's directory:
+# a setuid file named as an initrd keeps its mode and owner after the VM
+# ran, and the test guest boots from the copies.
 # A qcow2 whose header names a root-only backing file is imported on its
 # parent's copy: the root-only bytes are in no disk of the new VM.  An
 # operator's import of the test guest (its kernel root's) still works.
@@ -98,7 +102,19 @@ copy() {
 }
 
 # --- an operator's import of the test guest works -----------------------------
+# Its kernel and initrd, root's, are copied into the new VM's directory
+# (libvirt makes the files a VM boots from qemu's while it runs), and it
+# boots from the copies.
 imported op "$W/one"
+D=/var/lib/libvirt/images/$NEW
+assert_eq "$D/kernel.boot $D/initrd.boot" \
+    "$(virsh dumpxml "$NEW" | sed -n 's#.*<\(kernel\|initrd\)>\([^<]*\)<.*#\2#p' | xargs)" \
+    "the kernel and initrd of the operator's import"
+assert_eq "600 600" "$(stat -c %a "$D/kernel.boot" "$D/initrd.boot" | xargs)" \
+    "the modes of the copies"
+virsh -q start "$NEW" >/dev/null || fail "the operator's import does not start"
+booted() { grep -q "^count " "$D/console.log" 2>/dev/null; }
+wait_for 60 booted || fail "the operator's import does not boot from the copies"
 vm_remove "$NEW"
 
 # --- item 1: read with the caller's rights ----------------------------------
@@ -188,6 +204,35 @@ cp "$kernel" "$W/kernel/vmlinuz"
 chown "$OP" "$W/kernel/vmlinuz"
 sed -i "s|<kernel>[^<]*</kernel>|<kernel>$W/kernel/vmlinuz</kernel>|" "$W/kernel/domain.xml"
 refused EPERM op "$W/kernel" "a domain booting a kernel of the operator's"
+
+# A setuid file root's, in directories root's, that the operator may read,
+# as the initrd: the VM boots from a copy, and the file keeps its mode and
+# owner after the VM ran (libvirt made the file it names qemu's).
+SU=$(mktemp -d /var/lib/vmsnapfs-ir-suid.XXXXXX)
+on_exit "rm -rf '$SU'"
+chmod 755 "$SU"
+cp /bin/true "$SU/tool"
+chmod 4755 "$SU/tool"
+copy suid
+sed -i "s|<initrd>[^<]*</initrd>|<initrd>$SU/tool</initrd>|" "$W/suid/domain.xml"
+grep -q "<initrd>$SU/tool</initrd>" "$W/suid/domain.xml" || fail "the test did not edit domain.xml"
+imported op "$W/suid"
+assert_eq "/var/lib/libvirt/images/$NEW/initrd.boot" \
+    "$(virsh dumpxml "$NEW" | sed -n 's|.*<initrd>\([^<]*\)<.*|\1|p')" \
+    "the initrd of an import that names a setuid file"
+virsh -q start "$NEW" >/dev/null 2>&1 || true # no guest in it: it may stop at once
+wait_for 30 sh -c "! virsh -q domstate '$NEW' | grep -q running" || true
+virsh -q destroy "$NEW" >/dev/null 2>&1 || true
+assert_eq "4755 root" "$(stat -c '%a %U' "$SU/tool")" "the setuid file after the VM ran"
+vm_remove "$NEW"
+
+# An emulator root's that libvirt does not list: EPERM for the operator.
+copy emulator
+sed -i "s|<emulator>[^<]*</emulator>|<emulator>/usr/bin/true</emulator>|" "$W/emulator/domain.xml"
+grep -q "<emulator>/usr/bin/true</emulator>" "$W/emulator/domain.xml" || fail "the test did not edit domain.xml"
+refused EPERM op "$W/emulator" "a domain whose emulator libvirt does not list"
+grep -q "may not import a domain with <emulator> naming '/usr/bin/true'" "$DAEMON_LOG" ||
+    fail "the log does not name the emulator"
 
 # --- console files named by the import, not by the export -------------------
 # A serial port (and its console) that writes the import's record, or the

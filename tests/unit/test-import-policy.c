@@ -17,6 +17,10 @@
 
 #define OWN "/var/lib/libvirt/images/new"
 
+/* The emulators libvirt lists. */
+static char *const emulators[]
+    = { (char *)"/usr/bin/qemu-system-x86_64", NULL };
+
 /* The host files a domain may boot from: these two, as if root owned
  * them all along their path and the caller may read them. */
 static int
@@ -33,7 +37,7 @@ may_read (const char *path, void *arg)
   "<domain type='qemu'><name>new</name><uuid>1</uuid>"                        \
   "<memory unit='MiB'>256</memory><vcpu>1</vcpu>"                             \
   "<os><type arch='x86_64' machine='pc'>hvm</type>"                           \
-  "<kernel>/boot/vmlinuz</kernel><cmdline>console=ttyS0</cmdline></os>"       \
+  "<kernel>" OWN "/kernel.boot</kernel><cmdline>console=ttyS0</cmdline></os>" \
   "<resource><partition>/machine</partition></resource>"                      \
   "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"                 \
   "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"        \
@@ -51,6 +55,8 @@ struct policy_case
   int want;
   const char *names; /* in WHY when refused */
 };
+
+static const struct import_rules rules = { OWN, may_read, NULL, emulators };
 
 static const struct policy_case cases[] = {
   { "the test guest as imported",
@@ -189,6 +195,18 @@ static const struct policy_case cases[] = {
   { "an initrd by a relative name", OS ("<initrd>etc/shadow</initrd>"), -EPERM,
     "initrd" },
   { "a dtb elsewhere", OS ("<dtb>/home/x/dtb</dtb>"), -EPERM, "dtb" },
+  { "the kernel, initrd, dtb and ACPI table the import copied",
+    OS ("<kernel>" OWN "/kernel.boot</kernel><initrd>" OWN
+        "/initrd.boot</initrd><dtb>" OWN "/dtb.boot</dtb><acpi><table "
+        "type='slic'>" OWN "/table.boot</table></acpi>"),
+    0, NULL },
+  { "a kernel the import did not copy (libvirt would make it qemu's)",
+    OS ("<kernel>/boot/vmlinuz</kernel>"), -EPERM, "kernel" },
+  { "an ACPI table the import did not copy",
+    OS ("<acpi><table type='slic'>/boot/vmlinuz</table></acpi>"), -EPERM,
+    "table" },
+  { "a copy's name out of the new VM's directory",
+    OS ("<initrd>" OWN "/../x/initrd.boot</initrd>"), -EPERM, "initrd" },
   { "a writable loader", OS ("<loader type='pflash'>/boot/vmlinuz</loader>"),
     -EPERM, "loader" },
   { "a read-only loader",
@@ -202,6 +220,10 @@ static const struct policy_case cases[] = {
   { "an emulator of the caller's",
     "<domain type='qemu'><name>n</name><devices>"
     "<emulator>/home/x/qemu</emulator></devices></domain>",
+    -EPERM, "emulator" },
+  { "an emulator root's but not one libvirt lists",
+    "<domain type='qemu'><name>n</name><devices>"
+    "<emulator>/boot/vmlinuz</emulator></devices></domain>",
     -EPERM, "emulator" },
   { "blkiotune",
     "<domain type='qemu'><name>n</name><blkiotune><device>"
@@ -277,7 +299,7 @@ test_policy (void **state)
     {
       const struct policy_case *c = &cases[i];
       char why[256];
-      int r = import_policy (c->xml, OWN, may_read, NULL, why, sizeof why);
+      int r = import_policy (c->xml, &rules, why, sizeof why);
 
       if (r != c->want || (c->names && !strstr (why, c->names)))
         fail_msg ("%s: got %d (%s), want %d naming '%s'", c->what, r, why,
@@ -300,8 +322,7 @@ test_long (void **state)
   fputs ("<hostdev/>", f);
   fclose (f);
   assert_true (asprintf (&xml, DOM ("%s"), devs) > 0);
-  assert_int_equal (-EPERM,
-                    import_policy (xml, OWN, may_read, NULL, why, sizeof why));
+  assert_int_equal (-EPERM, import_policy (xml, &rules, why, sizeof why));
   assert_non_null (strstr (why, "hostdev"));
   free (xml);
   free (devs);

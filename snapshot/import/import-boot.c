@@ -1,0 +1,128 @@
+/* vmsnapfs: the host files an operator's imported domain boots from,
+ * copied into the new VM's directory (import.h).
+ *
+ * libvirt gives qemu the kernel, initrd, device tree and ACPI tables a
+ * domain names by making them qemu's while it runs (dynamic_ownership),
+ * which clears a setuid bit for good: a domain whose initrd is /usr/bin/sudo
+ * would break sudo.  So for a caller who is not root each such file is
+ * copied, read with the caller's rights (only a file import_host_file_ok
+ * accepts: in directories only root may change, readable by the caller),
+ * into a file of the new VM's made O_EXCL, mode 0600 and recorded like the
+ * other copies (KIND.boot, KIND-N.boot: never a volume's, a memory
+ * image's, a console file's nor the record's name), and the domain names
+ * the copy.  A path not planned before the copies are made is left as it
+ * is, and the policy refuses it.  Root's domains name the host's files.
+ */
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "import.h"
+#include "log.h"
+#include "util.h"
+#include "virxml.h"
+
+#include "host/files.h"
+#include "host/xmldoc.h"
+
+/* The copy planned for host file PATH, named by KIND (kernel...), planned
+ * now if need be (before the copies are made, and when the caller may
+ * read it): the copy's path, or NULL. */
+static const char *
+boot_copy_of (struct import *im, const char *kind, const char *path)
+{
+  struct iboot *b;
+  int same_kind = 0;
+
+  for (size_t i = 0; i < im->nboots; i++)
+    {
+      if (strcmp (im->boots[i].from, path) == 0)
+        return im->boots[i].copy;
+      same_kind += strcmp (im->boots[i].kind, kind) == 0;
+    }
+  if (im->boots_copied || import_host_file_ok (path, (void *)im->x.who) < 0)
+    return NULL;
+  im->boots = xrealloc (im->boots, (im->nboots + 1) * sizeof *im->boots);
+  b = &im->boots[im->nboots++];
+  b->kind = xstrdup (kind);
+  b->from = xstrdup (path);
+  b->copy = same_kind ? xasprintf ("%s/%s-%d.boot", im->dir, kind, same_kind)
+                      : xasprintf ("%s/%s.boot", im->dir, kind);
+  b->made = false;
+  return b->copy;
+}
+
+/* Point each file domain document D boots from at its copy. */
+static void
+edit_boots (struct import *im, struct doc *d)
+{
+  int n;
+  xmlXPathObjectPtr obj
+      = xd_nodes (d,
+                  "/domain/os/kernel | /domain/os/initrd | /domain/os/dtb"
+                  " | /domain/os/acpi/table",
+                  &n);
+
+  for (int i = 0; i < n; i++)
+    {
+      xmlNodePtr e = obj->nodesetval->nodeTab[i];
+      CLEANUP_FREE char *text = (char *)xmlNodeGetContent (e);
+      CLEANUP_FREE char *path = NULL;
+      const char *t = text ? text + strspn (text, " \t\r\n") : "";
+      const char *copy;
+
+      path = xasprintf ("%.*s", (int)strcspn (t, " \t\r\n"), t);
+      if (path[0] == '/'
+          && (copy = boot_copy_of (im, (const char *)e->name, path)) != NULL)
+        {
+          xmlNodeSetContent (e, NULL);
+          xmlNodeAddContent (e, BAD_CAST copy);
+        }
+    }
+  xmlXPathFreeObject (obj);
+}
+
+char *
+import_domain_xml (struct import *im, const char *xml,
+                   const struct disk_change *changes, size_t n,
+                   const struct vs_meta *meta)
+{
+  struct dom_identity id = { im->name, im->uuid, im->old_name, im->dir };
+  char *clone = dom_xml_clone (xml, &id, changes, n, meta);
+  struct doc d;
+  char *s = NULL;
+
+  if (clone == NULL || im->x.who->uid == 0)
+    return clone;
+  if (xd_open (clone, &d) == 0)
+    {
+      edit_boots (im, &d);
+      s = xd_node_string (d.doc, xmlDocGetRootElement (d.doc));
+    }
+  xd_close (&d);
+  free (clone);
+  return s;
+}
+
+void
+import_boots_remove (struct import *im)
+{
+  for (size_t i = 0; i < im->nboots; i++)
+    if (im->boots[i].made)
+      host_file_unlink (im->host, im->boots[i].copy);
+}
+
+void
+import_boots_free (struct import *im)
+{
+  for (size_t i = 0; i < im->nboots; i++)
+    {
+      free (im->boots[i].kind);
+      free (im->boots[i].from);
+      free (im->boots[i].copy);
+    }
+  free (im->boots);
+  im->boots = NULL;
+  im->nboots = 0;
+}
