@@ -43,8 +43,21 @@ as_caller_thread (void *p)
   /* Groups and group first, while this thread may still set them; the
    * uid last (the kernel then drops this thread's file capabilities).
    * The credentials end with the thread. */
-  syscall (SYS_setgroups, n, c->groups);
+  if (syscall (SYS_setgroups, n, c->groups) < 0)
+    {
+      log_error ("Cannot take the groups of uid %u to read as it does: %m.",
+                 (unsigned)c->uid);
+      a->r = -EIO;
+      return NULL;
+    }
   syscall (SYS_setfsgid, c->gid);
+  if ((gid_t)syscall (SYS_setfsgid, -1) != c->gid)
+    {
+      log_error ("Cannot take the group %u of uid %u to read as it does.",
+                 (unsigned)c->gid, (unsigned)c->uid);
+      a->r = -EIO;
+      return NULL;
+    }
   syscall (SYS_setfsuid, c->uid);
   if ((uid_t)syscall (SYS_setfsuid, -1) != c->uid
       || (gid_t)syscall (SYS_setfsgid, -1) != c->gid)
