@@ -211,6 +211,34 @@ check_path (struct pol *p, const xmlNode *n, const char *name,
   return refuse (p, n, what);
 }
 
+/* Whether N is a child of the domain itself. */
+static bool
+top_level (const xmlNode *n)
+{
+  return n->parent && n->parent->type == XML_ELEMENT_NODE
+         && n->parent->parent && n->parent->parent->type == XML_DOCUMENT_NODE;
+}
+
+/* The first element below N (N itself too) named NAME whose attribute A
+ * is VALUE (any, when A is NULL), or NULL. */
+static const xmlNode *
+find_attr (const xmlNode *n, const char *name, const char *a,
+           const char *value)
+{
+  if (is (n, name)
+      && (a == NULL || attr_in (n, a, (const char *const[]){ value, NULL })))
+    return n;
+  for (const xmlNode *c = n->children; c; c = c->next)
+    {
+      const xmlNode *f
+          = c->type == XML_ELEMENT_NODE ? find_attr (c, name, a, value) : NULL;
+
+      if (f)
+        return f;
+    }
+  return NULL;
+}
+
 /* Every path under N (attributes and text), and no element of another
  * namespace nor an entity reference: 0 or -EPERM. */
 static int
@@ -226,12 +254,20 @@ check_paths (struct pol *p, const xmlNode *n)
     return refuse (p, n, NULL);
   if (in_list ((const char *)n->name, secret))
     return refuse (p, n, "(a host secret)");
+  if (is (n, "host"))
+    return refuse (p, n, "(a network host: qemu reaches it from the host)");
+  if (is (n, "baselabel"))
+    return refuse (p, n, "(only libvirt's own labels)");
+  if (is (n, "seclabel") && !top_level (n))
+    return refuse (p, n, "(a device's own label)");
   for (const xmlAttr *a = n->properties; a && r == 0; a = a->next)
     {
       CLEANUP_FREE char *v = (char *)xmlNodeGetContent ((xmlNodePtr)a);
 
       if (a->ns)
         r = refuse (p, n, "with an attribute of another namespace");
+      else if (strcmp ((const char *)a->name, "protocol") == 0)
+        r = refuse (p, n, "with a network protocol");
       else if (v
                && (v[0] == '/' || in_list ((const char *)a->name, path_attrs)))
         r = check_path (p, n, (const char *)a->name, v);
@@ -272,10 +308,41 @@ check_os (struct pol *p, const xmlNode *n)
 
   if (!in_list ((const char *)n->name, allowed))
     return refuse (p, n, NULL);
+  if (is (n, "nvram") && (attr_in (n, "type", (const char *const[]){
+                                                   "file", "block", "network",
+                                                   NULL })
+                          || xmlFirstElementChild ((xmlNodePtr)n)))
+    return refuse (p, n, "(a host's block device or network target)");
   if (is (n, "loader") && n->children
       && !attr_in (n, "readonly", (const char *const[]){ "yes", NULL })
       && !attr_in (n, "type", (const char *const[]){ "rom", NULL }))
     return refuse (p, n, "that qemu may write");
+  return 0;
+}
+
+/* Whether N, a child of the domain, claims more of the host than a VM's
+ * share: real-time or pinned caches, locked memory, core dumps: 0 or
+ * -EPERM. */
+static int
+check_share (struct pol *p, const xmlNode *n)
+{
+  static const char *const scheds[]
+      = { "vcpusched", "iothreadsched", "emulatorsched", NULL };
+  static const char *const realtime[] = { "fifo", "rr", NULL };
+  static const char *const tunes[] = { "cachetune", "memorytune", NULL };
+  const xmlNode *t;
+
+  for (const xmlNode *c = n->children; is (n, "cputune") && c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE
+        && ((in_list ((const char *)c->name, scheds)
+             && attr_in (c, "scheduler", realtime))
+            || in_list ((const char *)c->name, tunes)))
+      return refuse (p, c, "(more of the host than a VM's share)");
+  if (is (n, "memoryBacking") && (t = find_attr (n, "locked", NULL, NULL)))
+    return refuse (p, t, "(memory the host cannot reclaim)");
+  if (is (n, "on_crash") && n->children && n->children->content
+      && strstr ((const char *)n->children->content, "coredump"))
+    return refuse (p, n, "(a core dump in the host's files)");
   return 0;
 }
 
@@ -325,9 +392,14 @@ check_device (struct pol *p, const xmlNode *n)
       = { "pty",          "null", "vc",   "spicevmc", "spiceport",
           "qemu-vdagent", "dbus", "file", "unix",     NULL };
   const char *name = (const char *)n->name;
+  const xmlNode *gpu;
 
   if (n->ns)
     return refuse (p, n, NULL);
+  if ((gpu = find_attr (n, "gl", "enable", "yes"))
+      || (gpu = find_attr (n, "acceleration", "accel3d", "yes"))
+      || (gpu = find_attr (n, "driver", "name", "vhostuser")))
+    return refuse (p, gpu, "(the host's GPU)");
   if (in_list (name, plain))
     return 0;
   if (strcmp (name, "disk") == 0)
@@ -434,9 +506,12 @@ import_policy (const char *xml, const struct import_rules *rules, char *why,
       else if (is (c, "metadata") || is (c, "description") || is (c, "title"))
         continue; /* applications' data: libvirt does not act on it */
       else if (is (c, "seclabel")
-               && !attr_in (c, "type",
-                            (const char *const[]){ "dynamic", NULL }))
+               && (!attr_in (c, "type",
+                             (const char *const[]){ "dynamic", NULL })
+                   || attr_in (c, "relabel", (const char *const[]){ "no", NULL })))
         r = refuse (&p, c, "(only libvirt's own labels)");
+      else
+        r = check_share (&p, c);
       for (const xmlNode *k = c->children; k && r == 0; k = k->next)
         if (k->type == XML_ELEMENT_NODE)
           r = is (c, "os")        ? check_os (&p, k)

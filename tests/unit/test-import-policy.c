@@ -44,6 +44,10 @@ may_read (const char *path, void *arg)
   "<source file='" OWN "/new.vda.qcow2'/><target dev='vda'/></disk>" devices  \
   "</devices></domain>"
 
+#define TOP(top)                                                              \
+  "<domain type='qemu'><name>new</name><os><type>hvm</type></os>" top         \
+  "<devices/></domain>"
+
 #define OS(os)                                                                \
   "<domain type='qemu'><name>new</name><os><type>hvm</type>" os               \
   "</os><devices/></domain>"
@@ -286,6 +290,56 @@ static const struct policy_case cases[] = {
     "<name>n</name><os><type>hvm</type><kernel>&s;</kernel></os><devices/>"
     "</domain>",
     -EPERM, "kernel" },
+  { "an nvram over the network",
+    OS ("<nvram type='network'><source protocol='nbd' name='x'>"
+        "<host name='127.0.0.1' port='10809'/></source></nvram>"),
+    -EPERM, "nvram" },
+  { "a network host anywhere",
+    DOM ("<rng model='virtio'><backend model='random'>/dev/urandom</backend>"
+         "<source><host name='10.0.0.1'/></source></rng>"),
+    -EPERM, "host" },
+  { "a protocol anywhere",
+    DOM ("<video><model type='virtio'/><source protocol='nbd'/></video>"),
+    -EPERM, "source" },
+  { "spice with the host's GPU",
+    DOM ("<graphics type='spice'><gl enable='yes'/></graphics>"), -EPERM,
+    "gl" },
+  { "spice without GL", DOM ("<graphics type='spice'><gl enable='no'/></graphics>"),
+    0, NULL },
+  { "3D acceleration",
+    DOM ("<video><model type='virtio'><acceleration accel3d='yes'/></model>"
+         "</video>"),
+    -EPERM, "acceleration" },
+  { "a vhost-user video", DOM ("<video><driver name='vhostuser'/></video>"),
+    -EPERM, "driver" },
+  { "a base label of the caller's choice",
+    TOP ("<seclabel type='dynamic' model='selinux'>"
+         "<baselabel>system_u:system_r:unconfined_t:s0</baselabel></seclabel>"),
+    -EPERM, "baselabel" },
+  { "labels off", TOP ("<seclabel type='dynamic' model='dac' relabel='no'/>"),
+    -EPERM, "seclabel" },
+  { "libvirt's own labels, as a live domain shows them",
+    TOP ("<seclabel type='dynamic' model='dac' relabel='yes'>"
+         "<label>+64055:+108</label><imagelabel>+64055:+108</imagelabel>"
+         "</seclabel>"),
+    0, NULL },
+  { "a device's own label",
+    DOM ("<serial type='file'><source path='" OWN "/console.log'>"
+         "<seclabel model='dac' relabel='no'/></source></serial>"),
+    -EPERM, "seclabel" },
+  { "a real-time vCPU",
+    TOP ("<cputune><vcpusched vcpus='0' scheduler='fifo' priority='99'/>"
+         "</cputune>"),
+    -EPERM, "vcpusched" },
+  { "a vCPU's share", TOP ("<cputune><shares>512</shares></cputune>"), 0,
+    NULL },
+  { "the host's cache partitioned",
+    TOP ("<cputune><cachetune vcpus='0'/></cputune>"), -EPERM, "cachetune" },
+  { "memory locked", TOP ("<memoryBacking><locked/></memoryBacking>"), -EPERM,
+    "locked" },
+  { "a core dump on a crash", TOP ("<on_crash>coredump-destroy</on_crash>"),
+    -EPERM, "on_crash" },
+  { "a restart on a crash", TOP ("<on_crash>restart</on_crash>"), 0, NULL },
   { "not XML", "<domain", -EINVAL, NULL },
   { "not a domain", "<network/>", -EINVAL, NULL },
   { "empty", "", -EINVAL, NULL },
