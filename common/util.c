@@ -291,3 +291,71 @@ pread_full (int fd, void *buf, size_t size, off_t off)
     }
   return (ssize_t) done;
 }
+
+int
+write_full (int fd, const void *buf, size_t len)
+{
+  const char *p = buf;
+
+  while (len > 0)
+    {
+      ssize_t w = write (fd, p, len);
+
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return -1;
+      p += w;
+      len -= (size_t)w;
+    }
+  return 0;
+}
+
+/* The bytes copied between two looks at the caller's CANCEL. */
+#define COPY_CHUNK (64 * 1024 * 1024)
+
+int
+copy_fd (int in, int out, bool (*cancel) (void))
+{
+  char buf[1 << 16];
+  size_t since = 0;
+
+  for (;;)
+    {
+      ssize_t n;
+
+      if (cancel && cancel ())
+        goto cancelled;
+      n = copy_file_range (in, NULL, out, NULL, COPY_CHUNK, 0);
+      if (n == 0)
+        return 0;
+      if (n > 0)
+        continue;
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS
+          && errno != EOPNOTSUPP)
+        return -1;
+      break; /* not between these files: by hand */
+    }
+  for (;;)
+    {
+      ssize_t n = read (in, buf, sizeof buf);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return -1;
+      if (n == 0)
+        return 0;
+      if (write_full (out, buf, (size_t)n) < 0)
+        return -1;
+      if ((since += (size_t)n) >= COPY_CHUNK)
+        {
+          since = 0;
+          if (cancel && cancel ())
+            goto cancelled;
+        }
+    }
+cancelled:
+  errno = ECANCELED;
+  return -1;
+}

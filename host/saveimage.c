@@ -40,75 +40,6 @@ struct save_header
 _Static_assert(sizeof (struct save_header) == SAVE_HEADER_SIZE,
                "libvirt's save image header is 92 bytes");
 
-static int
-write_full (int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-
-  while (len > 0)
-    {
-      ssize_t w = write (fd, p, len);
-
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return -1;
-      p += w;
-      len -= (size_t)w;
-    }
-  return 0;
-}
-
-/* The bytes copied between two looks at the caller's CANCEL. */
-#define COPY_CHUNK (64 * 1024 * 1024)
-
-/* Copy the rest of IN (from its offset) to OUT, stopped (-1, errno
- * ECANCELED) when CANCEL (may be NULL) says so between chunks. */
-static int
-copy_rest (int in, int out, bool (*cancel) (void))
-{
-  char buf[1 << 16];
-  size_t since = 0;
-
-  for (;;)
-    {
-      ssize_t n;
-
-      if (cancel && cancel ())
-        goto cancelled;
-      n = copy_file_range (in, NULL, out, NULL, COPY_CHUNK, 0);
-      if (n == 0)
-        return 0;
-      if (n > 0)
-        continue;
-      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS
-          && errno != EOPNOTSUPP)
-        return -1;
-      break; /* not between these files: by hand */
-    }
-  for (;;)
-    {
-      ssize_t n = read (in, buf, sizeof buf);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return -1;
-      if (n == 0)
-        return 0;
-      if (write_full (out, buf, (size_t)n) < 0)
-        return -1;
-      if ((since += (size_t)n) >= COPY_CHUNK)
-        {
-          since = 0;
-          if (cancel && cancel ())
-            goto cancelled;
-        }
-    }
-cancelled:
-  errno = ECANCELED;
-  return -1;
-}
 
 int
 save_image_header (const char *hdr, size_t len,
@@ -222,7 +153,7 @@ save_image_copy_fd (int in, const char *src, const char *dst, bool exists,
       goto out;
     }
   if (lseek (in, (off_t)skip, SEEK_SET) < 0
-      || write_full (fd, out, out_len) < 0 || copy_rest (in, fd, cancel) < 0
+      || write_full (fd, out, out_len) < 0 || copy_fd (in, fd, cancel) < 0
       || fsync (fd) < 0)
     goto write_failed;
   r = 0;

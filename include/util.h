@@ -73,6 +73,15 @@ void format_duration (uint64_t secs, char buf[static 16]);
  * the count read, or -1 with errno set. */
 ssize_t pread_full (int fd, void *buf, size_t size, off_t off);
 
+/* write(2) until LEN bytes are written: 0, or -1 with errno set. */
+int write_full (int fd, const void *buf, size_t len);
+
+/* Copy the rest of IN (from its offset) to OUT (at its offset), with
+ * copy_file_range where the kernel can, else by hand; stopped (-1, errno
+ * ECANCELED) when CANCEL (may be NULL) says so, every 64 MiB.  0, or -1
+ * with errno set. */
+int copy_fd (int in, int out, bool (*cancel) (void));
+
 /* Programs run to their end (common/run.c, above child.c and log.c). */
 
 /* Run ARGV (no shell), with no stdin.  Capture at most MAX_OUT bytes of its

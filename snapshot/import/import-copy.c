@@ -220,31 +220,16 @@ import_copy_snapshot (struct import *im, struct isnap *s)
   return r;
 }
 
-/* Copy host file B->from, open on FD, into B->copy (made, empty): 0 or
- * -EIO (logged). */
+/* Copy host file B->from, open on FD, into DST (B->copy or its staged
+ * name, made empty): 0 or -EIO (logged). */
 static int
 copy_bytes (int fd, const struct iboot *b, const char *dst)
 {
   CLEANUP_CLOSE int out = open (
       dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  char buf[65536];
-  ssize_t got;
 
-  if (out < 0)
-    goto fail;
-  while ((got = read (fd, buf, sizeof buf)) != 0)
-    {
-      if (got < 0 && errno == EINTR)
-        continue;
-      if (got < 0)
-        goto fail;
-      for (ssize_t done = 0, w; done < got; done += w)
-        if ((w = write (out, buf + done, (size_t)(got - done))) < 0)
-          goto fail;
-    }
-  if (fsync (out) == 0)
+  if (out >= 0 && copy_fd (fd, out, NULL) == 0 && fsync (out) == 0)
     return 0;
-fail:
   log_error ("Import: cannot copy '%s' to '%s': %m.", b->from, dst);
   return -EIO;
 }
