@@ -116,32 +116,19 @@ dom_xml_uses (const struct dom_xml *d, const char *path)
 bool
 dom_edit_disk (struct doc *d, const struct disk_change *ch)
 {
-  xmlXPathObjectPtr obj;
-  char xpath[256];
-  bool found = false;
-  int n;
+  xmlNodePtr disk = xd_one_named (
+      d, "/domain/devices/disk[@type='file' and target/@dev='%s']",
+      ch->target);
 
-  if (strchr (ch->target, '\'') || strlen (ch->target) > 64)
+  if (disk == NULL)
     return false;
-  snprintf (xpath, sizeof xpath,
-            "/domain/devices/disk[@type='file' and target/@dev='%s']",
-            ch->target);
-  obj = xd_nodes (d, xpath, &n);
-  if (n == 1)
-    {
-      xmlNodePtr disk = obj->nodesetval->nodeTab[0];
-
-      xmlSetProp (xd_child (disk, "source"), BAD_CAST "file",
-                  BAD_CAST ch->source);
-      if (ch->format)
-        xmlSetProp (xd_child (disk, "driver"), BAD_CAST "type",
-                    BAD_CAST ch->format);
-      /* libvirt reads the new chain itself. */
-      xd_remove_children (disk, "backingStore");
-      found = true;
-    }
-  xmlXPathFreeObject (obj);
-  return found;
+  xmlSetProp (xd_child (disk, "source"), BAD_CAST "file", BAD_CAST ch->source);
+  if (ch->format)
+    xmlSetProp (xd_child (disk, "driver"), BAD_CAST "type",
+                BAD_CAST ch->format);
+  /* libvirt reads the new chain itself. */
+  xd_remove_children (disk, "backingStore");
+  return true;
 }
 
 char *

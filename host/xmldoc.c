@@ -5,6 +5,7 @@
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,24 @@ xd_nodes (struct doc *d, const char *xpath, int *n)
            ? obj->nodesetval->nodeNr
            : 0;
   return obj;
+}
+
+xmlNodePtr
+xd_one_named (struct doc *d, const char *fmt, const char *name)
+{
+  xmlXPathObjectPtr obj;
+  xmlNodePtr one = NULL;
+  char xpath[256];
+  int n;
+
+  if (strchr (name, '\'') || strlen (name) > 64)
+    return NULL;
+  snprintf (xpath, sizeof xpath, fmt, name);
+  obj = xd_nodes (d, xpath, &n);
+  if (n == 1)
+    one = obj->nodesetval->nodeTab[0];
+  xmlXPathFreeObject (obj);
+  return one;
 }
 
 bool

@@ -32,6 +32,11 @@ char *xd_string (struct doc *d, xmlNodePtr node, const char *xpath);
  * the object. */
 xmlXPathObjectPtr xd_nodes (struct doc *d, const char *xpath, int *n);
 
+/* The one element of D that XPath FMT selects with NAME (a disk's target
+ * name, in FMT's one %s), or NULL: none, several, or a NAME that cannot be
+ * quoted in XPath. */
+xmlNodePtr xd_one_named (struct doc *d, const char *fmt, const char *name);
+
 /* Whether the root element is called NAME. */
 bool xd_root_is (struct doc *d, const char *name);
 

@@ -319,21 +319,14 @@ out:
 static bool
 edit_snap_disk (struct doc *d, const struct disk_change *ch)
 {
-  xmlXPathObjectPtr obj;
-  char xpath[256];
-  int n;
+  xmlNodePtr disk = xd_one_named (
+      d, "/domainsnapshot/disks/disk[@name='%s' and @snapshot='external']",
+      ch->target);
 
-  if (strchr (ch->target, '\'') || strlen (ch->target) > 64)
-    return false;
-  snprintf (xpath, sizeof xpath,
-            "/domainsnapshot/disks/disk[@name='%s' and @snapshot='external']",
-            ch->target);
-  obj = xd_nodes (d, xpath, &n);
-  if (n == 1)
-    xmlSetProp (xd_child (obj->nodesetval->nodeTab[0], "source"),
-                BAD_CAST "file", BAD_CAST ch->source);
-  xmlXPathFreeObject (obj);
-  return n == 1;
+  if (disk)
+    xmlSetProp (xd_child (disk, "source"), BAD_CAST "file",
+                BAD_CAST ch->source);
+  return disk != NULL;
 }
 
 /* Replace the inner <domain> of snapshot document D by the document
