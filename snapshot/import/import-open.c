@@ -51,13 +51,6 @@ as_caller_thread (void *p)
       return NULL;
     }
   syscall (SYS_setfsgid, c->gid);
-  if ((gid_t)syscall (SYS_setfsgid, -1) != c->gid)
-    {
-      log_error ("Cannot take the group %u of uid %u to read as it does.",
-                 (unsigned)c->gid, (unsigned)c->uid);
-      a->r = -EIO;
-      return NULL;
-    }
   syscall (SYS_setfsuid, c->uid);
   if ((uid_t)syscall (SYS_setfsuid, -1) != c->uid
       || (gid_t)syscall (SYS_setfsgid, -1) != c->gid)

@@ -332,12 +332,13 @@ check_share (struct pol *p, const xmlNode *n)
   static const char *const tunes[] = { "cachetune", "memorytune", NULL };
   const xmlNode *t;
 
-  for (const xmlNode *c = n->children; is (n, "cputune") && c; c = c->next)
-    if (c->type == XML_ELEMENT_NODE
-        && ((in_list ((const char *)c->name, scheds)
-             && attr_in (c, "scheduler", realtime))
-            || in_list ((const char *)c->name, tunes)))
-      return refuse (p, c, "(more of the host than a VM's share)");
+  if (is (n, "cputune"))
+    for (const xmlNode *c = n->children; c; c = c->next)
+      if (c->type == XML_ELEMENT_NODE
+          && ((in_list ((const char *)c->name, scheds)
+               && attr_in (c, "scheduler", realtime))
+              || in_list ((const char *)c->name, tunes)))
+        return refuse (p, c, "(more of the host than a VM's share)");
   if (is (n, "memoryBacking") && (t = find_attr (n, "locked", NULL, NULL)))
     return refuse (p, t, "(memory the host cannot reclaim)");
   if (is (n, "on_crash") && n->children && n->children->content
