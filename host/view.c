@@ -117,9 +117,9 @@ render_status (struct host *h, struct vs_host *v)
     }
   else
     v->status = xasprintf ("uri: %s\nstate: connected\n", h->uri);
+  v->reachable = h->down == NULL;
   pthread_mutex_unlock (&h->lock);
   v->status_len = strlen (v->status);
-  v->reachable = h->down == NULL;
 }
 
 /* Who is told of VMs whose view changed (host_on_vm_change). */
