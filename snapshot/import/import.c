@@ -383,6 +383,7 @@ host_import (struct host *host, const char *dir, const char *name,
       goto out;
     }
   virResetLastError ();
+  im.conn = conn;
   if (who->uid != 0)
     im.emulators = import_emulators (conn);
   r = import_read (&im, basename (copy));

@@ -102,6 +102,7 @@ struct import
   struct iboot *boots;
   bool boots_copied; /* no copy planned after */
   char **emulators;  /* libvirt's, for a caller who is not root */
+  virConnectPtr conn; /* the import's, borrowed: its networks looked up */
 };
 
 /* --- opened with the caller's rights (import-open.c) --- */
@@ -193,13 +194,17 @@ int import_recover_dir (struct host *h, const char *dir, bool lock);
 /* What a domain of a caller who is not root may name: OWN_DIR, the new
  * VM's directory; MAY_READ (PATH, ARG), whether the caller may read a
  * host file the domain boots from (0 or -errno); EMULATORS, libvirt's
- * (NULL-terminated). */
+ * (NULL-terminated); NETWORK (NAME, NETWORK_ARG), whether an interface
+ * may join libvirt network NAME: 0, -EPERM, or -ENOENT (no such network:
+ * refused too). */
 struct import_rules
 {
   const char *own_dir;
   int (*may_read) (const char *path, void *arg);
   void *arg;
   char *const *emulators;
+  int (*network) (const char *name, void *arg);
+  void *network_arg;
 };
 
 /* Whether a caller who is not root may define domain XML (as the import
@@ -209,6 +214,16 @@ struct import_rules
  * (import-policy.c) */
 int import_policy (const char *xml, const struct import_rules *rules,
                    char *why, size_t why_len);
+
+/* Whether a libvirt network of XML reaches no host device: its forward
+ * mode nat, route, open or none, or no <forward> (isolated): 0, else
+ * -EPERM (bridge, private, vepa, passthrough, hostdev, or not a network). */
+int import_network_xml_ok (const char *xml);
+
+/* import_rules' NETWORK for libvirt connection ARG: the network NAME
+ * looked up (virNetworkLookupByName) and its XML judged so; -ENOENT when
+ * there is none. */
+int import_network_ok (const char *name, void *arg);
 
 /* The emulators libvirt's capabilities list (NULL-terminated, malloc'd;
  * empty when they cannot be read). */

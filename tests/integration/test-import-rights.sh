@@ -9,8 +9,10 @@
 # device node, a file the operator may not read (EACCES), a qcow2 whose
 # header names a root-only file as its external data file (EINVAL, both);
 # a domain with <hostdev>, <qemu:commandline> or a kernel of the
-# operator's own or an emulator libvirt does not list (EPERM for the
-# operator; root may import the hostdev).  The files an operator's domain
+# operator's own or an emulator libvirt does not list, an interface on a
+# network bridged to the host, on a network that does not exist, or of
+# type bridge (EPERM for the operator; root may import the hostdev; the
+# NAT network 'default' is allowed).  The files an operator's domain
 # boots from (kernel, initrd...) are copied into the new VM's directory:
 # a setuid file named as an initrd keeps its mode and owner after the VM
 # ran, and the test guest boots from the copies.
@@ -204,6 +206,35 @@ cp "$kernel" "$W/kernel/vmlinuz"
 chown "$OP" "$W/kernel/vmlinuz"
 sed -i "s|<kernel>[^<]*</kernel>|<kernel>$W/kernel/vmlinuz</kernel>|" "$W/kernel/domain.xml"
 refused EPERM op "$W/kernel" "a domain booting a kernel of the operator's"
+
+# Interfaces: a libvirt network whose forward mode reaches a host device
+# (bridge: defined, never started) and one that does not exist are EPERM
+# for the operator, a bridge interface too; the NAT network 'default' is
+# allowed.
+LAN=$P-lan
+virsh -q net-undefine "$LAN" >/dev/null 2>&1 || true
+printf "<network><name>%s</name><forward mode='bridge'/><bridge name='%s'/></network>" \
+    "$LAN" "vsb${P: -6}" >"$W/lan.xml"
+virsh -q net-define "$W/lan.xml" >/dev/null || fail "cannot define network $LAN"
+on_exit "virsh -q net-undefine '$LAN' >/dev/null 2>&1"
+nic() { # NAME INTERFACE: a copy whose domain has INTERFACE
+    copy "$1"
+    sed -i "s|</devices>|$2</devices>|" "$W/$1/domain.xml"
+    grep -q "<interface" "$W/$1/domain.xml" || fail "the test did not edit domain.xml"
+}
+nic nic-lan "<interface type='network'><source network='$LAN'/></interface>"
+refused EPERM op "$W/nic-lan" "an interface on a network bridged to the host"
+grep -q "may not import a domain with <source> naming network '$LAN', whose forward mode reaches host devices" \
+    "$DAEMON_LOG" || fail "the log does not name the bridged network"
+nic nic-gone "<interface type='network'><source network='$P-gone'/></interface>"
+refused EPERM op "$W/nic-gone" "an interface on a network that does not exist"
+grep -q "naming network '$P-gone', which does not exist here" "$DAEMON_LOG" ||
+    fail "the log does not name the missing network"
+nic nic-br "<interface type='bridge'><source bridge='virbr0'/></interface>"
+refused EPERM op "$W/nic-br" "a bridge interface"
+nic nic-nat "<interface type='network'><source network='default'/></interface>"
+imported op "$W/nic-nat"
+vm_remove "$NEW"
 
 # A setuid file root's, in directories root's, that the operator may read,
 # as the initrd: the VM boots from a copy, and the file keeps its mode and
