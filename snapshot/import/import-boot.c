@@ -11,11 +11,14 @@
  * other copies (KIND.boot, KIND-N.boot: never a volume's, a memory
  * image's, a console file's nor the record's name), and the domain names
  * the copy.  A path not planned before the copies are made is left as it
- * is, and the policy refuses it.  Root's domains name the host's files.
+ * is, and the policy refuses it.  Each copy counts in the room the import
+ * checks, by the file's length when planned, and no more is copied.
+ * Root's domains name the host's files.
  */
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cleanup.h"
 #include "import.h"
@@ -33,6 +36,7 @@ static const char *
 boot_copy_of (struct import *im, const char *kind, const char *path)
 {
   struct iboot *b;
+  struct stat st;
   int same_kind = 0;
 
   for (size_t i = 0; i < im->nboots; i++)
@@ -41,7 +45,8 @@ boot_copy_of (struct import *im, const char *kind, const char *path)
         return im->boots[i].copy;
       same_kind += strcmp (im->boots[i].kind, kind) == 0;
     }
-  if (im->boots_copied || import_host_file_ok (path, (void *)im->x.who) < 0)
+  if (im->boots_copied || import_host_file_ok (path, (void *)im->x.who) < 0
+      || stat (path, &st) < 0)
     return NULL;
   im->boots = xrealloc (im->boots, (im->nboots + 1) * sizeof *im->boots);
   b = &im->boots[im->nboots++];
@@ -49,6 +54,7 @@ boot_copy_of (struct import *im, const char *kind, const char *path)
   b->from = xstrdup (path);
   b->copy = same_kind ? xasprintf ("%s/%s-%d.boot", im->dir, kind, same_kind)
                       : xasprintf ("%s/%s.boot", im->dir, kind);
+  b->size = (uint64_t)st.st_size; /* counted in the room, copied so */
   b->made = false;
   return b->copy;
 }

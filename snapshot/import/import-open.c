@@ -204,6 +204,20 @@ import_reopen (const struct import_dir *x, const struct xfile *f)
   return fd == -ENOENT ? -EINVAL : fd;
 }
 
+int
+import_same_size (int fd, const char *shown, uint64_t size)
+{
+  struct stat st = { 0 };
+
+  if (fstat (fd, &st) == 0 && (uint64_t)st.st_size == size)
+    return 0;
+  log_error ("Import: '%s' changed its size during the import (%llu bytes "
+             "measured, %lld now): no more than measured is copied, and "
+             "nothing is imported.",
+             shown, (unsigned long long)size, (long long)st.st_size);
+  return -EIO;
+}
+
 static int
 open_host_fn (void *p)
 {

@@ -36,7 +36,8 @@ xfile_open (const struct import_dir *x, const char *rel, struct xfile *f)
     {
       f->dev = st.st_dev;
       f->ino = st.st_ino;
-      f->bytes = (uint64_t)st.st_blocks * 512;
+      f->size = (uint64_t)st.st_size;
+      f->bytes = data_bytes (fd, f->size);
     }
   return fd;
 }
@@ -196,6 +197,7 @@ read_memory (const struct import_dir *x, const char *rel, struct xfile *f)
 
   if (fd < 0)
     return fd;
+  f->bytes = f->size; /* copied whole */
   return pread_full (fd, magic, 16, 0) == 16
                  && memcmp (magic, "LibvirtQemudSave", 16) == 0
              ? 0

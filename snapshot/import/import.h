@@ -42,7 +42,8 @@ struct xfile
   char *shown; /* the export's path and REL, for messages */
   dev_t dev;
   ino_t ino;
-  uint64_t bytes; /* room its copy takes */
+  uint64_t size;  /* its length when read: no more is copied */
+  uint64_t bytes; /* room its copy takes: its data, holes left out */
 };
 
 struct idisk
@@ -79,7 +80,8 @@ struct iboot
   char *kind; /* the element: kernel, initrd, dtb, table */
   char *from;
   char *copy;
-  bool made; /* by this import: removed on a failure */
+  uint64_t size; /* FROM's length when planned: no more is copied */
+  bool made;     /* by this import: removed on a failure */
 };
 
 struct import
@@ -131,6 +133,10 @@ int import_open_beneath (const struct import_dir *x, const char *rel,
 /* Open F of X again, as import_open does, and check that it is the file
  * read before: the descriptor, or a negative errno (logged). */
 int import_reopen (const struct import_dir *x, const struct xfile *f);
+
+/* Whether file SHOWN, open on FD and copied, still has the length SIZE it
+ * had when measured: 0, or -EIO (logged: it changed during the copy). */
+int import_same_size (int fd, const char *shown, uint64_t size);
 
 /* Whether PATH, a host file a domain boots from (a kernel...), may be
  * named by the domain of caller ARG (a struct caller): absolute, with no

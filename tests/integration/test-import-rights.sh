@@ -265,6 +265,46 @@ refused EPERM op "$W/emulator" "a domain whose emulator libvirt does not list"
 grep -q "may not import a domain with <emulator> naming '/usr/bin/true'" "$DAEMON_LOG" ||
     fail "the log does not name the emulator"
 
+# --- no more copied than measured --------------------------------------------
+# A file booted from counts in the room: one far larger than the disk has
+# room for (sparse, 8 TiB), root's in directories root's, is ENOSPC before
+# a byte is copied (the caller gives up after 3 s: EINTR if it copies).
+BIG=$(mktemp -d /var/lib/vmsnapfs-ir-big.XXXXXX)
+on_exit "rm -rf '$BIG'"
+chmod 755 "$BIG"
+truncate -s 8T "$BIG/initrd"
+chmod 644 "$BIG/initrd"
+copy bigboot
+sed -i "s|<initrd>[^<]*</initrd>|<initrd>$BIG/initrd</initrd>|" "$W/bigboot/domain.xml"
+n=$((n + 1))
+on_exit "vm_remove '${VM_PREFIX}ir$n'"
+assert_eq ENOSPC "$(as_op symlink-interrupted 3 "$W/bigboot" "$MNT/${VM_PREFIX}ir$n")" \
+    "an import booting from a file larger than the room"
+[ ! -e "/var/lib/libvirt/images/${VM_PREFIX}ir$n" ] || fail "the import left files"
+grep -q "Import: '${VM_PREFIX}ir$n' needs 8388[0-9]* MiB" "$DAEMON_LOG" ||
+    fail "the log does not count the file booted from"
+
+# A file that grows or shrinks once measured (its next open, the copy's,
+# held until it is resized): no more than measured is copied, EIO, and
+# nothing left; a whole raw disk (made a qcow2 by qemu-img) and a volume
+# copied as it is.
+install -m 0755 "$TOP/tests/integration/onopen.py" "$W/onopen.py"
+resized() { # DIR FILE SIZE WHAT
+    python3 "$W/onopen.py" "$1/$2" 2 "$3" >"$W/onopen.out" 2>&1 &
+    _w=$!
+    on_exit "kill $_w 2>/dev/null || true"
+    wait_for 30 grep -q ready "$W/onopen.out" || fail "onopen.py: $(cat "$W/onopen.out")"
+    refused EIO root "$1" "$4"
+    grep -q "Import: '$1/$2' changed its size during the import\|Import: '$1/$2' is shorter" \
+        "$DAEMON_LOG" || fail "the log does not name $2 resized"
+}
+copy grow
+resized "$W/grow" vda.img $((64 << 20)) "a whole disk that grows during the copy"
+cp -a "$W/vm" "$W/shrink"
+resized "$W/shrink" snapshots/s1/vda.qcow2 65536 "a volume that shrinks during the copy"
+cp -a "$W/vm" "$W/growq"
+resized "$W/growq" snapshots/s2/vda.qcow2 $((64 << 20)) "a volume that grows during the copy"
+
 # --- console files named by the import, not by the export -------------------
 # A serial port (and its console) that writes the import's record, or the
 # file a volume of the import will be, in a domain named as the new VM (so
