@@ -51,7 +51,8 @@ xfile_clear (struct xfile *f)
 }
 
 /* The contents of REL in X into *OUT (malloc'd, NUL-terminated): 0,
- * -ENOENT, -EFBIG (over IMPORT_MAX_FILE), or as import_open. */
+ * -ENOENT, -EINVAL (over IMPORT_MAX_TEXT, or past what X may still read
+ * in all: logged "too large"), or as import_open. */
 static int
 read_small (const struct import_dir *x, const char *rel, char **out)
 {
@@ -59,25 +60,42 @@ read_small (const struct import_dir *x, const char *rel, char **out)
   CLEANUP_CLOSE int fd = -1;
   struct stat st;
   size_t len = 0, cap = 0;
-  ssize_t n;
+  ssize_t n = 1;
 
   *out = NULL;
   if ((fd = import_open (x, rel, &st)) < 0)
     return fd;
-  do
+  while (n > 0 && len <= IMPORT_MAX_TEXT
+         && (uint64_t)st.st_size <= IMPORT_MAX_TEXT)
     {
       if (len + 4096 + 1 > cap)
         buf = xrealloc (buf, cap = (cap + 4096) * 2);
       n = read (fd, buf + len, 4096);
       if (n < 0 && errno == EINTR)
-        continue;
+        {
+          n = 1;
+          continue;
+        }
       if (n < 0)
         return -EIO;
       len += (size_t)n;
     }
-  while (n > 0 && len <= IMPORT_MAX_FILE);
-  if (len > IMPORT_MAX_FILE)
-    return -EFBIG;
+  if (len > IMPORT_MAX_TEXT || (uint64_t)st.st_size > IMPORT_MAX_TEXT)
+    {
+      log_error ("Import: '%s/%s' is too large (over %d KiB): nothing is "
+                 "imported.",
+                 x->path, rel, IMPORT_MAX_TEXT / 1024);
+      return -EINVAL;
+    }
+  if (x->read_left && len > *x->read_left)
+    {
+      log_error ("Import: '%s' is too large: its XML and JSON pass %d MiB "
+                 "in all (at '%s'); nothing is imported.",
+                 x->path, IMPORT_MAX_READ >> 20, rel);
+      return -EINVAL;
+    }
+  if (x->read_left)
+    *x->read_left -= len;
   buf[len] = '\0';
   *out = buf;
   buf = NULL;
@@ -436,8 +454,11 @@ int
 import_read (struct import *im, const char *name)
 {
   struct stat st;
-  int sfd = import_open_beneath (&im->x, "snapshots", O_DIRECTORY, &st);
+  int sfd;
 
+  im->read_left = IMPORT_MAX_READ;
+  im->x.read_left = &im->read_left;
+  sfd = import_open_beneath (&im->x, "snapshots", O_DIRECTORY, &st);
   if (sfd >= 0)
     return read_vm (im, sfd);
   if (sfd != -ENOENT)

@@ -26,6 +26,9 @@ struct vs_meta;
 
 #define IMPORT_MAX_SNAPSHOTS 4096
 #define IMPORT_MAX_FILE (64 * 1024 * 1024)
+/* A domain.xml or info.json of the export, at most; and all of them. */
+#define IMPORT_MAX_TEXT (1024 * 1024)
+#define IMPORT_MAX_READ (64 * 1024 * 1024)
 
 /* The directory being imported, open with its caller's rights. */
 struct import_dir
@@ -33,6 +36,7 @@ struct import_dir
   int fd;
   const char *path; /* as the caller named it, for messages */
   const struct caller *who;
+  size_t *read_left; /* of IMPORT_MAX_READ: the import's, while it reads */
 };
 
 /* A file of the export: its name in it, and the file it was when read. */
@@ -105,6 +109,7 @@ struct import
   bool boots_copied; /* no copy planned after */
   char **emulators;  /* libvirt's, for a caller who is not root */
   virConnectPtr conn; /* the import's, borrowed: its networks looked up */
+  size_t read_left;   /* what import_read may still read into memory */
 };
 
 /* --- opened with the caller's rights (import-open.c) --- */

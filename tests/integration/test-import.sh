@@ -6,8 +6,9 @@
 # disks, active and resume, and the first start resumes the snapshot's
 # memory.  One snapshot's directory imported as a new VM resumes too.
 # Directories missing a disk, of a wrong size, with a broken chain or a
-# domain libvirt refuses: EINVAL and nothing left; a user who may not read
-# the files: EACCES.
+# domain libvirt refuses, a domain.xml over 1 MiB, or XML and JSON over
+# 64 MiB in all: EINVAL and nothing left; a user who may not read the
+# files: EACCES.
 . "$(dirname "$0")/functions.sh"
 requires rsync
 
@@ -93,6 +94,23 @@ refused EINVAL "$W/broken" "a broken parent chain"
 cp -a "$W/one" "$W/baddom"; sed -i "s/<domain type=.qemu./<domain type='nonsense'/" "$W/baddom/domain.xml"
 refused EINVAL "$W/baddom" "a domain libvirt refuses"
 refused EINVAL "$W/nonexistent" "no such directory"
+# domain.xml and info.json are read into memory: 1 MiB each at most, and
+# 64 MiB in all (66 snapshots of 1000 KiB each).
+cp -a "$W/one" "$W/bigxml"
+head -c 2M /dev/zero | tr '\0' ' ' >> "$W/bigxml/domain.xml"
+refused EINVAL "$W/bigxml" "a domain.xml of 2 MiB"
+grep -q "Import: '$W/bigxml/domain.xml' is too large" "$DAEMON_LOG" ||
+    fail "the log does not say domain.xml is too large"
+mkdir -p "$W/manyxml/snapshots"
+head -c 1000K /dev/zero | tr '\0' ' ' > "$W/pad"
+for i in $(seq 66); do
+    cp -a --sparse=always "$W/vm/snapshots/s1" "$W/manyxml/snapshots/s$i"
+    cat "$W/pad" >> "$W/manyxml/snapshots/s$i/domain.xml"
+done
+ln -s snapshots/s1 "$W/manyxml/active"
+refused EINVAL "$W/manyxml" "66 domain.xml of 1000 KiB"
+grep -q "Import: '$W/manyxml' is too large: its XML and JSON pass 64 MiB" "$DAEMON_LOG" ||
+    fail "the log does not say the export's XML is too large in all"
 assert_eq EEXIST "$(errno_of symlink "$W/one" "$MNT/$vm2")" "an import over a VM"
 grep -q "Import: snapshot 's2' has no file for disk 'vda'" "$DAEMON_LOG" ||
     fail "the log does not say what is missing"
