@@ -119,7 +119,8 @@ struct import
  * when the rights cannot be taken. */
 int as_caller (const struct caller *c, int (*fn) (void *), void *arg);
 
-/* Open directory PATH as its caller WHO into X (X->fd): 0, or -EACCES,
+/* Open directory PATH as its caller WHO into X (X->fd), through no link
+ * (nor /proc's): 0, or -EACCES (not readable, or a link on the way),
  * -EINVAL (not a directory, or missing), logged. */
 int import_open_dir (struct import_dir *x, const char *path,
                      const struct caller *who);

@@ -127,6 +127,17 @@ refused EACCES root "$W/link" "a disk that is a link out of the directory"
 grep -q "may not read '$W/link/vda.img'" "$DAEMON_LOG" ||
     fail "the log does not name the link refused"
 
+# The directory itself is opened through no link: not a link of the
+# caller's, nor /proc's magic links (EACCES, as root too).
+ln -s "$W/one" "$W/one-link"
+refused EACCES root "$W/one-link" "an export named through a link"
+grep -q "Import: '$W/one-link' is a link or passes through one" "$DAEMON_LOG" ||
+    fail "the log does not name the link"
+refused EACCES root "/proc/self/root$W/one" "an export named through /proc/self/root"
+exec {dirfd}<"$W/one"
+refused EACCES root "/proc/$$/fd/$dirfd" "an export named by /proc/PID/fd"
+exec {dirfd}<&-
+
 copy fifo
 rm "$W/fifo/domain.xml"
 mkfifo "$W/fifo/domain.xml"
