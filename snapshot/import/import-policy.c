@@ -30,7 +30,8 @@
  *     and a read-only <loader> and an NVRAM template: host files MAY_READ
  *     accepts (import-open.c: in directories that are root's all along
  *     the path, and readable by the caller).  No <nvram> file: qemu
- *     writes it.
+ *     writes it.  No <smbios mode='host'/> (the host's serial numbers
+ *     and the like): emulate and sysinfo only.
  *
  * import_domain_ok applies it to an import: root imports any domain.
  */
@@ -318,6 +319,10 @@ check_os (struct pol *p, const xmlNode *n)
                                                    NULL })
                           || xmlFirstElementChild ((xmlNodePtr)n)))
     return refuse (p, n, "(a host's block device or network target)");
+  if (is (n, "smbios")
+      && !attr_in (n, "mode", (const char *const[]){ "emulate", "sysinfo",
+                                                      NULL }))
+    return refuse (p, n, "(the host's own SMBIOS tables shown to the guest)");
   if (is (n, "loader") && n->children
       && !attr_in (n, "readonly", (const char *const[]){ "yes", NULL })
       && !attr_in (n, "type", (const char *const[]){ "rom", NULL }))

@@ -11,11 +11,14 @@
 # a domain with <hostdev>, <qemu:commandline> or a kernel of the
 # operator's own or an emulator libvirt does not list, an interface on a
 # network bridged to the host, on a network that does not exist, or of
-# type bridge (EPERM for the operator; root may import the hostdev; the
-# NAT network 'default' is allowed).  The files an operator's domain
+# type bridge, or the host's SMBIOS (EPERM for the operator; root may
+# import the hostdev; the NAT network 'default' is allowed).  The files an operator's domain
 # boots from (kernel, initrd...) are copied into the new VM's directory:
 # a setuid file named as an initrd keeps its mode and owner after the VM
-# ran, and the test guest boots from the copies.
+# ran, and the test guest boots from the copies.  The export's directory
+# is opened through no link, /proc's neither (EACCES).  A file booted from
+# counts in the room (ENOSPC), and a file resized during its copy is EIO:
+# no more than measured is copied.
 # A qcow2 whose header names a root-only backing file is imported on its
 # parent's copy: the root-only bytes are in no disk of the new VM.  An
 # operator's import of the test guest (its kernel root's) still works.
@@ -275,6 +278,15 @@ grep -q "<emulator>/usr/bin/true</emulator>" "$W/emulator/domain.xml" || fail "t
 refused EPERM op "$W/emulator" "a domain whose emulator libvirt does not list"
 grep -q "may not import a domain with <emulator> naming '/usr/bin/true'" "$DAEMON_LOG" ||
     fail "the log does not name the emulator"
+
+# The host's SMBIOS shown to the guest (its serial numbers): EPERM for the
+# operator.
+copy smbios
+sed -i "s|</os>|<smbios mode='host'/></os>|" "$W/smbios/domain.xml"
+grep -q "<smbios mode='host'/>" "$W/smbios/domain.xml" || fail "the test did not edit domain.xml"
+refused EPERM op "$W/smbios" "a domain with the host's SMBIOS"
+grep -q "may not import a domain with <smbios> (the host's own SMBIOS" "$DAEMON_LOG" ||
+    fail "the log does not name the host's SMBIOS"
 
 # --- no more copied than measured --------------------------------------------
 # A file booted from counts in the room: one far larger than the disk has

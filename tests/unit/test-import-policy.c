@@ -277,6 +277,17 @@ static const struct policy_case cases[] = {
   { "an nvram template elsewhere", OS ("<nvram template='/root/vars.fd'/>"),
     -EPERM, "nvram" },
   { "an LXC init", OS ("<init>/bin/sh</init>"), -EPERM, "init" },
+  { "the host's SMBIOS",
+    "<domain type='qemu'><name>n</name><os><type>hvm</type>"
+    "<smbios mode='host'/></os><sysinfo type='smbios'/><devices/></domain>",
+    -EPERM, "smbios" },
+  { "an SMBIOS of no mode", OS ("<smbios/>"), -EPERM, "smbios" },
+  { "SMBIOS emulated, or from the domain's sysinfo",
+    "<domain type='qemu'><name>n</name><os><type>hvm</type>"
+    "<smbios mode='emulate'/><smbios mode='sysinfo'/></os>"
+    "<sysinfo type='smbios'><system><entry name='serial'>1</entry></system>"
+    "</sysinfo><devices/></domain>",
+    0, NULL },
   { "an emulator of the caller's",
     "<domain type='qemu'><name>n</name><devices>"
     "<emulator>/home/x/qemu</emulator></devices></domain>",
