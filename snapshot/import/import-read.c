@@ -222,6 +222,25 @@ read_memory (const struct import_dir *x, const char *rel, struct xfile *f)
              : -EBADMSG;
 }
 
+/* Whether NAME, a snapshot's name in the export (info.json's, or its
+ * directory's), passes mkdir's check (snapshot_name_check): 0, or -EINVAL
+ * (logged), whatever the check says, before it is used at all. */
+static int
+name_ok (const struct import_dir *x, const char *file, const char *name)
+{
+  CLEANUP_FREE char *shown = NULL;
+
+  if (snapshot_name_check (name) == 0)
+    return 0;
+  shown = printable (name);
+  log_error ("Import: '%s/%s' names a snapshot '%.200s%s', not a valid name "
+             "(1 to %d bytes of UTF-8 without '/' or control characters, "
+             "not starting with '.'): nothing is imported.",
+             x->path, file, shown, strlen (shown) > 200 ? "..." : "",
+             SNAPSHOT_NAME_MAX);
+  return -EINVAL;
+}
+
 /* Read snapshot directory SDIR ("" for the top, else "snapshots/NAME/")
  * into S: DEFAULT_NAME when info.json names none, WHOLE for a whole VM's
  * export (frozen volumes), else one snapshot's (whole disks).  Returns 0,
@@ -269,6 +288,9 @@ read_snapshot (const struct import_dir *x, const char *sdir,
   s->parent = whole && o && jstr (o, "parent") && *jstr (o, "parent")
                   ? xstrdup (jstr (o, "parent"))
                   : NULL; /* one snapshot: a root */
+  if (name_ok (x, ipath, s->name) < 0
+      || (s->parent && name_ok (x, ipath, s->parent) < 0))
+    goto out;
   s->created = time (NULL);
   if (o && (created = jstr (o, "created")) != NULL)
     {
