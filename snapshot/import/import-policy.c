@@ -29,8 +29,9 @@
  *     import-boot.c), but for an <emulator> libvirt's capabilities list,
  *     and a read-only <loader> and an NVRAM template: host files MAY_READ
  *     accepts (import-open.c: in directories that are root's all along
- *     the path, and readable by the caller).  No <nvram> file: qemu
- *     writes it.  No <smbios mode='host'/> (the host's serial numbers
+ *     the path, and readable by the caller).  No <nvram> file but the
+ *     new VM's own, which the import names (import-boot.c): qemu writes
+ *     it.  No <smbios mode='host'/> (the host's serial numbers
  *     and the like): emulate and sysinfo only.
  *
  * import_domain_ok applies it to an import: root imports any domain.
@@ -199,6 +200,9 @@ check_path (struct pol *p, const xmlNode *n, const char *name,
                 value);
       return refuse (p, n, what);
     }
+  if (is (n, "nvram") && name == NULL && value[0] == '/'
+      && own_path (p, value))
+    return 0; /* the import's own (import-boot.c) */
   if (is (n, "nvram"))
     return refuse (p, n, "naming a file (qemu writes it)");
   if (is (n, "backend") && is (n->parent, "rng") && name == NULL

@@ -166,7 +166,7 @@ check_domains (struct import *im)
 
       r = xml ? import_domain_ok (im, s, xml) : -EINVAL;
     }
-  return r;
+  return r < 0 || im->stage ? r : import_nvram_free (im);
 }
 
 /* Redefine snapshot S in DOM against NEWVM's files. */

@@ -110,6 +110,7 @@ struct import
   char **emulators;  /* libvirt's, for a caller who is not root */
   virConnectPtr conn; /* the import's, borrowed: its networks looked up */
   size_t read_left;   /* what import_read may still read into memory */
+  char *nvram;        /* NEWVM's NVRAM file, in DIR, when its domain has one */
 };
 
 /* --- opened with the caller's rights (import-open.c) --- */
@@ -256,6 +257,9 @@ int import_domain_ok (const struct import *im, const struct isnap *s,
 char *import_domain_xml (struct import *im, const char *xml,
                          const struct disk_change *changes, size_t n,
                          const struct vs_meta *meta);
+
+/* Whether IM's NVRAM file (if any) is free: 0, or -EEXIST (logged). */
+int import_nvram_free (const struct import *im);
 
 /* Remove the copies this import made; free their plan. */
 void import_boots_remove (struct import *im);

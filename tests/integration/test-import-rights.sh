@@ -16,7 +16,8 @@
 # boots from (kernel, initrd...) are copied into the new VM's directory:
 # a setuid file named as an initrd keeps its mode and owner after the VM
 # ran, and the test guest boots from the copies.  The export's directory
-# is opened through no link, /proc's neither (EACCES).  A file booted from
+# is opened through no link, /proc's neither (EACCES).  A domain with UEFI
+# variables gets an NVRAM file of its own (nvram.fd in its directory).  A file booted from
 # counts in the room (ENOSPC), and a file resized during its copy is EIO:
 # no more than measured is copied.
 # A qcow2 whose header names a root-only backing file is imported on its
@@ -270,6 +271,27 @@ wait_for 30 sh -c "! virsh -q domstate '$NEW' | grep -q running" || true
 virsh -q destroy "$NEW" >/dev/null 2>&1 || true
 assert_eq "4755 root" "$(stat -c '%a %U' "$SU/tool")" "the setuid file after the VM ran"
 vm_remove "$NEW"
+
+# NVRAM: a domain with a pflash loader gets a file of the new VM's own,
+# never the one an earlier VM of its name left at libvirt's default path,
+# nor the one the export names (root's import), which stays as it was.
+mkdir -p /var/lib/libvirt/qemu/nvram
+nvram_own() { # WHO NVRAM-ELEMENT
+    _left=/var/lib/libvirt/qemu/nvram/${VM_PREFIX}ir$((n + 1))_VARS.fd
+    echo leftover >"$_left"
+    on_exit "rm -f '$_left'"
+    copy "nvram-$1"
+    sed -i "s|</os>|<loader readonly='yes' type='pflash'>$SU/tool</loader>$2</os><features><acpi/></features>|" \
+        "$W/nvram-$1/domain.xml"
+    imported "$1" "$W/nvram-$1"
+    assert_eq "/var/lib/libvirt/images/$NEW/nvram.fd" \
+        "$(virsh dumpxml "$NEW" | sed -n 's|.*<nvram[^>]*>\([^<]*\)<.*|\1|p')" \
+        "the NVRAM file of an import by $1"
+    vm_remove "$NEW"
+    assert_eq leftover "$(cat "$_left")" "the NVRAM file an earlier VM left"
+}
+nvram_own op ""
+nvram_own root "<nvram>/var/lib/libvirt/qemu/nvram/${VM_PREFIX}ir$((n + 1))_VARS.fd</nvram>"
 
 # An emulator root's that libvirt does not list: EPERM for the operator.
 copy emulator

@@ -274,6 +274,8 @@ static const struct policy_case cases[] = {
         "/boot/vmlinuz</loader>"),
     0, NULL },
   { "an nvram file", OS ("<nvram>/etc/shadow</nvram>"), -EPERM, "nvram" },
+  { "the new VM's own nvram file, the import's",
+    OS ("<nvram>" OWN "/nvram.fd</nvram>"), 0, NULL },
   { "an nvram template elsewhere", OS ("<nvram template='/root/vars.fd'/>"),
     -EPERM, "nvram" },
   { "an LXC init", OS ("<init>/bin/sh</init>"), -EPERM, "init" },
