@@ -120,24 +120,26 @@ copy_as_is (const struct import *im, const struct idisk *d, int fd,
 {
   CLEANUP_CLOSE int out
       = open (dst, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int e;
 
   if (out >= 0
       && copy_sparse (fd, out, d->file.size, d->file.bytes, im->cancel) == 0)
     return 0;
-  if (errno == ECANCELED)
+  if ((e = errno) == ECANCELED)
     return -ESHUTDOWN;
-  if (errno == EFBIG)
+  if (e == EFBIG)
     log_error ("Import: '%s' holds more data than measured for the room "
                "(%llu bytes): it changed during the import; nothing is "
                "imported.",
                d->file.shown, (unsigned long long)d->file.bytes);
-  else if (errno == EIO)
+  else if (e == EIO)
     log_error ("Import: '%s' is shorter than the %llu bytes measured: it "
                "changed during the import; nothing is imported.",
                d->file.shown, (unsigned long long)d->file.size);
   else
-    log_error ("Import: cannot copy '%s' to '%s': %m.", d->file.shown, dst);
-  return errno == ENOSPC ? -ENOSPC : -EIO;
+    log_error ("Import: cannot copy '%s' to '%s': %s.", d->file.shown, dst,
+               strerror (e));
+  return e == ENOSPC ? -ENOSPC : -EIO;
 }
 
 /* Copy disk D of the export, open on FD, to DST: a whole raw disk made a
