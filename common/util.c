@@ -311,34 +311,62 @@ write_full (int fd, const void *buf, size_t len)
   return 0;
 }
 
+static int
+pwrite_full (int fd, const char *p, size_t len, off_t off)
+{
+  while (len > 0)
+    {
+      ssize_t w = pwrite (fd, p, len, off);
+
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return -1;
+      p += w;
+      off += w;
+      len -= (size_t)w;
+    }
+  return 0;
+}
+
 /* The bytes copied between two looks at the caller's CANCEL. */
 #define COPY_CHUNK (64 * 1024 * 1024)
 
 int
 copy_fd (int in, int out, bool (*cancel) (void))
 {
+  return copy_fd_max (in, out, UINT64_MAX, cancel);
+}
+
+int
+copy_fd_max (int in, int out, uint64_t max, bool (*cancel) (void))
+{
   char buf[1 << 16];
   size_t since = 0;
 
-  for (;;)
+  while (max > 0)
     {
       ssize_t n;
 
       if (cancel && cancel ())
         goto cancelled;
-      n = copy_file_range (in, NULL, out, NULL, COPY_CHUNK, 0);
+      n = copy_file_range (in, NULL, out, NULL,
+                           max < COPY_CHUNK ? (size_t)max : COPY_CHUNK, 0);
       if (n == 0)
         return 0;
       if (n > 0)
-        continue;
+        {
+          max -= (uint64_t)n;
+          continue;
+        }
       if (errno != EXDEV && errno != EINVAL && errno != ENOSYS
           && errno != EOPNOTSUPP)
         return -1;
       break; /* not between these files: by hand */
     }
-  for (;;)
+  while (max > 0)
     {
-      ssize_t n = read (in, buf, sizeof buf);
+      ssize_t n = read (in, buf, max < sizeof buf ? (size_t)max : sizeof buf);
 
       if (n < 0 && errno == EINTR)
         continue;
@@ -348,6 +376,7 @@ copy_fd (int in, int out, bool (*cancel) (void))
         return 0;
       if (write_full (out, buf, (size_t)n) < 0)
         return -1;
+      max -= (uint64_t)n;
       if ((since += (size_t)n) >= COPY_CHUNK)
         {
           since = 0;
@@ -355,7 +384,98 @@ copy_fd (int in, int out, bool (*cancel) (void))
             goto cancelled;
         }
     }
+  return 0;
 cancelled:
   errno = ECANCELED;
   return -1;
+}
+
+/* The end of the data that starts at or after OFF in FD, below SIZE, in
+ * *END; the data's start returned (SIZE: none left).  A file system that
+ * cannot tell: all data. */
+static uint64_t
+next_data (int fd, uint64_t off, uint64_t size, uint64_t *end)
+{
+  off_t d = lseek (fd, (off_t)off, SEEK_DATA), h;
+
+  *end = size;
+  if (d < 0)
+    return errno == ENXIO ? size : off;
+  if ((uint64_t)d >= size)
+    return size;
+  h = lseek (fd, d, SEEK_HOLE);
+  if (h > d && (uint64_t)h < size)
+    *end = (uint64_t)h;
+  return (uint64_t)d;
+}
+
+uint64_t
+data_bytes (int fd, uint64_t size)
+{
+  uint64_t sum = 0, off = 0, end;
+
+  while ((off = next_data (fd, off, size, &end)) < size)
+    {
+      sum += end - off;
+      off = end;
+    }
+  return sum;
+}
+
+#define ZERO_BLOCK 4096
+
+static bool
+all_zero (const char *p, size_t n)
+{
+  static const char zero[ZERO_BLOCK];
+
+  return memcmp (p, zero, n) == 0;
+}
+
+int
+copy_sparse (int in, int out, uint64_t size, uint64_t max_data,
+             bool (*cancel) (void))
+{
+  char buf[1 << 16];
+  uint64_t off = 0, end, written = 0, since = 0;
+
+  while ((off = next_data (in, off, size, &end)) < size)
+    while (off < end)
+      {
+        size_t want = end - off < sizeof buf ? (size_t)(end - off) : sizeof buf;
+        ssize_t n = pread_full (in, buf, want, (off_t)off);
+
+        if (n < 0)
+          return -1;
+        if ((size_t)n < want)
+          {
+            errno = EIO; /* shorter than SIZE */
+            return -1;
+          }
+        for (size_t k = 0; k < want; k += ZERO_BLOCK)
+          {
+            size_t b = want - k < ZERO_BLOCK ? want - k : ZERO_BLOCK;
+
+            if (all_zero (buf + k, b))
+              continue;
+            if ((written += b) > max_data)
+              {
+                errno = EFBIG;
+                return -1;
+              }
+            if (pwrite_full (out, buf + k, b, (off_t)(off + k)) < 0)
+              return -1;
+          }
+        off += want;
+        if ((since += want) >= COPY_CHUNK)
+          {
+            since = 0;
+            if (cancel && cancel ())
+              {
+                errno = ECANCELED;
+                return -1;
+              }
+          }
+      }
+  return ftruncate (out, (off_t)size);
 }

@@ -108,14 +108,14 @@ save_image_copy (const char *src, const char *dst,
       log_error ("Cannot open the memory image '%s': %m.", src);
       return r;
     }
-  r = save_image_copy_fd (in, src, dst, false, NULL, edit, arg);
+  r = save_image_copy_fd (in, src, dst, false, UINT64_MAX, NULL, edit, arg);
   close (in);
   return r;
 }
 
 int
 save_image_copy_fd (int in, const char *src, const char *dst, bool exists,
-                    bool (*cancel) (void),
+                    uint64_t size, bool (*cancel) (void),
                     char *(*edit) (const char *xml, void *arg), void *arg)
 {
   CLEANUP_FREE char *head = NULL, *out = NULL;
@@ -153,7 +153,8 @@ save_image_copy_fd (int in, const char *src, const char *dst, bool exists,
       goto out;
     }
   if (lseek (in, (off_t)skip, SEEK_SET) < 0
-      || write_full (fd, out, out_len) < 0 || copy_fd (in, fd, cancel) < 0
+      || write_full (fd, out, out_len) < 0
+      || copy_fd_max (in, fd, size > skip ? size - skip : 0, cancel) < 0
       || fsync (fd) < 0)
     goto write_failed;
   r = 0;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Copy libvirt's memory image SRC to DST, a new file, with the domain XML
  * of its header replaced by EDIT (XML, ARG) (malloc'd, or NULL to fail),
@@ -12,11 +13,12 @@
  * left at DST on a failure. */
 int save_image_copy (const char *src, const char *dst,
                      char *(*edit) (const char *xml, void *arg), void *arg);
-/* The same from IN, open on the image SRC (named in messages); DST made
- * already (empty) when EXISTS; stopped when CANCEL (may be NULL) says so,
- * looked at every 64 MiB: -ESHUTDOWN, and nothing left at DST. */
+/* The same from IN, open on the image SRC (named in messages), no more
+ * than its first SIZE bytes (UINT64_MAX: to its end); DST made already
+ * (empty) when EXISTS; stopped when CANCEL (may be NULL) says so, looked
+ * at every 64 MiB: -ESHUTDOWN, and nothing left at DST. */
 int save_image_copy_fd (int in, const char *src, const char *dst,
-                        bool exists, bool (*cancel) (void),
+                        bool exists, uint64_t size, bool (*cancel) (void),
                         char *(*edit) (const char *xml, void *arg),
                         void *arg);
 /* The same for the first LEN bytes HDR of an image: its new header into

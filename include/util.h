@@ -82,6 +82,21 @@ int write_full (int fd, const void *buf, size_t len);
  * with errno set. */
 int copy_fd (int in, int out, bool (*cancel) (void));
 
+/* The same for at most MAX bytes of IN. */
+int copy_fd_max (int in, int out, uint64_t max, bool (*cancel) (void));
+
+/* The bytes of data (not holes) in the first SIZE bytes of FD, as
+ * SEEK_DATA and SEEK_HOLE tell; SIZE where the file system cannot tell. */
+uint64_t data_bytes (int fd, uint64_t size);
+
+/* Copy the first SIZE bytes of IN to OUT (empty), made SIZE bytes long:
+ * IN's holes and its blocks of zeros left holes, no more than MAX_DATA
+ * bytes written; CANCEL (may be NULL) asked every 64 MiB.  0, or -1 with
+ * errno: EIO when IN ends before SIZE, EFBIG when its data passes
+ * MAX_DATA, ECANCELED, or a read's or write's. */
+int copy_sparse (int in, int out, uint64_t size, uint64_t max_data,
+                 bool (*cancel) (void));
+
 /* Programs run to their end (common/run.c, above child.c and log.c). */
 
 /* Run ARGV (no shell), with no stdin.  Capture at most MAX_OUT bytes of its

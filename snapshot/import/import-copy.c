@@ -111,29 +111,72 @@ import_claim (struct import *im, const char *path, bool *made)
   return import_record_file (im, path);
 }
 
+/* Copy the file as it is: its first D->file.size bytes (its length when
+ * read), no more data than the room measured (D->file.bytes), holes and
+ * blocks of zeros left holes. */
+static int
+copy_as_is (const struct import *im, const struct idisk *d, int fd,
+            const char *dst)
+{
+  CLEANUP_CLOSE int out
+      = open (dst, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int e;
+
+  if (out >= 0
+      && copy_sparse (fd, out, d->file.size, d->file.bytes, im->cancel) == 0)
+    return 0;
+  if ((e = errno) == ECANCELED)
+    return -ESHUTDOWN;
+  if (e == EFBIG)
+    log_error ("Import: '%s' holds more data than measured for the room "
+               "(%llu bytes): it changed during the import; nothing is "
+               "imported.",
+               d->file.shown, (unsigned long long)d->file.bytes);
+  else if (e == EIO)
+    log_error ("Import: '%s' is shorter than the %llu bytes measured: it "
+               "changed during the import; nothing is imported.",
+               d->file.shown, (unsigned long long)d->file.size);
+  else
+    log_error ("Import: cannot copy '%s' to '%s': %s.", d->file.shown, dst,
+               strerror (e));
+  return e == ENOSPC ? -ENOSPC : -EIO;
+}
+
 /* Copy disk D of the export, open on FD, to DST: a whole raw disk made a
  * qcow2 volume, else the file as it is.  qemu-img reads the export only as
- * raw bytes; a qcow2's header is read by hand (import-read.c).  Stopped
- * when IM's caller gives up (-ESHUTDOWN). */
+ * raw bytes, and no more than its length when read (the raw driver's
+ * size); a qcow2's header is read by hand (import-read.c).  Stopped when
+ * IM's caller gives up (-ESHUTDOWN); -EIO when the file's length changed
+ * (logged). */
 static int
 copy_disk (const struct import *im, const struct idisk *d, int fd,
            const char *dst)
 {
-  char src[32];
+  CLEANUP_FREE char *src = NULL;
+  int r;
 
-  snprintf (src, sizeof src, "/dev/fd/%d", fd);
-  if (d->convert)
+  if (!d->convert)
+    r = copy_as_is (im, d, fd, dst);
+  else if (d->file.size % 512 != 0)
     {
-      const char *argv[] = { "qemu-img", "convert", "-q", "-f", "raw",
-                             "-O",       "qcow2",   src,  dst,  NULL };
-      return run_volume_tool_fd ("Import: qemu-img convert", argv, fd,
-                                 im->cancel);
+      log_error ("Import: '%s' is no whole disk: %llu bytes, not a whole "
+                 "number of 512-byte sectors.",
+                 d->file.shown, (unsigned long long)d->file.size);
+      return -EINVAL;
     }
   else
     {
-      const char *argv[] = { "cp", "--sparse=always", src, dst, NULL };
-      return run_volume_tool_fd ("Import: cp", argv, fd, im->cancel);
+      const char *argv[] = { "qemu-img", "convert", "-q", "--image-opts", NULL,
+                             "-O",       "qcow2",   dst,  NULL };
+
+      src = xasprintf ("driver=raw,size=%llu,file.driver=file,"
+                       "file.filename=/dev/fd/%d",
+                       (unsigned long long)d->file.size, fd);
+      argv[4] = src;
+      r = run_volume_tool_fd ("Import: qemu-img convert", argv, fd,
+                              im->cancel);
     }
+  return r < 0 ? r : import_same_size (fd, d->file.shown, d->file.size);
 }
 
 /* Whether the copy DST of a qcow2 volume is one of its own (no external
@@ -209,7 +252,9 @@ import_copy_snapshot (struct import *im, struct isnap *s)
       if ((r = fd) >= 0
           && (r = import_claim (im, s->memory_copy, &s->memory_made)) == 0)
         r = save_image_copy_fd (fd, s->memory.shown, dst, im->stage == NULL,
-                                im->cancel, edit_saved, &sv);
+                                s->memory.size, im->cancel, edit_saved, &sv);
+      if (r == 0)
+        r = import_same_size (fd, s->memory.shown, s->memory.size);
       if (r == -ESHUTDOWN)
         r = import_interrupted (im) < 0 ? -EINTR : -EIO;
       if (r < 0 && im->refused < 0)
@@ -221,15 +266,21 @@ import_copy_snapshot (struct import *im, struct isnap *s)
 }
 
 /* Copy host file B->from, open on FD, into DST (B->copy or its staged
- * name, made empty): 0 or -EIO (logged). */
+ * name, made empty): no more than its length when planned, and -EIO when
+ * it has another now; stopped when IM's caller gives up.  0, -EINTR or
+ * -EIO (logged). */
 static int
-copy_bytes (int fd, const struct iboot *b, const char *dst)
+copy_bytes (const struct import *im, int fd, const struct iboot *b,
+            const char *dst)
 {
   CLEANUP_CLOSE int out = open (
       dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 
-  if (out >= 0 && copy_fd (fd, out, NULL) == 0 && fsync (out) == 0)
-    return 0;
+  if (out >= 0 && copy_fd_max (fd, out, b->size, im->cancel) == 0
+      && fsync (out) == 0)
+    return import_same_size (fd, b->from, b->size);
+  if (errno == ECANCELED && import_interrupted (im) < 0)
+    return -EINTR;
   log_error ("Import: cannot copy '%s' to '%s': %m.", b->from, dst);
   return -EIO;
 }
@@ -254,7 +305,7 @@ import_copy_boots (struct import *im)
                      (unsigned)im->x.who->uid, b->from, b->kind);
           r = -EPERM;
         }
-      else if ((r = copy_bytes (fd, b, dst)) == 0
+      else if ((r = copy_bytes (im, fd, b, dst)) == 0
                && (r = unstage (im, dst, b->copy)) == 0)
         b->made = true;
     }

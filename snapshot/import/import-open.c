@@ -7,8 +7,12 @@
  * glibc's wrappers would change every thread's).  So the caller's search
  * right on every directory up to the export, ACLs and the rest are the
  * kernel's own rules, and a file the caller cannot open is not opened.
- * Names are resolved beneath the export's directory (openat2's
- * RESOLVE_BENEATH: a link that leaves it fails), opened without blocking
+ * The directory itself is opened through no link (openat2's
+ * RESOLVE_NO_SYMLINKS and RESOLVE_NO_MAGICLINKS: no /proc/self/fd/N nor
+ * /proc/PID/root; O_NOFOLLOW where openat2 is missing), and so is a host
+ * file a domain boots from.  Names are resolved beneath the export's
+ * directory (openat2's RESOLVE_BENEATH and RESOLVE_NO_MAGICLINKS: a link
+ * that leaves it fails), opened without blocking
  * (a FIFO named domain.xml does not hang the worker), and only regular
  * files are taken.
  */
@@ -92,13 +96,31 @@ struct open_call
   struct stat st;
 };
 
+/* Open PATH, absolute or relative to the current directory, with FLAGS,
+ * through no link at all (RESOLVE_NO_SYMLINKS: nor /proc's magic links to
+ * another's files or root); where openat2 is missing, with O_NOFOLLOW (no
+ * link at its end).  The descriptor, or -errno (-ELOOP: a link). */
+static int
+open_no_links (const char *path, int flags)
+{
+  struct open_how how = {
+    .flags = (uint64_t)(flags | O_CLOEXEC),
+    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd = (int)syscall (SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+
+  if (fd < 0 && errno == ENOSYS)
+    fd = open (path, flags | O_CLOEXEC | O_NOFOLLOW);
+  return fd < 0 ? -errno : fd;
+}
+
 static int
 open_top_fn (void *p)
 {
   struct open_call *o = p;
 
-  o->fd = open (o->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  return o->fd < 0 ? -errno : 0;
+  o->fd = open_no_links (o->path, O_RDONLY | O_DIRECTORY);
+  return o->fd < 0 ? o->fd : 0;
 }
 
 int
@@ -111,6 +133,13 @@ import_open_dir (struct import_dir *x, const char *path,
   x->fd = -1;
   x->path = path;
   x->who = who;
+  if (r == -ELOOP || r == -EXDEV)
+    {
+      log_error ("Import: '%s' is a link or passes through one (none is "
+                 "followed, /proc's neither): nothing is imported.",
+                 path);
+      return -EACCES;
+    }
   if (r == -EACCES || r == -EPERM)
     {
       log_error ("uid %u may not read '%s': nothing is imported.",
@@ -204,13 +233,29 @@ import_reopen (const struct import_dir *x, const struct xfile *f)
   return fd == -ENOENT ? -EINVAL : fd;
 }
 
+int
+import_same_size (int fd, const char *shown, uint64_t size)
+{
+  struct stat st = { 0 };
+
+  if (fstat (fd, &st) == 0 && (uint64_t)st.st_size == size)
+    return 0;
+  log_error ("Import: '%s' changed its size during the import (%llu bytes "
+             "measured, %lld now): no more than measured is copied, and "
+             "nothing is imported.",
+             shown, (unsigned long long)size, (long long)st.st_size);
+  return -EIO;
+}
+
 static int
 open_host_fn (void *p)
 {
   struct open_call *o = p;
 
-  o->fd = open (o->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (o->fd < 0 || fstat (o->fd, &o->st) < 0)
+  o->fd = open_no_links (o->path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (o->fd < 0)
+    return o->fd;
+  if (fstat (o->fd, &o->st) < 0)
     return -errno;
   return S_ISREG (o->st.st_mode) ? 0 : -EINVAL;
 }

@@ -13,8 +13,11 @@
  *     entity reference, no <blkiotune>, <idmap>, <encryption> or <secret>;
  *   - devices: file disks (cdroms and floppies empty), controllers,
  *     inputs (mouse, tablet, keyboard), VNC and SPICE graphics, video,
- *     sound, audio none/spice, interfaces of type network or bridge (no
- *     <script>, no tap name but libvirt's own vnetN), character devices
+ *     sound, audio none/spice, interfaces of type user, or network to a
+ *     libvirt network whose forward mode reaches no host device (NAT,
+ *     routed, open, isolated; NETWORK looks it up), with no <script>,
+ *     <virtualport>, <vlan> or <portForward>, no tap name but libvirt's
+ *     own vnetN; character devices
  *     of type pty, null, vc, spicevmc, spiceport, qemu-vdagent, dbus, file
  *     and unix (bind), watchdog, balloon, rng from /dev/urandom or
  *     /dev/random (or builtin), panic, hub, iommu, vsock, crypto, an
@@ -26,8 +29,10 @@
  *     import-boot.c), but for an <emulator> libvirt's capabilities list,
  *     and a read-only <loader> and an NVRAM template: host files MAY_READ
  *     accepts (import-open.c: in directories that are root's all along
- *     the path, and readable by the caller).  No <nvram> file: qemu
- *     writes it.
+ *     the path, and readable by the caller).  No <nvram> file but the
+ *     new VM's own, which the import names (import-boot.c): qemu writes
+ *     it.  No <smbios mode='host'/> (the host's serial numbers
+ *     and the like): emulate and sysinfo only.
  *
  * import_domain_ok applies it to an import: root imports any domain.
  */
@@ -51,6 +56,8 @@ struct pol
   int (*may_read) (const char *path, void *arg);
   void *arg;
   char *const *emulators;
+  int (*network) (const char *name, void *arg);
+  void *network_arg;
   char *why;
   size_t why_len;
 };
@@ -193,6 +200,9 @@ check_path (struct pol *p, const xmlNode *n, const char *name,
                 value);
       return refuse (p, n, what);
     }
+  if (is (n, "nvram") && name == NULL && value[0] == '/'
+      && own_path (p, value))
+    return 0; /* the import's own (import-boot.c) */
   if (is (n, "nvram"))
     return refuse (p, n, "naming a file (qemu writes it)");
   if (is (n, "backend") && is (n->parent, "rng") && name == NULL
@@ -313,6 +323,10 @@ check_os (struct pol *p, const xmlNode *n)
                                                    NULL })
                           || xmlFirstElementChild ((xmlNodePtr)n)))
     return refuse (p, n, "(a host's block device or network target)");
+  if (is (n, "smbios")
+      && !attr_in (n, "mode", (const char *const[]){ "emulate", "sysinfo",
+                                                      NULL }))
+    return refuse (p, n, "(the host's own SMBIOS tables shown to the guest)");
   if (is (n, "loader") && n->children
       && !attr_in (n, "readonly", (const char *const[]){ "yes", NULL })
       && !attr_in (n, "type", (const char *const[]){ "rom", NULL }))
@@ -347,22 +361,89 @@ check_share (struct pol *p, const xmlNode *n)
   return 0;
 }
 
-/* Whether N, a child of <interface>, may stand: 0 or -EPERM. */
+/* Whether N, a child of <interface>, may stand: 0 or -EPERM.  Only
+ * user-mode networking, and libvirt networks that reach no host device
+ * (NETWORK says which); no switch port, VLAN, host port or script. */
 static int
 check_interface (struct pol *p, const xmlNode *n)
 {
-  if (!attr_in (n, "type", (const char *const[]){ "network", "bridge", NULL }))
-    return refuse (p, n, NULL);
+  static const char *const host_side[]
+      = { "virtualport", "vlan", "portForward", NULL };
+  bool network = attr_in (n, "type", (const char *const[]){ "network", NULL });
+  bool named = false;
+
+  if (!network && !attr_in (n, "type", (const char *const[]){ "user", NULL }))
+    return refuse (p, n, "(only type network or user)");
   for (const xmlNode *c = n->children; c; c = c->next)
     {
       CLEANUP_FREE char *dev = is (c, "target") ? attr (c, "dev") : NULL;
+      CLEANUP_FREE char *net
+          = network && is (c, "source") ? attr (c, "network") : NULL;
+      char what[200];
+      int e;
 
       if (is (c, "script") || is (c, "downscript"))
         return refuse (p, c, "(a host command)");
+      if (c->type == XML_ELEMENT_NODE && c->ns == NULL
+          && in_list ((const char *)c->name, host_side))
+        return refuse (p, c, "(the host's switch ports or ports)");
       if (dev && strncmp (dev, "vnet", 4) != 0)
         return refuse (p, c, "naming a host network device");
+      if (net == NULL)
+        continue;
+      named = true;
+      e = p->network ? p->network (net, p->network_arg) : -ENOENT;
+      snprintf (what, sizeof what, "naming network '%.100s', %s", net,
+                e == -ENOENT ? "which does not exist here"
+                             : "whose forward mode reaches host devices");
+      if (e < 0)
+        return refuse (p, c, what);
     }
+  if (network && !named)
+    return refuse (p, n, "naming no network");
   return 0;
+}
+
+int
+import_network_xml_ok (const char *xml)
+{
+  static const char *const modes[] = { "nat", "route", "open", "none", NULL };
+  CLEANUP_FREE char *mode = NULL;
+  struct doc d;
+  int r = -EPERM;
+
+  if (xd_open (xml, &d) == 0 && xd_root_is (&d, "network"))
+    {
+      mode = xd_string (&d, NULL, "string(/network/forward/@mode)");
+      /* No <forward>: isolated; a <forward> without a mode: NAT. */
+      r = mode == NULL || in_list (mode, modes) ? 0 : -EPERM;
+    }
+  xd_close (&d);
+  return r;
+}
+
+int
+import_network_ok (const char *name, void *arg)
+{
+  virConnectPtr conn = arg;
+  virNetworkPtr net = conn ? virNetworkLookupByName (conn, name) : NULL;
+  CLEANUP_FREE char *xml = NULL;
+
+  if (net == NULL)
+    {
+      virResetLastError ();
+      return -ENOENT;
+    }
+  xml = virNetworkGetXMLDesc (net, 0);
+  virNetworkFree (net);
+  if (xml == NULL)
+    {
+      log_warning ("Import: the XML of network '%s' cannot be read: %s",
+                   name, virt_error ());
+      virResetLastError ();
+      return -EPERM;
+    }
+  return import_network_xml_ok (xml);
 }
 
 /* Whether N, the child of element PARENT named NAME, carries ATTR in
@@ -482,9 +563,9 @@ import_policy (const char *xml, const struct import_rules *rules, char *why,
           "on_crash",      "on_lockfailure", "pm",          "perf",
           "devices",       "seclabel",       "keywrap",     "launchSecurity",
           "sysinfo",       "resource",       NULL };
-  struct pol p
-      = { rules->own_dir, rules->may_read, rules->arg, rules->emulators, why,
-          why_len };
+  struct pol p = { rules->own_dir,  rules->may_read,    rules->arg,
+                   rules->emulators, rules->network,     rules->network_arg,
+                   why,              why_len };
   xmlNodePtr root;
   struct doc d;
   int r = 0;
@@ -530,7 +611,8 @@ import_domain_ok (const struct import *im, const struct isnap *s,
                   const char *xml)
 {
   struct import_rules rules
-      = { im->dir, import_host_file_ok, (void *)im->x.who, im->emulators };
+      = { im->dir,       import_host_file_ok, (void *)im->x.who,
+          im->emulators, import_network_ok,   im->conn };
   char why[256];
   int r;
 

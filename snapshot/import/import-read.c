@@ -36,7 +36,8 @@ xfile_open (const struct import_dir *x, const char *rel, struct xfile *f)
     {
       f->dev = st.st_dev;
       f->ino = st.st_ino;
-      f->bytes = (uint64_t)st.st_blocks * 512;
+      f->size = (uint64_t)st.st_size;
+      f->bytes = data_bytes (fd, f->size);
     }
   return fd;
 }
@@ -50,7 +51,8 @@ xfile_clear (struct xfile *f)
 }
 
 /* The contents of REL in X into *OUT (malloc'd, NUL-terminated): 0,
- * -ENOENT, -EFBIG (over IMPORT_MAX_FILE), or as import_open. */
+ * -ENOENT, -EINVAL (over IMPORT_MAX_TEXT, or past what X may still read
+ * in all: logged "too large"), or as import_open. */
 static int
 read_small (const struct import_dir *x, const char *rel, char **out)
 {
@@ -58,25 +60,42 @@ read_small (const struct import_dir *x, const char *rel, char **out)
   CLEANUP_CLOSE int fd = -1;
   struct stat st;
   size_t len = 0, cap = 0;
-  ssize_t n;
+  ssize_t n = 1;
 
   *out = NULL;
   if ((fd = import_open (x, rel, &st)) < 0)
     return fd;
-  do
+  while (n > 0 && len <= IMPORT_MAX_TEXT
+         && (uint64_t)st.st_size <= IMPORT_MAX_TEXT)
     {
       if (len + 4096 + 1 > cap)
         buf = xrealloc (buf, cap = (cap + 4096) * 2);
       n = read (fd, buf + len, 4096);
       if (n < 0 && errno == EINTR)
-        continue;
+        {
+          n = 1;
+          continue;
+        }
       if (n < 0)
         return -EIO;
       len += (size_t)n;
     }
-  while (n > 0 && len <= IMPORT_MAX_FILE);
-  if (len > IMPORT_MAX_FILE)
-    return -EFBIG;
+  if (len > IMPORT_MAX_TEXT || (uint64_t)st.st_size > IMPORT_MAX_TEXT)
+    {
+      log_error ("Import: '%s/%s' is too large (over %d KiB): nothing is "
+                 "imported.",
+                 x->path, rel, IMPORT_MAX_TEXT / 1024);
+      return -EINVAL;
+    }
+  if (x->read_left && len > *x->read_left)
+    {
+      log_error ("Import: '%s' is too large: its XML and JSON pass %d MiB "
+                 "in all (at '%s'); nothing is imported.",
+                 x->path, IMPORT_MAX_READ >> 20, rel);
+      return -EINVAL;
+    }
+  if (x->read_left)
+    *x->read_left -= len;
   buf[len] = '\0';
   *out = buf;
   buf = NULL;
@@ -196,10 +215,30 @@ read_memory (const struct import_dir *x, const char *rel, struct xfile *f)
 
   if (fd < 0)
     return fd;
+  f->bytes = f->size; /* copied whole */
   return pread_full (fd, magic, 16, 0) == 16
                  && memcmp (magic, "LibvirtQemudSave", 16) == 0
              ? 0
              : -EBADMSG;
+}
+
+/* Whether NAME, a snapshot's name in the export (info.json's, or its
+ * directory's), passes mkdir's check (snapshot_name_check): 0, or -EINVAL
+ * (logged), whatever the check says, before it is used at all. */
+static int
+name_ok (const struct import_dir *x, const char *file, const char *name)
+{
+  CLEANUP_FREE char *shown = NULL;
+
+  if (snapshot_name_check (name) == 0)
+    return 0;
+  shown = printable (name);
+  log_error ("Import: '%s/%s' names a snapshot '%.200s%s', not a valid name "
+             "(1 to %d bytes of UTF-8 without '/' or control characters, "
+             "not starting with '.'): nothing is imported.",
+             x->path, file, shown, strlen (shown) > 200 ? "..." : "",
+             SNAPSHOT_NAME_MAX);
+  return -EINVAL;
 }
 
 /* Read snapshot directory SDIR ("" for the top, else "snapshots/NAME/")
@@ -249,6 +288,9 @@ read_snapshot (const struct import_dir *x, const char *sdir,
   s->parent = whole && o && jstr (o, "parent") && *jstr (o, "parent")
                   ? xstrdup (jstr (o, "parent"))
                   : NULL; /* one snapshot: a root */
+  if (name_ok (x, ipath, s->name) < 0
+      || (s->parent && name_ok (x, ipath, s->parent) < 0))
+    goto out;
   s->created = time (NULL);
   if (o && (created = jstr (o, "created")) != NULL)
     {
@@ -434,8 +476,11 @@ int
 import_read (struct import *im, const char *name)
 {
   struct stat st;
-  int sfd = import_open_beneath (&im->x, "snapshots", O_DIRECTORY, &st);
+  int sfd;
 
+  im->read_left = IMPORT_MAX_READ;
+  im->x.read_left = &im->read_left;
+  sfd = import_open_beneath (&im->x, "snapshots", O_DIRECTORY, &st);
   if (sfd >= 0)
     return read_vm (im, sfd);
   if (sfd != -ENOENT)

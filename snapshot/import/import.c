@@ -73,12 +73,10 @@ images_dir (virConnectPtr conn, const char *name)
   return xasprintf ("%s/%s", base, name);
 }
 
-/* Plan NEWVM's files, and check the room.  Returns 0 or -ENOSPC. */
-static int
+/* Plan NEWVM's files (their names). */
+static void
 plan_files (struct import *im)
 {
-  uint64_t need = 0;
-
   for (size_t i = 0; i < im->nsnaps; i++)
     {
       struct isnap *s = &im->snaps[i];
@@ -90,14 +88,10 @@ plan_files (struct import *im)
 
           d->copy = new_volume_in (im->host, im->dir, im->name, stem,
                                    d->convert ? "qcow2" : d->format);
-          need += d->file.bytes;
         }
       if (s->memory.rel)
-        {
-          s->memory_copy
-              = new_volume_in (im->host, im->dir, im->name, s->name, "mem");
-          need += s->memory.bytes;
-        }
+        s->memory_copy
+            = new_volume_in (im->host, im->dir, im->name, s->name, "mem");
     }
   /* The volume made at each snapshot: its child's copy, or for the active
    * snapshot the new volume the VM runs on. */
@@ -126,6 +120,25 @@ plan_files (struct import *im)
                   = new_volume_in (im->host, im->dir, im->name, stem, "qcow2");
           }
       }
+}
+
+/* Whether NEWVM's directory has room for every copy planned: the disks,
+ * the memory images and the files booted from (planned by check_domains).
+ * Returns 0 or -ENOSPC (logged). */
+static int
+check_room (struct import *im)
+{
+  uint64_t need = 0;
+
+  for (size_t i = 0; i < im->nsnaps; i++)
+    {
+      for (size_t k = 0; k < im->snaps[i].ndisks; k++)
+        need += im->snaps[i].disks[k].file.bytes;
+      if (im->snaps[i].memory.rel)
+        need += im->snaps[i].memory.bytes;
+    }
+  for (size_t i = 0; i < im->nboots; i++)
+    need += im->boots[i].size;
   /* The copies all go to NEWVM's directory (on a remote host, each is
    * made here first, one at a time: not measured). */
   if (im->stage == NULL && !room_beside (im->snaps[0].disks[0].copy, need))
@@ -153,7 +166,7 @@ check_domains (struct import *im)
 
       r = xml ? import_domain_ok (im, s, xml) : -EINVAL;
     }
-  return r;
+  return r < 0 || im->stage ? r : import_nvram_free (im);
 }
 
 /* Redefine snapshot S in DOM against NEWVM's files. */
@@ -383,6 +396,7 @@ host_import (struct host *host, const char *dir, const char *name,
       goto out;
     }
   virResetLastError ();
+  im.conn = conn;
   if (who->uid != 0)
     im.emulators = import_emulators (conn);
   r = import_read (&im, basename (copy));
@@ -428,7 +442,9 @@ host_import (struct host *host, const char *dir, const char *name,
           r = -EIO;
         }
     }
-  if (r == 0 && ((r = plan_files (&im)) < 0 || (r = check_domains (&im)) < 0))
+  if (r == 0)
+    plan_files (&im);
+  if (r == 0 && ((r = check_domains (&im)) < 0 || (r = check_room (&im)) < 0))
     roll_back (&im, NULL);
   if (r == 0)
     {

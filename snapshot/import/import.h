@@ -26,6 +26,9 @@ struct vs_meta;
 
 #define IMPORT_MAX_SNAPSHOTS 4096
 #define IMPORT_MAX_FILE (64 * 1024 * 1024)
+/* A domain.xml or info.json of the export, at most; and all of them. */
+#define IMPORT_MAX_TEXT (1024 * 1024)
+#define IMPORT_MAX_READ (64 * 1024 * 1024)
 
 /* The directory being imported, open with its caller's rights. */
 struct import_dir
@@ -33,6 +36,7 @@ struct import_dir
   int fd;
   const char *path; /* as the caller named it, for messages */
   const struct caller *who;
+  size_t *read_left; /* of IMPORT_MAX_READ: the import's, while it reads */
 };
 
 /* A file of the export: its name in it, and the file it was when read. */
@@ -42,7 +46,8 @@ struct xfile
   char *shown; /* the export's path and REL, for messages */
   dev_t dev;
   ino_t ino;
-  uint64_t bytes; /* room its copy takes */
+  uint64_t size;  /* its length when read: no more is copied */
+  uint64_t bytes; /* room its copy takes: its data, holes left out */
 };
 
 struct idisk
@@ -79,7 +84,8 @@ struct iboot
   char *kind; /* the element: kernel, initrd, dtb, table */
   char *from;
   char *copy;
-  bool made; /* by this import: removed on a failure */
+  uint64_t size; /* FROM's length when planned: no more is copied */
+  bool made;     /* by this import: removed on a failure */
 };
 
 struct import
@@ -102,6 +108,9 @@ struct import
   struct iboot *boots;
   bool boots_copied; /* no copy planned after */
   char **emulators;  /* libvirt's, for a caller who is not root */
+  virConnectPtr conn; /* the import's, borrowed: its networks looked up */
+  size_t read_left;   /* what import_read may still read into memory */
+  char *nvram;        /* NEWVM's NVRAM file, in DIR, when its domain has one */
 };
 
 /* --- opened with the caller's rights (import-open.c) --- */
@@ -111,7 +120,8 @@ struct import
  * when the rights cannot be taken. */
 int as_caller (const struct caller *c, int (*fn) (void *), void *arg);
 
-/* Open directory PATH as its caller WHO into X (X->fd): 0, or -EACCES,
+/* Open directory PATH as its caller WHO into X (X->fd), through no link
+ * (nor /proc's): 0, or -EACCES (not readable, or a link on the way),
  * -EINVAL (not a directory, or missing), logged. */
 int import_open_dir (struct import_dir *x, const char *path,
                      const struct caller *who);
@@ -130,6 +140,10 @@ int import_open_beneath (const struct import_dir *x, const char *rel,
 /* Open F of X again, as import_open does, and check that it is the file
  * read before: the descriptor, or a negative errno (logged). */
 int import_reopen (const struct import_dir *x, const struct xfile *f);
+
+/* Whether file SHOWN, open on FD and copied, still has the length SIZE it
+ * had when measured: 0, or -EIO (logged: it changed during the copy). */
+int import_same_size (int fd, const char *shown, uint64_t size);
 
 /* Whether PATH, a host file a domain boots from (a kernel...), may be
  * named by the domain of caller ARG (a struct caller): absolute, with no
@@ -193,13 +207,17 @@ int import_recover_dir (struct host *h, const char *dir, bool lock);
 /* What a domain of a caller who is not root may name: OWN_DIR, the new
  * VM's directory; MAY_READ (PATH, ARG), whether the caller may read a
  * host file the domain boots from (0 or -errno); EMULATORS, libvirt's
- * (NULL-terminated). */
+ * (NULL-terminated); NETWORK (NAME, NETWORK_ARG), whether an interface
+ * may join libvirt network NAME: 0, -EPERM, or -ENOENT (no such network:
+ * refused too). */
 struct import_rules
 {
   const char *own_dir;
   int (*may_read) (const char *path, void *arg);
   void *arg;
   char *const *emulators;
+  int (*network) (const char *name, void *arg);
+  void *network_arg;
 };
 
 /* Whether a caller who is not root may define domain XML (as the import
@@ -209,6 +227,16 @@ struct import_rules
  * (import-policy.c) */
 int import_policy (const char *xml, const struct import_rules *rules,
                    char *why, size_t why_len);
+
+/* Whether a libvirt network of XML reaches no host device: its forward
+ * mode nat, route, open or none, or no <forward> (isolated): 0, else
+ * -EPERM (bridge, private, vepa, passthrough, hostdev, or not a network). */
+int import_network_xml_ok (const char *xml);
+
+/* import_rules' NETWORK for libvirt connection ARG: the network NAME
+ * looked up (virNetworkLookupByName) and its XML judged so; -ENOENT when
+ * there is none. */
+int import_network_ok (const char *name, void *arg);
 
 /* The emulators libvirt's capabilities list (NULL-terminated, malloc'd;
  * empty when they cannot be read). */
@@ -229,6 +257,9 @@ int import_domain_ok (const struct import *im, const struct isnap *s,
 char *import_domain_xml (struct import *im, const char *xml,
                          const struct disk_change *changes, size_t n,
                          const struct vs_meta *meta);
+
+/* Whether IM's NVRAM file (if any) is free: 0, or -EEXIST (logged). */
+int import_nvram_free (const struct import *im);
 
 /* Remove the copies this import made; free their plan. */
 void import_boots_remove (struct import *im);

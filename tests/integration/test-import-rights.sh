@@ -9,11 +9,17 @@
 # device node, a file the operator may not read (EACCES), a qcow2 whose
 # header names a root-only file as its external data file (EINVAL, both);
 # a domain with <hostdev>, <qemu:commandline> or a kernel of the
-# operator's own or an emulator libvirt does not list (EPERM for the
-# operator; root may import the hostdev).  The files an operator's domain
+# operator's own or an emulator libvirt does not list, an interface on a
+# network bridged to the host, on a network that does not exist, or of
+# type bridge, or the host's SMBIOS (EPERM for the operator; root may
+# import the hostdev; the NAT network 'default' is allowed).  The files an operator's domain
 # boots from (kernel, initrd...) are copied into the new VM's directory:
 # a setuid file named as an initrd keeps its mode and owner after the VM
-# ran, and the test guest boots from the copies.
+# ran, and the test guest boots from the copies.  The export's directory
+# is opened through no link, /proc's neither (EACCES).  A domain with UEFI
+# variables gets an NVRAM file of its own (nvram.fd in its directory).  A file booted from
+# counts in the room (ENOSPC), and a file resized during its copy is EIO:
+# no more than measured is copied.
 # A qcow2 whose header names a root-only backing file is imported on its
 # parent's copy: the root-only bytes are in no disk of the new VM.  An
 # operator's import of the test guest (its kernel root's) still works.
@@ -125,6 +131,17 @@ refused EACCES root "$W/link" "a disk that is a link out of the directory"
 grep -q "may not read '$W/link/vda.img'" "$DAEMON_LOG" ||
     fail "the log does not name the link refused"
 
+# The directory itself is opened through no link: not a link of the
+# caller's, nor /proc's magic links (EACCES, as root too).
+ln -s "$W/one" "$W/one-link"
+refused EACCES root "$W/one-link" "an export named through a link"
+grep -q "Import: '$W/one-link' is a link or passes through one" "$DAEMON_LOG" ||
+    fail "the log does not name the link"
+refused EACCES root "/proc/self/root$W/one" "an export named through /proc/self/root"
+exec {dirfd}<"$W/one"
+refused EACCES root "/proc/$$/fd/$dirfd" "an export named by /proc/PID/fd"
+exec {dirfd}<&-
+
 copy fifo
 rm "$W/fifo/domain.xml"
 mkfifo "$W/fifo/domain.xml"
@@ -205,6 +222,35 @@ chown "$OP" "$W/kernel/vmlinuz"
 sed -i "s|<kernel>[^<]*</kernel>|<kernel>$W/kernel/vmlinuz</kernel>|" "$W/kernel/domain.xml"
 refused EPERM op "$W/kernel" "a domain booting a kernel of the operator's"
 
+# Interfaces: a libvirt network whose forward mode reaches a host device
+# (bridge: defined, never started) and one that does not exist are EPERM
+# for the operator, a bridge interface too; the NAT network 'default' is
+# allowed.
+LAN=$P-lan
+virsh -q net-undefine "$LAN" >/dev/null 2>&1 || true
+printf "<network><name>%s</name><forward mode='bridge'/><bridge name='%s'/></network>" \
+    "$LAN" "vsb${P: -6}" >"$W/lan.xml"
+virsh -q net-define "$W/lan.xml" >/dev/null || fail "cannot define network $LAN"
+on_exit "virsh -q net-undefine '$LAN' >/dev/null 2>&1"
+nic() { # NAME INTERFACE: a copy whose domain has INTERFACE
+    copy "$1"
+    sed -i "s|</devices>|$2</devices>|" "$W/$1/domain.xml"
+    grep -q "<interface" "$W/$1/domain.xml" || fail "the test did not edit domain.xml"
+}
+nic nic-lan "<interface type='network'><source network='$LAN'/></interface>"
+refused EPERM op "$W/nic-lan" "an interface on a network bridged to the host"
+grep -q "may not import a domain with <source> naming network '$LAN', whose forward mode reaches host devices" \
+    "$DAEMON_LOG" || fail "the log does not name the bridged network"
+nic nic-gone "<interface type='network'><source network='$P-gone'/></interface>"
+refused EPERM op "$W/nic-gone" "an interface on a network that does not exist"
+grep -q "naming network '$P-gone', which does not exist here" "$DAEMON_LOG" ||
+    fail "the log does not name the missing network"
+nic nic-br "<interface type='bridge'><source bridge='virbr0'/></interface>"
+refused EPERM op "$W/nic-br" "a bridge interface"
+nic nic-nat "<interface type='network'><source network='default'/></interface>"
+imported op "$W/nic-nat"
+vm_remove "$NEW"
+
 # A setuid file root's, in directories root's, that the operator may read,
 # as the initrd: the VM boots from a copy, and the file keeps its mode and
 # owner after the VM ran (libvirt made the file it names qemu's).
@@ -226,6 +272,27 @@ virsh -q destroy "$NEW" >/dev/null 2>&1 || true
 assert_eq "4755 root" "$(stat -c '%a %U' "$SU/tool")" "the setuid file after the VM ran"
 vm_remove "$NEW"
 
+# NVRAM: a domain with a pflash loader gets a file of the new VM's own,
+# never the one an earlier VM of its name left at libvirt's default path,
+# nor the one the export names (root's import), which stays as it was.
+mkdir -p /var/lib/libvirt/qemu/nvram
+nvram_own() { # WHO NVRAM-ELEMENT
+    _left=/var/lib/libvirt/qemu/nvram/${VM_PREFIX}ir$((n + 1))_VARS.fd
+    echo leftover >"$_left"
+    on_exit "rm -f '$_left'"
+    copy "nvram-$1"
+    sed -i "s|</os>|<loader readonly='yes' type='pflash'>$SU/tool</loader>$2</os><features><acpi/></features>|" \
+        "$W/nvram-$1/domain.xml"
+    imported "$1" "$W/nvram-$1"
+    assert_eq "/var/lib/libvirt/images/$NEW/nvram.fd" \
+        "$(virsh dumpxml "$NEW" | sed -n 's|.*<nvram[^>]*>\([^<]*\)<.*|\1|p')" \
+        "the NVRAM file of an import by $1"
+    vm_remove "$NEW"
+    assert_eq leftover "$(cat "$_left")" "the NVRAM file an earlier VM left"
+}
+nvram_own op ""
+nvram_own root "<nvram>/var/lib/libvirt/qemu/nvram/${VM_PREFIX}ir$((n + 1))_VARS.fd</nvram>"
+
 # An emulator root's that libvirt does not list: EPERM for the operator.
 copy emulator
 sed -i "s|<emulator>[^<]*</emulator>|<emulator>/usr/bin/true</emulator>|" "$W/emulator/domain.xml"
@@ -233,6 +300,55 @@ grep -q "<emulator>/usr/bin/true</emulator>" "$W/emulator/domain.xml" || fail "t
 refused EPERM op "$W/emulator" "a domain whose emulator libvirt does not list"
 grep -q "may not import a domain with <emulator> naming '/usr/bin/true'" "$DAEMON_LOG" ||
     fail "the log does not name the emulator"
+
+# The host's SMBIOS shown to the guest (its serial numbers): EPERM for the
+# operator.
+copy smbios
+sed -i "s|</os>|<smbios mode='host'/></os>|" "$W/smbios/domain.xml"
+grep -q "<smbios mode='host'/>" "$W/smbios/domain.xml" || fail "the test did not edit domain.xml"
+refused EPERM op "$W/smbios" "a domain with the host's SMBIOS"
+grep -q "may not import a domain with <smbios> (the host's own SMBIOS" "$DAEMON_LOG" ||
+    fail "the log does not name the host's SMBIOS"
+
+# --- no more copied than measured --------------------------------------------
+# A file booted from counts in the room: one far larger than the disk has
+# room for (sparse, 8 TiB), root's in directories root's, is ENOSPC before
+# a byte is copied (the caller gives up after 3 s: EINTR if it copies).
+BIG=$(mktemp -d /var/lib/vmsnapfs-ir-big.XXXXXX)
+on_exit "rm -rf '$BIG'"
+chmod 755 "$BIG"
+truncate -s 8T "$BIG/initrd"
+chmod 644 "$BIG/initrd"
+copy bigboot
+sed -i "s|<initrd>[^<]*</initrd>|<initrd>$BIG/initrd</initrd>|" "$W/bigboot/domain.xml"
+n=$((n + 1))
+on_exit "vm_remove '${VM_PREFIX}ir$n'"
+assert_eq ENOSPC "$(as_op symlink-interrupted 3 "$W/bigboot" "$MNT/${VM_PREFIX}ir$n")" \
+    "an import booting from a file larger than the room"
+[ ! -e "/var/lib/libvirt/images/${VM_PREFIX}ir$n" ] || fail "the import left files"
+grep -q "Import: '${VM_PREFIX}ir$n' needs 8388[0-9]* MiB" "$DAEMON_LOG" ||
+    fail "the log does not count the file booted from"
+
+# A file that grows or shrinks once measured (its next open, the copy's,
+# held until it is resized): no more than measured is copied, EIO, and
+# nothing left; a whole raw disk (made a qcow2 by qemu-img) and a volume
+# copied as it is.
+install -m 0755 "$TOP/tests/integration/onopen.py" "$W/onopen.py"
+resized() { # DIR FILE SIZE WHAT
+    python3 "$W/onopen.py" "$1/$2" 2 "$3" >"$W/onopen.out" 2>&1 &
+    _w=$!
+    on_exit "kill $_w 2>/dev/null || true"
+    wait_for 30 grep -q ready "$W/onopen.out" || fail "onopen.py: $(cat "$W/onopen.out")"
+    refused EIO root "$1" "$4"
+    grep -q "Import: '$1/$2' changed its size during the import\|Import: '$1/$2' is shorter" \
+        "$DAEMON_LOG" || fail "the log does not name $2 resized"
+}
+copy grow
+resized "$W/grow" vda.img $((64 << 20)) "a whole disk that grows during the copy"
+cp -a "$W/vm" "$W/shrink"
+resized "$W/shrink" snapshots/s1/vda.qcow2 65536 "a volume that shrinks during the copy"
+cp -a "$W/vm" "$W/growq"
+resized "$W/growq" snapshots/s2/vda.qcow2 $((64 << 20)) "a volume that grows during the copy"
 
 # --- console files named by the import, not by the export -------------------
 # A serial port (and its console) that writes the import's record, or the

@@ -6,8 +6,10 @@
 # disks, active and resume, and the first start resumes the snapshot's
 # memory.  One snapshot's directory imported as a new VM resumes too.
 # Directories missing a disk, of a wrong size, with a broken chain or a
-# domain libvirt refuses: EINVAL and nothing left; a user who may not read
-# the files: EACCES.
+# domain libvirt refuses, a domain.xml over 1 MiB, XML and JSON over
+# 64 MiB in all, or a snapshot name mkdir would refuse: EINVAL and nothing
+# left; a user who may not read the
+# files: EACCES.
 . "$(dirname "$0")/functions.sh"
 requires rsync
 
@@ -93,6 +95,38 @@ refused EINVAL "$W/broken" "a broken parent chain"
 cp -a "$W/one" "$W/baddom"; sed -i "s/<domain type=.qemu./<domain type='nonsense'/" "$W/baddom/domain.xml"
 refused EINVAL "$W/baddom" "a domain libvirt refuses"
 refused EINVAL "$W/nonexistent" "no such directory"
+# domain.xml and info.json are read into memory: 1 MiB each at most, and
+# 64 MiB in all (66 snapshots of 1000 KiB each).
+cp -a "$W/one" "$W/bigxml"
+head -c 2M /dev/zero | tr '\0' ' ' >> "$W/bigxml/domain.xml"
+refused EINVAL "$W/bigxml" "a domain.xml of 2 MiB"
+grep -q "Import: '$W/bigxml/domain.xml' is too large" "$DAEMON_LOG" ||
+    fail "the log does not say domain.xml is too large"
+mkdir -p "$W/manyxml/snapshots"
+head -c 1000K /dev/zero | tr '\0' ' ' > "$W/pad"
+for i in $(seq 66); do
+    cp -a --sparse=always "$W/vm/snapshots/s1" "$W/manyxml/snapshots/s$i"
+    cat "$W/pad" >> "$W/manyxml/snapshots/s$i/domain.xml"
+done
+ln -s snapshots/s1 "$W/manyxml/active"
+refused EINVAL "$W/manyxml" "66 domain.xml of 1000 KiB"
+grep -q "Import: '$W/manyxml' is too large: its XML and JSON pass 64 MiB" "$DAEMON_LOG" ||
+    fail "the log does not say the export's XML is too large in all"
+# Snapshot names in info.json pass mkdir's check before any use: a '/',
+# a '..', a name over 128 bytes, in a name or a parent's, are EINVAL.
+badname() { # DIR SNAPSHOT KEY VALUE
+    cp -a "$W/vm" "$W/$1"
+    python3 -c 'import json, sys
+p = sys.argv[1]; d = json.load(open(p)); d[sys.argv[2]] = sys.argv[3]
+json.dump(d, open(p, "w"))' "$W/$1/snapshots/$2/info.json" "$3" "$4"
+    refused EINVAL "$W/$1" "a snapshot named '$4' in info.json ($3)"
+}
+badname name-slash s1 name "a/../../b"
+grep -q "Import: '$W/name-slash/snapshots/s1/info.json' names a snapshot 'a/../../b', not a valid name" \
+    "$DAEMON_LOG" || fail "the log does not name the bad snapshot name"
+badname name-dots s1 name ".."
+badname name-long s1 name "$(printf 'x%.0s' $(seq 129))"
+badname parent-dots s2 parent "../s1"
 assert_eq EEXIST "$(errno_of symlink "$W/one" "$MNT/$vm2")" "an import over a VM"
 grep -q "Import: snapshot 's2' has no file for disk 'vda'" "$DAEMON_LOG" ||
     fail "the log does not say what is missing"

@@ -60,7 +60,19 @@ struct policy_case
   const char *names; /* in WHY when refused */
 };
 
-static const struct import_rules rules = { OWN, may_read, NULL, emulators };
+/* The libvirt networks there are: 'default' (NAT) and 'isolated'; 'lan'
+ * bridges to a host device. */
+static int
+network (const char *name, void *arg)
+{
+  (void)arg;
+  if (strcmp (name, "default") == 0 || strcmp (name, "isolated") == 0)
+    return 0;
+  return strcmp (name, "lan") == 0 ? -EPERM : -ENOENT;
+}
+
+static const struct import_rules rules
+    = { OWN, may_read, NULL, emulators, network, NULL };
 
 static const struct policy_case cases[] = {
   { "the test guest as imported",
@@ -75,7 +87,8 @@ static const struct policy_case cases[] = {
     DOM ("<interface type='network'><mac address='52:54:00:1:2:3'/>"
          "<source network='default'/><target dev='vnet3'/>"
          "<model type='virtio'/></interface>"
-         "<interface type='bridge'><source bridge='br0'/></interface>"
+         "<interface type='network'><source network='isolated'/></interface>"
+         "<interface type='user'><model type='e1000'/></interface>"
          "<graphics type='spice' autoport='yes'/><audio id='1' type='spice'/>"
          "<video><model type='qxl'/></video><input type='tablet' bus='usb'/>"
          "<console type='pty' tty='/dev/pts/3'><source path='/dev/pts/3'/>"
@@ -151,9 +164,52 @@ static const struct policy_case cases[] = {
          "</encryption></source><target dev='vdb'/></disk>"),
     -EPERM, "encryption" },
   { "an interface with a script",
-    DOM ("<interface type='bridge'><source bridge='br0'/>"
+    DOM ("<interface type='network'><source network='default'/>"
          "<script path='/tmp/x.sh'/></interface>"),
     -EPERM, "script" },
+  { "a bridge interface",
+    DOM ("<interface type='bridge'><source bridge='br0'/></interface>"),
+    -EPERM, "interface type=bridge" },
+  { "a network whose forward mode reaches a host device",
+    DOM ("<interface type='network'><source network='lan'/></interface>"),
+    -EPERM, "network 'lan', whose forward mode" },
+  { "a network that does not exist",
+    DOM ("<interface type='network'><source network='gone'/></interface>"),
+    -EPERM, "network 'gone', which does not exist" },
+  { "a network interface naming no network",
+    DOM ("<interface type='network'/>"), -EPERM, "naming no network" },
+  { "an interface on an Open vSwitch port",
+    DOM ("<interface type='network'><source network='default'/>"
+         "<virtualport type='openvswitch'/></interface>"),
+    -EPERM, "virtualport" },
+  { "an interface on a VLAN",
+    DOM ("<interface type='network'><source network='default'/>"
+         "<vlan><tag id='42'/></vlan></interface>"),
+    -EPERM, "vlan" },
+  { "a user interface forwarding a host port",
+    DOM ("<interface type='user'><backend type='passt'/><portForward "
+         "proto='tcp'><range start='22'/></portForward></interface>"),
+    -EPERM, "portForward" },
+  { "a hostdev interface",
+    DOM ("<interface type='hostdev'><source><address type='pci' "
+         "domain='0' bus='1' slot='0' function='0'/></source></interface>"),
+    -EPERM, "interface type=hostdev" },
+  { "an mcast interface",
+    DOM ("<interface type='mcast'><source address='230.0.0.1' "
+         "port='5558'/></interface>"),
+    -EPERM, "interface type=mcast" },
+  { "a udp interface",
+    DOM ("<interface type='udp'><source address='1.2.3.4' port='1'/>"
+         "</interface>"),
+    -EPERM, "interface type=udp" },
+  { "a server interface",
+    DOM ("<interface type='server'><source address='0.0.0.0' port='1'/>"
+         "</interface>"),
+    -EPERM, "interface type=server" },
+  { "a client interface",
+    DOM ("<interface type='client'><source address='1.2.3.4' port='1'/>"
+         "</interface>"),
+    -EPERM, "interface type=client" },
   { "an ethernet interface",
     DOM ("<interface type='ethernet'><target dev='tap0'/></interface>"),
     -EPERM, "interface type=ethernet" },
@@ -218,9 +274,22 @@ static const struct policy_case cases[] = {
         "/boot/vmlinuz</loader>"),
     0, NULL },
   { "an nvram file", OS ("<nvram>/etc/shadow</nvram>"), -EPERM, "nvram" },
+  { "the new VM's own nvram file, the import's",
+    OS ("<nvram>" OWN "/nvram.fd</nvram>"), 0, NULL },
   { "an nvram template elsewhere", OS ("<nvram template='/root/vars.fd'/>"),
     -EPERM, "nvram" },
   { "an LXC init", OS ("<init>/bin/sh</init>"), -EPERM, "init" },
+  { "the host's SMBIOS",
+    "<domain type='qemu'><name>n</name><os><type>hvm</type>"
+    "<smbios mode='host'/></os><sysinfo type='smbios'/><devices/></domain>",
+    -EPERM, "smbios" },
+  { "an SMBIOS of no mode", OS ("<smbios/>"), -EPERM, "smbios" },
+  { "SMBIOS emulated, or from the domain's sysinfo",
+    "<domain type='qemu'><name>n</name><os><type>hvm</type>"
+    "<smbios mode='emulate'/><smbios mode='sysinfo'/></os>"
+    "<sysinfo type='smbios'><system><entry name='serial'>1</entry></system>"
+    "</sysinfo><devices/></domain>",
+    0, NULL },
   { "an emulator of the caller's",
     "<domain type='qemu'><name>n</name><devices>"
     "<emulator>/home/x/qemu</emulator></devices></domain>",
@@ -345,6 +414,40 @@ static const struct policy_case cases[] = {
   { "empty", "", -EINVAL, NULL },
 };
 
+/* Networks by their XML, as libvirt shows them: which reach no host
+ * device. */
+static void
+test_network_modes (void **state)
+{
+  static const struct
+  {
+    const char *xml;
+    int want;
+  } nets[] = {
+    { "<network><name>i</name></network>", 0 },
+    { "<network><name>n</name><forward mode='nat'/></network>", 0 },
+    { "<network><name>n</name><forward/></network>", 0 },
+    { "<network><name>r</name><forward mode='route'/></network>", 0 },
+    { "<network><name>o</name><forward mode='open'/></network>", 0 },
+    { "<network><forward mode='bridge'/><bridge name='br0'/></network>",
+      -EPERM },
+    { "<network><forward mode='bridge'><interface dev='eth0'/></forward>"
+      "</network>",
+      -EPERM },
+    { "<network><forward mode='private' dev='eth0'/></network>", -EPERM },
+    { "<network><forward mode='vepa' dev='eth0'/></network>", -EPERM },
+    { "<network><forward mode='passthrough' dev='eth0'/></network>", -EPERM },
+    { "<network><forward mode='hostdev' managed='yes'/></network>", -EPERM },
+    { "<domain/>", -EPERM },
+    { "<network", -EPERM },
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++)
+    if (import_network_xml_ok (nets[i].xml) != nets[i].want)
+      fail_msg ("%s: want %d", nets[i].xml, nets[i].want);
+}
+
 static void
 test_policy (void **state)
 {
@@ -387,6 +490,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_policy),
+    cmocka_unit_test (test_network_modes),
     cmocka_unit_test (test_long),
   };
 

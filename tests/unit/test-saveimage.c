@@ -120,7 +120,7 @@ test_copy_whole (void **state)
   (void)state;
   cancel_calls = 0;
   cancel_after = 0;
-  assert_int_equal (save_image_copy_fd (in, src, dst, false, cancel, edit,
+  assert_int_equal (save_image_copy_fd (in, src, dst, false, UINT64_MAX, cancel, edit,
                                         NULL),
                     0);
   close (in);
@@ -143,7 +143,7 @@ test_copy_cancelled (void **state)
   (void)state;
   cancel_calls = 0;
   cancel_after = 2; /* after the first chunk */
-  assert_int_equal (save_image_copy_fd (in, src, dst, false, cancel, edit,
+  assert_int_equal (save_image_copy_fd (in, src, dst, false, UINT64_MAX, cancel, edit,
                                         NULL),
                     -ESHUTDOWN);
   close (in);
