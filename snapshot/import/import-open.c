@@ -7,10 +7,12 @@
  * glibc's wrappers would change every thread's).  So the caller's search
  * right on every directory up to the export, ACLs and the rest are the
  * kernel's own rules, and a file the caller cannot open is not opened.
- * The directory itself is opened through no link (openat2's
- * RESOLVE_NO_SYMLINKS and RESOLVE_NO_MAGICLINKS: no /proc/self/fd/N nor
- * /proc/PID/root; O_NOFOLLOW where openat2 is missing), and so is a host
- * file a domain boots from.  Names are resolved beneath the export's
+ * The directory itself is opened through none of /proc's magic links
+ * (openat2's RESOLVE_NO_MAGICLINKS: no /proc/self/fd/N, which would be
+ * the daemon's own files, nor /proc/PID/root; where openat2 is missing,
+ * O_NOFOLLOW: no link at its end), and so is a host file a domain boots
+ * from; a plain symbolic link is followed with the caller's rights, as
+ * the caller's own open would.  Names are resolved beneath the export's
  * directory (openat2's RESOLVE_BENEATH and RESOLVE_NO_MAGICLINKS: a link
  * that leaves it fails), opened without blocking
  * (a FIFO named domain.xml does not hang the worker), and only regular
@@ -97,15 +99,17 @@ struct open_call
 };
 
 /* Open PATH, absolute or relative to the current directory, with FLAGS,
- * through no link at all (RESOLVE_NO_SYMLINKS: nor /proc's magic links to
- * another's files or root); where openat2 is missing, with O_NOFOLLOW (no
- * link at its end).  The descriptor, or -errno (-ELOOP: a link). */
+ * through none of /proc's magic links (RESOLVE_NO_MAGICLINKS: they reach
+ * another's files, or the daemon's own, past the permissions of a path);
+ * where openat2 is missing, with O_NOFOLLOW (no link at its end).  The
+ * descriptor, or -errno (-ELOOP: a magic link, or a link at the end where
+ * openat2 is missing). */
 static int
 open_no_links (const char *path, int flags)
 {
   struct open_how how = {
     .flags = (uint64_t)(flags | O_CLOEXEC),
-    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    .resolve = RESOLVE_NO_MAGICLINKS,
   };
   int fd = (int)syscall (SYS_openat2, AT_FDCWD, path, &how, sizeof how);
 
@@ -135,8 +139,9 @@ import_open_dir (struct import_dir *x, const char *path,
   x->who = who;
   if (r == -ELOOP || r == -EXDEV)
     {
-      log_error ("Import: '%s' is a link or passes through one (none is "
-                 "followed, /proc's neither): nothing is imported.",
+      log_error ("Import: '%s' passes through one of /proc's links to "
+                 "open files or roots (never followed): nothing is "
+                 "imported.",
                  path);
       return -EACCES;
     }
