@@ -439,6 +439,13 @@ copy_sparse (int in, int out, uint64_t size, uint64_t max_data,
   char buf[1 << 16];
   uint64_t off = 0, end, written = 0, since = 0;
 
+  /* Asked at the start too: a caller who gave up while the file was being
+   * opened stops a small copy as well as a large one. */
+  if (cancel && cancel ())
+    {
+      errno = ECANCELED;
+      return -1;
+    }
   while ((off = next_data (in, off, size, &end)) < size)
     while (off < end)
       {
