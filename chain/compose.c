@@ -8,6 +8,8 @@
  * an image past its backing file's end (qemu's bdrv_co_do_block_status):
  * both at that image's depth. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -188,4 +190,77 @@ map_whole (const char *path, const char *format, struct map **out)
   log_info ("The map of '%s' is asked of qemu-img: %s.", path,
             strerror (-r));
   return map_probe (path, format, out);
+}
+
+int
+chain_read_headers (const char *path, const char *format, bool whole,
+                    struct chain **out)
+{
+  struct chain *c = xcalloc (1, sizeof *c);
+  char *next = xstrdup (path), *next_format = xstrdup (format);
+  dev_t devs[CHAIN_MAX_DEPTH];
+  ino_t inos[CHAIN_MAX_DEPTH];
+  int r = 0;
+
+  *out = NULL;
+  c->images = xcalloc (CHAIN_MAX_DEPTH, sizeof *c->images);
+  while (next && r == 0)
+    {
+      struct chain_image *img = &c->images[c->n];
+      struct volmap *v = NULL;
+      struct stat st;
+      int fd;
+
+      if (c->n == CHAIN_MAX_DEPTH)
+        {
+          r = -ELOOP;
+          break;
+        }
+      img->filename = next;
+      img->format = next_format;
+      next = next_format = NULL;
+      c->n++;
+      if ((fd = open (img->filename, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+        r = -errno;
+      else
+        {
+          if (fstat (fd, &st) < 0)
+            r = -errno;
+          else
+            r = volmap_header (fd, img->format, &v);
+          close (fd);
+        }
+      if (r < 0)
+        break;
+      devs[c->n - 1] = st.st_dev;
+      inos[c->n - 1] = st.st_ino;
+      for (size_t i = 0; i + 1 < c->n; i++)
+        if (devs[i] == st.st_dev && inos[i] == st.st_ino)
+          r = -ELOOP;
+      img->virtual_size = v->size;
+      img->actual_size = (uint64_t)st.st_blocks * 512;
+      img->own_data = true; /* else volmap_header refused it */
+      if (v->backing)
+        {
+          if ((img->backing = backing_path (img->filename, v->backing))
+              == NULL)
+            r = -ENOTSUP;
+          img->backing_format = xstrdup (v->backing_format);
+          if (whole && r == 0)
+            {
+              next = xstrdup (img->backing);
+              next_format = xstrdup (img->backing_format);
+            }
+        }
+      volmap_free (v);
+    }
+  free (next);
+  free (next_format);
+  if (r < 0)
+    {
+      chain_free (c);
+      return r;
+    }
+  *out = c;
+  return 0;
 }

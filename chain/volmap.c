@@ -438,6 +438,39 @@ read_raw (int fd, const struct stat *st, struct volmap *v)
 }
 
 int
+volmap_header (int fd, const char *format, struct volmap **out)
+{
+  struct volmap *v = xcalloc (1, sizeof *v);
+  struct stat st;
+  int r = 0;
+
+  *out = NULL;
+  if (fstat (fd, &st) < 0)
+    r = -errno;
+  else if (!S_ISREG (st.st_mode))
+    r = -ENOTSUP;
+  else if (strcmp (format, "qcow2") == 0)
+    {
+      struct qcow2 q = { .fd = fd, .file_size = (uint64_t)st.st_size };
+
+      if ((r = read_header (&q, v)) == 0 && v->backing
+          && v->backing_format == NULL)
+        r = -ENOTSUP; /* qemu would probe it */
+    }
+  else if (strcmp (format, "raw") == 0 && st.st_size % 512 == 0)
+    v->size = (uint64_t)st.st_size;
+  else
+    r = -ENOTSUP;
+  if (r < 0)
+    {
+      volmap_free (v);
+      return r;
+    }
+  *out = v;
+  return 0;
+}
+
+int
 volmap_read (int fd, const char *format, struct volmap **out)
 {
   struct volmap *v = xcalloc (1, sizeof *v);

@@ -177,6 +177,17 @@ struct volmap
  * valid image), -EOVERFLOW, -EIO. */
 int volmap_read (int fd, const char *format, struct volmap **out);
 
+/* The same, the header only: its size and backing file, no segments.
+ * Returns 0 or -errno as volmap_read. */
+int volmap_header (int fd, const char *format, struct volmap **out);
+
+/* The chain of PATH, of FORMAT, as chain_probe gives it (WHOLE: through
+ * its backing files), from the images' headers, with no process.
+ * Returns 0, or -errno: -ENOTSUP where qemu must read an image (not
+ * logged). */
+int chain_read_headers (const char *path, const char *format, bool whole,
+                        struct chain **out);
+
 /* Add a segment to V (room for *CAP), joined to the last when it
  * continues it. */
 void volmap_add (struct volmap *v, size_t *cap, uint64_t start, uint64_t len,

@@ -6,7 +6,9 @@
 # discards over a backing file's data and of a volume's own data, each
 # snapshot's whole disk (SEEK_DATA/SEEK_HOLE, st_blocks) and delta
 # (delta.json, st_blocks) are what `qemu-img map` of its frozen volume
-# says.  The volumes' maps are kept under /var/cache/vmsnapfs/maps (0600).
+# says.  The volumes' maps are kept under /var/cache/vmsnapfs/maps (0600),
+# and after a restart the first walk runs no qemu-img at all (the chains
+# read from the volumes' headers).
 . "$(dirname "$0")/functions.sh"
 
 vm_define maps 1 64M
@@ -101,6 +103,18 @@ PY
 compare "$f1" s1
 compare "$f2" s2
 compare "$f3" s3
+
+# After a restart, the first walk runs no qemu-img at all: the VM's
+# chains are read from the volumes' headers, the maps back from the cache.
+stop_vmsnapfs
+: > "$W/calls"
+VMSNAPFS_WRAPPER="env PATH=$W/bin:$PATH" mount_vmsnapfs
+S=$MNT/$vm/snapshots
+wait_for 5 test -d "$S" || fail "the VM does not show after a restart"
+ls -lR "$MNT/$vm" > /dev/null
+find "$S" -name 'vda.*' -print0 | xargs -0 stat > /dev/null
+[ ! -s "$W/calls" ] || fail "the first walk after a restart ran qemu-img: $(sort "$W/calls" | uniq -c | head -5)"
+compare "$f2" s2
 
 # The maps kept across restarts: the daemon's, closed to others.
 kept=$(stat -c '%d %i' "$f3" | awk '{ printf "%016x-%016x", $1, $2 }')

@@ -376,6 +376,60 @@ test_store (void **state)
   volcache_forget ();
 }
 
+/* A chain from its headers is qemu-img info's, field by field: relative
+ * backing names, a raw base, one image alone. */
+static void
+test_chain_headers (void **state)
+{
+  char top[256];
+  struct chain *ours, *qemu;
+  char *json;
+  size_t len;
+
+  (void)state;
+  sh ("truncate -s 8M %s/hb.raw", dir);
+  sh ("cd %s && qemu-img create -q -f qcow2 -b hb.raw -F raw hm.qcow2 && "
+      "qemu-img create -q -f qcow2 -b hm.qcow2 -F qcow2 ht.qcow2 16M && "
+      "qemu-io -f qcow2 -c 'write -q 0 1M' ht.qcow2",
+      dir);
+  snprintf (top, sizeof top, "%s/ht.qcow2", dir);
+  for (int whole = 0; whole < 2; whole++)
+    {
+      const char *argv[] = { "qemu-img", "info", "--output=json", "-U",
+                             "-f", "qcow2", top,
+                             whole ? "--backing-chain" : NULL, NULL };
+
+      assert_int_equal (chain_read_headers (top, "qcow2", whole, &ours), 0);
+      assert_int_equal (run_capture (argv, CHAIN_MAX_JSON, 60000, &json,
+                                     &len, NULL),
+                        0);
+      assert_int_equal (whole ? chain_parse (json, len, &qemu)
+                              : chain_parse_image (json, len, &qemu),
+                        0);
+      free (json);
+      assert_int_equal (ours->n, whole ? 3 : 1);
+      assert_int_equal (ours->n, qemu->n);
+      for (size_t i = 0; i < ours->n; i++)
+        {
+          const struct chain_image *a = &ours->images[i], *b = &qemu->images[i];
+
+          assert_string_equal (a->filename, b->filename);
+          assert_string_equal (a->format, b->format);
+          assert_int_equal (a->virtual_size, b->virtual_size);
+          assert_int_equal (a->actual_size, b->actual_size);
+          assert_true ((a->backing == NULL) == (b->backing == NULL));
+          if (a->backing)
+            {
+              assert_string_equal (a->backing, b->backing);
+              assert_string_equal (a->backing_format, b->backing_format);
+            }
+          assert_int_equal (a->own_data, b->own_data);
+        }
+      chain_free (ours);
+      chain_free (qemu);
+    }
+}
+
 /* Write LEN bytes of BYTES at OFF of DIR/NAME. */
 static void
 poke (const char *name, off_t off, const void *bytes, size_t len)
@@ -558,6 +612,7 @@ main (void)
     cmocka_unit_test (test_compose_preallocated),
     cmocka_unit_test (test_cache_once),
     cmocka_unit_test (test_store),
+    cmocka_unit_test (test_chain_headers),
     cmocka_unit_test (test_refusals),
     cmocka_unit_test (test_garbage),
   };
