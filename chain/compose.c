@@ -95,7 +95,7 @@ map_compose (struct volmap *const *layers, size_t n, struct map **out)
             }
         }
       map_append (m, &caps, len, kind == VSEG_DATA || kind == VSEG_ELSEWHERE,
-                  kind == VSEG_DATA       ? depth
+                  kind == VSEG_DATA        ? depth
                   : kind == VSEG_ELSEWHERE ? RUN_ELSEWHERE
                                            : RUN_ZERO,
                   offset, depth == 0);
@@ -187,8 +187,7 @@ map_whole (const char *path, const char *format, struct map **out)
 
   if (r == 0)
     return 0;
-  log_info ("The map of '%s' is asked of qemu-img: %s.", path,
-            strerror (-r));
+  log_info ("The map of '%s' is asked of qemu-img: %s.", path, strerror (-r));
   return map_probe (path, format, out);
 }
 

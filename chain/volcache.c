@@ -51,8 +51,8 @@ same_key (const struct key *a, const struct key *b)
 static void
 key_of (const struct stat *st, bool raw, struct key *k)
 {
-  *k = (struct key){ (uint64_t)st->st_dev, (uint64_t)st->st_ino,
-                     (uint64_t)st->st_size, (int64_t)st->st_mtim.tv_sec,
+  *k = (struct key){ (uint64_t)st->st_dev,         (uint64_t)st->st_ino,
+                     (uint64_t)st->st_size,        (int64_t)st->st_mtim.tv_sec,
                      (int64_t)st->st_mtim.tv_nsec, raw };
 }
 
@@ -146,9 +146,10 @@ volmap_get (const char *path, const char *format, struct volmap **out)
   else if ((r = volmap_read (fd, format, &v)) == 0)
     saved = true;
   /* Changed while it was read: not kept, not trusted. */
-  if (r == 0 && (fstat (fd, &after) < 0 || after.st_size != st.st_size
-                 || after.st_mtim.tv_sec != st.st_mtim.tv_sec
-                 || after.st_mtim.tv_nsec != st.st_mtim.tv_nsec))
+  if (r == 0
+      && (fstat (fd, &after) < 0 || after.st_size != st.st_size
+          || after.st_mtim.tv_sec != st.st_mtim.tv_sec
+          || after.st_mtim.tv_nsec != st.st_mtim.tv_nsec))
     {
       volmap_free (v);
       r = -EAGAIN;

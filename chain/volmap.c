@@ -89,8 +89,8 @@ volmap_add (struct volmap *v, size_t *cap, uint64_t start, uint64_t len,
       *cap = *cap ? *cap * 2 : 16;
       v->segs = xrealloc (v->segs, *cap * sizeof *v->segs);
     }
-  v->segs[v->n++] = (struct vseg){ start, len, kind == VSEG_DATA ? offset : 0,
-                                   kind };
+  v->segs[v->n++]
+      = (struct vseg){ start, len, kind == VSEG_DATA ? offset : 0, kind };
 }
 
 /* Read exactly LEN bytes at OFF of FD, all within its SIZE. */
@@ -294,8 +294,8 @@ add_data (const struct qcow2 *q, struct volmap *v, size_t *cap, uint64_t at,
     }
   while (off < end)
     {
-      off_t data = off < q->file_size ? lseek (q->fd, (off_t)off, SEEK_DATA)
-                                      : -1;
+      off_t data
+          = off < q->file_size ? lseek (q->fd, (off_t)off, SEEK_DATA) : -1;
       uint64_t to;
       bool is_data;
 

@@ -211,7 +211,8 @@ parse (const unsigned char *buf, size_t len, const struct volstore_key *k)
   p += 32;
   if (n > MAX_SEGS || (bword >> 33) || (fword >> 33)
       || (bword & 0xffffffffU) > 4096 || (fword & 0xffffffffU) > 64
-      || len != 16 + HEADER_WORDS * 8 + n * 32 + (bword & 0xffffffffU)
+      || len
+             != 16 + HEADER_WORDS * 8 + n * 32 + (bword & 0xffffffffU)
                     + (fword & 0xffffffffU) + 8)
     goto bad;
   v->segs = xmalloc (n * sizeof *v->segs + 1);
@@ -225,7 +226,8 @@ parse (const unsigned char *buf, size_t len, const struct volstore_key *k)
       s->kind = (enum vseg_kind)get_le64 (p + 24);
       if (s->start != at || s->length == 0 || s->length > v->size - at
           || get_le64 (p + 24) > VSEG_ELSEWHERE
-          || (s->kind == VSEG_DATA && s->offset > (uint64_t)INT64_MAX - s->length))
+          || (s->kind == VSEG_DATA
+              && s->offset > (uint64_t)INT64_MAX - s->length))
         goto bad;
       at += s->length;
     }
@@ -255,13 +257,13 @@ volstore_load (const struct volstore_key *k)
   struct volmap *v;
   struct stat st;
 
-  if (path == NULL
-      || (fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0
+  if (path == NULL || (fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0
       || fstat (fd, &st) < 0)
     return NULL;
   if (!S_ISREG (st.st_mode) || st.st_uid != geteuid ()
       || (st.st_mode & 077) != 0 || st.st_size < 16
-      || (uint64_t)st.st_size > 16 + HEADER_WORDS * 8 + 32ULL * MAX_SEGS + 8192)
+      || (uint64_t)st.st_size
+             > 16 + HEADER_WORDS * 8 + 32ULL * MAX_SEGS + 8192)
     {
       log_warning ("'%s' is not a map this daemon kept: ignored.", path);
       return NULL;

@@ -71,12 +71,13 @@ test_qcow2_own (void **state)
 {
   struct volmap *v;
   static const struct seg want[] = {
-    { 0, 1 * M, VSEG_UNALLOC },      { 1 * M, 128 * K, VSEG_DATA },
+    { 0, 1 * M, VSEG_UNALLOC },
+    { 1 * M, 128 * K, VSEG_DATA },
     { 1 * M + 128 * K, 64 * K, VSEG_ZERO },
     { 1 * M + 192 * K, 64 * K, VSEG_UNALLOC },
     { 1 * M + 256 * K, 64 * K, VSEG_ELSEWHERE },
     { 1 * M + 320 * K, 4 * M - 320 * K - 1 * M, VSEG_UNALLOC },
-    { 4 * M, 512 * K, VSEG_DATA }, 
+    { 4 * M, 512 * K, VSEG_DATA },
     { 4 * M + 512 * K, 3 * M + 512 * K, VSEG_UNALLOC },
   };
 
@@ -224,8 +225,7 @@ test_compose_chain (void **state)
   sh ("qemu-io -f qcow2 -c 'write -q -z 2M 512k' -c 'discard -q 3M 1M' "
       "-c 'write -q 6M 128k' -c 'write -q -z 12M 64k' %s/cm.qcow2",
       dir);
-  sh ("qemu-img create -q -f qcow2 -b cm.qcow2 -F qcow2 %s/ct.qcow2 24M",
-      dir);
+  sh ("qemu-img create -q -f qcow2 -b cm.qcow2 -F qcow2 %s/ct.qcow2 24M", dir);
   sh ("qemu-io -f qcow2 -c 'write -q 1536k 64k' -c 'write -q 20M 1M' "
       "-c 'discard -q 20M 512k' -c 'write -q -z 4M 64k' "
       "-c 'write -q -z 17M 1M' %s/ct.qcow2",
@@ -265,8 +265,7 @@ test_compose_raw_base (void **state)
   sh ("dd if=/dev/urandom of=%s/rb.raw bs=64k seek=32 count=3 "
       "conv=notrunc status=none",
       dir);
-  sh ("qemu-img create -q -f qcow2 -b %s/rb.raw -F raw %s/rt.qcow2", dir,
-      dir);
+  sh ("qemu-img create -q -f qcow2 -b %s/rb.raw -F raw %s/rt.qcow2", dir, dir);
   sh ("qemu-io -f qcow2 -c 'write -q -z 2M 64k' -c 'write -q 5M 64k' "
       "%s/rt.qcow2",
       dir);
@@ -367,8 +366,7 @@ test_store (void **state)
     snprintf (opath, sizeof opath, "%s/other.qcow2", dir);
     assert_int_equal (stat (opath, &ost), 0);
     snprintf (other, sizeof other, "%s/%016llx-%016llx", store,
-              (unsigned long long)ost.st_dev,
-              (unsigned long long)ost.st_ino);
+              (unsigned long long)ost.st_dev, (unsigned long long)ost.st_ino);
     sh ("cp -p %s/kept %s", dir, other);
     assert_int_equal (first_kind ("other.qcow2"), VSEG_UNALLOC);
   }
@@ -395,14 +393,19 @@ test_chain_headers (void **state)
   snprintf (top, sizeof top, "%s/ht.qcow2", dir);
   for (int whole = 0; whole < 2; whole++)
     {
-      const char *argv[] = { "qemu-img", "info", "--output=json", "-U",
-                             "-f", "qcow2", top,
-                             whole ? "--backing-chain" : NULL, NULL };
+      const char *argv[] = { "qemu-img",
+                             "info",
+                             "--output=json",
+                             "-U",
+                             "-f",
+                             "qcow2",
+                             top,
+                             whole ? "--backing-chain" : NULL,
+                             NULL };
 
       assert_int_equal (chain_read_headers (top, "qcow2", whole, &ours), 0);
-      assert_int_equal (run_capture (argv, CHAIN_MAX_JSON, 60000, &json,
-                                     &len, NULL),
-                        0);
+      assert_int_equal (
+          run_capture (argv, CHAIN_MAX_JSON, 60000, &json, &len, NULL), 0);
       assert_int_equal (whole ? chain_parse (json, len, &qemu)
                               : chain_parse_image (json, len, &qemu),
                         0);
@@ -411,7 +414,8 @@ test_chain_headers (void **state)
       assert_int_equal (ours->n, qemu->n);
       for (size_t i = 0; i < ours->n; i++)
         {
-          const struct chain_image *a = &ours->images[i], *b = &qemu->images[i];
+          const struct chain_image *a = &ours->images[i],
+                                   *b = &qemu->images[i];
 
           assert_string_equal (a->filename, b->filename);
           assert_string_equal (a->format, b->format);
