@@ -5,8 +5,11 @@
 # REDEFINE from XML that names those files, parents first, through one
 # virsh session.  Sourced after tests/integration/functions.sh.
 
-prefix=vmsnapfs-scale-
-dir=/var/lib/libvirt/images/vmsnapfs-scale
+# SCALE_PREFIX: another name for them, so that two rigs on one host (two
+# trees under test) leave each other alone; it must not begin with the
+# other's.
+prefix=${SCALE_PREFIX:-vmsnapfs-scale-}
+dir=/var/lib/libvirt/images/${prefix%-}
 
 cleanup_scale() {
     virsh list --all --name | grep "^$prefix" | while read -r d; do

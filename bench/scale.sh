@@ -11,6 +11,10 @@
 # through one virsh session.  Printed, in one run:
 #
 #   - the time from the daemon's start to a complete ls of the top level;
+#   - the first ls -lR of the whole mount (every VM read whole, every
+#     whole disk's map made), against the warm one (ratio);
+#   - find MOUNT -name '*.img' | xargs stat, warm, and first after a
+#     restart of the daemon (the volumes' maps kept on disk);
 #   - ls -lR of the whole mount, warm, against the same tree of names and
 #     sizes laid out in a tmpfs (ratio = mount / tmpfs);
 #   - the CPU time of the daemon and of libvirtd for an ls -lR and the 5 s
@@ -45,6 +49,15 @@ vm_start scale-run2
 # --- measures ---------------------------------------------------------------
 
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+# walk ARGS...: ls -lR ARGS; a VM of another user of the host that goes
+# meanwhile (No such file or directory) is not a failure.
+walk_errs=$(mktemp /tmp/vmsnapfs-scale-errs.XXXXXX)
+on_exit "rm -f '$walk_errs'"
+walk() {
+    ls -lR "$@" > /dev/null 2> "$walk_errs" && return 0
+    ! grep -v 'No such file or directory' "$walk_errs" | grep -q . ||
+        fail "ls -lR: $(head -3 "$walk_errs")"
+}
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 libvirtd_pid=$(pgrep -xo libvirtd)
 hz=$(getconf CLK_TCK)
@@ -72,10 +85,14 @@ full_top() { [ "$(ls "$MNT" | grep -c "^$prefix\|^$VM_PREFIX")" -ge "$want" ]; }
 wait_for 600 full_top || fail "the top never listed $want VMs"
 start_ms=$(ms_since "$t0")
 
-# ls -lR, warm, against a tmpfs tree of the same names and sizes.
-ls -lR "$MNT" > /dev/null
+# The first ls -lR: each VM read whole, each whole disk's attributes from
+# maps composed of its volumes' own (no qemu-img map).  Then ls -lR, warm,
+# against a tmpfs tree of the same names and sizes.
 t0=$(date +%s%N)
-ls -lR "$MNT" > /dev/null
+walk "$MNT"
+lsr_first=$(ms_since "$t0")
+t0=$(date +%s%N)
+walk "$MNT"
 lsr_mount=$(ms_since "$t0")
 # Once more: after the cold one, the kernel has forgotten the atime of each
 # directory it read a listing of from the daemon (it does so for every
@@ -83,7 +100,7 @@ lsr_mount=$(ms_since "$t0")
 # ls -lR costs one GETATTR per directory; the next ones nothing but the
 # opens of the directories.
 t0=$(date +%s%N)
-ls -lR "$MNT" > /dev/null
+walk "$MNT"
 lsr_again=$(ms_since "$t0")
 tree=$(mktemp -d /tmp/vmsnapfs-scale-tree.XXXXXX)
 on_exit "umount '$tree' 2>/dev/null; rm -rf '$tree'"
@@ -106,6 +123,12 @@ t0=$(date +%s%N)
 ls -lR "$tree" > /dev/null
 lsr_tmpfs=$(ms_since "$t0")
 entries=$(find "$MNT" | wc -l)
+# A stat of every whole disk, warm.
+stat_all() { find "$MNT" -name '*.img' -print0 | xargs -0 stat > /dev/null; }
+t0=$(date +%s%N)
+stat_all
+stat_warm=$(ms_since "$t0")
+imgs=$(find "$MNT" -name '*.img' | wc -l)
 rss_kib=$(awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON_PID/status")
 
 # The tail of those looks (where the snapshot files are not watched, every
@@ -113,7 +136,7 @@ rss_kib=$(awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON_PID/status")
 # idle, with the daemon.
 d0=$(cpu_ticks "$DAEMON_PID")
 l0=$(cpu_ticks "$libvirtd_pid")
-ls -lR "$MNT" > /dev/null
+walk "$MNT"
 sleep 5
 tail_daemon=$(($(cpu_ticks "$DAEMON_PID") - d0))
 tail_libvirtd=$(($(cpu_ticks "$libvirtd_pid") - l0))
@@ -141,6 +164,18 @@ deleted_ms=$(ms_since "$t0")
 with_ms=$(verb_ms)
 stop_vmsnapfs
 
+# A restart: the stat of every whole disk first (the volumes' maps read
+# back from the daemon's cache), then ls -lR.
+mount_vmsnapfs
+wait_for 600 full_top || fail "the top never listed $want VMs after a restart"
+t0=$(date +%s%N)
+stat_all
+stat_restart=$(ms_since "$t0")
+t0=$(date +%s%N)
+walk "$MNT"
+lsr_restart=$(ms_since "$t0")
+stop_vmsnapfs
+
 # The same verbs with none of the rig's VMs defined.
 cleanup_scale
 mount_vmsnapfs
@@ -153,6 +188,9 @@ echo "scale: $vms VMs x $snaps snapshots (+2 running guests), $entries entries i
 echo "  start to a complete ls of the top: $start_ms ms (target <= 2000)"
 awk -v m="$lsr_mount" -v a="$lsr_again" -v t="$lsr_tmpfs" 'BEGIN {
     printf "  ls -lR, warm: mount %d ms, tmpfs %d ms, ratio %.2f (target <= 3); again: %d ms, %.2f\n", m, t, m / (t ? t : 1), a, a / (t ? t : 1) }'
+awk -v f="$lsr_first" -v m="$lsr_mount" -v s="$stat_warm" -v r="$stat_restart" -v l="$lsr_restart" -v n="$imgs" 'BEGIN {
+    printf "  first ls -lR: %d ms, %.2f x the warm one (target <= 5); after a restart, stat of the %d .img files first: %d ms, then ls -lR: %d ms\n", f, f / (m ? m : 1), n, r, l
+    printf "  find -name *.img | xargs stat, warm: %d ms; after a restart: %d ms, %.2f x\n", s, r, r / (s ? s : 1) }'
 awk -v d="$tail_daemon" -v l="$tail_libvirtd" -v hz="$hz" 'BEGIN {
     printf "  an ls -lR and the 5 s after it: daemon %.2f s of CPU, libvirtd %.2f s\n", d / hz, l / hz }'
 echo "  idle ${idle} s after that: daemon $(pct "$daemon_idle") of a core, libvirtd $(pct "$libvirtd_idle") (alone: $(pct "$base_idle"), extra $(pct $((libvirtd_idle - base_idle)))) (targets <= 1%)"

@@ -129,8 +129,10 @@ find_export (uint64_t snap, const char *target, const char *volume,
   return e;
 }
 
-/* E's map, read once; the map of its changes when DELTA.  Without PROBE,
- * only a map read before, and not waited for while E is busy: -EAGAIN. */
+/* E's map, read once (composed from its volumes' maps, no process where
+ * they can be read here); the map of its changes when DELTA.  Without
+ * PROBE, only a map read before, and not waited for while E is busy:
+ * -EAGAIN. */
 static int
 get_map (struct export *e, bool delta, bool probe, const struct map **m)
 {
@@ -141,7 +143,7 @@ get_map (struct export *e, bool delta, bool probe, const struct map **m)
   if (probe)
     pthread_mutex_lock (&e->lock);
   if (e->map == NULL)
-    r = probe ? map_probe (e->volume, e->format, &e->map) : -EAGAIN;
+    r = probe ? map_whole (e->volume, e->format, &e->map) : -EAGAIN;
   if (r == 0 && delta && e->changes == NULL)
     e->changes = map_changes (e->map);
   if (r == 0)
@@ -554,6 +556,7 @@ export_init (void)
       return -errno;
     }
   sweep_strays ();
+  volstore_set_dir (VOLSTORE_DIR);
   stopping = false;
   if (pthread_create (&reaper, NULL, reaper_main, NULL) != 0)
     return -EAGAIN;
@@ -579,4 +582,6 @@ export_shutdown (void)
       export_free (e);
     }
   pthread_mutex_unlock (&exports_lock);
+  volcache_forget ();
+  volstore_set_dir (NULL);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chain.h"
+#include "map-internal.h"
 #include "cleanup.h"
 #include "log.h"
 #include "util.h"
@@ -128,6 +129,18 @@ add_run (struct map *m, size_t *cap, uint64_t start, uint64_t len,
   m->runs[m->nruns++] = (struct run){ start, len, offset, depth };
 }
 
+void
+map_append (struct map *m, struct map_caps *caps, uint64_t len, bool data,
+            uint32_t depth, uint64_t offset, bool in_top)
+{
+  add_run (m, &caps->runs, m->size, len, depth, offset);
+  add_extent (&m->extents, &m->n, &caps->extents, &m->data_bytes, m->size,
+              len, data);
+  add_extent (&m->changed, &m->nchanged, &caps->changed, &m->changed_bytes,
+              m->size, len, in_top);
+  m->size += len;
+}
+
 /* Where the extent E of the disk is stored: *DEPTH and *OFFSET. */
 static int
 get_place (json_object *e, bool zero, uint32_t *depth, uint64_t *offset)
@@ -164,7 +177,8 @@ map_parse (const char *json, size_t len, struct map **out)
   json_tokener *tok;
   json_object *root;
   struct map *m;
-  size_t n, cap = 0, run_cap = 0, changed_cap = 0;
+  struct map_caps caps = { 0, 0, 0 };
+  size_t n;
   int r = 0;
 
   *out = NULL;
@@ -209,14 +223,8 @@ map_parse (const char *json, size_t len, struct map **out)
                && length > (uint64_t) INT64_MAX - offset)
         r = -EOVERFLOW;
       else
-        {
-          add_run (m, &run_cap, start, length, depth, offset);
-          add_extent (&m->extents, &m->n, &cap, &m->data_bytes, start,
-                      length, !json_object_get_boolean (zero));
-          add_extent (&m->changed, &m->nchanged, &changed_cap,
-                      &m->changed_bytes, start, length, in_top (e));
-          m->size += length;
-        }
+        map_append (m, &caps, length, !json_object_get_boolean (zero),
+                    depth, offset, in_top (e));
     }
   json_object_put (root);
   if (r == 0 && m->n == 0)

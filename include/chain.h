@@ -138,4 +138,111 @@ size_t map_runs (const struct map *m, uint64_t off, uint64_t len,
 
 void map_free (struct map *m);
 
+/* --- what one volume holds itself (volmap.c) ----------------------------- */
+
+/* A run of a volume's guest offsets: not there (its backing file's),
+ * zeros, plain bytes at OFFSET of its file, or data only qemu can read
+ * (a compressed cluster). */
+enum vseg_kind
+{
+  VSEG_UNALLOC,
+  VSEG_ZERO,
+  VSEG_DATA,
+  VSEG_ELSEWHERE
+};
+
+struct vseg
+{
+  uint64_t start;
+  uint64_t length;
+  uint64_t offset; /* VSEG_DATA only */
+  enum vseg_kind kind;
+};
+
+struct volmap
+{
+  int refs;             /* volcache.c's */
+  uint64_t dev, ino;    /* the file's, when read through volcache.c */
+  uint64_t size;        /* virtual */
+  size_t n;
+  struct vseg *segs;    /* in order, contiguous from 0 to SIZE, neighbours
+                           that continue each other joined */
+  char *backing;        /* its backing file as the header names it, or NULL */
+  char *backing_format; /* as the header records it, or NULL */
+};
+
+/* Read what the volume open on FD, of FORMAT ("qcow2" or "raw"), holds
+ * itself into *OUT (REFS 0).  Returns 0, -ENOTSUP (qemu must read it:
+ * extended L2, a data file, encryption, a dirty image...), -EINVAL (not a
+ * valid image), -EOVERFLOW, -EIO. */
+int volmap_read (int fd, const char *format, struct volmap **out);
+
+/* The same, the header only: its size and backing file, no segments.
+ * Returns 0 or -errno as volmap_read. */
+int volmap_header (int fd, const char *format, struct volmap **out);
+
+/* The chain of PATH, of FORMAT, as chain_probe gives it (WHOLE: through
+ * its backing files), from the images' headers, with no process.
+ * Returns 0, or -errno: -ENOTSUP where qemu must read an image (not
+ * logged). */
+int chain_read_headers (const char *path, const char *format, bool whole,
+                        struct chain **out);
+
+/* Add a segment to V (room for *CAP), joined to the last when it
+ * continues it. */
+void volmap_add (struct volmap *v, size_t *cap, uint64_t start, uint64_t len,
+                 enum vseg_kind kind, uint64_t offset);
+
+void volmap_free (struct volmap *v);
+
+/* The map of the volume at PATH of FORMAT, read once for each state of
+ * the file (device, inode, size, modification time) for the daemon's
+ * life (volcache.c): a reference in *OUT, for volmap_put.  Returns 0 or
+ * -errno as volmap_read; -ENOENT etc. when it cannot be opened. */
+int volmap_get (const char *path, const char *format, struct volmap **out);
+void volmap_put (struct volmap *v);
+
+/* The state of a volume's file a map was read from (volcache.c). */
+struct volstore_key
+{
+  uint64_t dev, ino, size;
+  int64_t mtime_s, mtime_ns;
+  bool raw; /* read as raw, else as qcow2 */
+};
+
+/* Keep volumes' maps in DIR (made 0700 when missing), across restarts;
+ * NULL: keep none.  Default: none; fs/main.c sets VOLSTORE_DIR. */
+#define VOLSTORE_DIR "/var/cache/vmsnapfs/maps"
+void volstore_set_dir (const char *dir);
+
+/* The map kept for state K of a volume, or NULL (none, another state, or
+ * a file not to be trusted: ignored). */
+struct volmap *volstore_load (const struct volstore_key *k);
+
+/* Keep V as the map of state K of its volume; on failure, nothing kept
+ * (logged). */
+void volstore_save (const struct volstore_key *k, const struct volmap *v);
+
+/* Forget every map read in memory (not those kept on disk): at exit, and
+ * for tests. */
+void volcache_forget (void);
+
+/* The whole disk of the N volumes LAYERS (0 the top, each backed by the
+ * next) as qemu-img map reports it, into *OUT: the union of their data, a
+ * zero run of a layer hiding the layers below it, zeros past a backing
+ * file's end, and where each run is stored.  Returns 0 or -EINVAL (no
+ * layer). */
+int map_compose (struct volmap *const *layers, size_t n, struct map **out);
+
+/* The map of the whole disk of PATH, of FORMAT, composed from its
+ * volumes' own maps (volmap_get), following the backing files their
+ * headers name.  Returns 0 or -errno: -ENOTSUP where qemu must read a
+ * volume, -ELOOP, -EINVAL... (not logged). */
+int map_compose_file (const char *path, const char *format, struct map **out);
+
+/* The map of the whole disk of PATH, of FORMAT: composed from its
+ * volumes' own maps (volmap_get), with no process; where a volume needs
+ * qemu, from qemu-img map (map_probe).  Returns 0 or -errno (logged). */
+int map_whole (const char *path, const char *format, struct map **out);
+
 #endif /* VMSNAPFS_CHAIN_H */

@@ -486,7 +486,8 @@ stop_vmsnapfs() {
         echo "--- the daemon did not exit after the unmount: SIGTERM" >&2
         kill -TERM "$DAEMON_PID" 2>/dev/null
         sleep 5
-        kill -KILL "$DAEMON_PID" 2>/dev/null
+        # Perhaps gone meanwhile: not a failure of the caller.
+        kill -KILL "$DAEMON_PID" 2>/dev/null || true
     fi
     DAEMON_STATUS=0
     wait "$DAEMON_PID" || DAEMON_STATUS=$?

@@ -47,6 +47,14 @@ virsh -q dominfo "$clone" >/dev/null 2>&1 && fail "a refusal defined a VM"
 
 # The clone: a directory at once, its copy in its jobs.
 ln -s "$vm/snapshots/s1" "$C" || fail "ln -s of a snapshot at the top"
+# The copy held (its qemu-img stopped) while the refusals below are
+# checked: a copy of a few seconds must not end under a slow virsh.
+copier() { pgrep -f -- "convert .*$clone\.vda\.qcow2\.part" | head -n 1; }
+copying() { [ -n "$(copier)" ]; }
+wait_for 30 copying || fail "no qemu-img copies the clone's disk"
+held=$(copier)
+kill -STOP "$held"
+on_exit "kill -CONT $held 2>/dev/null || true"
 [ -d "$C" ] && [ ! -L "$C" ] || fail "the clone is not a directory"
 grep -Eq "^vda copy [0-9]+ [0-9]+ [0-9]+% s1$" "$C/jobs" ||
     fail "no copy in the clone's jobs: '$(cat "$C/jobs")'"
@@ -55,6 +63,7 @@ assert_eq EBUSY "$(errno_of write "$C/state" start)" "a start while it copies"
 virsh -q start "$clone" >/dev/null 2>&1 && fail "virsh started the clone while it copies"
 assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir of the source's snapshot meanwhile"
 assert_eq EEXIST "$(errno_of symlink "$vm/snapshots/s1" "$C")" "the clone's name again"
+kill -CONT "$held"
 
 no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
 wait_for 120 no_jobs "$C" || fail "the copy does not end"

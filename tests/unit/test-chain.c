@@ -379,35 +379,7 @@ test_map_runs (void **state)
 
 /* --- real chains -------------------------------------------------------- */
 
-static char dir[] = "/tmp/vmsnapfs-test-chain.XXXXXX";
-
-static void
-sh (const char *fmt, ...)
-{
-  char cmd[4096];
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (cmd, sizeof cmd, fmt, ap);
-  va_end (ap);
-  if (system (cmd) != 0)
-    fail_msg ("command failed: %s", cmd);
-}
-
-static int
-setup_dir (void **state)
-{
-  (void)state;
-  return mkdtemp (dir) ? 0 : -1;
-}
-
-static int
-remove_dir (void **state)
-{
-  (void)state;
-  sh ("rm -rf %s", dir);
-  return 0;
-}
+#include "scratch.h"
 
 static void
 test_probe_real_chain (void **state)
