@@ -119,23 +119,13 @@ clone_thin_top (const struct clone_disk *d)
   return xasprintf ("%s.thin", d->overlay);
 }
 
-char *
-clone_lock_key (const char *uuid)
-{
-  return xasprintf ("%s-clone", uuid);
-}
-
 void
 clone_free (struct clone *c)
 {
   if (c == NULL)
     return;
   if (c->host)
-    {
-      CLEANUP_FREE char *key = clone_lock_key (c->uuid);
-
-      vm_lock_drop (c->host, key, c->lock);
-    }
+    vm_lock_drop (c->host, c->uuid, c->lock);
   free (c->name);
   vs_meta_clear (&c->rec);
   free (c->need);

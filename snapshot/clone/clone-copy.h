@@ -33,9 +33,6 @@ struct clone
   virDomainBlockJobInfo pull_info;
 };
 
-/* The key of a clone's lock of UUID against other daemons (malloc'd):
- * not the VM's own, which a start of the clone takes meanwhile. */
-char *clone_lock_key (const char *uuid);
 
 /* Free C (NULL: nothing), its lock dropped. */
 void clone_free (struct clone *c);

@@ -121,13 +121,11 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
   c->host = vm->host;
   memcpy (c->source_uuid, vm->uuid, sizeof c->source_uuid);
   clone_new_uuid (c->uuid);
-  {
-    CLEANUP_FREE char *key = clone_lock_key (c->uuid);
-
-    if ((c->lock = vm_lock_take (c->host, key, name)) == -EBUSY)
-      return -EBUSY;
-  }
+  if ((c->lock = vm_lock_take (c->host, c->uuid, name)) == -EBUSY)
+    return -EBUSY;
   c->thin = host_is_local (vm->host);
+  if (c->thin)
+    vm_lock_lend (c->host, c->uuid, c->lock); /* NEWVM may start */
   c->thin_job = clone_thin_job;
   c->rec.clone_vm = xstrdup (vm->name);
   c->rec.clone_snapshot = xstrdup (snap->name);
@@ -197,7 +195,8 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
                  name, SNAPSHOT_NAME_MAX);
       return r;
     }
-  if ((r = vm_op_begin (vm)) < 0)
+  if ((r = clone_job_check (vm, "it cannot be cloned")) < 0
+      || (r = vm_op_begin (vm)) < 0)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)
     goto out;
@@ -353,11 +352,7 @@ clone_recover (struct host *h)
       if (meta_read (&v, doms[i], &m) == 0 && m.npins)
         clone_pins_prune (h, doms[i]); /* a daemon killed at the end */
       if (m.clone_vm != NULL)
-        {
-          CLEANUP_FREE char *key = clone_lock_key (v.uuid);
-
-          lock = vm_lock_take (h, key, v.name);
-        }
+        lock = vm_lock_take (h, v.uuid, v.name);
       if (m.clone_vm == NULL || lock == -EBUSY)
         {
           if (lock == -EBUSY)
@@ -376,6 +371,8 @@ clone_recover (struct host *h)
       c->rec = m;
       c->thin = is_thin (h, doms[i], &m);
       c->thin_job = clone_thin_job;
+      if (c->thin)
+        vm_lock_lend (h, c->uuid, lock);
       c->need = xcalloc (m.nclone ? m.nclone : 1, sizeof *c->need);
       for (size_t k = 0; k < m.nclone; k++)
         clone_measure (h, m.clone_disks[k].source, m.clone_disks[k].format,

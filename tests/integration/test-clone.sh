@@ -7,7 +7,8 @@
 # and the source's snapshot may not be merged (EBUSY, a log line naming the
 # clone).  When the job ends, NEWVM's running disk stands on no file of the
 # source, its snapshot NAME reads as the source's, and it stays whole when
-# the source is deleted.  Refusals leave nothing behind.
+# the source is deleted.  Meanwhile no snapshot of the clone is taken
+# (EBUSY).  Refusals leave nothing behind.
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
 
@@ -19,8 +20,8 @@ on_exit "vm_remove '$clone'; vm_remove '$clone2'"
 SRC_DIR=$VM_DIR
 qemu-io -f qcow2 -c "write -q -P 0x5a 1M 200M" "$VM_DIR/vda.qcow2" >/dev/null
 vm_start clsrc
-# 200 MiB at 10 MiB/s: a pull of 20 s or more.
-mount_vmsnapfs -o merge_bandwidth=10
+# A disk of 512 MiB (200 of data) at 8 MiB/s: a pull of 60 s or more.
+mount_vmsnapfs -o merge_bandwidth=8
 S=$MNT/$vm/snapshots
 C=$MNT/$clone
 wait_for 5 test -d "$S" || fail "the VM does not show"
@@ -67,16 +68,22 @@ first=$(sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$(clone_console "$clone")" | h
     fail "the clone's first count $first does not follow s1's $at_s1"
 assert_eq running "$(virsh -q domstate "$vm")" "the source beside its clone"
 [ ! -e "$C/resume" ] || fail "resume stays after the restore"
-pulling || fail "the pull ended before the clone ran: make it slower"
+pulling || fail "the pull ended before the clone ran: make it slower: '$(cat "$C/jobs")'"
 assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir of the source's snapshot meanwhile"
 grep -q "snapshot 's1' cannot be deleted while the clone '$clone' is copied" "$DAEMON_LOG" ||
     fail "the log does not name the clone: $(tail -n 2 "$DAEMON_LOG")"
+# Nor are the clone's own snapshots changed meanwhile: its job moves its
+# disks.
+assert_eq EBUSY "$(errno_of mkdir "$C/snapshots/x")" "a snapshot of the clone meanwhile"
+grep -q "snapshot 'x' cannot be taken while it is a clone" "$DAEMON_LOG" ||
+    fail "the log does not say why: $(tail -n 2 "$DAEMON_LOG")"
+pulling || fail "the pull ended before the refusals were tried: make it slower"
 
 # The job ends: the running clone stands on no file of its source.
+independent() { grep -q "VM '$clone': independent of '$vm' snapshot 's1'" "$DAEMON_LOG"; }
+wait_for 150 independent || fail "the job does not end: $(cat "$C/jobs"): $(tail -n 3 "$DAEMON_LOG")"
 no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
-wait_for 120 no_jobs "$C" || fail "the job does not end: $(cat "$C/jobs")"
-grep -q "VM '$clone': independent of '$vm' snapshot 's1'" "$DAEMON_LOG" ||
-    fail "no independence in the log: $(tail -n 3 "$DAEMON_LOG")"
+wait_for 10 no_jobs "$C" || fail "jobs after the job: $(cat "$C/jobs")"
 assert_eq "s1" "$(ls "$C/snapshots")" "the clone's snapshots"
 ls "$SRC_DIR" | grep -Eq '\.part$|\.thin\.qcow2$' && fail "a .part or thin top is left"
 top=$(virsh -q domblklist "$clone" | awk '$1 == "vda" { print $2 }')
