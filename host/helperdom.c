@@ -1,4 +1,5 @@
-/* vmsnapfs: block jobs on the volumes of a shut-off VM of a remote host.
+/* vmsnapfs: block jobs on the volumes of a shut-off VM of a remote host,
+ * and the block pull that fills a local clone's copy (snapshot/clone/).
  *
  * On this machine an offline merge runs qemu-img on the files.  A remote
  * host's files are reached through libvirt alone, and libvirt runs no
@@ -102,10 +103,11 @@ helper_end (const struct vs_vm *vm, virConnectPtr c, virDomainPtr d)
 }
 
 /* Wait for the block job on helper D to end: 0, -ESHUTDOWN when STOP says
- * so first, or -EIO.  With PIVOT, an active commit: pivot when ready. */
+ * so first, or -EIO.  With PIVOT, an active commit: pivot when ready.
+ * NOTE (unless NULL) is told where the job is, with ARG, at each look. */
 static int
 wait_job (const struct vs_vm *vm, virDomainPtr d, bool pivot,
-          bool (*stop) (void))
+          bool (*stop) (void), helper_note_fn note, void *arg)
 {
   virDomainBlockJobInfo info;
   int j;
@@ -125,6 +127,8 @@ wait_job (const struct vs_vm *vm, virDomainPtr d, bool pivot,
         }
       if (j == 0)
         return 0; /* over (or pivoted) */
+      if (note)
+        note (arg, &info);
       if (pivot && info.cur == info.end && mirror_ready (d))
         {
           if (virDomainBlockJobAbort (d, "vda",
@@ -166,14 +170,15 @@ helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
       r = -EIO;
     }
   else
-    r = wait_job (vm, d, active, stop);
+    r = wait_job (vm, d, active, stop, NULL, NULL);
   helper_end (vm, c, d);
   return r;
 }
 
 int
 helper_pull (const struct vs_vm *vm, const char *target, const char *path,
-             const char *format, const char *base, unsigned long bandwidth)
+             const char *format, const char *base, unsigned long bandwidth,
+             bool (*stop) (void), helper_note_fn note, void *arg)
 {
   virConnectPtr c;
   virDomainPtr d;
@@ -191,7 +196,7 @@ helper_pull (const struct vs_vm *vm, const char *target, const char *path,
       r = -EIO;
     }
   else
-    r = wait_job (vm, d, false, NULL);
+    r = wait_job (vm, d, false, stop, note, arg);
   helper_end (vm, c, d);
   return r;
 }

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include <libvirt/libvirt.h>
+
 #include "host.h"
 
 /* The helper domains' names; never shown. */
@@ -19,11 +21,15 @@ struct merge_disk;
 int helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
                    const char *child, const char *child_format,
                    unsigned long bandwidth, bool (*stop) (void));
+/* Where a helper's block job is, told to a follower with its ARG. */
+typedef void (*helper_note_fn) (void *arg, const virDomainBlockJobInfo *info);
 /* The same for a block pull into volume PATH (FORMAT) of disk TARGET, down
  * to BASE (NULL: everything): PATH then reads as before, standing on BASE
- * (a branch point's deletion).  0 or -EIO (logged). */
+ * (a branch point's deletion, a clone's copy made whole).  NOTE (unless
+ * NULL) is told where the pull is, with ARG.  0, -ESHUTDOWN when STOP
+ * (unless NULL) says so first, or -EIO (logged). */
 int helper_pull (const struct vs_vm *vm, const char *target, const char *path,
-                 const char *format, const char *base,
-                 unsigned long bandwidth);
+                 const char *format, const char *base, unsigned long bandwidth,
+                 bool (*stop) (void), helper_note_fn note, void *arg);
 
 #endif /* VMSNAPFS_HOST_HELPERDOM_H */

@@ -236,8 +236,9 @@ host_jobs (const struct vs_vm *vm, enum jobs_view view, char **out,
       r = -EIO;
       goto out;
     }
-  if (vm->cloning)
-    add_clone_jobs (vm, view, arr, &b);
+  /* Whatever the view says of the record: the verbs know their own jobs
+   * (the view of a clone being started may lag behind its record). */
+  add_clone_jobs (vm, view, arr, &b);
   dom = virDomainLookupByUUIDString (c, vm->uuid);
   virConnectClose (c);
   if (dom == NULL || virDomainIsActive (dom) != 1)

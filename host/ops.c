@@ -125,7 +125,10 @@ host_vm_command (const struct vs_vm *vm, const char *command)
                  vm->name, command);
       return -EINVAL;
     }
-  if (strcmp (command, "start") == 0 && vm->cloning)
+  /* A clone copied first has no disk before its copy is whole; an instant
+   * one (snapshot/clone/) may start once its snapshot is defined. */
+  if (strcmp (command, "start") == 0 && vm->cloning
+      && (vm->resume == NULL || vm_find_snapshot (vm, vm->resume) == NULL))
     {
       log_error ("VM '%s': it is a clone still being copied (see its jobs); "
                  "it starts once the copy is whole.",

@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +52,61 @@ holder_of (int fd)
   return n > 0 ? strtol (buf, NULL, 10) : 0;
 }
 
+/* The locks lent to this daemon's operations (vm_lock_lend): few. */
+struct lent
+{
+  char *path;
+  int fd;
+};
+static pthread_mutex_t lent_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lent *lent;
+static size_t nlent;
+
+static bool
+is_lent (const char *path)
+{
+  SCOPED_LOCK (&lent_lock);
+
+  for (size_t i = 0; i < nlent; i++)
+    if (strcmp (lent[i].path, path) == 0)
+      return true;
+  return false;
+}
+
+void
+vm_lock_lend (const struct host *h, const char *uuid, int fd)
+{
+  SCOPED_LOCK (&lent_lock);
+
+  if (fd < 0)
+    return;
+  lent = xrealloc (lent, (nlent + 1) * sizeof *lent);
+  lent[nlent].path = lock_path (h, uuid);
+  lent[nlent++].fd = fd;
+}
+
+/* Forget the loan of lock FD, if any. */
+static void
+unlend (int fd)
+{
+  SCOPED_LOCK (&lent_lock);
+
+  for (size_t i = 0; i < nlent; i++)
+    if (lent[i].fd == fd)
+      {
+        free (lent[i].path);
+        lent[i] = lent[--nlent];
+        return;
+      }
+}
+
 int
 vm_lock_take (const struct host *h, const char *uuid, const char *name)
 {
   CLEANUP_FREE char *path = lock_path (h, uuid);
 
+  if (is_lent (path))
+    return VM_LOCK_NONE; /* held by this daemon's job, which lends it */
   for (;;)
     {
       struct stat held, named;
@@ -117,6 +169,7 @@ vm_lock_drop (const struct host *h, const char *uuid, int fd)
 
   if (fd < 0)
     return;
+  unlend (fd);
   path = lock_path (h, uuid);
   /* Removed while held: a taker that opened it checks the name again. */
   unlink (path);

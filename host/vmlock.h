@@ -14,4 +14,10 @@ struct host;
 int vm_lock_take (const struct host *h, const char *uuid, const char *name);
 void vm_lock_drop (const struct host *h, const char *uuid, int fd);
 
+/* Let this daemon's operations on VM UUID of H run beside the job that
+ * holds its lock FD (a clone's, whose clone may start meanwhile): until FD
+ * is dropped, vm_lock_take of UUID in this daemon returns VM_LOCK_NONE
+ * (the lock is held), while other daemons still find it taken. */
+void vm_lock_lend (const struct host *h, const char *uuid, int fd);
+
 #endif /* VMSNAPFS_HOST_VMLOCK_H */

@@ -71,6 +71,18 @@ helper_domain_xml (const char *name, const char *disk, const char *format)
 }
 
 char *
+copy_dest_xml (const char *disk, const char *format)
+{
+  xmlNodePtr root;
+  xmlDocPtr doc = new_doc ("disk", &root);
+
+  xd_set_attr (root, "type", "file");
+  xd_set_attr (child_attr (root, "driver", "name", "qemu"), "type", format);
+  child_attr (root, "source", "file", disk);
+  return finish (doc);
+}
+
+char *
 dir_pool_xml (const char *name, const char *dir, unsigned mode)
 {
   xmlNodePtr root, target;

@@ -280,6 +280,10 @@ void snap_xml_free (struct snap_xml *s);
 char *helper_domain_xml (const char *name, const char *disk,
                          const char *format);
 
+/* The XML of the destination of a block copy (virDomainBlockCopy): file
+ * DISK of FORMAT. */
+char *copy_dest_xml (const char *disk, const char *format);
+
 /* The XML of a "dir" storage pool NAME on directory DIR, which its build
  * makes with MODE (0: libvirt's default). */
 char *dir_pool_xml (const char *name, const char *dir, unsigned mode);

@@ -251,6 +251,13 @@ host_snapshot_create (const struct vs_vm *vm, const char *name)
 
   if ((r = snapshot_name_valid (vm, name)) < 0)
     return r;
+  {
+    CLEANUP_FREE char *what
+        = xasprintf ("snapshot '%s' cannot be taken", name);
+
+    if ((r = clone_job_check (vm, what)) < 0)
+      return r;
+  }
   if (vm->preview)
     {
       log_error ("VM '%s': snapshot '%s' is being previewed; commit or undo "

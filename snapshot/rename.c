@@ -156,7 +156,8 @@ host_snapshot_rename (const struct vs_vm *vm, const char *from, const char *to)
   struct vs_meta m = { 0 };
   int r;
 
-  if ((r = snapshot_name_valid (vm, to)) < 0)
+  if ((r = snapshot_name_valid (vm, to)) < 0
+      || (r = clone_job_check (vm, what)) < 0)
     return r;
   if (strcmp (from, to) == 0)
     return vm_find_snapshot (vm, from) ? 0 : -ENOENT;

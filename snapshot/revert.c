@@ -41,6 +41,7 @@
 
 #include "snapshot/revert.h"
 #include "snapshot/runs.h"
+#include "snapshot/shared.h"
 
 /* One operation's context: the VM, libvirt's domain, its persistent XML
  * and what vmsnapfs recorded in it. */
@@ -308,7 +309,8 @@ op_open_target (const struct vs_vm *vm, const char *name, struct op *o,
       log_error ("VM '%s': it has no snapshot '%s'.", vm->name, name);
       return -EINVAL;
     }
-  if ((r = op_open (vm, o)) < 0)
+  if ((r = clone_job_check (vm, "its disks cannot be reverted")) < 0
+      || (r = op_open (vm, o)) < 0)
     return r;
   if (o->dx->meta.preview && strcmp (o->dx->meta.preview, name) != 0)
     {

@@ -1,4 +1,5 @@
 /* vmsnapfs: what several verbs share, below them all (shared.h). */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,17 @@ snapshot_name_valid (const struct vs_vm *vm, const char *name)
                  vm->name, shown, SNAPSHOT_NAME_MAX);
     }
   return r;
+}
+
+int
+clone_job_check (const struct vs_vm *vm, const char *what)
+{
+  if (!vm->cloning)
+    return 0;
+  log_error ("VM '%s': %s while it is a clone still being made independent "
+             "of its source (see its jobs).",
+             vm->name, what);
+  return -EBUSY;
 }
 
 void

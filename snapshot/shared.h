@@ -24,6 +24,11 @@ int worker_start (void *(*fn) (void *), void *arg);
  * snapshot_name_check says): 0, or its -errno, logged. */
 int snapshot_name_valid (const struct vs_vm *vm, const char *name);
 
+/* Whether VM may have its snapshots changed by a verb that WHAT says
+ * ("snapshot 's1' cannot be taken"): 0, or -EBUSY (logged) while VM is a
+ * clone whose job still runs (see its jobs): the job moves its disks. */
+int clone_job_check (const struct vs_vm *vm, const char *what);
+
 /* Make V, zeroed, a stand-in for VM NAME of UUID on host H that no view
  * shows (a clone or an import being made, a clone's source): enough for
  * lookup_domain, meta_read, meta_write, vm_op_begin and host_sync.  V

@@ -57,6 +57,7 @@
 #include "snapshot/hooks.h"
 #include "snapshot/revert.h"
 #include "snapshot/runs.h"
+#include "snapshot/shared.h"
 
 /* How long a revert waits for the VM's other operation to end, and how
  * often it asks again. */
@@ -76,6 +77,8 @@ host_stateless_set (const struct vs_vm *vm, const char *snap)
 {
   int r;
 
+  if ((r = clone_job_check (vm, "it cannot be made stateless")) < 0)
+    return r;
   if (vm->preview)
     {
       log_error ("VM '%s': snapshot '%s' is being previewed; undo or commit "

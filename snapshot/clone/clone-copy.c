@@ -36,8 +36,8 @@ static pthread_cond_t clones_cond = PTHREAD_COND_INITIALIZER;
 static struct clone *clones;
 static bool stopping;
 
-static bool
-is_stopping (void)
+bool
+clone_is_stopping (void)
 {
   SCOPED_LOCK (&clones_lock);
   return stopping;
@@ -64,7 +64,14 @@ clone_jobs (const char *uuid, size_t max, char **targets,
       const struct clone_disk *d;
       CLEANUP_FREE char *part = NULL;
 
-      if (strcmp (c->uuid, uuid) != 0 || c->copying_memory
+      if (strcmp (c->uuid, uuid) == 0 && c->thin && c->pulling)
+        {
+          targets[n] = xstrdup (c->rec.clone_disks[c->copying].target);
+          snaps[n] = xstrdup (c->rec.clone_snapshot);
+          infos[n++] = c->pull_info;
+          continue;
+        }
+      if (strcmp (c->uuid, uuid) != 0 || c->thin || c->copying_memory
           || c->copying >= c->rec.nclone)
         continue;
       d = &c->rec.clone_disks[c->copying];
@@ -81,6 +88,35 @@ clone_jobs (const char *uuid, size_t max, char **targets,
       n++;
     }
   return n;
+}
+
+void
+clone_show_pull (struct clone *c, size_t i, const virDomainBlockJobInfo *info)
+{
+  SCOPED_LOCK (&clones_lock);
+
+  c->copying = i;
+  c->pulling = true;
+  c->pull_info = *info;
+  c->pull_info.type = VIR_DOMAIN_BLOCK_JOB_TYPE_PULL;
+}
+
+void
+clone_note_pull (void *arg, const virDomainBlockJobInfo *info)
+{
+  struct clone *c = arg;
+
+  clone_show_pull (c, c->copying, info);
+}
+
+char *
+clone_thin_top (const struct clone_disk *d)
+{
+  size_t n = strlen (d->overlay);
+
+  if (n > 6 && strcmp (d->overlay + n - 6, ".qcow2") == 0)
+    return xasprintf ("%.*s.thin.qcow2", (int)(n - 6), d->overlay);
+  return xasprintf ("%s.thin", d->overlay);
 }
 
 void
@@ -133,7 +169,8 @@ copy_disk (struct clone *c, size_t i)
   pthread_mutex_unlock (&clones_lock);
   log_info ("VM '%s': copying '%s' of '%s' into '%s'.", c->name, d->target,
             c->rec.clone_snapshot, d->copy);
-  if ((r = run_volume_tool ("The clone's qemu-img convert", argv, is_stopping))
+  if ((r = run_volume_tool ("The clone's qemu-img convert", argv,
+                            clone_is_stopping))
           == 0
       && rename (part, d->copy) < 0)
     r = -errno;
@@ -160,8 +197,8 @@ edit_saved (const char *xml, void *arg)
   return s;
 }
 
-static int
-copy_memory (struct clone *c)
+int
+clone_copy_memory (struct clone *c)
 {
   const char *copy = c->rec.clone_memory_copy;
   CLEANUP_FREE char *part = NULL;
@@ -211,8 +248,8 @@ make_overlays (struct clone *c)
 
 /* Snapshot NAME in the clone DOM, as the source has it, made the clone's;
  * unless it is there. */
-static int
-define_snapshot (struct clone *c, virDomainPtr dom)
+int
+clone_define_snapshot (struct clone *c, virDomainPtr dom)
 {
   virConnectPtr conn = virDomainGetConnect (dom);
   CLEANUP_DOMAIN virDomainPtr src = NULL;
@@ -271,7 +308,9 @@ out:
   return r;
 }
 
-/* The end: the record made "resume NAME" where there is memory. */
+/* The end: the record of the clone dropped; for a clone copied first, the
+ * record made "resume NAME" where there is memory (an instant clone's
+ * says so from its start). */
 static int
 finish (struct clone *c, virDomainPtr dom)
 {
@@ -283,8 +322,11 @@ finish (struct clone *c, virDomainPtr dom)
   if ((r = meta_read (&v, dom, &m)) < 0)
     return r;
   vs_meta_clear_clone (&m);
-  free (m.resume);
-  m.resume = c->rec.clone_memory ? xstrdup (c->rec.clone_snapshot) : NULL;
+  if (!c->thin)
+    {
+      free (m.resume);
+      m.resume = c->rec.clone_memory ? xstrdup (c->rec.clone_snapshot) : NULL;
+    }
   r = meta_write (&v, dom, &m);
   vs_meta_clear (&m);
   return r;
@@ -293,7 +335,7 @@ finish (struct clone *c, virDomainPtr dom)
 void
 clone_roll_back (struct clone *c, virDomainPtr dom)
 {
-  const char *files[3];
+  const char *files[4];
 
   if (dom
       && virDomainUndefineFlags (dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -305,9 +347,11 @@ clone_roll_back (struct clone *c, virDomainPtr dom)
     {
       const struct clone_disk *d = &c->rec.clone_disks[i];
       CLEANUP_FREE char *part = xasprintf ("%s.part", d->copy);
+      CLEANUP_FREE char *top = clone_thin_top (d);
 
       files[0] = d->copy, files[1] = part, files[2] = d->overlay;
-      for (size_t k = 0; k < 3; k++)
+      files[3] = top;
+      for (size_t k = 0; k < 4; k++)
         if (host_file_unlink (c->host, files[k]) == 0)
           log_info ("VM '%s': removed '%s'.", c->name, files[k]);
     }
@@ -345,26 +389,42 @@ worker_main (void *arg)
   int r = conn ? 0 : -ESHUTDOWN;
 
   vm_stand_in (&v, c->host, c->name, c->uuid);
-  for (size_t i = 0; r == 0 && i < c->rec.nclone; i++)
+  for (size_t i = 0; r == 0 && !c->thin && i < c->rec.nclone; i++)
     r = copy_disk (c, i);
-  if (r == 0)
-    r = copy_memory (c);
-  if (r == 0)
+  if (r == 0 && !c->thin)
+    r = clone_copy_memory (c);
+  if (r == 0 && !c->thin)
     r = make_overlays (c);
   if (r == 0 && (dom = virDomainLookupByUUIDString (conn, c->uuid)) == NULL)
     {
       log_error ("VM '%s': the clone went away while it was copied.", c->name);
       r = -ENOENT;
     }
-  if (r == 0 && (r = define_snapshot (c, dom)) == 0)
-    r = finish (c, dom);
+  if (r == 0 && c->thin)
+    r = c->thin_job (c, dom);
+  else if (r == 0)
+    r = clone_define_snapshot (c, dom);
   if (r == 0)
+    r = finish (c, dom);
+  if (r == 0 && c->thin)
+    log_info ("VM '%s': independent of '%s' snapshot '%s'.", c->name,
+              c->rec.clone_vm, c->rec.clone_snapshot);
+  else if (r == 0)
     log_info ("VM '%s': cloned from snapshot '%s' of '%s'.", c->name,
               c->rec.clone_snapshot, c->rec.clone_vm);
   else if (r == -ESHUTDOWN)
     log_info ("VM '%s': the clone's copy stops here; the next start of "
               "vmsnapfs carries it on.",
               c->name);
+  else if (c->thin && dom)
+    {
+      /* It may run: it stays on its source's snapshot, pinned, and the
+       * next start of vmsnapfs tries again. */
+      log_error ("VM '%s': its copy cannot be made whole now; it stays on "
+                 "'%s' snapshot '%s' until the next start of vmsnapfs.",
+                 c->name, c->rec.clone_vm, c->rec.clone_snapshot);
+      r = -ESHUTDOWN;
+    }
   else
     {
       log_error ("VM '%s': the clone failed; it is removed.", c->name);
@@ -376,7 +436,7 @@ worker_main (void *arg)
     virConnectClose (conn);
   if (r != -ESHUTDOWN && c->source_uuid[0])
     clone_unpin (c->host, c->source_uuid, c->rec.clone_vm, c->uuid,
-                 is_stopping);
+                 clone_is_stopping);
   if (r != -ESHUTDOWN)
     host_sync (&v, true);
   unregister (c);

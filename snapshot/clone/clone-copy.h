@@ -24,8 +24,15 @@ struct clone
   uint64_t *need;     /* bytes each copy will take (qemu-img measure) */
   size_t copying;     /* the disk being copied */
   bool copying_memory;
-  int lock; /* on the clone, against other daemons (vm_lock_take) */
+  int lock;  /* on the clone, against other daemons (vm_lock_take) */
+  bool thin; /* an instant clone (clone-pull.c): NEWVM runs on its thin
+                tops while its copies are filled by a pull, the job
+                THIN_JOB (clone_thin_job) that the worker runs */
+  int (*thin_job) (struct clone *c, virDomainPtr dom);
+  bool pulling; /* PULL_INFO tells where disk COPYING is */
+  virDomainBlockJobInfo pull_info;
 };
+
 
 /* Free C (NULL: nothing), its lock dropped. */
 void clone_free (struct clone *c);
@@ -36,6 +43,37 @@ int clone_copy_start (struct clone *c);
 
 /* Remove what C made, and the clone itself (DOM, or NULL). */
 void clone_roll_back (struct clone *c, virDomainPtr dom);
+
+/* Whether the daemon stops (the copies and pulls end there). */
+bool clone_is_stopping (void);
+
+/* Copy the snapshot's memory for C into its memory copy, unless there;
+ * and define snapshot NAME in the clone DOM, as the source has it, made
+ * the clone's (its frozen volumes the copies), unless there.  0 or -errno
+ * (logged). */
+int clone_copy_memory (struct clone *c);
+int clone_define_snapshot (struct clone *c, virDomainPtr dom);
+
+/* The temporary top of an instant clone's disk D, on which the clone runs
+ * until its copy is whole (malloc'd). */
+struct clone_disk;
+char *clone_thin_top (const struct clone_disk *d);
+
+/* The instant clone (clone-pull.c). */
+/* Make what is missing of C's files for an instant clone: each copy, a
+ * thin volume over the snapshot's frozen volume, and each top; the
+ * memory copy.  0 or -errno (logged). */
+int clone_make_thin (struct clone *c);
+/* An instant clone's job, with the clone's domain DOM: make what is
+ * missing of its files and its snapshot (a daemon killed before), fill its
+ * copies, then move its disks onto them.  0, -ESHUTDOWN (the daemon
+ * stops) or -errno (logged). */
+int clone_thin_job (struct clone *c, virDomainPtr dom);
+/* Note where C's pull is (INFO), for the jobs file: of disk I; of the
+ * disk under way (a helper_note_fn). */
+void clone_show_pull (struct clone *c, size_t i,
+                      const virDomainBlockJobInfo *info);
+void clone_note_pull (void *c, const virDomainBlockJobInfo *info);
 
 /* The bytes a whole copy of VOLUME (FORMAT) of H takes as qcow2, in *NEED:
  * on a remote host, its virtual size (no qemu-img measure there).  0 or

@@ -3,33 +3,58 @@
  * `ln -s VM/snapshots/NAME NEWVM` at the top of the mount.  NEWVM is
  * defined at once, from the domain NAME recorded, with its own name, UUID,
  * MAC addresses and console files (clone-xml.c), and a record of the clone
- * in its metadata; then a worker copies, while VM runs on:
+ * in its metadata (<vmsnapfs:clone>: source, snapshot, each disk's copy
+ * and overlay).
  *
- *   1. each disk of NAME, read through its chain by qemu-img convert, into
- *      a standalone qcow2 volume of NEWVM's beside the source's
- *      (NEWVM.TARGET.qcow2), through a ".part" file renamed when whole;
- *   2. NAME's memory, with NEWVM's domain in the image's header
- *      (saveimage.c), into NEWVM.NAME.mem;
- *   3. a new volume over each copy, NEWVM's disk (NEWVM.TARGET.NAME.qcow2);
- *   4. snapshot NAME in NEWVM, redefined with the copies as its frozen
- *      volumes and the memory copy as its memory; and the record made
- *      "resume NAME" where there is memory, so that the first start
- *      restores it, as a preview's does.
+ * On this machine the clone is instant (clone-pull.c).  Before `ln`
+ * returns: each disk's copy NEWVM.TARGET.qcow2 is made as a thin volume
+ * over NAME's frozen volume, and NEWVM's disk is a thin top
+ * NEWVM.TARGET.NAME.thin.qcow2 over the same; NAME's memory is copied,
+ * with NEWVM's domain in the image's header (saveimage.c), into
+ * NEWVM.NAME.mem; snapshot NAME is defined in NEWVM (frozen volumes the
+ * copies, overlays the final NEWVM.TARGET.NAME.qcow2) and the record says
+ * "resume NAME": NEWVM may start at once, its first start resuming the
+ * memory onto its tops.  Then a worker (clone-copy.c) runs the job: a
+ * block pull fills each copy in a paused helper domain, whether NEWVM
+ * runs or not; then each disk moves from its top onto its copy (rebased
+ * and renamed the overlay while NEWVM is shut off, a shallow block copy
+ * into a new overlay and a pivot while it runs); then the record is
+ * dropped, and NEWVM stands on no file of its source.
  *
- * Until step 3 NEWVM's disks do not exist, so no client can start it
- * (vmsnapfs says EBUSY).  A failure before the end undefines NEWVM and
- * removes every file it made: nothing is left.  While a copy runs, the
- * source VM's snapshots are not merged or renamed (EBUSY): the volumes
- * being read stay as they are.  The copy is clone-copy.c's.
+ * On a remote host the copy comes first: each disk of NAME is read through
+ * its chain by qemu-img convert into the copy (through a ".part" file
+ * renamed when whole), the memory is copied, the overlays made over the
+ * copies, snapshot NAME defined, and the record made "resume NAME" as it
+ * is dropped.  Until the overlays exist NEWVM cannot start (EBUSY).
  *
- * Crash model: the pin goes in the source's record (clonepin.c) before
- * NEWVM is defined, and NEWVM is defined with its own record of the
- * clone (<vmsnapfs:clone>: source, snapshot, each disk's copy and
- * overlay) before a byte is copied; copies go through ".part" files
- * renamed when whole; the record becomes "resume NAME" last, then the pin
- * is dropped.  The next daemon finds the record and carries the clone on,
- * each step done again or skipped from what the files say (clone_recover),
- * or rolls it back when its source is gone; stale pins are dropped.  See
+ * A failure in `ln` undefines NEWVM and removes every file it made:
+ * nothing is left; so does a failure of a remote copy.  A failure of an
+ * instant clone's job leaves NEWVM, which may run, on its source's
+ * snapshot, recorded: the next daemon tries again.  Until the job ends, the
+ * source VM's snapshot NAME is pinned (clonepin.c): not merged or renamed
+ * (EBUSY, a log line naming the clone), in every daemon.
+ *
+ * Crash model: the pin goes in the source's record before NEWVM is
+ * defined, and NEWVM is defined with its record before a file is made.
+ * Each step after leaves a mark the next daemon reads (clone_recover, then
+ * the worker from its first step, each step skipped when done):
+ *   - the copies, the tops, the memory copy: there or not (a memory copy
+ *     goes through ".part");
+ *   - snapshot NAME in NEWVM: defined or not;
+ *   - the pull: a copy stands alone (no backing file) when it is done; a
+ *     pull cut short is run again, and copies only what the copy lacks
+ *     (the helper is AUTODESTROY: a killed daemon's stops with it; NEWVM,
+ *     whose qemu is not the daemon's, runs on);
+ *   - the switch of a disk: NEWVM's persistent definition names its top
+ *     (not done) or its overlay (done; a top left is removed).  Shut off:
+ *     the rebase is harmless twice, and a top renamed whose definition was
+ *     not changed yet is found as an overlay with no top; running: a block
+ *     copy a killed daemon began is aborted and done again, the overlay
+ *     made anew;
+ *   - the record dropped, then the pin.
+ * A record with neither snapshot NAME defined nor a top for its disk is a
+ * remote clone's (or an older vmsnapfs's), carried on by copying; one
+ * whose source is gone is rolled back.  Stale pins are dropped.  See
  * doc/DESIGN.md, Crash models.
  */
 #include <errno.h>
@@ -98,6 +123,10 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
   clone_new_uuid (c->uuid);
   if ((c->lock = vm_lock_take (c->host, c->uuid, name)) == -EBUSY)
     return -EBUSY;
+  c->thin = host_is_local (vm->host);
+  if (c->thin)
+    vm_lock_lend (c->host, c->uuid, c->lock); /* NEWVM may start */
+  c->thin_job = clone_thin_job;
   c->rec.clone_vm = xstrdup (vm->name);
   c->rec.clone_snapshot = xstrdup (snap->name);
   c->rec.clone_disks = xcalloc (snap->ndisks, sizeof *c->rec.clone_disks);
@@ -153,6 +182,8 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
   CLEANUP_FREE char *xml = NULL, *domain = NULL;
   struct vs_snapshot *snap = NULL;
   struct disk_change *ch = NULL;
+  char **tops = NULL;
+  size_t ntops = 0;
   struct clone *c = NULL;
   struct vs_meta m = { 0 };
   int r;
@@ -164,7 +195,8 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
                  name, SNAPSHOT_NAME_MAX);
       return r;
     }
-  if ((r = vm_op_begin (vm)) < 0)
+  if ((r = clone_job_check (vm, "it cannot be cloned")) < 0
+      || (r = vm_op_begin (vm)) < 0)
     return r;
   if ((r = lookup_domain (vm, &dom)) < 0)
     goto out;
@@ -198,14 +230,23 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
       || (r = clone_pin (vm, dom, snapshot, name, c->uuid)) < 0)
     goto out;
 
-  /* NEWVM, with disks that do not exist yet: nobody starts it before the
-   * copies are whole. */
+  /* NEWVM, with disks that do not exist yet: here, its thin tops, made
+   * next; on a remote host, its overlays, made when the copies are whole
+   * (nobody starts it before). */
   ch = xcalloc (c->rec.nclone, sizeof *ch);
+  tops = xcalloc (c->rec.nclone, sizeof *tops);
+  ntops = c->rec.nclone;
   for (size_t i = 0; i < c->rec.nclone; i++)
-    ch[i] = (struct disk_change){ c->rec.clone_disks[i].target,
-                                  c->rec.clone_disks[i].overlay, "qcow2" };
+    {
+      tops[i] = c->thin ? clone_thin_top (&c->rec.clone_disks[i])
+                        : xstrdup (c->rec.clone_disks[i].overlay);
+      ch[i] = (struct disk_change){ c->rec.clone_disks[i].target, tops[i],
+                                    "qcow2" };
+    }
   m = c->rec; /* the record, its strings borrowed */
   m.snapshot_mode = NULL;
+  /* An instant clone's first start resumes the memory, from the start. */
+  m.resume = c->thin && c->rec.clone_memory ? c->rec.clone_snapshot : NULL;
   {
     struct dom_identity id
         = { .name = name, .uuid = c->uuid, .old_name = vm->name };
@@ -223,13 +264,22 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
       clone_unpin_locked (vm, dom, c->uuid);
       goto out;
     }
-  log_info ("VM '%s': defined the clone '%s' of snapshot '%s'; copying.",
-            vm->name, name, snapshot);
+  log_info ("VM '%s': defined the clone '%s' of snapshot '%s'; %s.", vm->name,
+            name, snapshot,
+            c->thin ? "it may start now, and its copy is filled meanwhile"
+                    : "copying");
   {
     struct vs_vm v;
 
     vm_stand_in (&v, vm->host, name, c->uuid);
-    if ((r = clone_copy_start (c)) < 0)
+    if (c->thin
+        && ((r = clone_make_thin (c)) < 0
+            || (r = clone_define_snapshot (c, made)) < 0))
+      {
+        clone_roll_back (c, made);
+        clone_unpin_locked (vm, dom, c->uuid);
+      }
+    else if ((r = clone_copy_start (c)) < 0)
       {
         clone_roll_back (c, made);
         clone_unpin_locked (vm, dom, c->uuid);
@@ -240,6 +290,9 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
   }
 out:
   free (ch);
+  for (size_t i = 0; i < ntops; i++)
+    free (tops[i]);
+  free (tops);
   clone_free (c);
   if (snap)
     snapshot_unref (snap);
@@ -248,6 +301,31 @@ out:
 }
 
 /* --- recovery ------------------------------------------------------------ */
+
+/* Whether the clone DOM of H, whose record is M, is an instant one: on
+ * this machine, and its snapshot defined, or its first disk on its thin
+ * top (a clone copied first, by an older vmsnapfs, has neither before its
+ * last step). */
+static bool
+is_thin (struct host *h, virDomainPtr dom, const struct vs_meta *m)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr s = NULL;
+  CLEANUP_FREE char *top = NULL;
+  struct dom_xml *dx = NULL;
+  bool thin = false;
+
+  if (!host_is_local (h) || m->nclone == 0)
+    return false;
+  if ((s = virDomainSnapshotLookupByName (dom, m->clone_snapshot, 0)))
+    return true;
+  top = clone_thin_top (&m->clone_disks[0]);
+  if (read_inactive (virDomainGetName (dom), dom, NULL, &dx) == 0)
+    for (size_t k = 0; k < dx->ndisks; k++)
+      if (strcmp (dx->disks[k].target, m->clone_disks[0].target) == 0)
+        thin = dx->disks[k].source && strcmp (dx->disks[k].source, top) == 0;
+  dom_xml_free (dx);
+  return thin;
+}
 
 void
 clone_recover (struct host *h)
@@ -273,8 +351,9 @@ clone_recover (struct host *h)
       vm_stand_in (&v, h, virDomainGetName (doms[i]), uuid);
       if (meta_read (&v, doms[i], &m) == 0 && m.npins)
         clone_pins_prune (h, doms[i]); /* a daemon killed at the end */
-      if (m.clone_vm == NULL
-          || (lock = vm_lock_take (h, v.uuid, v.name)) == -EBUSY)
+      if (m.clone_vm != NULL)
+        lock = vm_lock_take (h, v.uuid, v.name);
+      if (m.clone_vm == NULL || lock == -EBUSY)
         {
           if (lock == -EBUSY)
             log_info ("VM '%s': its clone is copied by another vmsnapfs; "
@@ -290,6 +369,10 @@ clone_recover (struct host *h)
       c->host = h;
       memcpy (c->uuid, v.uuid, sizeof c->uuid);
       c->rec = m;
+      c->thin = is_thin (h, doms[i], &m);
+      c->thin_job = clone_thin_job;
+      if (c->thin)
+        vm_lock_lend (h, c->uuid, lock);
       c->need = xcalloc (m.nclone ? m.nclone : 1, sizeof *c->need);
       for (size_t k = 0; k < m.nclone; k++)
         clone_measure (h, m.clone_disks[k].source, m.clone_disks[k].format,

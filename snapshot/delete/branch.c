@@ -272,7 +272,7 @@ move_up (const struct vs_vm *vm, virDomainPtr dom,
     }
   if (!host_is_local (vm->host))
     return helper_pull (vm, c->target, c->path, c->format, c->backing,
-                        merge_bandwidth ());
+                        merge_bandwidth (), NULL, NULL, NULL);
   argv[n++] = "qemu-img";
   argv[n++] = "rebase";
   argv[n++] = "-q";

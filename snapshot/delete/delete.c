@@ -29,6 +29,7 @@
 
 #include "snapshot/clone.h"
 #include "snapshot/delete.h"
+#include "snapshot/shared.h"
 
 /* Whether the merge record M still fits the files: every disk whose commit
  * is not done has its TOP and its BASE.  A record planned from a view
@@ -61,6 +62,8 @@ host_snapshot_delete (const struct vs_vm *vm, const char *name,
     return -ENOENT;
   if ((m = merge_find (vm, name)) != NULL)
     return merge_wait (m, interrupted); /* an rmdir interrupted before */
+  if ((r = clone_job_check (vm, what)) < 0)
+    return r;
   if (vm->stateless && strcmp (vm->stateless, name) == 0)
     {
       log_error ("VM '%s': snapshot '%s' cannot be deleted: the VM is "

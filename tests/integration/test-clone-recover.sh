@@ -1,9 +1,11 @@
 #!/bin/bash
-# A clone's copy survives the daemon: killed with SIGKILL in the middle of
-# the copy, the next daemon finds the clone in the new VM's metadata and
-# finishes it (no .part file left, the memory resumed on the first start);
-# and when the source is gone by then, the next daemon removes the
-# unfinished clone and every file it made.  Meanwhile the source's record
+# An instant clone's job survives the daemon: killed with SIGKILL in the
+# middle of the pull into the clone's copy, while the clone runs (resumed
+# from the snapshot's memory at once), the clone runs on, and the next
+# daemon finds the clone in its metadata and carries the job on: the pull,
+# then the switch of the running clone onto its copy, which then stands on
+# no file of the source; and when the source is gone by then, the next
+# daemon removes the unfinished clone and every file it made.  Meanwhile the source's record
 # pins the snapshot: the next daemon refuses its rmdir from its first
 # request on.  A clone with no room for its copies: ENOSPC, and nothing
 # defined or written.
@@ -18,24 +20,39 @@ on_exit "vm_remove '$clone'"
 SRC_DIR=$VM_DIR
 qemu-io -f qcow2 -c "write -q -P 0x5a 1M 240M" "$VM_DIR/vda.qcow2" >/dev/null
 vm_start crsrc
-mount_vmsnapfs -o merge_bandwidth=24
+mount_vmsnapfs -o merge_bandwidth=8
 S=$MNT/$vm/snapshots
 wait_for 5 test -d "$S" || fail "the VM does not show"
 mkdir "$S/s1"
 at_s1=$(disk_count "$S/s1/vda.img" raw)
 
-copying() { grep -Eq "^vda copy [1-9][0-9]* [0-9]+ [0-9]+% s1$" "$MNT/$1/jobs"; }
+copying() { grep -Eq "^vda pull [1-9][0-9]* [0-9]+ [0-9]+% s1$" "$MNT/$1/jobs"; }
 no_jobs() { [ -z "$(cat "$MNT/$1/jobs")" ]; }
+console=$SRC_DIR/$clone.console.log
+count_of() { sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$console" | tail -n 1; }
+clone_counting() { grep -q "^count " "$console"; }
+clone_past() { [ "$(count_of)" -gt "$1" ]; }
 
-# Killed during the copy: finished by the next daemon.
+# Killed during the pull, the clone running: finished by the next daemon.
 ln -s "$vm/snapshots/s1" "$MNT/$clone" || fail "ln -s"
-wait_for 20 copying "$clone" || fail "no copy in jobs: $(cat "$MNT/$clone/jobs")"
+echo start > "$MNT/$clone/state" || fail "the clone does not start at once"
+wait_for 60 clone_counting || fail "the clone does not count"
+grep -q "vmsnapfs-guest: boot" "$console" && fail "the clone booted"
+first=$(sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$console" | head -n 1)
+[ "$first" -ge "$at_s1" ] && [ "$first" -le $((at_s1 + 2)) ] ||
+    fail "the clone's first count $first does not follow s1's $at_s1"
+wait_for 20 copying "$clone" || fail "no pull in jobs: $(cat "$MNT/$clone/jobs")"
+copy=$SRC_DIR/$clone.vda.qcow2
+qemu-img info -U -f qcow2 "$copy" | grep -q '^backing file' ||
+    fail "the copy stands alone before the kill: make the pull slower"
 kill -KILL "$DAEMON_PID"
-ls "$SRC_DIR" | grep -q '\.part$' || fail "no copy under way when killed"
 stop_vmsnapfs
+assert_eq running "$(virsh -q domstate "$clone")" "the clone after the kill"
+n=$(count_of)
+wait_for 10 clone_past "$n" || fail "the clone stopped counting with the daemon"
 # The source's record pins s1 for the clone, with no daemon left: the next
 # one refuses to merge s1 from its first request, before its recovery has
-# carried the copy on, and after.
+# carried the job on, and after.
 pins() { clone_pins "$vm" "$clone"; }
 assert_eq 1 "$(pins)" "pins of the clone after the kill"
 mount_vmsnapfs -o merge_bandwidth=24
@@ -43,20 +60,19 @@ S=$MNT/$vm/snapshots
 assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir s1 as the next daemon starts"
 wait_for 10 test -d "$MNT/$clone" || fail "the clone is gone after the restart"
 grep -q "carrying on its clone" "$DAEMON_LOG" || fail "no recovery in the log"
-wait_for 120 no_jobs "$clone" || fail "the copy was not finished"
+wait_for 120 no_jobs "$clone" || fail "the job was not finished"
+grep -q "VM '$clone': independent of '$vm' snapshot 's1'" "$DAEMON_LOG" ||
+    fail "no independence in the log: $(tail -n 3 "$DAEMON_LOG")"
 no_pin() { [ "$(pins)" = 0 ]; }
 wait_for 10 no_pin || fail "the pin stays after the clone"
-wait_for 10 test -L "$MNT/$clone/resume" || fail "no resume after the recovery"
-ls "$SRC_DIR" | grep -q '\.part$' && fail "a .part file is left"
+ls "$SRC_DIR" | grep -Eq '\.part$|\.thin\.qcow2$' && fail "a .part or thin top is left"
+top=$(virsh -q domblklist "$clone" | awk '$1 == "vda" { print $2 }')
+for f in $(qemu-img info -U --backing-chain -f qcow2 "$top" | sed -n 's/^image: //p'); do
+    case $f in "$SRC_DIR/$clone".*) ;; *) fail "the clone's chain holds '$f'" ;; esac
+done
 cmp "$MNT/$clone/snapshots/s1/vda.img" "$S/s1/vda.img" || fail "the copy differs"
-echo start > "$MNT/$clone/state"
-console=$SRC_DIR/$clone.console.log
-clone_counting() { grep -q "^count " "$console"; }
-wait_for 60 clone_counting || fail "the clone does not count"
-grep -q "vmsnapfs-guest: boot" "$console" && fail "the clone booted"
-first=$(sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$console" | head -n 1)
-[ "$first" -ge "$at_s1" ] && [ "$first" -le $((at_s1 + 2)) ] ||
-    fail "the clone's first count $first does not follow s1's $at_s1"
+n=$(count_of)
+wait_for 10 clone_past "$n" || fail "the clone stopped counting after its switch"
 virsh -q destroy "$clone" >/dev/null
 vm_remove "$clone"
 rm -f "$SRC_DIR/$clone".*
@@ -66,7 +82,7 @@ files=$(ls "$SRC_DIR" | sort)
 stop_vmsnapfs
 mount_vmsnapfs -o merge_bandwidth=24
 ln -s "$vm/snapshots/s1" "$MNT/$clone" || fail "ln -s, again"
-wait_for 20 copying "$clone" || fail "no copy in jobs, again"
+wait_for 20 copying "$clone" || fail "no pull in jobs, again"
 kill -KILL "$DAEMON_PID"
 stop_vmsnapfs
 virsh -q destroy "$vm" >/dev/null

@@ -14,7 +14,7 @@ on_exit "vm_remove '$clone'"
 SRC_DIR=$VM_DIR
 qemu-io -f qcow2 -c "write -q -P 0x5a 1M 240M" "$VM_DIR/vda.qcow2" >/dev/null
 vm_start cpsrc
-# 240 MiB at 12 MiB/s: a copy of 20 s or more.
+# 240 MiB at 12 MiB/s: a pull of 20 s or more.
 mount_vmsnapfs -o merge_bandwidth=12
 S=$MNT/$vm/snapshots
 C=$MNT/$clone
@@ -25,7 +25,7 @@ S2=$M2/$vm/snapshots
 wait_for 10 test -d "$S2/s1" || fail "the second mount does not show s1"
 
 pins() { clone_pins "$vm" "$clone"; }
-copying() { grep -Eq "^vda copy [0-9]+ [0-9]+ [0-9]+% s1$" "$C/jobs"; }
+copying() { grep -Eq "^vda pull [0-9]+ [0-9]+ [0-9]+% s1$" "$C/jobs"; }
 no_jobs() { [ -z "$(cat "$C/jobs")" ]; }
 
 ln -s "$vm/snapshots/s1" "$C" || fail "ln -s of s1 at the top"

@@ -1,12 +1,14 @@
 #!/bin/bash
-# ln -s VM/snapshots/NAME NEWVM at the top: a clone with memory.  The link
-# returns with NEWVM defined and its copy in NEWVM/jobs; NEWVM does not
-# start before the copy is whole (EBUSY), nor are the source's snapshots
-# merged meanwhile; then its first start resumes the snapshot's memory (the
-# guest's count goes on from the snapshot's, no boot) beside the running
-# source, and it stays whole when the source is deleted.  Refusals leave
-# nothing behind, and a daemon killed during the copy has its successor
-# finish it.
+# ln -s VM/snapshots/NAME NEWVM at the top: an instant clone with memory.
+# The link returns with NEWVM defined on thin volumes over the snapshot, and
+# a pull into its copy in NEWVM/jobs; NEWVM starts at once, its first start
+# resuming the snapshot's memory (the guest's count goes on from the
+# snapshot's, no boot) beside the running source, while the pull goes on
+# and the source's snapshot may not be merged (EBUSY, a log line naming the
+# clone).  When the job ends, NEWVM's running disk stands on no file of the
+# source, its snapshot NAME reads as the source's, and it stays whole when
+# the source is deleted.  Meanwhile no snapshot of the clone is taken
+# (EBUSY).  Refusals leave nothing behind.
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
 
@@ -18,7 +20,8 @@ on_exit "vm_remove '$clone'; vm_remove '$clone2'"
 SRC_DIR=$VM_DIR
 qemu-io -f qcow2 -c "write -q -P 0x5a 1M 200M" "$VM_DIR/vda.qcow2" >/dev/null
 vm_start clsrc
-mount_vmsnapfs -o merge_bandwidth=40
+# A disk of 512 MiB (200 of data) at 8 MiB/s: a pull of 60 s or more.
+mount_vmsnapfs -o merge_bandwidth=8
 S=$MNT/$vm/snapshots
 C=$MNT/$clone
 wait_for 5 test -d "$S" || fail "the VM does not show"
@@ -45,7 +48,7 @@ assert_eq EINVAL "$(errno_of symlink "$vm/snapshots/s1" "$MNT/.hidden")" "a bad 
 assert_eq "$files_before" "$(ls "$SRC_DIR" | sort)" "files after the refusals"
 virsh -q dominfo "$clone" >/dev/null 2>&1 && fail "a refusal defined a VM"
 
-# The clone: a directory at once, its copy in its jobs.
+# The clone: a directory at once, its pull in its jobs.
 ln -s "$vm/snapshots/s1" "$C" || fail "ln -s of a snapshot at the top"
 # The copy held (its qemu-img stopped) while the refusals below are
 # checked: a copy of a few seconds must not end under a slow virsh.
@@ -56,31 +59,16 @@ held=$(copier)
 kill -STOP "$held"
 on_exit "kill -CONT $held 2>/dev/null || true"
 [ -d "$C" ] && [ ! -L "$C" ] || fail "the clone is not a directory"
-grep -Eq "^vda copy [0-9]+ [0-9]+ [0-9]+% s1$" "$C/jobs" ||
-    fail "no copy in the clone's jobs: '$(cat "$C/jobs")'"
-assert_eq shut_off "$(cat "$C/state")" "the clone's state while it copies"
-assert_eq EBUSY "$(errno_of write "$C/state" start)" "a start while it copies"
-virsh -q start "$clone" >/dev/null 2>&1 && fail "virsh started the clone while it copies"
-assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir of the source's snapshot meanwhile"
+pulling() { grep -Eq "^vda pull [0-9]+ [0-9]+ [0-9]+% s1$" "$C/jobs"; }
+pulling || fail "no pull in the clone's jobs: '$(cat "$C/jobs")'"
+assert_eq shut_off "$(cat "$C/state")" "the clone's state after ln"
+assert_eq "snapshots/s1/memory" "$(readlink "$C/resume")" "the clone's resume"
 assert_eq EEXIST "$(errno_of symlink "$vm/snapshots/s1" "$C")" "the clone's name again"
 kill -CONT "$held"
 
-no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
-wait_for 120 no_jobs "$C" || fail "the copy does not end"
-wait_for 10 test -L "$C/resume" || fail "no resume in the clone"
-assert_eq "snapshots/s1/memory" "$(readlink "$C/resume")" "the clone's resume"
-assert_eq "snapshots/s1" "$(readlink "$C/active")" "the clone's active"
-assert_eq "s1" "$(ls "$C/snapshots")" "the clone's snapshots"
-ls "$SRC_DIR" | grep -q '\.part$' && fail "a .part file is left"
-top=$(virsh -q domblklist "$clone" | awk '$1 == "vda" { print $2 }')
-copy=$(qemu-img info -U -f qcow2 "$top" | sed -n 's/^backing file: //p')
-case $copy in "$SRC_DIR/$clone".*) ;; *) fail "the clone's volume '$copy' is not its own" ;; esac
-qemu-img info -U -f qcow2 "$copy" | grep -q '^backing file' && fail "the copy has a backing file"
-cmp "$C/snapshots/s1/vda.img" "$S/s1/vda.img" || fail "the clone's disk at s1 differs"
-[ "$(virsh -q domuuid "$clone")" != "$(virsh -q domuuid "$vm")" ] || fail "the same UUID"
-
-# Its first start resumes s1's memory, beside the running source.
-echo start > "$C/state"
+# Its first start, at once, resumes s1's memory beside the running source,
+# while the pull goes on.
+echo start > "$C/state" || fail "the clone does not start while it pulls"
 clone_counting() { [ -n "$(clone_count "$1")" ]; }
 wait_for 60 clone_counting "$clone" || fail "the clone does not count: $(virsh -q domstate "$clone"): $(tail -c 300 "$(clone_console "$clone")")"
 grep -q "vmsnapfs-guest: boot" "$(clone_console "$clone")" && fail "the clone booted"
@@ -89,6 +77,37 @@ first=$(sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$(clone_console "$clone")" | h
     fail "the clone's first count $first does not follow s1's $at_s1"
 assert_eq running "$(virsh -q domstate "$vm")" "the source beside its clone"
 [ ! -e "$C/resume" ] || fail "resume stays after the restore"
+pulling || fail "the pull ended before the clone ran: make it slower: '$(cat "$C/jobs")'"
+assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir of the source's snapshot meanwhile"
+grep -q "snapshot 's1' cannot be deleted while the clone '$clone' is copied" "$DAEMON_LOG" ||
+    fail "the log does not name the clone: $(tail -n 2 "$DAEMON_LOG")"
+# Nor are the clone's own snapshots changed meanwhile: its job moves its
+# disks.
+assert_eq EBUSY "$(errno_of mkdir "$C/snapshots/x")" "a snapshot of the clone meanwhile"
+grep -q "snapshot 'x' cannot be taken while it is a clone" "$DAEMON_LOG" ||
+    fail "the log does not say why: $(tail -n 2 "$DAEMON_LOG")"
+pulling || fail "the pull ended before the refusals were tried: make it slower"
+
+# The job ends: the running clone stands on no file of its source.
+independent() { grep -q "VM '$clone': independent of '$vm' snapshot 's1'" "$DAEMON_LOG"; }
+wait_for 150 independent || fail "the job does not end: $(cat "$C/jobs"): $(tail -n 3 "$DAEMON_LOG")"
+no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
+wait_for 10 no_jobs "$C" || fail "jobs after the job: $(cat "$C/jobs")"
+assert_eq "s1" "$(ls "$C/snapshots")" "the clone's snapshots"
+ls "$SRC_DIR" | grep -Eq '\.part$|\.thin\.qcow2$' && fail "a .part or thin top is left"
+top=$(virsh -q domblklist "$clone" | awk '$1 == "vda" { print $2 }')
+inactive=$(virsh -q domblklist --inactive "$clone" | awk '$1 == "vda" { print $2 }')
+assert_eq "$top" "$inactive" "the clone's disk, running and defined"
+chain=$(qemu-img info -U --backing-chain -f qcow2 "$top" | sed -n 's/^image: //p')
+assert_eq 2 "$(echo "$chain" | wc -l)" "images in the clone's chain: $chain"
+for f in $chain; do
+    case $f in "$SRC_DIR/$clone".*) ;; *) fail "the clone's chain holds '$f'" ;; esac
+done
+cmp "$C/snapshots/s1/vda.img" "$S/s1/vda.img" || fail "the clone's disk at s1 differs"
+[ "$(virsh -q domuuid "$clone")" != "$(virsh -q domuuid "$vm")" ] || fail "the same UUID"
+clone_past() { [ "$(clone_count "$1")" -gt "$2" ]; }
+n=$(clone_count "$clone")
+wait_for 10 clone_past "$clone" $((n + 2)) || fail "the clone stopped counting after its switch"
 
 # The source deleted: the clone lives on, from its own disks.
 virsh -q destroy "$vm" >/dev/null
@@ -97,7 +116,6 @@ virsh -q undefine "$vm" >/dev/null
 for f in "$SRC_DIR"/*; do
     case ${f##*/} in "$clone".*|"$clone2".*) ;; *) rm -f "$f" ;; esac
 done
-clone_past() { [ "$(clone_count "$1")" -gt "$2" ]; }
 n=$(clone_count "$clone")
 wait_for 10 clone_past "$clone" $((n + 3)) || fail "the clone stopped"
 virsh -q destroy "$clone" >/dev/null

@@ -1,9 +1,10 @@
 #!/bin/bash
 # No program the daemon runs outlives it: killed with SIGKILL while a
-# clone's qemu-img convert copies (slowed by merge_bandwidth), that
-# qemu-img is gone within seconds (the kernel kills it with the daemon), so
-# the next daemon's recovery has no stray writer behind it; it finishes
-# the clone.  (The qemu-nbd behind a whole disk: test-img-helpers.)
+# clone's pull fills its copy in a paused helper domain (slowed by
+# merge_bandwidth), that helper is gone within seconds (libvirt destroys it
+# with the daemon's connection), so the next daemon's recovery has no stray
+# writer behind it; it finishes the clone.  (The qemu-nbd behind a whole
+# disk: test-img-helpers.)
 # alone: leaves a clone record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
@@ -19,40 +20,19 @@ S=$MNT/$vm/snapshots
 wait_for 5 test -d "$S" || fail "the VM does not show"
 mkdir "$S/s1"
 
-# children PID COMM: "pid starttime" of each child named COMM of process
-# PID, whichever of its threads started it.
-children() {
-    for _c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-        [ "$(cat /proc/"$_c"/comm 2>/dev/null)" = "$2" ] &&
-            echo "$_c $(cut -d' ' -f22 /proc/"$_c"/stat)"
-    done
-    return 0
-}
-# running PID STARTTIME: that process still runs (not a zombie).
-running() {
-    _stat=$(cat /proc/"$1"/stat 2>/dev/null) || return 1
-    [ "$(echo "$_stat" | cut -d' ' -f22)" = "$2" ] &&
-        [ "$(echo "$_stat" | cut -d' ' -f3)" != Z ]
-}
-any_running() {
-    while read -r _p _t; do
-        [ -n "$_p" ] && running "$_p" "$_t" && return 0
-    done <<< "$1"
-    return 1
-}
-none_running() { ! any_running "$1"; }
+# helper: the name of the clone's helper domain for vda.
+helper() { echo "vmsnapfs-commit-$(virsh -q domuuid "$clone" | cut -c1-8)-vda"; }
+helper_runs() { virsh -q domstate "$(helper)" >/dev/null 2>&1; }
 copying() {
-    grep -Eq "^vda copy [1-9][0-9]* [0-9]+ [0-9]+% s1$" "$MNT/$clone/jobs" &&
-        [ -n "$(children "$DAEMON_PID" qemu-img)" ]
+    grep -Eq "^vda pull [1-9][0-9]* [0-9]+ [0-9]+% s1$" "$MNT/$clone/jobs" && helper_runs
 }
 no_jobs() { [ -z "$(cat "$MNT/$clone/jobs")" ]; }
 
 ln -s "$vm/snapshots/s1" "$MNT/$clone" || fail "ln -s"
-wait_for 20 copying || fail "no qemu-img copies: $(cat "$MNT/$clone/jobs")"
-copiers=$(children "$DAEMON_PID" qemu-img)
+wait_for 20 copying || fail "no pull in a helper: $(cat "$MNT/$clone/jobs")"
 kill -KILL "$DAEMON_PID"
-wait_for 10 none_running "$copiers" ||
-    fail "the killed daemon's qemu-img still runs: $copiers"
+helper_gone() { ! helper_runs; }
+wait_for 10 helper_gone || fail "the killed daemon's helper $(helper) still runs"
 stop_vmsnapfs
 
 mount_vmsnapfs
