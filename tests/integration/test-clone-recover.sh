@@ -59,7 +59,7 @@ mount_vmsnapfs -o merge_bandwidth=24
 S=$MNT/$vm/snapshots
 assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir s1 as the next daemon starts"
 wait_for 10 test -d "$MNT/$clone" || fail "the clone is gone after the restart"
-grep -q "carrying on its clone" "$DAEMON_LOG" || fail "no recovery in the log"
+wait_for 30 grep -q "carrying on its clone" "$DAEMON_LOG" || fail "no recovery in the log"
 wait_for 120 no_jobs "$clone" || fail "the job was not finished"
 grep -q "VM '$clone': independent of '$vm' snapshot 's1'" "$DAEMON_LOG" ||
     fail "no independence in the log: $(tail -n 3 "$DAEMON_LOG")"

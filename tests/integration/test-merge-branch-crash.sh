@@ -38,7 +38,7 @@ stop_vmsnapfs
 mount_vmsnapfs -o merge_bandwidth=240
 V=$MNT/$vm
 S=$V/snapshots
-grep -q "deletion of a branch point was under way" "$DAEMON_LOG" ||
+wait_for 30 grep -q "deletion of a branch point was under way" "$DAEMON_LOG" ||
     fail "no recovery in the log"
 wait_for 60 test ! -e "$S/s1" || fail "s1 was not deleted"
 no_branch_record() {

@@ -38,6 +38,6 @@ stop_vmsnapfs
 mount_vmsnapfs
 S=$MNT/$vm/snapshots
 wait_for 10 test -d "$MNT/$clone" || fail "the clone is gone after the restart"
-grep -q "carrying on its clone" "$DAEMON_LOG" || fail "no recovery in the log"
+wait_for 30 grep -q "carrying on its clone" "$DAEMON_LOG" || fail "no recovery in the log"
 wait_for 120 no_jobs || fail "the copy was not finished"
 cmp "$MNT/$clone/snapshots/s1/vda.img" "$S/s1/vda.img" || fail "the copy differs"
