@@ -105,7 +105,7 @@ struct open_call
  * descriptor, or -errno (-ELOOP: a magic link, or a link at the end where
  * openat2 is missing). */
 static int
-open_no_links (const char *path, int flags)
+open_no_magic_links (const char *path, int flags)
 {
   struct open_how how = {
     .flags = (uint64_t)(flags | O_CLOEXEC),
@@ -123,7 +123,7 @@ open_top_fn (void *p)
 {
   struct open_call *o = p;
 
-  o->fd = open_no_links (o->path, O_RDONLY | O_DIRECTORY);
+  o->fd = open_no_magic_links (o->path, O_RDONLY | O_DIRECTORY);
   return o->fd < 0 ? o->fd : 0;
 }
 
@@ -257,7 +257,7 @@ open_host_fn (void *p)
 {
   struct open_call *o = p;
 
-  o->fd = open_no_links (o->path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  o->fd = open_no_magic_links (o->path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   if (o->fd < 0)
     return o->fd;
   if (fstat (o->fd, &o->st) < 0)
