@@ -3,7 +3,6 @@
 # only recommends libguestfs; apt installs it, its daemon mounts the host
 # from an fstab line through mount.fuse3 where libguestfs is hidden (files/
 # then says what to install), and apt removes it again.
-# alone: installs the package with apt
 . "$(dirname "$0")/functions.sh"
 requires dpkg-buildpackage lintian apt-get
 # The package is built as Debian builds it, never with sanitizers, and its
