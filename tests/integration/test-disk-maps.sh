@@ -25,6 +25,11 @@ S=$MNT/$vm/snapshots
 wait_for 5 test -d "$S" || fail "the VM does not show"
 active() { virsh -q domblklist "$vm" | awk '$1 == "vda" { print $2 }'; }
 qio() { qemu-io -f qcow2 "${@/#/-c}" "$(active)" >/dev/null; }
+# own_calls: the qemu-img calls on this VM's files.  The daemon sees every
+# VM of the host, and may run qemu-img at its start for another's
+# operation under way (another test's restore, whose volume's backing is
+# an NBD export).
+own_calls() { grep -F "/$vm/" "$W/calls" || true; }
 
 qio "write -q -P 0x11 0 8M" "write -q -P 0x12 32M 64k"
 f1=$(active); mkdir "$S/s1"
@@ -39,8 +44,8 @@ f3=$(active); mkdir "$S/s3"
 : > "$W/calls"
 ls -lR "$MNT/$vm" > /dev/null
 find "$S" -name 'vda.*' -print0 | xargs -0 stat > /dev/null
-if grep -q '^map' "$W/calls"; then
-    fail "the walk ran qemu-img map: $(grep -c '^map' "$W/calls") times"
+if own_calls | grep -q '^map'; then
+    fail "the walk ran qemu-img map: $(own_calls | grep -c '^map') times"
 fi
 
 # compare FILE SNAPSHOT: the whole disk and the delta as qemu-img map of
@@ -113,7 +118,7 @@ S=$MNT/$vm/snapshots
 wait_for 5 test -d "$S" || fail "the VM does not show after a restart"
 ls -lR "$MNT/$vm" > /dev/null
 find "$S" -name 'vda.*' -print0 | xargs -0 stat > /dev/null
-[ ! -s "$W/calls" ] || fail "the first walk after a restart ran qemu-img: $(sort "$W/calls" | uniq -c | head -5)"
+[ -z "$(own_calls)" ] || fail "the first walk after a restart ran qemu-img: $(own_calls | sort | uniq -c | head -5)"
 compare "$f2" s2
 
 # The maps kept across restarts: the daemon's, closed to others.
