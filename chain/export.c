@@ -355,6 +355,27 @@ export_data_bytes (uint64_t snap, const char *target, const char *volume,
 }
 
 int
+export_map_parse (uint64_t snap, const char *target, const char *volume,
+                  const char *format)
+{
+  struct export *e;
+  int r;
+
+  if ((r = pin (snap, target, volume, format, true, &e)) < 0)
+    return r;
+  if (pthread_mutex_trylock (&e->lock) != 0)
+    r = -EAGAIN; /* being made: the lookup that follows waits for it */
+  else
+    {
+      if (e->map == NULL && map_compose_file (e->volume, e->format, &e->map) < 0)
+        r = -EAGAIN; /* left to map_whole, which may ask qemu-img */
+      pthread_mutex_unlock (&e->lock);
+    }
+  unpin (e);
+  return r;
+}
+
+int
 export_extents (uint64_t snap, const char *target, const char *volume,
                 const char *format, bool probe, bool delta,
                 struct extent **out, size_t *n)

@@ -124,6 +124,18 @@ node_attrs_cheap (const struct node *n)
   return true;
 }
 
+void
+node_attrs_prepare (const struct node *n, const struct caller *c)
+{
+  struct stat st, hs;
+
+  if (!(n->type->whole_disk || n->type->size) || !vm_is_local (n->vm)
+      || node_perms (n, &st, &hs) < 0 || access_read (c, &st) < 0)
+    return;
+  (void)export_map_parse (n->snap->ino, n->disk->target, n->disk->volume,
+                          n->disk->format);
+}
+
 /* Whether every file of N's chain is watched. */
 static bool
 chain_covered (const struct node *n)

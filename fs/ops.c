@@ -180,8 +180,9 @@ struct fill_ctx
 /* The attributes of NAME in CTX's directory, for a listing that gives
  * them (READDIRPLUS): one reply for the directory instead of a lookup an
  * entry, which is most of what ls -lR of many snapshots cost.  Only where
- * they come cheaply: a whole disk's may run qemu-img map, a remote file's
- * a libvirt call, and a listing must not wait for them.  Returns 0, or -1
+ * they come cheaply: a whole disk's from a map the daemon reads from its
+ * volumes' headers (node_attrs_prepare), never one qemu-img would make,
+ * nor a remote file's, a libvirt call: a listing must not wait for them.  Returns 0, or -1
  * to leave them to the kernel's lookup. */
 static int
 child_attrs (const struct fill_ctx *ctx, const char *name, struct stat *st)
@@ -193,9 +194,12 @@ child_attrs (const struct fill_ctx *ctx, const char *name, struct stat *st)
   int r = node_resolve (ctx->dir->fleet, p, &n);
 
   free (p);
-  if (r < 0 || !node_attrs_cheap (&n))
+  if (r < 0)
     return -1;
   caller_current (&c, node_guarded (&n));
+  node_attrs_prepare (&n, &c);
+  if (!node_attrs_cheap (&n))
+    return -1;
   note_cache_time (&n);
   return node_getattr (&n, &c, st) < 0 ? -1 : 0;
 }

@@ -74,6 +74,13 @@ int export_data_bytes (uint64_t snap, const char *target, const char *volume,
                        const char *format, bool probe, bool delta,
                        uint64_t *bytes);
 
+/* Make the disk's map in the daemon, from its volumes' own headers and
+ * tables (map_compose_file), when nobody is making it: never qemu-img.
+ * Returns 0 (the map is known), -EAGAIN (busy, or the volumes need
+ * qemu-img: left to export_data_bytes with PROBE) or -errno. */
+int export_map_parse (uint64_t snap, const char *target, const char *volume,
+                      const char *format);
+
 /* The data extents of the disk (with DELTA, of what changed), in order,
  * from the same map as export_data_bytes (PROBE as there): a malloc'd
  * array in *OUT of *N.  Returns 0, -EAGAIN or -errno (logged). */

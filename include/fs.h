@@ -54,6 +54,13 @@ int node_getattr (const struct node *n, const struct caller *c,
 /* Whether N holds a disk's or memory's bytes: who asks matters. */
 bool node_guarded (const struct node *n);
 
+/* For a listing that gives attributes: make the map behind N's size (a
+ * whole disk, a list of changes) in the daemon, for caller C who may read
+ * N, when the volumes' headers are enough; otherwise nothing is done, and
+ * the kernel's lookup reads them later as a stat does. */
+struct caller;
+void node_attrs_prepare (const struct node *n, const struct caller *c);
+
 /* Whether N's attributes come without a subprocess or a libvirt call. */
 bool node_attrs_cheap (const struct node *n);
 
