@@ -239,14 +239,6 @@ disk_file_name (const struct vs_disk *d, size_t k, char *buf, size_t size)
   snprintf (buf, size, "%s%s", d->target, disk_files[k].suffix);
 }
 
-/* The files beside the frozen volume: a remote host's disks have the
- * whole disk (.img, the first) only; what changed is read through qemu on
- * this machine. */
-static size_t
-disk_files_of (const struct node *n)
-{
-  return vm_is_local (n->vm) ? NDISK_FILES : 1;
-}
 
 static int
 lookup_disk (const char *name, struct node *n)
@@ -260,7 +252,7 @@ lookup_disk (const char *name, struct node *n)
           n->disk = &n->snap->disks[i];
           return 0; /* the default type: the frozen volume */
         }
-      for (size_t k = 0; k < disk_files_of (n); k++)
+      for (size_t k = 0; k < NDISK_FILES; k++)
         {
           disk_file_name (&n->snap->disks[i], k, file, sizeof file);
           if (strcmp (file, name) == 0)
@@ -295,7 +287,7 @@ list_disks (const struct node *n,
               .st_mode = S_IFREG | 0444 };
       if (fill (ctx, n->snap->disks[i].file, &st))
         return;
-      for (size_t k = 0; k < disk_files_of (n); k++)
+      for (size_t k = 0; k < NDISK_FILES; k++)
         {
           disk_file_name (&n->snap->disks[i], k, file, sizeof file);
           st.st_ino = child_ino (n->snap->ino, file);
@@ -331,10 +323,15 @@ delta_json (const struct node *n, bool probe, char **out, size_t *len)
   json_object *o, *arr;
   int r;
 
-  if ((r = export_extents (n->snap->ino, n->disk->target, n->disk->volume,
-                           n->disk->format, probe, against_parent (n), &ext,
-                           &next))
-      < 0)
+  /* A remote host's: over NBD from a helper domain there. */
+  r = vm_is_local (n->vm)
+          ? export_extents (n->snap->ino, n->disk->target, n->disk->volume,
+                            n->disk->format, probe, against_parent (n), &ext,
+                            &next)
+          : remote_extents (n->vm->host, n->snap->ino, n->disk->volume,
+                            n->disk->format, n->disk->virtual_size,
+                            against_parent (n), probe, &ext, &next);
+  if (r < 0)
     return r;
   o = json_object_new_object ();
   arr = json_object_new_array ();

@@ -10,6 +10,12 @@
 # memory restored on the next start, a clone with memory that resumes, an
 # export from r2 imported into r1 that resumes, a branch point deleted
 # (pulls in helper domains); a clone from another host's snapshot is EXDEV.
+# Delta files on r1, as test-delta checks them here: known writes are
+# exactly the extents of TARGET.delta.json and the data of
+# TARGET.delta.img (SEEK_DATA, SEEK_HOLE), which reads as the disk there
+# and zeros elsewhere, over NBD from a helper domain there (no file of r1
+# opened by the daemon, no helper left); incremental-backup.sh restores
+# the snapshot cmp-equal.
 # A hung remote libvirtd delays no other host; one stopped shows as
 # unreachable while the others work, and is back within 10 s of its start,
 # without a remount.
@@ -54,8 +60,8 @@ S=$V/snapshots
 wait_for 60 remote_guest_counting "$A_DIR" || fail "r1's guest does not count"
 mkdir "$S/s1"
 grep -qx "memory: yes" "$S/s1/info" || fail "s1 has no memory: $(cat "$S/s1/info")"
-assert_eq "domain.xml info info.json memory vda.img vda.qcow2" "$(ls "$S/s1" | xargs)" \
-    "a remote snapshot's files"
+assert_eq "domain.xml info info.json memory vda.delta.img vda.delta.json vda.img vda.qcow2" \
+    "$(ls "$S/s1" | xargs)" "a remote snapshot's files"
 frozen=$(sed -n 's/^disk.vda.volume: //p' "$S/s1/info")
 mem=$(sed -n 's/^memory_file: //p' "$S/s1/info")
 [ -n "$frozen" ] && [ -n "$mem" ] || fail "s1's info names no volume or memory"
@@ -68,15 +74,18 @@ here_mem=$D1/${mem#/var/lib/libvirt/}
 fds_clean() {
     ! ls -l "/proc/$DAEMON_PID/fd" 2>/dev/null | grep -q "$REMOTE_ROOT\|$A"
 }
+# watch_reader PID: while reader PID runs, the daemon opens no file of r1.
+watch_reader() {
+    while ! exited "$1"; do
+        fds_clean || fail "the daemon opened a file of r1: $(ls -l /proc/$DAEMON_PID/fd)"
+        sleep 0.02
+    done
+    wait "$1" || true
+}
 ( cmp "$S/s1/memory" "$here_mem" && cmp "$S/s1/vda.qcow2" "$here_frozen" \
     && touch "$MNT.cmp-ok" ) &
-reader=$!
 on_exit "rm -f '$MNT.cmp-ok'"
-while ! exited "$reader"; do
-    fds_clean || fail "the daemon opened a file of r1: $(ls -l /proc/$DAEMON_PID/fd)"
-    sleep 0.02
-done
-wait "$reader" || true
+watch_reader $!
 [ -e "$MNT.cmp-ok" ] || fail "s1's memory or vda.qcow2 differ from r1's files"
 assert_eq "$(stat -c %s "$here_frozen")" "$(stat -c %s "$S/s1/vda.qcow2")" "vda.qcow2's size"
 
@@ -245,6 +254,63 @@ rmdir "$S/s1" || fail "rmdir of a branch point on r1: $(tail -n 3 "$DAEMON_LOG")
 assert_eq "$sum_s3" "$(sha256sum < "$S/s3/vda.img" | cut -d' ' -f1)" "s3's disk after"
 assert_eq "$sum_vm" "$(disk_sum "$(current)")" "the VM's disk after"
 virsh -q -c "$U1" list --all --name | grep -q vmsnapfs-commit && fail "a helper domain stays"
+
+# --- r1: delta files, as test-delta checks them here --------------------
+# Known writes between d1 and d2 (data, zeros over data, zeros over
+# nothing): d2's delta holds exactly them, read over NBD from a helper
+# domain on r1; d1, with no parent, is its whole disk.  An incremental
+# backup restores d2 byte for byte; no file of r1 is opened by the daemon,
+# and no helper stays.
+MB=$((1 << 20))
+on_r1 qemu-io -f qcow2 -c "write -q -P 0x11 0 4M" "$(current)" >/dev/null || fail "qemu-io on r1"
+mkdir "$S/d1"
+on_r1 qemu-io -f qcow2 -c "write -q -P 0x22 8M 1M" -c "write -q -z 0 1M" \
+    -c "write -q -P 0x33 20M 1M" -c "write -q -z 30M 1M" "$(current)" >/dev/null ||
+    fail "qemu-io on r1"
+mkdir "$S/d2"
+extents() {
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(" ".join("%d+%d" % (e["offset"] >> 10, e["length"] >> 10) for e in d["extents"]))' \
+        "$S/$1/vda.delta.json"
+}
+assert_eq "0+1024 8192+1024 20480+1024 30720+1024" "$(extents d2)" "d2's extents on r1"
+assert_eq "$(wc -c < "$S/d2/vda.delta.json")" "$(stat -c %s "$S/d2/vda.delta.json")" \
+    "the size of d2's delta.json"
+# seeks FILE: its data runs by SEEK_DATA and SEEK_HOLE, in KiB.
+seeks() {
+    python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+out, at = [], 0
+while True:
+    try:
+        d = os.lseek(fd, at, os.SEEK_DATA)
+    except OSError:
+        break
+    at = os.lseek(fd, d, os.SEEK_HOLE)
+    out.append("%d+%d" % (d >> 10, (at - d) >> 10))
+print(" ".join(out))' "$1"
+}
+assert_eq "$(extents d2)" "$(seeks "$S/d2/vda.delta.img")" "d2's delta.img's data by seeks"
+bytes() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=1M 2>/dev/null; }
+( cmp -n $MB "$S/d2/vda.delta.img" /dev/zero &&
+  cmp <(bytes "$S/d2/vda.delta.img" $((8 * MB)) $MB) <(bytes "$S/d2/vda.img" $((8 * MB)) $MB) &&
+  cmp <(bytes "$S/d2/vda.delta.img" $((MB)) $((3 * MB))) <(head -c $((3 * MB)) /dev/zero) &&
+  cmp "$S/d1/vda.delta.img" "$S/d1/vda.img" && touch "$MNT.delta-ok" ) &
+on_exit "rm -f '$MNT.delta-ok'"
+watch_reader $!
+[ -e "$MNT.delta-ok" ] || fail "d2's or d1's delta.img read wrong"
+BK=$out/backup
+mkdir -p "$BK/d1"
+cp --sparse=always "$S/d1/vda.img" "$BK/d1/"; echo "d1 full -" > "$BK/index"
+sh "$TOP/examples/incremental-backup.sh" backup "$V" "$BK" >/dev/null ||
+    fail "an incremental backup of r1's VM"
+assert_eq "d1 full -
+d2 delta d1" "$(cat "$BK/index")" "the index of r1's backup"
+sh "$TOP/examples/incremental-backup.sh" restore "$BK" d2 vda "$out/d2.raw" >/dev/null
+cmp "$out/d2.raw" "$S/d2/vda.img" || fail "the restore of d2 on r1 differs"
+no_reader() { ! virsh -q -c "$U1" list --all --name | grep -q vmsnapfs-commit; }
+wait_for 10 no_reader || fail "a reader domain stays on r1"
 
 # --- r1: a live merge's progress in jobs -------------------------------
 # s4 taken shut off, 40 MiB written on top of it there, the VM started:
