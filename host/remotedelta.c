@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chain.h"
@@ -151,13 +152,16 @@ begin_backup (struct delta_reader *r, const char *name, const char *volume,
               const char *server, unsigned *port)
 {
   CLEANUP_FREE char *dir = xstrdup (volume), *scratch = NULL;
+  /* Another daemon, or one before, tries other ports first. */
+  unsigned seed = (unsigned)getpid () ^ (unsigned)time (NULL)
+                  ^ (unsigned)hash_strings (name, NULL);
 
   scratch = xasprintf ("%s/%s.scratch", dirname (dir), name);
   for (int i = 0; i < PORT_TRIES; i++)
     {
       CLEANUP_FREE char *xml = NULL;
 
-      *port = PORT_FIRST + (unsigned)(random () % PORT_SPAN);
+      *port = PORT_FIRST + (unsigned)rand_r (&seed) % PORT_SPAN;
       xml = backup_pull_xml (server, *port, scratch);
       if (virDomainBackupBegin (r->dom, xml, NULL, 0) == 0)
         return 0;
