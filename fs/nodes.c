@@ -239,6 +239,16 @@ disk_file_name (const struct vs_disk *d, size_t k, char *buf, size_t size)
   snprintf (buf, size, "%s%s", d->target, disk_files[k].suffix);
 }
 
+/* The files beside the frozen volume: a remote host's disks have the
+ * whole disk (.img, the first) alone when their deltas cannot be read
+ * safely (remote_delta_offered). */
+static size_t
+disk_files_of (const struct node *n)
+{
+  return vm_is_local (n->vm) || remote_delta_offered (n->vm->host)
+             ? NDISK_FILES
+             : 1;
+}
 
 static int
 lookup_disk (const char *name, struct node *n)
@@ -252,7 +262,7 @@ lookup_disk (const char *name, struct node *n)
           n->disk = &n->snap->disks[i];
           return 0; /* the default type: the frozen volume */
         }
-      for (size_t k = 0; k < NDISK_FILES; k++)
+      for (size_t k = 0; k < disk_files_of (n); k++)
         {
           disk_file_name (&n->snap->disks[i], k, file, sizeof file);
           if (strcmp (file, name) == 0)
@@ -287,7 +297,7 @@ list_disks (const struct node *n,
               .st_mode = S_IFREG | 0444 };
       if (fill (ctx, n->snap->disks[i].file, &st))
         return;
-      for (size_t k = 0; k < NDISK_FILES; k++)
+      for (size_t k = 0; k < disk_files_of (n); k++)
         {
           disk_file_name (&n->snap->disks[i], k, file, sizeof file);
           st.st_ino = child_ino (n->snap->ino, file);

@@ -21,12 +21,14 @@
  * A map is read once per frozen volume and kept (a frozen volume never
  * changes); an open has its own helper, destroyed at its close.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <libnbd.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libxml/uri.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +81,8 @@ struct known
 static pthread_mutex_t known_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct known *known;
 static unsigned helpers; /* names of helpers, under known_lock */
+/* -o nbd_tls=DIR, absolute; NULL: NBD on loopback alone, no TLS. */
+static char *tls_dir;
 
 static const struct map *
 known_map (struct host *h, uint64_t key, const char *volume, bool delta)
@@ -115,15 +119,113 @@ keep_map (struct host *h, uint64_t key, const char *volume, bool delta,
 
 /* --- the helper and its NBD export ------------------------------------- */
 
-/* The host name of URI, or NULL. */
+/* The host name of URI (an IPv6 address without its brackets), or
+ * NULL. */
 static char *
 uri_server (const char *uri)
 {
   xmlURIPtr u = xmlParseURI (uri);
-  char *s = u && u->server && u->server[0] ? xstrdup (u->server) : NULL;
+  const char *n = u && u->server ? u->server : "";
+  size_t len = strlen (n);
+  char *s = NULL;
 
+  if (len > 2 && n[0] == '[' && n[len - 1] == ']')
+    s = xasprintf ("%.*s", (int)(len - 2), n + 1);
+  else if (len > 0)
+    s = xstrdup (n);
   xmlFreeURI (u);
   return s;
+}
+
+/* The loopback address NAME names (written as an address; "localhost":
+ * 127.0.0.1), or NULL. */
+static const char *
+loopback (const char *name)
+{
+  struct in_addr a4;
+  struct in6_addr a6;
+
+  if (strcasecmp (name, "localhost") == 0)
+    return "127.0.0.1";
+  if (inet_pton (AF_INET, name, &a4) == 1)
+    return (ntohl (a4.s_addr) >> 24) == 127 ? name : NULL;
+  if (inet_pton (AF_INET6, name, &a6) == 1)
+    return IN6_IS_ADDR_LOOPBACK (&a6) ? name : NULL;
+  return NULL;
+}
+
+/* Where the NBD server of the host of URI listens: its name with TLS,
+ * its loopback address without; NULL when it may not (no delta files). */
+static char *
+nbd_server (const char *uri)
+{
+  char *s = uri_server (uri);
+  const char *lo;
+
+  if (s == NULL || tls_dir)
+    return s;
+  lo = loopback (s);
+  if (lo && lo != s)
+    lo = xstrdup (lo);
+  if (lo != s)
+    free (s);
+  return (char *)lo;
+}
+
+int
+remote_delta_tls (const char *dir)
+{
+  static const char *const files[] = { "ca-cert.pem", "client-cert.pem",
+                                       "client-key.pem" };
+  char real[PATH_MAX];
+
+  if (realpath (dir, real) == NULL)
+    {
+      int e = errno;
+
+      fprintf (stderr, "vmsnapfs: nbd_tls=%s: %s\n", dir, strerror (e));
+      return -e;
+    }
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+    {
+      CLEANUP_FREE char *f = xasprintf ("%s/%s", real, files[i]);
+
+      if (access (f, R_OK) < 0)
+        {
+          int e = errno;
+
+          fprintf (stderr, "vmsnapfs: nbd_tls=%s: cannot read %s: %s\n",
+                   dir, files[i], strerror (e));
+          return -e;
+        }
+    }
+  free (tls_dir);
+  tls_dir = xstrdup (real);
+  return 0;
+}
+
+void
+remote_delta_note (const char *const *uris, size_t n)
+{
+  for (size_t i = 0; i < n && tls_dir == NULL; i++)
+    {
+      CLEANUP_FREE char *s = uri_server (uris[i]), *lo = nbd_server (uris[i]);
+
+      if (s && lo == NULL)
+        log_info ("'%s' shows no delta files: their NBD server would "
+                  "listen on '%s', not a loopback address, with no "
+                  "authentication.  -o nbd_tls=DIR (this machine's TLS "
+                  "certificates) offers them.",
+                  uris[i], s);
+    }
+}
+
+bool
+remote_delta_offered (const struct host *h)
+{
+  CLEANUP_FREE char *s = nbd_server (h->uri);
+
+  return s != NULL;
 }
 
 static void
@@ -162,7 +264,7 @@ begin_backup (struct delta_reader *r, const char *name, const char *volume,
       CLEANUP_FREE char *xml = NULL;
 
       *port = PORT_FIRST + (unsigned)rand_r (&seed) % PORT_SPAN;
-      xml = backup_pull_xml (server, *port, scratch);
+      xml = backup_pull_xml (server, *port, scratch, tls_dir != NULL);
       if (virDomainBackupBegin (r->dom, xml, NULL, 0) == 0)
         return 0;
       log_debug ("An NBD server on %s:%u for '%s' cannot start: %s", server,
@@ -217,6 +319,9 @@ connect_nbd (struct delta_reader *r, const char *volume, const char *server,
 
   snprintf (p, sizeof p, "%u", port);
   if ((r->nbd = nbd_create ()) == NULL
+      || (tls_dir
+          && (nbd_set_tls (r->nbd, LIBNBD_TLS_REQUIRE) < 0
+              || nbd_set_tls_certificates (r->nbd, tls_dir) < 0))
       || nbd_set_export_name (r->nbd, DELTA_EXPORT) < 0
       || nbd_add_meta_context (r->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0
       || nbd_add_meta_context (r->nbd, "qemu:allocation-depth") < 0
@@ -249,8 +354,9 @@ reader_start (struct host *h, const char *volume, const char *format,
   name = xasprintf ("%sread-%d-%u", HELPER_PREFIX, (int)getpid (),
                     helpers++);
   pthread_mutex_unlock (&known_lock);
-  if ((server = uri_server (h->uri)) == NULL)
-    log_error ("The URI of host '%s' names no host to reach over NBD.",
+  if ((server = nbd_server (h->uri)) == NULL)
+    log_error ("Host '%s' cannot be read over NBD: its URI names no "
+               "loopback address and -o nbd_tls is not given.",
                h->name);
   else if ((r->conn = host_open_own (h)) != NULL)
     {

@@ -88,7 +88,8 @@ reader_domain_xml (const char *name, const char *disk, const char *format)
 }
 
 char *
-backup_pull_xml (const char *server, unsigned port, const char *scratch)
+backup_pull_xml (const char *server, unsigned port, const char *scratch,
+                 bool tls)
 {
   xmlNodePtr root, s, d;
   xmlDocPtr doc = new_doc ("domainbackup", &root);
@@ -99,6 +100,8 @@ backup_pull_xml (const char *server, unsigned port, const char *scratch)
   s = child_attr (root, "server", "transport", "tcp");
   xd_set_attr (s, "name", server);
   xd_set_attr (s, "port", p);
+  if (tls)
+    xd_set_attr (s, "tls", "yes");
   d = child_attr (xmlNewChild (root, NULL, BAD_CAST "disks", NULL), "disk",
                   "name", "vda");
   xd_set_attr (d, "backup", "yes");

@@ -283,9 +283,10 @@ char *helper_domain_xml (const char *name, const char *disk,
 char *reader_domain_xml (const char *name, const char *disk,
                          const char *format);
 /* The XML of a backup in pull mode of disk vda, its NBD server on TCP at
- * SERVER:PORT, its scratch file SCRATCH (virDomainBackupBegin). */
+ * SERVER:PORT (with TLS: x509 from the host's qemu.conf), its
+ * scratch file SCRATCH (virDomainBackupBegin). */
 char *backup_pull_xml (const char *server, unsigned port,
-                       const char *scratch);
+                       const char *scratch, bool tls);
 
 /* The XML of the destination of a block copy (virDomainBlockCopy): file
  * DISK of FORMAT. */

@@ -277,20 +277,6 @@ print(" ".join("%d+%d" % (e["offset"] >> 10, e["length"] >> 10) for e in d["exte
 assert_eq "0+1024 8192+1024 20480+1024 30720+1024" "$(extents d2)" "d2's extents on r1"
 assert_eq "$(wc -c < "$S/d2/vda.delta.json")" "$(stat -c %s "$S/d2/vda.delta.json")" \
     "the size of d2's delta.json"
-# seeks FILE: its data runs by SEEK_DATA and SEEK_HOLE, in KiB.
-seeks() {
-    python3 -c 'import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-out, at = [], 0
-while True:
-    try:
-        d = os.lseek(fd, at, os.SEEK_DATA)
-    except OSError:
-        break
-    at = os.lseek(fd, d, os.SEEK_HOLE)
-    out.append("%d+%d" % (d >> 10, (at - d) >> 10))
-print(" ".join(out))' "$1"
-}
 assert_eq "$(extents d2)" "$(seeks "$S/d2/vda.delta.img")" "d2's delta.img's data by seeks"
 bytes() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=1M 2>/dev/null; }
 ( cmp -n $MB "$S/d2/vda.delta.img" /dev/zero &&

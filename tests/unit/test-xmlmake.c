@@ -100,8 +100,9 @@ test_reader_domain (void **state)
       check (xml, "string(/domain/devices/disk/source/@file)", hostile[i]);
       check (xml, "string(count(/domain/devices/disk/readonly))", "1");
       free (xml);
-      xml = backup_pull_xml (hostile[i], 20123, hostile[i]);
+      xml = backup_pull_xml (hostile[i], 20123, hostile[i], i % 2 == 1);
       check (xml, "string(/domainbackup/@mode)", "pull");
+      check (xml, "string(/domainbackup/server/@tls)", i % 2 ? "yes" : "");
       check (xml, "string(/domainbackup/server/@transport)", "tcp");
       check (xml, "string(/domainbackup/server/@name)", hostile[i]);
       check (xml, "string(/domainbackup/server/@port)", "20123");
