@@ -60,8 +60,6 @@ remote_perms (const struct node *n, struct stat *st, struct stat *hs)
   return 0;
 }
 
-/* The owner, group and mode N shows (access.h) into ST; for a host file,
- * its stat into *HS.  Returns 0 or -errno. */
 /* The data bytes of N's remote delta into *DATA, once its map was read
  * (a stat starts no helper domain on the host). */
 static void
@@ -81,6 +79,8 @@ remote_data_bytes (const struct node *n, uint64_t *data)
   free (ext);
 }
 
+/* The owner, group and mode N shows (access.h) into ST; for a host file,
+ * its stat into *HS.  Returns 0 or -errno. */
 int
 node_perms (const struct node *n, struct stat *st, struct stat *hs)
 {

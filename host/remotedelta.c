@@ -84,35 +84,42 @@ static unsigned helpers; /* names of helpers, under known_lock */
 /* -o nbd_tls=DIR, absolute; NULL: NBD on loopback alone, no TLS. */
 static char *tls_dir;
 
+/* The map kept for KEY, or NULL; under known_lock. */
+static struct known *
+find_known (struct host *h, uint64_t key, const char *volume, bool delta)
+{
+  for (struct known *k = known; k; k = k->next)
+    if (k->host == h && k->key == key && k->delta == delta
+        && strcmp (k->volume, volume) == 0)
+      return k;
+  return NULL;
+}
+
 static const struct map *
 known_map (struct host *h, uint64_t key, const char *volume, bool delta)
 {
   SCOPED_LOCK (&known_lock);
+  struct known *k = find_known (h, key, volume, delta);
 
-  for (struct known *k = known; k; k = k->next)
-    if (k->host == h && k->key == key && k->delta == delta
-        && strcmp (k->volume, volume) == 0)
-      return k->map;
-  return NULL;
+  return k ? k->map : NULL;
 }
 
-/* Keep M as the map of KEY; the one kept first when two were read. */
+/* Keep M as the map of KEY; the one kept first when two were read (the
+ * lookup and the insertion under one lock: two readers keep one). */
 static const struct map *
 keep_map (struct host *h, uint64_t key, const char *volume, bool delta,
           struct map *m)
 {
-  const struct map *old = known_map (h, key, volume, delta);
-  struct known *k;
+  SCOPED_LOCK (&known_lock);
+  struct known *k = find_known (h, key, volume, delta);
 
-  if (old)
+  if (k)
     {
       map_free (m);
-      return old;
+      return k->map;
     }
   k = xcalloc (1, sizeof *k);
-  *k = (struct known){ NULL, h, key, xstrdup (volume), delta, m };
-  SCOPED_LOCK (&known_lock);
-  k->next = known;
+  *k = (struct known){ known, h, key, xstrdup (volume), delta, m };
   known = k;
   return m;
 }
