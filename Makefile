@@ -15,7 +15,7 @@
 #                   with faults, invariants checked (SEED=S replays one)
 
 VERSION = 0.1.0
-PKGS = fuse3 libvirt json-c libxml-2.0 libnbd
+PKGS = fuse3 libvirt libvirt-qemu json-c libxml-2.0 libnbd
 # Compiled against, never linked: guest/loader.c loads it when installed.
 PKGS_OPTIONAL = libguestfs
 

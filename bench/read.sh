@@ -4,7 +4,9 @@
 # dropped before each read, as a nightly backup finds it), and print the
 # rates and their ratios.  Then read the whole disk, vda.img, through the
 # mount, against qemu-img convert of the same chain to qemu's null device
-# (so that neither writes), cold and warm.
+# (so that neither writes), cold and warm.  A delta of 100 MiB copied
+# sparsely.  On a remote host: a frozen volume read against virsh
+# vol-download, and a delta against vol-download of its volume.
 #
 #   bench/read.sh [ROUNDS]      (as root, after make)
 #
@@ -177,3 +179,37 @@ echo "remote: $size bytes (qcow2, 1 GiB of data) over qemu+tcp; through the moun
 read_ns "$mounted" >/dev/null
 report warm "$(best_fn "$rounds" download_ns)" "$(best_of "$rounds" 0 "$mounted")"
 echo "target: ratio <= 1.10"
+
+# A remote host's delta: 100 MiB written after the snapshot, frozen by a
+# second one; TARGET.delta.img copied sparsely through the mount (a helper
+# domain there, NBD; its start counted in each round) against virsh
+# vol-download of the same volume, the frozen one that holds the 100 MiB,
+# both into a file here.
+# (qemu-io in that host's namespace, where the backing file's path is.)
+nsenter -t "$(cat "$REMOTE_ROOT/rb/run/virtlogd.pid")" -m \
+    qemu-io -f qcow2 -c 'write -P 0x6b 300M 100M' "$in_ns/vda.frozen.qcow2" >/dev/null
+virsh -q -c "$REMOTE_URI" snapshot-create-as "$RVM" second --disk-only --atomic \
+    --diskspec "vda,snapshot=external,file=$in_ns/vda.second.qcow2" >/dev/null
+delta=$MNT/rb/$RVM/snapshots/second/vda.delta.img
+wait_for 10 test -e "$delta" || fail "the remote second snapshot did not appear"
+virsh -q -c "$REMOTE_URI" pool-refresh "$pool" >/dev/null
+got=$(mktemp /var/tmp/vmsnapfs-bench-delta.XXXXXX)
+on_exit "rm -f '$got'"
+download_delta_ns() {
+    rm -f "$got"
+    _t0=$(date +%s%N)
+    virsh -q -c "$REMOTE_URI" vol-download --pool "$pool" vda.frozen.qcow2 "$got" ||
+        fail "virsh vol-download"
+    echo $(($(date +%s%N) - _t0))
+}
+copy_ns >/dev/null
+used=$(du -k "$out" | cut -f1)
+[ "$used" -ge $((100 * 1024)) ] && [ "$used" -le $((101 * 1024)) ] ||
+    fail "the remote delta's copy takes $used KiB, not 100 MiB"
+cmp <(dd if="$delta" bs=1M skip=300 count=100 status=none) \
+    <(head -c $((100 << 20)) /dev/zero | tr '\0' k) ||
+    fail "the remote delta reads other bytes"
+size=$((100 << 20))
+echo "remote delta: 100 MiB changed in a 1 GiB disk; cp --sparse=always of vda.delta.img against virsh vol-download of its frozen volume; ratio = mount / virsh"
+report warm "$(best_fn "$rounds" download_delta_ns)" "$(best_fn "$rounds" copy_ns)"
+echo "target: ratio <= 1.50 (the helper domain's start included)"

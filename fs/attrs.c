@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "access.h"
+#include "chain.h"
 #include "export.h"
 #include "fs.h"
 #include "host.h"
@@ -57,6 +58,25 @@ remote_perms (const struct node *n, struct stat *st, struct stat *hs)
   hs->st_mtim.tv_sec = n->snap->created;
   access_disk_attrs (0, 0, n->type->root_only ? S_IRUSR : 0440, st);
   return 0;
+}
+
+/* The data bytes of N's remote delta into *DATA, once its map was read
+ * (a stat starts no helper domain on the host). */
+static void
+remote_data_bytes (const struct node *n, uint64_t *data)
+{
+  struct extent *ext;
+  size_t next;
+
+  if (remote_extents (n->vm->host, n->snap->ino, n->disk->volume,
+                      n->disk->format, n->disk->virtual_size, is_delta (n),
+                      false, &ext, &next)
+      < 0)
+    return;
+  *data = 0;
+  for (size_t i = 0; i < next; i++)
+    *data += ext[i].length;
+  free (ext);
 }
 
 /* The owner, group and mode N shows (access.h) into ST; for a host file,
@@ -229,6 +249,8 @@ node_getattr (const struct node *n, const struct caller *c, struct stat *st)
         log_warning ("The holes of '%s' cannot be read; it shows as "
                      "full.",
                      n->disk->volume);
+      else if (!vm_is_local (n->vm) && t->delta)
+        remote_data_bytes (n, &data);
       st->st_size = (off_t)n->disk->virtual_size;
       st->st_blocks = (blkcnt_t)((data + 511) / 512);
     }

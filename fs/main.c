@@ -17,6 +17,7 @@
 #include "log.h"
 
 #include "node-types.h"
+#include "remote.h"
 
 #ifndef VMSNAPFS_VERSION
 #define VMSNAPFS_VERSION "0.1.0"
@@ -44,6 +45,7 @@ struct options
   unsigned files_idle; /* seconds a snapshot's files/ lives unused */
   char *files;         /* "visible": list files/ (else opened by name) */
   char *passthrough;   /* "off": the daemon reads frozen files itself */
+  char *nbd_tls;       /* remote deltas over NBD with TLS, certificates */
   int help;
   int version;
   char *words[2]; /* the arguments that are no options: [SOURCE] MOUNTPOINT */
@@ -68,6 +70,7 @@ static const struct fuse_opt option_spec[] = {
   OPT ("files_idle=%u", files_idle),
   OPT ("files=%s", files),
   OPT ("passthrough=%s", passthrough),
+  OPT ("nbd_tls=%s", nbd_tls),
   OPT ("-h", help),
   OPT ("--help", help),
   OPT ("-V", version),
@@ -186,6 +189,13 @@ usage (const char *prog)
           "                        (default 60)\n"
           "    -o passthrough=off  the daemon reads frozen files, not the\n"
           "                        kernel from the host's (FUSE passthrough)\n"
+          "    -o nbd_tls=DIR      read a remote host's delta files over NBD\n"
+          "                        with TLS, this machine's certificates in\n"
+          "                        DIR (ca-cert.pem, client-cert.pem,\n"
+          "                        client-key.pem; the host's qemu.conf has\n"
+          "                        its own); without, only a host whose URI\n"
+          "                        names a loopback address (localhost,\n"
+          "                        127.0.0.1, ::1) shows delta files\n"
           "    -f                  stay in the foreground, log to stderr\n"
           "    -d                  debug: foreground, with debug messages\n"
           "    -s                  single-threaded\n"
@@ -351,6 +361,8 @@ main (int argc, char *argv[])
                opts.passthrough);
       goto out;
     }
+  if (opts.nbd_tls && remote_delta_tls (opts.nbd_tls) < 0)
+    goto out;
 
   /* Permissions are checked by the kernel from the modes the tree shows. */
   fuse_opt_add_arg (&args, "-odefault_permissions");
@@ -385,6 +397,7 @@ main (int argc, char *argv[])
    * tree before its first view is built. */
   log_init (cmd.foreground, cmd.debug);
   verbs_init ();
+  remote_delta_note ((const char *const *)opts.uris, opts.nhosts);
   if (export_init () < 0
       || host_start ((const char *const *)opts.names,
                      (const char *const *)opts.uris, opts.nhosts)
@@ -437,6 +450,7 @@ out:
   free (opts.operators);
   free (opts.files);
   free (opts.passthrough);
+  free (opts.nbd_tls);
   free (opts.words[0]);
   free (opts.words[1]);
   fuse_opt_free_args (&args);

@@ -240,12 +240,14 @@ disk_file_name (const struct vs_disk *d, size_t k, char *buf, size_t size)
 }
 
 /* The files beside the frozen volume: a remote host's disks have the
- * whole disk (.img, the first) only; what changed is read through qemu on
- * this machine. */
+ * whole disk (.img, the first) alone when their deltas cannot be read
+ * safely (remote_delta_offered). */
 static size_t
 disk_files_of (const struct node *n)
 {
-  return vm_is_local (n->vm) ? NDISK_FILES : 1;
+  return vm_is_local (n->vm) || remote_delta_offered (n->vm->host)
+             ? NDISK_FILES
+             : 1;
 }
 
 static int
@@ -331,10 +333,15 @@ delta_json (const struct node *n, bool probe, char **out, size_t *len)
   json_object *o, *arr;
   int r;
 
-  if ((r = export_extents (n->snap->ino, n->disk->target, n->disk->volume,
-                           n->disk->format, probe, against_parent (n), &ext,
-                           &next))
-      < 0)
+  /* A remote host's: over NBD from a helper domain there. */
+  r = vm_is_local (n->vm)
+          ? export_extents (n->snap->ino, n->disk->target, n->disk->volume,
+                            n->disk->format, probe, against_parent (n), &ext,
+                            &next)
+          : remote_extents (n->vm->host, n->snap->ino, n->disk->volume,
+                            n->disk->format, n->disk->virtual_size,
+                            against_parent (n), probe, &ext, &next);
+  if (r < 0)
     return r;
   o = json_object_new_object ();
   arr = json_object_new_array ();

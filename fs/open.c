@@ -150,6 +150,13 @@ node_open (const struct node *n, const struct caller *c, int flags,
           h->len = (size_t)hs.st_size;
           r = remote_open (n->vm->host, t->host_file (n), &h->remote);
         }
+      else if (t->delta)
+        {
+          h->len = (size_t)n->disk->virtual_size;
+          r = remote_open_delta (n->vm->host, n->snap->ino, n->disk->volume,
+                                 n->disk->format, n->disk->virtual_size,
+                                 is_delta (n), &h->remote);
+        }
       else
         {
           h->len = (size_t)n->disk->virtual_size;
@@ -242,6 +249,11 @@ handle_seek (struct handle *h, off_t off, int whence)
     return (off_t)export_seek (h->exp, (uint64_t)off, whence == SEEK_DATA);
   if (h->fd >= 0)
     return (r = lseek (h->fd, off, whence)) < 0 ? -errno : r;
+  if (h->remote
+      && (r = (off_t)remote_seek (h->remote, (uint64_t)off,
+                                  whence == SEEK_DATA))
+             != -EOPNOTSUPP)
+    return r;
   /* Generated content is all data. */
   if ((size_t)off >= h->len)
     return -ENXIO;

@@ -30,6 +30,7 @@
 
 #include "conn.h"
 #include "files.h"
+#include "remotedelta.h"
 #include "storage.h"
 #include "xmldoc.h"
 
@@ -157,6 +158,18 @@ host_file_unlink (struct host *h, const char *path)
 
 /* --- reading ------------------------------------------------------------- */
 
+/* A new open of file PATH, reading nothing yet. */
+static struct remote_file *
+file_new (const char *path)
+{
+  struct remote_file *f = xcalloc (1, sizeof *f);
+
+  pthread_mutex_init (&f->lock, NULL);
+  pthread_cond_init (&f->moved, NULL);
+  f->path = xstrdup (path);
+  return f;
+}
+
 int
 remote_open (struct host *h, const char *path, struct remote_file **out)
 {
@@ -172,10 +185,7 @@ remote_open (struct host *h, const char *path, struct remote_file **out)
       virConnectClose (c);
       return r;
     }
-  f = xcalloc (1, sizeof *f);
-  pthread_mutex_init (&f->lock, NULL);
-  pthread_cond_init (&f->moved, NULL);
-  f->path = xstrdup (path);
+  f = file_new (path);
   f->conn = c;
   f->vol = v;
   *out = f;
@@ -225,6 +235,8 @@ remote_read (struct remote_file *f, char *buf, size_t size, off_t off)
   struct timespec until;
   SCOPED_LOCK (&f->lock);
 
+  if (f->delta)
+    return delta_pread (f->delta, buf, size, (uint64_t)off);
   deadline_ms (&until, CLOCK_REALTIME, AHEAD_WAIT_MS);
   while (f->st != NULL && !f->eof && (uint64_t)off > f->pos
          && (uint64_t)off - f->pos <= AHEAD_BYTES
@@ -295,8 +307,11 @@ remote_close (struct remote_file *f)
     return;
   end_stream (f);
   disk_unref (f->disk);
-  virStorageVolFree (f->vol);
-  virConnectClose (f->conn);
+  delta_close (f->delta);
+  if (f->vol)
+    virStorageVolFree (f->vol);
+  if (f->conn)
+    virConnectClose (f->conn);
   pthread_mutex_destroy (&f->lock);
   pthread_cond_destroy (&f->moved);
   free (f->path);
@@ -464,4 +479,29 @@ remote_open_disk (struct host *h, uint64_t key, const char *volume,
     }
   disk_unref (d);
   return r;
+}
+
+/* --- what changed, over NBD -------------------------------------------- */
+
+int
+remote_open_delta (struct host *h, uint64_t key, const char *volume,
+                   const char *format, uint64_t size, bool delta,
+                   struct remote_file **out)
+{
+  struct delta_reader *d;
+  struct remote_file *f;
+  int r;
+
+  if ((r = delta_open (h, key, volume, format, size, delta, &d)) < 0)
+    return r;
+  f = file_new (volume);
+  f->delta = d;
+  *out = f;
+  return 0;
+}
+
+int64_t
+remote_seek (struct remote_file *f, uint64_t off, bool data)
+{
+  return f->delta ? delta_seek (f->delta, off, data) : -EOPNOTSUPP;
 }

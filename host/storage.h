@@ -22,10 +22,12 @@ virStorageVolPtr volume_of (virConnectPtr c, const char *path, int *err);
 /* A file of a remote host open for reading (remote.h): remote.c reads
  * it, files.c copies a memory image from it. */
 struct remote_disk;
+struct delta_reader;
 
 struct remote_file
 {
   struct remote_disk *disk; /* the whole disk this reads, or NULL */
+  struct delta_reader *delta; /* or its changes over NBD, or NULL */
   pthread_mutex_t lock;
   pthread_cond_t moved; /* POS moved */
   char *path;

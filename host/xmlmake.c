@@ -49,8 +49,11 @@ finish (xmlDocPtr doc)
   return s;
 }
 
-char *
-helper_domain_xml (const char *name, const char *disk, const char *format)
+/* A helper domain NAME on file DISK of FORMAT, the disk read-only with
+ * READONLY. */
+static char *
+domain_xml (const char *name, const char *disk, const char *format,
+            bool readonly)
 {
   xmlNodePtr root, devices, d;
   xmlDocPtr doc = new_doc ("domain", &root);
@@ -66,7 +69,44 @@ helper_domain_xml (const char *name, const char *disk, const char *format)
   xd_set_attr (child_attr (d, "driver", "name", "qemu"), "type", format);
   child_attr (d, "source", "file", disk);
   xd_set_attr (child_attr (d, "target", "dev", "vda"), "bus", "virtio");
+  if (readonly)
+    xmlNewChild (d, NULL, BAD_CAST "readonly", NULL);
   child_attr (devices, "memballoon", "model", "none");
+  return finish (doc);
+}
+
+char *
+helper_domain_xml (const char *name, const char *disk, const char *format)
+{
+  return domain_xml (name, disk, format, false);
+}
+
+char *
+reader_domain_xml (const char *name, const char *disk, const char *format)
+{
+  return domain_xml (name, disk, format, true);
+}
+
+char *
+backup_pull_xml (const char *server, unsigned port, const char *scratch,
+                 bool tls)
+{
+  xmlNodePtr root, s, d;
+  xmlDocPtr doc = new_doc ("domainbackup", &root);
+  char p[16];
+
+  snprintf (p, sizeof p, "%u", port);
+  xd_set_attr (root, "mode", "pull");
+  s = child_attr (root, "server", "transport", "tcp");
+  xd_set_attr (s, "name", server);
+  xd_set_attr (s, "port", p);
+  if (tls)
+    xd_set_attr (s, "tls", "yes");
+  d = child_attr (xmlNewChild (root, NULL, BAD_CAST "disks", NULL), "disk",
+                  "name", "vda");
+  xd_set_attr (d, "backup", "yes");
+  xd_set_attr (d, "type", "file");
+  child_attr (d, "scratch", "file", scratch);
   return finish (doc);
 }
 

@@ -45,4 +45,39 @@ void remote_close (struct remote_file *f);
 int remote_open_disk (struct host *h, uint64_t key, const char *volume,
                       uint64_t virtual_size, struct remote_file **out);
 
+/* Open what changed in the disk of H whose frozen volume is VOLUME (of
+ * FORMAT, SIZE bytes; KEY, with VOLUME, names it), since the volume below
+ * it was frozen, with DELTA; without, the whole disk.  Read over NBD from
+ * a helper domain on H, while open.  Returns 0 or -EIO. */
+int remote_open_delta (struct host *h, uint64_t key, const char *volume,
+                       const char *format, uint64_t size, bool delta,
+                       struct remote_file **out);
+
+/* How remote delta files are read (-o nbd_tls=DIR): over NBD with TLS,
+ * this machine's x509 certificates in DIR (ca-cert.pem, client-cert.pem,
+ * client-key.pem); the host's NBD server takes its own from its qemu.conf
+ * (backup_tls_x509_cert_dir).  Without DIR (NULL), the NBD server has no
+ * authentication: delta files are offered only by a host whose URI names
+ * a loopback address (localhost, 127.0.0.0/8, ::1), and its NBD server
+ * listens there.  Returns 0, or -errno when a file of DIR cannot be read
+ * (said on stderr: called before the mount). */
+int remote_delta_tls (const char *dir);
+/* Log, once at the mount, each host of URIS (N) that shows no delta
+ * files for want of -o nbd_tls. */
+void remote_delta_note (const char *const *uris, size_t n);
+/* Whether the disks of remote host H show their delta files. */
+bool remote_delta_offered (const struct host *h);
+
+/* lseek(SEEK_DATA) with DATA, (SEEK_HOLE) without, on F opened so: the
+ * offset, or -ENXIO; -EOPNOTSUPP for another remote file. */
+int64_t remote_seek (struct remote_file *f, uint64_t off, bool data);
+
+/* The data extents of that disk, as export_extents gives a local one;
+ * read once and kept.  Without PROBE, only what was read.  Returns 0,
+ * -EAGAIN or -EIO. */
+struct extent;
+int remote_extents (struct host *h, uint64_t key, const char *volume,
+                    const char *format, uint64_t size, bool delta, bool probe,
+                    struct extent **out, size_t *n);
+
 #endif /* VMSNAPFS_REMOTE_H */

@@ -279,6 +279,14 @@ void snap_xml_free (struct snap_xml *s);
  * virtio disk, vda, on file DISK of FORMAT: a helper for a block job. */
 char *helper_domain_xml (const char *name, const char *disk,
                          const char *format);
+/* The same with the disk read-only: a reader of a frozen volume. */
+char *reader_domain_xml (const char *name, const char *disk,
+                         const char *format);
+/* The XML of a backup in pull mode of disk vda, its NBD server on TCP at
+ * SERVER:PORT (with TLS: x509 from the host's qemu.conf), its
+ * scratch file SCRATCH (virDomainBackupBegin). */
+char *backup_pull_xml (const char *server, unsigned port,
+                       const char *scratch, bool tls);
 
 /* The XML of the destination of a block copy (virDomainBlockCopy): file
  * DISK of FORMAT. */

@@ -17,7 +17,9 @@
 REMOTE_ROOT=/tmp/vmsnapfs-remote
 
 # remote_host_start NAME PORT: start host NAME; sets REMOTE_URI and
-# REMOTE_DIR (its /var/lib/libvirt seen from here).
+# REMOTE_DIR (its /var/lib/libvirt seen from here).  With REMOTE_CONF_HOOK
+# set, that command is run with the host's /etc/libvirt (seen from here)
+# before its daemons start: to add settings to its qemu.conf.
 remote_host_start() {
     _rd=$REMOTE_ROOT/$1
     remote_host_stop "$1"
@@ -34,6 +36,7 @@ listen_addr = "127.0.0.1"
 tcp_port = "$2"
 auth_tcp = "none"
 CONF
+    [ -z "${REMOTE_CONF_HOOK:-}" ] || "$REMOTE_CONF_HOOK" "$_rd/etc"
     # unshare makes every mount private: nothing below reaches the root
     # namespace.
     unshare -m -u --propagation private sh -c "
@@ -111,4 +114,19 @@ remote_guest_count() {
 
 remote_guest_counting() {
     [ -n "$(remote_guest_count "$1")" ]
+}
+
+# seeks FILE: its data runs by SEEK_DATA and SEEK_HOLE, in KiB.
+seeks() {
+    python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+out, at = [], 0
+while True:
+    try:
+        d = os.lseek(fd, at, os.SEEK_DATA)
+    except OSError:
+        break
+    at = os.lseek(fd, d, os.SEEK_HOLE)
+    out.append("%d+%d" % (d >> 10, (at - d) >> 10))
+print(" ".join(out))' "$1"
 }

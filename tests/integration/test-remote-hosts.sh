@@ -10,6 +10,12 @@
 # memory restored on the next start, a clone with memory that resumes, an
 # export from r2 imported into r1 that resumes, a branch point deleted
 # (pulls in helper domains); a clone from another host's snapshot is EXDEV.
+# Delta files on r1, as test-delta checks them here: known writes are
+# exactly the extents of TARGET.delta.json and the data of
+# TARGET.delta.img (SEEK_DATA, SEEK_HOLE), which reads as the disk there
+# and zeros elsewhere, over NBD from a helper domain there (no file of r1
+# opened by the daemon, no helper left); incremental-backup.sh restores
+# the snapshot cmp-equal.
 # A hung remote libvirtd delays no other host; one stopped shows as
 # unreachable while the others work, and is back within 10 s of its start,
 # without a remount.
@@ -54,8 +60,8 @@ S=$V/snapshots
 wait_for 60 remote_guest_counting "$A_DIR" || fail "r1's guest does not count"
 mkdir "$S/s1"
 grep -qx "memory: yes" "$S/s1/info" || fail "s1 has no memory: $(cat "$S/s1/info")"
-assert_eq "domain.xml info info.json memory vda.img vda.qcow2" "$(ls "$S/s1" | xargs)" \
-    "a remote snapshot's files"
+assert_eq "domain.xml info info.json memory vda.delta.img vda.delta.json vda.img vda.qcow2" \
+    "$(ls "$S/s1" | xargs)" "a remote snapshot's files"
 frozen=$(sed -n 's/^disk.vda.volume: //p' "$S/s1/info")
 mem=$(sed -n 's/^memory_file: //p' "$S/s1/info")
 [ -n "$frozen" ] && [ -n "$mem" ] || fail "s1's info names no volume or memory"
@@ -68,15 +74,18 @@ here_mem=$D1/${mem#/var/lib/libvirt/}
 fds_clean() {
     ! ls -l "/proc/$DAEMON_PID/fd" 2>/dev/null | grep -q "$REMOTE_ROOT\|$A"
 }
+# watch_reader PID: while reader PID runs, the daemon opens no file of r1.
+watch_reader() {
+    while ! exited "$1"; do
+        fds_clean || fail "the daemon opened a file of r1: $(ls -l /proc/$DAEMON_PID/fd)"
+        sleep 0.02
+    done
+    wait "$1" || true
+}
 ( cmp "$S/s1/memory" "$here_mem" && cmp "$S/s1/vda.qcow2" "$here_frozen" \
     && touch "$MNT.cmp-ok" ) &
-reader=$!
 on_exit "rm -f '$MNT.cmp-ok'"
-while ! exited "$reader"; do
-    fds_clean || fail "the daemon opened a file of r1: $(ls -l /proc/$DAEMON_PID/fd)"
-    sleep 0.02
-done
-wait "$reader" || true
+watch_reader $!
 [ -e "$MNT.cmp-ok" ] || fail "s1's memory or vda.qcow2 differ from r1's files"
 assert_eq "$(stat -c %s "$here_frozen")" "$(stat -c %s "$S/s1/vda.qcow2")" "vda.qcow2's size"
 
@@ -88,7 +97,7 @@ on_r1 qemu-img convert -U -O raw "$frozen" /var/lib/libvirt/images/expected.raw 
 cmp "$S/s1/vda.img" "$D1/images/expected.raw" || fail "vda.img differs from r1's convert"
 rm -f "$D1/images/expected.raw"
 no_copy() { ! ls "$A_DIR" | grep -q vmsnapfs-export; }
-wait_for 10 no_copy || fail "the copy for vda.img stays: $(ls "$A_DIR")"
+wait_for 30 no_copy || fail "the copy for vda.img stays: $(ls "$A_DIR")"
 
 # rsync of the snapshot's directory, sparse.
 out=$(mktemp -d /tmp/vmsnapfs-rsync.XXXXXX)
@@ -121,7 +130,7 @@ wait_for 30 eval '[ "$(remote_guest_count "$B_DIR")" -gt $((at_m1 + 3)) ]' ||
 mkdir "$T/m2"
 at_m2=$(remote_guest_count "$B_DIR")
 virsh -q -c "$U2" destroy "$B" >/dev/null
-wait_for 10 is_shut_off "$W" || fail "r2's VM does not show shut off"
+wait_for 30 is_shut_off "$W" || fail "r2's VM does not show shut off"
 m1_top=$(sed -n 's/^disk.vda.volume: //p' "$T/m2/info")
 m1_mem=$(sed -n 's/^memory_file: //p' "$T/m1/info")
 base=$(sed -n 's/^disk.vda.volume: //p' "$T/m1/info")
@@ -169,7 +178,7 @@ ln -s "../r2/$B/snapshots/m2" "$MNT/r2/$BC" || fail "a clone on r2"
 on_exit "virsh -q -c '$U2' destroy '$BC' >/dev/null 2>&1"
 no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
 wait_for 120 no_jobs "$MNT/r2/$BC" || fail "the clone's copy does not end"
-wait_for 10 test -L "$MNT/r2/$BC/resume" || fail "no resume in the clone"
+wait_for 30 test -L "$MNT/r2/$BC/resume" || fail "no resume in the clone"
 assert_eq "m2" "$(ls "$MNT/r2/$BC/snapshots")" "the clone's snapshots"
 cmp "$MNT/r2/$BC/snapshots/m2/vda.img" "$T/m2/vda.img" || fail "the clone's disk at m2"
 console=$(virsh -q -c "$U2" dumpxml "$BC" | sed -n "s|.*<source path='\([^']*console[^']*\)'.*|\1|p" | head -n 1)
@@ -186,6 +195,10 @@ moved=${VM_PREFIX}r1-moved
 export_dir=$(mktemp -d /var/tmp/vmsnapfs-export.XXXXXX)
 on_exit "rm -rf '$export_dir'"
 rsync -a --sparse --exclude '*.img' "$W/" "$export_dir/vm/" || fail "rsync of r2's VM"
+# The import stages its files in /var/tmp: what other runs left there is
+# not this one's.
+stages() { ls /var/tmp | grep vmsnapfs-import || true; }
+stages_before=$(stages)
 ln -s "$export_dir/vm" "$MNT/r1/$moved" || fail "import into r1: $(tail -n 2 "$DAEMON_LOG")"
 on_exit "virsh -q -c '$U1' destroy '$moved' >/dev/null 2>&1"
 assert_eq "$(ls "$T" | xargs)" "$(ls "$MNT/r1/$moved/snapshots" | xargs)" "the snapshots moved"
@@ -195,7 +208,7 @@ mconsole=$(virsh -q -c "$U1" dumpxml "$moved" | sed -n "s|.*<source path='\([^']
 start_resumes "$MNT/r1/$moved" "$REMOTE_ROOT/r1/lib/${mconsole#/var/lib/libvirt/}" \
     "$at_m2" "the VM moved to r1"
 virsh -q -c "$U1" destroy "$moved" >/dev/null
-[ -z "$(ls /var/tmp | grep vmsnapfs-import)" ] || fail "the import's staging is left"
+assert_eq "$stages_before" "$(stages)" "the import's staging in /var/tmp"
 
 # --- r2's libvirtd hangs: the other hosts' ls do not wait for it ---------
 r2_pid=$(cat "$REMOTE_ROOT/r2/run/libvirtd.pid")
@@ -230,7 +243,7 @@ grep -q "Host 'r2' answers again" "$DAEMON_LOG" || fail "the log does not say r2
 # volume s3 froze, and the VM's new one.  rmdir s1 pulls s1's data up into
 # both (helper domains on r1): both read as before, s1's files are gone.
 virsh -q -c "$U1" destroy "$A" >/dev/null
-wait_for 10 is_shut_off "$V" || fail "r1's VM does not show shut off"
+wait_for 30 is_shut_off "$V" || fail "r1's VM does not show shut off"
 ln -sfn snapshots/s1 "$V/active" || fail "revert to s1 on r1"
 rm "$V/resume" || fail "rm resume on r1"   # a snapshot resumed is kept
 current() { virsh -q -c "$U1" domblklist "$A" | awk '$1 == "vda" { print $2 }'; }
@@ -245,6 +258,49 @@ rmdir "$S/s1" || fail "rmdir of a branch point on r1: $(tail -n 3 "$DAEMON_LOG")
 assert_eq "$sum_s3" "$(sha256sum < "$S/s3/vda.img" | cut -d' ' -f1)" "s3's disk after"
 assert_eq "$sum_vm" "$(disk_sum "$(current)")" "the VM's disk after"
 virsh -q -c "$U1" list --all --name | grep -q vmsnapfs-commit && fail "a helper domain stays"
+
+# --- r1: delta files, as test-delta checks them here --------------------
+# Known writes between d1 and d2 (data, zeros over data, zeros over
+# nothing): d2's delta holds exactly them, read over NBD from a helper
+# domain on r1; d1, with no parent, is its whole disk.  An incremental
+# backup restores d2 byte for byte; no file of r1 is opened by the daemon,
+# and no helper stays.
+MB=$((1 << 20))
+on_r1 qemu-io -f qcow2 -c "write -q -P 0x11 0 4M" "$(current)" >/dev/null || fail "qemu-io on r1"
+mkdir "$S/d1"
+on_r1 qemu-io -f qcow2 -c "write -q -P 0x22 8M 1M" -c "write -q -z 0 1M" \
+    -c "write -q -P 0x33 20M 1M" -c "write -q -z 30M 1M" "$(current)" >/dev/null ||
+    fail "qemu-io on r1"
+mkdir "$S/d2"
+extents() {
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(" ".join("%d+%d" % (e["offset"] >> 10, e["length"] >> 10) for e in d["extents"]))' \
+        "$S/$1/vda.delta.json"
+}
+assert_eq "0+1024 8192+1024 20480+1024 30720+1024" "$(extents d2)" "d2's extents on r1"
+assert_eq "$(wc -c < "$S/d2/vda.delta.json")" "$(stat -c %s "$S/d2/vda.delta.json")" \
+    "the size of d2's delta.json"
+assert_eq "$(extents d2)" "$(seeks "$S/d2/vda.delta.img")" "d2's delta.img's data by seeks"
+bytes() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=1M 2>/dev/null; }
+( cmp -n $MB "$S/d2/vda.delta.img" /dev/zero &&
+  cmp <(bytes "$S/d2/vda.delta.img" $((8 * MB)) $MB) <(bytes "$S/d2/vda.img" $((8 * MB)) $MB) &&
+  cmp <(bytes "$S/d2/vda.delta.img" $((MB)) $((3 * MB))) <(head -c $((3 * MB)) /dev/zero) &&
+  cmp "$S/d1/vda.delta.img" "$S/d1/vda.img" && touch "$MNT.delta-ok" ) &
+on_exit "rm -f '$MNT.delta-ok'"
+watch_reader $!
+[ -e "$MNT.delta-ok" ] || fail "d2's or d1's delta.img read wrong"
+BK=$out/backup
+mkdir -p "$BK/d1"
+cp --sparse=always "$S/d1/vda.img" "$BK/d1/"; echo "d1 full -" > "$BK/index"
+sh "$TOP/examples/incremental-backup.sh" backup "$V" "$BK" >/dev/null ||
+    fail "an incremental backup of r1's VM"
+assert_eq "d1 full -
+d2 delta d1" "$(cat "$BK/index")" "the index of r1's backup"
+sh "$TOP/examples/incremental-backup.sh" restore "$BK" d2 vda "$out/d2.raw" >/dev/null
+cmp "$out/d2.raw" "$S/d2/vda.img" || fail "the restore of d2 on r1 differs"
+no_reader() { ! virsh -q -c "$U1" list --all --name | grep -q vmsnapfs-commit; }
+wait_for 30 no_reader || fail "a reader domain stays on r1"
 
 # --- r1: a live merge's progress in jobs -------------------------------
 # s4 taken shut off, 40 MiB written on top of it there, the VM started:

@@ -81,6 +81,36 @@ test_helper_domain (void **state)
       check (xml, "string(/domain/devices/disk/driver/@type)", "qcow2");
       check (xml, "string(/domain/devices/disk/target/@dev)", "vda");
       check (xml, "string(/domain/devices/memballoon/@model)", "none");
+      check (xml, "string(count(/domain/devices/disk/readonly))", "0");
+      free (xml);
+    }
+}
+
+/* A reader of a frozen volume: the same helper, its disk read-only; and
+ * the backup that serves it over NBD. */
+static void
+test_reader_domain (void **state)
+{
+  (void)state;
+  for (size_t i = 0; i < NHOSTILE; i++)
+    {
+      char *xml = reader_domain_xml (hostile[i], hostile[i], "qcow2");
+
+      check (xml, "string(/domain/name)", hostile[i]);
+      check (xml, "string(/domain/devices/disk/source/@file)", hostile[i]);
+      check (xml, "string(count(/domain/devices/disk/readonly))", "1");
+      free (xml);
+      xml = backup_pull_xml (hostile[i], 20123, hostile[i], i % 2 == 1);
+      check (xml, "string(/domainbackup/@mode)", "pull");
+      check (xml, "string(/domainbackup/server/@tls)", i % 2 ? "yes" : "");
+      check (xml, "string(/domainbackup/server/@transport)", "tcp");
+      check (xml, "string(/domainbackup/server/@name)", hostile[i]);
+      check (xml, "string(/domainbackup/server/@port)", "20123");
+      check (xml, "string(count(/domainbackup/disks/disk))", "1");
+      check (xml, "string(/domainbackup/disks/disk/@name)", "vda");
+      check (xml, "string(/domainbackup/disks/disk/@backup)", "yes");
+      check (xml, "string(/domainbackup/disks/disk/scratch/@file)",
+             hostile[i]);
       free (xml);
     }
 }
@@ -138,6 +168,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_helper_domain),
+    cmocka_unit_test (test_reader_domain),
     cmocka_unit_test (test_pool),
     cmocka_unit_test (test_volume),
   };
