@@ -114,10 +114,26 @@ claim (const struct key *k, bool *mine)
     }
 }
 
+/* The map of the file whose state is ST, when read already: one stat of
+ * a volume that a walk meets again (in every chain above it) instead of an
+ * open, a stat and a close.  NULL when not read, or being read. */
+static struct volmap *
+known (const struct stat *st, bool raw)
+{
+  SCOPED_LOCK (&cache_lock);
+  struct key k;
+
+  key_of (st, raw, &k);
+  for (struct entry *e = *bucket_of (&k); e; e = e->next)
+    if (same_key (&e->key, &k))
+      return e->reading ? NULL : ref (e->v);
+  return NULL;
+}
+
 int
 volmap_get (const char *path, const char *format, struct volmap **out)
 {
-  CLEANUP_CLOSE int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  CLEANUP_CLOSE int fd = -1;
   struct stat st, after;
   struct volmap *v = NULL;
   struct entry *e;
@@ -126,7 +142,10 @@ volmap_get (const char *path, const char *format, struct volmap **out)
   int r;
 
   *out = NULL;
-  if (fd < 0)
+  if (stat (path, &st) == 0
+      && (*out = known (&st, strcmp (format, "raw") == 0)) != NULL)
+    return 0;
+  if ((fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
     return -errno;
   if (fstat (fd, &st) < 0)
     return -errno;
