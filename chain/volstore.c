@@ -30,9 +30,138 @@
 static pthread_mutex_t dir_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *store_dir; /* NULL: nothing kept */
 
+/* Writing the files.  A first walk maps thousands of volumes, and
+ * creating and renaming a file each costs more than the map did: the
+ * files are written by a thread of their own (saver), in the order they
+ * were made, while the walk goes on.  save_lock guards the queue; it is a
+ * leaf, never held across a write.  What is still queued when the daemon
+ * stops is written first (volstore_set_dir (NULL)); at most SAVE_QUEUE_MAX
+ * wait, and the next is written by its caller. */
+#define SAVE_QUEUE_MAX 4096
+
+struct pending
+{
+  struct pending *next;
+  char *path;
+  unsigned char *buf;
+  size_t len;
+};
+
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t save_cond = PTHREAD_COND_INITIALIZER;
+static struct pending *queue_head, **queue_tail = &queue_head;
+static size_t unwritten;  /* queued, and being written */
+static bool saver_runs, saver_stops;
+static pthread_t saver;
+
+/* Write BUF (LEN bytes) as the file PATH, whole or not at all. */
+static void
+write_file (const char *path, const unsigned char *buf, size_t len)
+{
+  CLEANUP_FREE char *tmp = xasprintf ("%s.%d.%lx", path, (int)getpid (),
+                                      (unsigned long)pthread_self ());
+  int fd
+      = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+  if (fd < 0)
+    return;
+  if (write_full (fd, buf, len) < 0 || close (fd) < 0
+      || rename (tmp, path) < 0)
+    {
+      log_warning ("Cannot keep the map of a volume in '%s': %m", path);
+      unlink (tmp);
+    }
+}
+
+static void *
+saver_main (void *arg)
+{
+  (void)arg;
+  pthread_mutex_lock (&save_lock);
+  for (;;)
+    {
+      struct pending *p = queue_head;
+
+      if (p == NULL && saver_stops)
+        break;
+      if (p == NULL)
+        {
+          pthread_cond_wait (&save_cond, &save_lock);
+          continue;
+        }
+      if ((queue_head = p->next) == NULL)
+        queue_tail = &queue_head;
+      pthread_mutex_unlock (&save_lock);
+      write_file (p->path, p->buf, p->len);
+      free (p->path);
+      free (p->buf);
+      free (p);
+      pthread_mutex_lock (&save_lock);
+      unwritten--;
+      pthread_cond_broadcast (&save_cond);
+    }
+  pthread_mutex_unlock (&save_lock);
+  return NULL;
+}
+
+/* Have PATH written with BUF (LEN bytes), both malloc'd and taken. */
+static void
+queue_file (char *path, unsigned char *buf, size_t len)
+{
+  struct pending *p;
+
+  pthread_mutex_lock (&save_lock);
+  if (!saver_runs && unwritten < SAVE_QUEUE_MAX)
+    saver_runs = pthread_create (&saver, NULL, saver_main, NULL) == 0;
+  if (!saver_runs || unwritten >= SAVE_QUEUE_MAX)
+    {
+      pthread_mutex_unlock (&save_lock);
+      write_file (path, buf, len);
+      free (path);
+      free (buf);
+      return;
+    }
+  p = xmalloc (sizeof *p);
+  *p = (struct pending){ NULL, path, buf, len };
+  *queue_tail = p;
+  queue_tail = &p->next;
+  unwritten++;
+  pthread_cond_broadcast (&save_cond);
+  pthread_mutex_unlock (&save_lock);
+}
+
+void
+volstore_flush (void)
+{
+  SCOPED_LOCK (&save_lock);
+
+  while (unwritten > 0)
+    pthread_cond_wait (&save_cond, &save_lock);
+}
+
+/* Write what is queued, and end the thread. */
+static void
+saver_end (void)
+{
+  bool joined;
+
+  pthread_mutex_lock (&save_lock);
+  saver_stops = true;
+  pthread_cond_broadcast (&save_cond);
+  joined = saver_runs;
+  pthread_mutex_unlock (&save_lock);
+  if (joined)
+    pthread_join (saver, NULL);
+  pthread_mutex_lock (&save_lock);
+  saver_runs = saver_stops = false;
+  pthread_mutex_unlock (&save_lock);
+}
+
 void
 volstore_set_dir (const char *dir)
 {
+  if (dir == NULL)
+    saver_end ();
   SCOPED_LOCK (&dir_lock);
 
   free (store_dir);
@@ -127,14 +256,13 @@ key_words (const struct volstore_key *k, uint64_t w[6])
 void
 volstore_save (const struct volstore_key *k, const struct volmap *v)
 {
-  CLEANUP_FREE char *path = file_of (k->dev, k->ino), *tmp = NULL;
+  CLEANUP_FREE char *path = file_of (k->dev, k->ino);
   size_t blen = v->backing ? strlen (v->backing) : 0;
   size_t flen = v->backing_format ? strlen (v->backing_format) : 0;
   size_t len = 16 + HEADER_WORDS * 8 + v->n * 32 + blen + flen + 8;
   CLEANUP_FREE unsigned char *buf = NULL;
   unsigned char *p;
   uint64_t w[6];
-  int fd;
 
   if (path == NULL || v->n > MAX_SEGS)
     return;
@@ -159,17 +287,9 @@ volstore_save (const struct volstore_key *k, const struct volmap *v)
   memcpy (p, v->backing_format ? v->backing_format : "", flen), p += flen;
   put_le64 (p, checksum (buf, len - 8));
 
-  tmp = xasprintf ("%s.%d.%lx", path, (int)getpid (),
-                   (unsigned long)pthread_self ());
-  fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return;
-  if (write_full (fd, buf, len) < 0 || close (fd) < 0
-      || rename (tmp, path) < 0)
-    {
-      log_warning ("Cannot keep the map of a volume in '%s': %m", path);
-      unlink (tmp);
-    }
+  queue_file (path, buf, len);
+  path = NULL;
+  buf = NULL;
 }
 
 /* A string of LEN bytes at *P (FLAG: present), advanced. */

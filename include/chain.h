@@ -219,9 +219,12 @@ void volstore_set_dir (const char *dir);
  * a file not to be trusted: ignored). */
 struct volmap *volstore_load (const struct volstore_key *k);
 
-/* Keep V as the map of state K of its volume; on failure, nothing kept
- * (logged). */
+/* Keep V as the map of state K of its volume: its file is written by a
+ * thread of the store's, soon; on failure, nothing kept (logged). */
 void volstore_save (const struct volstore_key *k, const struct volmap *v);
+
+/* Wait until every map given to volstore_save is written (or not). */
+void volstore_flush (void);
 
 /* Forget every map read in memory (not those kept on disk): at exit, and
  * for tests. */

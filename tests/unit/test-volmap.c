@@ -313,6 +313,7 @@ first_kind (const char *name)
   assert_int_equal (volmap_get (path, "qcow2", &v), 0);
   k = v->segs[0].kind;
   volmap_put (v);
+  volstore_flush (); /* its file written, for the test to look at */
   return k;
 }
 
