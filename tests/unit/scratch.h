@@ -23,6 +23,27 @@ sh (const char *fmt, ...)
     fail_msg ("command failed: %s", cmd);
 }
 
+/* Run a shell command up to TRIES times, until it succeeds.  For
+ * qemu-img making a LUKS header: it times its key derivation on the
+ * thread's CPU clock, and fails when the first timing reads 0 ms ("Unable
+ * to get accurate CPU usage"): a third to a half of the tries on a
+ * tick-based clock, and five in a row once in CI.  A failed try takes
+ * milliseconds. */
+static void
+sh_tries (int tries, const char *fmt, ...)
+{
+  char cmd[4096];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (cmd, sizeof cmd, fmt, ap);
+  va_end (ap);
+  while (tries-- > 0)
+    if (system (cmd) == 0)
+      return;
+  fail_msg ("command failed: %s", cmd);
+}
+
 static int
 setup_dir (void **state)
 {
