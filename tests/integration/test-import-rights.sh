@@ -283,6 +283,9 @@ nvram_own() { # WHO NVRAM-ELEMENT
     echo leftover >"$_left"
     on_exit "rm -f '$_left'"
     copy "nvram-$1"
+    # The pflash loader in place of the test guest's own (qboot's ROM):
+    # libvirt reads the first <loader> alone.
+    sed -i "s|<loader[^>]*>[^<]*</loader>||" "$W/nvram-$1/domain.xml"
     sed -i "s|</os>|<loader readonly='yes' type='pflash'>$SU/tool</loader>$2</os><features><acpi/></features>|" \
         "$W/nvram-$1/domain.xml"
     imported "$1" "$W/nvram-$1"
