@@ -129,21 +129,35 @@ find_export (uint64_t snap, const char *target, const char *volume,
   return e;
 }
 
+/* How far get_map goes for a map not read yet: not at all (-EAGAIN),
+ * only as far as the volumes' own headers and tables here (-EAGAIN when
+ * they are not enough), or to qemu-img. */
+enum map_make
+{
+  MAP_KNOWN,
+  MAP_PARSE,
+  MAP_PROBE,
+};
+
 /* E's map, read once (composed from its volumes' maps, no process where
- * they can be read here); the map of its changes when DELTA.  Without
- * PROBE, only a map read before, and not waited for while E is busy:
- * -EAGAIN. */
+ * they can be read here); the map of its changes when DELTA.  Short of
+ * MAP_PROBE, not waited for while E is busy: -EAGAIN. */
 static int
-get_map (struct export *e, bool delta, bool probe, const struct map **m)
+get_map (struct export *e, bool delta, enum map_make make,
+         const struct map **m)
 {
   int r = 0;
 
-  if (!probe && pthread_mutex_trylock (&e->lock) != 0)
+  if (make != MAP_PROBE && pthread_mutex_trylock (&e->lock) != 0)
     return -EAGAIN;
-  if (probe)
+  if (make == MAP_PROBE)
     pthread_mutex_lock (&e->lock);
-  if (e->map == NULL)
-    r = probe ? map_whole (e->volume, e->format, &e->map) : -EAGAIN;
+  if (e->map == NULL && make == MAP_PROBE)
+    r = map_whole (e->volume, e->format, &e->map);
+  else if (e->map == NULL
+           && (make == MAP_KNOWN
+               || map_compose_file (e->volume, e->format, &e->map) < 0))
+    r = -EAGAIN;
   if (r == 0 && delta && e->changes == NULL)
     e->changes = map_changes (e->map);
   if (r == 0)
@@ -189,7 +203,7 @@ export_open (uint64_t snap, const char *target, const char *volume,
   if (e->map == NULL && e->place)
     e->map = map_dup (e->place);
   pthread_mutex_unlock (&e->lock);
-  if ((r = get_map (e, delta, true, &m)) < 0)
+  if ((r = get_map (e, delta, MAP_PROBE, &m)) < 0)
     goto fail;
   /* qemu-nbd started now when it will be needed, so that an open fails
    * rather than a read. */
@@ -252,7 +266,7 @@ read_changes (struct export *e, char *buf, size_t size, uint64_t off)
   const struct map *c;
   uint64_t end = off + size;
 
-  if (get_map (e, true, true, &c) < 0)
+  if (get_map (e, true, MAP_PROBE, &c) < 0)
     return -EIO;
   while (off < end)
     {
@@ -306,7 +320,7 @@ export_seek (struct export_reader *r, uint64_t off, bool data)
 {
   const struct map *m;
 
-  if (get_map (r->e, r->delta, true, &m) < 0)
+  if (get_map (r->e, r->delta, MAP_PROBE, &m) < 0)
     return -EIO;
   return map_seek (m, off, data);
 }
@@ -348,7 +362,7 @@ export_data_bytes (uint64_t snap, const char *target, const char *volume,
 
   if ((r = pin (snap, target, volume, format, probe, &e)) < 0)
     return r;
-  if ((r = get_map (e, delta, probe, &m)) == 0)
+  if ((r = get_map (e, delta, probe ? MAP_PROBE : MAP_KNOWN, &m)) == 0)
     *bytes = m->data_bytes;
   unpin (e);
   return r;
@@ -358,19 +372,13 @@ int
 export_map_parse (uint64_t snap, const char *target, const char *volume,
                   const char *format)
 {
+  const struct map *m;
   struct export *e;
   int r;
 
   if ((r = pin (snap, target, volume, format, true, &e)) < 0)
     return r;
-  if (pthread_mutex_trylock (&e->lock) != 0)
-    r = -EAGAIN; /* being made: the lookup that follows waits for it */
-  else
-    {
-      if (e->map == NULL && map_compose_file (e->volume, e->format, &e->map) < 0)
-        r = -EAGAIN; /* left to map_whole, which may ask qemu-img */
-      pthread_mutex_unlock (&e->lock);
-    }
+  r = get_map (e, false, MAP_PARSE, &m);
   unpin (e);
   return r;
 }
@@ -388,7 +396,7 @@ export_extents (uint64_t snap, const char *target, const char *volume,
   *n = 0;
   if ((r = pin (snap, target, volume, format, probe, &e)) < 0)
     return r;
-  if ((r = get_map (e, delta, probe, &m)) == 0)
+  if ((r = get_map (e, delta, probe ? MAP_PROBE : MAP_KNOWN, &m)) == 0)
     {
       *out = xmalloc (m->n * sizeof **out + 1);
       for (size_t i = 0; i < m->n; i++)
