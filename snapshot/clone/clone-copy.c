@@ -119,6 +119,12 @@ clone_thin_top (const struct clone_disk *d)
   return xasprintf ("%s.thin", d->overlay);
 }
 
+char *
+clone_pull_file (const struct clone_disk *d)
+{
+  return xasprintf ("%s.pull", d->copy);
+}
+
 void
 clone_free (struct clone *c)
 {
@@ -335,7 +341,7 @@ finish (struct clone *c, virDomainPtr dom)
 void
 clone_roll_back (struct clone *c, virDomainPtr dom)
 {
-  const char *files[4];
+  const char *files[5];
 
   if (dom
       && virDomainUndefineFlags (dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -348,10 +354,11 @@ clone_roll_back (struct clone *c, virDomainPtr dom)
       const struct clone_disk *d = &c->rec.clone_disks[i];
       CLEANUP_FREE char *part = xasprintf ("%s.part", d->copy);
       CLEANUP_FREE char *top = clone_thin_top (d);
+      CLEANUP_FREE char *pulled = clone_pull_file (d);
 
       files[0] = d->copy, files[1] = part, files[2] = d->overlay;
-      files[3] = top;
-      for (size_t k = 0; k < 4; k++)
+      files[3] = top, files[4] = pulled;
+      for (size_t k = 0; k < 5; k++)
         if (host_file_unlink (c->host, files[k]) == 0)
           log_info ("VM '%s': removed '%s'.", c->name, files[k]);
     }

@@ -59,6 +59,10 @@ int clone_define_snapshot (struct clone *c, virDomainPtr dom);
 struct clone_disk;
 char *clone_thin_top (const struct clone_disk *d);
 
+/* The file an instant clone's pull fills for disk D, renamed onto its copy
+ * once whole (malloc'd). */
+char *clone_pull_file (const struct clone_disk *d);
+
 /* The instant clone (clone-pull.c). */
 /* Make what is missing of C's files for an instant clone: each copy, a
  * thin volume over the snapshot's frozen volume, and each top; the

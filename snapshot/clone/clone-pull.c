@@ -10,9 +10,14 @@
  *     it can be written;
  *   - the top NEWVM.TARGET.NAME.thin.qcow2, another thin volume over
  *     FROZEN: the clone's disk until its copy is whole;
- *   - the copy is filled by a block pull in a paused helper domain
- *     (host/helperdom.c), whether the clone runs or not: the copy then
- *     stands alone;
+ *   - NEWVM.TARGET.qcow2.pull, a third thin volume over FROZEN, is filled
+ *     by a block pull in a paused helper domain (host/helperdom.c), whether
+ *     the clone runs or not; once it stands alone and the helper has
+ *     closed it, it is renamed onto the copy, which then stands alone.
+ *     The copy, which readers of the clone's snapshot read, is never
+ *     written: qemu ends a pull by giving the file it filled a header
+ *     without its backing file before all of its tables reach that file,
+ *     and a reader of the file in between reads zeros where they lag;
  *   - the switch: the top's data (what the clone wrote) must end on the
  *     copy.  Shut off: the top is rebased onto the copy without a copy of
  *     data (the data are the same), renamed NEWVM.TARGET.NAME.qcow2, and
@@ -96,12 +101,15 @@ stands_alone (const char *path, bool *alone, unsigned long long *size)
   return 0;
 }
 
-/* Fill the copy of disk I of C from its backing chain. */
+/* Fill the copy of disk I of C from its backing chain: pull into its pull
+ * file (made over the copy's source, or the one a killed daemon left),
+ * then rename that onto the copy. */
 static int
 pull (struct clone *c, size_t i)
 {
   const struct clone_disk *d = &c->rec.clone_disks[i];
   virDomainBlockJobInfo info = { .type = VIR_DOMAIN_BLOCK_JOB_TYPE_PULL };
+  CLEANUP_FREE char *pulled = clone_pull_file (d);
   struct vs_vm v;
   bool alone;
   int r;
@@ -113,18 +121,37 @@ pull (struct clone *c, size_t i)
   clone_show_pull (c, i, &info);
   if (alone)
     return 0;
-  vm_stand_in (&v, c->host, c->name, c->uuid);
-  log_info ("VM '%s': pulling '%s' of snapshot '%s' into '%s'.", c->name,
-            d->target, c->rec.clone_snapshot, d->copy);
-  r = helper_pull (&v, d->target, d->copy, "qcow2", NULL, merge_bandwidth (),
-                   clone_is_stopping, clone_note_pull, c);
-  if (r < 0)
-    return r;
-  if (stands_alone (d->copy, &alone, &info.end) < 0 || !alone)
+  if (access (pulled, F_OK) < 0
+      && host_make_overlay (c->host, pulled, d->source, d->format, 0) < 0)
+    {
+      log_error ("VM '%s': cannot make '%s' over '%s'.", c->name, pulled,
+                 d->source);
+      return -EIO;
+    }
+  if (stands_alone (pulled, &alone, &info.end) < 0)
+    return -EIO;
+  if (!alone) /* else whole before a killed daemon renamed it */
+    {
+      vm_stand_in (&v, c->host, c->name, c->uuid);
+      log_info ("VM '%s': pulling '%s' of snapshot '%s' into '%s'.", c->name,
+                d->target, c->rec.clone_snapshot, pulled);
+      if ((r = helper_pull (&v, d->target, pulled, "qcow2", NULL,
+                            merge_bandwidth (), clone_is_stopping,
+                            clone_note_pull, c))
+          < 0)
+        return r;
+    }
+  if (stands_alone (pulled, &alone, &info.end) < 0 || !alone)
     {
       log_error ("VM '%s': the pull into '%s' ended, and it does not stand "
                  "alone.",
-                 c->name, d->copy);
+                 c->name, pulled);
+      return -EIO;
+    }
+  if (rename (pulled, d->copy) < 0)
+    {
+      log_error ("VM '%s': cannot rename '%s' onto '%s': %m", c->name, pulled,
+                 d->copy);
       return -EIO;
     }
   info.cur = info.end;

@@ -42,9 +42,9 @@ first=$(sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$console" | head -n 1)
 [ "$first" -ge "$at_s1" ] && [ "$first" -le $((at_s1 + 2)) ] ||
     fail "the clone's first count $first does not follow s1's $at_s1"
 wait_for 20 copying "$clone" || fail "no pull in jobs: $(cat "$MNT/$clone/jobs")"
-copy=$SRC_DIR/$clone.vda.qcow2
-qemu-img info -U -f qcow2 "$copy" | grep -q '^backing file' ||
-    fail "the copy stands alone before the kill: make the pull slower"
+pulled=$SRC_DIR/$clone.vda.qcow2.pull
+qemu-img info -U -f qcow2 "$pulled" | grep -q '^backing file' ||
+    fail "the pull's file stands alone before the kill: make the pull slower"
 kill -KILL "$DAEMON_PID"
 stop_vmsnapfs
 assert_eq running "$(virsh -q domstate "$clone")" "the clone after the kill"
@@ -65,7 +65,7 @@ grep -q "VM '$clone': independent of '$vm' snapshot 's1'" "$DAEMON_LOG" ||
     fail "no independence in the log: $(tail -n 3 "$DAEMON_LOG")"
 no_pin() { [ "$(pins)" = 0 ]; }
 wait_for 10 no_pin || fail "the pin stays after the clone"
-ls "$SRC_DIR" | grep -Eq '\.part$|\.thin\.qcow2$' && fail "a .part or thin top is left"
+ls "$SRC_DIR" | grep -Eq '\.(part|pull)$|\.thin\.qcow2$' && fail "a .part, .pull or thin top is left"
 top=$(virsh -q domblklist "$clone" | awk '$1 == "vda" { print $2 }')
 for f in $(qemu-img info -U --backing-chain -f qcow2 "$top" | sed -n 's/^image: //p'); do
     case $f in "$SRC_DIR/$clone".*) ;; *) fail "the clone's chain holds '$f'" ;; esac

@@ -79,13 +79,34 @@ grep -q "snapshot 'x' cannot be taken while it is a clone" "$DAEMON_LOG" ||
     fail "the log does not say why: $(tail -n 2 "$DAEMON_LOG")"
 pulling || fail "the pull ended before the refusals were tried: make it slower"
 
+# The pull's last step, as qemu does it: the file it fills is given a header
+# without its backing file before all of its tables reach the file, and a
+# reader of that file then sees zeros where the tables lag.  Stopped there
+# (the helper's qemu frozen, the header as qemu leaves it), the clone's s1
+# still reads as the source's: readers never read the file the pull fills.
+helper=vmsnapfs-commit-$(virsh -q domuuid "$clone" | cut -c1-8)-vda
+hpid=$(cat "/run/libvirt/qemu/$helper.pid") || fail "no helper domain pulls"
+pulled=$(virsh -q domblklist "$helper" | awk '$1 == "vda" { print $2 }')
+[ -f "$pulled" ] || fail "the helper's disk '$pulled' is not a file"
+on_exit "kill -CONT $hpid 2>/dev/null"
+kill -STOP "$hpid"
+header=$(od -An -tx1 -j8 -N12 "$pulled" | tr -d ' \n')
+head -c 12 /dev/zero | dd of="$pulled" bs=1 seek=8 conv=notrunc status=none
+cmp -n $((210 << 20)) "$C/snapshots/s1/vda.img" "$S/s1/vda.img"
+same=$?
+printf "$(echo "$header" | sed 's/../\\x&/g')" |
+    dd of="$pulled" bs=1 seek=8 conv=notrunc status=none
+kill -CONT "$hpid"
+assert_eq 0 "$same" "the clone's s1 compared with the source's as the pull ends"
+pulling || fail "the pull ended before its end was played: make it slower"
+
 # The job ends: the running clone stands on no file of its source.
 independent() { grep -q "VM '$clone': independent of '$vm' snapshot 's1'" "$DAEMON_LOG"; }
 wait_for 150 independent || fail "the job does not end: $(cat "$C/jobs"): $(tail -n 3 "$DAEMON_LOG")"
 no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
 wait_for 10 no_jobs "$C" || fail "jobs after the job: $(cat "$C/jobs")"
 assert_eq "s1" "$(ls "$C/snapshots")" "the clone's snapshots"
-ls "$SRC_DIR" | grep -Eq '\.part$|\.thin\.qcow2$' && fail "a .part or thin top is left"
+ls "$SRC_DIR" | grep -Eq '\.(part|pull)$|\.thin\.qcow2$' && fail "a .part, .pull or thin top is left"
 top=$(virsh -q domblklist "$clone" | awk '$1 == "vda" { print $2 }')
 inactive=$(virsh -q domblklist --inactive "$clone" | awk '$1 == "vda" { print $2 }')
 assert_eq "$top" "$inactive" "the clone's disk, running and defined"
