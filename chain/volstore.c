@@ -7,7 +7,13 @@
  * The files are read as untrusted input: the directory and each file must
  * be the daemon's user's and closed to others (0700, 0600), and a file is
  * taken only when whole (its length, its checksum) and its map well
- * formed; else it is ignored, and the volume read again. */
+ * formed; else it is ignored, and the volume read again.
+ *
+ * A file read is touched, once a day at most; one untouched for
+ * VOLSTORE_KEEP_DAYS (its volume deleted, or never read since) is removed
+ * when the daemon starts, and so is a half-written one a killed daemon
+ * left. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chain.h"
@@ -24,6 +31,11 @@
 
 #define MAGIC "VSNAPMAP1\n\0\0\0\0\0\0" /* 16 bytes */
 #define HEADER_WORDS 10
+/* How long a file unread is kept, and how often a read one is touched. */
+#define VOLSTORE_KEEP_DAYS 30
+#define TOUCH_S (24 * 3600)
+/* A half-written file older than this is a killed daemon's. */
+#define STALE_TMP_S 3600
 /* A map this long is an attack: a volume of 4 Mi runs. */
 #define MAX_SEGS (4 * 1024 * 1024)
 
@@ -157,6 +169,41 @@ saver_end (void)
   pthread_mutex_unlock (&save_lock);
 }
 
+/* Remove from DIR the maps unread for VOLSTORE_KEEP_DAYS and the
+ * half-written files of killed daemons; only files named as this file
+ * names them, this user's. */
+static void
+prune (const char *dir)
+{
+  DIR *d = opendir (dir);
+  time_t now = time (NULL);
+  struct dirent *de;
+  struct stat st;
+  size_t removed = 0;
+
+  if (d == NULL)
+    return;
+  while ((de = readdir (d)) != NULL)
+    {
+      size_t n = strspn (de->d_name, "0123456789abcdef-");
+      bool whole = n == 33 && de->d_name[n] == '\0';
+      bool tmp = n == 33 && de->d_name[n] == '.';
+
+      if (!(whole || tmp)
+          || fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+          || !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
+        continue;
+      if (now - st.st_mtime
+              > (whole ? VOLSTORE_KEEP_DAYS * 24 * 3600 : STALE_TMP_S)
+          && unlinkat (dirfd (d), de->d_name, 0) == 0)
+        removed++;
+    }
+  closedir (d);
+  if (removed)
+    log_info ("Removed %zu maps of volumes unread for %d days from '%s'.",
+              removed, VOLSTORE_KEEP_DAYS, dir);
+}
+
 void
 volstore_set_dir (const char *dir)
 {
@@ -187,6 +234,7 @@ volstore_set_dir (const char *dir)
       return;
     }
   store_dir = xstrdup (dir);
+  prune (dir);
 }
 
 /* The file of the volume DEV, INO, or NULL when none is kept; with the
@@ -393,5 +441,7 @@ volstore_load (const struct volstore_key *k)
     return NULL;
   if ((v = parse (buf, (size_t)st.st_size, k)) == NULL)
     return NULL;
+  if (time (NULL) - st.st_mtime > TOUCH_S)
+    futimens (fd, NULL); /* read: kept (prune) */
   return v;
 }

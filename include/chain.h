@@ -211,7 +211,8 @@ struct volstore_key
 };
 
 /* Keep volumes' maps in DIR (made 0700 when missing), across restarts;
- * NULL: keep none.  Default: none; fs/main.c sets VOLSTORE_DIR. */
+ * NULL: keep none.  Default: none; fs/main.c sets VOLSTORE_DIR.  Maps
+ * unread for 30 days are removed from DIR then. */
 #define VOLSTORE_DIR "/var/cache/vmsnapfs/maps"
 void volstore_set_dir (const char *dir);
 

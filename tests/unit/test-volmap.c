@@ -317,6 +317,27 @@ first_kind (const char *name)
   return k;
 }
 
+/* Into KEPT (512 bytes), the file in STORE that keeps the map of volume
+ * NAME of the scratch directory, made as a fresh qcow2 of 1 MiB whose
+ * first segment is KIND once CMD (NULL: none) wrote it. */
+static void
+kept_map (const char *store, const char *name, const char *cmd,
+          enum vseg_kind kind, char *kept)
+{
+  char path[256];
+  struct stat st;
+
+  volstore_set_dir (store);
+  sh ("qemu-img create -q -f qcow2 %s/%s 1M", dir, name);
+  if (cmd)
+    sh ("qemu-io -f qcow2 -c '%s' %s/%s", cmd, dir, name);
+  assert_int_equal (first_kind (name), kind);
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  assert_int_equal (stat (path, &st), 0);
+  snprintf (kept, 512, "%s/%016llx-%016llx", store,
+            (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+}
+
 /* Maps kept on disk: read again after a restart (the memory forgotten)
  * while the file's state is the same; ignored when damaged or open to
  * others. */
@@ -328,14 +349,8 @@ test_store (void **state)
 
   (void)state;
   snprintf (store, sizeof store, "%s/store", dir);
-  volstore_set_dir (store);
-  sh ("qemu-img create -q -f qcow2 %s/st.qcow2 1M", dir);
-  sh ("qemu-io -f qcow2 -c 'write -q 0 64k' %s/st.qcow2", dir);
-  assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
+  kept_map (store, "st.qcow2", "write -q 0 64k", VSEG_DATA, kept);
   snprintf (path, sizeof path, "%s/st.qcow2", dir);
-  assert_int_equal (stat (path, &st), 0);
-  snprintf (kept, sizeof kept, "%s/%016llx-%016llx", store,
-            (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
   assert_int_equal (stat (kept, &st), 0);
   assert_int_equal (st.st_mode & 07777, 0600);
   sh ("cp -p %s %s/kept", kept, dir);
@@ -371,6 +386,44 @@ test_store (void **state)
     sh ("cp -p %s/kept %s", dir, other);
     assert_int_equal (first_kind ("other.qcow2"), VSEG_UNALLOC);
   }
+  volstore_set_dir (NULL);
+  volcache_forget ();
+}
+
+/* The maps kept are pruned when the daemon starts: one unread for over 30
+ * days, and a half-written one over an hour old, are removed; one read
+ * lately, one read now (touched by the read), and files of other names
+ * stay. */
+static void
+test_store_prune (void **state)
+{
+  char store[256], kept[512];
+  struct stat st;
+
+  (void)state;
+  snprintf (store, sizeof store, "%s/prune", dir);
+  kept_map (store, "pr.qcow2", NULL, VSEG_UNALLOC, kept);
+  volstore_set_dir (NULL);
+  sh ("cd %s && touch -d '-40 days' %s 00000000000000aa-00000000000000bb "
+      "00000000000000aa-00000000000000cc.1.2 notamap && "
+      "touch -d '-20 days' 00000000000000aa-00000000000000dd && "
+      "touch -d '-10 minutes' 00000000000000aa-00000000000000ee.1.2 && "
+      "chmod 0600 *",
+      store, kept);
+  volstore_set_dir (store);
+  assert_int_equal (stat (kept, &st), -1);
+  sh ("cd %s && test ! -e 00000000000000aa-00000000000000bb && "
+      "test ! -e 00000000000000aa-00000000000000cc.1.2 && "
+      "test -e 00000000000000aa-00000000000000dd && "
+      "test -e 00000000000000aa-00000000000000ee.1.2 && test -e notamap",
+      store);
+  /* Read again, kept again; made old and read: touched, so kept. */
+  assert_int_equal (first_kind ("pr.qcow2"), VSEG_UNALLOC);
+  sh ("touch -d '-40 days' %s", kept);
+  assert_int_equal (first_kind ("pr.qcow2"), VSEG_UNALLOC);
+  volstore_set_dir (NULL);
+  volstore_set_dir (store);
+  assert_int_equal (stat (kept, &st), 0);
   volstore_set_dir (NULL);
   volcache_forget ();
 }
@@ -619,6 +672,7 @@ main (void)
     cmocka_unit_test (test_compose_preallocated),
     cmocka_unit_test (test_cache_once),
     cmocka_unit_test (test_store),
+    cmocka_unit_test (test_store_prune),
     cmocka_unit_test (test_chain_headers),
     cmocka_unit_test (test_refusals),
     cmocka_unit_test (test_garbage),
