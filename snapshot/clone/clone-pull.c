@@ -26,7 +26,10 @@
  *     when ready; the top is removed.  Both under the clone's operation
  *     (vm_op_begin), so that no start or stop through vmsnapfs meets it;
  *     a start or stop by someone else is seen by the next look, and the
- *     switch is done again the other way.
+ *     switch is done again the other way;
+ *   - the end: readers of the clone's snapshot that began before the
+ *     renames, and so read the source's files, are released first, an open
+ *     one waited for (the source stays pinned meanwhile).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +44,7 @@
 #include "util.h"
 #include "virxml.h"
 
+#include "host/build.h"
 #include "host/conn.h"
 #include "host/files.h"
 #include "host/helperdom.h"
@@ -52,6 +56,8 @@
 
 /* How often a block copy is looked at, in milliseconds. */
 #define SWITCH_POLL_MS 200
+/* How often an open of the clone's snapshot is looked at, at the end. */
+#define RELEASE_POLL_MS 5000
 
 static void
 pause_ms (long ms)
@@ -337,6 +343,51 @@ switch_disk (struct clone *c, virDomainPtr dom, size_t i)
     }
 }
 
+/* The end: a reader of the clone's snapshot that began before its copies
+ * were renamed reads its source's files (a copy thin over them, or a
+ * restore's exports), which may change, or stop, once the job ends.  Its
+ * whole disks' and guest files' readers are released (release_readers),
+ * an open one waited for. */
+static int
+release_source_readers (struct clone *c, virDomainPtr dom)
+{
+  struct vs_snapshot *s;
+  struct vs_vm v;
+  bool told = false;
+  int r;
+
+  vm_stand_in (&v, c->host, c->name, c->uuid);
+  if ((s = snapshot_read (dom, &v, c->rec.clone_snapshot)) == NULL)
+    return -EIO;
+  for (;;)
+    {
+      if (clone_is_stopping ())
+        {
+          r = -ESHUTDOWN;
+          break;
+        }
+      if (vm_op_busy (&v) || (r = vm_op_begin (&v)) == -EBUSY)
+        {
+          pause_ms (1000);
+          continue;
+        }
+      if (r < 0)
+        break;
+      r = release_readers (&v, s->ino, false);
+      vm_op_end (&v);
+      if (r != -EBUSY)
+        break;
+      if (!told)
+        log_info ("VM '%s': its snapshot '%s' is open, read from '%s'; the "
+                  "job ends once it is closed.",
+                  c->name, c->rec.clone_snapshot, c->rec.clone_vm);
+      told = true;
+      pause_ms (RELEASE_POLL_MS);
+    }
+  snapshot_unref (s);
+  return r;
+}
+
 int
 clone_thin_job (struct clone *c, virDomainPtr dom)
 {
@@ -349,5 +400,7 @@ clone_thin_job (struct clone *c, virDomainPtr dom)
     r = pull (c, i);
   for (size_t i = 0; r == 0 && i < c->rec.nclone; i++)
     r = switch_disk (c, dom, i);
+  if (r == 0)
+    r = release_source_readers (c, dom);
   return r;
 }

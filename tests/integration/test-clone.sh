@@ -5,7 +5,10 @@
 # resuming the snapshot's memory (the guest's count goes on from the
 # snapshot's, no boot) beside the running source, while the pull goes on
 # and the source's snapshot may not be merged (EBUSY, a log line naming the
-# clone).  When the job ends, NEWVM's running disk stands on no file of the
+# clone).  The clone's NAME reads as the source's even at the pull's last
+# step (its header rewritten before its tables), and a reader of it opened
+# meanwhile holds the job's end (the source pinned) until it closes.  When
+# the job ends, NEWVM's running disk stands on no file of the
 # source, its snapshot NAME reads as the source's, and it stays whole when
 # the source is deleted.  Meanwhile no snapshot of the clone is taken
 # (EBUSY).  Refusals leave nothing behind.
@@ -99,6 +102,16 @@ printf "$(echo "$header" | sed 's/../\\x&/g')" |
 kill -CONT "$hpid"
 assert_eq 0 "$same" "the clone's s1 compared with the source's as the pull ends"
 pulling || fail "the pull ended before its end was played: make it slower"
+
+# A reader of the clone's s1 opened during the pull reads the source's
+# files: the job ends, and unpins them, only once it has closed.
+exec 3< "$C/snapshots/s1/vda.img"
+ending() { grep -q -e "snapshot 's1' is open, read from" -e "VM '$clone': independent" "$DAEMON_LOG"; }
+wait_for 150 ending || fail "the job does not end: $(cat "$C/jobs"): $(tail -n 3 "$DAEMON_LOG")"
+grep -q "VM '$clone': its snapshot 's1' is open, read from '$vm'; the job ends once it is closed" "$DAEMON_LOG" ||
+    fail "the job ended under a reader of the source's files: $(tail -n 3 "$DAEMON_LOG")"
+assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir of the source's snapshot while the clone's is open"
+exec 3<&-
 
 # The job ends: the running clone stands on no file of its source.
 independent() { grep -q "VM '$clone': independent of '$vm' snapshot 's1'" "$DAEMON_LOG"; }
