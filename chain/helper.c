@@ -257,37 +257,18 @@ sweep_stray (const char *name)
 {
   CLEANUP_FREE char *pidfile = xasprintf ("%s/%s", EXPORT_RUN_DIR, name);
   CLEANUP_FREE char *sock = NULL;
-  char path[64], cmdline[4096];
-  long daemon = strtol (name, NULL, 10), helper = 0;
-  size_t n;
-  FILE *f;
+  long daemon = strtol (name, NULL, 10), helper;
 
   if (daemon == getpid () || is_vmsnapfs (daemon))
     return;
   sock = xasprintf ("%.*s.sock", (int)(strlen (pidfile) - 4), pidfile);
-  if ((f = fopen (pidfile, "r")) != NULL)
+  helper = pid_file_read (pidfile);
+  /* The pid may have been reused: only a qemu-nbd on our socket. */
+  if (pid_runs (helper, "qemu-nbd", sock))
     {
-      if (fscanf (f, "%ld", &helper) != 1)
-        helper = 0;
-      fclose (f);
-    }
-  snprintf (path, sizeof path, "/proc/%ld/cmdline", helper);
-  if (helper > 0 && (f = fopen (path, "r")) != NULL)
-    {
-      n = fread (cmdline, 1, sizeof cmdline - 1, f);
-      fclose (f);
-      for (size_t i = 0; i < n; i++)
-        if (cmdline[i] == '\0')
-          cmdline[i] = ' ';
-      cmdline[n] = '\0';
-      /* The pid may have been reused: only a qemu-nbd on our socket. */
-      if (strstr (cmdline, "qemu-nbd") && strstr (cmdline, sock))
-        {
-          kill ((pid_t)helper, SIGKILL); /* read-only: nothing to flush */
-          log_info ("Stopped a qemu-nbd (pid %ld) left by a daemon that "
-                    "died.",
-                    helper);
-        }
+      kill ((pid_t)helper, SIGKILL); /* read-only: nothing to flush */
+      log_info ("Stopped a qemu-nbd (pid %ld) left by a daemon that died.",
+                helper);
     }
   unlink (pidfile);
   unlink (sock);

@@ -26,7 +26,8 @@ struct request
   const char *const *argv;
   char *const *envp;
   int out_fd, err_fd;
-  int keep_fd; /* inherited as it is, or -1 */
+  const int *keep; /* inherited as they are */
+  size_t nkeep;
   pid_t pid;
   int err; /* -errno, once done */
   bool done;
@@ -66,8 +67,9 @@ child_main (const struct request *r, pid_t parent, int report)
       || redirect (-1, nullfd, 0) < 0 || redirect (r->out_fd, nullfd, 1) < 0
       || redirect (r->err_fd, nullfd, 2) < 0)
     goto fail;
-  if (r->keep_fd > 2 && fcntl (r->keep_fd, F_SETFD, 0) < 0)
-    goto fail;
+  for (size_t i = 0; i < r->nkeep; i++)
+    if (r->keep[i] > 2 && fcntl (r->keep[i], F_SETFD, 0) < 0)
+      goto fail;
   memset (&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   for (int s = 1; s < NSIG; s++)
@@ -180,8 +182,16 @@ int
 child_spawn_keep (const char *const argv[], char *const envp[], int out_fd,
                   int err_fd, int keep_fd, pid_t *pid)
 {
+  return child_spawn_keepv (argv, envp, out_fd, err_fd, &keep_fd,
+                            keep_fd < 0 ? 0 : 1, pid);
+}
+
+int
+child_spawn_keepv (const char *const argv[], char *const envp[], int out_fd,
+                   int err_fd, const int *keep, size_t nkeep, pid_t *pid)
+{
   struct request r = { .argv = argv, .envp = envp, .out_fd = out_fd,
-                       .err_fd = err_fd, .keep_fd = keep_fd };
+                       .err_fd = err_fd, .keep = keep, .nkeep = nkeep };
   struct request **tail;
   int e;
 

@@ -486,3 +486,36 @@ copy_sparse (int in, int out, uint64_t size, uint64_t max_data,
       }
   return ftruncate (out, (off_t)size);
 }
+
+long
+pid_file_read (const char *path)
+{
+  FILE *f = fopen (path, "r");
+  long pid = 0;
+
+  if (f == NULL)
+    return 0;
+  if (fscanf (f, "%ld", &pid) != 1 || pid < 0)
+    pid = 0;
+  fclose (f);
+  return pid;
+}
+
+bool
+pid_runs (long pid, const char *prog, const char *arg)
+{
+  char path[64], cmdline[8192];
+  size_t n;
+  FILE *f;
+
+  snprintf (path, sizeof path, "/proc/%ld/cmdline", pid);
+  if (pid <= 0 || (f = fopen (path, "r")) == NULL)
+    return false;
+  n = fread (cmdline, 1, sizeof cmdline - 1, f);
+  fclose (f);
+  for (size_t i = 0; i < n; i++)
+    if (cmdline[i] == '\0')
+      cmdline[i] = ' ';
+  cmdline[n] = '\0';
+  return strstr (cmdline, prog) && strstr (cmdline, arg);
+}

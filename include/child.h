@@ -11,6 +11,7 @@
 #ifndef VMSNAPFS_CHILD_H
 #define VMSNAPFS_CHILD_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Start ARGV (argv[0] looked up in PATH) with environment ENVP (NULL: the
@@ -28,5 +29,10 @@ int child_spawn (const char *const argv[], char *const envp[], int out_fd,
  * sees it. */
 int child_spawn_keep (const char *const argv[], char *const envp[],
                       int out_fd, int err_fd, int keep_fd, pid_t *pid);
+
+/* The same with the NKEEP descriptors KEEP. */
+int child_spawn_keepv (const char *const argv[], char *const envp[],
+                       int out_fd, int err_fd, const int *keep, size_t nkeep,
+                       pid_t *pid);
 
 #endif /* VMSNAPFS_CHILD_H */

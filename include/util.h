@@ -126,4 +126,11 @@ void deadline_ms (struct timespec *until, clockid_t clock, long ms);
 /* Milliseconds on CLOCK_MONOTONIC. */
 long long now_ms (void);
 
+/* The pid pid file PATH names, or 0. */
+long pid_file_read (const char *path);
+
+/* Whether process PID runs, its command line naming PROG and ARG (a pid
+ * may have been reused: only the process that was started so). */
+bool pid_runs (long pid, const char *prog, const char *arg);
+
 #endif /* VMSNAPFS_UTIL_H */
