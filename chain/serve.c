@@ -8,6 +8,7 @@
  * backup's owner may read it meanwhile) and its format, whose backing is
  * the layer below or null.  Each export is read-only. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,12 @@
 
 /* How long a stopped server may take to go, in milliseconds. */
 #define STOP_TIMEOUT_MS 5000
+
+char *
+serve_sock (const char *id)
+{
+  return xasprintf ("%s/%s.sock", SERVE_RUN_DIR, id);
+}
 
 char *
 serve_pidfile (const char *sock)
@@ -102,7 +109,12 @@ command (const char *sock, const char *pidfile, const struct serve_layer *l,
                           "\"locking\":\"off\"}",
                           i, l[i].fd);
       a[k++] = xstrdup ("--blockdev");
-      if (strcmp (l[i].format, "raw") == 0)
+      if (strcmp (l[i].format, "raw") == 0 && l[i].size)
+        a[k++] = xasprintf ("{\"driver\":\"raw\",\"node-name\":\"l%zu\","
+                            "\"file\":\"f%zu\",\"read-only\":true,"
+                            "\"size\":%" PRIu64 "}",
+                            i, i, l[i].size);
+      else if (strcmp (l[i].format, "raw") == 0)
         a[k++] = xasprintf ("{\"driver\":\"raw\",\"node-name\":\"l%zu\","
                             "\"file\":\"f%zu\",\"read-only\":true}",
                             i, i);

@@ -11,6 +11,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "serve.h"
 #include "util.h"
 #include "virxml.h"
 
@@ -127,7 +128,20 @@ host_vm_command (const struct vs_vm *vm, const char *command)
     }
   /* A clone copied first has no disk before its copy is whole; an instant
    * one (snapshot/clone/) may start once its snapshot is defined. */
-  if (strcmp (command, "start") == 0 && vm->cloning
+  if (strcmp (command, "start") == 0 && vm->restoring)
+    {
+      CLEANUP_FREE char *sock = serve_sock (vm->uuid);
+
+      if (!serve_alive (0, sock))
+        {
+          log_error ("VM '%s': the backup's export is gone; it starts once "
+                     "the backup is imported again (remove the VM, mount "
+                     "the backup, re-run the import).",
+                     vm->name);
+          return -EBUSY;
+        }
+    }
+  else if (strcmp (command, "start") == 0 && vm->cloning
       && (vm->resume == NULL || vm_find_snapshot (vm, vm->resume) == NULL))
     {
       log_error ("VM '%s': it is a clone still being copied (see its jobs); "

@@ -17,11 +17,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Where the servers' sockets and pid files are: root's, entered by the
  * qemu user's group. */
-#define SERVE_RUN_DIR "/run/vmsnapfs/serve"
+#define SERVE_RUN_DIR "/run/vmsnapfs-serve"
 
 /* A layer of a served chain. */
 struct serve_layer
@@ -30,6 +31,8 @@ struct serve_layer
   const char *format; /* "qcow2" or "raw" */
   ssize_t below;      /* the layer it stands on (an index, lower), or -1 */
   const char *name;   /* the export of the chain from here down, or NULL */
+  uint64_t size;      /* a raw layer's size (0: its file's), fixed so that
+                         a file that grows later serves no more */
 };
 
 /* Serve the N layers L (each one's below before it) on socket SOCK (an
@@ -39,6 +42,10 @@ struct serve_layer
  * answers, or -EIO (logged). */
 int serve_start (const char *sock, gid_t gid, const struct serve_layer *l,
                  size_t n, pid_t *pid);
+
+/* The socket of the server of ID (a VM's UUID), in SERVE_RUN_DIR
+ * (malloc'd). */
+char *serve_sock (const char *id);
 
 /* The pid file of the server on SOCK (malloc'd). */
 char *serve_pidfile (const char *sock);

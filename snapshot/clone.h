@@ -42,4 +42,23 @@ int clone_pin_ensure (struct host *h, const char *source_uuid,
                       const char *name, const char *uuid);
 void clone_pins_prune (struct host *h, virDomainPtr dom);
 
+/* The temporary top of an instant clone's disk D (clone-copy.h). */
+struct clone_disk;
+char *clone_thin_top (const struct clone_disk *d);
+
+/* Whether record M is a restore's (snapshot/import/import-pull.c): a
+ * clone whose source is a backup's directory, served over NBD. */
+bool clone_is_restore (const struct vs_meta *m);
+
+/* Whether the server of the restore UUID (NAME, from backup DIR) runs;
+ * if not, logged. */
+bool clone_restore_served (const char *name, const char *uuid,
+                           const char *dir);
+
+/* Start the job of the restore NAME (UUID) of H, recorded as M (copied):
+ * its copies pulled from the backup's server, its disks moved onto them.
+ * 0, -EBUSY (another daemon's) or -EIO (logged). */
+int clone_restore_start (struct host *h, const char *name, const char *uuid,
+                         const struct vs_meta *m);
+
 #endif /* VMSNAPFS_SNAPSHOT_CLONE_H */

@@ -413,7 +413,9 @@ worker_main (void *arg)
     r = clone_define_snapshot (c, dom);
   if (r == 0)
     r = finish (c, dom);
-  if (r == 0 && c->thin)
+  if (r == 0 && c->done)
+    ; /* said below */
+  else if (r == 0 && c->thin)
     log_info ("VM '%s': independent of '%s' snapshot '%s'.", c->name,
               c->rec.clone_vm, c->rec.clone_snapshot);
   else if (r == 0)
@@ -444,6 +446,8 @@ worker_main (void *arg)
   if (r != -ESHUTDOWN && c->source_uuid[0])
     clone_unpin (c->host, c->source_uuid, c->rec.clone_vm, c->uuid,
                  clone_is_stopping);
+  if (r != -ESHUTDOWN && c->done)
+    c->done (c, r);
   if (r != -ESHUTDOWN)
     host_sync (&v, true);
   unregister (c);

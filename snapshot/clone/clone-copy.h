@@ -29,6 +29,8 @@ struct clone
                 tops while its copies are filled by a pull, the job
                 THIN_JOB (clone_thin_job) that the worker runs */
   int (*thin_job) (struct clone *c, virDomainPtr dom);
+  /* At the end (R: 0, whole; else rolled back), or NULL: a restore's. */
+  void (*done) (struct clone *c, int r);
   bool pulling; /* PULL_INFO tells where disk COPYING is */
   virDomainBlockJobInfo pull_info;
 };
@@ -84,5 +86,12 @@ void clone_note_pull (void *c, const virDomainBlockJobInfo *info);
  * -errno. */
 int clone_measure (struct host *h, const char *volume, const char *format,
                    uint64_t *need);
+
+/* An instant restore's job (clone-restore.c). */
+/* Carry on restore C, whose server must run: 0, or -errno (logged; C is
+ * the caller's). */
+int clone_restore_carry (struct clone *c);
+/* Stop the servers of restores whose VM is gone from CONN. */
+void clone_restore_sweep (virConnectPtr conn);
 
 #endif /* VMSNAPFS_SNAPSHOT_CLONE_COPY_H */

@@ -336,6 +336,8 @@ clone_recover (struct host *h)
 
   if (conn == NULL)
     return;
+  if (host_is_local (h))
+    clone_restore_sweep (conn);
   n = virConnectListAllDomains (conn, &doms,
                                 VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
   for (int i = 0; i < n; i++)
@@ -377,11 +379,22 @@ clone_recover (struct host *h)
       for (size_t k = 0; k < m.nclone; k++)
         clone_measure (h, m.clone_disks[k].source, m.clone_disks[k].format,
                        &c->need[k]);
+      if (clone_is_restore (&m))
+        {
+          log_info ("VM '%s': carrying on its restore from '%s'.", c->name,
+                    m.clone_vm);
+          if (clone_restore_carry (c) < 0)
+            clone_free (c);
+          virDomainFree (doms[i]);
+          continue;
+        }
       src = virDomainLookupByName (conn, m.clone_vm);
       if (src)
         virDomainGetUUIDString (src, c->source_uuid);
-      log_info ("VM '%s': carrying on its clone from snapshot '%s' of '%s'.",
-                c->name, m.clone_snapshot, m.clone_vm);
+      if (!clone_is_restore (&m))
+        log_info ("VM '%s': carrying on its clone from snapshot '%s' of "
+                  "'%s'.",
+                  c->name, m.clone_snapshot, m.clone_vm);
       if (src == NULL)
         {
           log_error ("VM '%s': its source '%s' is gone; the clone is "

@@ -204,7 +204,8 @@ import_copy_snapshot (struct import *im, struct isnap *s)
       = s->parent ? &im->snaps[import_find_snap (im, s->parent)] : NULL;
   int r = 0;
 
-  for (size_t k = 0; k < s->ndisks && r == 0; k++)
+  /* An instant restore's disks are served (import-pull.c). */
+  for (size_t k = 0; k < s->ndisks && r == 0 && !im->instant; k++)
     {
       struct idisk *d = &s->disks[k];
       const struct idisk *pd = NULL;

@@ -272,12 +272,16 @@ make (struct import *im, virConnectPtr conn)
   r = import_record_begin (im);
   if (r == 0)
     r = import_copy_boots (im);
+  if (r == 0 && import_can_serve (im))
+    r = import_serve (im, conn);
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
     if ((r = import_interrupted (im)) == 0)
       r = import_copy_snapshot (im, &im->snaps[i]);
   for (size_t i = 0; i < im->nsnaps && r == 0; i++)
     add_saved_secrets (conn, &im->snaps[i]);
-  for (size_t k = 0; k < a->ndisks && r == 0; k++)
+  if (r == 0 && im->instant)
+    import_served_disks (im, ch, &m);
+  for (size_t k = 0; k < a->ndisks && r == 0 && !im->instant; k++)
     {
       struct idisk *d = &a->disks[k];
 
@@ -331,9 +335,16 @@ make (struct import *im, virConnectPtr conn)
   if (r == 0)
     r = redefine (im, dom, a, true);
   if (r < 0)
-    roll_back (im, dom);
+    {
+      import_serve_end (im, true);
+      roll_back (im, dom);
+    }
   else
     import_record_end (im); /* the VM whole */
+  if (r == 0 && im->instant)
+    import_pull_start (im, &m); /* logged; the next daemon tries again */
+  import_serve_end (im, false);
+  free (m.clone_disks);
   if (dom)
     virDomainFree (dom);
   free (ch);

@@ -111,6 +111,7 @@ struct import
   virConnectPtr conn; /* the import's, borrowed: its networks looked up */
   size_t read_left;   /* what import_read may still read into memory */
   char *nvram;        /* NEWVM's NVRAM file, in DIR, when its domain has one */
+  struct instant *instant; /* an instant restore's (import-pull.c) */
 };
 
 /* --- opened with the caller's rights (import-open.c) --- */
@@ -174,6 +175,28 @@ ssize_t import_find_snap (const struct import *im, const char *name);
 
 /* Free what IM holds. */
 void import_free (struct import *im);
+
+/* --- an instant restore (import-pull.c) --- */
+
+/* Whether IM may be restored at once, NEWVM on its backup's files served
+ * over NBD: on this machine, one snapshot, an absolute directory. */
+bool import_can_serve (const struct import *im);
+
+/* Serve the active snapshot's disks of IM, and make NEWVM's copies and
+ * thin tops over them (recorded): 0 or -errno (logged). */
+int import_serve (struct import *im, virConnectPtr conn);
+
+/* NEWVM's disks (CH, one a disk: its tops) and the record of its restore
+ * into M (its strings IM's; free M->clone_disks only). */
+void import_served_disks (const struct import *im, struct disk_change *ch,
+                          struct vs_meta *m);
+
+/* Start the job of IM's restore, recorded as M: 0 or -errno (logged). */
+int import_pull_start (struct import *im, const struct vs_meta *m);
+
+/* Forget IM's served disks; FAILED: their tops removed, the server
+ * stopped. */
+void import_serve_end (struct import *im, bool failed);
 
 /* --- the record of an import under way (import-record.c) --- */
 

@@ -1,0 +1,159 @@
+/* vmsnapfs: an instant restore's job, run as an instant clone's
+ * (clone-pull.c).
+ *
+ * A restore on this machine (snapshot/import/import-pull.c) defines the
+ * new VM on thin tops over a backup's chains, served read-only over NBD by
+ * a qemu-storage-daemon (chain/serve.c), and its copies are thin volumes
+ * over the same; its record is a clone's whose source is the backup's
+ * directory (an absolute path: no VM's name) and whose disks' sources are
+ * the server's exports.  The job is the clone's: a pull fills each copy,
+ * then each disk moves onto its copy, and the record is dropped; then the
+ * server is stopped, and the log says the directory may be removed.  No
+ * pin: the backup is no VM of the host.  The server outlives a killed
+ * daemon (the VM reads through it), and the next daemon carries the job
+ * on; a server gone (the host restarted) cannot be started again without
+ * its caller's rights: the VM is left as it is, recorded, and may not
+ * start (host/ops.c).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <libvirt/virterror.h>
+
+#include "cleanup.h"
+#include "clone-copy.h"
+#include "log.h"
+#include "serve.h"
+#include "util.h"
+#include "virxml.h"
+
+#include "host/vmlock.h"
+
+#include "snapshot/clone.h"
+
+bool
+clone_is_restore (const struct vs_meta *m)
+{
+  return m->clone_vm && m->clone_vm[0] == '/';
+}
+
+bool
+clone_restore_served (const char *name, const char *uuid, const char *dir)
+{
+  CLEANUP_FREE char *sock = serve_sock (uuid);
+
+  if (serve_alive (0, sock))
+    return true;
+  log_error ("VM '%s': the backup's export is gone (the host restarted?); "
+             "it cannot run or be restored until '%s' is imported again: "
+             "remove it, then `ln -s %s` anew.",
+             name, dir, dir);
+  return false;
+}
+
+/* Restore C is whole (R 0) or gone: its server stopped, and the log says
+ * so. */
+static void
+restore_done (struct clone *c, int r)
+{
+  CLEANUP_FREE char *sock = serve_sock (c->uuid);
+
+  serve_stop (0, sock);
+  if (r == 0)
+    log_info ("VM '%s': restored; %s may be removed.", c->name,
+              c->rec.clone_vm);
+}
+
+int
+clone_restore_carry (struct clone *c)
+{
+  if (!clone_restore_served (c->name, c->uuid, c->rec.clone_vm))
+    return -ENOENT;
+  c->done = restore_done;
+  return clone_copy_start (c);
+}
+
+int
+clone_restore_start (struct host *h, const char *name, const char *uuid,
+                     const struct vs_meta *m)
+{
+  struct clone *c = xcalloc (1, sizeof *c);
+
+  /* NEWVM's own lock, lent to this daemon so that NEWVM may start while
+   * the job runs, as an instant clone's (clone.c). */
+  if ((c->lock = vm_lock_take (h, uuid, name)) == -EBUSY)
+    {
+      free (c);
+      return -EBUSY;
+    }
+  vm_lock_lend (h, uuid, c->lock);
+  c->name = xstrdup (name);
+  c->host = h;
+  memcpy (c->uuid, uuid, sizeof c->uuid);
+  c->rec.clone_vm = xstrdup (m->clone_vm);
+  c->rec.clone_snapshot = xstrdup (m->clone_snapshot);
+  c->rec.nclone = m->nclone;
+  c->rec.clone_disks = xcalloc (m->nclone, sizeof *c->rec.clone_disks);
+  for (size_t i = 0; i < m->nclone; i++)
+    {
+      const struct clone_disk *f = &m->clone_disks[i];
+
+      c->rec.clone_disks[i] = (struct clone_disk){
+        xstrdup (f->target), xstrdup (f->source), xstrdup (f->format),
+        xstrdup (f->copy),   xstrdup (f->overlay),
+      };
+    }
+  c->thin = true;
+  c->thin_job = clone_thin_job;
+  c->done = restore_done;
+  c->need = xcalloc (m->nclone ? m->nclone : 1, sizeof *c->need);
+  if (clone_copy_start (c) < 0)
+    {
+      clone_free (c);
+      return -EIO;
+    }
+  return 0;
+}
+
+/* How old a server of no VM must be to be stopped, in seconds: an import
+ * starts its server a moment before it defines its VM. */
+#define SWEEP_AGE_S 120
+
+void
+clone_restore_sweep (virConnectPtr conn)
+{
+  DIR *d = opendir (SERVE_RUN_DIR);
+  struct dirent *de;
+
+  if (d == NULL)
+    return;
+  while ((de = readdir (d)) != NULL)
+    {
+      size_t len = strlen (de->d_name);
+      CLEANUP_FREE char *uuid = NULL, *sock = NULL, *pidfile = NULL;
+      virDomainPtr dom;
+      struct stat st;
+
+      if (len != VIR_UUID_STRING_BUFLEN - 1 + 5
+          || strcmp (de->d_name + len - 5, ".sock") != 0)
+        continue;
+      uuid = xasprintf ("%.*s", (int)(len - 5), de->d_name);
+      sock = serve_sock (uuid);
+      pidfile = serve_pidfile (sock);
+      if (stat (pidfile, &st) == 0 && st.st_mtime + SWEEP_AGE_S > time (NULL))
+        continue;
+      if ((dom = virDomainLookupByUUIDString (conn, uuid)) != NULL)
+        {
+          virDomainFree (dom);
+          continue;
+        }
+      virResetLastError ();
+      log_info ("The backup's server of a restore whose VM is gone is "
+                "stopped.");
+      serve_stop (0, sock);
+    }
+  closedir (d);
+}
