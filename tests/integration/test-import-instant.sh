@@ -1,0 +1,90 @@
+#!/bin/bash
+# An instant restore on this machine: `ln -s /backup/dir MOUNT/NEW` of an
+# exported snapshot returns with NEW defined on thin volumes over the
+# backup's disk, served read-only over NBD from a descriptor the caller's
+# rights opened, and a pull in NEW/jobs.  NEW starts at once, resuming the
+# snapshot's memory (its guest counts on, no boot), while the pull goes on.
+# The daemon killed with SIGKILL mid-pull: NEW runs on (through the
+# server, which outlives the daemon), and the next daemon finishes the job.
+# Then the log says the directory may be removed, the server is gone, no
+# file of the backup nor NBD is in NEW's chain, the backup's directory is
+# removed, and NEW boots again from its own disks.
+# alone: leaves a restore's record for the next daemon that starts, any test's
+. "$(dirname "$0")/functions.sh"
+requires qemu-io rsync
+
+vm_define rsrc 1 256M
+vm=${VM_PREFIX}rsrc
+new=${VM_PREFIX}rnew
+on_exit "vm_remove '$new'"
+qemu-io -f qcow2 -c "write -q -P 0x5a 1M 120M" "$VM_DIR/vda.qcow2" >/dev/null
+vm_start rsrc
+mount_vmsnapfs -o merge_bandwidth=4
+S=$MNT/$vm/snapshots
+wait_for 5 test -d "$S" || fail "the VM does not show"
+mkdir "$S/s1"
+at_s1=$(disk_count "$S/s1/vda.img" raw)
+W=$(mktemp -d /var/tmp/vmsnapfs-restore.XXXXXX)
+on_exit "rm -rf '$W'"
+rsync -a --sparse "$S/s1/" "$W/one/" || fail "rsync of a snapshot"
+virsh -q destroy "$vm" >/dev/null
+
+N=$MNT/$new
+pulling() { grep -Eq "^vda pull [0-9]+ [0-9]+ [0-9]+% s1$" "$MNT/$new/jobs"; }
+no_jobs() { [ -z "$(cat "$MNT/$new/jobs")" ]; }
+t0=$(date +%s%N)
+ln -s "$W/one" "$N" || fail "ln -s of the backup: $(tail -n 2 "$DAEMON_LOG")"
+ms=$((($(date +%s%N) - t0) / 1000000))
+wait_for 10 pulling || fail "no pull in NEW's jobs after ln: '$(cat "$N/jobs")'"
+grep -q "VM '$new': it runs on '$W/one' until its volumes are whole" "$DAEMON_LOG" ||
+    fail "the log does not say the directory must stay"
+console=$(virsh dumpxml "$new" | sed -n "s/.*<source path='\([^']*console[^']*\)'.*/\1/p" | head -n 1)
+echo start > "$N/state" || fail "NEW does not start at once: $(tail -n 2 "$DAEMON_LOG")"
+counting() { grep -q "^count " "$console"; }
+count_of() { sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$console" | tail -n 1; }
+past() { [ "$(count_of)" -gt "$1" ]; }
+wait_for 60 counting || fail "NEW does not count: $(tail -c 300 "$console")"
+grep -q "vmsnapfs-guest: boot" "$console" && fail "NEW booted"
+first=$(sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$console" | head -n 1)
+[ "$first" -ge "$at_s1" ] && [ "$first" -le $((at_s1 + 2)) ] ||
+    fail "NEW's first count $first does not follow s1's $at_s1"
+top=$(virsh -q domblklist "$new" | awk '$1 == "vda" { print $2 }')
+qemu-img info -U --backing-chain -f qcow2 "$top" | grep -q '^image: nbd+unix' ||
+    fail "NEW does not run on the backup's export"
+pulling || fail "the pull ended before NEW ran: make it slower ($ms ms for ln)"
+
+# Killed mid-pull: NEW runs on, the next daemon finishes the job.
+kill -KILL "$DAEMON_PID"
+stop_vmsnapfs
+assert_eq running "$(virsh -q domstate "$new")" "NEW after the kill"
+n=$(count_of)
+wait_for 20 past "$n" || fail "NEW stopped counting with the daemon"
+mount_vmsnapfs -o merge_bandwidth=64
+N=$MNT/$new
+wait_for 10 test -d "$N" || fail "NEW is gone after the restart"
+grep -q "VM '$new': carrying on its restore from '$W/one'" "$DAEMON_LOG" ||
+    fail "no recovery in the log: $(tail -n 3 "$DAEMON_LOG")"
+wait_for 120 no_jobs || fail "the job was not finished: $(cat "$N/jobs")"
+done_line="VM '$new': restored; $W/one may be removed."
+wait_for 10 grep -qF "$done_line" "$DAEMON_LOG" ||
+    fail "the log does not say the directory may be removed: $(tail -n 3 "$DAEMON_LOG")"
+pgrep -f "qemu-storage-daemon.*$(virsh domuuid "$new" | head -n 1)" >/dev/null &&
+    fail "the backup's server runs on"
+rm -rf "$W/one"
+top=$(virsh -q domblklist "$new" | awk '$1 == "vda" { print $2 }')
+inactive=$(virsh -q domblklist --inactive "$new" | awk '$1 == "vda" { print $2 }')
+assert_eq "$top" "$inactive" "NEW's disk, running and defined"
+chain=$(qemu-img info -U --backing-chain -f qcow2 "$top" | sed -n 's/^image: //p')
+for f in $chain; do
+    case $f in "/var/lib/libvirt/images/$new/"*) ;; *) fail "NEW's chain holds '$f'" ;; esac
+done
+virsh dumpxml "$new" | grep -q "nbd" && fail "NEW's live XML names NBD"
+n=$(count_of)
+wait_for 20 past "$n" || fail "NEW stopped counting after its switch"
+virsh -q destroy "$new" >/dev/null
+wait_for 10 is_shut_off "$N" || fail "NEW does not stop"
+mark=$(wc -l < "$console")
+counting_again() { tail -n +$((mark + 1)) "$console" | grep -q "^count "; }
+echo start > "$N/state" || fail "NEW does not start from its own disks"
+wait_for 60 counting_again || fail "NEW does not count from its own disks"
+virsh -q destroy "$new" >/dev/null
