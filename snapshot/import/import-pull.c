@@ -1,7 +1,9 @@
 /* vmsnapfs: an instant restore: the new VM runs on its backup's files,
  * served over NBD, while their data moves into its own volumes.
  *
- * On this machine, for a backup of one snapshot (its disks whole): each
+ * On this machine, for a backup of one snapshot (its disks whole, raw
+ * images: a qcow2 volume's header could name a file for the server to
+ * open): each
  * disk's file is opened with the caller's rights (import-open.c) and its
  * descriptor handed to a qemu-storage-daemon (chain/serve.c), which serves
  * it read-only, as the format info.json gives and with no backing, on a
@@ -55,11 +57,16 @@ import_can_serve (const struct import *im)
   const struct isnap *a = &im->snaps[im->active];
 
   if (im->stage || im->nsnaps != 1 || !host_is_local (im->host)
-      || im->x.path[0] != '/' || getenv ("VMSNAPFS_IMPORT_COPY"))
+      || im->x.path[0] != '/')
     return false;
+  /* Raw disks only: the server, root's, would open by name a file a
+   * qcow2 header names (a data file), and the header is the caller's to
+   * rewrite after the import has read it.  A raw file is served as bytes,
+   * nothing in it read as a name. */
   for (size_t k = 0; k < a->ndisks; k++)
-    if (strspn (a->disks[k].target, "abcdefghijklmnopqrstuvwxyz0123456789")
-        != strlen (a->disks[k].target))
+    if (!a->disks[k].convert
+        || strspn (a->disks[k].target, "abcdefghijklmnopqrstuvwxyz0123456789")
+               != strlen (a->disks[k].target))
       return false;
   return true;
 }
