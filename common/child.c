@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +68,22 @@ child_main (const struct request *r, pid_t parent, int report)
       || redirect (-1, nullfd, 0) < 0 || redirect (r->out_fd, nullfd, 1) < 0
       || redirect (r->err_fd, nullfd, 2) < 0)
     goto fail;
+  /* Only the descriptors asked for: every other one, the daemon's own or
+   * one it inherited without O_CLOEXEC (a caller's lock file), closed at
+   * the exec (REPORT too, once the exec succeeded), so that a child that
+   * outlives the daemon (a restore's server) holds none of them. */
+  if (close_range (3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    {
+      struct rlimit lim;
+      int top = getrlimit (RLIMIT_NOFILE, &lim) == 0
+                        && lim.rlim_cur != RLIM_INFINITY
+                        && lim.rlim_cur < (1 << 20)
+                    ? (int)lim.rlim_cur
+                    : 1 << 20;
+
+      for (int fd = 3; fd < top; fd++)
+        fcntl (fd, F_SETFD, FD_CLOEXEC); /* EBADF where none is */
+    }
   for (size_t i = 0; i < r->nkeep; i++)
     if (r->keep[i] > 2 && fcntl (r->keep[i], F_SETFD, 0) < 0)
       goto fail;

@@ -17,8 +17,9 @@
 /* Start ARGV (argv[0] looked up in PATH) with environment ENVP (NULL: the
  * daemon's), stdin on /dev/null, stdout on OUT_FD and stderr on ERR_FD (-1:
  * /dev/null; 2 for ERR_FD: the daemon's own), signals unblocked and at
- * their defaults, and no other descriptor but those the daemon has without
- * O_CLOEXEC.  It gets SIGKILL when the daemon dies.  The caller waits for
+ * their defaults, and no other descriptor (those the daemon has without
+ * O_CLOEXEC, its own or inherited, are closed in the child).  It gets
+ * SIGKILL when the daemon dies.  The caller waits for
  * *PID with waitpid.  Returns 0, or -errno (-ENOENT: no such program)
  * and nothing runs. */
 int child_spawn (const char *const argv[], char *const envp[], int out_fd,

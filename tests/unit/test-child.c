@@ -1,7 +1,8 @@
 /* Unit tests of common/child.c: a child dies with SIGKILL when the process
  * that started it is killed, but not when the thread that asked for it
  * ends; it runs with signals unblocked and at their defaults, its output
- * where it was asked; a missing program is ENOENT. */
+ * where it was asked; a missing program is ENOENT; it holds only the
+ * descriptors it is given, none the daemon has without O_CLOEXEC. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -9,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -32,8 +34,7 @@ spawn_thread (void *arg)
 
 /* A process that starts a sleep from a thread which then ends, and says
  * the sleep's pid, and whether it still ran after the thread's end. */
-static void __attribute__ ((noreturn))
-fake_daemon (int report)
+static void __attribute__ ((noreturn)) fake_daemon (int report)
 {
   pthread_t t;
   pid_t pid = 0;
@@ -155,6 +156,40 @@ test_missing (void **state)
   assert_int_equal (errno, ECHILD);
 }
 
+/* Whether the child of spawn(KEEP) has descriptors STRAY and KEEP open:
+ * "closed open" when it keeps KEEP only. */
+static void
+test_descriptors (void **state)
+{
+  int stray = open ("/dev/null", O_RDONLY),
+      keep = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  char script[256], buf[64];
+  int out[2], status;
+  ssize_t n;
+  pid_t pid;
+
+  (void)state;
+  assert_true (stray > 2 && keep > 2);
+  snprintf (script, sizeof script,
+            "for f in %d %d; do [ -e /proc/self/fd/$f ] && echo open || "
+            "echo closed; done",
+            stray, keep);
+  const char *const argv[] = { "sh", "-c", script, NULL };
+  assert_int_equal (pipe2 (out, O_CLOEXEC), 0);
+  assert_int_equal (child_spawn_keepv (argv, NULL, out[1], -1, &keep, 1, &pid),
+                    0);
+  close (out[1]);
+  assert_int_equal (waitpid (pid, &status, 0), pid);
+  assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  n = read (out[0], buf, sizeof buf - 1);
+  assert_true (n > 0);
+  buf[n] = '\0';
+  assert_string_equal (buf, "closed\nopen\n");
+  close (out[0]);
+  close (stray);
+  close (keep);
+}
+
 int
 main (void)
 {
@@ -163,6 +198,7 @@ main (void)
     cmocka_unit_test (test_signals_default),
     cmocka_unit_test (test_output),
     cmocka_unit_test (test_missing),
+    cmocka_unit_test (test_descriptors),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);
