@@ -386,6 +386,23 @@ unregister (struct clone *c)
   pthread_cond_broadcast (&clones_cond);
 }
 
+/* Whether C's VM is still defined on CONN (an error other than no such
+ * domain: taken as defined). */
+static bool
+still_defined (virConnectPtr conn, const struct clone *c)
+{
+  virDomainPtr dom = virDomainLookupByUUIDString (conn, c->uuid);
+  virErrorPtr err;
+
+  if (dom)
+    {
+      virDomainFree (dom);
+      return true;
+    }
+  err = virGetLastError ();
+  return err == NULL || err->code != VIR_ERR_NO_DOMAIN;
+}
+
 static void *
 worker_main (void *arg)
 {
@@ -413,6 +430,8 @@ worker_main (void *arg)
     r = clone_define_snapshot (c, dom);
   if (r == 0)
     r = finish (c, dom);
+  if (r < 0 && r != -ESHUTDOWN && dom && conn && !still_defined (conn, c))
+    r = -ENOENT; /* what it stood on goes: a restore's server too */
   if (r == 0 && c->done)
     ; /* said below */
   else if (r == 0 && c->thin)
@@ -425,6 +444,9 @@ worker_main (void *arg)
     log_info ("VM '%s': the clone's copy stops here; the next start of "
               "vmsnapfs carries it on.",
               c->name);
+  else if (r == -ENOENT && dom)
+    log_error ("VM '%s': it was removed while its job ran; the job ends.",
+               c->name);
   else if (c->thin && dom)
     {
       /* It may run: it stays on its source's snapshot, pinned, and the

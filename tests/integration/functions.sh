@@ -179,6 +179,7 @@ vm_dir_on_tmpfs() {
 # vm_remove NAME: destroy and undefine a VM with all its snapshot metadata
 # and files.  Safe to call for a VM that does not exist.
 vm_remove() {
+    _uuid=$(virsh domuuid "$1" 2>/dev/null | head -n 1)
     virsh -q destroy "$1" >/dev/null 2>&1 || true
     virsh -q managedsave-remove "$1" >/dev/null 2>&1 || true
     for _s in $(virsh -q snapshot-list "$1" --name 2>/dev/null); do
@@ -187,6 +188,22 @@ vm_remove() {
     virsh -q undefine "$1" --snapshots-metadata --nvram >/dev/null 2>&1 ||
         virsh -q undefine "$1" >/dev/null 2>&1 || true
     rm -rf "/var/lib/libvirt/images/$1"
+    [ -z "$_uuid" ] || serve_remove "$_uuid"
+}
+
+# serve_remove UUID: stop the server of a restore of the VM UUID that a
+# daemon stopped before its job ended left running (it outlives the daemon).
+serve_remove() {
+    _sock=/run/vmsnapfs-serve/$1.sock
+    for _p in $(pgrep -f "qemu-storage-daemon.*$_sock" 2>/dev/null); do
+        kill -KILL "$_p" 2>/dev/null || true
+    done
+    rm -f "$_sock" "$_sock.pid"
+}
+
+# serve_runs UUID: whether a server of a restore of the VM UUID runs.
+serve_runs() {
+    pgrep -f "qemu-storage-daemon.*/run/vmsnapfs-serve/$1.sock" >/dev/null
 }
 
 # vm_start NAME: start a VM defined by vm_define and wait until the guest

@@ -8,7 +8,9 @@
 # server, which outlives the daemon), and the next daemon finishes the job.
 # Then the log says the directory may be removed, the server is gone, no
 # file of the backup nor NBD is in NEW's chain, the backup's directory is
-# removed, and NEW boots again from its own disks.
+# removed, and NEW boots again from its own disks.  NEW's snapshot read
+# whole during the pull has the backup's bytes.  A second restore whose VM
+# is undefined while its job runs has its server stopped.
 # alone: leaves a restore's record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
 requires qemu-io rsync
@@ -16,7 +18,8 @@ requires qemu-io rsync
 vm_define rsrc 1 256M
 vm=${VM_PREFIX}rsrc
 new=${VM_PREFIX}rnew
-on_exit "vm_remove '$new'"
+new2=${VM_PREFIX}rnew2
+on_exit "vm_remove '$new'; vm_remove '$new2'"
 qemu-io -f qcow2 -c "write -q -P 0x5a 1M 120M" "$VM_DIR/vda.qcow2" >/dev/null
 vm_start rsrc
 mount_vmsnapfs -o merge_bandwidth=4
@@ -27,6 +30,7 @@ at_s1=$(disk_count "$S/s1/vda.img" raw)
 W=$(mktemp -d /var/tmp/vmsnapfs-restore.XXXXXX)
 on_exit "rm -rf '$W'"
 rsync -a --sparse "$S/s1/" "$W/one/" || fail "rsync of a snapshot"
+sum1=$(sha256sum < "$W/one/vda.img")
 virsh -q destroy "$vm" >/dev/null
 
 N=$MNT/$new
@@ -38,6 +42,9 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 wait_for 10 pulling || fail "no pull in NEW's jobs after ln: '$(cat "$N/jobs")'"
 grep -q "VM '$new': it runs on '$W/one' until its volumes are whole" "$DAEMON_LOG" ||
     fail "the log does not say the directory must stay"
+# NEW's snapshot read whole while the pull writes into its copy: s1's bytes.
+assert_eq "$sum1" "$(sha256sum < "$N/snapshots/s1/vda.img")" "NEW's s1 read during the pull"
+pulling || fail "the pull ended before NEW's disk was read: make it slower"
 console=$(virsh dumpxml "$new" | sed -n "s/.*<source path='\([^']*console[^']*\)'.*/\1/p" | head -n 1)
 echo start > "$N/state" || fail "NEW does not start at once: $(tail -n 2 "$DAEMON_LOG")"
 counting() { grep -q "^count " "$console"; }
@@ -68,8 +75,18 @@ wait_for 120 no_jobs || fail "the job was not finished: $(cat "$N/jobs")"
 done_line="VM '$new': restored; $W/one may be removed."
 wait_for 10 grep -qF "$done_line" "$DAEMON_LOG" ||
     fail "the log does not say the directory may be removed: $(tail -n 3 "$DAEMON_LOG")"
-pgrep -f "qemu-storage-daemon.*$(virsh domuuid "$new" | head -n 1)" >/dev/null &&
-    fail "the backup's server runs on"
+serve_runs "$(virsh domuuid "$new" | head -n 1)" && fail "the backup's server runs on"
+
+# A restore whose VM is removed while its job runs: its server stops.
+ln -s "$W/one" "$MNT/$new2" || fail "ln -s of the backup again: $(tail -n 2 "$DAEMON_LOG")"
+uuid2=$(virsh domuuid "$new2" | head -n 1)
+on_exit "serve_remove '$uuid2'"
+serve_runs "$uuid2" || fail "no server for the second restore"
+virsh -q undefine "$new2" --snapshots-metadata >/dev/null
+not_served() { ! serve_runs "$uuid2"; }
+wait_for 60 not_served || fail "the server of a removed restore runs on"
+wait_for 10 grep -Eq "VM '$new2': (it was removed while its job ran|the clone went away)" "$DAEMON_LOG" ||
+    fail "the log does not say the job ended: $(tail -n 3 "$DAEMON_LOG")"
 rm -rf "$W/one"
 top=$(virsh -q domblklist "$new" | awk '$1 == "vda" { print $2 }')
 inactive=$(virsh -q domblklist --inactive "$new" | awk '$1 == "vda" { print $2 }')
