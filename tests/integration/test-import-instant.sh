@@ -96,6 +96,9 @@ for f in $chain; do
     case $f in "/var/lib/libvirt/images/$new/"*) ;; *) fail "NEW's chain holds '$f'" ;; esac
 done
 virsh dumpxml "$new" | grep -q "nbd" && fail "NEW's live XML names NBD"
+ls "/var/lib/libvirt/images/$new" | grep -Eq '\.(part|pull)$|\.thin\.qcow2$' &&
+    fail "a .part, .pull or thin top is left: $(ls "/var/lib/libvirt/images/$new")"
+assert_eq "$sum1" "$(sha256sum < "$N/snapshots/s1/vda.img")" "NEW's s1 read with the backup gone"
 n=$(count_of)
 wait_for 20 past "$n" || fail "NEW stopped counting after its switch"
 virsh -q destroy "$new" >/dev/null
