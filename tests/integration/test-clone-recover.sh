@@ -1,7 +1,8 @@
 #!/bin/bash
 # An instant clone's job survives the daemon: killed with SIGKILL in the
 # middle of the pull into the clone's copy, while the clone runs (resumed
-# from the snapshot's memory at once), the clone runs on, and the next
+# from the snapshot's memory at once) and after the helper domain's qemu
+# was killed (the job stopped cleanly), the clone runs on, and the next
 # daemon finds the clone in its metadata and carries the job on: the pull,
 # then the switch of the running clone onto its copy, which then stands on
 # no file of the source; and when the source is gone by then, the next
@@ -45,6 +46,13 @@ wait_for 20 copying "$clone" || fail "no pull in jobs: $(cat "$MNT/$clone/jobs")
 pulled=$SRC_DIR/$clone.vda.qcow2.pull
 qemu-img info -U -f qcow2 "$pulled" | grep -q '^backing file' ||
     fail "the pull's file stands alone before the kill: make the pull slower"
+# The helper's qemu killed: the job stops cleanly, the clone runs on.
+helper=vmsnapfs-commit-$(virsh -q domuuid "$clone" | cut -c1-8)-vda
+kill -KILL "$(cat "/run/libvirt/qemu/$helper.pid")" || fail "no helper pulls"
+wait_for 60 grep -q "VM '$clone': its copy cannot be made whole now; it stays on '$vm' snapshot 's1'" "$DAEMON_LOG" ||
+    fail "the job does not stop with its helper: $(tail -n 3 "$DAEMON_LOG")"
+assert_eq running "$(virsh -q domstate "$clone")" "the clone after its helper died"
+assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir s1 with the job stopped"
 kill -KILL "$DAEMON_PID"
 stop_vmsnapfs
 assert_eq running "$(virsh -q domstate "$clone")" "the clone after the kill"
