@@ -161,7 +161,9 @@ deb: deps
 	mkdir -p $(DEB_DIR)/vmsnapfs-$(VERSION)
 	tar -c --exclude-vcs --exclude='./build*' --exclude=./vmsnapfs . | \
 	    tar -x -C $(DEB_DIR)/vmsnapfs-$(VERSION)
-	cd $(DEB_DIR)/vmsnapfs-$(VERSION) && dpkg-buildpackage -b -us -uc
+	cd $(DEB_DIR)/vmsnapfs-$(VERSION) && \
+	    DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS-parallel=$$(nproc)}" \
+	    dpkg-buildpackage -b -us -uc
 	ls $(DEB_DIR)/*.deb
 
 CHAOS_OPS ?= 300
