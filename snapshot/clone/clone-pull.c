@@ -108,8 +108,8 @@ stands_alone (const char *path, bool *alone, unsigned long long *size)
 }
 
 /* Fill the copy of disk I of C from its backing chain: pull into its pull
- * file (made over the copy's source, or the one a killed daemon left),
- * then rename that onto the copy. */
+ * file (made over the copy's source, or the one an earlier run left, put
+ * back on it), then rename that onto the copy. */
 static int
 pull (struct clone *c, size_t i)
 {
@@ -127,26 +127,34 @@ pull (struct clone *c, size_t i)
   clone_show_pull (c, i, &info);
   if (alone)
     return 0;
-  if (access (pulled, F_OK) < 0
-      && host_make_overlay (c->host, pulled, d->source, d->format, 0) < 0)
+  if (access (pulled, F_OK) == 0)
+    {
+      /* An earlier run's: its helper may have died after the pull's end
+       * and before its tables reached the file, which then stands alone
+       * and lacks data.  Put back on its source, it is pulled again, which
+       * copies only what it lacks. */
+      const char *argv[]
+          = { "qemu-img", "rebase", "-q",      "-u",      "-f",   "qcow2",
+              "-F",       d->format, "-b", d->source, pulled, NULL };
+
+      if ((r = run_volume_tool ("The clone's qemu-img rebase", argv, NULL))
+          < 0)
+        return r;
+    }
+  else if (host_make_overlay (c->host, pulled, d->source, d->format, 0) < 0)
     {
       log_error ("VM '%s': cannot make '%s' over '%s'.", c->name, pulled,
                  d->source);
       return -EIO;
     }
-  if (stands_alone (pulled, &alone, &info.end) < 0)
-    return -EIO;
-  if (!alone) /* else whole before a killed daemon renamed it */
-    {
-      vm_stand_in (&v, c->host, c->name, c->uuid);
-      log_info ("VM '%s': pulling '%s' of snapshot '%s' into '%s'.", c->name,
-                d->target, c->rec.clone_snapshot, pulled);
-      if ((r = helper_pull (&v, d->target, pulled, "qcow2", NULL,
-                            merge_bandwidth (), clone_is_stopping,
-                            clone_note_pull, c))
-          < 0)
-        return r;
-    }
+  vm_stand_in (&v, c->host, c->name, c->uuid);
+  log_info ("VM '%s': pulling '%s' of snapshot '%s' into '%s'.", c->name,
+            d->target, c->rec.clone_snapshot, pulled);
+  if ((r = helper_pull (&v, d->target, pulled, "qcow2", NULL,
+                        merge_bandwidth (), clone_is_stopping,
+                        clone_note_pull, c))
+      < 0)
+    return r;
   if (stands_alone (pulled, &alone, &info.end) < 0 || !alone)
     {
       log_error ("VM '%s': the pull into '%s' ended, and it does not stand "

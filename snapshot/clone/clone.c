@@ -142,6 +142,14 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
       d->format = xstrdup (sd->format);
       d->copy = new_volume_path (vm->host, sd->volume, name, sd->target,
                                  "qcow2");
+      {
+        /* A pull file by that name is an abandoned clone's: never
+         * this one's data. */
+        CLEANUP_FREE char *pulled = clone_pull_file (d);
+
+        if (host_is_local (vm->host))
+          unlink (pulled);
+      }
       d->overlay
           = new_volume_path (vm->host, sd->volume, name, ostem, "qcow2");
       if (clone_measure (vm->host, sd->volume, sd->format, &c->need[i]) < 0)
