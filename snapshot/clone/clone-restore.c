@@ -135,6 +135,8 @@ clone_restore_sweep (virConnectPtr conn)
       size_t len = strlen (de->d_name);
       CLEANUP_FREE char *uuid = NULL, *sock = NULL, *pidfile = NULL;
       virDomainPtr dom;
+      virErrorPtr err;
+      bool no_domain;
       struct stat st;
 
       if (len != VIR_UUID_STRING_BUFLEN - 1 + 5
@@ -143,14 +145,21 @@ clone_restore_sweep (virConnectPtr conn)
       uuid = xasprintf ("%.*s", (int)(len - 5), de->d_name);
       sock = serve_sock (uuid);
       pidfile = serve_pidfile (sock);
-      if (stat (pidfile, &st) == 0 && st.st_mtime + SWEEP_AGE_S > time (NULL))
+      /* Its age: the pid file's, or the socket's while the server has
+       * not written that yet. */
+      if ((stat (pidfile, &st) == 0 || stat (sock, &st) == 0)
+          && st.st_mtime + SWEEP_AGE_S > time (NULL))
         continue;
       if ((dom = virDomainLookupByUUIDString (conn, uuid)) != NULL)
         {
           virDomainFree (dom);
           continue;
         }
+      err = virGetLastError ();
+      no_domain = err && err->code == VIR_ERR_NO_DOMAIN;
       virResetLastError ();
+      if (!no_domain)
+        continue; /* libvirt could not say: the VM may run on it */
       log_info ("The backup's server of a restore whose VM is gone is "
                 "stopped.");
       serve_stop (0, sock);

@@ -61,6 +61,10 @@ sed "s|/usr/local/sbin|$D/usr/local/sbin|" \
 out=$(MANPATH=$D/usr/local/share/man systemd-analyze verify "$U/vmsnapfs@mnt-vms.service" 2>&1) ||
     fail "systemd-analyze verify: $out"
 assert_eq "" "$out" "what systemd-analyze verify says"
+# Stopping the unit stops the daemon alone: an instant restore's server,
+# through which the restored VM reads its disks, outlives it.
+assert_eq "process" "$(sed -n 's/^KillMode=//p' "$U/vmsnapfs@mnt-vms.service")" \
+    "the unit's KillMode"
 
 # The example timer and its service, beside the mount's unit they need.
 cp "$D/$E/systemd/vmsnapfs-nightly@.service" "$U/vmsnapfs-nightly@web.service"
