@@ -63,8 +63,11 @@ import_can_serve (const struct import *im)
    * qcow2 header names (a data file), and the header is the caller's to
    * rewrite after the import has read it.  A raw file is served as bytes,
    * nothing in it read as a name. */
+  /* A size the server's raw size option takes (whole sectors); else the
+   * copy refuses it (EINVAL). */
   for (size_t k = 0; k < a->ndisks; k++)
-    if (!a->disks[k].convert
+    if (!a->disks[k].convert || a->disks[k].file.size == 0
+        || a->disks[k].file.size % 512 != 0
         || strspn (a->disks[k].target, "abcdefghijklmnopqrstuvwxyz0123456789")
                != strlen (a->disks[k].target))
       return false;

@@ -10,7 +10,8 @@
 # file of the backup nor NBD is in NEW's chain, the backup's directory is
 # removed, and NEW boots again from its own disks.  NEW's snapshot read
 # whole during the pull has the backup's bytes.  A second restore whose VM
-# is undefined while its job runs has its server stopped.
+# is undefined while its job runs has its server stopped.  A disk of a
+# partial sector is EINVAL, as for a copy.
 # alone: leaves a restore's record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
 requires qemu-io rsync
@@ -31,6 +32,14 @@ W=$(mktemp -d /var/tmp/vmsnapfs-restore.XXXXXX)
 on_exit "rm -rf '$W'"
 rsync -a --sparse "$S/s1/" "$W/one/" || fail "rsync of a snapshot"
 sum1=$(sha256sum < "$W/one/vda.img")
+# A disk of a partial sector is refused as a copy refuses it: EINVAL, with
+# nothing defined.
+cp -a --sparse=always "$W/one" "$W/odd" && truncate -s +1 "$W/odd/vda.img"
+assert_eq EINVAL "$(errno_of symlink "$W/odd" "$MNT/${VM_PREFIX}rodd")" \
+    "a restore of a disk of a partial sector"
+virsh -q dominfo "${VM_PREFIX}rodd" >/dev/null 2>&1 && fail "a refused restore defined a VM"
+grep -q "is no whole disk" "$DAEMON_LOG" || fail "the log does not say why: $(tail -n 2 "$DAEMON_LOG")"
+rm -rf "$W/odd"
 virsh -q destroy "$vm" >/dev/null
 
 N=$MNT/$new
