@@ -501,21 +501,31 @@ pid_file_read (const char *path)
   return pid;
 }
 
+/* A command line longer than this is not read further. */
+#define PID_CMDLINE_MAX (1024 * 1024)
+
 bool
 pid_runs (long pid, const char *prog, const char *arg)
 {
-  char path[64], cmdline[8192];
-  size_t n;
+  char path[64], *cmdline;
+  size_t n = 0, size = 8192;
+  bool runs;
   FILE *f;
 
   snprintf (path, sizeof path, "/proc/%ld/cmdline", pid);
   if (pid <= 0 || (f = fopen (path, "r")) == NULL)
     return false;
-  n = fread (cmdline, 1, sizeof cmdline - 1, f);
+  /* Whole: a server of many disks has a long one, its socket last. */
+  cmdline = xmalloc (size);
+  while ((n += fread (cmdline + n, 1, size - 1 - n, f)) == size - 1
+         && size < PID_CMDLINE_MAX)
+    cmdline = xrealloc (cmdline, size *= 2);
   fclose (f);
   for (size_t i = 0; i < n; i++)
     if (cmdline[i] == '\0')
       cmdline[i] = ' ';
   cmdline[n] = '\0';
-  return strstr (cmdline, prog) && strstr (cmdline, arg);
+  runs = strstr (cmdline, prog) && strstr (cmdline, arg);
+  free (cmdline);
+  return runs;
 }

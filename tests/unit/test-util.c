@@ -2,6 +2,7 @@
  * guests choose; sizes and durations for people.  And of common/statcache.c:
  * the stat of host files, kept a moment. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <ftw.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -379,10 +381,42 @@ test_guest_tmpdir (void **state)
   assert_int_equal (nftw (base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+/* A process is found by what its command line names, however long: a
+ * restore's server of many disks names its socket after 8 KiB of them. */
+static void
+test_pid_runs_long (void **state)
+{
+  char *filler = malloc (20000);
+  pid_t pid;
+  int status;
+
+  (void)state;
+  memset (filler, 'x', 19999);
+  filler[19999] = '\0';
+  pid = fork ();
+  assert_true (pid >= 0);
+  if (pid == 0)
+    {
+      execlp ("sh", "sh", "-c", "sleep 30; :", filler, "the-marker-arg",
+              (char *)NULL);
+      _exit (127);
+    }
+  /* Until the exec has replaced the test's own command line. */
+  for (int i = 0; i < 500 && !pid_runs (pid, "sh", "sleep 30"); i++)
+    usleep (10000);
+  assert_true (pid_runs (pid, "sh", "the-marker-arg"));
+  assert_false (pid_runs (pid, "sh", "not-the-marker"));
+  kill (pid, SIGKILL);
+  waitpid (pid, &status, 0);
+  assert_false (pid_runs (pid, "sh", "the-marker-arg"));
+  free (filler);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_pid_runs_long),
     cmocka_unit_test (test_safe_file_name),
     cmocka_unit_test (test_safe_file_name_distinct),
     cmocka_unit_test (test_file_name_part),
