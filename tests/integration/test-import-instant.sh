@@ -34,7 +34,10 @@ rsync -a --sparse "$S/s1/" "$W/one/" || fail "rsync of a snapshot"
 sum1=$(sha256sum < "$W/one/vda.img")
 # A disk of a partial sector is refused as a copy refuses it: EINVAL, with
 # nothing defined.
-cp -a --sparse=always "$W/one" "$W/odd" && truncate -s +1 "$W/odd/vda.img"
+cp -a --sparse=always "$W/one" "$W/odd"
+size=$(stat -c %s "$W/odd/vda.img")
+truncate -s +1 "$W/odd/vda.img"
+sed -i "s/\b$size\b/$((size + 1))/g" "$W/odd/info.json"
 assert_eq EINVAL "$(errno_of symlink "$W/odd" "$MNT/${VM_PREFIX}rodd")" \
     "a restore of a disk of a partial sector"
 virsh -q dominfo "${VM_PREFIX}rodd" >/dev/null 2>&1 && fail "a refused restore defined a VM"
