@@ -5,7 +5,6 @@
 # Between two snapshots the guest changes files and moves its /etc away:
 # the first is laid out by inspection, the second one directory per file
 # system.
-# alone: counts libguestfs appliances host-wide
 . "$(dirname "$0")/functions.sh"
 
 command -v mkfs.ext4 >/dev/null && command -v sfdisk >/dev/null &&
@@ -14,18 +13,24 @@ command -v mkfs.ext4 >/dev/null && command -v sfdisk >/dev/null &&
 # would find that out itself, a launch later.
 export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
 
-# appliances: the libguestfs appliances running (qemu with its kernel).
+work=$(mktemp -d /tmp/vmsnapfs-gf.XXXXXX)
+on_exit "rm -rf '$work'"
+# The daemons' temporary directories, and so their appliances' overlays,
+# in one of the test's own: what it counts is its own daemons', whatever
+# else runs on the host.
+export TMPDIR=$work/tmp
+mkdir "$TMPDIR"
+
+# appliances: this test's libguestfs appliances running (qemu with its
+# kernel, its overlays in $TMPDIR).
 appliances() {
-    pgrep -fc 'qemu-system.*appliance' || true
+    pgrep -fc "qemu-system.*$TMPDIR/" || true
 }
 no_appliance() { [ "$(appliances)" -eq 0 ]; }
-no_appliance || fail "an appliance runs before the test: $(pgrep -fa 'qemu-system.*appliance')"
 
 # --- the second disk: a partition table with two ext4 partitions, made ----
 # without mounting: a Linux root (os-release, fstab) and the /home its
 # fstab mounts.
-work=$(mktemp -d /tmp/vmsnapfs-gf.XXXXXX)
-on_exit "rm -rf '$work'"
 r=$work/root
 linux_root "$r"
 mkdir -p "$r/home" "$r/dir/sub" "$work/home"
@@ -175,7 +180,7 @@ assert_eq "version one" "$(cat "$F1/note.txt")" "s1 after s2 was merged"
 [ "$(appliances)" -ge 1 ] || fail "no appliance for s1"
 # libguestfs's temporary files (its overlays), in a directory of the
 # daemon's: a daemon killed leaves it, the next one removes it.
-tmpdirs=$(ls -d "${TMPDIR:-/tmp}"/vmsnapfs-guestfs.* 2>/dev/null)
+tmpdirs=$(ls -d "$TMPDIR"/vmsnapfs-guestfs.* 2>/dev/null)
 [ "$(echo "$tmpdirs" | wc -w)" -eq 1 ] ||
     fail "not one temporary directory for libguestfs: '$tmpdirs'"
 kill -9 "$DAEMON_PID"
@@ -193,5 +198,5 @@ assert_eq "version one" "$(cat "$MNT/$vm/snapshots/s1/files/note.txt")" "s1 afte
 wait_for 20 no_appliance || fail "the appliance outlived files_idle=2"
 stop_vmsnapfs
 wait_for 30 no_appliance || fail "an appliance outlived the unmount"
-[ -z "$(ls -d "${TMPDIR:-/tmp}"/vmsnapfs-guestfs.* 2>/dev/null)" ] ||
+[ -z "$(ls -d "$TMPDIR"/vmsnapfs-guestfs.* 2>/dev/null)" ] ||
     fail "a temporary directory for libguestfs outlived the unmount"
