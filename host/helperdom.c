@@ -1,5 +1,6 @@
 /* vmsnapfs: block jobs on the volumes of a shut-off VM of a remote host,
- * and the block pull that fills a local clone's copy (snapshot/clone/).
+ * and the block pull that fills a clone's copy and the block copy that
+ * moves a shut-off remote clone's disk onto it (snapshot/clone/).
  *
  * On this machine an offline merge runs qemu-img on the files.  A remote
  * host's files are reached through libvirt alone, and libvirt runs no
@@ -102,11 +103,21 @@ helper_end (const struct vs_vm *vm, virConnectPtr c, virDomainPtr d)
   virConnectClose (c);
 }
 
-/* Wait for the block job on helper D to end: 0, -ESHUTDOWN when STOP says
- * so first, or -EIO.  With PIVOT, an active commit: pivot when ready.
- * NOTE (unless NULL) is told where the job is, with ARG, at each look. */
+/* What ends a helper's job: its own end (a commit, a pull); a pivot once
+ * in step (an active commit); or, once in step, an end without a pivot (a
+ * block copy, whose destination then holds a consistent copy). */
+enum job_end
+{
+  JOB_ENDS,
+  JOB_PIVOT,
+  JOB_CANCEL,
+};
+
+/* Wait for the block job on helper D to end as END says: 0, -ESHUTDOWN
+ * when STOP says so first, or -EIO.  NOTE (unless NULL) is told where the
+ * job is, with ARG, at each look. */
 static int
-wait_job (const struct vs_vm *vm, virDomainPtr d, bool pivot,
+wait_job (const struct vs_vm *vm, virDomainPtr d, enum job_end end,
           bool (*stop) (void), helper_note_fn note, void *arg)
 {
   virDomainBlockJobInfo info;
@@ -129,13 +140,14 @@ wait_job (const struct vs_vm *vm, virDomainPtr d, bool pivot,
         return 0; /* over (or pivoted) */
       if (note)
         note (arg, &info);
-      if (pivot && info.cur == info.end && mirror_ready (d))
+      if (end != JOB_ENDS && info.cur == info.end && mirror_ready (d))
         {
-          if (virDomainBlockJobAbort (d, "vda",
-                                      VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+          if (virDomainBlockJobAbort (
+                  d, "vda",
+                  end == JOB_PIVOT ? VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT : 0)
               == 0)
             return 0;
-          log_debug ("VM '%s': the helper's pivot was refused (%s); again.",
+          log_debug ("VM '%s': the helper's job would not end (%s); again.",
                      vm->name, virt_error ());
         }
       nanosleep (&pause, NULL);
@@ -170,7 +182,7 @@ helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
       r = -EIO;
     }
   else
-    r = wait_job (vm, d, active, stop, NULL, NULL);
+    r = wait_job (vm, d, active ? JOB_PIVOT : JOB_ENDS, stop, NULL, NULL);
   helper_end (vm, c, d);
   return r;
 }
@@ -196,7 +208,36 @@ helper_pull (const struct vs_vm *vm, const char *target, const char *path,
       r = -EIO;
     }
   else
-    r = wait_job (vm, d, false, stop, note, arg);
+    r = wait_job (vm, d, JOB_ENDS, stop, note, arg);
+  helper_end (vm, c, d);
+  return r;
+}
+
+int
+helper_copy (const struct vs_vm *vm, const char *target, const char *top,
+             const char *format, const char *dest, bool (*stop) (void))
+{
+  CLEANUP_FREE char *xml = copy_dest_xml (dest, "qcow2");
+  virConnectPtr c;
+  virDomainPtr d;
+  int r;
+
+  log_info ("VM '%s': copying what '%s' holds into '%s' in a paused helper "
+            "domain on its host.",
+            vm->name, top, dest);
+  if (helper_start (vm, target, top, format, &c, &d) < 0)
+    return -EIO;
+  if (virDomainBlockCopy (d, "vda", xml, NULL, 0,
+                          VIR_DOMAIN_BLOCK_COPY_SHALLOW
+                              | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT)
+      < 0)
+    {
+      log_error ("VM '%s': the helper cannot copy '%s' into '%s': %s",
+                 vm->name, top, dest, virt_error ());
+      r = -EIO;
+    }
+  else
+    r = wait_job (vm, d, JOB_CANCEL, stop, NULL, NULL);
   helper_end (vm, c, d);
   return r;
 }

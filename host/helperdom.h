@@ -32,4 +32,12 @@ int helper_pull (const struct vs_vm *vm, const char *target, const char *path,
                  const char *format, const char *base, unsigned long bandwidth,
                  bool (*stop) (void), helper_note_fn note, void *arg);
 
+/* Copy what volume TOP (FORMAT) of disk TARGET holds above its backing
+ * file into DEST, a qcow2 volume made over the same data (a shallow block
+ * copy, ended without a pivot once in step: DEST then holds a consistent
+ * copy; TOP is only read).  0, -ESHUTDOWN when STOP (unless NULL) says so
+ * first, or -EIO (logged). */
+int helper_copy (const struct vs_vm *vm, const char *target, const char *top,
+                 const char *format, const char *dest, bool (*stop) (void));
+
 #endif /* VMSNAPFS_HOST_HELPERDOM_H */

@@ -109,6 +109,17 @@ out:
   return r;
 }
 
+/* Whether every disk of VM is on a volume that exists. */
+static bool
+disks_exist (const struct vs_vm *vm)
+{
+  for (size_t i = 0; i < vm->ndisks; i++)
+    if (vm->disk_sources[i]
+        && !host_file_exists (vm->host, vm->disk_sources[i]))
+      return false;
+  return true;
+}
+
 int
 host_vm_command (const struct vs_vm *vm, const char *command)
 {
@@ -127,7 +138,7 @@ host_vm_command (const struct vs_vm *vm, const char *command)
       return -EINVAL;
     }
   /* A clone copied first has no disk before its copy is whole; an instant
-   * one (snapshot/clone/) may start once its snapshot is defined. */
+   * one (snapshot/clone/) runs on its tops from its start. */
   if (strcmp (command, "start") == 0 && vm->restoring)
     {
       CLEANUP_FREE char *sock = serve_sock (vm->uuid);
@@ -141,8 +152,7 @@ host_vm_command (const struct vs_vm *vm, const char *command)
           return -EBUSY;
         }
     }
-  else if (strcmp (command, "start") == 0 && vm->cloning
-      && (vm->resume == NULL || vm_find_snapshot (vm, vm->resume) == NULL))
+  else if (strcmp (command, "start") == 0 && vm->cloning && !disks_exist (vm))
     {
       log_error ("VM '%s': it is a clone still being copied (see its jobs); "
                  "it starts once the copy is whole.",

@@ -252,10 +252,61 @@ make_overlays (struct clone *c)
   return 0;
 }
 
-/* Snapshot NAME in the clone DOM, as the source has it, made the clone's;
- * unless it is there. */
+/* How many of the first disks of snapshot NAME in the clone DOM name their
+ * copies as their frozen volumes, into *N; *DEFINED whether NAME is
+ * there.  0 or -EIO. */
+static int
+copies_named (const struct clone *c, virDomainPtr dom, bool *defined,
+              size_t *n)
+{
+  CLEANUP_SNAPSHOT virDomainSnapshotPtr s = NULL;
+  CLEANUP_FREE char *xml = NULL;
+  struct snap_xml *sx = NULL;
+  struct dom_xml *dx = NULL;
+  int r = -EIO;
+
+  *n = 0;
+  s = virDomainSnapshotLookupByName (dom, c->rec.clone_snapshot, 0);
+  *defined = s != NULL;
+  if (!*defined)
+    return 0;
+  if ((xml = virDomainSnapshotGetXMLDesc (s, 0)) != NULL
+      && snap_xml_parse (xml, &sx) == 0 && sx->domain_xml
+      && dom_xml_parse (sx->domain_xml, &dx) == 0)
+    {
+      for (; *n < c->rec.nclone; (*n)++)
+        {
+          const struct clone_disk *d = &c->rec.clone_disks[*n];
+          bool on_copy = false;
+
+          for (size_t k = 0; k < dx->ndisks; k++)
+            if (strcmp (dx->disks[k].target, d->target) == 0)
+              on_copy = dx->disks[k].source
+                        && strcmp (dx->disks[k].source, d->copy) == 0;
+          if (!on_copy)
+            break;
+        }
+      r = 0;
+    }
+  else
+    log_error ("VM '%s': cannot read its snapshot '%s': %s", c->name,
+               c->rec.clone_snapshot,
+               xml ? "its XML is not valid" : virt_error ());
+  dom_xml_free (dx);
+  snap_xml_free (sx);
+  return r;
+}
+
 int
-clone_define_snapshot (struct clone *c, virDomainPtr dom)
+clone_copies_named (struct clone *c, virDomainPtr dom, size_t *n)
+{
+  bool defined;
+
+  return copies_named (c, dom, &defined, n);
+}
+
+int
+clone_define_snapshot (struct clone *c, virDomainPtr dom, size_t ncopied)
 {
   virConnectPtr conn = virDomainGetConnect (dom);
   CLEANUP_DOMAIN virDomainPtr src = NULL;
@@ -263,12 +314,15 @@ clone_define_snapshot (struct clone *c, virDomainPtr dom)
   CLEANUP_FREE char *xml = NULL, *mine = NULL;
   struct dom_identity id
       = { .name = c->name, .uuid = c->uuid, .old_name = c->rec.clone_vm };
-  size_t n = c->rec.nclone;
+  size_t n = c->rec.nclone, named;
   struct disk_change *frozen = xcalloc (n, sizeof *frozen);
   struct disk_change *overlays = xcalloc (n, sizeof *overlays);
+  bool defined;
   int r = -EIO;
 
-  if ((s = virDomainSnapshotLookupByName (dom, c->rec.clone_snapshot, 0)))
+  if (copies_named (c, dom, &defined, &named) < 0)
+    goto out;
+  if (defined && named >= ncopied)
     {
       r = 0;
       goto out;
@@ -277,7 +331,10 @@ clone_define_snapshot (struct clone *c, virDomainPtr dom)
     {
       const struct clone_disk *d = &c->rec.clone_disks[i];
 
-      frozen[i] = (struct disk_change){ d->target, d->copy, "qcow2" };
+      frozen[i]
+          = i < ncopied
+                ? (struct disk_change){ d->target, d->copy, "qcow2" }
+                : (struct disk_change){ d->target, d->source, d->format };
       overlays[i] = (struct disk_change){ d->target, d->overlay, "qcow2" };
     }
   if ((src = virDomainLookupByUUIDString (conn, c->source_uuid)) == NULL
@@ -427,7 +484,7 @@ worker_main (void *arg)
   if (r == 0 && c->thin)
     r = c->thin_job (c, dom);
   else if (r == 0)
-    r = clone_define_snapshot (c, dom);
+    r = clone_define_snapshot (c, dom, c->rec.nclone);
   if (r == 0)
     r = finish (c, dom);
   if (r < 0 && r != -ESHUTDOWN && dom && conn && !still_defined (conn, c))
@@ -485,6 +542,17 @@ clone_copy_start (struct clone *c)
   pthread_mutex_lock (&clones_lock);
   c->next = clones;
   clones = c;
+  if (c->thin && c->rec.nclone)
+    {
+      /* The jobs file shows the pull from the start, before the worker
+       * reaches it. */
+      c->copying = 0;
+      c->pulling = true;
+      c->pull_info = (virDomainBlockJobInfo){
+        .type = VIR_DOMAIN_BLOCK_JOB_TYPE_PULL,
+        .end = c->need[0],
+      };
+    }
   pthread_mutex_unlock (&clones_lock);
   if ((e = worker_start (worker_main, c)) != 0)
     {

@@ -35,7 +35,6 @@ struct clone
   virDomainBlockJobInfo pull_info;
 };
 
-
 /* Free C (NULL: nothing), its lock dropped. */
 void clone_free (struct clone *c);
 
@@ -49,12 +48,19 @@ void clone_roll_back (struct clone *c, virDomainPtr dom);
 /* Whether the daemon stops (the copies and pulls end there). */
 bool clone_is_stopping (void);
 
-/* Copy the snapshot's memory for C into its memory copy, unless there;
- * and define snapshot NAME in the clone DOM, as the source has it, made
- * the clone's (its frozen volumes the copies), unless there.  0 or -errno
- * (logged). */
+/* Copy the snapshot's memory for C into its memory copy, unless there.
+ * 0 or -errno (logged). */
 int clone_copy_memory (struct clone *c);
-int clone_define_snapshot (struct clone *c, virDomainPtr dom);
+/* Define snapshot NAME in the clone DOM, as the source has it, made the
+ * clone's: the frozen volume of each of its first NCOPIED disks its copy,
+ * of each other the source's own frozen volume (a remote clone's, until
+ * its copy is whole: clone-remote.c); unless it is so already.  0 or
+ * -errno (logged). */
+int clone_define_snapshot (struct clone *c, virDomainPtr dom, size_t ncopied);
+/* How many of the first disks of C's snapshot NAME in the clone DOM name
+ * their copies as their frozen volumes, into *N (0: NAME is not there).
+ * 0 or -EIO (logged). */
+int clone_copies_named (struct clone *c, virDomainPtr dom, size_t *n);
 
 /* The temporary top of an instant clone's disk D, on which the clone runs
  * until its copy is whole (malloc'd). */
@@ -66,6 +72,10 @@ char *clone_thin_top (const struct clone_disk *d);
 char *clone_pull_file (const struct clone_disk *d);
 
 /* The instant clone (clone-pull.c). */
+/* How many of C's disks its snapshot NAME names the copies of from the
+ * start: all here; none on a remote host, where each is named once whole
+ * (clone-remote.c). */
+size_t clone_copies_at_start (const struct clone *c);
 /* Make what is missing of C's files for an instant clone: each copy, a
  * thin volume over the snapshot's frozen volume, and each top; the
  * memory copy.  0 or -errno (logged). */
@@ -86,6 +96,15 @@ void clone_note_pull (void *c, const virDomainBlockJobInfo *info);
  * -errno. */
 int clone_measure (struct host *h, const char *volume, const char *format,
                    uint64_t *need);
+
+/* On a remote host (clone-remote.c): fill the copy of disk I of C, whose
+ * domain is DOM, unless its snapshot NAME names it already, then define
+ * NAME again naming it; move disk D of the shut-off clone V from its top
+ * TOP onto its overlay, made over its copy, which is then the clone's
+ * disk to define.  0, -ESHUTDOWN or -errno (logged). */
+int clone_remote_pull (struct clone *c, virDomainPtr dom, size_t i);
+int clone_remote_move (const struct vs_vm *v, const struct clone_disk *d,
+                       const char *top);
 
 /* An instant restore's job (clone-restore.c). */
 /* Carry on restore C, whose server must run: 0, or -errno (logged; C is

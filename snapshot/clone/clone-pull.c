@@ -67,6 +67,12 @@ pause_ms (long ms)
   nanosleep (&t, NULL);
 }
 
+size_t
+clone_copies_at_start (const struct clone *c)
+{
+  return host_is_local (c->host) ? c->rec.nclone : 0;
+}
+
 int
 clone_make_thin (struct clone *c)
 {
@@ -76,11 +82,13 @@ clone_make_thin (struct clone *c)
       CLEANUP_FREE char *top = clone_thin_top (d);
       CLEANUP_FREE char *part = xasprintf ("%s.part", d->copy);
 
-      unlink (part); /* a whole copy an older vmsnapfs began */
-      if ((access (d->copy, F_OK) < 0
+      if (host_is_local (c->host))
+        unlink (part); /* a whole copy an older vmsnapfs began */
+      if ((!host_file_exists (c->host, d->copy)
            && host_make_overlay (c->host, d->copy, d->source, d->format, 0)
                   < 0)
-          || (access (top, F_OK) < 0 && access (d->overlay, F_OK) < 0
+          || (!host_file_exists (c->host, top)
+              && !host_file_exists (c->host, d->overlay)
               && host_make_overlay (c->host, top, d->source, d->format, 0)
                      < 0))
         {
@@ -107,11 +115,12 @@ stands_alone (const char *path, bool *alone, unsigned long long *size)
   return 0;
 }
 
-/* Fill the copy of disk I of C from its backing chain: pull into its pull
- * file (made over the copy's source, or the one an earlier run left, put
- * back on it), then rename that onto the copy. */
+/* Fill the copy of disk I of C, whose domain is DOM, from its backing
+ * chain: here, pull into its pull file (made over the copy's source, or
+ * the one an earlier run left, put back on it), then rename that onto the
+ * copy; on a remote host, clone-remote.c's way. */
 static int
-pull (struct clone *c, size_t i)
+pull (struct clone *c, virDomainPtr dom, size_t i)
 {
   const struct clone_disk *d = &c->rec.clone_disks[i];
   virDomainBlockJobInfo info = { .type = VIR_DOMAIN_BLOCK_JOB_TYPE_PULL };
@@ -120,6 +129,8 @@ pull (struct clone *c, size_t i)
   bool alone;
   int r;
 
+  if (!host_is_local (c->host))
+    return clone_remote_pull (c, dom, i);
   if (stands_alone (d->copy, &alone, &info.end) < 0)
     return -EIO;
   if (alone)
@@ -134,7 +145,7 @@ pull (struct clone *c, size_t i)
        * and lacks data.  Put back on its source, it is pulled again, which
        * copies only what it lacks. */
       const char *argv[]
-          = { "qemu-img", "rebase", "-q",      "-u",      "-f",   "qcow2",
+          = { "qemu-img", "rebase",  "-q", "-u",      "-f",   "qcow2",
               "-F",       d->format, "-b", d->source, pulled, NULL };
 
       if ((r = run_volume_tool ("The clone's qemu-img rebase", argv, NULL))
@@ -150,9 +161,9 @@ pull (struct clone *c, size_t i)
   vm_stand_in (&v, c->host, c->name, c->uuid);
   log_info ("VM '%s': pulling '%s' of snapshot '%s' into '%s'.", c->name,
             d->target, c->rec.clone_snapshot, pulled);
-  if ((r = helper_pull (&v, d->target, pulled, "qcow2", NULL,
-                        merge_bandwidth (), clone_is_stopping,
-                        clone_note_pull, c))
+  if ((r
+       = helper_pull (&v, d->target, pulled, "qcow2", NULL, merge_bandwidth (),
+                      clone_is_stopping, clone_note_pull, c))
       < 0)
     return r;
   if (stands_alone (pulled, &alone, &info.end) < 0 || !alone)
@@ -184,7 +195,12 @@ switch_offline (const struct vs_vm *v, const struct clone_disk *d,
   struct disk_change ch = { d->target, d->overlay, "qcow2" };
   int r;
 
-  if (access (top, F_OK) == 0)
+  if (!host_is_local (v->host) && host_file_exists (v->host, top))
+    {
+      if ((r = clone_remote_move (v, d, top)) < 0)
+        return r;
+    }
+  else if (host_is_local (v->host) && access (top, F_OK) == 0)
     {
       if ((r = run_volume_tool ("The clone's qemu-img rebase", argv, NULL))
           < 0)
@@ -195,7 +211,7 @@ switch_offline (const struct vs_vm *v, const struct clone_disk *d,
           return -EIO;
         }
     }
-  else if (access (d->overlay, F_OK) < 0)
+  else if (!host_file_exists (v->host, d->overlay))
     {
       log_error ("VM '%s': its disk '%s' is gone.", v->name, top);
       return -EIO;
@@ -317,7 +333,7 @@ switch_once (struct clone *c, const struct vs_vm *v, virDomainPtr dom,
       r = define_changed (v, xml, &ch, 1, NULL);
     }
   dom_xml_free (dx);
-  if (r == 0 && unlink (top) == 0)
+  if (r == 0 && host_file_unlink (c->host, top) == 0)
     log_info ("VM '%s': its disk '%s' stands on its own copy; removed '%s'.",
               c->name, d->target, top);
   return r;
@@ -402,10 +418,10 @@ clone_thin_job (struct clone *c, virDomainPtr dom)
   int r;
 
   if ((r = clone_make_thin (c)) < 0
-      || (r = clone_define_snapshot (c, dom)) < 0)
+      || (r = clone_define_snapshot (c, dom, clone_copies_at_start (c))) < 0)
     return r;
   for (size_t i = 0; r == 0 && i < c->rec.nclone; i++)
-    r = pull (c, i);
+    r = pull (c, dom, i);
   for (size_t i = 0; r == 0 && i < c->rec.nclone; i++)
     r = switch_disk (c, dom, i);
   if (r == 0)

@@ -102,7 +102,7 @@ clone_restore_start (struct host *h, const char *name, const char *uuid,
       const struct clone_disk *f = &m->clone_disks[i];
 
       c->rec.clone_disks[i] = (struct clone_disk){
-        xstrdup (f->target), xstrdup (f->source), xstrdup (f->format),
+        xstrdup (f->target), xstrdup (f->source),  xstrdup (f->format),
         xstrdup (f->copy),   xstrdup (f->overlay),
       };
     }

@@ -6,26 +6,28 @@
  * in its metadata (<vmsnapfs:clone>: source, snapshot, each disk's copy
  * and overlay).
  *
- * On this machine the clone is instant (clone-pull.c).  Before `ln`
- * returns: each disk's copy NEWVM.TARGET.qcow2 is made as a thin volume
- * over NAME's frozen volume, and NEWVM's disk is a thin top
- * NEWVM.TARGET.NAME.thin.qcow2 over the same; NAME's memory is copied,
- * with NEWVM's domain in the image's header (saveimage.c), into
- * NEWVM.NAME.mem; snapshot NAME is defined in NEWVM (frozen volumes the
- * copies, overlays the final NEWVM.TARGET.NAME.qcow2) and the record says
- * "resume NAME": NEWVM may start at once, its first start resuming the
- * memory onto its tops.  Then a worker (clone-copy.c) runs the job: a
- * block pull fills each copy in a paused helper domain, whether NEWVM
- * runs or not; then each disk moves from its top onto its copy (rebased
- * and renamed the overlay while NEWVM is shut off, a shallow block copy
- * into a new overlay and a pivot while it runs); then the record is
- * dropped, and NEWVM stands on no file of its source.
+ * The clone is instant (clone-pull.c).  Before `ln` returns: each disk's
+ * copy NEWVM.TARGET.qcow2 is made as a thin volume over NAME's frozen
+ * volume, and NEWVM's disk is a thin top NEWVM.TARGET.NAME.thin.qcow2
+ * over the same; NAME's memory is copied, with NEWVM's domain in the
+ * image's header (saveimage.c), into NEWVM.NAME.mem; snapshot NAME is
+ * defined in NEWVM (frozen volumes the copies, overlays the final
+ * NEWVM.TARGET.NAME.qcow2; on a remote host the source's frozen volumes
+ * until each copy is whole: clone-remote.c) and the record says "resume
+ * NAME": NEWVM may start at once, its first start resuming the memory onto
+ * its tops.  Then a worker (clone-copy.c) runs the job: a block pull fills
+ * each copy in a paused helper domain, whether NEWVM runs or not; then
+ * each disk moves from its top onto its copy (while NEWVM is shut off: the
+ * top rebased and renamed the overlay here, copied into it in a helper
+ * domain on a remote host; while it runs: a shallow block copy into a new
+ * overlay and a pivot); then the record is dropped, and NEWVM stands on no
+ * file of its source.
  *
- * On a remote host the copy comes first: each disk of NAME is read through
- * its chain by qemu-img convert into the copy (through a ".part" file
- * renamed when whole), the memory is copied, the overlays made over the
- * copies, snapshot NAME defined, and the record made "resume NAME" as it
- * is dropped.  Until the overlays exist NEWVM cannot start (EBUSY).
+ * A clone an older vmsnapfs began on a remote host copies first: each disk
+ * of NAME is read through its chain by qemu-img convert into the copy, the
+ * memory is copied, the overlays made over the copies, snapshot NAME
+ * defined, and the record made "resume NAME" as it is dropped.  Until the
+ * overlays exist NEWVM cannot start (EBUSY).
  *
  * A failure in `ln` undefines NEWVM and removes every file it made:
  * nothing is left; so does a failure of a remote copy.  A failure of an
@@ -123,9 +125,8 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
   clone_new_uuid (c->uuid);
   if ((c->lock = vm_lock_take (c->host, c->uuid, name)) == -EBUSY)
     return -EBUSY;
-  c->thin = host_is_local (vm->host);
-  if (c->thin)
-    vm_lock_lend (c->host, c->uuid, c->lock); /* NEWVM may start */
+  c->thin = true;
+  vm_lock_lend (c->host, c->uuid, c->lock); /* NEWVM may start */
   c->thin_job = clone_thin_job;
   c->rec.clone_vm = xstrdup (vm->name);
   c->rec.clone_snapshot = xstrdup (snap->name);
@@ -140,8 +141,8 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
       d->target = xstrdup (sd->target);
       d->source = xstrdup (sd->volume);
       d->format = xstrdup (sd->format);
-      d->copy = new_volume_path (vm->host, sd->volume, name, sd->target,
-                                 "qcow2");
+      d->copy
+          = new_volume_path (vm->host, sd->volume, name, sd->target, "qcow2");
       {
         /* A pull file by that name is an abandoned clone's: never
          * this one's data. */
@@ -163,8 +164,8 @@ plan (const struct vs_vm *vm, const struct vs_snapshot *snap, const char *name,
   if (snap->memory_file)
     {
       c->rec.clone_memory = xstrdup (snap->memory_file);
-      c->rec.clone_memory_copy = new_volume_path (
-          vm->host, snap->memory_file, name, snap->name, "mem");
+      c->rec.clone_memory_copy = new_volume_path (vm->host, snap->memory_file,
+                                                  name, snap->name, "mem");
       if (stat (snap->memory_file, &st) == 0)
         total += (uint64_t)st.st_size;
     }
@@ -282,7 +283,8 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
     vm_stand_in (&v, vm->host, name, c->uuid);
     if (c->thin
         && ((r = clone_make_thin (c)) < 0
-            || (r = clone_define_snapshot (c, made)) < 0))
+            || (r = clone_define_snapshot (c, made, clone_copies_at_start (c)))
+                   < 0))
       {
         clone_roll_back (c, made);
         clone_unpin_locked (vm, dom, c->uuid);
@@ -310,19 +312,18 @@ out:
 
 /* --- recovery ------------------------------------------------------------ */
 
-/* Whether the clone DOM of H, whose record is M, is an instant one: on
- * this machine, and its snapshot defined, or its first disk on its thin
- * top (a clone copied first, by an older vmsnapfs, has neither before its
- * last step). */
+/* Whether the clone DOM, whose record is M, is an instant one: its
+ * snapshot defined, or its first disk on its thin top (a clone copied
+ * first, by an older vmsnapfs, has neither before its last step). */
 static bool
-is_thin (struct host *h, virDomainPtr dom, const struct vs_meta *m)
+is_thin (virDomainPtr dom, const struct vs_meta *m)
 {
   CLEANUP_SNAPSHOT virDomainSnapshotPtr s = NULL;
   CLEANUP_FREE char *top = NULL;
   struct dom_xml *dx = NULL;
   bool thin = false;
 
-  if (!host_is_local (h) || m->nclone == 0)
+  if (m->nclone == 0)
     return false;
   if ((s = virDomainSnapshotLookupByName (dom, m->clone_snapshot, 0)))
     return true;
@@ -379,7 +380,7 @@ clone_recover (struct host *h)
       c->host = h;
       memcpy (c->uuid, v.uuid, sizeof c->uuid);
       c->rec = m;
-      c->thin = is_thin (h, doms[i], &m);
+      c->thin = is_thin (doms[i], &m);
       c->thin_job = clone_thin_job;
       if (c->thin)
         vm_lock_lend (h, c->uuid, lock);

@@ -192,8 +192,7 @@ clone_pin (const struct vs_vm *vm, virDomainPtr dom, const char *snapshot,
 }
 
 int
-clone_unpin_locked (const struct vs_vm *vm, virDomainPtr dom,
-                    const char *uuid)
+clone_unpin_locked (const struct vs_vm *vm, virDomainPtr dom, const char *uuid)
 {
   struct edit e = { .what = UNPIN, .uuid = uuid };
 

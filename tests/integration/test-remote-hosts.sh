@@ -7,9 +7,13 @@
 # the daemon), the whole disk cmp-equal to qemu-img convert there, rsync
 # of a snapshot's directory, mv, rmdir live (its progress in jobs) and
 # offline (in a helper domain there), preview and undo, revert with the
-# memory restored on the next start, a clone with memory that resumes, an
-# export from r2 imported into r1 that resumes, a branch point deleted
-# (pulls in helper domains); a clone from another host's snapshot is EXDEV.
+# memory restored on the next start, instant clones with memory (one
+# started at once, which resumes while its pull is held, then carried on
+# by the next daemon after a kill -9, a copy standing alone but short made
+# anew, its disk moved onto its copy live; one shut off, moved in a helper
+# domain; both stand on no file of their source after), an export from r2 imported into r1
+# that resumes, a branch point deleted (pulls in helper domains); a clone
+# from another host's snapshot is EXDEV.
 # Delta files on r1, as test-delta checks them here: known writes are
 # exactly the extents of TARGET.delta.json and the data of
 # TARGET.delta.img (SEEK_DATA, SEEK_HOLE), which reads as the disk there
@@ -30,7 +34,10 @@ A=$RVM A_DIR=$RVM_DIR D1=$REMOTE_DIR
 remote_host_start r2 16532
 U2=$REMOTE_URI
 remote_vm_define r2 b
-B=$RVM B_DIR=$RVM_DIR
+B=$RVM B_DIR=$RVM_DIR B_DIR_THERE=/var/lib/libvirt/images/$RVM
+# 40 MiB of data in r2's disk: its clones' pulls (16 MiB/s, below) take a
+# while.
+qemu-io -f qcow2 -c "write -q -P 0x5a 1M 40M" "$B_DIR/vda.qcow2" >/dev/null
 vm_define loc
 
 HOSTS_FILE=$(mktemp /tmp/vmsnapfs-hosts.XXXXXX)
@@ -174,19 +181,72 @@ start_resumes "$W" "$B_DIR/console.log" "$at_m2" "r2's guest"
 assert_eq EXDEV "$(errno_of symlink "../r1/$A/snapshots/s1" "$MNT/r2/$A-copy")" \
     "a clone across hosts"
 BC=$B-copy
+on_r2() { nsenter -t "$(cat "$REMOTE_ROOT/r2/run/virtlogd.pid")" -m "$@"; }
+# stands_apart NAME: the chain of clone NAME's disk on r2 is its own
+# overlay over its own copy, no file of its source's.
+stands_apart() {
+    disk=$(virsh -q -c "$U2" domblklist "$1" | awk '$1 == "vda" { print $2 }')
+    chain=$(on_r2 qemu-img info -U --backing-chain "$disk" | sed -n 's|^image: .*/||p' | xargs)
+    assert_eq "$1.vda.m2.qcow2 $1.vda.qcow2" "$chain" "the chain of $1's disk"
+}
+no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
+# A clone started at once, made through libvirt: it runs on thin tops over
+# m2 and resumes m2's count beside the running source while its pull (in a
+# helper domain on r2, held here) fills its copy; m2 is pinned meanwhile.
 ln -s "../r2/$B/snapshots/m2" "$MNT/r2/$BC" || fail "a clone on r2"
 on_exit "virsh -q -c '$U2' destroy '$BC' >/dev/null 2>&1"
-no_jobs() { [ -z "$(cat "$1/jobs")" ]; }
-wait_for 120 no_jobs "$MNT/r2/$BC" || fail "the clone's copy does not end"
-wait_for 30 test -L "$MNT/r2/$BC/resume" || fail "no resume in the clone"
-assert_eq "m2" "$(ls "$MNT/r2/$BC/snapshots")" "the clone's snapshots"
-cmp "$MNT/r2/$BC/snapshots/m2/vda.img" "$T/m2/vda.img" || fail "the clone's disk at m2"
+# Held: the pull in the helper domain slowed to 1 MiB/s through libvirt
+# once it runs, until the checks are done.
+helper=""
+slow_pull() {
+    helper=vmsnapfs-commit-$(virsh -q -c "$U2" domuuid "$BC" | cut -c1-8)-vda
+    virsh -q -c "$U2" blockjob "$helper" vda --bandwidth 1 >/dev/null 2>&1
+}
+wait_for 30 slow_pull || fail "no helper pulls the clone's copy: $(cat "$MNT/r2/$BC/jobs")"
+grep -Eq "^vda pull [0-9]+ [0-9]+ [0-9]+% m2$" "$MNT/r2/$BC/jobs" ||
+    fail "the pull ended before it was held: '$(cat "$MNT/r2/$BC/jobs")'"
 console=$(virsh -q -c "$U2" dumpxml "$BC" | sed -n "s|.*<source path='\([^']*console[^']*\)'.*|\1|p" | head -n 1)
 [ -n "$console" ] && [ "$console" != "/var/lib/libvirt/images/$B/console.log" ] ||
     fail "the clone's console is not its own: '$console'"
 start_resumes "$MNT/r2/$BC" "$REMOTE_ROOT/r2/lib/${console#/var/lib/libvirt/}" \
     "$at_m2" "the clone"
+assert_eq EBUSY "$(errno_of rmdir "$T/m2")" "rmdir of m2 while its clone pulls"
+cmp "$MNT/r2/$BC/snapshots/m2/vda.img" "$T/m2/vda.img" || fail "the clone's disk at m2 during its pull"
+grep -Eq "^vda pull [0-9]+ [0-9]+ [0-9]+% m2$" "$MNT/r2/$BC/jobs" ||
+    fail "the pull ended before the checks: '$(cat "$MNT/r2/$BC/jobs")'"
+# The daemon killed mid-pull (its helper goes with its connection), and
+# the copy left as a daemon killed after the pull's end, before its helper
+# closed the file, may leave it: standing alone, its data short.  The next
+# daemon must not take it for pulled: it makes it anew and pulls again
+# (the clone's disk is compared with m2's below).
+kill -KILL "$DAEMON_PID"
+stop_vmsnapfs
+no_helper() { ! virsh -q -c "$U2" list --name | grep -qx "$helper"; }
+wait_for 30 no_helper || fail "the helper outlived the daemon"
+qemu-img rebase -q -u -f qcow2 -b '' "$B_DIR/$BC.vda.qcow2" ||
+    fail "cannot drop the backing of the clone's copy"
+assert_eq running "$(virsh -q -c "$U2" domstate "$BC")" "the clone after the kill"
+mount_vmsnapfs -o merge_bandwidth=16
+V=$MNT/r1/$A S=$MNT/r1/$A/snapshots W=$MNT/r2/$B T=$MNT/r2/$B/snapshots
+wait_for 60 grep -q "'$B_DIR_THERE/$BC.vda.qcow2' was pulled by a daemon that did not see it closed" "$DAEMON_LOG" ||
+    fail "the next daemon took the copy for pulled: $(grep "$BC" "$DAEMON_LOG" | tail -n 3)"
+wait_for 120 no_jobs "$MNT/r2/$BC" || fail "the clone's job does not end: $(cat "$MNT/r2/$BC/jobs")"
+assert_eq running "$(cat "$MNT/r2/$BC/state")" "the clone after its job"
+stands_apart "$BC"
+assert_eq "m2" "$(ls "$MNT/r2/$BC/snapshots")" "the clone's snapshots"
+cmp "$MNT/r2/$BC/snapshots/m2/vda.img" "$T/m2/vda.img" || fail "the clone's disk at m2"
 virsh -q -c "$U2" destroy "$BC" >/dev/null
+# One left shut off: its disk moves onto its copy in a helper domain; its
+# first start resumes m2.
+BD=$B-copy2
+ln -s "../r2/$B/snapshots/m2" "$MNT/r2/$BD" || fail "a second clone on r2"
+on_exit "virsh -q -c '$U2' destroy '$BD' >/dev/null 2>&1"
+wait_for 120 no_jobs "$MNT/r2/$BD" || fail "the second clone's job does not end"
+stands_apart "$BD"
+console=$(virsh -q -c "$U2" dumpxml "$BD" | sed -n "s|.*<source path='\([^']*console[^']*\)'.*|\1|p" | head -n 1)
+start_resumes "$MNT/r2/$BD" "$REMOTE_ROOT/r2/lib/${console#/var/lib/libvirt/}" \
+    "$at_m2" "the second clone"
+virsh -q -c "$U2" destroy "$BD" >/dev/null
 
 # r2's VM exported with rsync and imported into r1 (a move between hosts
 # through this machine): the same snapshots and disks, and its first start
