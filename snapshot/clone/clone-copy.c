@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <libvirt/virterror.h>
 
 #include "chain.h"
 #include "cleanup.h"
@@ -460,35 +462,120 @@ still_defined (virConnectPtr conn, const struct clone *c)
   return err == NULL || err->code != VIR_ERR_NO_DOMAIN;
 }
 
-static void *
-worker_main (void *arg)
+/* A try at C's copy and its end, on a connection of its own (*CONN) and
+ * the clone's domain (*DOM), each NULL or the caller's to release.  0,
+ * -ESHUTDOWN (the daemon stops; for a clone copied first, no libvirt),
+ * -ENOENT (the clone is gone), -EAGAIN (no libvirt now) or -errno
+ * (logged). */
+static int
+copy_once (struct clone *c, virConnectPtr *conn, virDomainPtr *dom)
 {
-  struct clone *c = arg;
-  virConnectPtr conn = host_conn (c->host);
-  CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  struct vs_vm v;
-  int r = conn ? 0 : -ESHUTDOWN;
+  int r = 0;
 
-  vm_stand_in (&v, c->host, c->name, c->uuid);
+  if ((*conn = host_conn (c->host)) == NULL)
+    return c->thin ? -EAGAIN : -ESHUTDOWN;
   for (size_t i = 0; r == 0 && !c->thin && i < c->rec.nclone; i++)
     r = copy_disk (c, i);
   if (r == 0 && !c->thin)
     r = clone_copy_memory (c);
   if (r == 0 && !c->thin)
     r = make_overlays (c);
-  if (r == 0 && (dom = virDomainLookupByUUIDString (conn, c->uuid)) == NULL)
+  if (r == 0
+      && (*dom = virDomainLookupByUUIDString (*conn, c->uuid)) == NULL)
     {
-      log_error ("VM '%s': the clone went away while it was copied.", c->name);
-      r = -ENOENT;
+      bool gone = virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
+
+      if (gone)
+        log_error ("VM '%s': the clone went away while it was copied.",
+                   c->name);
+      else
+        log_error ("VM '%s': the clone cannot be found in libvirt now: %s",
+                   c->name, virt_error ());
+      /* For want of libvirt (restarting), an instant clone is tried
+       * again; a clone copied first is rolled back. */
+      r = gone || !c->thin ? -ENOENT : -EAGAIN;
     }
   if (r == 0 && c->thin)
-    r = c->thin_job (c, dom);
+    r = c->thin_job (c, *dom);
   else if (r == 0)
-    r = clone_define_snapshot (c, dom, c->rec.nclone);
+    r = clone_define_snapshot (c, *dom, c->rec.nclone);
   if (r == 0)
-    r = finish (c, dom);
-  if (r < 0 && r != -ESHUTDOWN && dom && conn && !still_defined (conn, c))
+    r = finish (c, *dom);
+  if (r < 0 && r != -ESHUTDOWN && *dom && !still_defined (*conn, c))
     r = -ENOENT; /* what it stood on goes: a restore's server too */
+  return r;
+}
+
+/* The pauses between the tries of an instant clone's job, in seconds. */
+#define RETRY_FIRST_S 5
+#define RETRY_MAX_S 60
+
+/* Wait S seconds, less when the daemon stops: whether it does not. */
+static bool
+pause_unless_stopping (unsigned s)
+{
+  SCOPED_LOCK (&clones_lock);
+  struct timespec until;
+
+  clock_gettime (CLOCK_REALTIME, &until);
+  until.tv_sec += s;
+  while (!stopping
+         && pthread_cond_timedwait (&clones_cond, &clones_lock, &until)
+                != ETIMEDOUT)
+    ;
+  return !stopping;
+}
+
+static void
+release_conn (virConnectPtr *conn, virDomainPtr *dom)
+{
+  if (*dom)
+    virDomainFree (*dom);
+  if (*conn)
+    virConnectClose (*conn);
+  *dom = NULL;
+  *conn = NULL;
+}
+
+static void *
+worker_main (void *arg)
+{
+  struct clone *c = arg;
+  virConnectPtr conn = NULL;
+  virDomainPtr dom = NULL;
+  unsigned wait_s = RETRY_FIRST_S;
+  struct vs_vm v;
+  int r;
+
+  vm_stand_in (&v, c->host, c->name, c->uuid);
+  /* An instant clone's job that fails while the clone stays (its pull's
+   * helper killed, libvirtd restarted under it, the file system of its
+   * copies full) is tried again here after a pause, doubled each time up
+   * to RETRY_MAX_S, until it ends or the daemon stops: the fault may be
+   * gone by then, and a try redoes only what is missing (clone_thin_job).
+   * Meanwhile the clone may run on its source's snapshot, pinned. */
+  while ((r = copy_once (c, &conn, &dom)) < 0 && c->thin && r != -ESHUTDOWN
+         && r != -ENOENT)
+    {
+      /* A restore whose backup's server is gone cannot go on before it is
+       * imported again (the log says so): left as it is, recorded. */
+      if (clone_is_restore (&c->rec)
+          && !clone_restore_served (c->name, c->uuid, c->rec.clone_vm))
+        {
+          r = -ESHUTDOWN;
+          break;
+        }
+      log_error ("VM '%s': its copy cannot be made whole now; it stays on "
+                 "'%s' snapshot '%s', and its job is tried again in %u s.",
+                 c->name, c->rec.clone_vm, c->rec.clone_snapshot, wait_s);
+      release_conn (&conn, &dom);
+      if (!pause_unless_stopping (wait_s))
+        {
+          r = -ESHUTDOWN;
+          break;
+        }
+      wait_s = wait_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : wait_s * 2;
+    }
   if (r == 0 && c->done)
     ; /* said below */
   else if (r == 0 && c->thin)
@@ -504,15 +591,6 @@ worker_main (void *arg)
   else if (r == -ENOENT && dom)
     log_error ("VM '%s': it was removed while its job ran; the job ends.",
                c->name);
-  else if (c->thin && dom)
-    {
-      /* It may run: it stays on its source's snapshot, pinned, and the
-       * next start of vmsnapfs tries again. */
-      log_error ("VM '%s': its copy cannot be made whole now; it stays on "
-                 "'%s' snapshot '%s' until the next start of vmsnapfs.",
-                 c->name, c->rec.clone_vm, c->rec.clone_snapshot);
-      r = -ESHUTDOWN;
-    }
   else
     {
       log_error ("VM '%s': the clone failed; it is removed.", c->name);
@@ -520,8 +598,7 @@ worker_main (void *arg)
         dom = virDomainLookupByUUIDString (conn, c->uuid);
       clone_roll_back (c, dom);
     }
-  if (conn)
-    virConnectClose (conn);
+  release_conn (&conn, &dom);
   if (r != -ESHUTDOWN && c->source_uuid[0])
     clone_unpin (c->host, c->source_uuid, c->rec.clone_vm, c->uuid,
                  clone_is_stopping);
@@ -600,6 +677,7 @@ clone_stop (void)
   SCOPED_LOCK (&clones_lock);
 
   stopping = true;
+  pthread_cond_broadcast (&clones_cond); /* a job's pause ends */
   while (clones)
     pthread_cond_wait (&clones_cond, &clones_lock);
 }

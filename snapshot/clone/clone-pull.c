@@ -50,6 +50,7 @@
 #include "host/helperdom.h"
 #include "host/ops.h"
 #include "host/refresh.h"
+#include "host/space.h"
 #include "host/vmop.h"
 
 #include "snapshot/shared.h"
@@ -58,6 +59,9 @@
 #define SWITCH_POLL_MS 200
 /* How often an open of the clone's snapshot is looked at, at the end. */
 #define RELEASE_POLL_MS 5000
+/* Less free room than this beside a pull's file that did not end: the
+ * file system is full (a failed write stopped the pull). */
+#define PULL_ROOM_MIN (16ULL << 20)
 
 static void
 pause_ms (long ms)
@@ -168,9 +172,15 @@ pull (struct clone *c, virDomainPtr dom, size_t i)
     return r;
   if (stands_alone (pulled, &alone, &info.end) < 0 || !alone)
     {
-      log_error ("VM '%s': the pull into '%s' ended, and it does not stand "
-                 "alone.",
-                 c->name, pulled);
+      /* qemu ends a pull that fails a write as one that ends. */
+      if (!room_beside (pulled, PULL_ROOM_MIN))
+        log_error ("VM '%s': the pull into '%s' stopped before its end: the "
+                   "file system it is on is full.",
+                   c->name, pulled);
+      else
+        log_error ("VM '%s': the pull into '%s' ended, and it does not "
+                   "stand alone.",
+                   c->name, pulled);
       return -EIO;
     }
   if (rename (pulled, d->copy) < 0)

@@ -8,11 +8,15 @@
 # between the pull's end and its close leaves it, is pulled again),
 # then the switch of the running clone onto its copy, which then stands on
 # no file of the source; and when the source is gone by then, the next
-# daemon removes the unfinished clone and every file it made.  Meanwhile the source's record
-# pins the snapshot: the next daemon refuses its rmdir from its first
-# request on.  A clone with no room for its copies: ENOSPC, and nothing
-# defined or written.
-# alone: leaves a clone record for the next daemon that starts, any test's
+# daemon removes the unfinished clone and every file it made.  Meanwhile
+# the source's record pins the snapshot: the next daemon refuses its rmdir
+# from its first request on.  A fault in the middle of a pull stops the
+# job, with a log line, and the same daemon carries it on once the fault
+# is gone: libvirtd restarted (the clone runs on), and the file system of
+# the copies full (s1 pinned meanwhile; the clone then boots from its own
+# disk).  The source's files are never written.  A clone with no room for
+# its copies: ENOSPC, and nothing defined or written.
+# alone: restarts libvirtd; leaves a clone record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
 requires qemu-io
 
@@ -31,10 +35,15 @@ at_s1=$(disk_count "$S/s1/vda.img" raw)
 
 copying() { grep -Eq "^vda pull [1-9][0-9]* [0-9]+ [0-9]+% s1$" "$MNT/$1/jobs"; }
 no_jobs() { [ -z "$(cat "$MNT/$1/jobs")" ]; }
+independent() { grep -q "VM '$clone': independent of '$1' snapshot 's1'" "$DAEMON_LOG"; }
 console=$SRC_DIR/$clone.console.log
 count_of() { sed -n 's/^count \([0-9][0-9]*\).*/\1/p' "$console" | tail -n 1; }
 clone_counting() { grep -q "^count " "$console"; }
 clone_past() { [ "$(count_of)" -gt "$1" ]; }
+
+# What of the source the clones read: never written.
+src_sums() { sha256sum "$SRC_DIR/vda.qcow2" "$(snapshot_memory crsrc s1)"; }
+sums=$(src_sums)
 
 # Killed during the pull, the clone running: finished by the next daemon.
 ln -s "$vm/snapshots/s1" "$MNT/$clone" || fail "ln -s"
@@ -51,12 +60,16 @@ qemu-img info -U -f qcow2 "$pulled" | grep -q '^backing file' ||
 # The helper's qemu killed: the job stops cleanly, the clone runs on.
 helper=vmsnapfs-commit-$(virsh -q domuuid "$clone" | cut -c1-8)-vda
 kill -KILL "$(cat "/run/libvirt/qemu/$helper.pid")" || fail "no helper pulls"
-wait_for 60 grep -q "VM '$clone': its copy cannot be made whole now; it stays on '$vm' snapshot 's1'" "$DAEMON_LOG" ||
+waits="VM '$clone': its copy cannot be made whole now; it stays on '$vm' snapshot 's1', and its job is tried again in"
+wait_for 60 grep -q "$waits" "$DAEMON_LOG" ||
     fail "the job does not stop with its helper: $(tail -n 3 "$DAEMON_LOG")"
 assert_eq running "$(virsh -q domstate "$clone")" "the clone after its helper died"
 assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir s1 with the job stopped"
 kill -KILL "$DAEMON_PID"
 stop_vmsnapfs
+# A helper the job started again meanwhile goes with the daemon.
+helper_gone() { ! virsh -q domstate "$helper"; }
+wait_for 30 helper_gone || fail "the helper outlives the daemon"
 assert_eq running "$(virsh -q domstate "$clone")" "the clone after the kill"
 # The .pull file as a helper killed after the pull's end and before its
 # close would leave it: standing alone, its data short.  The next daemon
@@ -74,9 +87,19 @@ S=$MNT/$vm/snapshots
 assert_eq EBUSY "$(errno_of rmdir "$S/s1")" "rmdir s1 as the next daemon starts"
 wait_for 10 test -d "$MNT/$clone" || fail "the clone is gone after the restart"
 wait_for 30 grep -q "carrying on its clone" "$DAEMON_LOG" || fail "no recovery in the log"
-wait_for 120 no_jobs "$clone" || fail "the job was not finished"
-grep -q "VM '$clone': independent of '$vm' snapshot 's1'" "$DAEMON_LOG" ||
-    fail "no independence in the log: $(tail -n 3 "$DAEMON_LOG")"
+# libvirtd restarted in the middle of its pull: the job stops, the clone
+# runs on, and the same daemon carries the job on once libvirtd is back.
+wait_for 20 grep -q "VM '$clone': pulling 'vda'" "$DAEMON_LOG" || fail "no pull again"
+pid=$(pgrep -x libvirtd)
+kill -TERM "$pid"
+wait_for 10 test ! -e "/proc/$pid" || fail "libvirtd did not stop"
+sh "$TOP/scripts/start-libvirtd.sh"
+wait_for 30 grep -q "$waits" "$DAEMON_LOG" ||
+    fail "the job does not stop with libvirtd (make the pull slower): $(tail -n 3 "$DAEMON_LOG")"
+assert_eq 1 "$(pins)" "pins of the clone after libvirtd's restart"
+assert_eq running "$(virsh -q domstate "$clone")" "the clone after libvirtd's restart"
+wait_for 120 independent "$vm" || fail "the job was not finished: $(tail -n 3 "$DAEMON_LOG")"
+wait_for 10 no_jobs "$clone" || fail "jobs after the job: $(cat "$MNT/$clone/jobs")"
 no_pin() { [ "$(pins)" = 0 ]; }
 wait_for 10 no_pin || fail "the pin stays after the clone"
 ls "$SRC_DIR" | grep -Eq '\.(part|pull)$|\.thin\.qcow2$' && fail "a .part, .pull or thin top is left"
@@ -87,6 +110,7 @@ done
 cmp "$MNT/$clone/snapshots/s1/vda.img" "$S/s1/vda.img" || fail "the copy differs"
 n=$(count_of)
 wait_for 10 clone_past "$n" || fail "the clone stopped counting after its switch"
+assert_eq "$sums" "$(src_sums)" "the source's s1 after the clone"
 virsh -q destroy "$clone" >/dev/null
 vm_remove "$clone"
 rm -f "$SRC_DIR/$clone".*
@@ -122,3 +146,37 @@ assert_eq ENOSPC "$(errno_of symlink "$small/snapshots/s1" "$MNT/$clone")" \
 assert_eq "$files" "$(ls "$VM_DIR" | sort)" "files after ENOSPC"
 virsh -q dominfo "$clone" >/dev/null 2>&1 && fail "ENOSPC defined a VM"
 grep -q "needs .* MiB beside" "$DAEMON_LOG" || fail "the log does not say why"
+
+# Room for the copies at the link, none in the middle of the pull: the job
+# stops, the source unwritten, and the same daemon ends it once there is
+# room again; meanwhile s1 stays pinned.  The clone then boots from its
+# own disk.
+stop_vmsnapfs
+mount -o remount,size=200m "$VM_DIR"
+mount_vmsnapfs -o merge_bandwidth=8
+sums=$(cd "$VM_DIR" && sha256sum -- *)
+ln -s "$small/snapshots/s1" "$MNT/$clone" || fail "ln -s with room"
+wait_for 20 copying "$clone" || fail "no pull in jobs, with room"
+dd if=/dev/zero of="$VM_DIR/fill" bs=1M status=none 2>/dev/null || true
+waits="VM '$clone': its copy cannot be made whole now; it stays on '$small' snapshot 's1', and its job is tried again in"
+wait_for 30 grep -q "$waits" "$DAEMON_LOG" ||
+    fail "the job does not stop when the room is gone: $(tail -n 3 "$DAEMON_LOG")"
+grep -q "VM '$clone': the pull into '.*' stopped before its end: the file system it is on is full" "$DAEMON_LOG" ||
+    fail "the log does not say why the job stopped"
+assert_eq EBUSY "$(errno_of rmdir "$MNT/$small/snapshots/s1")" "rmdir s1 while the job waits for room"
+rm "$VM_DIR/fill"
+wait_for 60 independent "$small" ||
+    fail "the job was not finished once there was room: $(tail -n 3 "$DAEMON_LOG")"
+wait_for 10 no_jobs "$clone" || fail "jobs after the job: $(cat "$MNT/$clone/jobs")"
+assert_eq "$sums" "$(cd "$VM_DIR" && sha256sum -- $(echo "$sums" | awk '{ print $2 }'))" \
+    "the source's files after the clone"
+top=$(virsh -q domblklist "$clone" | awk '$1 == "vda" { print $2 }')
+for f in $(qemu-img info -U --backing-chain -f qcow2 "$top" | sed -n 's/^image: //p'); do
+    case $f in "$VM_DIR/$clone".*) ;; *) fail "the clone's chain holds '$f'" ;; esac
+done
+cmp "$MNT/$clone/snapshots/s1/vda.img" "$MNT/$small/snapshots/s1/vda.img" ||
+    fail "the copy differs"
+console=$VM_DIR/$clone.console.log
+echo start > "$MNT/$clone/state" || fail "the clone does not start"
+wait_for 60 grep -q "vmsnapfs-guest: boot disk=" "$console" || fail "the clone does not boot"
+wait_for 30 clone_counting || fail "the clone does not count on its own disk"
