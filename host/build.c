@@ -369,6 +369,8 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
   vm->merge_failed = dx->meta.merge_failed;
   vm->renaming = dx->meta.rename_from != NULL;
   vm->cloning = dx->meta.clone_vm != NULL;
+  free (vm->clone_snapshot);
+  vm->clone_snapshot = xstrdup_null (dx->meta.clone_snapshot);
   vm->restoring = vm->cloning && dx->meta.clone_vm[0] == '/';
   vm->stateless = xstrdup_null (dx->meta.stateless);
   vm->branch_deleting = dx->meta.branch != NULL;

@@ -93,14 +93,24 @@ helper_start (const struct vs_vm *vm, const char *target, const char *disk,
   return 0;
 }
 
-static void
+/* Stop helper D (of connection C) and release both: gracefully, so that
+ * its qemu writes what it holds of its disk before it exits (a pull's or
+ * copy's destination is whole only then).  0, or -EIO when it would not
+ * stop so (logged; the next try's helper_start destroys it). */
+static int
 helper_end (const struct vs_vm *vm, virConnectPtr c, virDomainPtr d)
 {
-  if (virDomainDestroy (d) < 0)
-    log_warning ("VM '%s': cannot destroy its helper domain: %s", vm->name,
+  int r = 0;
+
+  if (virDomainDestroyFlags (d, VIR_DOMAIN_DESTROY_GRACEFUL) < 0)
+    {
+      log_error ("VM '%s': its helper domain would not stop: %s", vm->name,
                  virt_error ());
+      r = -EIO;
+    }
   virDomainFree (d);
   virConnectClose (c);
+  return r;
 }
 
 /* What ends a helper's job: its own end (a commit, a pull); a pivot once
@@ -136,8 +146,17 @@ wait_job (const struct vs_vm *vm, virDomainPtr d, enum job_end end,
                      vm->name, virt_error ());
           return -EIO;
         }
+      if (j == 0 && end == JOB_ENDS)
+        return 0; /* over */
       if (j == 0)
-        return 0; /* over (or pivoted) */
+        {
+          /* A copy or an active commit ends only by our call below: gone
+           * before, it failed (its destination full, an I/O error). */
+          log_error ("VM '%s': the helper's block job ended before it was "
+                     "in step: it failed.",
+                     vm->name);
+          return -EIO;
+        }
       if (note)
         note (arg, &info);
       if (end != JOB_ENDS && info.cur == info.end && mirror_ready (d))
@@ -183,7 +202,8 @@ helper_commit (const struct vs_vm *vm, const struct merge_disk *md,
     }
   else
     r = wait_job (vm, d, active ? JOB_PIVOT : JOB_ENDS, stop, NULL, NULL);
-  helper_end (vm, c, d);
+  if (helper_end (vm, c, d) < 0 && r == 0)
+    r = -EIO;
   return r;
 }
 
@@ -209,7 +229,8 @@ helper_pull (const struct vs_vm *vm, const char *target, const char *path,
     }
   else
     r = wait_job (vm, d, JOB_ENDS, stop, note, arg);
-  helper_end (vm, c, d);
+  if (helper_end (vm, c, d) < 0 && r == 0)
+    r = -EIO;
   return r;
 }
 
@@ -238,6 +259,7 @@ helper_copy (const struct vs_vm *vm, const char *target, const char *top,
     }
   else
     r = wait_job (vm, d, JOB_CANCEL, stop, NULL, NULL);
-  helper_end (vm, c, d);
+  if (helper_end (vm, c, d) < 0 && r == 0)
+    r = -EIO;
   return r;
 }

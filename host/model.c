@@ -58,6 +58,7 @@ vm_unref (struct vs_vm *vm)
   free (vm->current);
   free (vm->preview);
   free (vm->resume);
+  free (vm->clone_snapshot);
   free (vm->stateless);
   free (vm->merging);
   for (size_t i = 0; i < vm->ndisks; i++)

@@ -109,17 +109,6 @@ out:
   return r;
 }
 
-/* Whether every disk of VM is on a volume that exists. */
-static bool
-disks_exist (const struct vs_vm *vm)
-{
-  for (size_t i = 0; i < vm->ndisks; i++)
-    if (vm->disk_sources[i]
-        && !host_file_exists (vm->host, vm->disk_sources[i]))
-      return false;
-  return true;
-}
-
 int
 host_vm_command (const struct vs_vm *vm, const char *command)
 {
@@ -137,8 +126,9 @@ host_vm_command (const struct vs_vm *vm, const char *command)
                  vm->name, command);
       return -EINVAL;
     }
-  /* A clone copied first has no disk before its copy is whole; an instant
-   * one (snapshot/clone/) runs on its tops from its start. */
+  /* A clone may start once its snapshot is defined in it (an instant
+   * one's, made in `ln` over its tops: snapshot/clone/); a clone copied
+   * first, by an older vmsnapfs, defines it at its end. */
   if (strcmp (command, "start") == 0 && vm->restoring)
     {
       CLEANUP_FREE char *sock = serve_sock (vm->uuid);
@@ -152,7 +142,9 @@ host_vm_command (const struct vs_vm *vm, const char *command)
           return -EBUSY;
         }
     }
-  else if (strcmp (command, "start") == 0 && vm->cloning && !disks_exist (vm))
+  else if (strcmp (command, "start") == 0 && vm->cloning
+           && (vm->clone_snapshot == NULL
+               || vm_find_snapshot (vm, vm->clone_snapshot) == NULL))
     {
       log_error ("VM '%s': it is a clone still being copied (see its jobs); "
                  "it starts once the copy is whole.",

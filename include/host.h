@@ -76,6 +76,7 @@ struct vs_vm
   bool merge_failed;    /* that merge stopped on an error */
   bool renaming;        /* a rename of a snapshot is recorded, not over */
   bool cloning;         /* this VM is a clone still being copied */
+  char *clone_snapshot; /* ... of this snapshot (its own, once defined) */
   bool restoring;       /* ... a restore, on its backup's server */
   char *stateless;      /* every start begins at this snapshot, or NULL */
   bool branch_deleting; /* a branch point's deletion is recorded */

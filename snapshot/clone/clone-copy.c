@@ -270,8 +270,14 @@ copies_named (const struct clone *c, virDomainPtr dom, bool *defined,
   *n = 0;
   s = virDomainSnapshotLookupByName (dom, c->rec.clone_snapshot, 0);
   *defined = s != NULL;
-  if (!*defined)
+  if (s == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN_SNAPSHOT)
     return 0;
+  if (s == NULL)
+    {
+      log_error ("VM '%s': cannot look up its snapshot '%s': %s", c->name,
+                 c->rec.clone_snapshot, virt_error ());
+      return -EIO;
+    }
   if ((xml = virDomainSnapshotGetXMLDesc (s, 0)) != NULL
       && snap_xml_parse (xml, &sx) == 0 && sx->domain_xml
       && dom_xml_parse (sx->domain_xml, &dx) == 0)
@@ -426,7 +432,8 @@ clone_roll_back (struct clone *c, virDomainPtr dom)
       CLEANUP_FREE char *part
           = xasprintf ("%s.part", c->rec.clone_memory_copy);
 
-      unlink (part);
+      if (host_is_local (c->host))
+        unlink (part);
       host_file_unlink (c->host, c->rec.clone_memory_copy);
     }
 }
@@ -480,8 +487,7 @@ copy_once (struct clone *c, virConnectPtr *conn, virDomainPtr *dom)
     r = clone_copy_memory (c);
   if (r == 0 && !c->thin)
     r = make_overlays (c);
-  if (r == 0
-      && (*dom = virDomainLookupByUUIDString (*conn, c->uuid)) == NULL)
+  if (r == 0 && (*dom = virDomainLookupByUUIDString (*conn, c->uuid)) == NULL)
     {
       bool gone = virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
 
@@ -526,6 +532,25 @@ pause_unless_stopping (unsigned s)
   return !stopping;
 }
 
+/* Whether the source VM of clone C is gone from its host (a restore has
+ * none). */
+static bool
+source_gone (const struct clone *c)
+{
+  virConnectPtr conn;
+  virDomainPtr d;
+  bool gone;
+
+  if (c->source_uuid[0] == '\0' || (conn = host_conn (c->host)) == NULL)
+    return false;
+  d = virDomainLookupByUUIDString (conn, c->source_uuid);
+  gone = d == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
+  if (d)
+    virDomainFree (d);
+  virConnectClose (conn);
+  return gone;
+}
+
 static void
 release_conn (virConnectPtr *conn, virDomainPtr *dom)
 {
@@ -559,10 +584,16 @@ worker_main (void *arg)
     {
       /* A restore whose backup's server is gone cannot go on before it is
        * imported again (the log says so): left as it is, recorded. */
-      if (clone_is_restore (&c->rec)
-          && !clone_restore_served (c->name, c->uuid, c->rec.clone_vm))
+      if (c->may_go_on && !c->may_go_on (c))
         {
           r = -ESHUTDOWN;
+          break;
+        }
+      /* Nor a clone whose source is gone: rolled back, as at a start. */
+      if (source_gone (c))
+        {
+          log_error ("VM '%s': its source '%s' is gone.", c->name,
+                     c->rec.clone_vm);
           break;
         }
       log_error ("VM '%s': its copy cannot be made whole now; it stays on "

@@ -31,6 +31,9 @@ struct clone
   int (*thin_job) (struct clone *c, virDomainPtr dom);
   /* At the end (R: 0, whole; else rolled back), or NULL: a restore's. */
   void (*done) (struct clone *c, int r);
+  /* Whether a job that failed may be tried again, or NULL (yes): a
+   * restore's, whose server must run. */
+  bool (*may_go_on) (struct clone *c);
   bool pulling; /* PULL_INFO tells where disk COPYING is */
   virDomainBlockJobInfo pull_info;
 };

@@ -1,6 +1,7 @@
-/* vmsnapfs: an instant clone on this machine (clone.c): the clone runs on
- * a thin top over its source's snapshot while a block pull fills its copy,
- * then its disk moves onto the copy.
+/* vmsnapfs: an instant clone (clone.c): the clone runs on a thin top over
+ * its source's snapshot while a block pull fills its copy, then its disk
+ * moves onto the copy.  As done here; clone-remote.c says what differs on
+ * a remote host.
  *
  * For each disk TARGET of snapshot NAME, with its frozen volume FROZEN:
  *
@@ -194,11 +195,13 @@ pull (struct clone *c, virDomainPtr dom, size_t i)
   return 0;
 }
 
-/* Shut off: the top of D, now the same data over the copy, becomes the
- * clone's disk as the overlay; XML is the domain's persistent one. */
+/* The clone DOM shut off: the top of D, now the same data over the copy,
+ * becomes the clone's disk as the overlay (renamed here, copied into it in
+ * a helper on a remote host: -EAGAIN when the clone started meanwhile);
+ * XML is the domain's persistent one. */
 static int
-switch_offline (const struct vs_vm *v, const struct clone_disk *d,
-                const char *top, const char *xml)
+switch_offline (const struct vs_vm *v, virDomainPtr dom,
+                const struct clone_disk *d, const char *top, const char *xml)
 {
   const char *argv[] = { "qemu-img", "rebase", "-q", "-u",    "-f", "qcow2",
                          "-F",       "qcow2",  "-b", d->copy, top,  NULL };
@@ -209,6 +212,10 @@ switch_offline (const struct vs_vm *v, const struct clone_disk *d,
     {
       if ((r = clone_remote_move (v, d, top)) < 0)
         return r;
+      /* Started meanwhile by someone else, on its top: the copy just made
+       * lacks what it writes now; the next look moves it live. */
+      if (virDomainIsActive (dom) != 0)
+        return -EAGAIN;
     }
   else if (host_is_local (v->host) && access (top, F_OK) == 0)
     {
@@ -274,6 +281,10 @@ switch_live (const struct vs_vm *v, virDomainPtr dom,
   int j;
 
   abort_job (dom, d->target); /* one a killed daemon began */
+  /* An overlay left by a try cut short, here or in a helper (clone-
+   * remote.c), is made anew: the clone's definition names its top, and a
+   * remote host makes no volume over one of the same name. */
+  host_file_unlink (v->host, d->overlay);
   if (host_make_overlay (v->host, d->overlay, d->copy, "qcow2", 0) < 0)
     return -EIO;
   if (virDomainBlockCopy (dom, d->target, dest, NULL, 0,
@@ -334,7 +345,7 @@ switch_once (struct clone *c, const struct vs_vm *v, virDomainPtr dom,
       r = -EIO;
     }
   else if (virDomainIsActive (dom) != 1)
-    r = switch_offline (v, d, top, xml);
+    r = switch_offline (v, dom, d, top, xml);
   else if ((r = switch_live (v, dom, d)) == 0)
     {
       /* libvirt may have left the persistent definition on the top. */

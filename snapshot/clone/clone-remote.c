@@ -64,7 +64,9 @@ clone_remote_pull (struct clone *c, virDomainPtr dom, size_t i)
   if (named > i)
     return 0;
   if (host_file_exists (c->host, d->copy)
-      && (stands_alone (c->host, d->copy, &alone, &info.end) < 0 || alone))
+      && stands_alone (c->host, d->copy, &alone, &info.end) < 0)
+    return -EIO;
+  if (alone)
     {
       log_info ("VM '%s': '%s' was pulled by a daemon that did not see it "
                 "closed; it is made anew.",

@@ -67,12 +67,19 @@ restore_done (struct clone *c, int r)
               c->rec.clone_vm);
 }
 
+static bool
+restore_served (struct clone *c)
+{
+  return clone_restore_served (c->name, c->uuid, c->rec.clone_vm);
+}
+
 int
 clone_restore_carry (struct clone *c)
 {
   if (!clone_restore_served (c->name, c->uuid, c->rec.clone_vm))
     return -ENOENT;
   c->done = restore_done;
+  c->may_go_on = restore_served;
   return clone_copy_start (c);
 }
 
@@ -109,6 +116,7 @@ clone_restore_start (struct host *h, const char *name, const char *uuid,
   c->thin = true;
   c->thin_job = clone_thin_job;
   c->done = restore_done;
+  c->may_go_on = restore_served;
   c->need = xcalloc (m->nclone ? m->nclone : 1, sizeof *c->need);
   if (clone_copy_start (c) < 0)
     {

@@ -30,11 +30,11 @@
  * overlays exist NEWVM cannot start (EBUSY).
  *
  * A failure in `ln` undefines NEWVM and removes every file it made:
- * nothing is left; so does a failure of a remote copy.  A failure of an
- * instant clone's job leaves NEWVM, which may run, on its source's
- * snapshot, recorded: the next daemon tries again.  Until the job ends, the
- * source VM's snapshot NAME is pinned (clonepin.c): not merged or renamed
- * (EBUSY, a log line naming the clone), in every daemon.
+ * nothing is left.  A failure of the job leaves NEWVM, which may run, on
+ * its source's snapshot, recorded, and the job is tried again
+ * (clone-copy.c); a clone whose source is gone is rolled back.  Until the job
+ * ends, the source VM's snapshot NAME is pinned (clonepin.c): not merged or
+ * renamed (EBUSY, a log line naming the clone), in every daemon.
  *
  * Crash model: the pin goes in the source's record before NEWVM is
  * defined, and NEWVM is defined with its record before a file is made.
@@ -46,16 +46,18 @@
  *   - the pull: a copy stands alone (no backing file) when it is done; a
  *     pull cut short is run again, and copies only what the copy lacks
  *     (the helper is AUTODESTROY: a killed daemon's stops with it; NEWVM,
- *     whose qemu is not the daemon's, runs on);
+ *     whose qemu is not the daemon's, runs on).  On a remote host the
+ *     mark is snapshot NAME naming the copy (clone-remote.c);
  *   - the switch of a disk: NEWVM's persistent definition names its top
  *     (not done) or its overlay (done; a top left is removed).  Shut off:
  *     the rebase is harmless twice, and a top renamed whose definition was
- *     not changed yet is found as an overlay with no top; running: a block
- *     copy a killed daemon began is aborted and done again, the overlay
- *     made anew;
+ *     not changed yet is found as an overlay with no top (on a remote
+ *     host the top's data is copied into the overlay again); running: a
+ *     block copy a killed daemon began is aborted and done again, the
+ *     overlay made anew;
  *   - the record dropped, then the pin.
  * A record with neither snapshot NAME defined nor a top for its disk is a
- * remote clone's (or an older vmsnapfs's), carried on by copying; one
+ * copy-first clone of an older vmsnapfs, carried on by copying; one
  * whose source is gone is rolled back.  Stale pins are dropped.  See
  * doc/DESIGN.md, Crash models.
  */
@@ -239,16 +241,14 @@ host_clone (const struct vs_vm *vm, const char *snapshot, const char *name)
       || (r = clone_pin (vm, dom, snapshot, name, c->uuid)) < 0)
     goto out;
 
-  /* NEWVM, with disks that do not exist yet: here, its thin tops, made
-   * next; on a remote host, its overlays, made when the copies are whole
-   * (nobody starts it before). */
+  /* NEWVM, on its thin tops, made next (it cannot start before its
+   * snapshot is defined, after them). */
   ch = xcalloc (c->rec.nclone, sizeof *ch);
   tops = xcalloc (c->rec.nclone, sizeof *tops);
   ntops = c->rec.nclone;
   for (size_t i = 0; i < c->rec.nclone; i++)
     {
-      tops[i] = c->thin ? clone_thin_top (&c->rec.clone_disks[i])
-                        : xstrdup (c->rec.clone_disks[i].overlay);
+      tops[i] = clone_thin_top (&c->rec.clone_disks[i]);
       ch[i] = (struct disk_change){ c->rec.clone_disks[i].target, tops[i],
                                     "qcow2" };
     }

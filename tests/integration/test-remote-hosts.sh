@@ -225,6 +225,9 @@ no_helper() { ! virsh -q -c "$U2" list --name | grep -qx "$helper"; }
 wait_for 30 no_helper || fail "the helper outlived the daemon"
 qemu-img rebase -q -u -f qcow2 -b '' "$B_DIR/$BC.vda.qcow2" ||
     fail "cannot drop the backing of the clone's copy"
+# And an overlay as a daemon killed in the live move leaves it: made anew
+# (a remote host makes no volume over one of the same name).
+qemu-img create -q -f qcow2 "$B_DIR/$BC.vda.m2.qcow2" 1M
 assert_eq running "$(virsh -q -c "$U2" domstate "$BC")" "the clone after the kill"
 mount_vmsnapfs -o merge_bandwidth=16
 V=$MNT/r1/$A S=$MNT/r1/$A/snapshots W=$MNT/r2/$B T=$MNT/r2/$B/snapshots
