@@ -121,6 +121,20 @@ clone_thin_top (const struct clone_disk *d)
   return xasprintf ("%s.thin", d->overlay);
 }
 
+int
+clone_stands_alone (struct host *h, const char *path, bool *alone,
+                    unsigned long long *size)
+{
+  struct chain *ch = NULL;
+
+  if (host_chain (h, path, "qcow2", false, &ch) < 0)
+    return -EIO;
+  *alone = ch->images[0].backing == NULL;
+  *size = ch->images[0].virtual_size;
+  chain_free (ch);
+  return 0;
+}
+
 char *
 clone_pull_file (const struct clone_disk *d)
 {

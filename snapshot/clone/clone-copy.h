@@ -70,6 +70,11 @@ int clone_copies_named (struct clone *c, virDomainPtr dom, size_t *n);
 struct clone_disk;
 char *clone_thin_top (const struct clone_disk *d);
 
+/* Whether qcow2 volume PATH of H stands alone (no backing file), into
+ * *ALONE, with its virtual size in *SIZE.  0 or -EIO. */
+int clone_stands_alone (struct host *h, const char *path, bool *alone,
+                        unsigned long long *size);
+
 /* The file an instant clone's pull fills for disk D, renamed onto its copy
  * once whole (malloc'd). */
 char *clone_pull_file (const struct clone_disk *d);

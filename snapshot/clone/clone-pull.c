@@ -105,21 +105,6 @@ clone_make_thin (struct clone *c)
   return clone_copy_memory (c);
 }
 
-/* Whether volume PATH (qcow2) stands alone, into *ALONE, with its virtual
- * size in *SIZE.  0 or -EIO. */
-static int
-stands_alone (const char *path, bool *alone, unsigned long long *size)
-{
-  struct chain *ch = NULL;
-
-  if (chain_probe (path, "qcow2", false, &ch) < 0)
-    return -EIO;
-  *alone = ch->images[0].backing == NULL;
-  *size = ch->images[0].virtual_size;
-  chain_free (ch);
-  return 0;
-}
-
 /* Fill the copy of disk I of C, whose domain is DOM, from its backing
  * chain: here, pull into its pull file (made over the copy's source, or
  * the one an earlier run left, put back on it), then rename that onto the
@@ -136,7 +121,7 @@ pull (struct clone *c, virDomainPtr dom, size_t i)
 
   if (!host_is_local (c->host))
     return clone_remote_pull (c, dom, i);
-  if (stands_alone (d->copy, &alone, &info.end) < 0)
+  if (clone_stands_alone (c->host, d->copy, &alone, &info.end) < 0)
     return -EIO;
   if (alone)
     info.cur = info.end;
@@ -171,7 +156,7 @@ pull (struct clone *c, virDomainPtr dom, size_t i)
                       clone_is_stopping, clone_note_pull, c))
       < 0)
     return r;
-  if (stands_alone (pulled, &alone, &info.end) < 0 || !alone)
+  if (clone_stands_alone (c->host, pulled, &alone, &info.end) < 0 || !alone)
     {
       /* qemu ends a pull that fails a write as one that ends. */
       if (!room_beside (pulled, PULL_ROOM_MIN))

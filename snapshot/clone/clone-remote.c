@@ -33,22 +33,6 @@
 
 #include "snapshot/shared.h"
 
-/* Whether volume PATH of H stands alone, into *ALONE, with its virtual
- * size in *SIZE.  0 or -EIO. */
-static int
-stands_alone (struct host *h, const char *path, bool *alone,
-              unsigned long long *size)
-{
-  struct chain *ch = NULL;
-
-  if (host_chain (h, path, "qcow2", false, &ch) < 0)
-    return -EIO;
-  *alone = ch->images[0].backing == NULL;
-  *size = ch->images[0].virtual_size;
-  chain_free (ch);
-  return 0;
-}
-
 int
 clone_remote_pull (struct clone *c, virDomainPtr dom, size_t i)
 {
@@ -64,7 +48,7 @@ clone_remote_pull (struct clone *c, virDomainPtr dom, size_t i)
   if (named > i)
     return 0;
   if (host_file_exists (c->host, d->copy)
-      && stands_alone (c->host, d->copy, &alone, &info.end) < 0)
+      && clone_stands_alone (c->host, d->copy, &alone, &info.end) < 0)
     return -EIO;
   if (alone)
     {
@@ -90,7 +74,7 @@ clone_remote_pull (struct clone *c, virDomainPtr dom, size_t i)
                         c))
       < 0)
     return r;
-  if (stands_alone (c->host, d->copy, &alone, &info.end) < 0 || !alone)
+  if (clone_stands_alone (c->host, d->copy, &alone, &info.end) < 0 || !alone)
     {
       log_error ("VM '%s': the pull into '%s' ended, and it does not stand "
                  "alone.",
