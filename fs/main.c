@@ -42,6 +42,7 @@ struct options
   char *readers;   /* the group that may read disks and memory */
   char *operators; /* the group that may use the verbs */
   unsigned long merge_bandwidth;
+  unsigned job_tries;  /* a clone's job's failures before hourly tries */
   unsigned files_idle; /* seconds a snapshot's files/ lives unused */
   char *files;         /* "visible": list files/ (else opened by name) */
   char *passthrough;   /* "off": the daemon reads frozen files itself */
@@ -67,6 +68,7 @@ static const struct fuse_opt option_spec[] = {
   OPT ("readers=%s", readers),
   OPT ("operators=%s", operators),
   OPT ("merge_bandwidth=%lu", merge_bandwidth),
+  OPT ("job_tries=%u", job_tries),
   OPT ("files_idle=%u", files_idle),
   OPT ("files=%s", files),
   OPT ("passthrough=%s", passthrough),
@@ -182,6 +184,8 @@ usage (const char *prog)
           "    -o hosts=FILE       the hosts: one 'NAME URI' a line\n"
           "    -o merge_bandwidth=N  merge snapshots (and copy clones) at N "
           "MiB/s at most\n"
+          "    -o job_tries=N      try a clone's failed job N times (default\n"
+          "                        8), then every hour\n"
           "    -o files=visible    list each snapshot's files/ (the guest's\n"
           "                        files); hidden, but there, by default\n"
           "    -o files_idle=S     stop a snapshot's files/ reader (a\n"
@@ -344,6 +348,7 @@ main (int argc, char *argv[])
   if (opts.nhosts == 0 && add_host (&opts, NULL, DEFAULT_URI) < 0)
     goto out;
   merge_set_bandwidth (opts.merge_bandwidth);
+  clone_set_tries (opts.job_tries);
   guestfiles_configure (opts.files_idle);
   if (opts.files && strcmp (opts.files, "visible") == 0)
     files_listed = true;

@@ -17,6 +17,7 @@
  * see these locks. */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -100,6 +102,23 @@ unlend (int fd)
       }
 }
 
+/* Lock FD, waiting a little for a holder of a moment (another daemon's
+ * vm_lock_held_anywhere): 0, or -1 with errno (EWOULDBLOCK: held). */
+static int
+take_soon (int fd)
+{
+  const struct timespec t = { 0, 20 * 1000 * 1000 };
+
+  for (int k = 0;; k++)
+    {
+      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+      if (errno != EWOULDBLOCK || k == 5)
+        return -1;
+      nanosleep (&t, NULL);
+    }
+}
+
 int
 vm_lock_take (const struct host *h, const char *uuid, const char *name)
 {
@@ -123,7 +142,7 @@ vm_lock_take (const struct host *h, const char *uuid, const char *name)
                        name, path);
           return VM_LOCK_NONE;
         }
-      if (flock (fd, LOCK_EX | LOCK_NB) < 0)
+      if (take_soon (fd) < 0)
         {
           int e = errno;
           long pid = holder_of (fd);
@@ -160,6 +179,37 @@ vm_lock_take (const struct host *h, const char *uuid, const char *name)
         }
       close (fd);
     }
+}
+
+/* Whether some process holds the lock file PATH: a shared lock is tried,
+ * and dropped at once. */
+static bool
+file_held (const char *path)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  bool held;
+
+  if (fd < 0)
+    return errno != ENOENT; /* no file: nobody holds it */
+  held = flock (fd, LOCK_SH | LOCK_NB) < 0;
+  close (fd);
+  return held;
+}
+
+bool
+vm_lock_held_anywhere (const char *uuid)
+{
+  CLEANUP_FREE char *pattern
+      = xasprintf ("%s/vm-%s-*.lock", EXPORT_RUN_DIR, uuid);
+  glob_t g;
+  bool held = false;
+
+  if (glob (pattern, GLOB_NOSORT, NULL, &g) != 0)
+    return false; /* none */
+  for (size_t i = 0; i < g.gl_pathc && !held; i++)
+    held = file_held (g.gl_pathv[i]);
+  globfree (&g);
+  return held;
 }
 
 void

@@ -40,8 +40,8 @@ int host_snapshot_rename (const struct vs_vm *vm, const char *from,
 int host_clone (const struct vs_vm *vm, const char *snap, const char *name);
 
 /* Import DIR, a directory copied out of the mount (a whole VM's, or one
- * snapshot's), as a new VM NAME (snapshot/import/import.c), DIR read with WHO's
- * rights, stopped when CANCEL (may be NULL) says WHO gave up.  -EINVAL
+ * snapshot's), as a new VM NAME (snapshot/import/import.c), DIR read with
+ * WHO's rights, stopped when CANCEL (may be NULL) says WHO gave up.  -EINVAL
  * for a directory that is not one, missing a disk, of a wrong size or a
  * broken chain, holding what is not a regular file, or a domain libvirt
  * refuses; -EACCES for a file WHO may not read or a link that leaves DIR;
@@ -54,6 +54,15 @@ int host_import (struct host *host, const char *dir, const char *name,
 
 /* Limit merges to MIB_PER_S MiB/s (0: no limit). */
 void merge_set_bandwidth (unsigned long mib_per_s);
+
+/* After TRIES failures in a row (0: the default, 8), an instant clone's or
+ * restore's job is tried again only every hour (or at the next start). */
+void clone_set_tries (unsigned tries);
+/* The pause before the next try of such a job that failed FAILS times in
+ * a row (FAILS >= 1), COUNTED of them with libvirt answering, in seconds:
+ * 5, doubled each time up to 60, then 3600 once COUNTED reaches the set
+ * number of tries. */
+unsigned clone_retry_pause (unsigned fails, unsigned counted);
 
 /* Preview SNAP on VM (shut off): its disks on new volumes over SNAP's,
  * the state it had kept for undo; resume set where SNAP has memory. */

@@ -57,8 +57,9 @@ bool clone_restore_served (const char *name, const char *uuid,
 
 /* Start the job of the restore NAME (UUID) of H, recorded as M (copied):
  * its copies pulled from the backup's server, its disks moved onto them.
- * 0, -EBUSY (another daemon's) or -EIO (logged). */
+ * LOCK, NAME's lock taken and lent (vm_lock_lend) by the import, is the
+ * job's from here, whatever the result.  0, or -EIO (logged). */
 int clone_restore_start (struct host *h, const char *name, const char *uuid,
-                         const struct vs_meta *m);
+                         const struct vs_meta *m, int lock);
 
 #endif /* VMSNAPFS_SNAPSHOT_CLONE_H */

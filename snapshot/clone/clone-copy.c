@@ -526,9 +526,35 @@ copy_once (struct clone *c, virConnectPtr *conn, virDomainPtr *dom)
   return r;
 }
 
-/* The pauses between the tries of an instant clone's job, in seconds. */
+/* The pauses between the tries of an instant clone's job, in seconds:
+ * RETRY_FIRST_S, doubled each time up to RETRY_MAX_S; after job_tries
+ * failures in a row (libvirt answering), RETRY_LATE_S.  A fault that does
+ * not go (a disk another client of libvirt moved, a file system left
+ * full) is not tried every minute for ever. */
 #define RETRY_FIRST_S 5
 #define RETRY_MAX_S 60
+#define RETRY_LATE_S 3600
+#define DEFAULT_JOB_TRIES 8
+
+static unsigned job_tries = DEFAULT_JOB_TRIES;
+
+void
+clone_set_tries (unsigned tries)
+{
+  job_tries = tries ? tries : DEFAULT_JOB_TRIES;
+}
+
+unsigned
+clone_retry_pause (unsigned fails, unsigned counted)
+{
+  unsigned s = RETRY_FIRST_S;
+
+  if (counted >= job_tries)
+    return RETRY_LATE_S;
+  for (unsigned k = 1; k < fails && s < RETRY_MAX_S; k++)
+    s *= 2;
+  return s > RETRY_MAX_S ? RETRY_MAX_S : s;
+}
 
 /* Wait S seconds, less when the daemon stops: whether it does not. */
 static bool
@@ -565,6 +591,43 @@ source_gone (const struct clone *c)
   return gone;
 }
 
+/* Whether what C's job stands on went meanwhile (the clone, its source,
+ * a restore's server): its next try, at once, ends it. */
+static bool
+ended_meanwhile (struct clone *c)
+{
+  virConnectPtr conn = host_conn (c->host);
+  bool gone = false;
+
+  if (conn)
+    {
+      gone = !still_defined (conn, c);
+      virResetLastError ();
+      virConnectClose (conn);
+    }
+  return gone || source_gone (c) || (c->may_go_on && !c->may_go_on (c));
+}
+
+/* The pause of S seconds before C's next try, in steps of at most
+ * RETRY_MAX_S after each of which a job whose clone, source or server went
+ * is tried at once (a long pause does not keep its lock, its source's pin
+ * or its server for an hour): whether the daemon does not stop. */
+static bool
+pause_before_try (struct clone *c, unsigned s)
+{
+  while (s > 0)
+    {
+      unsigned step = s > RETRY_MAX_S ? RETRY_MAX_S : s;
+
+      if (!pause_unless_stopping (step))
+        return false;
+      s -= step;
+      if (s > 0 && ended_meanwhile (c))
+        break;
+    }
+  return true;
+}
+
 static void
 release_conn (virConnectPtr *conn, virDomainPtr *dom)
 {
@@ -582,17 +645,17 @@ worker_main (void *arg)
   struct clone *c = arg;
   virConnectPtr conn = NULL;
   virDomainPtr dom = NULL;
-  unsigned wait_s = RETRY_FIRST_S;
+  unsigned fails = 0, counted = 0, wait_s;
   struct vs_vm v;
   int r;
 
   vm_stand_in (&v, c->host, c->name, c->uuid);
   /* An instant clone's job that fails while the clone stays (its pull's
    * helper killed, libvirtd restarted under it, the file system of its
-   * copies full) is tried again here after a pause, doubled each time up
-   * to RETRY_MAX_S, until it ends or the daemon stops: the fault may be
-   * gone by then, and a try redoes only what is missing (clone_thin_job).
-   * Meanwhile the clone may run on its source's snapshot, pinned. */
+   * copies full) is tried again here after a pause (clone_retry_pause),
+   * until it ends or the daemon stops: the fault may be gone by then, and
+   * a try redoes only what is missing (clone_thin_job).  Meanwhile the
+   * clone may run on its source's snapshot, pinned. */
   while ((r = copy_once (c, &conn, &dom)) < 0 && c->thin && r != -ESHUTDOWN
          && r != -ENOENT)
     {
@@ -610,16 +673,25 @@ worker_main (void *arg)
                      c->rec.clone_vm);
           break;
         }
-      log_error ("VM '%s': its copy cannot be made whole now; it stays on "
-                 "'%s' snapshot '%s', and its job is tried again in %u s.",
-                 c->name, c->rec.clone_vm, c->rec.clone_snapshot, wait_s);
+      /* A want of libvirt (restarting) is no fault of the job's. */
+      if (r != -EAGAIN)
+        counted++;
+      wait_s = clone_retry_pause (++fails, counted);
+      if (wait_s == RETRY_LATE_S)
+        log_error ("VM '%s': its job has failed %u times in a row; it stays "
+                   "on '%s' snapshot '%s', and its job is tried again in an "
+                   "hour, or at the next start of vmsnapfs.",
+                   c->name, counted, c->rec.clone_vm, c->rec.clone_snapshot);
+      else
+        log_error ("VM '%s': its copy cannot be made whole now; it stays on "
+                   "'%s' snapshot '%s', and its job is tried again in %u s.",
+                   c->name, c->rec.clone_vm, c->rec.clone_snapshot, wait_s);
       release_conn (&conn, &dom);
-      if (!pause_unless_stopping (wait_s))
+      if (!pause_before_try (c, wait_s))
         {
           r = -ESHUTDOWN;
           break;
         }
-      wait_s = wait_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : wait_s * 2;
     }
   if (r == 0 && c->done)
     ; /* said below */

@@ -118,7 +118,9 @@ int clone_remote_move (const struct vs_vm *v, const struct clone_disk *d,
 /* Carry on restore C, whose server must run: 0, or -errno (logged; C is
  * the caller's). */
 int clone_restore_carry (struct clone *c);
-/* Stop the servers of restores whose VM is gone from CONN. */
-void clone_restore_sweep (virConnectPtr conn);
+/* Stop the servers, left by daemons that were killed, of restores of H
+ * (CONN) that no daemon runs and no VM is recorded as: cut short before
+ * their VM was defined, or ended, or whose VM is gone. */
+void clone_restore_sweep (struct host *h, virConnectPtr conn);
 
 #endif /* VMSNAPFS_SNAPSHOT_CLONE_COPY_H */

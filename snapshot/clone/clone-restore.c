@@ -18,8 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include <libvirt/virterror.h>
 
@@ -31,8 +29,10 @@
 #include "virxml.h"
 
 #include "host/vmlock.h"
+#include "host/vmop.h"
 
 #include "snapshot/clone.h"
+#include "snapshot/shared.h"
 
 bool
 clone_is_restore (const struct vs_meta *m)
@@ -85,18 +85,14 @@ clone_restore_carry (struct clone *c)
 
 int
 clone_restore_start (struct host *h, const char *name, const char *uuid,
-                     const struct vs_meta *m)
+                     const struct vs_meta *m, int lock)
 {
   struct clone *c = xcalloc (1, sizeof *c);
 
-  /* NEWVM's own lock, lent to this daemon so that NEWVM may start while
-   * the job runs, as an instant clone's (clone.c). */
-  if ((c->lock = vm_lock_take (h, uuid, name)) == -EBUSY)
-    {
-      free (c);
-      return -EBUSY;
-    }
-  vm_lock_lend (h, uuid, c->lock);
+  /* NEWVM's own lock, taken and lent by the import before its server
+   * started (so that NEWVM may start while the job runs, as an instant
+   * clone's, clone.c), is the job's from here. */
+  c->lock = lock;
   c->name = xstrdup (name);
   c->host = h;
   memcpy (c->uuid, uuid, sizeof c->uuid);
@@ -126,12 +122,37 @@ clone_restore_start (struct host *h, const char *name, const char *uuid,
   return 0;
 }
 
-/* How old a server of no VM must be to be stopped, in seconds: an import
- * starts its server a moment before it defines its VM. */
-#define SWEEP_AGE_S 120
+/* Whether the server of UUID still serves a restore: its VM is being
+ * imported, or its job run, by a daemon of this machine (which holds the
+ * VM's lock from before the server starts until after it stops, whatever
+ * the spelling of its host's URI), or its VM is recorded on H as
+ * restoring (its job to be carried on).  What libvirt cannot say counts
+ * as in use: the VM may run on it. */
+static bool
+serves_a_restore (struct host *h, virConnectPtr conn, const char *uuid)
+{
+  struct vs_meta m = { 0 };
+  virDomainPtr dom;
+  struct vs_vm v;
+  bool used;
+
+  if (vm_lock_held_anywhere (uuid))
+    return true;
+  if ((dom = virDomainLookupByUUIDString (conn, uuid)) == NULL)
+    {
+      used = virGetLastErrorCode () != VIR_ERR_NO_DOMAIN;
+      virResetLastError ();
+      return used;
+    }
+  vm_stand_in (&v, h, virDomainGetName (dom), uuid);
+  used = meta_read (&v, dom, &m) < 0 || clone_is_restore (&m);
+  vs_meta_clear (&m);
+  virDomainFree (dom);
+  return used;
+}
 
 void
-clone_restore_sweep (virConnectPtr conn)
+clone_restore_sweep (struct host *h, virConnectPtr conn)
 {
   DIR *d = opendir (SERVE_RUN_DIR);
   struct dirent *de;
@@ -141,36 +162,20 @@ clone_restore_sweep (virConnectPtr conn)
   while ((de = readdir (d)) != NULL)
     {
       size_t len = strlen (de->d_name);
-      CLEANUP_FREE char *uuid = NULL, *sock = NULL, *pidfile = NULL;
-      virDomainPtr dom;
-      virErrorPtr err;
-      bool no_domain;
-      struct stat st;
+      CLEANUP_FREE char *uuid = NULL, *sock = NULL;
 
       if (len != VIR_UUID_STRING_BUFLEN - 1 + 5
           || strcmp (de->d_name + len - 5, ".sock") != 0)
         continue;
       uuid = xasprintf ("%.*s", (int)(len - 5), de->d_name);
-      sock = serve_sock (uuid);
-      pidfile = serve_pidfile (sock);
-      /* Its age: the pid file's, or the socket's while the server has
-       * not written that yet. */
-      if ((stat (pidfile, &st) == 0 || stat (sock, &st) == 0)
-          && st.st_mtime + SWEEP_AGE_S > time (NULL))
+      if (serves_a_restore (h, conn, uuid))
         continue;
-      if ((dom = virDomainLookupByUUIDString (conn, uuid)) != NULL)
-        {
-          virDomainFree (dom);
-          continue;
-        }
-      err = virGetLastError ();
-      no_domain = err && err->code == VIR_ERR_NO_DOMAIN;
-      virResetLastError ();
-      if (!no_domain)
-        continue; /* libvirt could not say: the VM may run on it */
-      log_info ("The backup's server of a restore whose VM is gone is "
-                "stopped.");
-      serve_stop (0, sock);
+      sock = serve_sock (uuid);
+      if (serve_alive (0, sock))
+        log_info ("The backup's server of a restore that ended or was cut "
+                  "short (VM %s) is stopped.",
+                  uuid);
+      serve_stop (0, sock); /* or its files removed */
     }
   closedir (d);
 }

@@ -346,7 +346,7 @@ clone_recover (struct host *h)
   if (conn == NULL)
     return;
   if (host_is_local (h))
-    clone_restore_sweep (conn);
+    clone_restore_sweep (h, conn);
   n = virConnectListAllDomains (conn, &doms,
                                 VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
   for (int i = 0; i < n; i++)

@@ -35,6 +35,7 @@
 
 #include "host/conn.h"
 #include "host/files.h"
+#include "host/vmlock.h"
 
 #include "snapshot/clone.h"
 
@@ -49,6 +50,7 @@ struct instant
   char **sources; /* each disk's export, as a backing file */
   char **tops;    /* each disk's thin top: NEWVM's disk until the switch */
   bool *tops_made;
+  int lock; /* NEWVM's, from before the server starts (vmlock.h) */
 };
 
 bool
@@ -120,7 +122,24 @@ import_serve (struct import *im, virConnectPtr conn)
   in->sock = serve_sock (im->uuid);
   for (size_t k = 0; k < in->n; k++)
     l[k].fd = -1;
-  r = qemu_gid (conn, &gid);
+  /* NEWVM's lock, held from before its server starts until the job has
+   * stopped it: another daemon that starts meanwhile does not take the
+   * server for one left behind (clone_restore_sweep).  Lent: NEWVM's
+   * operations in this daemon go on beside the job. */
+  if ((r = in->lock = vm_lock_take (im->host, im->uuid, im->name)) < 0)
+    {
+      /* Without it, the server would be another daemon's to stop. */
+      log_error ("Import: '%s' cannot be restored at once without its "
+                 "lock.",
+                 im->name);
+      in->lock = VM_LOCK_NONE;
+      r = r == -EBUSY ? -EBUSY : -EIO;
+    }
+  else
+    {
+      vm_lock_lend (im->host, im->uuid, in->lock);
+      r = qemu_gid (conn, &gid);
+    }
   for (size_t k = 0; k < in->n && r == 0; k++)
     {
       const struct idisk *d = &a->disks[k];
@@ -189,7 +208,10 @@ import_served_disks (const struct import *im, struct disk_change *ch,
 int
 import_pull_start (struct import *im, const struct vs_meta *m)
 {
-  int r = clone_restore_start (im->host, im->name, im->uuid, m);
+  int r = clone_restore_start (im->host, im->name, im->uuid, m,
+                               im->instant->lock);
+
+  im->instant->lock = VM_LOCK_NONE; /* the job's */
 
   if (r == 0)
     log_info ("VM '%s': it runs on '%s' until its volumes are whole (see "
@@ -199,20 +221,27 @@ import_pull_start (struct import *im, const struct vs_meta *m)
 }
 
 void
-import_serve_end (struct import *im, bool failed)
+import_serve_stop (struct import *im)
 {
   struct instant *in = im->instant;
 
   if (in == NULL)
     return;
-  if (failed)
-    {
-      for (size_t k = 0; k < in->n; k++)
-        if (in->tops_made[k] && in->tops[k])
-          host_file_unlink (im->host, in->tops[k]);
-      if (in->pid > 0)
-        serve_stop (in->pid, in->sock);
-    }
+  for (size_t k = 0; k < in->n; k++)
+    if (in->tops_made[k] && in->tops[k])
+      host_file_unlink (im->host, in->tops[k]);
+  if (in->pid > 0)
+    serve_stop (in->pid, in->sock);
+}
+
+void
+import_serve_end (struct import *im)
+{
+  struct instant *in = im->instant;
+
+  if (in == NULL)
+    return;
+  vm_lock_drop (im->host, im->uuid, in->lock);
   for (size_t k = 0; k < in->n; k++)
     {
       free (in->sources[k]);

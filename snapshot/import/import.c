@@ -336,14 +336,14 @@ make (struct import *im, virConnectPtr conn)
     r = redefine (im, dom, a, true);
   if (r < 0)
     {
-      import_serve_end (im, true);
+      import_serve_stop (im);
       roll_back (im, dom);
     }
   else
     import_record_end (im); /* the VM whole */
   if (r == 0 && im->instant)
     import_pull_start (im, &m); /* logged; the next daemon tries again */
-  import_serve_end (im, false);
+  import_serve_end (im);
   free (m.clone_disks);
   if (dom)
     virDomainFree (dom);

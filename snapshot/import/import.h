@@ -106,8 +106,8 @@ struct import
   int record;            /* import-record.c's, or -1 */
   size_t nboots;         /* a caller's who is not root: the copies */
   struct iboot *boots;
-  bool boots_copied; /* no copy planned after */
-  char **emulators;  /* libvirt's, for a caller who is not root */
+  bool boots_copied;  /* no copy planned after */
+  char **emulators;   /* libvirt's, for a caller who is not root */
   virConnectPtr conn; /* the import's, borrowed: its networks looked up */
   size_t read_left;   /* what import_read may still read into memory */
   char *nvram;        /* NEWVM's NVRAM file, in DIR, when its domain has one */
@@ -183,7 +183,8 @@ void import_free (struct import *im);
 bool import_can_serve (const struct import *im);
 
 /* Serve the active snapshot's disks of IM, and make NEWVM's copies and
- * thin tops over them (recorded): 0 or -errno (logged). */
+ * thin tops over them (recorded), NEWVM's lock held from before the
+ * server starts: 0 or -errno (logged). */
 int import_serve (struct import *im, virConnectPtr conn);
 
 /* NEWVM's disks (CH, one a disk: its tops) and the record of its restore
@@ -191,12 +192,16 @@ int import_serve (struct import *im, virConnectPtr conn);
 void import_served_disks (const struct import *im, struct disk_change *ch,
                           struct vs_meta *m);
 
-/* Start the job of IM's restore, recorded as M: 0 or -errno (logged). */
+/* Start the job of IM's restore, recorded as M, NEWVM's lock the job's
+ * from here: 0 or -errno (logged). */
 int import_pull_start (struct import *im, const struct vs_meta *m);
 
-/* Forget IM's served disks; FAILED: their tops removed, the server
- * stopped. */
-void import_serve_end (struct import *im, bool failed);
+/* IM failed: its served disks' tops removed, the server stopped. */
+void import_serve_stop (struct import *im);
+
+/* Forget IM's served disks, NEWVM's lock dropped unless the job has it:
+ * last, after a failed import's VM is removed. */
+void import_serve_end (struct import *im);
 
 /* --- the record of an import under way (import-record.c) --- */
 

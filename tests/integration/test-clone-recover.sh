@@ -12,9 +12,10 @@
 # the source's record pins the snapshot: the next daemon refuses its rmdir
 # from its first request on.  A fault in the middle of a pull stops the
 # job, with a log line, and the same daemon carries it on once the fault
-# is gone: libvirtd restarted (the clone runs on), and the file system of
-# the copies full (s1 pinned meanwhile; the clone then boots from its own
-# disk).  The source's files are never written.  A clone with no room for
+# is gone: libvirtd restarted (the clone runs on).  The file system of the
+# copies full: tried again until job_tries failures, then hourly, and the
+# next daemon ends it (s1 pinned meanwhile; the clone then boots from its
+# own disk).  The source's files are never written.  A clone with no room for
 # its copies: ENOSPC, and nothing defined or written.
 # alone: restarts libvirtd; leaves a clone record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
@@ -148,12 +149,13 @@ virsh -q dominfo "$clone" >/dev/null 2>&1 && fail "ENOSPC defined a VM"
 grep -q "needs .* MiB beside" "$DAEMON_LOG" || fail "the log does not say why"
 
 # Room for the copies at the link, none in the middle of the pull: the job
-# stops, the source unwritten, and the same daemon ends it once there is
-# room again; meanwhile s1 stays pinned.  The clone then boots from its
-# own disk.
+# stops, the source unwritten, and is tried again; after job_tries
+# failures in a row, only every hour (the log says so), until the next
+# daemon ends it once there is room again; meanwhile s1 stays pinned.
+# The clone then boots from its own disk.
 stop_vmsnapfs
 mount -o remount,size=200m "$VM_DIR"
-mount_vmsnapfs -o merge_bandwidth=8
+mount_vmsnapfs -o merge_bandwidth=8,job_tries=2
 sums=$(cd "$VM_DIR" && sha256sum -- *)
 ln -s "$small/snapshots/s1" "$MNT/$clone" || fail "ln -s with room"
 wait_for 20 copying "$clone" || fail "no pull in jobs, with room"
@@ -170,9 +172,16 @@ wait_for 30 grep -q "$waits" "$DAEMON_LOG" ||
 grep -q "VM '$clone': the pull into '.*' stopped before its end: the file system it is on is full" "$DAEMON_LOG" ||
     fail "the log does not say why the job stopped"
 assert_eq EBUSY "$(errno_of rmdir "$MNT/$small/snapshots/s1")" "rmdir s1 while the job waits for room"
+hourly="VM '$clone': its job has failed 2 times in a row; it stays on '$small' snapshot 's1', and its job is tried again in an hour, or at the next start of vmsnapfs."
+wait_for 60 grep -qF "$hourly" "$DAEMON_LOG" ||
+    fail "the job is not left for an hour after 2 tries: $(tail -n 3 "$DAEMON_LOG")"
+assert_eq 1 "$(grep -c "$waits" "$DAEMON_LOG")" "the short pauses before the hourly one"
+assert_eq EBUSY "$(errno_of rmdir "$MNT/$small/snapshots/s1")" "rmdir s1 while the job waits an hour"
 rm "$VM_DIR/fill"
+stop_vmsnapfs
+mount_vmsnapfs -o merge_bandwidth=8
 wait_for 60 independent "$small" ||
-    fail "the job was not finished once there was room: $(tail -n 3 "$DAEMON_LOG")"
+    fail "the next daemon did not finish the job: $(tail -n 3 "$DAEMON_LOG")"
 wait_for 10 no_jobs "$clone" || fail "jobs after the job: $(cat "$MNT/$clone/jobs")"
 assert_eq "$sums" "$(cd "$VM_DIR" && sha256sum -- $(echo "$sums" | awk '{ print $2 }'))" \
     "the source's files after the clone"

@@ -10,17 +10,20 @@
 # file of the backup nor NBD is in NEW's chain, the backup's directory is
 # removed, and NEW boots again from its own disks.  NEW's snapshot read
 # whole during the pull has the backup's bytes.  A second restore whose VM
-# is undefined while its job runs has its server stopped.  A disk of a
+# is undefined while its job runs has its server stopped.  A daemon that
+# starts stops a server left after a restore ended, and leaves the server
+# of an import under way in another daemon (held there by gdb).  A disk of a
 # partial sector is EINVAL, as for a copy.
 # alone: leaves a restore's record for the next daemon that starts, any test's
 . "$(dirname "$0")/functions.sh"
-requires qemu-io rsync
+requires qemu-io rsync gdb qemu-storage-daemon
 
 vm_define rsrc 1 256M
 vm=${VM_PREFIX}rsrc
 new=${VM_PREFIX}rnew
 new2=${VM_PREFIX}rnew2
-on_exit "vm_remove '$new'; vm_remove '$new2'"
+new3=${VM_PREFIX}rnew3
+on_exit "vm_remove '$new'; vm_remove '$new2'; vm_remove '$new3'"
 qemu-io -f qcow2 -c "write -q -P 0x5a 1M 120M" "$VM_DIR/vda.qcow2" >/dev/null
 vm_start rsrc
 mount_vmsnapfs -o merge_bandwidth=4
@@ -99,6 +102,67 @@ not_served() { ! serve_runs "$uuid2"; }
 wait_for 60 not_served || fail "the server of a removed restore runs on"
 wait_for 10 grep -Eq "VM '$new2': (it was removed while its job ran|the clone went away)" "$DAEMON_LOG" ||
     fail "the log does not say the job ended: $(tail -n 3 "$DAEMON_LOG")"
+
+# The servers a daemon that starts stops, and those it leaves.  A server
+# left by a daemon killed after NEW's restore ended, but before it stopped
+# the server, is stopped; the server of a restore under way in another
+# daemon is left, however long its import has run: gdb holds that daemon
+# between the start of its server and the definition of its VM, and the
+# server's files are aged past any grace a daemon could give by age.
+uuid1=$(virsh domuuid "$new" | head -n 1)
+sock1=/run/vmsnapfs-serve/$uuid1.sock
+on_exit "serve_remove '$uuid1'"
+qemu-storage-daemon --nbd-server "addr.type=unix,addr.path=$sock1" \
+    --pidfile "$sock1.pid" --daemonize || fail "a left server does not start"
+serve_runs "$uuid1" || fail "the left server does not run"
+before=$(ls /run/vmsnapfs-serve | grep '\.sock$' | sort)
+GDB_OUT=$MNT.gdb
+on_exit "rm -f '$GDB_OUT' '$GDB_OUT.x' '$GDB_OUT.armed' '$GDB_OUT.on' '$GDB_OUT.go'"
+cat > "$GDB_OUT.x" <<EOF
+set pagination off
+set confirm off
+handle SIGPIPE nostop noprint pass
+break import_served_disks
+shell touch $GDB_OUT.armed
+continue
+shell touch $GDB_OUT.on
+shell while [ ! -e $GDB_OUT.go ]; do sleep 0.1; done
+delete
+detach
+quit
+EOF
+gdb -p "$DAEMON_PID" -batch -nx -x "$GDB_OUT.x" >"$GDB_OUT" 2>&1 &
+GDB_PID=$!
+on_exit "touch '$GDB_OUT.go'; kill -INT $GDB_PID 2>/dev/null; wait_for 30 exited $GDB_PID"
+wait_for 60 test -e "$GDB_OUT.armed" || fail "gdb did not attach: $(tail -n 3 "$GDB_OUT")"
+ln -s "$W/one" "$MNT/$new3" 2>"$W/ln3.err" &
+LN_PID=$!
+wait_for 60 test -e "$GDB_OUT.on" || fail "gdb did not stop the import: $(tail -n 3 "$GDB_OUT")"
+virsh -q dominfo "$new3" >/dev/null 2>&1 && fail "the held import defined its VM already"
+sock3=$(comm -13 <(echo "$before") <(ls /run/vmsnapfs-serve | grep '\.sock$' | sort))
+[ "$(echo "$sock3" | grep -c .)" = 1 ] || fail "not one new server for the held import: '$sock3'"
+uuid3=${sock3%.sock}
+sock3=/run/vmsnapfs-serve/$sock3
+on_exit "serve_remove '$uuid3'"
+serve_runs "$uuid3" || fail "no server for the held import"
+touch -c -h -d '-1 hour' "$sock3" "$sock3.pid"
+mount_second_vmsnapfs
+# Its recovery, the sweep included, is over once it says it is mounted.
+wait_for 30 grep -q "Mounted '" "$L2" || fail "the second daemon did not start: $(tail -n 3 "$L2")"
+serve_runs "$uuid3" || fail "a daemon that started stopped the server of an import under way"
+serve_runs "$uuid1" && fail "a daemon that started left the server of an ended restore"
+grep -q "restore that ended or was cut short (VM $uuid1) is stopped" "$L2" ||
+    fail "the second daemon's log does not say which server it stopped: $(tail -n 3 "$L2")"
+touch "$GDB_OUT.go"
+wait_for 30 exited "$GDB_PID" || fail "gdb did not end: $(tail -n 3 "$GDB_OUT")"
+wait "$LN_PID" || fail "the held restore failed: $(cat "$W/ln3.err"; tail -n 3 "$DAEMON_LOG")"
+N3=$MNT/$new3
+no_jobs3() { [ -z "$(cat "$N3/jobs")" ]; }
+wait_for 120 no_jobs3 || fail "the held restore's job did not end: $(cat "$N3/jobs")"
+wait_for 10 grep -qF "VM '$new3': restored; $W/one may be removed." "$DAEMON_LOG" ||
+    fail "the held restore did not end: $(tail -n 3 "$DAEMON_LOG")"
+not_served3() { ! serve_runs "$uuid3"; }
+wait_for 10 not_served3 || fail "the held restore's server runs on"
 rm -rf "$W/one"
 top=$(virsh -q domblklist "$new" | awk '$1 == "vda" { print $2 }')
 inactive=$(virsh -q domblklist --inactive "$new" | awk '$1 == "vda" { print $2 }')

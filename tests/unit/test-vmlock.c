@@ -83,6 +83,10 @@ test_other_daemon (void **state)
   close (ready);
   assert_int_equal (ok, 'y');
   assert_int_equal (vm_lock_take (&here, uuid, "vm"), -EBUSY);
+  /* Held, as a sweep of servers sees it, whatever the host; the probe
+   * leaves it held. */
+  assert_true (vm_lock_held_anywhere (uuid));
+  assert_int_equal (vm_lock_take (&here, uuid, "vm"), -EBUSY);
   /* Killed with SIGKILL: the kernel drops its lock, and the record it
    * left is this daemon's to carry on. */
   kill (pid, SIGKILL);
@@ -96,7 +100,14 @@ test_other_daemon (void **state)
     assert_true (pread (fd, buf, sizeof buf - 1, 0) > 0);
     assert_int_equal (strtol (buf, NULL, 10), getpid ());
   }
+  assert_true (vm_lock_held_anywhere (uuid)); /* by this process too */
   vm_lock_drop (&here, uuid, fd);
+  assert_false (vm_lock_held_anywhere (uuid));
+  fd = vm_lock_take (&there, uuid, "vm"); /* another host's URI */
+  assert_true (fd >= 0);
+  assert_true (vm_lock_held_anywhere (uuid));
+  vm_lock_drop (&there, uuid, fd);
+  assert_false (vm_lock_held_anywhere (uuid));
 }
 
 int
