@@ -68,9 +68,11 @@ fail() {
 
 # _diagnose: what a failed test leaves to read: the state and the last
 # console lines of each VM it defined, and the end of the daemon's log.
+# libvirtd may be the thing the test froze: its state is asked for 10 s at
+# most, so that the cleanups that thaw it run.
 _diagnose() {
     for _vm in ${_vms:-}; do
-        echo "--- $_vm: $(virsh -q domstate "$_vm" 2>&1), console ends with:"
+        echo "--- $_vm: $(timeout -s KILL 10 virsh -q domstate "$_vm" 2>&1), console ends with:"
         grep -m 1 'Kernel panic' "/var/lib/libvirt/images/$_vm/console.log" 2>/dev/null || true
         tail -n 5 "/var/lib/libvirt/images/$_vm/console.log" 2>/dev/null || true
     done
