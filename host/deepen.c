@@ -2,7 +2,7 @@
  * the top of the tree shows shallow VMs (state and definition only); the
  * first look into one reads its snapshots, in a thread of its own that
  * the lookers share, and swaps the deep VM into the view of the moment
- * (view.c); the next few VMs are read ahead meanwhile, for a walk. */
+ * (view.c). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -161,44 +161,6 @@ deepening_get (const struct vs_vm *vm)
   return d;
 }
 
-/* How many VMs after one looked into while shallow are read whole ahead,
- * and how many reads may run at once for that.  A walk of the mount
- * (ls -lR, a backup tool, a file manager's search) goes into the VMs in
- * the top's order, one after the other, and a VM's read is mostly waits
- * for libvirt's answers, one a snapshot: read ahead, the waits of a few
- * VMs overlap, and the walk finds them whole.  A look into one VM costs
- * the read of DEEPEN_AHEAD more. */
-#define DEEPEN_AHEAD 2
-#define DEEPEN_AT_ONCE (DEEPEN_AHEAD + 2)
-
-/* Start the reads of the DEEPEN_AHEAD VMs after VM, in the view's (name)
- * order, that are shallow and not read yet, unless DEEPEN_AT_ONCE reads
- * run already. */
-static void
-read_ahead (const struct vs_vm *vm)
-{
-  struct vs_host *at = host_get (vm->host);
-  struct vs_vm *next[DEEPEN_AHEAD];
-  ssize_t i = vm_index (at, vm->uuid);
-  size_t n = 0;
-
-  for (size_t k = (size_t)i + 1; i >= 0 && k < at->nvms && n < DEEPEN_AHEAD;
-       k++)
-    if (at->vms[k]->shallow)
-      next[n++] = vm_ref (at->vms[k]);
-  host_put (at);
-  pthread_mutex_lock (&deepen_lock);
-  for (size_t k = 0; k < n; k++)
-    {
-      struct deepening *d;
-
-      if (deepen_threads < DEEPEN_AT_ONCE && (d = deepening_get (next[k])))
-        deepening_put (d); /* its thread holds it */
-      vm_unref (next[k]);
-    }
-  pthread_mutex_unlock (&deepen_lock);
-}
-
 int
 host_deepen (const struct vs_vm *vm)
 {
@@ -208,12 +170,11 @@ host_deepen (const struct vs_vm *vm)
   int r;
 
   pthread_mutex_lock (&deepen_lock);
-  d = deepening_get (vm);
-  pthread_mutex_unlock (&deepen_lock);
-  if (d == NULL)
-    return read_deep (vm); /* no thread: in the caller's */
-  read_ahead (vm);         /* while VM's read runs */
-  pthread_mutex_lock (&deepen_lock);
+  if ((d = deepening_get (vm)) == NULL)
+    {
+      pthread_mutex_unlock (&deepen_lock);
+      return read_deep (vm); /* no thread: in the caller's */
+    }
   deadline_ms (&until, CLOCK_REALTIME, HOST_DEEPEN_WAIT_MS);
   while (!d->done
          && pthread_cond_timedwait (&deepen_cond, &deepen_lock, &until)
