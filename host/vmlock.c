@@ -37,11 +37,22 @@
 #include "hostdef.h"
 #include "vmlock.h"
 
+/* The lock file of VM UUID of the host whose URI hashes to HOST ("*": a
+ * glob of every host's) (malloc'd). */
+static char *
+lock_name (const char *uuid, const char *host)
+{
+  return xasprintf ("%s/vm-%s-%s.lock", EXPORT_RUN_DIR, uuid, host);
+}
+
 static char *
 lock_path (const struct host *h, const char *uuid)
 {
-  return xasprintf ("%s/vm-%s-%016" PRIx64 ".lock", EXPORT_RUN_DIR, uuid,
-                    hash_strings (h->uri ? h->uri : "", NULL));
+  char host[17];
+
+  snprintf (host, sizeof host, "%016" PRIx64,
+            hash_strings (h->uri ? h->uri : "", NULL));
+  return lock_name (uuid, host);
 }
 
 /* The pid the holder wrote in the file at FD, or 0. */
@@ -199,8 +210,7 @@ file_held (const char *path)
 bool
 vm_lock_held_anywhere (const char *uuid)
 {
-  CLEANUP_FREE char *pattern
-      = xasprintf ("%s/vm-%s-*.lock", EXPORT_RUN_DIR, uuid);
+  CLEANUP_FREE char *pattern = lock_name (uuid, "*");
   glob_t g;
   bool held = false;
 
