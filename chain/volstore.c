@@ -1,18 +1,32 @@
 /* vmsnapfs: volumes' own maps kept on disk, so that a frozen volume is
- * read once in its life, across restarts of the daemon: one file a volume
- * in VOLSTORE_DIR, named by its device and inode, holding the state of the
- * file it was read from (size, modification time, format) and its map.  A
- * new state of the file replaces it.
+ * read once in its life, across restarts of the daemon.
  *
- * The files are read as untrusted input: the directory and each file must
- * be the daemon's user's and closed to others (0700, 0600), and a file is
- * taken only when whole (its length, its checksum) and its map well
- * formed; else it is ignored, and the volume read again.
+ * One log, VOLSTORE_DIR/log, of records appended one write each: the
+ * state of the file a map was read from (device, inode, size, modification
+ * time, format), when the record was written, and the map.  The last
+ * record of a device and inode is the one that counts; an index of them in
+ * memory (offset, length) is read from the log when the daemon starts, and
+ * from its new end when a volume is not in it (another daemon's records).
+ * A first walk keeps thousands of maps: one file each cost more in the
+ * filesystem (an inode made, a rename) than the map did; an append costs
+ * one write.
  *
- * A file read is touched, once a day at most; one untouched for
- * VOLSTORE_KEEP_DAYS (its volume deleted, or never read since) is removed
- * when the daemon starts, and so is a half-written one a killed daemon
- * left. */
+ * The log is read as untrusted input: the directory and the log must be
+ * the daemon's user's and closed to others (0700, 0600), and a record is
+ * taken only when whole (its length, its checksum), of the state asked
+ * for, and its map well formed; else it is ignored, and the volume read
+ * again.  A record torn by a daemon killed in its write is skipped: the
+ * next one is found by its magic.
+ *
+ * A record read is written again with the time of the read, once a day at
+ * most.  A daemon that starts writes the log anew when part of it is dead
+ * (records of the same volume written since, records unread for
+ * VOLSTORE_KEEP_DAYS), and removes the files of older versions, which kept
+ * a file a volume, and the half-written log of a daemon killed in that.
+ *
+ * Locking: store_lock guards the log's descriptor and the index; it is a
+ * leaf, held across the reads and writes of the log (a record is a few
+ * hundred bytes, in the page cache), never across the read of a volume. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,236 +43,42 @@
 #include "log.h"
 #include "util.h"
 
-#define MAGIC "VSNAPMAP1\n\0\0\0\0\0\0" /* 16 bytes */
-#define HEADER_WORDS 10
-/* How long a file unread is kept, and how often a read one is touched. */
+#define MAGIC "VSNAPMAP2\n\0\0\0\0\0\0" /* 16 bytes */
+#define MAGIC_LEN 16
+#define HEADER_WORDS 11
+#define HEADER_LEN (MAGIC_LEN + HEADER_WORDS * 8)
+#define LOG_NAME "log"
+/* How long a record unread is kept, and how often a read one is written
+ * again. */
 #define VOLSTORE_KEEP_DAYS 30
 #define TOUCH_S (24 * 3600)
-/* A half-written file older than this is a killed daemon's. */
+/* A half-written log older than this is a killed daemon's. */
 #define STALE_TMP_S 3600
 /* A map this long is an attack: a volume of 4 Mi runs. */
 #define MAX_SEGS (4 * 1024 * 1024)
+#define MAX_BACKING 4096
+#define MAX_FORMAT 64
+#define MAX_RECORD                                                            \
+  (HEADER_LEN + 32ULL * MAX_SEGS + MAX_BACKING + MAX_FORMAT + 8)
+#define INDEX_BUCKETS 16384
 
-static pthread_mutex_t dir_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *store_dir; /* NULL: nothing kept */
-
-/* Writing the files.  A first walk maps thousands of volumes, and
- * creating and renaming a file each costs more than the map did: the
- * files are written by a thread of their own (saver), in the order they
- * were made, while the walk goes on.  save_lock guards the queue; it is a
- * leaf, never held across a write.  What is still queued when the daemon
- * stops is written first (volstore_set_dir (NULL)); at most SAVE_QUEUE_MAX
- * wait, and the next is written by its caller. */
-#define SAVE_QUEUE_MAX 4096
-
-struct pending
+/* The last record of a volume in the log. */
+struct rec
 {
-  struct pending *next;
-  char *path;
-  unsigned char *buf;
-  size_t len;
+  struct rec *next;
+  uint64_t dev, ino;
+  uint64_t off, len;
+  int64_t written;
 };
 
-static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t save_cond = PTHREAD_COND_INITIALIZER;
-static struct pending *queue_head, **queue_tail = &queue_head;
-static size_t unwritten;  /* queued, and being written */
-static bool saver_runs, saver_stops;
-static pthread_t saver;
-
-/* Write BUF (LEN bytes) as the file PATH, whole or not at all. */
-static void
-write_file (const char *path, const unsigned char *buf, size_t len)
-{
-  CLEANUP_FREE char *tmp = xasprintf ("%s.%d.%lx", path, (int)getpid (),
-                                      (unsigned long)pthread_self ());
-  int fd
-      = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-  if (fd < 0)
-    return;
-  if (write_full (fd, buf, len) < 0 || close (fd) < 0
-      || rename (tmp, path) < 0)
-    {
-      log_warning ("Cannot keep the map of a volume in '%s': %m", path);
-      unlink (tmp);
-    }
-}
-
-static void *
-saver_main (void *arg)
-{
-  (void)arg;
-  pthread_mutex_lock (&save_lock);
-  for (;;)
-    {
-      struct pending *p = queue_head;
-
-      if (p == NULL && saver_stops)
-        break;
-      if (p == NULL)
-        {
-          pthread_cond_wait (&save_cond, &save_lock);
-          continue;
-        }
-      if ((queue_head = p->next) == NULL)
-        queue_tail = &queue_head;
-      pthread_mutex_unlock (&save_lock);
-      write_file (p->path, p->buf, p->len);
-      free (p->path);
-      free (p->buf);
-      free (p);
-      pthread_mutex_lock (&save_lock);
-      unwritten--;
-      pthread_cond_broadcast (&save_cond);
-    }
-  pthread_mutex_unlock (&save_lock);
-  return NULL;
-}
-
-/* Have PATH written with BUF (LEN bytes), both malloc'd and taken. */
-static void
-queue_file (char *path, unsigned char *buf, size_t len)
-{
-  struct pending *p;
-
-  pthread_mutex_lock (&save_lock);
-  if (!saver_runs && unwritten < SAVE_QUEUE_MAX)
-    saver_runs = pthread_create (&saver, NULL, saver_main, NULL) == 0;
-  if (!saver_runs || unwritten >= SAVE_QUEUE_MAX)
-    {
-      pthread_mutex_unlock (&save_lock);
-      write_file (path, buf, len);
-      free (path);
-      free (buf);
-      return;
-    }
-  p = xmalloc (sizeof *p);
-  *p = (struct pending){ NULL, path, buf, len };
-  *queue_tail = p;
-  queue_tail = &p->next;
-  unwritten++;
-  pthread_cond_broadcast (&save_cond);
-  pthread_mutex_unlock (&save_lock);
-}
-
-void
-volstore_flush (void)
-{
-  SCOPED_LOCK (&save_lock);
-
-  while (unwritten > 0)
-    pthread_cond_wait (&save_cond, &save_lock);
-}
-
-/* Write what is queued, and end the thread. */
-static void
-saver_end (void)
-{
-  bool joined;
-
-  pthread_mutex_lock (&save_lock);
-  saver_stops = true;
-  pthread_cond_broadcast (&save_cond);
-  joined = saver_runs;
-  pthread_mutex_unlock (&save_lock);
-  if (joined)
-    pthread_join (saver, NULL);
-  pthread_mutex_lock (&save_lock);
-  saver_runs = saver_stops = false;
-  pthread_mutex_unlock (&save_lock);
-}
-
-/* Remove from DIR the maps unread for VOLSTORE_KEEP_DAYS and the
- * half-written files of killed daemons; only files named as this file
- * names them, this user's. */
-static void
-prune (const char *dir)
-{
-  DIR *d = opendir (dir);
-  time_t now = time (NULL);
-  struct dirent *de;
-  struct stat st;
-  size_t removed = 0;
-
-  if (d == NULL)
-    return;
-  while ((de = readdir (d)) != NULL)
-    {
-      size_t n = strspn (de->d_name, "0123456789abcdef-");
-      bool whole = n == 33 && de->d_name[n] == '\0';
-      bool tmp = n == 33 && de->d_name[n] == '.';
-
-      if (!(whole || tmp)
-          || fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
-          || !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
-        continue;
-      if (now - st.st_mtime
-              > (whole ? VOLSTORE_KEEP_DAYS * 24 * 3600 : STALE_TMP_S)
-          && unlinkat (dirfd (d), de->d_name, 0) == 0)
-        removed++;
-    }
-  closedir (d);
-  if (removed)
-    log_info ("Removed %zu maps of volumes unread for %d days from '%s'.",
-              removed, VOLSTORE_KEEP_DAYS, dir);
-}
-
-void
-volstore_set_dir (const char *dir)
-{
-  if (dir == NULL)
-    saver_end ();
-  SCOPED_LOCK (&dir_lock);
-
-  free (store_dir);
-  store_dir = NULL;
-  if (dir == NULL)
-    return;
-  {
-    /* Its parent too: /var/cache/vmsnapfs. */
-    CLEANUP_FREE char *parent = xstrdup (dir);
-    char *slash = strrchr (parent, '/');
-
-    if (slash && slash != parent)
-      {
-        *slash = '\0';
-        mkdir (parent, 0700);
-      }
-  }
-  if (mkdir (dir, 0700) < 0 && errno != EEXIST)
-    {
-      log_warning ("Cannot make '%s' (%m): volumes' maps are not kept "
-                   "across restarts.",
-                   dir);
-      return;
-    }
-  store_dir = xstrdup (dir);
-  prune (dir);
-}
-
-/* The file of the volume DEV, INO, or NULL when none is kept; with the
- * directory checked. */
-static char *
-file_of (uint64_t dev, uint64_t ino)
-{
-  SCOPED_LOCK (&dir_lock);
-  struct stat st;
-
-  if (store_dir == NULL)
-    return NULL;
-  if (lstat (store_dir, &st) < 0 || !S_ISDIR (st.st_mode)
-      || st.st_uid != geteuid () || (st.st_mode & 077) != 0)
-    {
-      log_warning ("'%s' is not a directory of this user's closed to others: "
-                   "volumes' maps are not kept there.",
-                   store_dir);
-      free (store_dir);
-      store_dir = NULL;
-      return NULL;
-    }
-  return xasprintf ("%s/%016" PRIx64 "-%016" PRIx64, store_dir, dev, ino);
-}
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *store_dir;     /* NULL: nothing kept */
+static int log_fd = -1;     /* O_APPEND */
+static uint64_t indexed_to; /* the log's bytes read into the index */
+static struct rec *index_table[INDEX_BUCKETS];
+static size_t nrecs;
+static uint64_t live_bytes; /* the length of the records indexed */
+static bool write_failed;   /* logged once */
 
 static void
 put_le64 (unsigned char *p, uint64_t v)
@@ -277,7 +97,7 @@ get_le64 (const unsigned char *p)
   return v;
 }
 
-/* FNV-1a, 64 bits: a torn or damaged file, not an attacker (the file is
+/* FNV-1a, 64 bits: a torn or damaged record, not an attacker (the log is
  * the daemon's own). */
 static uint64_t
 checksum (const unsigned char *p, size_t len)
@@ -301,25 +121,48 @@ key_words (const struct volstore_key *k, uint64_t w[6])
   w[5] = k->raw;
 }
 
-void
-volstore_save (const struct volstore_key *k, const struct volmap *v)
+/* The length of the record whose header is at P (HEADER_LEN bytes), or 0
+ * when the header cannot be one's. */
+static uint64_t
+record_length (const unsigned char *p)
 {
-  CLEANUP_FREE char *path = file_of (k->dev, k->ino);
+  uint64_t n = get_le64 (p + MAGIC_LEN + 64);
+  uint64_t bword = get_le64 (p + MAGIC_LEN + 72);
+  uint64_t fword = get_le64 (p + MAGIC_LEN + 80);
+
+  if (memcmp (p, MAGIC, MAGIC_LEN) != 0 || n > MAX_SEGS || (bword >> 33)
+      || (fword >> 33) || (bword & 0xffffffffU) > MAX_BACKING
+      || (fword & 0xffffffffU) > MAX_FORMAT)
+    return 0;
+  return HEADER_LEN + n * 32 + (bword & 0xffffffffU) + (fword & 0xffffffffU)
+         + 8;
+}
+
+/* The record of BUF, LEN bytes, again with WRITTEN as its time. */
+static void
+stamp (unsigned char *buf, size_t len, int64_t written)
+{
+  put_le64 (buf + MAGIC_LEN + 48, (uint64_t)written);
+  put_le64 (buf + len - 8, checksum (buf, len - 8));
+}
+
+/* The record of map V of state K, written now: malloc'd, *LEN bytes. */
+static unsigned char *
+encode (const struct volstore_key *k, const struct volmap *v, size_t *len)
+{
   size_t blen = v->backing ? strlen (v->backing) : 0;
   size_t flen = v->backing_format ? strlen (v->backing_format) : 0;
-  size_t len = 16 + HEADER_WORDS * 8 + v->n * 32 + blen + flen + 8;
-  CLEANUP_FREE unsigned char *buf = NULL;
-  unsigned char *p;
+  unsigned char *buf, *p;
   uint64_t w[6];
 
-  if (path == NULL || v->n > MAX_SEGS)
-    return;
-  buf = xmalloc (len);
-  memcpy (buf, MAGIC, 16);
-  p = buf + 16;
+  *len = HEADER_LEN + v->n * 32 + blen + flen + 8;
+  buf = xmalloc (*len);
+  memcpy (buf, MAGIC, MAGIC_LEN);
+  p = buf + MAGIC_LEN;
   key_words (k, w);
   for (int i = 0; i < 6; i++, p += 8)
     put_le64 (p, w[i]);
+  p += 8; /* written: stamp */
   put_le64 (p, v->size), p += 8;
   put_le64 (p, v->n), p += 8;
   put_le64 (p, blen | (v->backing ? 1ULL << 32 : 0)), p += 8;
@@ -332,12 +175,9 @@ volstore_save (const struct volstore_key *k, const struct volmap *v)
       put_le64 (p + 24, v->segs[i].kind);
     }
   memcpy (p, v->backing ? v->backing : "", blen), p += blen;
-  memcpy (p, v->backing_format ? v->backing_format : "", flen), p += flen;
-  put_le64 (p, checksum (buf, len - 8));
-
-  queue_file (path, buf, len);
-  path = NULL;
-  buf = NULL;
+  memcpy (p, v->backing_format ? v->backing_format : "", flen);
+  stamp (buf, *len, (int64_t)time (NULL));
+  return buf;
 }
 
 /* A string of LEN bytes at *P (FLAG: present), advanced. */
@@ -356,33 +196,26 @@ take_string (const unsigned char **p, uint64_t word)
   return s;
 }
 
-/* Parse the LEN bytes of BUF, a file of key K, into a map, or NULL. */
+/* Parse the record BUF, checked whole (record_length, checksum), into a
+ * map of state K, or NULL. */
 static struct volmap *
-parse (const unsigned char *buf, size_t len, const struct volstore_key *k)
+parse (const unsigned char *buf, const struct volstore_key *k)
 {
-  const unsigned char *p = buf + 16;
+  const unsigned char *p = buf + MAGIC_LEN;
   uint64_t w[6], n, bword, fword, at = 0;
   struct volmap *v;
 
-  if (len < 16 + HEADER_WORDS * 8 + 8 || memcmp (buf, MAGIC, 16) != 0
-      || checksum (buf, len - 8) != get_le64 (buf + len - 8))
-    return NULL;
   key_words (k, w);
   for (int i = 0; i < 6; i++, p += 8)
     if (get_le64 (p) != w[i])
       return NULL; /* another state of the file */
+  p += 8;          /* written */
   v = xcalloc (1, sizeof *v);
   v->size = get_le64 (p);
   n = get_le64 (p + 8);
   bword = get_le64 (p + 16);
   fword = get_le64 (p + 24);
   p += 32;
-  if (n > MAX_SEGS || (bword >> 33) || (fword >> 33)
-      || (bword & 0xffffffffU) > 4096 || (fword & 0xffffffffU) > 64
-      || len
-             != 16 + HEADER_WORDS * 8 + n * 32 + (bword & 0xffffffffU)
-                    + (fword & 0xffffffffU) + 8)
-    goto bad;
   v->segs = xmalloc (n * sizeof *v->segs + 1);
   for (v->n = 0; v->n < n; v->n++, p += 32)
     {
@@ -416,32 +249,377 @@ bad:
   return NULL;
 }
 
+static struct rec **
+bucket (uint64_t dev, uint64_t ino)
+{
+  return &index_table[(dev * 31 + ino) % INDEX_BUCKETS];
+}
+
+static struct rec *
+find (uint64_t dev, uint64_t ino)
+{
+  for (struct rec *r = *bucket (dev, ino); r; r = r->next)
+    if (r->dev == dev && r->ino == ino)
+      return r;
+  return NULL;
+}
+
+/* Index the record BUF (its header), LEN bytes at OFF of the log: the
+ * last of its volume. */
+static void
+index_record (const unsigned char *buf, uint64_t off, uint64_t len)
+{
+  uint64_t dev = get_le64 (buf + MAGIC_LEN);
+  uint64_t ino = get_le64 (buf + MAGIC_LEN + 8);
+  struct rec *r = find (dev, ino);
+
+  if (r == NULL)
+    {
+      r = xcalloc (1, sizeof *r);
+      r->dev = dev;
+      r->ino = ino;
+      r->next = *bucket (dev, ino);
+      *bucket (dev, ino) = r;
+      nrecs++;
+    }
+  else
+    live_bytes -= r->len;
+  r->off = off;
+  r->len = len;
+  r->written = (int64_t)get_le64 (buf + MAGIC_LEN + 48);
+  live_bytes += len;
+}
+
+static void
+index_free (void)
+{
+  for (size_t b = 0; b < INDEX_BUCKETS; b++)
+    while (index_table[b])
+      {
+        struct rec *r = index_table[b];
+
+        index_table[b] = r->next;
+        free (r);
+      }
+  nrecs = 0;
+  live_bytes = 0;
+  indexed_to = 0;
+}
+
+/* Read the log from where the index ends to its end into the index.  A
+ * record not whole yet (another daemon writing it) ends the read: it is
+ * read again next time; one that is not right is skipped to the next
+ * magic.  Call with store_lock held. */
+static void
+index_tail (void)
+{
+  CLEANUP_FREE unsigned char *buf = NULL;
+  struct stat st;
+  size_t len, at = 0;
+
+  if (fstat (log_fd, &st) < 0 || (uint64_t)st.st_size <= indexed_to)
+    return;
+  len = (size_t)((uint64_t)st.st_size - indexed_to);
+  buf = xmalloc (len);
+  if (pread_full (log_fd, buf, len, (off_t)indexed_to) != (ssize_t)len)
+    return;
+  while (at + HEADER_LEN <= len)
+    {
+      uint64_t rlen = record_length (buf + at);
+      const unsigned char *next;
+
+      if (rlen != 0 && rlen > len - at)
+        break; /* not whole yet */
+      if (rlen != 0
+          && checksum (buf + at, rlen - 8) == get_le64 (buf + at + rlen - 8))
+        {
+          index_record (buf + at, indexed_to + at, rlen);
+          at += rlen;
+          continue;
+        }
+      next = memmem (buf + at + 1, len - at - 1, MAGIC, MAGIC_LEN);
+      at = next ? (size_t)(next - buf) : len;
+    }
+  indexed_to += at;
+}
+
+/* Whether the directory DIR and the log FD are this user's, closed to
+ * others; logged when not. */
+static bool
+trusted (const char *dir, int fd)
+{
+  struct stat st;
+
+  if (lstat (dir, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != geteuid ()
+      || (st.st_mode & 077) != 0)
+    {
+      log_warning ("'%s' is not a directory of this user's closed to others: "
+                   "volumes' maps are not kept there.",
+                   dir);
+      return false;
+    }
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != geteuid ()
+      || (st.st_mode & 077) != 0)
+    {
+      log_warning ("'%s/" LOG_NAME "' is not a file of this user's closed to "
+                   "others: volumes' maps are not kept there.",
+                   dir);
+      return false;
+    }
+  return true;
+}
+
+/* Open the log of store_dir and read it into the index; on failure, keep
+ * nothing.  Call with store_lock held. */
+static void
+open_log (void)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/" LOG_NAME, store_dir);
+
+  index_free ();
+  if (log_fd >= 0)
+    close (log_fd);
+  log_fd = open (
+      path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+      0600);
+  if (log_fd < 0 || !trusted (store_dir, log_fd))
+    {
+      if (log_fd < 0)
+        log_warning ("Cannot open '%s' (%m): volumes' maps are not kept "
+                     "across restarts.",
+                     path);
+      else
+        close (log_fd);
+      log_fd = -1;
+      free (store_dir);
+      store_dir = NULL;
+      return;
+    }
+  index_tail ();
+}
+
+/* Write the log anew with its live records, those read in the last
+ * VOLSTORE_KEEP_DAYS, when that leaves out a part of it.  Records another
+ * daemon appends meanwhile are lost: their volumes are read again.  Call
+ * with store_lock held. */
+static void
+compact (void)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/" LOG_NAME, store_dir);
+  CLEANUP_FREE char *tmp
+      = xasprintf ("%s/" LOG_NAME ".tmp.%d", store_dir, (int)getpid ());
+  CLEANUP_FREE unsigned char *buf = NULL;
+  int64_t oldest = (int64_t)time (NULL) - VOLSTORE_KEEP_DAYS * 24 * 3600;
+  uint64_t keep = 0, dropped = 0;
+  size_t cap = 0;
+  int fd;
+
+  for (size_t b = 0; b < INDEX_BUCKETS; b++)
+    for (struct rec *r = index_table[b]; r; r = r->next)
+      if (r->written >= oldest)
+        keep += r->len;
+      else
+        dropped++;
+  if (dropped == 0 && indexed_to - keep <= keep / 8)
+    return; /* little to gain */
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return;
+  for (size_t b = 0; b < INDEX_BUCKETS; b++)
+    for (struct rec *r = index_table[b]; r; r = r->next)
+      {
+        if (r->written < oldest)
+          continue;
+        if (r->len > cap)
+          buf = xrealloc (buf, cap = r->len);
+        if (pread_full (log_fd, buf, r->len, (off_t)r->off) != (ssize_t)r->len
+            || write_full (fd, buf, r->len) < 0)
+          goto fail;
+      }
+  if (close (fd) < 0)
+    {
+      fd = -1;
+      goto fail;
+    }
+  fd = -1;
+  if (rename (tmp, path) < 0)
+    goto fail;
+  log_info ("Wrote the log of volumes' maps '%s' anew: %" PRIu64
+            " bytes of %" PRIu64 " kept, %" PRIu64 " maps unread for %d days "
+            "left out.",
+            path, keep, indexed_to, dropped, VOLSTORE_KEEP_DAYS);
+  open_log ();
+  return;
+
+fail:
+  log_warning ("Cannot write the log of volumes' maps '%s' anew: %m", path);
+  if (fd >= 0)
+    close (fd);
+  unlink (tmp);
+}
+
+/* Remove from DIR what older daemons left: the files of versions that
+ * kept a file a volume (named DEV-INO, or so with a suffix when half
+ * written), and logs half-written by a killed daemon; only this user's
+ * regular files, named so. */
+static void
+sweep (const char *dir)
+{
+  DIR *d = opendir (dir);
+  time_t now = time (NULL);
+  struct dirent *de;
+  struct stat st;
+  size_t removed = 0;
+
+  if (d == NULL)
+    return;
+  while ((de = readdir (d)) != NULL)
+    {
+      size_t n = strspn (de->d_name, "0123456789abcdef-");
+      bool old = n == 33 && (de->d_name[n] == '\0' || de->d_name[n] == '.');
+      bool tmp
+          = strncmp (de->d_name, LOG_NAME ".tmp.", strlen (LOG_NAME) + 5) == 0;
+
+      if (!(old || tmp)
+          || fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+          || !S_ISREG (st.st_mode) || st.st_uid != geteuid ()
+          || (tmp && now - st.st_mtime <= STALE_TMP_S))
+        continue;
+      if (unlinkat (dirfd (d), de->d_name, 0) == 0)
+        removed++;
+    }
+  closedir (d);
+  if (removed)
+    log_info ("Removed %zu files of volumes' maps an older or killed daemon "
+              "left in '%s'.",
+              removed, dir);
+}
+
+void
+volstore_set_dir (const char *dir)
+{
+  SCOPED_LOCK (&store_lock);
+
+  free (store_dir);
+  store_dir = NULL;
+  index_free ();
+  if (log_fd >= 0)
+    close (log_fd);
+  log_fd = -1;
+  write_failed = false;
+  if (dir == NULL)
+    return;
+  {
+    /* Its parent too: /var/cache/vmsnapfs. */
+    CLEANUP_FREE char *parent = xstrdup (dir);
+    char *slash = strrchr (parent, '/');
+
+    if (slash && slash != parent)
+      {
+        *slash = '\0';
+        mkdir (parent, 0700);
+      }
+  }
+  if (mkdir (dir, 0700) < 0 && errno != EEXIST)
+    {
+      log_warning ("Cannot make '%s' (%m): volumes' maps are not kept "
+                   "across restarts.",
+                   dir);
+      return;
+    }
+  store_dir = xstrdup (dir);
+  open_log ();
+  if (store_dir == NULL)
+    return;
+  sweep (dir);
+  compact ();
+}
+
+/* Whether the log is open and still to be trusted; when it is not, the
+ * store is given up.  Call with store_lock held. */
+static bool
+usable (void)
+{
+  if (log_fd < 0)
+    return false;
+  if (trusted (store_dir, log_fd))
+    return true;
+  close (log_fd);
+  log_fd = -1;
+  index_free ();
+  free (store_dir);
+  store_dir = NULL;
+  return false;
+}
+
+/* Append the record BUF, LEN bytes, and index it.  Call with store_lock
+ * held. */
+static void
+append (const unsigned char *buf, size_t len)
+{
+  ssize_t n = write (log_fd, buf, len);
+  off_t end;
+
+  if (n != (ssize_t)len)
+    {
+      if (!write_failed)
+        log_warning ("Cannot keep the map of a volume in '%s/" LOG_NAME
+                     "': %s",
+                     store_dir, n < 0 ? strerror (errno) : "short write");
+      write_failed = true;
+      return;
+    }
+  /* The descriptor's offset is the end of this record, whoever appended
+   * since: the index takes it, and moves on past it when nobody wrote
+   * between. */
+  if ((end = lseek (log_fd, 0, SEEK_CUR)) < 0)
+    return;
+  index_record (buf, (uint64_t)end - len, len);
+  if (indexed_to == (uint64_t)end - len)
+    indexed_to = (uint64_t)end;
+}
+
+void
+volstore_save (const struct volstore_key *k, const struct volmap *v)
+{
+  CLEANUP_FREE unsigned char *buf = NULL;
+  size_t len;
+
+  if (v->n > MAX_SEGS || (v->backing && strlen (v->backing) > MAX_BACKING)
+      || (v->backing_format && strlen (v->backing_format) > MAX_FORMAT))
+    return;
+  buf = encode (k, v, &len);
+  SCOPED_LOCK (&store_lock);
+  if (usable ())
+    append (buf, len);
+}
+
 struct volmap *
 volstore_load (const struct volstore_key *k)
 {
-  CLEANUP_FREE char *path = file_of (k->dev, k->ino);
+  SCOPED_LOCK (&store_lock);
   CLEANUP_FREE unsigned char *buf = NULL;
-  CLEANUP_CLOSE int fd = -1;
   struct volmap *v;
-  struct stat st;
+  struct rec *r;
 
-  if (path == NULL || (fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0
-      || fstat (fd, &st) < 0)
+  if (!usable ())
     return NULL;
-  if (!S_ISREG (st.st_mode) || st.st_uid != geteuid ()
-      || (st.st_mode & 077) != 0 || st.st_size < 16
-      || (uint64_t)st.st_size
-             > 16 + HEADER_WORDS * 8 + 32ULL * MAX_SEGS + 8192)
+  if ((r = find (k->dev, k->ino)) == NULL)
     {
-      log_warning ("'%s' is not a map this daemon kept: ignored.", path);
-      return NULL;
+      index_tail (); /* another daemon's, written since */
+      if ((r = find (k->dev, k->ino)) == NULL)
+        return NULL;
     }
-  buf = xmalloc ((size_t)st.st_size);
-  if (pread_full (fd, buf, (size_t)st.st_size, 0) != st.st_size)
+  buf = xmalloc (r->len);
+  if (pread_full (log_fd, buf, r->len, (off_t)r->off) != (ssize_t)r->len
+      || record_length (buf) != r->len
+      || checksum (buf, r->len - 8) != get_le64 (buf + r->len - 8)
+      || (v = parse (buf, k)) == NULL)
     return NULL;
-  if ((v = parse (buf, (size_t)st.st_size, k)) == NULL)
-    return NULL;
-  if (time (NULL) - st.st_mtime > TOUCH_S)
-    futimens (fd, NULL); /* read: kept (prune) */
+  if ((int64_t)time (NULL) - r->written > TOUCH_S)
+    {
+      stamp (buf, r->len, (int64_t)time (NULL)); /* read: kept (compact) */
+      append (buf, r->len);
+    }
   return v;
 }

@@ -210,22 +210,19 @@ struct volstore_key
   bool raw; /* read as raw, else as qcow2 */
 };
 
-/* Keep volumes' maps in DIR (made 0700 when missing), across restarts;
- * NULL: keep none.  Default: none; fs/main.c sets VOLSTORE_DIR.  Maps
- * unread for 30 days are removed from DIR then. */
+/* Keep volumes' maps in DIR (made 0700 when missing), in one log there,
+ * across restarts; NULL: keep none.  Default: none; fs/main.c sets
+ * VOLSTORE_DIR.  Maps unread for 30 days are left out of the log then. */
 #define VOLSTORE_DIR "/var/cache/vmsnapfs/maps"
 void volstore_set_dir (const char *dir);
 
 /* The map kept for state K of a volume, or NULL (none, another state, or
- * a file not to be trusted: ignored). */
+ * a log not to be trusted: ignored). */
 struct volmap *volstore_load (const struct volstore_key *k);
 
-/* Keep V as the map of state K of its volume: its file is written by a
- * thread of the store's, soon; on failure, nothing kept (logged). */
+/* Keep V as the map of state K of its volume, appended to the log; on
+ * failure, nothing kept (logged once). */
 void volstore_save (const struct volstore_key *k, const struct volmap *v);
-
-/* Wait until every map given to volstore_save is written (or not). */
-void volstore_flush (void);
 
 /* Forget every map read in memory (not those kept on disk): at exit, and
  * for tests. */

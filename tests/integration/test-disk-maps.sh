@@ -6,7 +6,7 @@
 # discards over a backing file's data and of a volume's own data, each
 # snapshot's whole disk (SEEK_DATA/SEEK_HOLE, st_blocks) and delta
 # (delta.json, st_blocks) are what `qemu-img map` of its frozen volume
-# says.  The volumes' maps are kept under /var/cache/vmsnapfs/maps (0600),
+# says.  The volumes' maps are kept in /var/cache/vmsnapfs/maps/log (0600),
 # and after a restart the first walk runs no qemu-img at all (the chains
 # read from the volumes' headers).
 . "$(dirname "$0")/functions.sh"
@@ -121,8 +121,13 @@ find "$S" -name 'vda.*' -print0 | xargs -0 stat > /dev/null
 [ -z "$(own_calls)" ] || fail "the first walk after a restart ran qemu-img: $(own_calls | sort | uniq -c | head -5)"
 compare "$f2" s2
 
-# The maps kept across restarts: the daemon's, closed to others.
-kept=$(stat -c '%d %i' "$f3" | awk '{ printf "%016x-%016x", $1, $2 }')
-test -f "/var/cache/vmsnapfs/maps/$kept" || fail "no map kept for $f3"
-assert_eq "600 root" "$(stat -c '%a %U' "/var/cache/vmsnapfs/maps/$kept")" \
-    "the kept map's mode and owner"
+# The maps kept across restarts, in one log: the daemon's, closed to
+# others, with a record of f3's device and inode.
+log=/var/cache/vmsnapfs/maps/log
+assert_eq "600 root" "$(stat -c '%a %U' "$log")" "the log's mode and owner"
+assert_eq "700 root" "$(stat -c '%a %U' "${log%/*}")" "its directory's mode and owner"
+python3 - "$log" $(stat -c '%d %i' "$f3") <<'PY' || fail "no map kept for $f3"
+import struct, sys
+rec = b"VSNAPMAP2\n" + bytes(6) + struct.pack("<QQ", int(sys.argv[2]), int(sys.argv[3]))
+sys.exit(0 if rec in open(sys.argv[1], "rb").read() else 1)
+PY

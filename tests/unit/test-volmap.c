@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -313,117 +314,190 @@ first_kind (const char *name)
   assert_int_equal (volmap_get (path, "qcow2", &v), 0);
   k = v->segs[0].kind;
   volmap_put (v);
-  volstore_flush (); /* its file written, for the test to look at */
   return k;
 }
 
-/* Into KEPT (512 bytes), the file in STORE that keeps the map of volume
- * NAME of the scratch directory, made as a fresh qcow2 of 1 MiB whose
- * first segment is KIND once CMD (NULL: none) wrote it. */
+/* DIR/NAME made a fresh qcow2 of 1 MiB whose first segment is KIND once
+ * CMD (NULL: none) wrote it, its map kept in STORE. */
 static void
 kept_map (const char *store, const char *name, const char *cmd,
-          enum vseg_kind kind, char *kept)
+          enum vseg_kind kind)
 {
-  char path[256];
-  struct stat st;
-
   volstore_set_dir (store);
   sh ("qemu-img create -q -f qcow2 %s/%s 1M", dir, name);
   if (cmd)
     sh ("qemu-io -f qcow2 -c '%s' %s/%s", cmd, dir, name);
   assert_int_equal (first_kind (name), kind);
-  snprintf (path, sizeof path, "%s/%s", dir, name);
-  assert_int_equal (stat (path, &st), 0);
-  snprintf (kept, 512, "%s/%016llx-%016llx", store,
-            (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
 }
 
-/* Maps kept on disk: read again after a restart (the memory forgotten)
- * while the file's state is the same; ignored when damaged or open to
- * others. */
+/* Zeros written over the first cluster of DIR/NAME in place, its time put
+ * back: the state looks the same, so a kept map (data) is told from one
+ * read anew (zeros). */
+static void
+zero_in_place (const char *name)
+{
+  sh ("cd %s && touch -r %s ref && "
+      "qemu-io -f qcow2 -c 'write -q -z 0 64k' %s && touch -r ref %s",
+      dir, name, name, name);
+}
+
+/* The size of FILE, or -1. */
+static long long
+size_of (const char *file)
+{
+  struct stat st;
+
+  return stat (file, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Maps kept on disk, in one log: read again after a restart (the memory
+ * forgotten) while the file's state is the same; a damaged record
+ * ignored, a torn one skipped, another daemon's records found; the log
+ * ignored when open to others. */
 static void
 test_store (void **state)
 {
-  char store[256], path[256], kept[512];
+  char store[256], log[300];
   struct stat st;
+  long long one;
 
   (void)state;
   snprintf (store, sizeof store, "%s/store", dir);
-  kept_map (store, "st.qcow2", "write -q 0 64k", VSEG_DATA, kept);
-  snprintf (path, sizeof path, "%s/st.qcow2", dir);
-  assert_int_equal (stat (kept, &st), 0);
+  snprintf (log, sizeof log, "%s/log", store);
+  kept_map (store, "st.qcow2", "write -q 0 64k", VSEG_DATA);
+  assert_int_equal (stat (store, &st), 0);
+  assert_int_equal (st.st_mode & 07777, 0700);
+  assert_int_equal (stat (log, &st), 0);
   assert_int_equal (st.st_mode & 07777, 0600);
-  sh ("cp -p %s %s/kept", kept, dir);
+  one = size_of (log);
+  assert_true (one > 0);
+  sh ("cp -p %s %s/kept", log, dir);
 
-  /* The cluster made zeros in place, the file's time put back: the
-   * state looks the same, and the kept map (data) is what is read. */
-  sh ("touch -r %s %s/ref; qemu-io -f qcow2 -c 'write -q -z 0 64k' %s; "
-      "touch -r %s/ref %s",
-      path, dir, path, dir, path);
+  /* Read back, in this life and the next. */
+  zero_in_place ("st.qcow2");
   assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
+  volstore_set_dir (NULL);
+  volstore_set_dir (store);
+  assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
+  assert_int_equal (size_of (log), one); /* read, not written again */
 
   /* Damaged: ignored, the volume read again (zeros), and kept anew. */
-  sh ("printf x | dd of=%s bs=1 seek=40 conv=notrunc status=none", kept);
+  sh ("printf x | dd of=%s bs=1 seek=120 conv=notrunc status=none", log);
   assert_int_equal (first_kind ("st.qcow2"), VSEG_ZERO);
-  /* Open to others: ignored. */
-  sh ("cp -p %s/kept %s; chmod 0644 %s", dir, kept, kept);
+  assert_int_equal (size_of (log), 2 * one);
+  volstore_set_dir (NULL);
+  volstore_set_dir (store);
   assert_int_equal (first_kind ("st.qcow2"), VSEG_ZERO);
-  sh ("cp -p %s/kept %s; chmod 0600 %s", dir, kept, kept);
-  assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
-  /* Another file's map under this one's name: another key, ignored. */
-  sh ("qemu-img create -q -f qcow2 %s/other.qcow2 1M", dir);
-  assert_int_equal (first_kind ("other.qcow2"), VSEG_UNALLOC);
-  assert_int_equal (stat (path, &st), 0);
-  {
-    char other[512];
-    struct stat ost;
-    char opath[256];
 
-    snprintf (opath, sizeof opath, "%s/other.qcow2", dir);
-    assert_int_equal (stat (opath, &ost), 0);
-    snprintf (other, sizeof other, "%s/%016llx-%016llx", store,
-              (unsigned long long)ost.st_dev, (unsigned long long)ost.st_ino);
-    sh ("cp -p %s/kept %s", dir, other);
-    assert_int_equal (first_kind ("other.qcow2"), VSEG_UNALLOC);
-  }
+  /* Torn: a record cut short (a daemon killed in its write), then whole
+   * ones; those after it are found by their magic. */
+  volstore_set_dir (NULL);
+  sh ("head -c 50 %s/kept > %s && cat %s/kept >> %s", dir, log, dir, log);
+  volstore_set_dir (store);
+  assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
+
+  /* Another daemon's record, appended after this one read the log. */
+  volstore_set_dir (NULL);
+  sh ("rm %s", log);
+  volstore_set_dir (store);
+  sh ("cat %s/kept >> %s", dir, log);
+  assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
+
+  /* Open to others: ignored, given up. */
+  sh ("chmod 0644 %s", log);
+  assert_int_equal (first_kind ("st.qcow2"), VSEG_ZERO);
+  sh ("chmod 0600 %s", log);
+  volstore_set_dir (store);
+  assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
+  /* The same file in another state: not its map. */
+  sh ("qemu-io -f qcow2 -c 'write -q 64k 64k' %s/st.qcow2", dir);
+  assert_int_equal (first_kind ("st.qcow2"), VSEG_ZERO);
   volstore_set_dir (NULL);
   volcache_forget ();
 }
 
-/* The maps kept are pruned when the daemon starts: one unread for over 30
- * days, and a half-written one over an hour old, are removed; one read
- * lately, one read now (touched by the read), and files of other names
- * stay. */
+/* The log's first record (FNV-1a checked, its time at byte 64) made as if
+ * written DAYS ago. */
+static void
+age_first_record (const char *log, int days)
+{
+  unsigned char buf[4096];
+  uint64_t when = (uint64_t)(time (NULL) - days * 24 * 3600), h;
+  int fd = open (log, O_RDWR);
+  ssize_t len;
+  size_t rlen, n;
+
+  assert_true (fd >= 0);
+  len = pread (fd, buf, sizeof buf, 0);
+  assert_true (len > 104);
+  n = 0;
+  for (int i = 7; i >= 0; i--)
+    n = n << 8 | buf[80 + i];
+  rlen
+      = 104 + 32 * n + (buf[88] | buf[89] << 8) + (buf[96] | buf[97] << 8) + 8;
+  assert_true (rlen <= (size_t)len);
+  for (int i = 0; i < 8; i++)
+    buf[64 + i] = (unsigned char)(when >> (8 * i));
+  h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < rlen - 8; i++)
+    h = (h ^ buf[i]) * 0x100000001b3ULL;
+  for (int i = 0; i < 8; i++)
+    buf[rlen - 8 + i] = (unsigned char)(h >> (8 * i));
+  assert_int_equal (pwrite (fd, buf, rlen, 0), (ssize_t)rlen);
+  close (fd);
+}
+
+/* A daemon that starts writes the log anew without the records of maps
+ * unread for over 30 days and those of volumes written again since; a
+ * record read is written again, so kept.  The files of older versions (a
+ * file a volume), and a half-written log over an hour old, are removed;
+ * a newer one, and files of other names, stay. */
 static void
 test_store_prune (void **state)
 {
-  char store[256], kept[512];
-  struct stat st;
+  char store[256], log[300];
+  long long one;
 
   (void)state;
   snprintf (store, sizeof store, "%s/prune", dir);
-  kept_map (store, "pr.qcow2", NULL, VSEG_UNALLOC, kept);
+  snprintf (log, sizeof log, "%s/log", store);
+  kept_map (store, "pr.qcow2", "write -q 0 64k", VSEG_DATA);
+  one = size_of (log);
   volstore_set_dir (NULL);
-  sh ("cd %s && touch -d '-40 days' %s 00000000000000aa-00000000000000bb "
-      "00000000000000aa-00000000000000cc.1.2 notamap && "
-      "touch -d '-20 days' 00000000000000aa-00000000000000dd && "
-      "touch -d '-10 minutes' 00000000000000aa-00000000000000ee.1.2 && "
-      "chmod 0600 *",
-      store, kept);
+
+  /* Unread for 40 days: left out; the volume read anew. */
+  age_first_record (log, 40);
+  sh ("cd %s && touch 00000000000000aa-00000000000000bb notamap && "
+      "touch -d '-40 days' 00000000000000aa-00000000000000cc.1.2 "
+      "log.tmp.1 && touch -d '-10 minutes' log.tmp.2 && chmod 0600 *",
+      store);
   volstore_set_dir (store);
-  assert_int_equal (stat (kept, &st), -1);
+  assert_int_equal (size_of (log), 0);
   sh ("cd %s && test ! -e 00000000000000aa-00000000000000bb && "
       "test ! -e 00000000000000aa-00000000000000cc.1.2 && "
-      "test -e 00000000000000aa-00000000000000dd && "
-      "test -e 00000000000000aa-00000000000000ee.1.2 && test -e notamap",
+      "test ! -e log.tmp.1 && test -e log.tmp.2 && test -e notamap",
       store);
-  /* Read again, kept again; made old and read: touched, so kept. */
-  assert_int_equal (first_kind ("pr.qcow2"), VSEG_UNALLOC);
-  sh ("touch -d '-40 days' %s", kept);
-  assert_int_equal (first_kind ("pr.qcow2"), VSEG_UNALLOC);
+  zero_in_place ("pr.qcow2");
+  assert_int_equal (first_kind ("pr.qcow2"), VSEG_ZERO);
+  assert_int_equal (size_of (log), one);
+
+  /* Unread for 20 days, then read: written again, so both stay until
+   * the next start, which keeps the newer. */
+  volstore_set_dir (NULL);
+  age_first_record (log, 20);
+  volstore_set_dir (store);
+  assert_int_equal (size_of (log), one);
+  assert_int_equal (first_kind ("pr.qcow2"), VSEG_ZERO);
+  assert_int_equal (size_of (log), 2 * one);
   volstore_set_dir (NULL);
   volstore_set_dir (store);
-  assert_int_equal (stat (kept, &st), 0);
+  assert_int_equal (size_of (log), one);
+  sh ("qemu-io -f qcow2 -c 'write -q 0 64k' %s/pr.qcow2", dir);
+  assert_int_equal (first_kind ("pr.qcow2"), VSEG_DATA);
+  volstore_set_dir (NULL);
+  volstore_set_dir (store);
+  assert_int_equal (first_kind ("pr.qcow2"), VSEG_DATA);
+  assert_int_equal (size_of (log), one);
   volstore_set_dir (NULL);
   volcache_forget ();
 }
