@@ -174,22 +174,17 @@ snapshot_status (const struct vs_vm *vm, const char *name)
   return vm->merge_failed ? "failed" : "merging";
 }
 
+/* The record of the snapshot whose XML, of hash KEY, SX is (taken). */
 static struct vs_snapshot *
-build_snapshot (const struct vs_vm *vm, struct chains *cc, const char *xml)
+record_snapshot (const struct vs_vm *vm, struct chains *cc, uint64_t key,
+                 struct snap_xml *sx)
 {
-  struct snap_xml *sx;
   struct vs_snapshot *s;
   char *created;
 
-  if (snap_xml_parse (xml, &sx) < 0)
-    {
-      log_error ("VM '%s': libvirt gave snapshot XML that cannot be read.",
-                 vm->name);
-      return NULL;
-    }
   s = xcalloc (1, sizeof *s);
   s->refs = 1;
-  s->key = hash_strings (xml, NULL);
+  s->key = key;
   s->name = sx->name;
   sx->name = NULL;
   s->parent = sx->parent;
@@ -224,6 +219,13 @@ build_snapshot (const struct vs_vm *vm, struct chains *cc, const char *xml)
   return s;
 }
 
+static void
+log_unreadable (const struct vs_vm *vm)
+{
+  log_error ("VM '%s': libvirt gave snapshot XML that cannot be read.",
+             vm->name);
+}
+
 struct vs_snapshot *
 snapshot_read (virDomainPtr dom, const struct vs_vm *vm, const char *name)
 {
@@ -238,8 +240,13 @@ snapshot_read (virDomainPtr dom, const struct vs_vm *vm, const char *name)
       return NULL;
     }
   struct chains cc = { 0 };
-  struct vs_snapshot *s = build_snapshot (vm, &cc, xml);
+  struct snap_xml *sx;
+  struct vs_snapshot *s = NULL;
 
+  if (snap_xml_parse (xml, &sx) < 0)
+    log_unreadable (vm);
+  else
+    s = record_snapshot (vm, &cc, hash_strings (xml, NULL), sx);
   chains_free (&cc);
   return s;
 }
@@ -251,7 +258,25 @@ compare_snapshots (const void *a, const void *b)
                  (*(struct vs_snapshot *const *)b)->name);
 }
 
-/* Fill VM's snapshots from libvirt, reusing OLD's records. */
+/* The fingerprint of a VM's snapshots: their names, in libvirt's order,
+ * and the current one's. */
+static uint64_t
+fingerprint_of (virDomainSnapshotPtr *snaps, int n, const char *current)
+{
+  struct strbuf b = { 0 };
+  uint64_t h;
+
+  for (int i = 0; i < n; i++)
+    strbuf_printf (&b, "%s/", virDomainSnapshotGetName (snaps[i]));
+  if (current)
+    strbuf_printf (&b, "current=%s", current);
+  h = hash_strings (b.s ? b.s : "", NULL);
+  free (b.s);
+  return h;
+}
+
+/* Fill VM's snapshots from libvirt, reusing OLD's records, and its
+ * fingerprint and current snapshot. */
 static int
 build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
                  bool reread)
@@ -267,13 +292,17 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
                  virt_error ());
       return -EIO;
     }
+  vm->current = current_snapshot_name (dom);
+  vm->snap_fingerprint = fingerprint_of (snaps, n, vm->current);
   vm->snaps = xcalloc (n, sizeof *vm->snaps);
   for (int i = 0; i < n; i++)
     {
       CLEANUP_FREE char *xml = NULL;
       const struct vs_snapshot *prev;
       struct vs_snapshot *s = NULL;
+      struct snap_xml *sx;
       const char *name;
+      uint64_t key;
 
       name = virDomainSnapshotGetName (snaps[i]);
       prev = old ? vm_find_snapshot (old, name) : NULL;
@@ -288,14 +317,17 @@ build_snapshots (virDomainPtr dom, struct vs_vm *vm, const struct vs_vm *old,
         }
       if ((xml = virDomainSnapshotGetXMLDesc (snaps[i], 0)) == NULL)
         continue; /* deleted meanwhile */
-      if (prev && prev->key == hash_strings (xml, NULL))
+      key = hash_strings (xml, NULL);
+      if (prev && prev->key == key)
         s = snapshot_ref ((struct vs_snapshot *)prev);
+      else if (snap_xml_parse (xml, &sx) < 0)
+        log_unreadable (vm);
       else
         {
           if (!prefetched)
             prefetch_chains (vm, &cc);
           prefetched = true;
-          s = build_snapshot (vm, &cc, xml);
+          s = record_snapshot (vm, &cc, key, sx);
         }
       if (s)
         vm->snaps[vm->nsnaps++] = s;
@@ -323,22 +355,16 @@ snapshot_fingerprint (virDomainPtr dom)
 {
   CLEANUP_FREE char *cur = NULL;
   virDomainSnapshotPtr *snaps = NULL;
-  struct strbuf b = { 0 };
   int n = virDomainListAllSnapshots (dom, &snaps, 0);
   uint64_t h;
 
   if (n < 0)
     return 0;
+  cur = current_snapshot_name (dom);
+  h = fingerprint_of (snaps, n, cur);
   for (int i = 0; i < n; i++)
-    {
-      strbuf_printf (&b, "%s/", virDomainSnapshotGetName (snaps[i]));
-      virDomainSnapshotFree (snaps[i]);
-    }
+    virDomainSnapshotFree (snaps[i]);
   free (snaps);
-  if ((cur = current_snapshot_name (dom)) != NULL)
-    strbuf_printf (&b, "current=%s", cur);
-  h = hash_strings (b.s ? b.s : "", NULL);
-  free (b.s);
   return h;
 }
 
@@ -403,10 +429,8 @@ build_vm (struct host *h, virDomainPtr dom, const struct vs_vm *old,
   vm->shallow = !deep;
   if (deep)
     {
-      vm->snap_fingerprint = snapshot_fingerprint (dom);
       if (build_snapshots (dom, vm, old, reread) < 0)
         goto fail;
-      vm->current = current_snapshot_name (dom);
     }
   vm->mtime = time (NULL);
   /* Each host's VMs apart: one VM may be defined on two. */
