@@ -83,6 +83,58 @@ host_open_own (struct host *h)
   return c;
 }
 
+virConnectPtr
+host_reader_take (struct host *h)
+{
+  for (;;)
+    {
+      virConnectPtr c = NULL;
+
+      pthread_mutex_lock (&h->lock);
+      if (h->nreaders > 0)
+        c = h->readers[--h->nreaders];
+      pthread_mutex_unlock (&h->lock);
+      if (c == NULL)
+        return host_open_own (h);
+      if (virConnectIsAlive (c) == 1)
+        return c;
+      virConnectClose (c); /* libvirtd restarted, or the link broke */
+    }
+}
+
+void
+host_reader_give (struct host *h, virConnectPtr c)
+{
+  if (c == NULL)
+    return;
+  if (virConnectIsAlive (c) == 1)
+    {
+      SCOPED_LOCK (&h->lock);
+
+      if (h->nreaders < HOST_READERS && !h->stop)
+        {
+          h->readers[h->nreaders++] = c;
+          return;
+        }
+    }
+  virConnectClose (c);
+}
+
+void
+host_readers_close (struct host *h)
+{
+  pthread_mutex_lock (&h->lock);
+  while (h->nreaders > 0)
+    {
+      virConnectPtr c = h->readers[--h->nreaders];
+
+      pthread_mutex_unlock (&h->lock);
+      virConnectClose (c);
+      pthread_mutex_lock (&h->lock);
+    }
+  pthread_mutex_unlock (&h->lock);
+}
+
 const char *
 host_name (const struct host *h)
 {

@@ -53,6 +53,19 @@ virConnectPtr host_conn (struct host *h);
  * gives for that VM meanwhile (vm_op_conn), in any thread. */
 virConnectPtr host_open_own (struct host *h);
 
+/* A connection to H of the caller's own for reading VMs whole, idle one
+ * kept from before or a new one; NULL as host_open_own.  Given back with
+ * host_reader_give (C may be NULL), which keeps it while it is alive and
+ * fewer than HOST_READERS are kept.  With libvirt 9.0's client, calls of
+ * several threads at once on one connection cost more CPU each than in
+ * turn (its event loop passes the socket between them): a walk reads a
+ * few VMs at once, each on a connection of its own. */
+virConnectPtr host_reader_take (struct host *h);
+void host_reader_give (struct host *h, virConnectPtr c);
+
+/* Close the connections H keeps idle for reads. */
+void host_readers_close (struct host *h);
+
 /* Whether the mount shows several hosts, one directory each; H's
  * directory name. */
 bool host_several (void);

@@ -2,7 +2,7 @@
  * the top of the tree shows shallow VMs (state and definition only); the
  * first look into one reads its snapshots, in a thread of its own that
  * the lookers share, and swaps the deep VM into the view of the moment
- * (view.c). */
+ * (view.c); the next few VMs are read ahead meanwhile, for a walk. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,31 +17,30 @@
 #include "build.h"
 #include "conn.h"
 #include "hostdef.h"
-#include "vmop.h"
 
 /* How many times host_deepen reads a VM that events keep building anew. */
 #define DEEPEN_TRIES 5
 
-/* Read VM whole and swap it into the view (host_deepen's work). */
+/* Read VM whole and swap it into the view (host_deepen's work), on a
+ * connection of its own (host_reader_take). */
 static int
 read_deep (const struct vs_vm *vm)
 {
   struct host *hst = vm->host;
-  virConnectPtr c = vm_conn (vm);
+  virConnectPtr c = host_reader_take (hst);
   virDomainPtr dom = c ? virDomainLookupByUUIDString (c, vm->uuid) : NULL;
-  /* Read before the close, which resets it. */
   bool gone = c && dom == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
   int r = -EAGAIN;
 
   if (dom == NULL)
-    log_error ("VM '%s': cannot read its snapshots: %s", vm->name,
-               gone ? "libvirt has it no more"
-               : c  ? virt_error ()
-                    : "not connected to libvirt (tried again)");
-  if (c)
-    virConnectClose (c);
-  if (dom == NULL)
-    return gone ? -ENOENT : -EIO;
+    {
+      log_error ("VM '%s': cannot read its snapshots: %s", vm->name,
+                 gone ? "libvirt has it no more"
+                 : c  ? virt_error ()
+                      : "not connected to libvirt (tried again)");
+      host_reader_give (hst, c);
+      return gone ? -ENOENT : -EIO;
+    }
   /* Swapped into the view of the moment, which may be newer than VM's;
    * read again when the VM was built anew meanwhile (an event). */
   for (int tries = 0; r == -EAGAIN && tries < DEEPEN_TRIES; tries++)
@@ -62,6 +61,7 @@ read_deep (const struct vs_vm *vm)
       host_put (at);
     }
   virDomainFree (dom);
+  host_reader_give (hst, c);
   if (r == -EAGAIN)
     log_debug ("VM '%s': changed at each of %d reads of its snapshots; "
                "left to the next.",
@@ -161,6 +161,44 @@ deepening_get (const struct vs_vm *vm)
   return d;
 }
 
+/* How many VMs after one looked into while shallow are read whole ahead,
+ * and how many reads may run at once for that.  A walk of the mount
+ * (ls -lR, a backup tool, a file manager's search) goes into the VMs in
+ * the top's order, one after the other, and a VM's read is mostly waits
+ * for libvirt's answers, one a snapshot: read ahead, the waits of a few
+ * VMs overlap, and the walk finds them whole.  A look into one VM costs
+ * the read of DEEPEN_AHEAD more. */
+#define DEEPEN_AHEAD 2
+#define DEEPEN_AT_ONCE (DEEPEN_AHEAD + 2)
+
+/* Start the reads of the DEEPEN_AHEAD VMs after VM, in the view's (name)
+ * order, that are shallow and not read yet, unless DEEPEN_AT_ONCE reads
+ * run already. */
+static void
+read_ahead (const struct vs_vm *vm)
+{
+  struct vs_host *at = host_get (vm->host);
+  struct vs_vm *next[DEEPEN_AHEAD];
+  ssize_t i = vm_index (at, vm->uuid);
+  size_t n = 0;
+
+  for (size_t k = (size_t)i + 1; i >= 0 && k < at->nvms && n < DEEPEN_AHEAD;
+       k++)
+    if (at->vms[k]->shallow)
+      next[n++] = vm_ref (at->vms[k]);
+  host_put (at);
+  pthread_mutex_lock (&deepen_lock);
+  for (size_t k = 0; k < n; k++)
+    {
+      struct deepening *d;
+
+      if (deepen_threads < DEEPEN_AT_ONCE && (d = deepening_get (next[k])))
+        deepening_put (d); /* its thread holds it */
+      vm_unref (next[k]);
+    }
+  pthread_mutex_unlock (&deepen_lock);
+}
+
 int
 host_deepen (const struct vs_vm *vm)
 {
@@ -170,11 +208,12 @@ host_deepen (const struct vs_vm *vm)
   int r;
 
   pthread_mutex_lock (&deepen_lock);
-  if ((d = deepening_get (vm)) == NULL)
-    {
-      pthread_mutex_unlock (&deepen_lock);
-      return read_deep (vm); /* no thread: in the caller's */
-    }
+  d = deepening_get (vm);
+  pthread_mutex_unlock (&deepen_lock);
+  if (d == NULL)
+    return read_deep (vm); /* no thread: in the caller's */
+  read_ahead (vm);         /* while VM's read runs */
+  pthread_mutex_lock (&deepen_lock);
   deadline_ms (&until, CLOCK_REALTIME, HOST_DEEPEN_WAIT_MS);
   while (!d->done
          && pthread_cond_timedwait (&deepen_cond, &deepen_lock, &until)

@@ -289,6 +289,7 @@ host_free (struct host *h)
 {
   if (h->recovering)
     pthread_join (h->recover_thread, NULL);
+  host_readers_close (h);
   if (h->conn)
     drop_connection (h->conn, h->callbacks);
   host_unref (h->view);

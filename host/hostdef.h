@@ -39,6 +39,9 @@
  * hang). */
 #define HOST_DEEPEN_WAIT_MS                                                   \
   (HOST_KEEPALIVE_S * (HOST_KEEPALIVE_COUNT + 2) * 1000)
+/* The most connections of a host kept idle for reads of VMs whole: as
+ * many as such reads run at once (host/deepen.c). */
+#define HOST_READERS 4
 
 /* A VM to rebuild.  REREAD: read the XML of every snapshot again (a change
  * from outside); otherwise only new snapshots are read (after an
@@ -66,8 +69,11 @@ struct host
   pthread_cond_t cond;
   char *name;
   char *uri;
-  virConnectPtr conn;   /* NULL while disconnected */
-  bool conn_lost;       /* the close callback fired */
+  virConnectPtr conn; /* NULL while disconnected */
+  bool conn_lost;     /* the close callback fired */
+  /* Connections of reads of VMs whole, idle (host_reader_take). */
+  virConnectPtr readers[HOST_READERS];
+  size_t nreaders;
   struct vs_host *view; /* the published view */
   struct dirty dirty[MAX_DIRTY];
   size_t ndirty;

@@ -8,8 +8,10 @@
 # alone: freezes libvirtd
 . "$(dirname "$0")/functions.sh"
 
-vm_define unread
-virsh -q snapshot-create-as "${VM_PREFIX}unread" u1 --disk-only \
+# The VM not read yet sorts before the one looked into: a look into a VM
+# reads the VMs after it ahead (host/deepen.c).
+vm_define a-unread
+virsh -q snapshot-create-as "${VM_PREFIX}a-unread" u1 --disk-only \
     --diskspec "vda,snapshot=external,file=$VM_DIR/vda.u1.qcow2" >/dev/null
 vm_define gone
 vm_start gone
@@ -34,10 +36,10 @@ timeout 5 sh -c "ls -l '$MNT' >/dev/null && ls -lR '$MNT/$vm' >/dev/null &&
 # the look fails then, not later.
 t0=$(date +%s)
 assert_eq EIO "$(timeout -s KILL 60 python3 "$TOP/tests/integration/errno.py" \
-    open "$MNT/${VM_PREFIX}unread/snapshots" r)" "a look into a VM not read yet"
+    open "$MNT/${VM_PREFIX}a-unread/snapshots" r)" "a look into a VM not read yet"
 [ $(($(date +%s) - t0)) -le 30 ] ||
     fail "the look into a VM not read yet took $(($(date +%s) - t0)) s"
-assert_eq 1 "$(grep -c "VM '${VM_PREFIX}unread': cannot read its snapshots" "$DAEMON_LOG")" \
+assert_eq 1 "$(grep -c "VM '${VM_PREFIX}a-unread': cannot read its snapshots" "$DAEMON_LOG")" \
     "lines in the log for the look"
 kill -CONT "$pid"
 
@@ -50,5 +52,5 @@ virsh -q snapshot-create-as "$vm" s2 --disk-only --atomic \
 wait_for 20 test -d "$S/s2" || fail "s2 did not appear after the restart"
 assert_eq running "$(cat "$MNT/$vm/state")" "state after the restart"
 grep -q 'Reconnected to libvirt' "$DAEMON_LOG" || fail "no reconnection logged"
-wait_for 20 test -d "$MNT/${VM_PREFIX}unread/snapshots/u1" ||
+wait_for 20 test -d "$MNT/${VM_PREFIX}a-unread/snapshots/u1" ||
     fail "the VM not read during the freeze does not show its snapshots"

@@ -10,13 +10,15 @@
 . "$(dirname "$0")/functions.sh"
 requires virt-admin
 
-vm_define unread
-virsh -q snapshot-create-as "${VM_PREFIX}unread" u1 --disk-only \
+# The VM not read yet sorts before the one looked into: a look into a VM
+# reads the VMs after it ahead (host/deepen.c).
+vm_define a-unread
+virsh -q snapshot-create-as "${VM_PREFIX}a-unread" u1 --disk-only \
     --diskspec "vda,snapshot=external,file=$VM_DIR/vda.u1.qcow2" >/dev/null
 vm_define stuck
 vm_start stuck
 mount_vmsnapfs
-wait_for 10 test -d "$MNT/${VM_PREFIX}unread" || fail "the VM does not show"
+wait_for 10 test -d "$MNT/${VM_PREFIX}a-unread" || fail "the VM does not show"
 ls "$MNT/${VM_PREFIX}stuck/snapshots" >/dev/null # read whole
 
 # pool KEY: libvirtd's worker pool's KEY (minWorkers, freeWorkers...).
@@ -43,7 +45,7 @@ wait_for 10 all_busy || fail "libvirtd's one worker is free"
 look=$(mktemp /tmp/vmsnapfs-look.XXXXXX)
 on_exit "rm -f '$look'"
 t0=$(date +%s)
-python3 "$TOP/tests/integration/errno.py" open "$MNT/${VM_PREFIX}unread/snapshots" r \
+python3 "$TOP/tests/integration/errno.py" open "$MNT/${VM_PREFIX}a-unread/snapshots" r \
     > "$look" &
 looker=$!
 if ! wait_for 45 exited "$looker"; then
@@ -55,7 +57,7 @@ wait "$looker"
 took=$(($(date +%s) - t0))
 assert_eq EIO "$(cat "$look")" "a look into a VM not read yet"
 [ "$took" -ge 20 ] || fail "the look gave up after $took s only"
-assert_eq 1 "$(grep -c "VM '${VM_PREFIX}unread': libvirt did not give its snapshots" "$DAEMON_LOG")" \
+assert_eq 1 "$(grep -c "VM '${VM_PREFIX}a-unread': libvirt did not give its snapshots" "$DAEMON_LOG")" \
     "lines in the log for the look"
 # What was read already still answers.
 timeout 5 ls -lR "$MNT/${VM_PREFIX}stuck" >/dev/null || fail "a VM read before waited"
@@ -64,5 +66,5 @@ timeout 5 ls -lR "$MNT/${VM_PREFIX}stuck" >/dev/null || fail "a VM read before w
 kill -CONT "$qemu"
 virt-admin server-threadpool-set libvirtd --min-workers "$min" --max-workers "$max" \
     --priority-workers "$prio" >/dev/null
-wait_for 20 test -d "$MNT/${VM_PREFIX}unread/snapshots/u1" ||
+wait_for 20 test -d "$MNT/${VM_PREFIX}a-unread/snapshots/u1" ||
     fail "the VM's snapshots do not show once libvirtd answers"
