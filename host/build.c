@@ -404,6 +404,23 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
   return 0;
 }
 
+/* Read VM's snapshots, make it deep and give it its inode number. */
+static int
+finish_vm (struct host *h, virDomainPtr dom, struct vs_vm *vm,
+           const struct vs_vm *old, bool reread, bool deep)
+{
+  if (vm->merging || vm->renaming || vm->cloning || vm->branch_deleting)
+    deep = true; /* the recovery reads its snapshots */
+  vm->shallow = !deep;
+  if (deep && build_snapshots (dom, vm, old, reread) < 0)
+    return -EIO;
+  vm->mtime = time (NULL);
+  /* Each host's VMs apart: one VM may be defined on two. */
+  vm->ino = host_several () ? hash_strings (host_name (h), vm->uuid, NULL)
+                            : hash_strings (vm->uuid, NULL);
+  return 0;
+}
+
 struct vs_vm *
 build_vm (struct host *h, virDomainPtr dom, const struct vs_vm *old,
           bool reread, bool deep)
@@ -422,23 +439,56 @@ build_vm (struct host *h, virDomainPtr dom, const struct vs_vm *old,
       goto fail;
     }
   vm->state = domain_state_word (state);
-  if (read_definition (dom, vm) < 0)
+  if (read_definition (dom, vm) < 0
+      || finish_vm (h, dom, vm, old, reread, deep) < 0)
     goto fail;
-  if (vm->merging || vm->renaming || vm->cloning || vm->branch_deleting)
-    deep = true; /* the recovery reads its snapshots */
-  vm->shallow = !deep;
-  if (deep)
-    {
-      if (build_snapshots (dom, vm, old, reread) < 0)
-        goto fail;
-    }
-  vm->mtime = time (NULL);
-  /* Each host's VMs apart: one VM may be defined on two. */
-  vm->ino = host_several () ? hash_strings (host_name (h), vm->uuid, NULL)
-                            : hash_strings (vm->uuid, NULL);
   return vm;
 
 fail:
   vm_unref (vm);
   return NULL;
+}
+
+static char **
+dup_strings (char *const *a, size_t n, bool nulls)
+{
+  char **d = xcalloc (n ? n : 1, sizeof *d);
+
+  for (size_t i = 0; i < n; i++)
+    d[i] = nulls ? xstrdup_null (a[i]) : xstrdup (a[i]);
+  return d;
+}
+
+struct vs_vm *
+build_vm_deeper (struct host *h, virDomainPtr dom, const struct vs_vm *shallow)
+{
+  struct vs_vm *vm = xcalloc (1, sizeof *vm);
+
+  /* What read_definition and the state give, as SHALLOW has it. */
+  vm->refs = 1;
+  vm->host = h;
+  vm->name = xstrdup (shallow->name);
+  memcpy (vm->uuid, shallow->uuid, sizeof vm->uuid);
+  vm->state = shallow->state;
+  vm->ndisks = shallow->ndisks;
+  vm->disk_targets = dup_strings (shallow->disk_targets, vm->ndisks, false);
+  vm->disk_sources = dup_strings (shallow->disk_sources, vm->ndisks, false);
+  vm->disk_formats = dup_strings (shallow->disk_formats, vm->ndisks, true);
+  vm->snapshot_mode = xstrdup (shallow->snapshot_mode);
+  vm->preview = xstrdup_null (shallow->preview);
+  vm->resume = xstrdup_null (shallow->resume);
+  vm->merging = xstrdup_null (shallow->merging);
+  vm->merge_failed = shallow->merge_failed;
+  vm->renaming = shallow->renaming;
+  vm->cloning = shallow->cloning;
+  vm->clone_snapshot = xstrdup_null (shallow->clone_snapshot);
+  vm->restoring = shallow->restoring;
+  vm->stateless = xstrdup_null (shallow->stateless);
+  vm->branch_deleting = shallow->branch_deleting;
+  if (finish_vm (h, dom, vm, NULL, false, true) < 0)
+    {
+      vm_unref (vm);
+      return NULL;
+    }
+  return vm;
 }

@@ -24,6 +24,14 @@ const char *domain_state_word (int state);
 struct vs_vm *build_vm (struct host *h, virDomainPtr dom,
                         const struct vs_vm *old, bool reread, bool deep);
 
+/* SHALLOW, a VM's view without snapshots, deep: its snapshots read from
+ * DOM, its state and definition taken as SHALLOW has them (read with it,
+ * and kept fresh by events: a change builds the VM anew, and its deep
+ * view is not swapped in then, view_put_deep).  Two calls to libvirt and
+ * a parse of the domain's XML less than build_vm; NULL (logged). */
+struct vs_vm *build_vm_deeper (struct host *h, virDomainPtr dom,
+                               const struct vs_vm *shallow);
+
 /* The name of DOM's current snapshot (malloc'd), or NULL. */
 char *current_snapshot_name (virDomainPtr dom);
 

@@ -51,7 +51,7 @@ read_deep (const struct vs_vm *vm)
 
       if (i < 0 || !at->vms[i]->shallow)
         r = 0; /* gone, or deep already */
-      else if ((deep = build_vm (hst, dom, at->vms[i], false, true)) == NULL)
+      else if ((deep = build_vm_deeper (hst, dom, at->vms[i])) == NULL)
         r = -EIO;
       else
         {
