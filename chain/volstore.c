@@ -21,8 +21,11 @@
  * A record read is written again with the time of the read, once a day at
  * most.  A daemon that starts writes the log anew when part of it is dead
  * (records of the same volume written since, records unread for
- * VOLSTORE_KEEP_DAYS), and removes the files of older versions, which kept
- * a file a volume, and the half-written log of a daemon killed in that.
+ * VOLSTORE_KEEP_DAYS) and no other daemon has it open (each holds a shared
+ * flock on it while it runs; one that opened the old log meanwhile sees it
+ * unlinked and opens the new one), and removes the files of older
+ * versions, which kept a file a volume, and the half-written log of a
+ * daemon killed in that.
  *
  * Locking: store_lock guards the log's descriptor and the index; it is a
  * leaf, held across the reads and writes of the log (a record is a few
@@ -33,6 +36,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -58,8 +62,6 @@
 #define MAX_SEGS (4 * 1024 * 1024)
 #define MAX_BACKING 4096
 #define MAX_FORMAT 64
-#define MAX_RECORD                                                            \
-  (HEADER_LEN + 32ULL * MAX_SEGS + MAX_BACKING + MAX_FORMAT + 8)
 #define INDEX_BUCKETS 16384
 
 /* The last record of a volume in the log. */
@@ -76,9 +78,7 @@ static char *store_dir;     /* NULL: nothing kept */
 static int log_fd = -1;     /* O_APPEND */
 static uint64_t indexed_to; /* the log's bytes read into the index */
 static struct rec *index_table[INDEX_BUCKETS];
-static size_t nrecs;
-static uint64_t live_bytes; /* the length of the records indexed */
-static bool write_failed;   /* logged once */
+static bool write_failed; /* logged once */
 
 static void
 put_le64 (unsigned char *p, uint64_t v)
@@ -97,8 +97,9 @@ get_le64 (const unsigned char *p)
   return v;
 }
 
-/* FNV-1a, 64 bits: a torn or damaged record, not an attacker (the log is
- * the daemon's own). */
+/* FNV-1a, 64 bits: it tells a torn or damaged record, not a forged one; the
+ * log is kept from others by its owner and mode, and a map read from it is
+ * checked well formed all the same (parse). */
 static uint64_t
 checksum (const unsigned char *p, size_t len)
 {
@@ -132,7 +133,9 @@ record_length (const unsigned char *p)
 
   if (memcmp (p, MAGIC, MAGIC_LEN) != 0 || n > MAX_SEGS || (bword >> 33)
       || (fword >> 33) || (bword & 0xffffffffU) > MAX_BACKING
-      || (fword & 0xffffffffU) > MAX_FORMAT)
+      || (fword & 0xffffffffU) > MAX_FORMAT
+      || (!(bword >> 32) && (bword & 0xffffffffU))
+      || (!(fword >> 32) && (fword & 0xffffffffU)))
     return 0;
   return HEADER_LEN + n * 32 + (bword & 0xffffffffU) + (fword & 0xffffffffU)
          + 8;
@@ -180,7 +183,7 @@ encode (const struct volstore_key *k, const struct volmap *v, size_t *len)
   return buf;
 }
 
-/* A string of LEN bytes at *P (FLAG: present), advanced. */
+/* The string of WORD (its length, and bit 32: present) at *P, advanced. */
 static char *
 take_string (const unsigned char **p, uint64_t word)
 {
@@ -271,6 +274,8 @@ index_record (const unsigned char *buf, uint64_t off, uint64_t len)
 {
   uint64_t dev = get_le64 (buf + MAGIC_LEN);
   uint64_t ino = get_le64 (buf + MAGIC_LEN + 8);
+  int64_t now = (int64_t)time (NULL);
+  int64_t written = (int64_t)get_le64 (buf + MAGIC_LEN + 48);
   struct rec *r = find (dev, ino);
 
   if (r == NULL)
@@ -280,14 +285,11 @@ index_record (const unsigned char *buf, uint64_t off, uint64_t len)
       r->ino = ino;
       r->next = *bucket (dev, ino);
       *bucket (dev, ino) = r;
-      nrecs++;
     }
-  else
-    live_bytes -= r->len;
   r->off = off;
   r->len = len;
-  r->written = (int64_t)get_le64 (buf + MAGIC_LEN + 48);
-  live_bytes += len;
+  /* A time to come, or none: as if written now. */
+  r->written = written < 0 || written > now ? now : written;
 }
 
 static void
@@ -301,15 +303,27 @@ index_free (void)
         index_table[b] = r->next;
         free (r);
       }
-  nrecs = 0;
-  live_bytes = 0;
   indexed_to = 0;
 }
 
+/* Whether BUF (LEN bytes) holds a whole record at its start that is
+ * right (length, checksum); its length then. */
+static uint64_t
+whole_record (const unsigned char *buf, size_t len)
+{
+  uint64_t rlen = len >= HEADER_LEN ? record_length (buf) : 0;
+
+  if (rlen == 0 || rlen > len
+      || checksum (buf, rlen - 8) != get_le64 (buf + rlen - 8))
+    return 0;
+  return rlen;
+}
+
 /* Read the log from where the index ends to its end into the index.  A
- * record not whole yet (another daemon writing it) ends the read: it is
- * read again next time; one that is not right is skipped to the next
- * magic.  Call with store_lock held. */
+ * record that is not right is skipped to the next magic.  One that runs
+ * past the end is another daemon's being written, unless a whole record
+ * follows (then it was torn): the read stops before it, and takes it up
+ * there next time.  Call with store_lock held. */
 static void
 index_tail (void)
 {
@@ -325,19 +339,25 @@ index_tail (void)
     return;
   while (at + HEADER_LEN <= len)
     {
-      uint64_t rlen = record_length (buf + at);
+      uint64_t rlen = whole_record (buf + at, len - at);
       const unsigned char *next;
 
-      if (rlen != 0 && rlen > len - at)
-        break; /* not whole yet */
-      if (rlen != 0
-          && checksum (buf + at, rlen - 8) == get_le64 (buf + at + rlen - 8))
+      if (rlen != 0)
         {
           index_record (buf + at, indexed_to + at, rlen);
           at += rlen;
           continue;
         }
       next = memmem (buf + at + 1, len - at - 1, MAGIC, MAGIC_LEN);
+      if (record_length (buf + at) > len - at)
+        {
+          /* Torn, or being written: torn when a whole record follows. */
+          while (next && !whole_record (next, len - (size_t)(next - buf)))
+            next = memmem (next + 1, len - (size_t)(next - buf) - 1, MAGIC,
+                           MAGIC_LEN);
+          if (next == NULL)
+            break;
+        }
       at = next ? (size_t)(next - buf) : len;
     }
   indexed_to += at;
@@ -382,7 +402,10 @@ open_log (void)
   log_fd = open (
       path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
       0600);
-  if (log_fd < 0 || !trusted (store_dir, log_fd))
+  /* Shared while this daemon runs: another compacts only when it is
+   * alone (compact). */
+  if (log_fd < 0 || !trusted (store_dir, log_fd)
+      || flock (log_fd, LOCK_SH) < 0)
     {
       if (log_fd < 0)
         log_warning ("Cannot open '%s' (%m): volumes' maps are not kept "
@@ -412,7 +435,18 @@ compact (void)
   int64_t oldest = (int64_t)time (NULL) - VOLSTORE_KEEP_DAYS * 24 * 3600;
   uint64_t keep = 0, dropped = 0;
   size_t cap = 0;
+  struct stat st;
   int fd;
+
+  /* Not while another daemon has the log open (it would write on in the
+   * old one), nor with bytes at its end not understood yet. */
+  if (flock (log_fd, LOCK_EX | LOCK_NB) < 0)
+    return;
+  if (fstat (log_fd, &st) < 0 || (uint64_t)st.st_size != indexed_to)
+    {
+      flock (log_fd, LOCK_SH);
+      return;
+    }
 
   for (size_t b = 0; b < INDEX_BUCKETS; b++)
     for (struct rec *r = index_table[b]; r; r = r->next)
@@ -421,10 +455,16 @@ compact (void)
       else
         dropped++;
   if (dropped == 0 && indexed_to - keep <= keep / 8)
-    return; /* little to gain */
+    {
+      flock (log_fd, LOCK_SH); /* little to gain */
+      return;
+    }
   fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
-    return;
+    {
+      flock (log_fd, LOCK_SH);
+      return;
+    }
   for (size_t b = 0; b < INDEX_BUCKETS; b++)
     for (struct rec *r = index_table[b]; r; r = r->next)
       {
@@ -456,6 +496,7 @@ fail:
   if (fd >= 0)
     close (fd);
   unlink (tmp);
+  flock (log_fd, LOCK_SH);
 }
 
 /* Remove from DIR what older daemons left: the files of versions that
@@ -540,8 +581,16 @@ volstore_set_dir (const char *dir)
 static bool
 usable (void)
 {
+  struct stat st;
+
   if (log_fd < 0)
     return false;
+  /* Replaced by a daemon that wrote it anew while this one opened it. */
+  if (fstat (log_fd, &st) == 0 && st.st_nlink == 0)
+    {
+      open_log ();
+      return log_fd >= 0;
+    }
   if (trusted (store_dir, log_fd))
     return true;
   close (log_fd);
@@ -594,6 +643,40 @@ volstore_save (const struct volstore_key *k, const struct volmap *v)
     append (buf, len);
 }
 
+/* The record R, read and checked whole, into *BUF (LEN bytes; malloc'd,
+ * NULL when it is not right).  Call with store_lock held. */
+static unsigned char *
+read_record (const struct rec *r)
+{
+  unsigned char *buf = xmalloc (r->len);
+
+  if (pread_full (log_fd, buf, r->len, (off_t)r->off) != (ssize_t)r->len
+      || whole_record (buf, r->len) != r->len)
+    {
+      free (buf);
+      return NULL;
+    }
+  return buf;
+}
+
+/* The map of state K the index has, or NULL; its record into *BUF. */
+static struct volmap *
+lookup (const struct volstore_key *k, struct rec **r, unsigned char **buf)
+{
+  struct volmap *v;
+
+  *buf = NULL;
+  if ((*r = find (k->dev, k->ino)) == NULL
+      || (*buf = read_record (*r)) == NULL)
+    return NULL;
+  if ((v = parse (*buf, k)) == NULL)
+    {
+      free (*buf);
+      *buf = NULL;
+    }
+  return v;
+}
+
 struct volmap *
 volstore_load (const struct volstore_key *k)
 {
@@ -604,18 +687,14 @@ volstore_load (const struct volstore_key *k)
 
   if (!usable ())
     return NULL;
-  if ((r = find (k->dev, k->ino)) == NULL)
+  /* Not there, or of another state: perhaps another daemon's, written
+   * since. */
+  if ((v = lookup (k, &r, &buf)) == NULL)
     {
-      index_tail (); /* another daemon's, written since */
-      if ((r = find (k->dev, k->ino)) == NULL)
+      index_tail ();
+      if ((v = lookup (k, &r, &buf)) == NULL)
         return NULL;
     }
-  buf = xmalloc (r->len);
-  if (pread_full (log_fd, buf, r->len, (off_t)r->off) != (ssize_t)r->len
-      || record_length (buf) != r->len
-      || checksum (buf, r->len - 8) != get_le64 (buf + r->len - 8)
-      || (v = parse (buf, k)) == NULL)
-    return NULL;
   if ((int64_t)time (NULL) - r->written > TOUCH_S)
     {
       stamp (buf, r->len, (int64_t)time (NULL)); /* read: kept (compact) */

@@ -350,6 +350,18 @@ size_of (const char *file)
   return stat (file, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+/* The store STORE closed and opened again, as by a restart: then the
+ * first segment of DIR/NAME is KIND, and the log LOG is LEN bytes. */
+static void
+after_restart (const char *store, const char *name, enum vseg_kind kind,
+               const char *log, long long len)
+{
+  volstore_set_dir (NULL);
+  volstore_set_dir (store);
+  assert_int_equal (first_kind (name), kind);
+  assert_int_equal (size_of (log), len);
+}
+
 /* Maps kept on disk, in one log: read again after a restart (the memory
  * forgotten) while the file's state is the same; a damaged record
  * ignored, a torn one skipped, another daemon's records found; the log
@@ -357,13 +369,14 @@ size_of (const char *file)
 static void
 test_store (void **state)
 {
-  char store[256], log[300];
+  char store[256], log[300], many[256], many_log[300];
   struct stat st;
   long long one;
 
   (void)state;
   snprintf (store, sizeof store, "%s/store", dir);
   snprintf (log, sizeof log, "%s/log", store);
+  snprintf (many_log, sizeof many_log, "%s/many/log", dir);
   kept_map (store, "st.qcow2", "write -q 0 64k", VSEG_DATA);
   assert_int_equal (stat (store, &st), 0);
   assert_int_equal (st.st_mode & 07777, 0700);
@@ -395,6 +408,46 @@ test_store (void **state)
   sh ("head -c 50 %s/kept > %s && cat %s/kept >> %s", dir, log, dir, log);
   volstore_set_dir (store);
   assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
+
+  /* Torn after its header, a whole record after it, the length the
+   * torn one gives running past the log's end: the whole one is found,
+   * and the log written anew keeps it. */
+  volstore_set_dir (NULL);
+  snprintf (many, sizeof many, "%s/many", dir);
+  sh ("qemu-img create -q -f qcow2 %s/many.qcow2 1M && qemu-io -f qcow2 "
+      "-c 'write -q 0 64k' -c 'write -q 128k 64k' -c 'write -q 256k 64k' "
+      "-c 'write -q 384k 64k' -c 'write -q 512k 64k' %s/many.qcow2",
+      dir, dir);
+  volstore_set_dir (many);
+  assert_int_equal (first_kind ("many.qcow2"), VSEG_DATA);
+  volstore_set_dir (NULL);
+  assert_true (size_of (many_log) > 2 * one);
+  sh ("head -c 120 %s > %s && cat %s/kept >> %s", many_log, log, dir, log);
+  volstore_set_dir (store);
+  assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
+  after_restart (store, "st.qcow2", VSEG_DATA, log, one);
+
+  /* Written anew by another daemon while this one had it open: this one
+   * reads the new log. */
+  volstore_set_dir (NULL);
+  sh ("rm %s", log);
+  volstore_set_dir (store);
+  sh ("cp -p %s/kept %s/new && mv %s/new %s", dir, store, store, log);
+  assert_int_equal (first_kind ("st.qcow2"), VSEG_DATA);
+
+  /* Not written anew while another daemon has it open (it would append
+   * to the old one): three records of one volume stay, then one. */
+  volstore_set_dir (NULL);
+  sh ("cat %s/kept %s/kept %s/kept > %s", dir, dir, dir, log);
+  sh ("flock -s %s -c 'touch %s/held; sleep 3' & "
+      "while [ ! -e %s/held ]; do sleep 0.05; done",
+      log, dir, dir);
+  volstore_set_dir (store);
+  assert_int_equal (size_of (log), 3 * one);
+  sh ("flock -x %s true", log); /* the holder gone */
+  volstore_set_dir (NULL);
+  volstore_set_dir (store);
+  assert_int_equal (size_of (log), one);
 
   /* Another daemon's record, appended after this one read the log. */
   volstore_set_dir (NULL);
@@ -494,10 +547,7 @@ test_store_prune (void **state)
   assert_int_equal (size_of (log), one);
   sh ("qemu-io -f qcow2 -c 'write -q 0 64k' %s/pr.qcow2", dir);
   assert_int_equal (first_kind ("pr.qcow2"), VSEG_DATA);
-  volstore_set_dir (NULL);
-  volstore_set_dir (store);
-  assert_int_equal (first_kind ("pr.qcow2"), VSEG_DATA);
-  assert_int_equal (size_of (log), one);
+  after_restart (store, "pr.qcow2", VSEG_DATA, log, one);
   volstore_set_dir (NULL);
   volcache_forget ();
 }
