@@ -363,10 +363,10 @@ index_tail (void)
   indexed_to += at;
 }
 
-/* Whether the directory DIR and the log FD are this user's, closed to
- * others; logged when not. */
+/* Whether the directory DIR, and the log whose state is LOG, are this
+ * user's, closed to others; logged when not. */
 static bool
-trusted (const char *dir, int fd)
+trusted (const char *dir, const struct stat *log)
 {
   struct stat st;
 
@@ -378,8 +378,8 @@ trusted (const char *dir, int fd)
                    dir);
       return false;
     }
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != geteuid ()
-      || (st.st_mode & 077) != 0)
+  if (!S_ISREG (log->st_mode) || log->st_uid != geteuid ()
+      || (log->st_mode & 077) != 0)
     {
       log_warning ("'%s/" LOG_NAME "' is not a file of this user's closed to "
                    "others: volumes' maps are not kept there.",
@@ -389,12 +389,26 @@ trusted (const char *dir, int fd)
   return true;
 }
 
+/* Keep nothing: the log closed, the index and the directory forgotten.
+ * Call with store_lock held. */
+static void
+give_up (void)
+{
+  if (log_fd >= 0)
+    close (log_fd);
+  log_fd = -1;
+  index_free ();
+  free (store_dir);
+  store_dir = NULL;
+}
+
 /* Open the log of store_dir and read it into the index; on failure, keep
  * nothing.  Call with store_lock held. */
 static void
 open_log (void)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/" LOG_NAME, store_dir);
+  struct stat st;
 
   index_free ();
   if (log_fd >= 0)
@@ -402,31 +416,27 @@ open_log (void)
   log_fd = open (
       path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
       0600);
+  if (log_fd < 0)
+    log_warning ("Cannot open '%s' (%m): volumes' maps are not kept "
+                 "across restarts.",
+                 path);
   /* Shared while this daemon runs: another compacts only when it is
    * alone (compact). */
-  if (log_fd < 0 || !trusted (store_dir, log_fd)
+  if (log_fd < 0 || fstat (log_fd, &st) < 0 || !trusted (store_dir, &st)
       || flock (log_fd, LOCK_SH) < 0)
     {
-      if (log_fd < 0)
-        log_warning ("Cannot open '%s' (%m): volumes' maps are not kept "
-                     "across restarts.",
-                     path);
-      else
-        close (log_fd);
-      log_fd = -1;
-      free (store_dir);
-      store_dir = NULL;
+      give_up ();
       return;
     }
   index_tail ();
 }
 
 /* Write the log anew with its live records, those read in the last
- * VOLSTORE_KEEP_DAYS, when that leaves out a part of it.  Records another
- * daemon appends meanwhile are lost: their volumes are read again.  Call
- * with store_lock held. */
-static void
-compact (void)
+ * VOLSTORE_KEEP_DAYS, when that leaves out a part of it and its bytes are
+ * all understood; whether it did (and opened the new log).  Call with
+ * store_lock held and the log locked alone. */
+static bool
+write_anew (void)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/" LOG_NAME, store_dir);
   CLEANUP_FREE char *tmp
@@ -438,16 +448,8 @@ compact (void)
   struct stat st;
   int fd;
 
-  /* Not while another daemon has the log open (it would write on in the
-   * old one), nor with bytes at its end not understood yet. */
-  if (flock (log_fd, LOCK_EX | LOCK_NB) < 0)
-    return;
   if (fstat (log_fd, &st) < 0 || (uint64_t)st.st_size != indexed_to)
-    {
-      flock (log_fd, LOCK_SH);
-      return;
-    }
-
+    return false;
   for (size_t b = 0; b < INDEX_BUCKETS; b++)
     for (struct rec *r = index_table[b]; r; r = r->next)
       if (r->written >= oldest)
@@ -455,16 +457,10 @@ compact (void)
       else
         dropped++;
   if (dropped == 0 && indexed_to - keep <= keep / 8)
-    {
-      flock (log_fd, LOCK_SH); /* little to gain */
-      return;
-    }
+    return false; /* little to gain */
   fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
-    {
-      flock (log_fd, LOCK_SH);
-      return;
-    }
+    return false;
   for (size_t b = 0; b < INDEX_BUCKETS; b++)
     for (struct rec *r = index_table[b]; r; r = r->next)
       {
@@ -489,14 +485,23 @@ compact (void)
             "left out.",
             path, keep, indexed_to, dropped, VOLSTORE_KEEP_DAYS);
   open_log ();
-  return;
+  return true;
 
 fail:
   log_warning ("Cannot write the log of volumes' maps '%s' anew: %m", path);
   if (fd >= 0)
     close (fd);
   unlink (tmp);
-  flock (log_fd, LOCK_SH);
+  return false;
+}
+
+/* Write the log anew (write_anew), unless another daemon has it open: it
+ * would write on in the old one.  Call with store_lock held. */
+static void
+compact (void)
+{
+  if (flock (log_fd, LOCK_EX | LOCK_NB) == 0 && !write_anew ())
+    flock (log_fd, LOCK_SH);
 }
 
 /* Remove from DIR what older daemons left: the files of versions that
@@ -541,12 +546,7 @@ volstore_set_dir (const char *dir)
 {
   SCOPED_LOCK (&store_lock);
 
-  free (store_dir);
-  store_dir = NULL;
-  index_free ();
-  if (log_fd >= 0)
-    close (log_fd);
-  log_fd = -1;
+  give_up ();
   write_failed = false;
   if (dir == NULL)
     return;
@@ -585,19 +585,20 @@ usable (void)
 
   if (log_fd < 0)
     return false;
+  if (fstat (log_fd, &st) < 0)
+    {
+      give_up ();
+      return false;
+    }
   /* Replaced by a daemon that wrote it anew while this one opened it. */
-  if (fstat (log_fd, &st) == 0 && st.st_nlink == 0)
+  if (st.st_nlink == 0)
     {
       open_log ();
       return log_fd >= 0;
     }
-  if (trusted (store_dir, log_fd))
+  if (trusted (store_dir, &st))
     return true;
-  close (log_fd);
-  log_fd = -1;
-  index_free ();
-  free (store_dir);
-  store_dir = NULL;
+  give_up ();
   return false;
 }
 

@@ -368,7 +368,9 @@ snapshot_fingerprint (virDomainPtr dom)
   return h;
 }
 
-/* Fill VM's disks and snapshot mode from its current definition. */
+/* Fill VM's disks and snapshot mode from its current definition.
+ * build_vm_deeper copies these fields from a shallow view: a field added
+ * here goes there too. */
 static int
 read_definition (virDomainPtr dom, struct vs_vm *vm)
 {
