@@ -121,6 +121,62 @@ backing_path (const char *path, const char *backing)
                     backing);
 }
 
+char *
+volmap_backing_path (const char *path, const struct volmap *v)
+{
+  return v->backing ? backing_path (path, v->backing) : NULL;
+}
+
+int
+map_compose_over (const struct volmap *top, const struct map *below,
+                  struct map **out)
+{
+  struct map_caps caps = { 0, 0, 0 };
+  struct map *m;
+
+  *out = NULL;
+  if (top->size == 0 || !well_formed (top))
+    return -EINVAL;
+  m = xcalloc (1, sizeof *m);
+  for (size_t i = 0; i < top->n; i++)
+    {
+      const struct vseg *s = &top->segs[i];
+      uint64_t end = s->start + s->length;
+
+      if (s->kind != VSEG_UNALLOC)
+        {
+          /* Its own, as map_compose appends a run found at depth 0. */
+          map_append (m, &caps, s->length,
+                      s->kind == VSEG_DATA || s->kind == VSEG_ELSEWHERE,
+                      s->kind == VSEG_DATA        ? 0
+                      : s->kind == VSEG_ELSEWHERE ? RUN_ELSEWHERE
+                                                  : RUN_ZERO,
+                      s->offset, true);
+          continue;
+        }
+      /* The backing file's, one level deeper. */
+      for (uint64_t at = s->start; at < end && at < below->size;)
+        {
+          const struct run *r;
+          uint64_t len;
+
+          map_runs (below, at, 1, &r);
+          len = r->start + r->length - at;
+          if (len > end - at)
+            len = end - at;
+          map_append (m, &caps, len, r->depth != RUN_ZERO,
+                      r->depth < RUN_ELSEWHERE ? r->depth + 1 : r->depth,
+                      r->offset + (at - r->start), false);
+          at += len;
+        }
+      /* Past the backing file's end: zeros, of its own. */
+      if (end > below->size && m->size < end)
+        map_append (m, &caps, end - m->size, false, RUN_ZERO, 0, true);
+    }
+  *out = m;
+  return 0;
+}
+
 /* The volumes of the chain of PATH, of FORMAT, into LAYERS (room for
  * CHAIN_MAX_DEPTH): their count, or -errno. */
 static int

@@ -23,6 +23,7 @@ struct export
 {
   struct export *next;
   struct export *hnext; /* in its bucket of the index by snapshot */
+  struct export *vnext; /* in its bucket of the index by volume */
   uint64_t snap;
   char *target, *volume, *format;
   uint64_t size;

@@ -9,9 +9,9 @@
  * across the slow calls that fill them (qemu-img map, starting qemu-nbd);
  * whoever holds exports_lock only tries an export's lock, so that one slow
  * disk stalls no other.  A stat that reads a map (export_data_bytes,
- * export_extents) pins the export instead of opening it: it is not freed meanwhile, and a
- * merge waits for it as for a release.  Reads take neither lock for their
- * I/O: an open keeps its export. */
+ * export_extents) pins the export instead of opening it: it is not freed
+ * meanwhile, and a merge waits for it as for a release.  Reads take neither
+ * lock for their I/O: an open keeps its export. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -41,6 +41,9 @@ static struct export *exports;
  * them (20,000 snapshots, 20,000 exports). */
 #define EXPORT_BUCKETS 4096
 static struct export *by_snap[EXPORT_BUCKETS];
+/* And by volume: a snapshot's whole disk is composed on the map of the one
+ * below it (find_below). */
+static struct export *by_volume[EXPORT_BUCKETS];
 static pthread_t reaper;
 static bool reaper_running, stopping;
 
@@ -50,6 +53,12 @@ static struct export **
 bucket (uint64_t snap)
 {
   return &by_snap[snap % EXPORT_BUCKETS];
+}
+
+static struct export **
+vbucket (const char *volume)
+{
+  return &by_volume[hash_strings (volume, NULL) % EXPORT_BUCKETS];
 }
 
 /* The export of disk TARGET of snapshot SNAP on VOLUME, or NULL; call
@@ -67,12 +76,14 @@ lookup_export (uint64_t snap, const char *target, const char *volume)
 static void
 export_free (struct export *e)
 {
-  for (struct export **p = bucket (e->snap); *p; p = &(*p)->hnext)
-    if (*p == e)
-      {
-        *p = e->hnext;
-        break;
-      }
+  struct export **p;
+
+  for (p = bucket (e->snap); *p != e; p = &(*p)->hnext)
+    ;
+  *p = e->hnext;
+  for (p = vbucket (e->volume); *p != e; p = &(*p)->vnext)
+    ;
+  *p = e->vnext;
   stop_helper (e);
   drop_direct (e);
   map_free (e->map);
@@ -126,6 +137,8 @@ find_export (uint64_t snap, const char *target, const char *volume,
   exports = e;
   e->hnext = *bucket (snap);
   *bucket (snap) = e;
+  e->vnext = *vbucket (volume);
+  *vbucket (volume) = e;
   return e;
 }
 
@@ -139,6 +152,102 @@ enum map_make
   MAP_PROBE,
 };
 
+/* The export of disk TARGET of snapshot SNAP on VOLUME, pinned: not freed
+ * meanwhile, and a merge waits for it as for a release.  With PROBE, made
+ * when new; without, -EAGAIN when there is none. */
+static int
+pin (uint64_t snap, const char *target, const char *volume, const char *format,
+     bool probe, struct export **out)
+{
+  SCOPED_LOCK (&exports_lock);
+  struct export *e = probe ? find_export (snap, target, volume, format)
+                           : lookup_export (snap, target, volume);
+
+  if (e == NULL)
+    return -EAGAIN;
+  e->pins++;
+  *out = e;
+  return 0;
+}
+
+static void
+unpin (struct export *e)
+{
+  SCOPED_LOCK (&exports_lock);
+
+  if (--e->pins == 0)
+    pthread_cond_broadcast (&released_cond);
+}
+
+/* The map E's is composed on: that of the export whose volume is E's
+ * backing file (the snapshot before, mostly), already read, and E's own
+ * volume's.  A chain of N snapshots reads N volumes' maps so, not N(N+1)/2. */
+struct below
+{
+  struct export *export; /* pinned */
+  const struct map *map; /* its, fixed while it is pinned */
+  struct volmap *top;
+};
+
+static bool
+has_map (struct export *e)
+{
+  bool has;
+
+  if (pthread_mutex_trylock (&e->lock) != 0)
+    return true; /* busy: get_map will not wait for it */
+  has = e->map != NULL;
+  pthread_mutex_unlock (&e->lock);
+  return has;
+}
+
+/* Find what E's map may be composed on into *B, or nothing (B->export
+ * NULL); without E's lock, as exports_lock is taken. */
+static void
+find_below (struct export *e, struct below *b)
+{
+  CLEANUP_FREE char *path = NULL;
+
+  *b = (struct below){ NULL, NULL, NULL };
+  if (volmap_get (e->volume, e->format, &b->top) < 0)
+    return;
+  if ((path = volmap_backing_path (e->volume, b->top)) == NULL
+      || b->top->backing_format == NULL)
+    return;
+  SCOPED_LOCK (&exports_lock);
+  for (struct export *x = *vbucket (path); x && b->map == NULL; x = x->vnext)
+    if (strcmp (x->volume, path) == 0
+        && strcmp (x->format, b->top->backing_format) == 0
+        && pthread_mutex_trylock (&x->lock) == 0)
+      {
+        if ((b->map = x->map) != NULL)
+          {
+            b->export = x;
+            x->pins++;
+          }
+        pthread_mutex_unlock (&x->lock);
+      }
+}
+
+static void
+put_below (struct below *b)
+{
+  if (b->export)
+    unpin (b->export);
+  if (b->top)
+    volmap_put (b->top);
+}
+
+/* E's map composed with no process, into E->map: on B when it has one,
+ * else from every volume of its chain.  Returns 0 or -errno. */
+static int
+compose (struct export *e, const struct below *b)
+{
+  if (b->map)
+    return map_compose_over (b->top, b->map, &e->map);
+  return map_compose_file (e->volume, e->format, &e->map);
+}
+
 /* E's map, read once (composed from its volumes' maps, no process where
  * they can be read here); the map of its changes when DELTA.  Short of
  * MAP_PROBE, not waited for while E is busy: -EAGAIN. */
@@ -146,23 +255,28 @@ static int
 get_map (struct export *e, bool delta, enum map_make make,
          const struct map **m)
 {
+  struct below b = { NULL, NULL, NULL };
   int r = 0;
 
+  if (make == MAP_PARSE && !has_map (e))
+    find_below (e, &b);
   if (make != MAP_PROBE && pthread_mutex_trylock (&e->lock) != 0)
-    return -EAGAIN;
+    {
+      put_below (&b);
+      return -EAGAIN;
+    }
   if (make == MAP_PROBE)
     pthread_mutex_lock (&e->lock);
   if (e->map == NULL && make == MAP_PROBE)
     r = map_whole (e->volume, e->format, &e->map);
-  else if (e->map == NULL
-           && (make == MAP_KNOWN
-               || map_compose_file (e->volume, e->format, &e->map) < 0))
+  else if (e->map == NULL && (make == MAP_KNOWN || compose (e, &b) < 0))
     r = -EAGAIN;
   if (r == 0 && delta && e->changes == NULL)
     e->changes = map_changes (e->map);
   if (r == 0)
     *m = delta ? e->changes : e->map;
   pthread_mutex_unlock (&e->lock);
+  put_below (&b);
   return r;
 }
 
@@ -323,33 +437,6 @@ export_seek (struct export_reader *r, uint64_t off, bool data)
   if (get_map (r->e, r->delta, MAP_PROBE, &m) < 0)
     return -EIO;
   return map_seek (m, off, data);
-}
-
-/* The export of disk TARGET of snapshot SNAP on VOLUME, pinned: not freed
- * meanwhile, and a merge waits for it as for a release.  With PROBE, made
- * when new; without, -EAGAIN when there is none. */
-static int
-pin (uint64_t snap, const char *target, const char *volume,
-     const char *format, bool probe, struct export **out)
-{
-  SCOPED_LOCK (&exports_lock);
-  struct export *e = probe ? find_export (snap, target, volume, format)
-                           : lookup_export (snap, target, volume);
-
-  if (e == NULL)
-    return -EAGAIN;
-  e->pins++;
-  *out = e;
-  return 0;
-}
-
-static void
-unpin (struct export *e)
-{
-  SCOPED_LOCK (&exports_lock);
-
-  if (--e->pins == 0)
-    pthread_cond_broadcast (&released_cond);
 }
 
 int

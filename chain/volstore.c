@@ -363,10 +363,11 @@ index_tail (void)
   indexed_to += at;
 }
 
-/* Whether the directory DIR, and the log whose state is LOG, are this
- * user's, closed to others; logged when not. */
+/* Whether the directory DIR is this user's, closed to others; logged when
+ * not.  Checked when the log is opened: the log cannot be replaced in it
+ * but by this user, and a log replaced is opened again (usable). */
 static bool
-trusted (const char *dir, const struct stat *log)
+dir_trusted (const char *dir)
 {
   struct stat st;
 
@@ -378,6 +379,14 @@ trusted (const char *dir, const struct stat *log)
                    dir);
       return false;
     }
+  return true;
+}
+
+/* Whether the log of DIR, whose state is LOG, is this user's, closed to
+ * others; logged when not. */
+static bool
+log_trusted (const char *dir, const struct stat *log)
+{
   if (!S_ISREG (log->st_mode) || log->st_uid != geteuid ()
       || (log->st_mode & 077) != 0)
     {
@@ -422,8 +431,8 @@ open_log (void)
                  path);
   /* Shared while this daemon runs: another compacts only when it is
    * alone (compact). */
-  if (log_fd < 0 || fstat (log_fd, &st) < 0 || !trusted (store_dir, &st)
-      || flock (log_fd, LOCK_SH) < 0)
+  if (log_fd < 0 || !dir_trusted (store_dir) || fstat (log_fd, &st) < 0
+      || !log_trusted (store_dir, &st) || flock (log_fd, LOCK_SH) < 0)
     {
       give_up ();
       return;
@@ -596,7 +605,7 @@ usable (void)
       open_log ();
       return log_fd >= 0;
     }
-  if (trusted (store_dir, &st))
+  if (log_trusted (store_dir, &st))
     return true;
   give_up ();
   return false;

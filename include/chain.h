@@ -161,9 +161,9 @@ struct vseg
 
 struct volmap
 {
-  int refs;             /* volcache.c's */
-  uint64_t dev, ino;    /* the file's, when read through volcache.c */
-  uint64_t size;        /* virtual */
+  int refs;          /* volcache.c's */
+  uint64_t dev, ino; /* the file's, when read through volcache.c */
+  uint64_t size;     /* virtual */
   size_t n;
   struct vseg *segs;    /* in order, contiguous from 0 to SIZE, neighbours
                            that continue each other joined */
@@ -234,6 +234,17 @@ void volcache_forget (void);
  * file's end, and where each run is stored.  Returns 0 or -EINVAL (no
  * layer). */
 int map_compose (struct volmap *const *layers, size_t n, struct map **out);
+
+/* The same, of the volume TOP over BELOW, the map of the whole disk of
+ * TOP's backing file (as map_compose or qemu-img gave it): what map_compose
+ * gives for TOP and the layers under it, with one volume's map read
+ * instead of every one's.  Returns 0 or -EINVAL. */
+int map_compose_over (const struct volmap *top, const struct map *below,
+                      struct map **out);
+
+/* The name qemu opens for the backing file of V, the volume at PATH
+ * (malloc'd), or NULL when it has none or names a protocol. */
+char *volmap_backing_path (const char *path, const struct volmap *v);
 
 /* The map of the whole disk of PATH, of FORMAT, composed from its
  * volumes' own maps (volmap_get), following the backing files their

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "chain.h"
+#include "cleanup.h"
 #include "util.h"
 
 #define K 1024ULL
@@ -207,6 +208,37 @@ compare_with_qemu (const char *top, const char *format)
   map_free (qemu);
 }
 
+/* Compose DIR/TOP, a qcow2, over the map of the whole disk of its backing
+ * file DIR/BELOW, of BELOW_FORMAT: as qemu-img gives it and as composed
+ * here; both must be qemu-img's map of TOP. */
+static void
+compare_over (const char *top, const char *below, const char *below_format)
+{
+  char path[256], bpath[256];
+  CLEANUP_FREE char *named = NULL;
+  struct map *under[2], *ours, *qemu;
+  struct volmap *v;
+
+  snprintf (path, sizeof path, "%s/%s", dir, top);
+  snprintf (bpath, sizeof bpath, "%s/%s", dir, below);
+  assert_int_equal (volmap_get (path, "qcow2", &v), 0);
+  named = volmap_backing_path (path, v);
+  assert_non_null (named);
+  assert_string_equal (named, bpath);
+  assert_int_equal (map_probe (path, "qcow2", &qemu), 0);
+  assert_int_equal (map_probe (bpath, below_format, &under[0]), 0);
+  assert_int_equal (map_compose_file (bpath, below_format, &under[1]), 0);
+  for (size_t i = 0; i < 2; i++)
+    {
+      assert_int_equal (map_compose_over (v, under[i], &ours), 0);
+      assert_same_map (ours, qemu);
+      map_free (ours);
+      map_free (under[i]);
+    }
+  map_free (qemu);
+  volmap_put (v);
+}
+
 /* Three layers: the base's data, a middle that writes zeros over some of
  * it and discards (zero clusters over a backing file), a top larger than
  * its backing files, with data of its own, zeros, and a discard of data
@@ -233,6 +265,9 @@ test_compose_chain (void **state)
       dir);
   for (size_t i = 0; i < 3; i++)
     compare_with_qemu (names[i], "qcow2");
+  /* Named absolute, then relative. */
+  compare_over ("cm.qcow2", "cb.qcow2", "qcow2");
+  compare_over ("ct.qcow2", "cm.qcow2", "qcow2");
 }
 
 /* Preallocated metadata: qemu reports a data cluster over a hole of the
@@ -272,6 +307,7 @@ test_compose_raw_base (void **state)
       dir);
   compare_with_qemu ("rt.qcow2", "qcow2");
   compare_with_qemu ("rb.raw", "raw");
+  compare_over ("rt.qcow2", "rb.raw", "raw");
 }
 
 /* A volume's map is read once for each state of its file, however many
