@@ -41,62 +41,70 @@ dom_xml_free (struct dom_xml *dx)
   free (dx);
 }
 
-/* Fill DD's backing chain from the <backingStore> elements under NODE, a
- * <disk>: document order is chain order. */
+/* Add to DD's backing chain the files of the <backingStore> elements under
+ * NODE (a <disk>, first), as XPath's .//backingStore/source/@file: in
+ * document order, which is chain order. */
 static void
-read_backing (struct doc *d, xmlNodePtr node, struct dom_disk *dd)
+read_backing (xmlNodePtr node, struct dom_disk *dd, size_t *cap)
 {
-  xmlXPathObjectPtr obj;
-  int n;
-
-  d->ctx->node = node;
-  obj = xmlXPathEval (BAD_CAST ".//backingStore/source/@file", d->ctx);
-  n = (obj && obj->type == XPATH_NODESET && obj->nodesetval)
-          ? obj->nodesetval->nodeNr
-          : 0;
-  dd->backing = xcalloc (n, sizeof *dd->backing);
-  for (int i = 0; i < n; i++)
+  for (xmlNodePtr c = node->children; c; c = c->next)
     {
-      xmlChar *f = xmlNodeGetContent (obj->nodesetval->nodeTab[i]);
+      char *f;
 
-      if (f && f[0])
-        dd->backing[dd->nbacking++] = xstrdup ((const char *)f);
-      xmlFree (f);
+      if (c->type != XML_ELEMENT_NODE)
+        continue;
+      if (xd_is (node, "backingStore") && xd_is (c, "source")
+          && (f = xd_get (c, "@file")) != NULL)
+        {
+          if (dd->nbacking == *cap)
+            dd->backing = xrealloc (dd->backing, (*cap = *cap ? *cap * 2 : 4)
+                                                     * sizeof *dd->backing);
+          dd->backing[dd->nbacking++] = f;
+        }
+      read_backing (c, dd, cap);
     }
-  xmlXPathFreeObject (obj);
 }
 
-/* Fill DISKS from the file-backed <disk device='disk'> elements that XPATH
- * selects.  Returns how many were filled. */
+/* Fill *DISKS from the file-backed <disk device='disk'> elements of the
+ * <domain> DOMAIN.  Returns how many were filled. */
 static size_t
-read_disks (struct doc *d, const char *xpath, struct dom_disk **disks)
+read_disks (xmlNodePtr domain, struct dom_disk **disks)
 {
-  xmlXPathObjectPtr obj;
-  size_t k = 0;
-  int n;
+  size_t n = 0, cap = 0;
 
-  obj = xd_nodes (d, xpath, &n);
-  *disks = xcalloc (n, sizeof **disks);
-  for (int i = 0; i < n; i++)
-    {
-      xmlNodePtr node = obj->nodesetval->nodeTab[i];
-      struct dom_disk *dd = &(*disks)[k];
-      char *ready;
+  *disks = NULL;
+  for (xmlNodePtr devs = domain->children; devs; devs = devs->next)
+    for (xmlNodePtr node = xd_is (devs, "devices") ? devs->children : NULL;
+         node; node = node->next)
+      {
+        CLEANUP_FREE char *device = NULL, *type = NULL, *ready = NULL;
+        struct dom_disk dd = { 0 };
+        size_t bcap = 0;
 
-      dd->target = xd_string (d, node, "string(target/@dev)");
-      dd->source = xd_string (d, node, "string(source/@file)");
-      dd->format = xd_string (d, node, "string(driver/@type)");
-      read_backing (d, node, dd);
-      ready = xd_string (d, node, "string(mirror/@ready)");
-      dd->mirror_ready = ready && strcmp (ready, "yes") == 0;
-      free (ready);
-      if (dd->target && dd->source)
-        k++;
-      else
-        dom_disk_clear (dd);
-    }
-  xmlXPathFreeObject (obj);
-  return k;
+        if (!xd_is (node, "disk"))
+          continue;
+        device = xd_get (node, "@device");
+        type = xd_get (node, "@type");
+        if (device == NULL || strcmp (device, "disk") != 0 || type == NULL
+            || strcmp (type, "file") != 0)
+          continue;
+        dd.target = xd_get (node, "target/@dev");
+        dd.source = xd_get (node, "source/@file");
+        dd.format = xd_get (node, "driver/@type");
+        read_backing (node, &dd, &bcap);
+        ready = xd_get (node, "mirror/@ready");
+        dd.mirror_ready = ready && strcmp (ready, "yes") == 0;
+        if (dd.target == NULL || dd.source == NULL)
+          {
+            dom_disk_clear (&dd);
+            continue;
+          }
+        if (n == cap)
+          *disks
+              = xrealloc (*disks, (cap = cap ? cap * 2 : 4) * sizeof **disks);
+        (*disks)[n++] = dd;
+      }
+  return n;
 }
 
 bool
@@ -159,16 +167,15 @@ dom_xml_parse (const char *xml, struct dom_xml **out)
   int r;
 
   *out = NULL;
-  if ((r = xd_open (xml, &d)) < 0 || !xd_root_is (&d, "domain"))
+  if ((r = xd_read (xml, &d)) < 0 || !xd_root_is (&d, "domain"))
     {
       xd_close (&d);
       return r < 0 ? r : -EINVAL;
     }
   dx = xcalloc (1, sizeof *dx);
-  dx->ndisks = read_disks (
-      &d, "/domain/devices/disk[@device='disk' and @type='file']", &dx->disks);
+  dx->ndisks = read_disks (xmlDocGetRootElement (d.doc), &dx->disks);
   meta_read_doc (&d, &dx->meta);
-  CLEANUP_FREE char *type = xd_string (&d, NULL, "string(/domain/@type)");
+  CLEANUP_FREE char *type = xd_get (xmlDocGetRootElement (d.doc), "@type");
   dx->emulated = type != NULL && strcmp (type, "qemu") == 0;
   xd_close (&d);
   *out = dx;
@@ -198,70 +205,101 @@ snap_xml_free (struct snap_xml *sx)
   free (sx);
 }
 
+/* The snapshot's one inner <domain>, or NULL. */
+static xmlNodePtr
+the_domain (struct doc *d)
+{
+  xmlNodePtr one = NULL;
+
+  for (xmlNodePtr c = xmlDocGetRootElement (d->doc)->children; c; c = c->next)
+    if (xd_is (c, "domain"))
+      {
+        if (one)
+          return NULL;
+        one = c;
+      }
+  return one;
+}
+
 /* Serialize the snapshot's inner <domain> as a document of its own. */
 char *
 inner_domain (struct doc *d)
 {
-  xmlXPathObjectPtr obj;
+  xmlNodePtr domain = the_domain (d);
   xmlBufferPtr buf;
   char *s = NULL;
-  int n;
 
-  obj = xd_nodes (d, "/domainsnapshot/domain", &n);
-  if (n == 1 && (buf = xmlBufferCreate ()) != NULL)
+  if (domain && (buf = xmlBufferCreate ()) != NULL)
     {
-      if (xmlNodeDump (buf, d->doc, obj->nodesetval->nodeTab[0], 0, 1) > 0)
+      if (xmlNodeDump (buf, d->doc, domain, 0, 1) > 0)
         s = xasprintf ("%s\n", (const char *)xmlBufferContent (buf));
       xmlBufferFree (buf);
     }
-  xmlXPathFreeObject (obj);
   return s;
 }
 
-/* Fill the external disks of SX, with each one's frozen volume taken from
- * the inner <domain>. */
-static void
-read_snap_disks (struct doc *d, struct snap_xml *sx)
+/* The file of the snapshot's first external <memory> that names one. */
+static char *
+memory_file (xmlNodePtr root)
 {
+  for (xmlNodePtr c = root->children; c; c = c->next)
+    if (xd_is (c, "memory"))
+      {
+        CLEANUP_FREE char *how = xd_get (c, "@snapshot");
+        char *file;
+
+        if (how && strcmp (how, "external") == 0
+            && (file = xd_get (c, "@file")) != NULL)
+          return file;
+      }
+  return NULL;
+}
+
+/* Fill the external disks of SX from the <disks> of the snapshot ROOT,
+ * with each one's frozen volume taken from the inner <domain> (when there
+ * is one). */
+static void
+read_snap_disks (struct doc *d, xmlNodePtr root, struct snap_xml *sx)
+{
+  xmlNodePtr domain = the_domain (d);
   struct dom_disk *inner = NULL;
-  size_t ninner;
-  xmlXPathObjectPtr obj;
-  int n;
+  size_t ninner = domain ? read_disks (domain, &inner) : 0, cap = 0;
 
-  ninner = read_disks (
-      d,
-      "/domainsnapshot/domain/devices/disk[@device='disk' and @type='file']",
-      &inner);
-  obj = xd_nodes (
-      d, "/domainsnapshot/disks/disk[@snapshot='external' and source/@file]",
-      &n);
-  sx->disks = xcalloc (n, sizeof *sx->disks);
-  for (int i = 0; i < n; i++)
-    {
-      xmlNodePtr node = obj->nodesetval->nodeTab[i];
-      struct snap_disk *sd = &sx->disks[sx->ndisks];
+  for (xmlNodePtr disks = root->children; disks; disks = disks->next)
+    for (xmlNodePtr node = xd_is (disks, "disks") ? disks->children : NULL;
+         node; node = node->next)
+      {
+        CLEANUP_FREE char *how = NULL;
+        struct snap_disk sd = { 0 };
 
-      sd->target = xd_string (d, node, "string(@name)");
-      sd->overlay = xd_string (d, node, "string(source/@file)");
-      sd->overlay_format = xd_string (d, node, "string(driver/@type)");
-      if (sd->target == NULL || strchr (sd->target, '/')
-          || sd->target[0] == '.')
-        {
-          free (sd->target);
-          free (sd->overlay);
-          free (sd->overlay_format);
-          memset (sd, 0, sizeof *sd);
+        if (!xd_is (node, "disk") || xd_find (node, "source/@file") == NULL
+            || (how = xd_get (node, "@snapshot")) == NULL
+            || strcmp (how, "external") != 0)
           continue;
-        }
-      for (size_t j = 0; j < ninner; j++)
-        if (strcmp (inner[j].target, sd->target) == 0)
+        sd.target = xd_get (node, "@name");
+        sd.overlay = xd_get (node, "source/@file");
+        sd.overlay_format = xd_get (node, "driver/@type");
+        if (sd.target == NULL || strchr (sd.target, '/')
+            || sd.target[0] == '.')
           {
-            sd->frozen = xstrdup (inner[j].source);
-            sd->format = xstrdup_null (inner[j].format);
+            free (sd.target);
+            free (sd.overlay);
+            free (sd.overlay_format);
+            continue;
           }
-      sx->ndisks++;
-    }
-  xmlXPathFreeObject (obj);
+        for (size_t j = 0; j < ninner; j++)
+          if (strcmp (inner[j].target, sd.target) == 0)
+            {
+              free (sd.frozen);
+              free (sd.format);
+              sd.frozen = xstrdup (inner[j].source);
+              sd.format = xstrdup_null (inner[j].format);
+            }
+        if (sx->ndisks == cap)
+          sx->disks = xrealloc (sx->disks,
+                                (cap = cap ? cap * 2 : 4) * sizeof *sx->disks);
+        sx->disks[sx->ndisks++] = sd;
+      }
   for (size_t j = 0; j < ninner; j++)
     dom_disk_clear (&inner[j]);
   free (inner);
@@ -273,25 +311,25 @@ snap_xml_parse (const char *xml, struct snap_xml **out)
   CLEANUP_FREE char *created = NULL;
   struct doc d;
   struct snap_xml *sx;
+  xmlNodePtr root;
   char *end;
   int r;
 
   *out = NULL;
-  if ((r = xd_open (xml, &d)) < 0 || !xd_root_is (&d, "domainsnapshot"))
+  if ((r = xd_read (xml, &d)) < 0 || !xd_root_is (&d, "domainsnapshot"))
     {
       xd_close (&d);
       return r < 0 ? r : -EINVAL;
     }
+  root = xmlDocGetRootElement (d.doc);
   sx = xcalloc (1, sizeof *sx);
-  sx->name = xd_string (&d, NULL, "string(/domainsnapshot/name)");
-  sx->parent = xd_string (&d, NULL, "string(/domainsnapshot/parent/name)");
-  sx->state = xd_string (&d, NULL, "string(/domainsnapshot/state)");
-  sx->description
-      = xd_string (&d, NULL, "string(/domainsnapshot/description)");
-  sx->memory_file = xd_string (
-      &d, NULL, "string(/domainsnapshot/memory[@snapshot='external']/@file)");
-  created = xd_string (&d, NULL, "string(/domainsnapshot/creationTime)");
-  read_snap_disks (&d, sx);
+  sx->name = xd_get (root, "name");
+  sx->parent = xd_get (root, "parent/name");
+  sx->state = xd_get (root, "state");
+  sx->description = xd_get (root, "description");
+  sx->memory_file = memory_file (root);
+  created = xd_get (root, "creationTime");
+  read_snap_disks (&d, root, sx);
   sx->domain_xml = inner_domain (&d);
   xd_close (&d);
 

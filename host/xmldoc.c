@@ -14,8 +14,9 @@
 #include "virxml.h"
 #include "xmldoc.h"
 
-int
-xd_open (const char *xml, struct doc *d)
+/* Parse XML into D with libxml2's OPTIONS. */
+static int
+parse (const char *xml, struct doc *d, int options)
 {
   size_t len;
 
@@ -25,15 +26,33 @@ xd_open (const char *xml, struct doc *d)
     return -EINVAL;
   d->doc = xmlReadMemory (xml, (int)len, "libvirt.xml", NULL,
                           XML_PARSE_NONET | XML_PARSE_NOERROR
-                              | XML_PARSE_NOWARNING);
+                              | XML_PARSE_NOWARNING | options);
   if (d->doc == NULL || xmlDocGetRootElement (d->doc) == NULL)
     return -EINVAL;
-  d->ctx = xmlXPathNewContext (d->doc);
-  if (d->ctx == NULL)
-    return -ENOMEM;
-  xmlXPathRegisterNs (d->ctx, BAD_CAST VMSNAPFS_XMLNS_PREFIX,
-                      BAD_CAST VMSNAPFS_XMLNS);
   return 0;
+}
+
+int
+xd_open (const char *xml, struct doc *d)
+{
+  return parse (xml, d, 0);
+}
+
+int
+xd_read (const char *xml, struct doc *d)
+{
+  return parse (xml, d, XML_PARSE_COMPACT);
+}
+
+/* D's XPath context, made at the first use (a snapshot's XML is read
+ * without), or NULL. */
+static xmlXPathContextPtr
+context (struct doc *d)
+{
+  if (d->ctx == NULL && (d->ctx = xmlXPathNewContext (d->doc)) != NULL)
+    xmlXPathRegisterNs (d->ctx, BAD_CAST VMSNAPFS_XMLNS_PREFIX,
+                        BAD_CAST VMSNAPFS_XMLNS);
+  return d->ctx;
 }
 
 void
@@ -51,6 +70,8 @@ xd_string (struct doc *d, xmlNodePtr node, const char *xpath)
   xmlXPathObjectPtr obj;
   char *s = NULL;
 
+  if (context (d) == NULL)
+    return NULL;
   d->ctx->node = node ? node : xmlDocGetRootElement (d->doc);
   obj = xmlXPathEval (BAD_CAST xpath, d->ctx);
   if (obj && obj->type == XPATH_STRING && obj->stringval
@@ -60,12 +81,60 @@ xd_string (struct doc *d, xmlNodePtr node, const char *xpath)
   return s;
 }
 
+bool
+xd_is (xmlNodePtr node, const char *name)
+{
+  return node->type == XML_ELEMENT_NODE && node->ns == NULL
+         && xmlStrcmp (node->name, BAD_CAST name) == 0;
+}
+
+xmlNodePtr
+xd_find (xmlNodePtr node, const char *path)
+{
+  const char *slash = strchr (path, '/');
+  size_t len = slash ? (size_t)(slash - path) : strlen (path);
+
+  if (path[0] == '@')
+    return xmlHasNsProp (node, BAD_CAST path + 1, NULL) ? node : NULL;
+  for (xmlNodePtr c = node->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && c->ns == NULL
+        && xmlStrncmp (c->name, BAD_CAST path, (int)len) == 0
+        && c->name[len] == '\0')
+      {
+        xmlNodePtr found = slash ? xd_find (c, slash + 1) : c;
+
+        if (found)
+          return found;
+      }
+  return NULL;
+}
+
+char *
+xd_get (xmlNodePtr node, const char *path)
+{
+  const char *at = strrchr (path, '@');
+  xmlNodePtr found = xd_find (node, path);
+  xmlChar *v;
+  char *s = NULL;
+
+  if (found == NULL)
+    return NULL;
+  v = at ? xmlGetNoNsProp (found, BAD_CAST at + 1) : xmlNodeGetContent (found);
+  if (v && v[0] != '\0')
+    s = xstrdup ((const char *)v);
+  xmlFree (v);
+  return s;
+}
+
 /* The nodes XPATH selects at the root; the caller frees the object. */
 xmlXPathObjectPtr
 xd_nodes (struct doc *d, const char *xpath, int *n)
 {
   xmlXPathObjectPtr obj;
 
+  *n = 0;
+  if (context (d) == NULL)
+    return NULL;
   d->ctx->node = xmlDocGetRootElement (d->doc);
   obj = xmlXPathEval (BAD_CAST xpath, d->ctx);
   *n = (obj && obj->type == XPATH_NODESET && obj->nodesetval)

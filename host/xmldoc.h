@@ -13,20 +13,39 @@
 #define MAX_XML (64 * 1024 * 1024)
 
 /* A parsed document and an XPath context on it, with vmsnapfs's
- * namespace registered. */
+ * namespace registered, made when first used. */
 struct doc
 {
   xmlDocPtr doc;
   xmlXPathContextPtr ctx;
 };
 
-/* Parse XML into D.  Returns 0, -EINVAL or -ENOMEM; close D either way. */
+/* Parse XML into D.  Returns 0 or -EINVAL; close D either way. */
 int xd_open (const char *xml, struct doc *d);
+
+/* The same, to read only: D's tree must not be changed (libxml2 keeps
+ * small texts compact). */
+int xd_read (const char *xml, struct doc *d);
 void xd_close (struct doc *d);
 
 /* The string value of XPATH evaluated at NODE (the root when NULL), or NULL
  * when it is empty. */
 char *xd_string (struct doc *d, xmlNodePtr node, const char *xpath);
+
+/* Read without XPath, for what is read thousands of times (a snapshot's
+ * XML): names in no namespace, as XPath's unprefixed ones. */
+
+/* Whether NODE is an element called NAME. */
+bool xd_is (xmlNodePtr node, const char *name);
+
+/* The first element (in document order) that PATH reaches from NODE,
+ * "a/b/c" a child's child's child, or NULL.  A last step "@x" asks for an
+ * element that has attribute x. */
+xmlNodePtr xd_find (xmlNodePtr node, const char *path);
+
+/* The string of PATH from NODE as XPath's string() gives it (the text of
+ * the element, or the attribute's value), malloc'd, or NULL when empty. */
+char *xd_get (xmlNodePtr node, const char *path);
 
 /* The nodes XPATH selects at the root, their count in *N; the caller frees
  * the object. */
