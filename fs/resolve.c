@@ -32,7 +32,10 @@ deepen (const struct node *n, bool inside)
     return 0;
   vm_looked (n->vm); /* keep it checked for a while */
   if (!n->vm->shallow)
-    return 0;
+    {
+      host_walk_on ((struct vs_vm *)n->vm);
+      return 0;
+    }
   return (r = host_deepen (n->vm)) < 0 ? r : 1;
 }
 

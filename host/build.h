@@ -48,6 +48,9 @@ uint64_t snapshot_fingerprint (virDomainPtr dom);
 /* The index of VM UUID in view H, or -1 (view.c). */
 ssize_t vm_index (const struct vs_host *h, const char *uuid);
 
+/* The index of VM NAME in H (sorted by name), or -1 (model.c). */
+ssize_t vm_slot (const struct vs_host *h, const char *name);
+
 /* V was built from view BASE while CUR was published (view.c): where V
  * took a VM as BASE had it, shallow, and CUR has it deep under the same
  * name (host_deepen read its snapshots meanwhile), put CUR's in V.  A VM

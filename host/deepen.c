@@ -24,7 +24,7 @@
 /* Read VM whole and swap it into the view (host_deepen's work), on a
  * connection of its own (host_reader_take). */
 static int
-read_deep (const struct vs_vm *vm)
+read_deep (const struct vs_vm *vm, bool ahead)
 {
   struct host *hst = vm->host;
   virConnectPtr c = host_reader_take (hst);
@@ -55,6 +55,7 @@ read_deep (const struct vs_vm *vm)
         r = -EIO;
       else
         {
+          deep->ahead = ahead;
           r = view_put_deep (hst, at->vms[i], deep);
           vm_unref (deep);
         }
@@ -62,6 +63,9 @@ read_deep (const struct vs_vm *vm)
     }
   virDomainFree (dom);
   host_reader_give (hst, c);
+  if (r == 0)
+    log_debug ("VM '%s': read whole%s.", vm->name,
+               ahead ? ", ahead of a walk" : "");
   if (r == -EAGAIN)
     log_debug ("VM '%s': changed at each of %d reads of its snapshots; "
                "left to the next.",
@@ -81,6 +85,7 @@ struct deepening
   struct host *host;
   char uuid[VIR_UUID_STRING_BUFLEN];
   struct vs_vm *vm; /* the shallow VM read, referenced */
+  bool ahead;       /* of a walk, nobody waiting */
   int result;
   bool done;
   unsigned refs; /* its thread's and each waiter's */
@@ -106,7 +111,7 @@ static void *
 deepen_main (void *arg)
 {
   struct deepening *d = arg;
-  int r = read_deep (d->vm);
+  int r = read_deep (d->vm, d->ahead);
   SCOPED_LOCK (&deepen_lock);
 
   d->result = r;
@@ -123,11 +128,11 @@ deepen_main (void *arg)
   return NULL;
 }
 
-/* The deepening of VM under way, or a new one started; with a reference
- * for the caller, or NULL when no thread could start.  Call with
- * deepen_lock held. */
+/* The deepening of VM under way, or a new one started (AHEAD of a walk);
+ * with a reference for the caller, or NULL when no thread could start.
+ * Call with deepen_lock held. */
 static struct deepening *
-deepening_get (const struct vs_vm *vm)
+deepening_get (const struct vs_vm *vm, bool ahead)
 {
   struct deepening *d;
   pthread_attr_t attr;
@@ -144,6 +149,7 @@ deepening_get (const struct vs_vm *vm)
   d->host = vm->host;
   snprintf (d->uuid, sizeof d->uuid, "%s", vm->uuid);
   d->vm = vm_ref ((struct vs_vm *)vm);
+  d->ahead = ahead;
   d->refs = 2;
   pthread_attr_init (&attr);
   pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
@@ -179,7 +185,7 @@ read_ahead (const struct vs_vm *vm)
 {
   struct vs_host *at = host_get (vm->host);
   struct vs_vm *next[DEEPEN_AHEAD];
-  ssize_t i = vm_index (at, vm->uuid);
+  ssize_t i = vm_slot (at, vm->name);
   size_t n = 0;
 
   for (size_t k = (size_t)i + 1; i >= 0 && k < at->nvms && n < DEEPEN_AHEAD;
@@ -192,7 +198,8 @@ read_ahead (const struct vs_vm *vm)
     {
       struct deepening *d;
 
-      if (deepen_threads < DEEPEN_AT_ONCE && (d = deepening_get (next[k])))
+      if (deepen_threads < DEEPEN_AT_ONCE
+          && (d = deepening_get (next[k], true)))
         deepening_put (d); /* its thread holds it */
       vm_unref (next[k]);
     }
@@ -208,11 +215,11 @@ host_deepen (const struct vs_vm *vm)
   int r;
 
   pthread_mutex_lock (&deepen_lock);
-  d = deepening_get (vm);
+  d = deepening_get (vm, false);
   pthread_mutex_unlock (&deepen_lock);
   if (d == NULL)
-    return read_deep (vm); /* no thread: in the caller's */
-  read_ahead (vm);         /* while VM's read runs */
+    return read_deep (vm, false); /* no thread: in the caller's */
+  read_ahead (vm);                /* while VM's read runs */
   pthread_mutex_lock (&deepen_lock);
   deadline_ms (&until, CLOCK_REALTIME, HOST_DEEPEN_WAIT_MS);
   while (!d->done
@@ -228,6 +235,13 @@ host_deepen (const struct vs_vm *vm)
                "EIO (they are read on, and show once it answers).",
                vm->name, HOST_DEEPEN_WAIT_MS / 1000);
   return r;
+}
+
+void
+host_walk_on (struct vs_vm *vm)
+{
+  if (__atomic_exchange_n (&vm->ahead, false, __ATOMIC_RELAXED))
+    read_ahead (vm);
 }
 
 void

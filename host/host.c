@@ -247,7 +247,15 @@ host_start (const char *const *names, const char *const *uris, size_t n)
         }
       watch_snapshot_files (h);
       if (h->conn)
-        refresh (h);
+        {
+          /* The read that connecting asked for (ensure_connected): not
+           * made again by the refresh thread, over the VMs read whole
+           * meanwhile. */
+          pthread_mutex_lock (&h->lock);
+          h->all_dirty = false;
+          pthread_mutex_unlock (&h->lock);
+          refresh (h);
+        }
       else
         log_warning ("Host '%s' (%s) does not answer: %s.  It shows as "
                      "unreachable and is tried again.",

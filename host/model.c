@@ -7,6 +7,8 @@
 #include "host.h"
 #include "util.h"
 
+#include "build.h"
+
 struct vs_snapshot *
 snapshot_ref (struct vs_snapshot *s)
 {
@@ -88,9 +90,9 @@ host_unref (struct vs_host *h)
   free (h);
 }
 
-/* Binary search in an array of pointers to structs whose first string
- * member after the refcount is at NAME_OFFSET. */
-static void *
+/* Binary search in an array of pointers to structs sorted by the string
+ * member at NAME_OFFSET: the index of NAME, or -1. */
+static ssize_t
 find_by_name (void *const *items, size_t n, size_t name_offset,
               const char *name)
 {
@@ -103,27 +105,37 @@ find_by_name (void *const *items, size_t n, size_t name_offset,
           = *(const char *const *)((const char *)items[mid] + name_offset);
       int c = strcmp (name, mid_name);
       if (c == 0)
-        return items[mid];
+        return (ssize_t)mid;
       if (c < 0)
         hi = mid;
       else
         lo = mid + 1;
     }
-  return NULL;
+  return -1;
 }
 
-const struct vs_vm *
-host_find_vm (const struct vs_host *h, const char *name)
+ssize_t
+vm_slot (const struct vs_host *h, const char *name)
 {
   return find_by_name ((void *const *)h->vms, h->nvms,
                        offsetof (struct vs_vm, name), name);
 }
 
+const struct vs_vm *
+host_find_vm (const struct vs_host *h, const char *name)
+{
+  ssize_t i = vm_slot (h, name);
+
+  return i < 0 ? NULL : h->vms[i];
+}
+
 const struct vs_snapshot *
 vm_find_snapshot (const struct vs_vm *vm, const char *name)
 {
-  return find_by_name ((void *const *)vm->snaps, vm->nsnaps,
-                       offsetof (struct vs_snapshot, name), name);
+  ssize_t i = find_by_name ((void *const *)vm->snaps, vm->nsnaps,
+                            offsetof (struct vs_snapshot, name), name);
+
+  return i < 0 ? NULL : vm->snaps[i];
 }
 
 const char *

@@ -315,7 +315,8 @@ refresh (struct host *hst)
       host_unref (h);
       return;
     }
-  log_debug ("Publishing a new view of '%s': %zu VMs.", hst->name, h->nvms);
+  log_debug ("Publishing a new view of '%s', every VM read again: %zu VMs.",
+             hst->name, h->nvms);
   publish (hst, NULL, h);
 }
 
@@ -359,6 +360,8 @@ update_vm (struct host *hst, virConnectPtr c, struct vs_host *h,
   virDomainFree (dom);
   if (vm == NULL)
     return false; /* the last good view stays */
+  log_debug ("VM '%s': built anew (%s).", vm->name,
+             rebuild ? "an event" : "its snapshots changed");
   if (i >= 0)
     {
       vm_unref (h->vms[i]);
@@ -380,7 +383,7 @@ refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
 {
   virConnectPtr c;
   struct vs_host *old, *h;
-  bool changed = false;
+  size_t changed = 0;
 
   if ((ndirty == 0 && nlooked == 0) || (c = host_conn (hst)) == NULL)
     return;
@@ -390,10 +393,10 @@ refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
   for (size_t i = 0; i < old->nvms; i++)
     h->vms[h->nvms++] = vm_ref (old->vms[i]);
   for (size_t i = 0; i < ndirty; i++)
-    changed |= update_vm (hst, c, h, dirty[i].uuid, true, dirty[i].reread);
+    changed += update_vm (hst, c, h, dirty[i].uuid, true, dirty[i].reread);
   for (size_t i = 0; i < nlooked; i++)
     if (find_dirty (looked[i], dirty, ndirty) == NULL)
-      changed |= update_vm (hst, c, h, looked[i], false, false);
+      changed += update_vm (hst, c, h, looked[i], false, false);
   virConnectClose (c);
   if (!changed)
     {
@@ -402,7 +405,8 @@ refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
       return;
     }
   qsort (h->vms, h->nvms, sizeof *h->vms, compare_vms);
-  log_debug ("Publishing a new view of '%s': %zu VMs.", hst->name, h->nvms);
+  log_debug ("Publishing a new view of '%s', %zu VMs changed or new: %zu VMs.",
+             hst->name, changed, h->nvms);
   publish (hst, old, h);
   host_put (old);
 }

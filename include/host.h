@@ -91,6 +91,8 @@ struct vs_vm
   uint64_t ino;
   struct host *host; /* the connection it was read from (host.c) */
   bool shallow;      /* state and definition only: no snapshots read yet */
+  bool ahead;        /* read whole ahead of a walk and not looked into since
+                        (host_walk_on; atomic) */
 };
 
 /* One libvirt connection (host/host.c). */
@@ -160,6 +162,12 @@ void vm_looked (const struct vs_vm *vm);
  * full (look it up again), -ENOENT when libvirt has it no more, or -EIO
  * (logged): libvirt failed, or has not answered yet. */
 int host_deepen (const struct vs_vm *vm);
+
+/* A look into VM, whole already: when it was read ahead of a walk and
+ * nobody has looked into it since, the walk has come to it, and the next
+ * VMs are read ahead as host_deepen does for a shallow one, so that the
+ * reads keep ahead of the walk. */
+void host_walk_on (struct vs_vm *vm);
 
 /* Lookups in a view; NULL when absent. */
 const struct vs_vm *host_find_vm (const struct vs_host *h, const char *name);
