@@ -376,10 +376,12 @@ read_definition (virDomainPtr dom, struct vs_vm *vm)
 {
   /* The persistent definition: vmsnapfs's record lives there (a memory
    * restore brings back the live definition of the snapshot's time). */
+  CLEANUP_FREE char *xml = NULL;
   struct dom_xml *dx;
 
-  if (read_inactive (vm->name, dom, NULL, &dx) < 0)
+  if (read_inactive (vm->name, dom, &xml, &dx) < 0)
     return -EIO;
+  vm->def_hash = hash_strings (xml, vm->state, NULL);
   vm->disk_targets = xcalloc (dx->ndisks, sizeof *vm->disk_targets);
   vm->disk_sources = xcalloc (dx->ndisks, sizeof *vm->disk_sources);
   vm->disk_formats = xcalloc (dx->ndisks, sizeof *vm->disk_formats);
@@ -487,6 +489,8 @@ build_vm_deeper (struct host *h, virDomainPtr dom, const struct vs_vm *shallow)
   vm->restoring = shallow->restoring;
   vm->stateless = xstrdup_null (shallow->stateless);
   vm->branch_deleting = shallow->branch_deleting;
+  vm->def_hash = shallow->def_hash;
+  vm->deep_since = host_refreshes (h);
   if (finish_vm (h, dom, vm, NULL, false, true) < 0)
     {
       vm_unref (vm);

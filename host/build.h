@@ -59,4 +59,16 @@ ssize_t vm_slot (const struct vs_host *h, const char *name);
 size_t view_keep_deep (const struct vs_host *base, const struct vs_host *cur,
                        struct vs_host *v);
 
+/* V was read whole from libvirt by a refresh, the host's SINCE-th full
+ * one, while CUR was published: where V has a VM shallow that CUR has
+ * deep from a read begun since (host_deepen; its deep_since), of the same
+ * definition and state as V read (def_hash), put CUR's in V.  A read begun
+ * before may not show what the refresh is for.  Returns how many were
+ * put. */
+size_t view_keep_read_since (const struct vs_host *cur, struct vs_host *v,
+                             uint64_t since);
+
+/* How many full refreshes of H have begun (view.c). */
+uint64_t host_refreshes (struct host *h);
+
 #endif /* VMSNAPFS_HOST_BUILD_H */

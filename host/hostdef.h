@@ -78,6 +78,7 @@ struct host
   struct dirty dirty[MAX_DIRTY];
   size_t ndirty;
   bool all_dirty;
+  uint64_t refreshes;  /* full refreshes begun (atomic; view.c) */
   uint64_t sync_asked; /* host_sync tickets handed out */
   uint64_t sync_done;  /* tickets served by a published view */
   pthread_cond_t synced;

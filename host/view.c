@@ -200,11 +200,44 @@ view_keep_deep (const struct vs_host *base, const struct vs_host *cur,
   return n;
 }
 
+size_t
+view_keep_read_since (const struct vs_host *cur, struct vs_host *v,
+                      uint64_t since)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < v->nvms; i++)
+    {
+      struct vs_vm *vm = v->vms[i];
+      const struct vs_vm *now
+          = vm->shallow ? host_find_vm (cur, vm->name) : NULL;
+
+      if (now && !now->shallow && now->deep_since >= since
+          && strcmp (now->uuid, vm->uuid) == 0
+          && now->def_hash == vm->def_hash)
+        {
+          v->vms[i] = vm_ref ((struct vs_vm *)now);
+          vm_unref (vm);
+          n++;
+        }
+    }
+  return n;
+}
+
+uint64_t
+host_refreshes (struct host *h)
+{
+  return __atomic_load_n (&h->refreshes, __ATOMIC_ACQUIRE);
+}
+
 /* Publish V, built from BASE, as H's view.  A VM host_deepen published
  * meanwhile stays deep where V took it from BASE (view_keep_deep).  With
- * no BASE (a view read whole, or none), V as it is. */
+ * no BASE, V read every VM from libvirt: a VM read whole since SINCE (full
+ * refreshes begun) stays so where V has it as that read did
+ * (view_keep_read_since); with SINCE 0 too (a host down), V as it is. */
 static void
-publish (struct host *h, const struct vs_host *base, struct vs_host *v)
+publish (struct host *h, const struct vs_host *base, uint64_t since,
+         struct vs_host *v)
 {
   struct vs_host *old;
 
@@ -212,6 +245,8 @@ publish (struct host *h, const struct vs_host *base, struct vs_host *v)
   old = h->view;
   if (base && old != base)
     view_keep_deep (base, old, v);
+  else if (base == NULL && since > 0)
+    view_keep_read_since (old, v, since);
   h->view = v;
   held (v);
   pthread_mutex_unlock (&h->lock);
@@ -263,11 +298,14 @@ refresh (struct host *hst)
   virConnectPtr c = host_conn (hst);
   virDomainPtr *doms = NULL;
   struct vs_host *old, *h;
+  uint64_t since;
   bool changed;
   int n;
 
   if (c == NULL)
     return;
+  /* Reads of VMs whole that begin from now on see what this one does. */
+  since = __atomic_add_fetch (&hst->refreshes, 1, __ATOMIC_ACQ_REL);
   n = virConnectListAllDomains (c, &doms, 0);
   virConnectClose (c);
   if (n < 0)
@@ -317,7 +355,7 @@ refresh (struct host *hst)
     }
   log_debug ("Publishing a new view of '%s', every VM read again: %zu VMs.",
              hst->name, h->nvms);
-  publish (hst, NULL, h);
+  publish (hst, NULL, since, h);
 }
 
 /* Take VM UUID of the new view H a step: rebuilt (REBUILD, reading every
@@ -407,7 +445,7 @@ refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
   qsort (h->vms, h->nvms, sizeof *h->vms, compare_vms);
   log_debug ("Publishing a new view of '%s', %zu VMs changed or new: %zu VMs.",
              hst->name, changed, h->nvms);
-  publish (hst, old, h);
+  publish (hst, old, 0, h);
   host_put (old);
 }
 
@@ -425,5 +463,5 @@ publish_down (struct host *h)
         v->vms[v->nvms++] = vm_ref (old->vms[i]);
     }
   host_put (old);
-  publish (h, NULL, v);
+  publish (h, NULL, 0, v);
 }

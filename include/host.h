@@ -93,6 +93,11 @@ struct vs_vm
   bool shallow;      /* state and definition only: no snapshots read yet */
   bool ahead;        /* read whole ahead of a walk and not looked into since
                         (host_walk_on; atomic) */
+  /* Its definition and state as read (a hash), and, read whole, how many
+   * full refreshes of its host had begun when that read did: a refresh
+   * keeps a VM read whole since it began, of the same definition. */
+  uint64_t def_hash;
+  uint64_t deep_since;
 };
 
 /* One libvirt connection (host/host.c). */

@@ -2,8 +2,10 @@
  * refresh thread builds a new view never puts back what an event changed.
  * view_keep_deep: the refresh publishes a view built from an older one; a
  * VM it took as it was keeps its deepened form, one it built anew stays
- * as built.  view_put_deep: the VM read whole goes in only in place of the
- * shallow VM it was read for. */
+ * as built.  view_keep_read_since: a refresh that read every VM keeps
+ * those read whole since it began, where it read the same.  view_put_deep:
+ * the VM read whole goes in only in place of the shallow VM it was read
+ * for. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,8 +86,63 @@ test_keep_deep (void **state)
   host_unref (base);
   host_unref (cur);
   host_unref (v);
-  for (struct vs_vm **p = (struct vs_vm *[]){ x0, xd, y0, yd, y1, z0, w0, wd,
-                                              NULL };
+  for (struct vs_vm **p
+       = (struct vs_vm *[]){ x0, xd, y0, yd, y1, z0, w0, wd, NULL };
+       *p; p++)
+    {
+      assert_int_equal ((*p)->refs, 1);
+      vm_unref (*p);
+    }
+}
+
+/* VM NAME read whole, from a read begun when SINCE full refreshes had,
+ * of a definition whose hash is DEF. */
+static struct vs_vm *
+deep_vm (const char *name, const char *uuid, uint64_t since, uint64_t def)
+{
+  struct vs_vm *v = vm (name, uuid, false);
+
+  v->deep_since = since;
+  v->def_hash = def;
+  return v;
+}
+
+static void
+test_keep_read_since (void **state)
+{
+  /* The refresh is the host's 5th: it read every VM shallow, while...
+   * x: read whole by a read begun since, same definition: kept.
+   * y: read whole by a read begun before it: not kept (it may miss what
+   *    the refresh is for).
+   * z: read whole since, but the refresh read another definition or state
+   *    (it started, say): not kept.
+   * w: read whole since under w, and the refresh found w renamed to w2: the
+   *    refresh's.  u: another VM of the same name (another UUID). */
+  struct vs_vm *x1 = vm ("x", UX, true), *xd = deep_vm ("x", UX, 5, 7);
+  struct vs_vm *y1 = vm ("y", UY, true), *yd = deep_vm ("y", UY, 4, 7);
+  struct vs_vm *z1 = vm ("z", UZ, true), *zd = deep_vm ("z", UZ, 6, 7);
+  struct vs_vm *w1 = vm ("w2", UW, true), *wd = deep_vm ("w", UW, 5, 7);
+  struct vs_vm *u1 = vm ("u", UX, true), *ud = deep_vm ("u", UY, 5, 7);
+  struct vs_host *cur, *v;
+
+  (void)state;
+  x1->def_hash = y1->def_hash = w1->def_hash = u1->def_hash = 7;
+  z1->def_hash = 8;
+  cur = view (5, ud, wd, xd, yd, zd);
+  v = view (5, u1, w1, x1, y1, z1);
+  assert_int_equal (view_keep_read_since (cur, v, 5), 1);
+  assert_ptr_equal (v->vms[0], u1);
+  assert_ptr_equal (v->vms[1], w1);
+  assert_ptr_equal (v->vms[2], xd);
+  assert_ptr_equal (v->vms[3], y1);
+  assert_ptr_equal (v->vms[4], z1);
+  assert_int_equal (xd->refs, 3); /* cur, v, ours */
+  assert_int_equal (x1->refs, 1); /* ours */
+
+  host_unref (cur);
+  host_unref (v);
+  for (struct vs_vm **p
+       = (struct vs_vm *[]){ x1, xd, y1, yd, z1, zd, w1, wd, u1, ud, NULL };
        *p; p++)
     {
       assert_int_equal ((*p)->refs, 1);
@@ -130,8 +187,8 @@ test_put_deep (void **state)
   assert_int_equal (h.view->nvms, 1);
 
   host_unref (h.view);
-  for (struct vs_vm **p = (struct vs_vm *[]){ x0, xd, x1, xd2, z0, NULL };
-       *p; p++)
+  for (struct vs_vm **p = (struct vs_vm *[]){ x0, xd, x1, xd2, z0, NULL }; *p;
+       p++)
     {
       assert_int_equal ((*p)->refs, 1);
       vm_unref (*p);
@@ -144,6 +201,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_keep_deep),
+    cmocka_unit_test (test_keep_read_since),
     cmocka_unit_test (test_put_deep),
   };
 
