@@ -240,7 +240,9 @@ host_deepen (const struct vs_vm *vm)
 void
 host_walk_on (struct vs_vm *vm)
 {
-  if (__atomic_exchange_n (&vm->ahead, false, __ATOMIC_RELAXED))
+  /* Read first: every look into a VM comes here, and most find none. */
+  if (__atomic_load_n (&vm->ahead, __ATOMIC_RELAXED)
+      && __atomic_exchange_n (&vm->ahead, false, __ATOMIC_RELAXED))
     read_ahead (vm);
 }
 
