@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -27,7 +28,11 @@ struct export
   uint64_t snap;
   char *target, *volume, *format;
   uint64_t size;
-  struct map *map;     /* read once */
+  struct map *map; /* read once */
+  /* The state of VOLUME's file when MAP was made (mapped_ok): a disk
+   * composed on MAP (find_below) must have its backing file as it was. */
+  struct stat mapped;
+  bool mapped_ok;
   struct map *changes; /* what the frozen volume itself holds: the delta */
 
   /* Direct reads: where the disk's bytes lie in the chain's files, and

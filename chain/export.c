@@ -190,6 +190,14 @@ struct below
 };
 
 static bool
+same_file (const struct stat *a, const struct stat *b)
+{
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino
+         && a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec
+         && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static bool
 has_map (struct export *e)
 {
   bool has;
@@ -207,21 +215,25 @@ static void
 find_below (struct export *e, struct below *b)
 {
   CLEANUP_FREE char *path = NULL;
+  struct stat st;
 
   *b = (struct below){ NULL, NULL, NULL };
   if (volmap_get (e->volume, e->format, &b->top) < 0)
     return;
   if ((path = volmap_backing_path (e->volume, b->top)) == NULL
-      || b->top->backing_format == NULL)
+      || b->top->backing_format == NULL || stat (path, &st) < 0)
     return;
   SCOPED_LOCK (&exports_lock);
+  /* The same name may be another file now (a snapshot deleted and made
+   * again): the export's map must be of the file there. */
   for (struct export *x = *vbucket (path); x && b->map == NULL; x = x->vnext)
     if (strcmp (x->volume, path) == 0
         && strcmp (x->format, b->top->backing_format) == 0
         && pthread_mutex_trylock (&x->lock) == 0)
       {
-        if ((b->map = x->map) != NULL)
+        if (x->map && x->mapped_ok && same_file (&x->mapped, &st))
           {
+            b->map = x->map;
             b->export = x;
             x->pins++;
           }
@@ -267,9 +279,22 @@ get_map (struct export *e, bool delta, enum map_make make,
     }
   if (make == MAP_PROBE)
     pthread_mutex_lock (&e->lock);
-  if (e->map == NULL && make == MAP_PROBE)
-    r = map_whole (e->volume, e->format, &e->map);
-  else if (e->map == NULL && (make == MAP_KNOWN || compose (e, &b) < 0))
+  if (e->map == NULL && make != MAP_KNOWN)
+    {
+      struct stat st;
+      bool known = stat (e->volume, &st) == 0;
+
+      if (make == MAP_PROBE)
+        r = map_whole (e->volume, e->format, &e->map);
+      else if (compose (e, &b) < 0)
+        r = -EAGAIN;
+      if (r == 0 && known)
+        {
+          e->mapped = st;
+          e->mapped_ok = true;
+        }
+    }
+  else if (e->map == NULL)
     r = -EAGAIN;
   if (r == 0 && delta && e->changes == NULL)
     e->changes = map_changes (e->map);

@@ -63,14 +63,14 @@ read_deep (const struct vs_vm *vm, bool ahead)
     }
   virDomainFree (dom);
   host_reader_give (hst, c);
-  if (r == 0)
+  if (r == 1)
     log_debug ("VM '%s': read whole%s.", vm->name,
                ahead ? ", ahead of a walk" : "");
   if (r == -EAGAIN)
     log_debug ("VM '%s': changed at each of %d reads of its snapshots; "
                "left to the next.",
                vm->name, DEEPEN_TRIES);
-  return r == -EAGAIN ? 0 : r;
+  return r == -EAGAIN || r == 1 ? 0 : r;
 }
 
 /* Deepenings under way, one per VM: a thread of its own reads the VM

@@ -250,11 +250,17 @@ host_start (const char *const *names, const char *const *uris, size_t n)
         {
           /* The read that connecting asked for (ensure_connected): not
            * made again by the refresh thread, over the VMs read whole
-           * meanwhile. */
+           * meanwhile, unless it fails. */
           pthread_mutex_lock (&h->lock);
           h->all_dirty = false;
           pthread_mutex_unlock (&h->lock);
-          refresh (h);
+          if (!refresh (h))
+            {
+              pthread_mutex_lock (&h->lock);
+              h->all_dirty = true;
+              pthread_cond_signal (&h->cond);
+              pthread_mutex_unlock (&h->lock);
+            }
         }
       else
         log_warning ("Host '%s' (%s) does not answer: %s.  It shows as "

@@ -129,20 +129,20 @@ void watch_snapshot_files (struct host *h);
 void virt_init (void);
 
 /* view.c: a new, empty view of H; build and publish H's view from libvirt
- * (every VM read again), or from DIRTY and the VMs LOOKED at lately only;
- * publish H as unreachable.  events.c: the VMs of H to poll now, those
- * looked at or changed lately (malloc'd, *N set; call with H->lock
- * held). */
+ * (every VM read again; false when libvirt could not list them), or from
+ * DIRTY and the VMs LOOKED at lately only; publish H as unreachable. events.c:
+ * the VMs of H to poll now, those looked at or changed lately (malloc'd, *N
+ * set; call with H->lock held). */
 struct vs_host *new_view (struct host *h);
-void refresh (struct host *hst);
+bool refresh (struct host *hst);
 void refresh_some (struct host *hst, const struct dirty *dirty, size_t ndirty,
                    char (*looked)[VIR_UUID_STRING_BUFLEN], size_t nlooked);
 void publish_down (struct host *h);
 
 /* Put DEEP, a VM read whole, in H's view in place of SEEN, the shallow VM
- * it was read for (view.c): 0, also when the VM is gone or deep already;
- * -EAGAIN when the view has it built anew since (an event), for DEEP may
- * show what was before. */
+ * it was read for (view.c): 1 when put, 0 when the VM is gone or deep
+ * already; -EAGAIN when the view has it built anew since (an event), for
+ * DEEP may show what was before. */
 int view_put_deep (struct host *hst, const struct vs_vm *seen,
                    struct vs_vm *deep);
 /* deepen.c: wait until no thread reads a VM whole for host_deepen (at

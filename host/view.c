@@ -281,7 +281,7 @@ view_put_deep (struct host *hst, const struct vs_vm *seen, struct vs_vm *deep)
           pthread_mutex_unlock (&hst->lock);
           host_unref (old); /* the view's */
           host_put (old);
-          return 0;
+          return 1;
         }
       pthread_mutex_unlock (&hst->lock);
       host_unref (v);
@@ -292,7 +292,7 @@ view_put_deep (struct host *hst, const struct vs_vm *seen, struct vs_vm *deep)
 /* Build a new view of H from libvirt, every VM read again (at the start,
  * at a reconnection, after lost events), each as deep as it was, and
  * publish it when it differs. */
-void
+bool
 refresh (struct host *hst)
 {
   virConnectPtr c = host_conn (hst);
@@ -303,7 +303,7 @@ refresh (struct host *hst)
   int n;
 
   if (c == NULL)
-    return;
+    return false;
   /* Reads of VMs whole that begin from now on see what this one does. */
   since = __atomic_add_fetch (&hst->refreshes, 1, __ATOMIC_ACQ_REL);
   n = virConnectListAllDomains (c, &doms, 0);
@@ -311,7 +311,7 @@ refresh (struct host *hst)
   if (n < 0)
     {
       log_error ("Cannot list the VMs of '%s': %s", hst->name, virt_error ());
-      return;
+      return false;
     }
 
   old = host_get (hst);
@@ -351,11 +351,12 @@ refresh (struct host *hst)
   if (!changed)
     {
       host_unref (h);
-      return;
+      return true;
     }
   log_debug ("Publishing a new view of '%s', every VM read again: %zu VMs.",
              hst->name, h->nvms);
   publish (hst, NULL, since, h);
+  return true;
 }
 
 /* Take VM UUID of the new view H a step: rebuilt (REBUILD, reading every

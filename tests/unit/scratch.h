@@ -29,7 +29,8 @@ sh (const char *fmt, ...)
  * to get accurate CPU usage"): a third to a half of the tries on a
  * tick-based clock, and five in a row once in CI.  A failed try takes
  * milliseconds. */
-static void
+/* Not every test uses it. */
+__attribute__ ((unused)) static void
 sh_tries (int tries, const char *fmt, ...)
 {
   char cmd[4096];
