@@ -490,7 +490,6 @@ build_vm_deeper (struct host *h, virDomainPtr dom, const struct vs_vm *shallow)
   vm->stateless = xstrdup_null (shallow->stateless);
   vm->branch_deleting = shallow->branch_deleting;
   vm->def_hash = shallow->def_hash;
-  vm->deep_since = host_refreshes (h);
   if (finish_vm (h, dom, vm, NULL, false, true) < 0)
     {
       vm_unref (vm);

@@ -47,6 +47,7 @@ read_deep (const struct vs_vm *vm, bool ahead)
     {
       struct vs_host *at = host_get (hst);
       ssize_t i = vm_index (at, vm->uuid);
+      uint64_t since = host_refreshes (hst); /* before the read */
       struct vs_vm *deep;
 
       if (i < 0 || !at->vms[i]->shallow)
@@ -56,6 +57,7 @@ read_deep (const struct vs_vm *vm, bool ahead)
       else
         {
           deep->ahead = ahead;
+          deep->deep_since = since;
           r = view_put_deep (hst, at->vms[i], deep);
           vm_unref (deep);
         }
