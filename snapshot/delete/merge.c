@@ -324,14 +324,36 @@ merge_wait (struct merge *m, bool (*interrupted) (void))
 /* --- recovery and stop -----------------------------------------------------
  */
 
+/* The merge recorded in VM's record now, read under VM's operation lock
+ * (malloc'd), or NULL when none is left to carry on: the view VM comes
+ * from was read before the lock, and the daemon that held the lock may
+ * have ended that merge meanwhile (or begun another, or marked it
+ * failed, which the next rmdir tries again). */
+static char *
+merge_recorded (const struct vs_vm *vm)
+{
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  struct vs_meta rec = { 0 };
+  char *name = NULL;
+
+  if (lookup_domain (vm, &dom) == 0 && meta_read (vm, dom, &rec) == 0
+      && rec.merge && !rec.merge_failed)
+    {
+      name = rec.merge;
+      rec.merge = NULL;
+    }
+  vs_meta_clear (&rec);
+  return name;
+}
+
 void
 merge_recover (const struct vs_host *h)
 {
-
   for (size_t i = 0; i < h->nvms; i++)
     {
       const struct vs_vm *vm = h->vms[i];
       struct merge *m;
+      char *name;
 
       if (vm->merging == NULL || vm->merge_failed)
         continue;
@@ -342,11 +364,22 @@ merge_recover (const struct vs_host *h)
                     vm->name, vm->merging);
           continue;
         }
+      if ((name = merge_recorded (vm)) == NULL)
+        {
+          log_info ("VM '%s': the merge of snapshot '%s' is no longer under "
+                    "way (another vmsnapfs ended it meanwhile); nothing to "
+                    "carry on.",
+                    vm->name, vm->merging);
+          host_sync (vm, true);
+          vm_op_end (vm);
+          continue;
+        }
       log_info ("VM '%s': a merge of snapshot '%s' was under way; carrying "
                 "it on.",
-                vm->name, vm->merging);
-      if ((m = merge_start (vm, vm->merging)) != NULL)
+                vm->name, name);
+      if ((m = merge_start (vm, name)) != NULL)
         merge_unref (m);
+      free (name);
     }
 }
 

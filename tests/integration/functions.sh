@@ -489,7 +489,7 @@ mount_second_vmsnapfs() {
     on_exit "rm -rf '$M2' '$L2'"
     "$VMSNAPFS" -f "-ouri=$URI" "$M2" >"$L2" 2>&1 &
     P2=$!
-    on_exit "fusermount3 -u '$M2' 2>/dev/null || umount -l '$M2'; wait $P2"
+    on_exit "fusermount3 -u '$M2' 2>/dev/null || umount -l '$M2' 2>/dev/null; wait $P2"
     wait_for 10 mountpoint -q "$M2" || fail "the second daemon did not mount: $(cat "$L2")"
 }
 
