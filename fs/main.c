@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -290,6 +291,30 @@ out:
     fclose (f);
 }
 
+/* SIGPIPE: a write to a socket or pipe whose reader went (libvirt's
+ * connection, an NBD export, a helper) fails with EPIPE and is handled
+ * there.  libfuse catches the signal only while the loop runs, and its
+ * fuse_remove_signal_handlers puts back the default, which kills: the
+ * start and the stop (recovery, the merges' workers, libvirt's connections
+ * closed, libguestfs's directory removed) write to sockets too.  So the
+ * daemon catches it for its whole life, with a handler of its own, which
+ * libfuse leaves in place (it sets and removes only its own) and which,
+ * unlike SIG_IGN, no program it starts inherits. */
+static void
+on_sigpipe (int sig)
+{
+  (void)sig;
+}
+
+static void
+catch_sigpipe (void)
+{
+  struct sigaction sa = { .sa_handler = on_sigpipe, .sa_flags = SA_RESTART };
+
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGPIPE, &sa, NULL);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -306,6 +331,7 @@ main (int argc, char *argv[])
    * read.  Directories made for a VM's files are given their mode
    * (make_vm_dir). */
   umask (077);
+  catch_sigpipe ();
   for (int i = 1; i < argc; i++)
     if (strstr (argv[i], "max_threads="))
       max_threads_given = true;

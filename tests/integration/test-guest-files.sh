@@ -197,6 +197,8 @@ assert_eq "version one" "$(cat "$MNT/$vm/snapshots/s1/files/note.txt")" "s1 afte
 [ "$(appliances)" -eq 1 ] || fail "no appliance for s1 after the restart"
 wait_for 20 no_appliance || fail "the appliance outlived files_idle=2"
 stop_vmsnapfs
+assert_eq 0 "$DAEMON_STATUS" "the daemon's exit status after the unmount"
 wait_for 30 no_appliance || fail "an appliance outlived the unmount"
-[ -z "$(ls -d "$TMPDIR"/vmsnapfs-guestfs.* 2>/dev/null)" ] ||
-    fail "a temporary directory for libguestfs outlived the unmount"
+left=$(ls -d "$TMPDIR"/vmsnapfs-guestfs.* 2>/dev/null)
+[ -z "$left" ] ||
+    fail "a temporary directory for libguestfs outlived the unmount: $(ls -lR $left)"
