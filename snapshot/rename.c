@@ -194,6 +194,12 @@ renaming (const struct vs_vm *vm)
   return vm->renaming;
 }
 
+static bool
+rename_recorded (const struct vs_meta *m)
+{
+  return m->rename_from != NULL;
+}
+
 /* The rename VM's record says a previous daemon began, finished. */
 static void
 carry_on (const struct vs_vm *vm, virDomainPtr dom)
@@ -208,7 +214,7 @@ carry_on (const struct vs_vm *vm, virDomainPtr dom)
 void
 rename_recover (const struct vs_host *h)
 {
-  recover_each (h, renaming,
+  recover_each (h, renaming, rename_recorded,
                 "a rename of a snapshot was under way; finishing it.",
                 carry_on);
 }

@@ -8,6 +8,7 @@
 #include "host.h"
 #include "log.h"
 #include "util.h"
+#include "virxml.h"
 
 #include "host/conn.h"
 #include "host/refresh.h"
@@ -83,19 +84,33 @@ vm_stand_in (struct vs_vm *v, struct host *h, const char *name,
 
 void
 recover_each (const struct vs_host *h,
-              bool (*pending) (const struct vs_vm *vm), const char *what,
+              bool (*pending) (const struct vs_vm *vm),
+              bool (*recorded) (const struct vs_meta *m), const char *what,
               void (*carry) (const struct vs_vm *vm, virDomainPtr dom))
 {
   for (size_t i = 0; i < h->nvms; i++)
     {
       const struct vs_vm *vm = h->vms[i];
       CLEANUP_DOMAIN virDomainPtr dom = NULL;
+      struct vs_meta m = { 0 };
 
       if (!pending (vm) || vm_op_begin (vm) < 0)
         continue;
-      log_info ("VM '%s': %s", vm->name, what);
-      if (lookup_domain (vm, &dom) == 0)
-        carry (vm, dom);
+      /* The view was read before the lock: the daemon that held it may
+       * have ended the operation since.  A record that cannot be read is
+       * left to CARRY, which reads it too. */
+      if (lookup_domain (vm, &dom) == 0 && meta_read (vm, dom, &m) == 0
+          && !recorded (&m))
+        log_info ("VM '%s': no longer under way (another vmsnapfs ended it "
+                  "meanwhile): %s",
+                  vm->name, what);
+      else
+        {
+          log_info ("VM '%s': %s", vm->name, what);
+          if (dom)
+            carry (vm, dom);
+        }
+      vs_meta_clear (&m);
       host_sync (vm, true);
       vm_op_end (vm);
     }

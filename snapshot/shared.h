@@ -10,6 +10,7 @@
 
 struct host;
 struct vs_host;
+struct vs_meta;
 struct vs_vm;
 
 /* The limit merge_set_bandwidth set (include/host.h), in MiB/s (0: none):
@@ -38,10 +39,13 @@ void vm_stand_in (struct vs_vm *v, struct host *h, const char *name,
 
 /* Carry on what a previous daemon left under way on each VM of view H
  * that PENDING names, unless another operation on it is under way (another
- * vmsnapfs's): "VM 'NAME': WHAT" logged, CARRY (VM, DOM) run under VM's
- * operation, and the VM read again. */
+ * vmsnapfs's): under VM's operation, if RECORDED still says so of the VM's
+ * record, "VM 'NAME': WHAT" logged and CARRY (VM, DOM) run; then the VM
+ * read again. */
 void recover_each (const struct vs_host *h,
-                   bool (*pending) (const struct vs_vm *vm), const char *what,
+                   bool (*pending) (const struct vs_vm *vm),
+                   bool (*recorded) (const struct vs_meta *m),
+                   const char *what,
                    void (*carry) (const struct vs_vm *vm, virDomainPtr dom));
 
 #endif /* VMSNAPFS_SNAPSHOT_SHARED_H */

@@ -364,6 +364,21 @@ clone_recover (struct host *h)
         clone_pins_prune (h, doms[i]); /* a daemon killed at the end */
       if (m.clone_vm != NULL)
         lock = vm_lock_take (h, v.uuid, v.name);
+      /* The record again, under the lock: the daemon that held it may have
+       * ended the clone since. */
+      if (m.clone_vm != NULL && lock != -EBUSY)
+        {
+          vs_meta_clear (&m);
+          if (meta_read (&v, doms[i], &m) < 0 || m.clone_vm == NULL)
+            {
+              log_info ("VM '%s': its clone is no longer under way (another "
+                        "vmsnapfs ended it meanwhile); nothing to carry on.",
+                        v.name);
+              vm_lock_drop (h, v.uuid, lock);
+              lock = VM_LOCK_NONE;
+              vs_meta_clear (&m);
+            }
+        }
       if (m.clone_vm == NULL || lock == -EBUSY)
         {
           if (lock == -EBUSY)

@@ -419,6 +419,12 @@ deleting (const struct vs_vm *vm)
   return vm->branch_deleting;
 }
 
+static bool
+branch_recorded (const struct vs_meta *m)
+{
+  return m->branch != NULL;
+}
+
 static void
 carry_on (const struct vs_vm *vm, virDomainPtr dom)
 {
@@ -428,7 +434,7 @@ carry_on (const struct vs_vm *vm, virDomainPtr dom)
 void
 branch_recover (const struct vs_host *h)
 {
-  recover_each (h, deleting,
+  recover_each (h, deleting, branch_recorded,
                 "the deletion of a branch point was under way; carrying it "
                 "on.",
                 carry_on);

@@ -324,26 +324,28 @@ merge_wait (struct merge *m, bool (*interrupted) (void))
 /* --- recovery and stop -----------------------------------------------------
  */
 
-/* The merge recorded in VM's record now, read under VM's operation lock
- * (malloc'd), or NULL when none is left to carry on: the view VM comes
- * from was read before the lock, and the daemon that held the lock may
- * have ended that merge meanwhile (or begun another, or marked it
- * failed, which the next rmdir tries again). */
-static char *
-merge_recorded (const struct vs_vm *vm)
+/* Which merge VM's record names now, read under VM's operation lock: the
+ * view VM comes from was read before the lock, and the daemon that held
+ * the lock may have ended that merge meanwhile, marked it failed (the
+ * next rmdir tries it again), or begun another (carried on here).  Sets
+ * *NAME to the merge to carry on (malloc'd), or NULL for none; when the
+ * record cannot be read (libvirtd restarting), to the view's, as
+ * merge_run waits for libvirt and checks the record at each step. */
+static void
+merge_recorded (const struct vs_vm *vm, char **name)
 {
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
   struct vs_meta rec = { 0 };
-  char *name = NULL;
 
-  if (lookup_domain (vm, &dom) == 0 && meta_read (vm, dom, &rec) == 0
-      && rec.merge && !rec.merge_failed)
+  *name = NULL;
+  if (lookup_domain (vm, &dom) < 0 || meta_read (vm, dom, &rec) < 0)
+    *name = xstrdup (vm->merging);
+  else if (rec.merge && !rec.merge_failed)
     {
-      name = rec.merge;
+      *name = rec.merge;
       rec.merge = NULL;
     }
   vs_meta_clear (&rec);
-  return name;
 }
 
 void
@@ -364,14 +366,15 @@ merge_recover (const struct vs_host *h)
                     vm->name, vm->merging);
           continue;
         }
-      if ((name = merge_recorded (vm)) == NULL)
+      merge_recorded (vm, &name);
+      if (name == NULL)
         {
           log_info ("VM '%s': the merge of snapshot '%s' is no longer under "
-                    "way (another vmsnapfs ended it meanwhile); nothing to "
-                    "carry on.",
+                    "way (another vmsnapfs ended it meanwhile, or marked it "
+                    "failed); nothing to carry on.",
                     vm->name, vm->merging);
-          host_sync (vm, true);
           vm_op_end (vm);
+          host_sync (vm, true);
           continue;
         }
       log_info ("VM '%s': a merge of snapshot '%s' was under way; carrying "

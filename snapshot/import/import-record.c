@@ -218,9 +218,23 @@ import_recover_dir (struct host *h, const char *dir, bool lock)
       log_warning ("'%s' is not a record of an import: left.", path);
       return 0;
     }
-  close (fd);
   if (lock && (held = import_name_take (h, name)) == -EEXIST)
-    return 0; /* under way */
+    {
+      close (fd);
+      return 0; /* under way */
+    }
+  /* Read before the lock: the daemon that held it may have ended the
+   * import since, and removed the record, its files now the VM's. */
+  if (lock && (fstat (fd, &st) < 0 || st.st_nlink == 0))
+    {
+      close (fd);
+      log_info ("Import of '%s' is no longer under way (another vmsnapfs "
+                "ended it meanwhile); nothing to roll back.",
+                name);
+      import_name_drop (h, name, held);
+      return 0;
+    }
+  close (fd);
   if (undefine_cut (h, name, uuid) == -EBUSY)
     log_warning ("Import of '%s' cut short, but the VM it defined runs: "
                  "kept.",

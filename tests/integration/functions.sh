@@ -493,6 +493,57 @@ mount_second_vmsnapfs() {
     wait_for 10 mountpoint -q "$M2" || fail "the second daemon did not mount: $(cat "$L2")"
 }
 
+# mount_held_vmsnapfs FUNCTION [if CONDITION]: a third daemon of the host
+# on a mount of its own, M3 (its log L3, its pid P3), started under gdb,
+# which holds it at its first call of FUNCTION (its start's recovery, say;
+# one where gdb's CONDITION holds) until release_held: what it read before
+# that call is what another daemon may change meanwhile.  M3 is mounted
+# but not served while it is held.  LeakSanitizer runs: gdb detaches
+# before the daemon goes on.
+mount_held_vmsnapfs() {
+    M3=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
+    L3=$M3.log
+    on_exit "rm -rf '$M3' '$L3' '$M3.gdb' '$M3.on' '$M3.go'"
+    cat > "$M3.gdb" <<EOF
+set pagination off
+set confirm off
+handle SIGPIPE nostop noprint pass
+break $*
+run
+shell touch $M3.on
+shell while [ ! -e $M3.go ]; do sleep 0.1; done
+delete
+detach
+quit
+EOF
+    gdb -batch -nx -x "$M3.gdb" --args "$VMSNAPFS" -f "-ouri=$URI" "$M3" >"$L3" 2>&1 &
+    _gdb3=$!
+    on_exit "touch '$M3.go'; wait_for 30 exited $_gdb3; fusermount3 -u '$M3' 2>/dev/null || umount -l '$M3' 2>/dev/null"
+    wait_for 60 test -e "$M3.on" ||
+        fail "gdb did not hold the third daemon at $*: $(tail -n 5 "$L3")"
+    grep -q "Breakpoint 1, .*$1" "$L3" || fail "the third daemon is held elsewhere: $(tail -n 5 "$L3")"
+    # gdb's shell execs the daemon: gdb's child.
+    P3=$(pgrep -P "$_gdb3") || fail "no third daemon under gdb"
+}
+
+# release_held: let the held daemon go on; it says when it is mounted.
+release_held() {
+    touch "$M3.go"
+    wait_for 30 exited "$_gdb3" || fail "gdb did not let the third daemon go: $(tail -n 5 "$L3")"
+    wait_for 30 grep -q "Mounted '" "$L3" || fail "the third daemon did not start: $(tail -n 5 "$L3")"
+}
+
+# stop_held: unmount M3 and wait for the third daemon; its sanitizers'
+# reports fail the test.
+stop_held() {
+    fusermount3 -u "$M3"
+    wait_for 30 exited "$P3" || fail "the third daemon did not exit"
+    if grep -q 'Sanitizer\|runtime error:' "$L3"; then
+        grep -A 30 'Sanitizer\|runtime error:' "$L3" >&2
+        fail "the third daemon's sanitizers reported errors"
+    fi
+}
+
 # stop_vmsnapfs: unmount and wait for the daemon; its exit status in
 # DAEMON_STATUS.
 stop_vmsnapfs() {

@@ -4,8 +4,10 @@
 # a second daemon of the same host refuses `rmdir s1` and `mv s1` (EBUSY,
 # with a log line naming the clone), as the first does.  Once the copy is
 # whole the pin is gone and the rmdir through the second mount merges s1.
+# A third daemon that read the clone's record while it was copied, but
+# goes on once the copy has ended, leaves the clone alone.
 . "$(dirname "$0")/functions.sh"
-requires qemu-io
+requires qemu-io gdb
 
 vm_define cpsrc 1 512M
 vm=${VM_PREFIX}cpsrc
@@ -30,6 +32,9 @@ no_jobs() { [ -z "$(cat "$C/jobs")" ]; }
 
 ln -s "$vm/snapshots/s1" "$C" || fail "ln -s of s1 at the top"
 wait_for 20 copying || fail "no copy in the clone's jobs: '$(cat "$C/jobs")'"
+# A third daemon starts now and reads the clone's record, but takes the
+# clone's lock only once the copy has ended (gdb holds it there).
+mount_held_vmsnapfs vm_lock_take if \$_streq\(name, \"$clone\"\)
 
 # The other daemon knows of the copy from libvirt alone.
 assert_eq EBUSY "$(errno_of rmdir "$S2/s1")" "rmdir s1 through the second mount"
@@ -51,5 +56,15 @@ wait_for 10 no_pin || fail "the pin stays after the clone"
 top=$(virsh -q domblklist "$clone" | awk '$1 == "vda" { print $2 }')
 copy=$(qemu-img info -U -f qcow2 "$top" | sed -n 's/^backing file: //p')
 qemu-img check -q -U -f qcow2 "$copy" || fail "the clone's copy is not whole"
+# The third daemon goes on: it reads the record again and leaves the clone
+# alone (it pinned the source again and carried the copy on).
+release_held
+grep -q "VM '$clone': its clone is no longer under way" "$L3" ||
+    fail "the third daemon does not say the clone ended: $(grep vmsnapfs: "$L3" | tail -n 5)"
+if grep -q "VM '$clone': carrying on its clone" "$L3"; then
+    fail "the third daemon carried on a clone that had ended"
+fi
+assert_eq 0 "$(pins)" "pins of the ended clone after the third daemon's start"
+stop_held
 rmdir "$S2/s1" || fail "rmdir s1 through the second mount after the clone"
 wait_for 10 test ! -e "$S/s1" || fail "s1 is still in the first mount"

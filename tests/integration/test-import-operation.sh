@@ -6,7 +6,9 @@
 #     interrupt) stops its copy, returns EINTR and leaves nothing;
 #   - an import cut short by kill -9 of the daemon leaves nothing once a
 #     daemon runs again (the record the import keeps in the new VM's
-#     directory names every file it made), no VM, and the name is free.
+#     directory names every file it made), no VM, and the name is free;
+#   - an import that ends while another daemon starts, after that daemon
+#     read its record, is left whole.
 # alone: kills its daemon mid-import and leaves a record that the next daemon
 # to start, any test's, rolls back.
 # The copy of a volume is held (hold.py: its open by the copy waits while a
@@ -14,7 +16,7 @@
 # in one mount's directory do not overlap: the kernel makes them one after
 # the other.)
 . "$(dirname "$0")/functions.sh"
-requires rsync
+requires rsync gdb
 
 W=$(mktemp -d /var/tmp/vmsnapfs-io.XXXXXX)
 on_exit "rm -rf '$W'"
@@ -104,4 +106,28 @@ grep -q "Import of '$new' into '$D' was cut short" "$DAEMON_LOG" ||
 assert_eq OK "$(errno_of symlink "$W/vm" "$MNT/$new")" \
     "the import again: $(tail -n 1 "$DAEMON_LOG")"
 assert_eq "s1 s2" "$(ls "$MNT/$new/snapshots" | xargs)" "the import again"
+# --- an import that ends while another daemon starts -------------------------
+# A daemon that starts reads the record of an import under way in another
+# (gdb holds it there, before it takes the import's name), and goes on
+# once that import has ended well: it finds the record gone and leaves the
+# new VM and its files alone, where it rolled them back.
+vm_remove "$new"
+slow s1
+errno_of symlink "$W/vm" "$MNT/$new" > "$W/r" &
+ln_pid=$!
+copying || fail "the import does not copy"
+[ -e "$D/.vmsnapfs-import" ] || fail "the import keeps no record in '$D'"
+mount_held_vmsnapfs import_name_take
+unslow
+wait "$ln_pid"
+assert_eq OK "$(cat "$W/r")" "the import while a daemon started"
+[ ! -e "$D/.vmsnapfs-import" ] || fail "the whole import keeps its record"
+files=$(ls "$D" | xargs)
+release_held
+grep -q "Import of '$new' is no longer under way" "$L3" ||
+    fail "the third daemon does not say the import ended: $(grep vmsnapfs: "$L3" | tail -n 5)"
+virsh -q dominfo "$new" >/dev/null 2>&1 || fail "the third daemon undefined the whole import"
+assert_eq "$files" "$(ls "$D" 2>/dev/null | xargs)" "the whole import's files after the third daemon's start"
+assert_eq "s1 s2" "$(ls "$M3/$new/snapshots" | xargs)" "the import in the third mount"
+stop_held
 exit 0

@@ -63,44 +63,21 @@ wait_for 20 grep -q '^vda .* s2$' "$V/jobs" || fail "no merge of s2 in jobs"
 # The job barely moves until the third daemon has read the record.
 virsh -q blockjob "${VM_PREFIX}two" vda --bandwidth 1 ||
     fail "the merge's speed cannot be set"
-M3=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
-L3=$M3.log G3=$M3.gdb
-on_exit "rm -rf '$M3' '$L3' '$G3.x' '$G3.on' '$G3.go'"
-cat > "$G3.x" <<EOF
-set pagination off
-set confirm off
-handle SIGPIPE nostop noprint pass
-break merge_recover
-run
-shell touch $G3.on
-shell while [ ! -e $G3.go ]; do sleep 0.1; done
-delete
-detach
-quit
-EOF
-gdb -batch -nx -x "$G3.x" --args "$VMSNAPFS" -f "-ouri=$URI" "$M3" >"$L3" 2>&1 &
-G3_PID=$!
-on_exit "touch '$G3.go'; wait_for 30 exited $G3_PID; fusermount3 -u '$M3' 2>/dev/null || umount -l '$M3' 2>/dev/null"
-wait_for 60 test -e "$G3.on" || fail "gdb did not stop the third daemon: $(tail -n 5 "$L3")"
-P3=$(pgrep -f "^[^ ]*vmsnapfs -f -ouri=$URI $M3\$") || fail "no third daemon"
+on_exit "virsh -q blockjob '${VM_PREFIX}two' vda --bandwidth 0 2>/dev/null"
+mount_held_vmsnapfs merge_recover
 grep -q '^vda .* s2$' "$V/jobs" || fail "the merge of s2 ended before the third daemon read it"
 virsh -q blockjob "${VM_PREFIX}two" vda --bandwidth 0 ||
     fail "the merge's speed cannot be set back"
 wait "$rmdir_pid" || fail "rmdir of s2 failed: $(tail -n 5 "$DAEMON_LOG")"
 no_merge_record two || fail "the merge of s2 is still recorded"
-touch "$G3.go"
-wait_for 30 exited "$G3_PID" || fail "gdb did not let the third daemon go: $(tail -n 5 "$L3")"
-wait_for 30 grep -q "Mounted '" "$L3" || fail "the third daemon did not start: $(tail -n 5 "$L3")"
-grep -q "merge of snapshot 's2' is no longer under way" "$L3" ||
+release_held
+grep -q "VM '${VM_PREFIX}two': the merge of snapshot 's2' is no longer under way" "$L3" ||
     fail "the third daemon does not say the merge ended: $(grep vmsnapfs: "$L3" | tail -n 5)"
-if grep -q "carrying it on\|vmsnapfs: .*failed" "$L3"; then
-    fail "the third daemon carried on a merge that had ended: $(grep -A 3 'carrying it on' "$L3")"
+# Its own VM's: another test's daemon may merge beside it.
+if grep -Eq "VM '${VM_PREFIX}two': (.*carrying it on|the merge of .* (is no longer recorded|failed;))" "$L3"; then
+    fail "the third daemon carried on a merge that had ended: $(grep "VM '${VM_PREFIX}two'" "$L3")"
 fi
+[ -d "$M3/${VM_PREFIX}two/snapshots" ] || fail "the third mount does not show the VM"
 assert_eq "" "$(ls "$M3/${VM_PREFIX}two/snapshots" | grep -x s2)" "s2 in the third mount"
 no_merge_record two || fail "the third daemon left a merge recorded"
-fusermount3 -u "$M3"
-wait_for 30 exited "$P3" || fail "the third daemon did not exit"
-if grep -q 'Sanitizer\|runtime error:' "$L3"; then
-    grep -A 30 'Sanitizer\|runtime error:' "$L3" >&2
-    fail "the third daemon's sanitizers reported errors"
-fi
+stop_held

@@ -95,7 +95,7 @@ test_signals_default (void **state)
   int status;
 
   (void)state;
-  /* A FUSE thread blocks every signal; the daemon ignores SIGPIPE. */
+  /* A FUSE thread blocks every signal; the daemon catches SIGPIPE. */
   sigemptyset (&term);
   sigaddset (&term, SIGTERM);
   pthread_sigmask (SIG_BLOCK, &term, &old);
