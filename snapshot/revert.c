@@ -51,8 +51,9 @@ struct op
   virDomainPtr dom;
   char *xml;
   struct dom_xml *dx;
-  int reason;  /* why it is shut off (virDomainShutoffReason) */
-  bool saved;  /* refused: it has a managed save image */
+  int reason;                 /* why it is shut off (virDomainShutoffReason) */
+  bool saved;                 /* refused: it has a managed save image */
+  struct vs_snapshot *target; /* op_open_target's, read under the lock */
 };
 
 static void
@@ -62,6 +63,8 @@ op_close (struct op *o)
     virDomainFree (o->dom);
   free (o->xml);
   dom_xml_free (o->dx);
+  if (o->target)
+    snapshot_unref (o->target);
   host_sync (o->vm, false); /* failed or not: libvirt may have shown a part */
   vm_op_end (o->vm);
 }
@@ -312,6 +315,15 @@ op_open_target (const struct vs_vm *vm, const char *name, struct op *o,
   if ((r = clone_job_check (vm, "its disks cannot be reverted")) < 0
       || (r = op_open (vm, o)) < 0)
     return r;
+  /* Its volumes as libvirt and the files have them now: the view was
+   * read before the lock, and another vmsnapfs may have merged a
+   * snapshot next to it meanwhile. */
+  if ((o->target = snapshot_read (o->dom, vm, name)) == NULL)
+    {
+      op_close (o);
+      return -EINVAL;
+    }
+  *snap = o->target;
   if (o->dx->meta.preview && strcmp (o->dx->meta.preview, name) != 0)
     {
       log_error ("VM '%s': snapshot '%s' is being previewed; undo or commit "
@@ -375,8 +387,7 @@ host_undo (const struct vs_vm *vm)
           set_current (&o, k->preview);
         }
       else
-        log_info ("VM '%s': undid the preview of '%s'.", vm->name,
-                  k->preview);
+        log_info ("VM '%s': undid the preview of '%s'.", vm->name, k->preview);
     }
   free (ch);
   op_close (&o);
