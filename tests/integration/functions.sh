@@ -493,35 +493,82 @@ mount_second_vmsnapfs() {
     wait_for 10 mountpoint -q "$M2" || fail "the second daemon did not mount: $(cat "$L2")"
 }
 
-# mount_held_vmsnapfs FUNCTION [if CONDITION]: a third daemon of the host
-# on a mount of its own, M3 (its log L3, its pid P3), started under gdb,
-# which holds it at its first call of FUNCTION (its start's recovery, say;
-# one where gdb's CONDITION holds) until release_held: what it read before
-# that call is what another daemon may change meanwhile.  M3 is mounted
-# but not served while it is held.  LeakSanitizer runs: gdb detaches
-# before the daemon goes on.
-mount_held_vmsnapfs() {
-    M3=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
-    L3=$M3.log
-    on_exit "rm -rf '$M3' '$L3' '$M3.gdb' '$M3.on' '$M3.go'"
-    cat > "$M3.gdb" <<EOF
+# --- a daemon held by gdb -------------------------------------------------
+# What one daemon read before a step, another may change before it: gdb
+# holds a daemon at a function, deterministically, while the test changes
+# things under it.  LeakSanitizer runs: gdb detaches before the daemon
+# goes on.
+
+# _hold_script BASE HOW BREAK...: gdb's script at BASE.x: break at BREAK
+# (FUNCTION [if CONDITION]), then HOW ("run" for a daemon gdb starts,
+# "continue" for one it attached to); at the first hit BASE.on is made,
+# and the daemon held until BASE.go is.
+_hold_script() {
+    _base=$1 _how=$2
+    shift 2
+    cat > "$_base.x" <<EOF
 set pagination off
 set confirm off
 handle SIGPIPE nostop noprint pass
 break $*
-run
-shell touch $M3.on
-shell while [ ! -e $M3.go ]; do sleep 0.1; done
+shell touch $_base.armed
+$_how
+shell touch $_base.on
+shell while [ ! -e $_base.go ]; do sleep 0.1; done
 delete
 detach
 quit
 EOF
-    gdb -batch -nx -x "$M3.gdb" --args "$VMSNAPFS" -f "-ouri=$URI" "$M3" >"$L3" 2>&1 &
+}
+
+# _held_at BASE OUT FUNCTION: wait for the hold; fail unless it is at
+# FUNCTION.
+_held_at() {
+    wait_for 60 test -e "$1.on" || fail "gdb did not hold the daemon at $3: $(tail -n 5 "$2")"
+    grep -q "Breakpoint 1[.0-9]*, .*${3##*:}" "$2" ||
+        fail "the daemon is held elsewhere than $3: $(tail -n 5 "$2")"
+}
+
+# hold_daemon PID FUNCTION [if CONDITION]: gdb attaches to daemon PID and
+# holds it at its next call of FUNCTION (where CONDITION holds); then
+# wait_held, and let_go.  gdb's output in HOLD.out.
+hold_daemon() {
+    _pid=$1
+    shift
+    HOLD=$(mktemp -u /tmp/vmsnapfs-hold.XXXXXX)
+    HOLD_AT=$1
+    on_exit "rm -f '$HOLD.x' '$HOLD.out' '$HOLD.armed' '$HOLD.on' '$HOLD.go'"
+    _hold_script "$HOLD" continue "$@"
+    gdb -p "$_pid" -batch -nx -x "$HOLD.x" >"$HOLD.out" 2>&1 &
+    HOLD_GDB=$!
+    on_exit "touch '$HOLD.go'; wait_for 30 exited $HOLD_GDB"
+    wait_for 60 test -e "$HOLD.armed" || fail "gdb did not attach: $(tail -n 3 "$HOLD.out")"
+}
+
+# wait_held: the daemon hold_daemon watches has come to its function.
+wait_held() {
+    _held_at "$HOLD" "$HOLD.out" "$HOLD_AT"
+}
+
+# let_go: gdb lets the held daemon go on, and ends.
+let_go() {
+    touch "$HOLD.go"
+    wait_for 30 exited "$HOLD_GDB" || fail "gdb did not end: $(tail -n 3 "$HOLD.out")"
+}
+
+# mount_held_vmsnapfs FUNCTION [if CONDITION]: a third daemon of the host
+# on a mount of its own, M3 (its log L3, its pid P3), started under gdb,
+# which holds it at its first call of FUNCTION (its start's recovery, say)
+# until release_held.  M3 is mounted but not served while it is held.
+mount_held_vmsnapfs() {
+    M3=$(mktemp -d /tmp/vmsnapfs-mnt.XXXXXX)
+    L3=$M3.log
+    on_exit "rm -rf '$M3' '$L3' '$M3.x' '$M3.armed' '$M3.on' '$M3.go'"
+    _hold_script "$M3" run "$@"
+    gdb -batch -nx -x "$M3.x" --args "$VMSNAPFS" -f "-ouri=$URI" "$M3" >"$L3" 2>&1 &
     _gdb3=$!
     on_exit "touch '$M3.go'; wait_for 30 exited $_gdb3; fusermount3 -u '$M3' 2>/dev/null || umount -l '$M3' 2>/dev/null"
-    wait_for 60 test -e "$M3.on" ||
-        fail "gdb did not hold the third daemon at $*: $(tail -n 5 "$L3")"
-    grep -q "Breakpoint 1[.0-9]*, .*$1" "$L3" || fail "the third daemon is held elsewhere: $(tail -n 5 "$L3")"
+    _held_at "$M3" "$L3" "$1"
     # gdb's shell execs the daemon: gdb's child.
     P3=$(pgrep -P "$_gdb3") || fail "no third daemon under gdb"
 }

@@ -116,28 +116,10 @@ qemu-storage-daemon --nbd-server "addr.type=unix,addr.path=$sock1" \
     --pidfile "$sock1.pid" --daemonize || fail "a left server does not start"
 serve_runs "$uuid1" || fail "the left server does not run"
 before=$(ls /run/vmsnapfs-serve | grep '\.sock$' | sort)
-GDB_OUT=$MNT.gdb
-on_exit "rm -f '$GDB_OUT' '$GDB_OUT.x' '$GDB_OUT.armed' '$GDB_OUT.on' '$GDB_OUT.go'"
-cat > "$GDB_OUT.x" <<EOF
-set pagination off
-set confirm off
-handle SIGPIPE nostop noprint pass
-break import_served_disks
-shell touch $GDB_OUT.armed
-continue
-shell touch $GDB_OUT.on
-shell while [ ! -e $GDB_OUT.go ]; do sleep 0.1; done
-delete
-detach
-quit
-EOF
-gdb -p "$DAEMON_PID" -batch -nx -x "$GDB_OUT.x" >"$GDB_OUT" 2>&1 &
-GDB_PID=$!
-on_exit "touch '$GDB_OUT.go'; kill -INT $GDB_PID 2>/dev/null; wait_for 30 exited $GDB_PID"
-wait_for 60 test -e "$GDB_OUT.armed" || fail "gdb did not attach: $(tail -n 3 "$GDB_OUT")"
+hold_daemon "$DAEMON_PID" import_served_disks
 ln -s "$W/one" "$MNT/$new3" 2>"$W/ln3.err" &
 LN_PID=$!
-wait_for 60 test -e "$GDB_OUT.on" || fail "gdb did not stop the import: $(tail -n 3 "$GDB_OUT")"
+wait_held
 virsh -q dominfo "$new3" >/dev/null 2>&1 && fail "the held import defined its VM already"
 sock3=$(comm -13 <(echo "$before") <(ls /run/vmsnapfs-serve | grep '\.sock$' | sort))
 [ "$(echo "$sock3" | grep -c .)" = 1 ] || fail "not one new server for the held import: '$sock3'"
@@ -153,8 +135,7 @@ serve_runs "$uuid3" || fail "a daemon that started stopped the server of an impo
 serve_runs "$uuid1" && fail "a daemon that started left the server of an ended restore"
 grep -q "restore that ended or was cut short (VM $uuid1) is stopped" "$L2" ||
     fail "the second daemon's log does not say which server it stopped: $(tail -n 3 "$L2")"
-touch "$GDB_OUT.go"
-wait_for 30 exited "$GDB_PID" || fail "gdb did not end: $(tail -n 3 "$GDB_OUT")"
+let_go
 wait "$LN_PID" || fail "the held restore failed: $(cat "$W/ln3.err"; tail -n 3 "$DAEMON_LOG")"
 N3=$MNT/$new3
 no_jobs3() { [ -z "$(cat "$N3/jobs")" ]; }

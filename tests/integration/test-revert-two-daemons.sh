@@ -25,34 +25,15 @@ mount_second_vmsnapfs
 V2=$M2/$vm
 wait_for 10 test -d "$V2/snapshots/s2" || fail "the second mount does not show s2"
 
-G=$M2.gdb
-on_exit "rm -f '$G.x' '$G.out' '$G.armed' '$G.on' '$G.go' '$M2.ln'"
-cat > "$G.x" <<EOF
-set pagination off
-set confirm off
-handle SIGPIPE nostop noprint pass
-break revert.c:op_open
-shell touch $G.armed
-continue
-shell touch $G.on
-shell while [ ! -e $G.go ]; do sleep 0.1; done
-delete
-detach
-quit
-EOF
-gdb -p "$P2" -batch -nx -x "$G.x" >"$G.out" 2>&1 &
-gdb_pid=$!
-on_exit "touch '$G.go'; wait_for 30 exited $gdb_pid"
-wait_for 60 test -e "$G.armed" || fail "gdb did not attach: $(tail -n 3 "$G.out")"
+on_exit "rm -f '$M2.ln'"
+hold_daemon "$P2" revert.c:op_open
 ln -sfn snapshots/s2 "$V2/active" 2>"$M2.ln" &
 ln_pid=$!
-wait_for 60 test -e "$G.on" || fail "gdb did not stop the revert: $(tail -n 3 "$G.out")"
-grep -q "Breakpoint 1[.0-9]*, op_open" "$G.out" || fail "the second daemon is held elsewhere: $(tail -n 3 "$G.out")"
+wait_held
 
 rmdir "$V/snapshots/s1" || fail "rmdir s1 through the first mount: $(tail -n 3 "$DAEMON_LOG")"
 assert_eq s2 "$(virsh -q snapshot-list --name "$vm" | xargs)" "the snapshots after the merge"
-touch "$G.go"
-wait_for 30 exited "$gdb_pid" || fail "gdb did not let the second daemon go"
+let_go
 wait "$ln_pid" || fail "the revert through the second mount failed: $(cat "$M2.ln"; tail -n 3 "$L2")"
 assert_eq snapshots/s2 "$(readlink "$V2/active")" "active in the second mount"
 wait_for 10 link_is "$V/active" snapshots/s2 || fail "active in the first mount: $(readlink "$V/active")"
