@@ -117,7 +117,7 @@ errno_of symlink "$W/vm" "$MNT/$new" > "$W/r" &
 ln_pid=$!
 copying || fail "the import does not copy"
 [ -e "$D/.vmsnapfs-import" ] || fail "the import keeps no record in '$D'"
-mount_held_vmsnapfs import_name_take
+mount_held_vmsnapfs import_name_take if \$_streq\(name, \"$new\"\)
 unslow
 wait "$ln_pid"
 assert_eq OK "$(cat "$W/r")" "the import while a daemon started"
