@@ -315,23 +315,25 @@ op_open_target (const struct vs_vm *vm, const char *name, struct op *o,
   if ((r = clone_job_check (vm, "its disks cannot be reverted")) < 0
       || (r = op_open (vm, o)) < 0)
     return r;
-  /* Its volumes as libvirt and the files have them now: the view was
-   * read before the lock, and another vmsnapfs may have merged a
-   * snapshot next to it meanwhile. */
-  if ((o->target = snapshot_read (o->dom, vm, name)) == NULL)
-    {
-      op_close (o);
-      return -EINVAL;
-    }
-  *snap = o->target;
   if (o->dx->meta.preview && strcmp (o->dx->meta.preview, name) != 0)
     {
       log_error ("VM '%s': snapshot '%s' is being previewed; undo or commit "
                  "that first.",
                  vm->name, o->dx->meta.preview);
       op_close (o);
+      *snap = NULL;
       return -EBUSY;
     }
+  /* Its volumes as libvirt and the files have them now: the view was
+   * read before the lock, and another vmsnapfs may have merged a
+   * snapshot next to it meanwhile. */
+  if ((o->target = snapshot_read (o->dom, vm, name)) == NULL)
+    {
+      op_close (o);
+      *snap = NULL;
+      return -EINVAL;
+    }
+  *snap = o->target;
   return 0;
 }
 

@@ -101,9 +101,10 @@ recover_each (const struct vs_host *h,
        * left to CARRY, which reads it too. */
       if (lookup_domain (vm, &dom) == 0 && meta_read (vm, dom, &m) == 0
           && !recorded (&m))
-        log_info ("VM '%s': no longer under way (another vmsnapfs ended it "
-                  "meanwhile): %s",
-                  vm->name, what);
+        log_info ("VM '%s': an operation its record named is no longer "
+                  "under way (another vmsnapfs ended it meanwhile); nothing "
+                  "to carry on.",
+                  vm->name);
       else
         {
           log_info ("VM '%s': %s", vm->name, what);

@@ -356,7 +356,7 @@ clone_recover (struct host *h)
       struct vs_meta m = { 0 };
       CLEANUP_DOMAIN virDomainPtr src = NULL;
       struct clone *c;
-      int lock = VM_LOCK_NONE;
+      int lock = VM_LOCK_NONE, read;
 
       virDomainGetUUIDString (doms[i], uuid);
       vm_stand_in (&v, h, virDomainGetName (doms[i]), uuid);
@@ -369,11 +369,17 @@ clone_recover (struct host *h)
       if (m.clone_vm != NULL && lock != -EBUSY)
         {
           vs_meta_clear (&m);
-          if (meta_read (&v, doms[i], &m) < 0 || m.clone_vm == NULL)
+          if ((read = meta_read (&v, doms[i], &m)) < 0 || m.clone_vm == NULL)
             {
-              log_info ("VM '%s': its clone is no longer under way (another "
-                        "vmsnapfs ended it meanwhile); nothing to carry on.",
-                        v.name);
+              if (read < 0)
+                log_error ("VM '%s': its record cannot be read again; its "
+                           "clone is left to the next start.",
+                           v.name);
+              else
+                log_info ("VM '%s': its clone is no longer under way "
+                          "(another vmsnapfs ended it meanwhile); nothing to "
+                          "carry on.",
+                          v.name);
               vm_lock_drop (h, v.uuid, lock);
               lock = VM_LOCK_NONE;
               vs_meta_clear (&m);

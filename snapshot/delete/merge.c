@@ -337,8 +337,12 @@ merge_recorded (const struct vs_vm *vm, char **name)
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
   struct vs_meta rec = { 0 };
 
+  int r;
+
   *name = NULL;
-  if (lookup_domain (vm, &dom) < 0 || meta_read (vm, dom, &rec) < 0)
+  if ((r = lookup_domain (vm, &dom)) == -ENOENT)
+    return; /* undefined meanwhile */
+  if (r < 0 || meta_read (vm, dom, &rec) < 0)
     *name = xstrdup (vm->merging);
   else if (rec.merge && !rec.merge_failed)
     {

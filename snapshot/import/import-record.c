@@ -224,7 +224,8 @@ import_recover_dir (struct host *h, const char *dir, bool lock)
       return 0; /* under way */
     }
   /* Read before the lock: the daemon that held it may have ended the
-   * import since, and removed the record, its files now the VM's. */
+   * import since, and removed the record, its files now the VM's; or
+   * named more files in it before it died. */
   if (lock && (fstat (fd, &st) < 0 || st.st_nlink == 0))
     {
       close (fd);
@@ -233,6 +234,13 @@ import_recover_dir (struct host *h, const char *dir, bool lock)
                 name);
       import_name_drop (h, name, held);
       return 0;
+    }
+  if (lock && st.st_size <= IMPORT_MAX_FILE)
+    {
+      free (text);
+      text = xcalloc (1, (size_t)st.st_size + 1);
+      if (pread_full (fd, text, (size_t)st.st_size, 0) != st.st_size)
+        text[0] = '\0'; /* its files kept: only its VM goes */
     }
   close (fd);
   if (undefine_cut (h, name, uuid) == -EBUSY)

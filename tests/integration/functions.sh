@@ -502,7 +502,7 @@ mount_second_vmsnapfs() {
 # _hold_script BASE HOW BREAK...: gdb's script at BASE.x: break at BREAK
 # (FUNCTION [if CONDITION]), then HOW ("run" for a daemon gdb starts,
 # "continue" for one it attached to); at the first hit BASE.on is made,
-# and the daemon held until BASE.go is.
+# and the daemon held until BASE.go is (10 minutes at most).
 _hold_script() {
     _base=$1 _how=$2
     shift 2
@@ -514,7 +514,7 @@ break $*
 shell touch $_base.armed
 $_how
 shell touch $_base.on
-shell while [ ! -e $_base.go ]; do sleep 0.1; done
+shell i=0; while [ ! -e $_base.go ] && [ \$i -lt 6000 ]; do sleep 0.1; i=\$((i + 1)); done
 delete
 detach
 quit
@@ -541,7 +541,9 @@ hold_daemon() {
     _hold_script "$HOLD" continue "$@"
     gdb -p "$_pid" -batch -nx -x "$HOLD.x" >"$HOLD.out" 2>&1 &
     HOLD_GDB=$!
-    on_exit "touch '$HOLD.go'; wait_for 30 exited $HOLD_GDB"
+    # Interrupted before the hold, gdb goes on with its script: it holds,
+    # finds the go and detaches.
+    on_exit "touch '$HOLD.go'; kill -INT $HOLD_GDB 2>/dev/null; wait_for 30 exited $HOLD_GDB"
     wait_for 60 test -e "$HOLD.armed" || fail "gdb did not attach: $(tail -n 3 "$HOLD.out")"
 }
 
@@ -567,10 +569,12 @@ mount_held_vmsnapfs() {
     _hold_script "$M3" run "$@"
     gdb -batch -nx -x "$M3.x" --args "$VMSNAPFS" -f "-ouri=$URI" "$M3" >"$L3" 2>&1 &
     _gdb3=$!
-    on_exit "touch '$M3.go'; wait_for 30 exited $_gdb3; fusermount3 -u '$M3' 2>/dev/null || umount -l '$M3' 2>/dev/null"
+    on_exit "touch '$M3.go'; kill -INT $_gdb3 2>/dev/null; wait_for 30 exited $_gdb3; fusermount3 -u '$M3' 2>/dev/null || umount -l '$M3' 2>/dev/null"
     _held_at "$M3" "$L3" "$1"
-    # gdb's shell execs the daemon: gdb's child.
-    P3=$(pgrep -P "$_gdb3") || fail "no third daemon under gdb"
+    # gdb's shell execs the daemon: gdb's child (beside the shell of the
+    # hold's loop).
+    P3=$(pgrep -P "$_gdb3" -x "$(basename "$VMSNAPFS" | cut -c 1-15)")
+    [ "$(echo "$P3" | wc -w)" = 1 ] || fail "not one third daemon under gdb: '$P3'"
 }
 
 # release_held: let the held daemon go on; it says when it is mounted.
