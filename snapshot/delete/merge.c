@@ -327,29 +327,29 @@ merge_wait (struct merge *m, bool (*interrupted) (void))
 /* Which merge VM's record names now, read under VM's operation lock: the
  * view VM comes from was read before the lock, and the daemon that held
  * the lock may have ended that merge meanwhile, marked it failed (the
- * next rmdir tries it again), or begun another (carried on here).  Sets
- * *NAME to the merge to carry on (malloc'd), or NULL for none; when the
- * record cannot be read (libvirtd restarting), to the view's, as
+ * next rmdir tries it again), begun another (carried on here), or the VM
+ * been undefined.  The merge to carry on (malloc'd), or NULL for none;
+ * when the record cannot be read (libvirtd restarting), the view's, as
  * merge_run waits for libvirt and checks the record at each step. */
-static void
-merge_recorded (const struct vs_vm *vm, char **name)
+static char *
+merge_recorded (const struct vs_vm *vm)
 {
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
   struct vs_meta rec = { 0 };
-
+  char *name = NULL;
   int r;
 
-  *name = NULL;
   if ((r = lookup_domain (vm, &dom)) == -ENOENT)
-    return; /* undefined meanwhile */
+    return NULL; /* undefined meanwhile */
   if (r < 0 || meta_read (vm, dom, &rec) < 0)
-    *name = xstrdup (vm->merging);
+    name = xstrdup (vm->merging);
   else if (rec.merge && !rec.merge_failed)
     {
-      *name = rec.merge;
+      name = rec.merge;
       rec.merge = NULL;
     }
   vs_meta_clear (&rec);
+  return name;
 }
 
 void
@@ -370,8 +370,7 @@ merge_recover (const struct vs_host *h)
                     vm->name, vm->merging);
           continue;
         }
-      merge_recorded (vm, &name);
-      if (name == NULL)
+      if ((name = merge_recorded (vm)) == NULL)
         {
           log_info ("VM '%s': the merge of snapshot '%s' is no longer under "
                     "way (another vmsnapfs ended it meanwhile, or marked it "
